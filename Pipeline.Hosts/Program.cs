@@ -1,0 +1,6 @@
+namespace Shadowsocks.Pipeline.Hosts;
+
+internal static class Program
+{
+    public static int Main(string[] args) => 0;
+}
