@@ -1,0 +1,11 @@
+namespace Shadowsocks.Pipeline.Core.Crypto;
+
+/// <summary>How a method frames its bytes on the wire (PROTOCOL.md).</summary>
+public enum CipherFamily
+{
+    /// <summary>SIP004 AEAD: salt, then length-prefixed authenticated chunks.</summary>
+    Aead,
+
+    /// <summary>Legacy stream cipher: IV, then one keystream over the whole stream.</summary>
+    Stream,
+}

@@ -1,0 +1,36 @@
+namespace Shadowsocks.Pipeline.Core.Crypto;
+
+/// <summary>One row of the cipher catalog: a method name and what it takes to use it.</summary>
+/// <param name="Name">The method name as users write it (lower case).</param>
+/// <param name="Family">AEAD or stream framing.</param>
+/// <param name="KeySize">Master key length in bytes; 0 means the password bytes are the key (table, none).</param>
+/// <param name="SaltSize">AEAD salt length, or stream IV length, in bytes (0 for table and none).</param>
+internal sealed class CipherInfo(
+    string name,
+    CipherFamily family,
+    int keySize,
+    int saltSize,
+    Func<ReadOnlyMemory<byte>, IAeadCipher>? aeadFactory,
+    Func<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>, bool, IStreamCipher>? streamFactory)
+{
+    public string Name { get; } = name;
+
+    public CipherFamily Family { get; } = family;
+
+    public int KeySize { get; } = keySize;
+
+    public int SaltSize { get; } = saltSize;
+
+    /// <summary>AEAD tag length; 0 for stream ciphers.</summary>
+    public int TagSize => Family == CipherFamily.Aead ? 16 : 0;
+
+    /// <summary>Creates the AEAD for a session subkey (AEAD family only).</summary>
+    public IAeadCipher CreateAead(ReadOnlySpan<byte> subkey) =>
+        (aeadFactory ?? throw new InvalidOperationException($"{Name} is not an AEAD method."))(subkey.ToArray());
+
+    /// <summary>Creates one direction's keystream from the master key and that direction's IV (stream family only).</summary>
+    public IStreamCipher CreateStream(ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv, bool encrypt) =>
+        (streamFactory ?? throw new InvalidOperationException($"{Name} is not a stream method."))(key.ToArray(), iv.ToArray(), encrypt);
+
+    public override string ToString() => Name;
+}

@@ -1,0 +1,78 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Shadowsocks.Pipeline.Core.Crypto;
+
+/// <summary>Master keys and session subkeys (PROTOCOL.md § Keys).</summary>
+internal static class KeyDerivation
+{
+    /// <summary>HKDF info string of SIP007.</summary>
+    private static readonly byte[] s_subkeyInfo = "ss-subkey"u8.ToArray();
+
+    /// <summary>
+    /// OpenSSL <c>EVP_BytesToKey(MD5, no salt, count 1)</c>: D_i = MD5(D_{i-1} || password), concatenated to <paramref name="keyLength"/>.
+    /// </summary>
+    public static byte[] EvpBytesToKey(ReadOnlySpan<byte> password, int keyLength)
+    {
+        var key = new byte[keyLength];
+        Span<byte> block = stackalloc byte[MD5.HashSizeInBytes];
+        var input = new byte[MD5.HashSizeInBytes + password.Length];
+        password.CopyTo(input.AsSpan(MD5.HashSizeInBytes));
+        var written = 0;
+        var first = true;
+        while (written < keyLength)
+        {
+            var data = first ? input.AsSpan(MD5.HashSizeInBytes) : input;
+            MD5.HashData(data, block);
+            block.CopyTo(input);
+            var n = Math.Min(block.Length, keyLength - written);
+            block[..n].CopyTo(key.AsSpan(written));
+            written += n;
+            first = false;
+        }
+
+        return key;
+    }
+
+    /// <summary>The master key for a method from a password: EVP_BytesToKey, or the password bytes for methods with key size 0.</summary>
+    public static byte[] MasterKeyFromPassword(CipherInfo cipher, string password)
+    {
+        var bytes = Encoding.UTF8.GetBytes(password);
+        return cipher.KeySize == 0 ? bytes : EvpBytesToKey(bytes, cipher.KeySize);
+    }
+
+    /// <summary>SIP007 session subkey: HKDF-SHA1(key = master, salt = salt, info = "ss-subkey").</summary>
+    public static void SessionSubkey(ReadOnlySpan<byte> masterKey, ReadOnlySpan<byte> salt, Span<byte> subkey) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA1, masterKey, subkey, salt, s_subkeyInfo);
+
+    /// <summary>
+    /// Decodes a <c>--key</c> value: standard or URL-safe base64 of exactly the method's key length.
+    /// Returns a one-line error otherwise.
+    /// </summary>
+    public static bool TryParseBase64Key(CipherInfo cipher, string text, out byte[] key, out string? error)
+    {
+        key = [];
+        var normalized = text.Trim().Replace('-', '+').Replace('_', '/');
+        normalized = normalized.PadRight(normalized.Length + ((4 - (normalized.Length % 4)) % 4), '=');
+        byte[] decoded;
+        try
+        {
+            decoded = Convert.FromBase64String(normalized);
+        }
+        catch (FormatException)
+        {
+            error = $"key: not valid base64; expected base64 of {cipher.KeySize} bytes for {cipher.Name} (make one with: shadowsocks genkey -m {cipher.Name})";
+            return false;
+        }
+
+        if (cipher.KeySize != 0 && decoded.Length != cipher.KeySize)
+        {
+            error = $"key: decodes to {decoded.Length} bytes, but {cipher.Name} needs exactly {cipher.KeySize} bytes (make one with: shadowsocks genkey -m {cipher.Name})";
+            return false;
+        }
+
+        key = decoded;
+        error = null;
+        return true;
+    }
+}

@@ -1,0 +1,21 @@
+using System.Net;
+
+namespace Shadowsocks.Pipeline.Core.Protocol;
+
+/// <summary>
+/// A destination as the Shadowsocks address header and SOCKS5 carry it: an IP address or a domain name, and a port.
+/// Exactly one of <see cref="Ip"/> and <see cref="Host"/> is set.
+/// </summary>
+internal readonly record struct ShadowsocksAddress(IPAddress? Ip, string? Host, ushort Port)
+{
+    public static ShadowsocksAddress FromIp(IPAddress ip, int port) => new(ip, null, checked((ushort)port));
+
+    public static ShadowsocksAddress FromHost(string host, int port) => new(null, host, checked((ushort)port));
+
+    public static ShadowsocksAddress FromEndPoint(IPEndPoint endPoint) => FromIp(endPoint.Address, endPoint.Port);
+
+    public bool IsDomain => Host is not null;
+
+    public override string ToString() =>
+        Host is not null ? $"{Host}:{Port}" : new IPEndPoint(Ip!, Port).ToString();
+}
