@@ -1,0 +1,40 @@
+using System.Net;
+using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Protocol;
+
+namespace Shadowsocks.Pipeline.Core.Configuration;
+
+/// <summary>Everything one relay (local, server or tunnel) needs, already validated.</summary>
+internal sealed record RelayOptions
+{
+    /// <summary>Where to listen (local: the SOCKS5 port; server: the Shadowsocks port; tunnel: the forwarded port).</summary>
+    public required IPEndPoint Listen { get; init; }
+
+    public required CipherInfo Cipher { get; init; }
+
+    /// <summary>The master key (EVP_BytesToKey of the password, or the --key bytes).</summary>
+    public required byte[] MasterKey { get; init; }
+
+    /// <summary>Local and tunnel: the Shadowsocks server.</summary>
+    public EndPoint? Server { get; init; }
+
+    /// <summary>Tunnel: the fixed destination (-L).</summary>
+    public ShadowsocksAddress? TunnelDestination { get; init; }
+
+    /// <summary>Idle timeout of a relayed connection (-t; ss-libev's default is 60 s).</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a client may take to finish its SOCKS5 or Shadowsocks handshake.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Timeout of one outbound connect attempt.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Retries of a failed connect to the Shadowsocks server (local and tunnel).</summary>
+    public int ConnectRetries { get; init; } = 2;
+
+    /// <summary>Prefer IPv6 results when resolving (-6).</summary>
+    public bool Ipv6First { get; init; }
+
+    public PipelineOptions Pipeline { get; init; } = PipelineOptions.Default;
+}

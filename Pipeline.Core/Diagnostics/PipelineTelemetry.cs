@@ -1,0 +1,24 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Shadowsocks.Pipeline.Core.Diagnostics;
+
+/// <summary>The one <see cref="ActivitySource"/> and <see cref="Meter"/> of the program, and its instruments.</summary>
+internal static class PipelineTelemetry
+{
+    public const string Name = "Shadowsocks.Pipeline";
+
+    public static readonly ActivitySource Source = new(Name, "1.0.0");
+
+    public static readonly Meter Meter = new(Name, "1.0.0");
+
+    public static readonly Counter<long> BytesRelayed = Meter.CreateCounter<long>("pipeline.bytes_relayed", "By", "Bytes relayed, by direction.");
+
+    public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("pipeline.active_connections", "{connection}", "Open relayed connections.");
+
+    public static readonly Counter<long> HandshakeFailures = Meter.CreateCounter<long>("pipeline.handshake_failures", "{connection}", "SOCKS5 or Shadowsocks handshakes that failed.");
+
+    public static readonly Counter<long> AuthenticationFailures = Meter.CreateCounter<long>("pipeline.authentication_failures", "{connection}", "Streams or packets that failed to authenticate.");
+
+    public static readonly Counter<long> ConnectionsRefused = Meter.CreateCounter<long>("pipeline.connections_refused", "{connection}", "Connections refused because a stage was at capacity.");
+}

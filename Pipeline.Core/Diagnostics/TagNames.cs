@@ -1,0 +1,18 @@
+namespace Shadowsocks.Pipeline.Core.Diagnostics;
+
+/// <summary>Span and metric attribute names: OpenTelemetry semantic conventions plus the pipeline's own.</summary>
+internal static class TagNames
+{
+    public const string ServerAddress = "server.address";
+    public const string ServerPort = "server.port";
+    public const string NetworkPeerAddress = "network.peer.address";
+    public const string NetworkPeerPort = "network.peer.port";
+    public const string NetworkTransport = "network.transport";
+    public const string Stage = "pipeline.stage";
+    public const string StageMaxParallelism = "pipeline.stage.max_parallelism";
+    public const string StageBoundedCapacity = "pipeline.stage.bounded_capacity";
+    public const string Direction = "pipeline.direction";
+    public const string Bytes = "pipeline.bytes";
+    public const string Method = "shadowsocks.method";
+    public const string Role = "shadowsocks.role";
+}

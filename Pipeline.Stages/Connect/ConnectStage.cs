@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Polly;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.Connect;
+
+/// <summary>Shared, connection-level: opens the outbound socket.</summary>
+internal static class ConnectStage
+{
+    public const string Name = "connect";
+
+    /// <summary>
+    /// Local and tunnel: connects to the Shadowsocks server through <paramref name="resilience"/> (timeout and retry).
+    /// </summary>
+    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, EndPoint server, ResiliencePipeline resilience) =>
+        new(async session =>
+        {
+            using var span = StageActivity.Start(Name, session, options);
+            span?.SetTag(TagNames.NetworkPeerAddress, server.ToString());
+            try
+            {
+                session.Remote = await resilience.ExecuteAsync(
+                    static async (state, token) => await OpenAsync(state, token).ConfigureAwait(false),
+                    server,
+                    session.Cancellation.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException)
+            {
+                var reason = $"cannot connect to server {server}: {e.Message}";
+                session.FailureReply = e is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
+                    ? Socks5Reply.ConnectionRefused
+                    : Socks5Reply.HostUnreachable;
+                span.Fail(reason);
+                session.Fail(reason);
+            }
+
+            return session;
+        }, BlockOptions.Shared(options));
+
+    /// <summary>Server: connects to the first of the resolved addresses that answers within <paramref name="timeout"/>.</summary>
+    public static TransformBlock<TcpSession, TcpSession> ToDestination(StageOptions options, TimeSpan timeout, TimeProvider timeProvider) =>
+        new(async session =>
+        {
+            using var span = StageActivity.Start(Name, session, options);
+            string? lastError = null;
+            foreach (var address in session.ResolvedAddresses)
+            {
+                var target = new IPEndPoint(address, session.Destination.Port);
+                using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
+                try
+                {
+                    session.Remote = await OpenAsync(target, deadline.Token).ConfigureAwait(false);
+                    span?.SetTag(TagNames.NetworkPeerAddress, address.ToString());
+                    return session;
+                }
+                catch (SocketException e)
+                {
+                    lastError = e.SocketErrorCode.ToString();
+                }
+                catch (OperationCanceledException)
+                {
+                    lastError = "timed out";
+                }
+            }
+
+            var reason = $"cannot connect to {session.Destination}: {lastError}";
+            span.Fail(reason);
+            session.Fail(reason);
+            return session;
+        }, BlockOptions.Shared(options));
+
+    private static async ValueTask<Socket> OpenAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var socket = endPoint is DnsEndPoint
+            ? new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
+            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

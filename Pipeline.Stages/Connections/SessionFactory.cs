@@ -1,0 +1,28 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+
+namespace Shadowsocks.Pipeline.Stages.Connections;
+
+/// <summary>Wraps an accepted socket in a session with its root span.</summary>
+internal static class SessionFactory
+{
+    public static TcpSession Accept(Socket client, string role, string method)
+    {
+        var span = PipelineTelemetry.Source.StartActivity($"{role} connection", ActivityKind.Server, parentContext: default);
+        if (span is not null)
+        {
+            span.SetTag(TagNames.NetworkTransport, "tcp");
+            span.SetTag(TagNames.Role, role);
+            span.SetTag(TagNames.Method, method);
+            if (client.RemoteEndPoint is IPEndPoint peer)
+            {
+                span.SetTag(TagNames.NetworkPeerAddress, peer.Address.ToString());
+                span.SetTag(TagNames.NetworkPeerPort, peer.Port);
+            }
+        }
+
+        return new TcpSession(client, span);
+    }
+}

@@ -1,0 +1,23 @@
+using System.Collections.Concurrent;
+
+namespace Shadowsocks.Pipeline.Stages.Connections;
+
+/// <summary>The sessions a relay has open, so that stopping the relay can close them all.</summary>
+internal sealed class SessionRegistry
+{
+    private readonly ConcurrentDictionary<TcpSession, byte> _sessions = new();
+
+    public int Count => _sessions.Count;
+
+    public void Add(TcpSession session) => _sessions.TryAdd(session, 0);
+
+    public void Remove(TcpSession session) => _sessions.TryRemove(session, out _);
+
+    public void AbortAll()
+    {
+        foreach (var session in _sessions.Keys)
+        {
+            session.Abort();
+        }
+    }
+}

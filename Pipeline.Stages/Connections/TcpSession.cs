@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Core.Protocol;
+
+namespace Shadowsocks.Pipeline.Stages.Connections;
+
+/// <summary>
+/// One relayed TCP connection as it moves through the connection-level stages (handshake, resolve, connect)
+/// and then through its own data stages. A stage that fails it sets <see cref="FailureReason"/>; the relay then
+/// routes it to its reject block instead of the next stage.
+/// </summary>
+internal sealed class TcpSession : IDisposable
+{
+    private int _aborted;
+    private int _disposed;
+
+    public TcpSession(Socket client, Activity? span)
+    {
+        Client = client;
+        Span = span;
+        ClientEndPoint = client.RemoteEndPoint as IPEndPoint;
+    }
+
+    /// <summary>The accepted socket (a SOCKS5 client, a tunnel client, or a Shadowsocks client on the server).</summary>
+    public Socket Client { get; }
+
+    public IPEndPoint? ClientEndPoint { get; }
+
+    /// <summary>The outbound socket (to the Shadowsocks server, or to the destination on the server).</summary>
+    public Socket? Remote { get; set; }
+
+    /// <summary>Where the client wants to go.</summary>
+    public ShadowsocksAddress Destination { get; set; }
+
+    /// <summary>Addresses the destination resolved to (server side).</summary>
+    public IPAddress[] ResolvedAddresses { get; set; } = [];
+
+    /// <summary>Plaintext that must go out before anything the pumps read (local: address header and first data; server: data after the header).</summary>
+    public Chunk? InitialPayload { get; set; }
+
+    /// <summary>The server-side decryptor, created while reading the header and kept for the rest of the stream.</summary>
+    public IStreamDecryptor? Decryptor { get; set; }
+
+    /// <summary>The root span of this connection (null when nobody listens).</summary>
+    public Activity? Span { get; }
+
+    /// <summary>Cancelled when the connection is torn down, from any stage or direction.</summary>
+    public CancellationTokenSource Cancellation { get; } = new();
+
+    /// <summary>Called once when the session is disposed (the relay's registry forgets it).</summary>
+    public Action<TcpSession>? OnDisposed { get; set; }
+
+    /// <summary>Why the connection cannot go on; null while it can.</summary>
+    public string? FailureReason { get; private set; }
+
+    /// <summary>Set when the failure must not be visible to the peer (probe resistance): drain instead of closing.</summary>
+    public bool DrainOnFailure { get; private set; }
+
+    public bool IsAlive => FailureReason is null;
+
+    /// <summary>Local: the SOCKS5 client has sent its request and still waits for a reply.</summary>
+    public bool Socks5ReplyPending { get; set; }
+
+    /// <summary>Local: the SOCKS5 reply a failure after the handshake should give (general failure when unset).</summary>
+    public Socks5Reply FailureReply { get; set; } = Socks5Reply.GeneralFailure;
+
+    public void Fail(string reason, bool drain = false)
+    {
+        FailureReason ??= reason;
+        DrainOnFailure |= drain;
+        Span?.SetStatus(ActivityStatusCode.Error, reason);
+    }
+
+    /// <summary>Tears the connection down: cancels everything still running for it and closes both sockets. Idempotent.</summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            Cancellation.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A callback failed while tearing down; the sockets are closed below regardless.
+        }
+
+        Client.Dispose();
+        Remote?.Dispose();
+    }
+
+    /// <summary>Aborts (if not yet) and releases what the session owns. Call once the stages are done with it.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Abort();
+        OnDisposed?.Invoke(this);
+        Decryptor?.Dispose();
+        InitialPayload?.Return();
+        InitialPayload = null;
+        Cancellation.Dispose();
+        Span?.Dispose();
+    }
+}

@@ -1,0 +1,43 @@
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.Decrypt;
+
+/// <summary>
+/// Per-connection, ordered: ciphertext chunk in, the plaintext it completes out (possibly empty while a chunk is
+/// partial). A failed tag or chunk length faults the block, which tears the connection down.
+/// </summary>
+internal static class DecryptStage
+{
+    public static TransformBlock<Chunk, Chunk> Create(IStreamDecryptor decryptor, StageOptions options, CancellationToken cancellationToken) =>
+        new(cipher =>
+        {
+            byte[]? output = null;
+            try
+            {
+                output = Chunk.RentBuffer(decryptor.MaxOutputSize(cipher.Length));
+                var status = decryptor.Decrypt(cipher.Span, output, out var written);
+                if (status != DecryptStatus.Ok)
+                {
+                    PipelineTelemetry.AuthenticationFailures.Add(1);
+                    throw new StreamDecryptionException(status);
+                }
+
+                var result = new Chunk(output, written);
+                output = null;
+                return result;
+            }
+            finally
+            {
+                cipher.Return();
+                if (output is not null)
+                {
+                    new Chunk(output, 0).Return();
+                }
+            }
+        }, BlockOptions.Ordered(options, cancellationToken));
+}

@@ -1,0 +1,28 @@
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.Forward;
+
+/// <summary>Per-connection, ordered: writes each chunk to a socket and returns its buffer.</summary>
+internal static class ForwardStage
+{
+    public static ActionBlock<Chunk> Create(Socket socket, StageOptions options, Action<int> onSent, CancellationToken cancellationToken) =>
+        new(async chunk =>
+        {
+            try
+            {
+                if (chunk.Length > 0)
+                {
+                    await socket.SendAsync(chunk.Memory, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    onSent(chunk.Length);
+                }
+            }
+            finally
+            {
+                chunk.Return();
+            }
+        }, BlockOptions.Ordered(options, cancellationToken));
+}

@@ -1,0 +1,106 @@
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.ReadHeader;
+
+/// <summary>
+/// Shared, connection-level (server): decrypts the client's first bytes until the address header is complete.
+/// Keeps the decryptor for the rest of the stream and any data after the header as the initial payload.
+/// An authentication failure or a bad header marks the session for draining (probe resistance: no answer, no
+/// input-dependent close).
+/// </summary>
+internal static class ReadHeaderStage
+{
+    public const string Name = "read_header";
+
+    /// <summary>Ciphertext read per receive while looking for the header: one AEAD chunk with its length and tags.</summary>
+    private const int ReceiveSize = 2 + 16 + 0x3FFF + 16;
+
+    public static TransformBlock<TcpSession, TcpSession> Create(
+        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider) =>
+        new(async session =>
+        {
+            using var span = StageActivity.Start(Name, session, options);
+            using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
+            var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey);
+            session.Decryptor = decryptor;
+            var input = Chunk.RentBuffer(ReceiveSize);
+            var plain = Chunk.RentBuffer(AddressHeader.MaxSize + decryptor.MaxOutputSize(ReceiveSize));
+            var filled = 0;
+            try
+            {
+                while (true)
+                {
+                    var received = await session.Client.ReceiveAsync(input.AsMemory(0, ReceiveSize), SocketFlags.None, deadline.Token).ConfigureAwait(false);
+                    if (received == 0)
+                    {
+                        session.Fail("client closed before the address header");
+                        break;
+                    }
+
+                    var status = decryptor.Decrypt(input.AsSpan(0, received), plain.AsSpan(filled), out var written);
+                    if (status != DecryptStatus.Ok)
+                    {
+                        PipelineTelemetry.AuthenticationFailures.Add(1);
+                        session.Fail($"authentication failed: {status}", drain: true);
+                        break;
+                    }
+
+                    filled += written;
+                    var header = AddressHeader.TryRead(plain.AsSpan(0, filled), out var address, out var consumed);
+                    if (header == AddressParseStatus.Ok)
+                    {
+                        session.Destination = address;
+                        session.Span?.SetTag(TagNames.ServerAddress, address.Host ?? address.Ip!.ToString());
+                        session.Span?.SetTag(TagNames.ServerPort, (int)address.Port);
+                        if (filled > consumed)
+                        {
+                            session.InitialPayload = Chunk.CopyOf(plain.AsSpan(consumed, filled - consumed));
+                        }
+
+                        break;
+                    }
+
+                    if (header != AddressParseStatus.Incomplete)
+                    {
+                        PipelineTelemetry.HandshakeFailures.Add(1);
+                        session.Fail($"bad address header: {header}", drain: true);
+                        break;
+                    }
+
+                    if (plain.Length - filled < decryptor.MaxOutputSize(ReceiveSize))
+                    {
+                        // Only an endless header could get here: a domain header is at most 259 bytes.
+                        session.Fail("address header too long", drain: true);
+                        break;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                session.Fail("timed out reading the address header");
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                session.Fail($"reading the address header: {e.Message}");
+            }
+            finally
+            {
+                new Chunk(input, 0).Return();
+                new Chunk(plain, 0).Return();
+            }
+
+            if (!session.IsAlive)
+            {
+                span.Fail(session.FailureReason!);
+            }
+
+            return session;
+        }, BlockOptions.Shared(options));
+}

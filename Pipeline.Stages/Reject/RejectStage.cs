@@ -1,0 +1,61 @@
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Stages.Connections;
+using Shadowsocks.Pipeline.Stages.Socks5Trim;
+
+namespace Shadowsocks.Pipeline.Stages.Reject;
+
+/// <summary>
+/// Where failed sessions end. Most are closed at once. A server session that failed authentication or sent a bad
+/// header is drained instead (PROTOCOL.md § Probe resistance): read and discard until the client closes or the
+/// ordinary idle timeout fires, so the close never comes at a byte count that depends on the probe.
+/// </summary>
+internal static class RejectStage
+{
+    /// <summary>Discard buffer size while draining.</summary>
+    private const int DrainBufferSize = 4096;
+
+    public static ActionBlock<TcpSession> Create(TimeSpan idleTimeout, TimeProvider timeProvider) =>
+        new(async session =>
+        {
+            if (session.DrainOnFailure)
+            {
+                _ = DrainAsync(session, idleTimeout, timeProvider);
+                return;
+            }
+
+            if (session.Socks5ReplyPending)
+            {
+                session.Socks5ReplyPending = false;
+                await Socks5HandshakeStage.ReplyAsync(session.Client, session.FailureReply, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            session.Dispose();
+        }, new ExecutionDataflowBlockOptions { BoundedCapacity = DataflowBlockOptions.Unbounded, MaxDegreeOfParallelism = DataflowBlockOptions.Unbounded });
+
+    private static async Task DrainAsync(TcpSession session, TimeSpan idleTimeout, TimeProvider timeProvider)
+    {
+        var buffer = Chunk.RentBuffer(DrainBufferSize);
+        try
+        {
+            while (true)
+            {
+                using var idle = SocketReads.Deadline(idleTimeout, timeProvider, session.Cancellation.Token);
+                if (await session.Client.ReceiveAsync(buffer, SocketFlags.None, idle.Token).ConfigureAwait(false) == 0)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Timed out or reset: either way the drain is over.
+        }
+        finally
+        {
+            new Chunk(buffer, 0).Return();
+            session.Dispose();
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Stages.AddHeader;
+using Shadowsocks.Pipeline.Stages.Connect;
+using Shadowsocks.Pipeline.Stages.Connections;
+using Shadowsocks.Pipeline.Stages.Reject;
+using Shadowsocks.Pipeline.Stages.Socks5Trim;
+
+namespace Shadowsocks.Pipeline.Stages.Relay;
+
+/// <summary>
+/// <c>shadowsocks local</c> over TCP: a SOCKS5 server whose CONNECTs go through the Shadowsocks server.
+/// <code>
+/// accept ─► [socks5 handshake + trim] ─► [connect to server] ─► [reply + add header] ─► data stages (CipherDuplex)
+///                  │ failed                     │ failed                │ failed
+///                  └──────────────────────────► [reject: SOCKS5 reply if one is owed, close] ◄┘
+/// </code>
+/// </summary>
+internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider) : IAsyncDisposable
+{
+    private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
+    private readonly SessionRegistry _sessions = new();
+    private Socket? _listener;
+    private IDisposable? _accepts;
+    private ITargetBlock<TcpSession>? _head;
+
+    /// <summary>The bound SOCKS5 endpoint (useful with port 0).</summary>
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener!.LocalEndPoint!;
+
+    public int ActiveSessions => _sessions.Count;
+
+    public void Start()
+    {
+        var pipeline = options.Pipeline;
+
+        // Connection-level stages, shared by every connection, in flow order.
+        var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider);
+        var connect = ConnectStage.ToServer(pipeline.Connect, options.Server!,
+            ServerConnectResilience.Create(options.ConnectTimeout, options.ConnectRetries, timeProvider));
+        var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: true, timeProvider);
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler));
+        var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
+
+        handshake.LinkTo(connect, s_propagate, static s => s.IsAlive);
+        handshake.LinkTo(reject);
+        connect.LinkTo(addHeader, s_propagate, static s => s.IsAlive);
+        connect.LinkTo(reject);
+        addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);
+        addHeader.LinkTo(reject);
+
+        _head = handshake;
+        _listener = Listener.Open(options.Listen);
+        _accepts = AcceptLoop.Start(_listener, "local", options.Cipher.Name, handshake, _sessions);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _accepts?.Dispose();
+        _listener?.Dispose();
+        _head?.Complete();
+        _sessions.AbortAll();
+        return ValueTask.CompletedTask;
+    }
+}

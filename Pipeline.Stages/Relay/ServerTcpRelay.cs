@@ -1,0 +1,66 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Stages.Connect;
+using Shadowsocks.Pipeline.Stages.Connections;
+using Shadowsocks.Pipeline.Stages.ReadHeader;
+using Shadowsocks.Pipeline.Stages.Reject;
+using Shadowsocks.Pipeline.Stages.Resolve;
+
+namespace Shadowsocks.Pipeline.Stages.Relay;
+
+/// <summary>
+/// <c>shadowsocks server</c> over TCP: decrypts, reads the address header, resolves, connects and relays.
+/// <code>
+/// accept ─► [decrypt + read header] ─► [resolve] ─► [connect to destination] ─► data stages (CipherDuplex)
+///                 │ failed (drained)       │ failed        │ failed
+///                 └──────────────────► [reject: drain or close] ◄┘
+/// </code>
+/// </summary>
+internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider) : IAsyncDisposable
+{
+    private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
+    private readonly SessionRegistry _sessions = new();
+    private Socket? _listener;
+    private IDisposable? _accepts;
+    private ITargetBlock<TcpSession>? _head;
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener!.LocalEndPoint!;
+
+    public int ActiveSessions => _sessions.Count;
+
+    public void Start()
+    {
+        var pipeline = options.Pipeline;
+
+        // Connection-level stages, shared by every connection, in flow order.
+        var readHeader = ReadHeaderStage.Create(pipeline.Handshake, options.Cipher, options.MasterKey, options.HandshakeTimeout, timeProvider);
+        var resolve = ResolveStage.Create(pipeline.Resolve, resolver);
+        var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider);
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler));
+        var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
+
+        readHeader.LinkTo(resolve, s_propagate, static s => s.IsAlive);
+        readHeader.LinkTo(reject);
+        resolve.LinkTo(connect, s_propagate, static s => s.IsAlive);
+        resolve.LinkTo(reject);
+        connect.LinkTo(relay, s_propagate, static s => s.IsAlive);
+        connect.LinkTo(reject);
+
+        _head = readHeader;
+        _listener = Listener.Open(options.Listen);
+        _accepts = AcceptLoop.Start(_listener, "server", options.Cipher.Name, readHeader, _sessions);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _accepts?.Dispose();
+        _listener?.Dispose();
+        _head?.Complete();
+        _sessions.AbortAll();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,46 @@
+using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.Relay;
+
+/// <summary>Runs one connected session's data stages to the end and releases everything it holds.</summary>
+internal static class SessionRunner
+{
+    /// <summary>
+    /// Starts the session's <see cref="CipherDuplex"/> in the background. The decryptor is the session's own when the
+    /// handshake already created it (server); otherwise a new one.
+    /// </summary>
+    public static void Start(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler) =>
+        _ = RunAsync(session, plainSideIsClient, options, scheduler);
+
+    private static async Task RunAsync(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler)
+    {
+        PipelineTelemetry.ActiveConnections.Add(1);
+        var idle = new IdleTimer(scheduler, options.IdleTimeout, session.Abort);
+        IStreamEncryptor? encryptor = null;
+        try
+        {
+            encryptor = ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
+            var decryptor = session.Decryptor ??= ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey);
+            var remote = session.Remote!;
+            var (plainSide, cipherSide) = plainSideIsClient ? (session.Client, remote) : (remote, session.Client);
+            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, encryptor, decryptor, options.Pipeline, idle).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Nothing may escape a connection's task; a bug here must cost this connection only.
+            session.Fail($"relay: {e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            idle.Dispose();
+            session.Dispose();
+            encryptor?.Dispose();
+            PipelineTelemetry.ActiveConnections.Add(-1);
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Stages.AddHeader;
+using Shadowsocks.Pipeline.Stages.Connect;
+using Shadowsocks.Pipeline.Stages.Connections;
+using Shadowsocks.Pipeline.Stages.Reject;
+
+namespace Shadowsocks.Pipeline.Stages.Relay;
+
+/// <summary>
+/// <c>shadowsocks tunnel</c> over TCP: every accepted connection goes through the server to one fixed destination.
+/// <code>
+/// accept ─► [set destination] ─► [connect to server] ─► [add header] ─► data stages (CipherDuplex)
+///                                      │ failed              │ failed
+///                                      └───────► [reject: close] ◄┘
+/// </code>
+/// </summary>
+internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider) : IAsyncDisposable
+{
+    private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
+    private readonly SessionRegistry _sessions = new();
+    private Socket? _listener;
+    private IDisposable? _accepts;
+    private ITargetBlock<TcpSession>? _head;
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener!.LocalEndPoint!;
+
+    public int ActiveSessions => _sessions.Count;
+
+    public void Start()
+    {
+        var pipeline = options.Pipeline;
+        var destination = options.TunnelDestination ?? throw new InvalidOperationException("A tunnel needs a destination (-L).");
+
+        // Connection-level stages, shared by every connection, in flow order.
+        var setDestination = new TransformBlock<TcpSession, TcpSession>(session =>
+        {
+            session.Destination = destination;
+            return session;
+        }, BlockOptions.Shared(pipeline.Handshake));
+        var connect = ConnectStage.ToServer(pipeline.Connect, options.Server!,
+            ServerConnectResilience.Create(options.ConnectTimeout, options.ConnectRetries, timeProvider));
+        var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: false, timeProvider);
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler));
+        var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
+
+        setDestination.LinkTo(connect, s_propagate);
+        connect.LinkTo(addHeader, s_propagate, static s => s.IsAlive);
+        connect.LinkTo(reject);
+        addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);
+        addHeader.LinkTo(reject);
+
+        _head = setDestination;
+        _listener = Listener.Open(options.Listen);
+        _accepts = AcceptLoop.Start(_listener, "tunnel", options.Cipher.Name, setDestination, _sessions);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _accepts?.Dispose();
+        _listener?.Dispose();
+        _head?.Complete();
+        _sessions.AbortAll();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,162 @@
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
+
+/// <summary>
+/// Shared, connection-level: the SOCKS5 greeting and request (RFC 1928), trimmed to the Shadowsocks address header
+/// (the request's last three fields). Answers what it can answer itself: 0xFF when no-auth is not offered,
+/// 7 for BIND, UDP ASSOCIATE (over TCP relay) or an unknown command, 8 for an unknown address type, 1 for a malformed request.
+/// The success reply is sent later, once the server is connected.
+/// </summary>
+internal static class Socks5HandshakeStage
+{
+    /// <summary>Greeting (2 + 255 methods) and request (4 + 1 + 255 + 2) together: anything longer is not SOCKS5.</summary>
+    private const int MaxHandshakeBytes = 257 + 262;
+
+    public const string Name = "socks5.handshake";
+
+    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider) =>
+        new(async session =>
+        {
+            using var span = StageActivity.Start(Name, session, options);
+            using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
+            var buffer = Chunk.RentBuffer(MaxHandshakeBytes);
+            try
+            {
+                var reason = await RunAsync(session, buffer, deadline.Token).ConfigureAwait(false);
+                if (reason is not null)
+                {
+                    PipelineTelemetry.HandshakeFailures.Add(1);
+                    span.Fail(reason);
+                    session.Fail(reason);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                PipelineTelemetry.HandshakeFailures.Add(1);
+                var reason = e is OperationCanceledException ? "socks5 handshake timed out" : $"socks5 handshake: {e.Message}";
+                span.Fail(reason);
+                session.Fail(reason);
+            }
+            finally
+            {
+                new Chunk(buffer, 0).Return();
+            }
+
+            return session;
+        }, BlockOptions.Shared(options));
+
+    private static async ValueTask<string?> RunAsync(TcpSession session, byte[] buffer, CancellationToken cancellationToken)
+    {
+        var socket = session.Client;
+        var filled = 0;
+
+        // Greeting: VER | NMETHODS | METHODS
+        int consumed;
+        while (true)
+        {
+            var status = Socks5Codec.TryReadGreeting(buffer.AsSpan(0, filled), out var noAuthOffered, out consumed);
+            if (status == AddressParseStatus.Ok)
+            {
+                if (!noAuthOffered)
+                {
+                    await socket.SendAsync(new byte[] { 5, Socks5Codec.NoAcceptableMethods }, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    return "socks5: client offers no acceptable authentication method";
+                }
+
+                await socket.SendAsync(new byte[] { 5, Socks5Codec.NoAuthentication }, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+
+            if (status != AddressParseStatus.Incomplete)
+            {
+                await TrySendAsync(socket, new byte[] { 5, Socks5Codec.NoAcceptableMethods }, cancellationToken).ConfigureAwait(false);
+                return "socks5: malformed greeting";
+            }
+
+            var (more, total) = await FillAsync(socket, buffer, filled, cancellationToken).ConfigureAwait(false);
+            if (!more)
+            {
+                return "socks5: client closed during greeting";
+            }
+
+            filled = total;
+        }
+
+        // Request: VER | CMD | RSV | ATYP | ADDR | PORT (may already be buffered behind the greeting).
+        buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
+        filled -= consumed;
+        while (true)
+        {
+            var status = Socks5Codec.TryReadRequest(buffer.AsSpan(0, filled), out var command, out var address, out consumed);
+            switch (status)
+            {
+                case AddressParseStatus.Ok when command == Socks5Command.Connect:
+                    session.Destination = address;
+                    session.Socks5ReplyPending = true;
+                    session.Span?.SetTag(TagNames.ServerAddress, address.Host ?? address.Ip!.ToString());
+                    session.Span?.SetTag(TagNames.ServerPort, (int)address.Port);
+                    if (filled > consumed)
+                    {
+                        session.InitialPayload = Chunk.CopyOf(buffer.AsSpan(consumed, filled - consumed));
+                    }
+
+                    return null;
+                case AddressParseStatus.Ok:
+                    await ReplyAsync(socket, Socks5Reply.CommandNotSupported, cancellationToken).ConfigureAwait(false);
+                    return $"socks5: command {(byte)command} not supported";
+                case AddressParseStatus.UnsupportedAddressType:
+                    await ReplyAsync(socket, Socks5Reply.AddressTypeNotSupported, cancellationToken).ConfigureAwait(false);
+                    return "socks5: address type not supported";
+                case AddressParseStatus.Malformed:
+                    await ReplyAsync(socket, Socks5Reply.GeneralFailure, cancellationToken).ConfigureAwait(false);
+                    return "socks5: malformed request";
+            }
+
+            var (more, total) = await FillAsync(socket, buffer, filled, cancellationToken).ConfigureAwait(false);
+            if (!more)
+            {
+                return "socks5: client closed during request";
+            }
+
+            filled = total;
+        }
+    }
+
+    /// <summary>Sends a reply with no bound address.</summary>
+    public static async ValueTask ReplyAsync(Socket socket, Socks5Reply reply, CancellationToken cancellationToken)
+    {
+        var bytes = new byte[10];
+        var length = Socks5Codec.WriteReply(reply, null, bytes);
+        await TrySendAsync(socket, bytes.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async ValueTask<(bool Ok, int Total)> FillAsync(Socket socket, byte[] buffer, int filled, CancellationToken cancellationToken)
+    {
+        if (filled == MaxHandshakeBytes)
+        {
+            return (false, filled);
+        }
+
+        var received = await socket.ReceiveAsync(buffer.AsMemory(filled, MaxHandshakeBytes - filled), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        return (received > 0, filled + received);
+    }
+
+    private static async ValueTask TrySendAsync(Socket socket, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await socket.SendAsync(bytes, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The client is gone; there is nobody to answer.
+        }
+    }
+}
