@@ -1,0 +1,90 @@
+using System.Text.Json;
+using Shadowsocks.Pipeline.Hosts.Cli;
+
+namespace Shadowsocks.Pipeline.Hosts.Configuration;
+
+/// <summary>
+/// A shadowsocks config.json as ss-libev, shadowsocks-rust and the Python server read it (snake_case keys):
+/// <c>server</c>, <c>server_port</c>, <c>local_address</c>, <c>local_port</c>, <c>password</c>, <c>key</c>,
+/// <c>method</c>, <c>timeout</c>, <c>mode</c>, <c>fast_open</c> (accepted, no effect), <c>nameserver</c>, <c>ipv6_first</c>.
+/// </summary>
+internal sealed class ConfigFile
+{
+    private readonly JsonElement _root;
+    private readonly string _path;
+
+    private ConfigFile(string path, JsonElement root)
+    {
+        _path = path;
+        _root = root;
+    }
+
+    public static ConfigFile Load(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"-c {path}: cannot read the config file: {e.Message}");
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new UsageException($"-c {path}: the config file must hold one JSON object");
+            }
+
+            return new ConfigFile(path, document.RootElement.Clone());
+        }
+        catch (JsonException e)
+        {
+            throw new UsageException($"-c {path}: not valid JSON at line {e.LineNumber + 1}: {e.Message.Split('.')[0]}");
+        }
+    }
+
+    /// <summary>A string field; numbers are accepted as their text (server_port: 8388 or "8388").</summary>
+    public string? String(string field)
+    {
+        if (!_root.TryGetProperty(field, out var value))
+        {
+            return null;
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString(),
+            JsonValueKind.Number => value.GetRawText(),
+            JsonValueKind.True => "true",
+            JsonValueKind.False => "false",
+            JsonValueKind.Null => null,
+            JsonValueKind.Array when value.GetArrayLength() > 0 && value[0].ValueKind == JsonValueKind.String => value[0].GetString(),
+            _ => throw new UsageException($"{field}: in {_path}, expected a string or a number"),
+        };
+    }
+
+    public int? Int(string field, int min, int max)
+    {
+        var text = String(field);
+        if (text is null)
+        {
+            return null;
+        }
+
+        return int.TryParse(text, out var value) && value >= min && value <= max
+            ? value
+            : throw new UsageException($"{field}: in {_path}, '{text}' is not a number from {min} to {max}");
+    }
+
+    public bool? Bool(string field) => String(field) switch
+    {
+        null => null,
+        "true" => true,
+        "false" => false,
+        var other => throw new UsageException($"{field}: in {_path}, '{other}' is not true or false"),
+    };
+}

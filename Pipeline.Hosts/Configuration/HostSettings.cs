@@ -1,0 +1,159 @@
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Hosts.Cli;
+
+namespace Shadowsocks.Pipeline.Hosts.Configuration;
+
+/// <summary>
+/// The validated settings of one relay verb, from the command line over config.json (a flag given on the command
+/// line wins). Every error is a <see cref="UsageException"/> with one line naming the flag or field and the fix.
+/// </summary>
+internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Verbose)
+{
+    /// <summary>ss-libev's default method.</summary>
+    public const string DefaultMethod = "chacha20-ietf-poly1305";
+
+    /// <summary>ss-libev's default idle timeout, seconds.</summary>
+    public const int DefaultTimeoutSeconds = 60;
+
+    /// <summary>The environment variable read for the password when neither -k nor --key nor the file gives one.</summary>
+    public const string PasswordVariable = "SHADOWSOCKS_PASSWORD";
+
+    public static HostSettings Build(string verb, ParsedArguments args)
+    {
+        var file = args.Value("-c") is { } path ? ConfigFile.Load(path) : null;
+
+        var methodName = args.Value("-m") ?? file?.String("method") ?? DefaultMethod;
+        if (!CipherCatalog.TryGet(methodName, out var cipher, out var methodError))
+        {
+            throw new UsageException(methodError!);
+        }
+
+        var key = MasterKey(args, file, cipher);
+        var timeout = args.IntValue("-t", 1, 86_400) ?? file?.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
+        var mode = ParseMode(args, file);
+        var serverHost = args.Value("-s") ?? file?.String("server");
+        var serverPort = args.IntValue("-p", 1, 65535) ?? file?.Int("server_port", 1, 65535);
+        var ipv6First = args.Has("-6") || (file?.Bool("ipv6_first") ?? false);
+
+        IPEndPoint listen;
+        EndPoint? server = null;
+        ShadowsocksAddress? tunnelDestination = null;
+        if (verb == "server")
+        {
+            var port = serverPort ?? throw new UsageException("-p: missing server port (or \"server_port\" in the config file)");
+            listen = new IPEndPoint(ParseListenAddress(serverHost ?? "0.0.0.0", "-s"), port);
+        }
+        else
+        {
+            var host = serverHost ?? throw new UsageException("-s: missing server address (or \"server\" in the config file)");
+            var port = serverPort ?? throw new UsageException("-p: missing server port (or \"server_port\" in the config file)");
+            server = IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port);
+            var localPort = args.IntValue("-l", 0, 65535) ?? file?.Int("local_port", 0, 65535)
+                ?? throw new UsageException("-l: missing local port (or \"local_port\" in the config file)");
+            listen = new IPEndPoint(ParseListenAddress(args.Value("-b") ?? file?.String("local_address") ?? "127.0.0.1", "-b"), localPort);
+            if (verb == "tunnel")
+            {
+                var target = args.Value("-L") ?? file?.String("tunnel_address")
+                    ?? throw new UsageException("-L: missing tunnel destination; give -L HOST:PORT");
+                tunnelDestination = ParseHostPort(target, "-L");
+            }
+        }
+
+        var relay = new RelayOptions
+        {
+            Listen = listen,
+            Cipher = cipher,
+            MasterKey = key,
+            Server = server,
+            TunnelDestination = tunnelDestination,
+            IdleTimeout = TimeSpan.FromSeconds(timeout),
+            Ipv6First = ipv6First,
+        };
+        return new HostSettings(relay, mode, args.Has("-v"));
+    }
+
+    /// <summary>Parses <c>HOST:PORT</c>, <c>[v6]:PORT</c> or <c>v4:PORT</c>.</summary>
+    public static ShadowsocksAddress ParseHostPort(string text, string flag)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !ushort.TryParse(text[(colon + 1)..], out var port) || port == 0)
+        {
+            throw new UsageException($"{flag}: '{text}' is not HOST:PORT (e.g. 127.0.0.1:53 or [::1]:53 or example.com:80)");
+        }
+
+        var host = text[..colon];
+        if (host.StartsWith('[') && host.EndsWith(']'))
+        {
+            host = host[1..^1];
+        }
+
+        return IPAddress.TryParse(host, out var ip)
+            ? ShadowsocksAddress.FromIp(ip, port)
+            : host.Length is > 0 and <= 255
+                ? ShadowsocksAddress.FromHost(host, port)
+                : throw new UsageException($"{flag}: host name '{host}' must be 1 to 255 characters");
+    }
+
+    private static IPAddress ParseListenAddress(string text, string flag)
+    {
+        if (text is "localhost")
+        {
+            return IPAddress.Loopback;
+        }
+
+        if (text is "::" or "[::]")
+        {
+            return IPAddress.IPv6Any;
+        }
+
+        return IPAddress.TryParse(text.Trim('[', ']'), out var ip)
+            ? ip
+            : throw new UsageException($"{flag}: '{text}' is not an IP address to listen on (e.g. 127.0.0.1, 0.0.0.0 or ::)");
+    }
+
+    private static byte[] MasterKey(ParsedArguments args, ConfigFile? file, CipherInfo cipher)
+    {
+        if ((args.Value("--key") ?? file?.String("key")) is { } base64)
+        {
+            return KeyDerivation.TryParseBase64Key(cipher, base64, out var key, out var error) ? key : throw new UsageException(error!);
+        }
+
+        var password = args.Value("-k")
+            ?? (args.Value("--password-env") is { } variable
+                ? Environment.GetEnvironmentVariable(variable) ?? throw new UsageException($"--password-env: environment variable {variable} is not set")
+                : null)
+            ?? file?.String("password")
+            ?? Environment.GetEnvironmentVariable(PasswordVariable);
+        if (string.IsNullOrEmpty(password))
+        {
+            throw new UsageException($"-k: missing password; give -k PASSWORD, --key BASE64, \"password\" in the config file, or set {PasswordVariable}");
+        }
+
+        return KeyDerivation.MasterKeyFromPassword(cipher, password);
+    }
+
+    private static RelayMode ParseMode(ParsedArguments args, ConfigFile? file)
+    {
+        if (args.Has("-U"))
+        {
+            return RelayMode.UdpOnly;
+        }
+
+        if (args.Has("-u"))
+        {
+            return RelayMode.TcpAndUdp;
+        }
+
+        return file?.String("mode") switch
+        {
+            null or "tcp_only" => RelayMode.TcpOnly,
+            "tcp_and_udp" => RelayMode.TcpAndUdp,
+            "udp_only" => RelayMode.UdpOnly,
+            var other => throw new UsageException($"mode: '{other}' is not tcp_only, tcp_and_udp or udp_only"),
+        };
+    }
+}

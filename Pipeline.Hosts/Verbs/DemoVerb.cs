@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Hosts.Cli;
+using Shadowsocks.Pipeline.Hosts.Demo;
+using Shadowsocks.Pipeline.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Hosts.Verbs;
+
+/// <summary>
+/// <c>shadowsocks demo</c>: a server and a local in this process on loopback with a random key, a self-check
+/// transfer through the chain, then the SOCKS5 address and a curl line to try; runs until Ctrl-C
+/// (<c>--check</c>: exit after the self-check).
+/// </summary>
+internal static class DemoVerb
+{
+    /// <summary>The SOCKS5 port the demo tries first (ss-local's customary 1080); a free one if it is taken.</summary>
+    private const int PreferredSocksPort = 1080;
+
+    /// <summary>Self-check payload: large enough to measure, small enough to take well under a second.</summary>
+    private const int SelfCheckBytes = 64 * 1024 * 1024;
+
+    public static async Task<int> RunAsync(ParsedArguments args, TextWriter output, TextWriter error, CancellationToken stop)
+    {
+        var methodName = args.Value("-m") ?? "aes-256-gcm";
+        if (!CipherCatalog.TryGet(methodName, out var cipher, out var methodError))
+        {
+            throw new UsageException(methodError!);
+        }
+
+        var key = RandomNumberGenerator.GetBytes(cipher.KeySize == 0 ? 16 : cipher.KeySize);
+        var serverOptions = new RelayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Cipher = cipher, MasterKey = key };
+        await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        server.Start();
+
+        LocalTcpRelay? local = null;
+        foreach (var port in new[] { PreferredSocksPort, 0 })
+        {
+            var localOptions = serverOptions with { Listen = new IPEndPoint(IPAddress.Loopback, port), Server = server.LocalEndPoint };
+            local = new LocalTcpRelay(localOptions, TaskPoolScheduler.Default, TimeProvider.System);
+            try
+            {
+                local.Start();
+                break;
+            }
+            catch (SocketException) when (port != 0)
+            {
+                await local.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        await using var _ = local!;
+        await using var destination = new DemoDestination();
+        output.WriteLine($"demo: server on {server.LocalEndPoint}, local (SOCKS5) on {local!.LocalEndPoint}, method {cipher.Name}, random key");
+
+        using var checkTimeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        checkTimeout.CancelAfter(TimeSpan.FromSeconds(60));
+        var (ok, rate) = await SelfCheck.RunAsync(local.LocalEndPoint, destination.EndPoint, SelfCheckBytes, checkTimeout.Token).ConfigureAwait(false);
+        if (!ok)
+        {
+            error.WriteLine("demo: self-check FAILED: the echoed bytes differ");
+            return ExitCodes.RuntimeFailure;
+        }
+
+        output.WriteLine($"demo: self-check passed: {SelfCheckBytes / (1024 * 1024)} MiB each way through local -> server -> echo, {rate:F0} MiB/s");
+        output.WriteLine($"demo: SOCKS5 proxy ready at {local.LocalEndPoint}");
+        output.WriteLine($"demo: try:  curl --socks5-hostname {local.LocalEndPoint} http://{destination.EndPoint}/");
+        output.WriteLine("demo: Ctrl-C to stop");
+        output.Flush();
+        if (args.Has("--check"))
+        {
+            return ExitCodes.Ok;
+        }
+
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            output.WriteLine("demo: stopped");
+        }
+
+        return ExitCodes.Ok;
+    }
+}
