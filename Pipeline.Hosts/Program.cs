@@ -14,7 +14,7 @@ internal static class Program
         return await RunAsync(args, Console.Out, Console.Error, stop.Token).ConfigureAwait(false);
     }
 
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken stop)
+    internal static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken stop)
     {
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {

@@ -1,0 +1,79 @@
+using Shadowsocks.Pipeline.Hosts.Cli;
+using Shadowsocks.Pipeline.Hosts.Configuration;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Configuration;
+
+public sealed class HostSettingsTests
+{
+    [Fact]
+    public void Build_FlagWinsOverConfigFile()
+    {
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, """{ "server": "127.0.0.1", "server_port": 8388, "local_port": 1080, "password": "from-file", "method": "aes-128-gcm", "timeout": 30 }""");
+        try
+        {
+            var settings = HostSettings.Build("local", ParsedArguments.Parse(["-c", path, "-m", "aes-256-gcm", "-t", "90"]));
+            Assert.Equal("aes-256-gcm", settings.Relay.Cipher.Name);
+            Assert.Equal(TimeSpan.FromSeconds(90), settings.Relay.IdleTimeout);
+            Assert.Equal(1080, settings.Relay.Listen.Port);
+            Assert.Equal("127.0.0.1:8388", settings.Relay.Server!.ToString());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Build_MissingPassword_NamesTheFlagAndTheFix()
+    {
+        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-p", "8388", "-m", "aes-256-gcm"])));
+        Assert.StartsWith("-k: missing password", error.Message);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void Build_UnknownMethod_SuggestsCloseMatches()
+    {
+        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-p", "8388", "-k", "x", "-m", "aes-256-gmc"])));
+        Assert.Contains("aes-256-gcm", error.Message);
+    }
+
+    [Fact]
+    public void Build_KeyOfWrongLength_SaysExpectedLength()
+    {
+        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-p", "8388", "--key", Convert.ToBase64String(new byte[16]), "-m", "aes-256-gcm"])));
+        Assert.Contains("32 bytes", error.Message);
+    }
+
+    [Fact]
+    public void Build_BadPort_NamesTheFlag()
+    {
+        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-p", "99999", "-k", "x"])));
+        Assert.StartsWith("-p:", error.Message);
+    }
+
+    [Fact]
+    public void Build_TunnelDestination_ParsesIpv6AndDomain()
+    {
+        var v6 = HostSettings.Build("tunnel", ParsedArguments.Parse(["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", "[::1]:53"]));
+        Assert.Equal("[::1]:53", v6.Relay.TunnelDestination.ToString());
+        var name = HostSettings.Build("tunnel", ParsedArguments.Parse(["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", "example.test:80"]));
+        Assert.Equal("example.test", name.Relay.TunnelDestination!.Value.Host);
+    }
+
+    [Fact]
+    public void Build_ModeFromFlagsAndFile()
+    {
+        Assert.Equal(RelayMode.TcpAndUdp, HostSettings.Build("server", ParsedArguments.Parse(["-p", "1", "-k", "x", "-u"])).Mode);
+        Assert.Equal(RelayMode.UdpOnly, HostSettings.Build("server", ParsedArguments.Parse(["-p", "1", "-k", "x", "-U"])).Mode);
+        Assert.Equal(RelayMode.TcpOnly, HostSettings.Build("server", ParsedArguments.Parse(["-p", "1", "-k", "x"])).Mode);
+    }
+
+    [Fact]
+    public void Parse_UnknownOption_IsAUsageError()
+    {
+        var error = Assert.Throws<UsageException>(() => ParsedArguments.Parse(["--bogus"]));
+        Assert.StartsWith("--bogus:", error.Message);
+    }
+}
