@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>A SOCKS5 client written from RFC 1928 in the test, independent of the codec under test.</summary>
+internal static class Socks5TestClient
+{
+    /// <summary>Connects through <paramref name="proxy"/> to <paramref name="host"/>:<paramref name="port"/>; returns the socket and the reply code.</summary>
+    public static async Task<(Socket Socket, byte Reply)> ConnectAsync(IPEndPoint proxy, string host, int port, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(proxy, cancellationToken);
+            await socket.SendAsync(new byte[] { 5, 1, 0 }, SocketFlags.None, cancellationToken);
+            var method = new byte[2];
+            await ReadExactlyAsync(socket, method, cancellationToken);
+            if (method[0] != 5 || method[1] != 0)
+            {
+                throw new IOException($"proxy refused the no-auth method: {method[1]}");
+            }
+
+            byte[] request;
+            if (IPAddress.TryParse(host, out var ip))
+            {
+                var address = ip.GetAddressBytes();
+                request = [5, 1, 0, (byte)(address.Length == 4 ? 1 : 4), .. address, (byte)(port >> 8), (byte)port];
+            }
+            else
+            {
+                var name = Encoding.ASCII.GetBytes(host);
+                request = [5, 1, 0, 3, (byte)name.Length, .. name, (byte)(port >> 8), (byte)port];
+            }
+
+            await socket.SendAsync(request, SocketFlags.None, cancellationToken);
+            var reply = await ReadReplyAsync(socket, cancellationToken);
+            return (socket, reply);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads a whole SOCKS5 reply and returns REP; 0xFF if the proxy closed instead.</summary>
+    public static async Task<byte> ReadReplyAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var head = new byte[4];
+        if (!await TryReadExactlyAsync(socket, head, cancellationToken))
+        {
+            return 0xFF;
+        }
+
+        var rest = head[3] switch
+        {
+            1 => 4 + 2,
+            4 => 16 + 2,
+            3 => -1,
+            _ => throw new IOException($"bad ATYP in reply: {head[3]}"),
+        };
+        if (rest < 0)
+        {
+            var length = new byte[1];
+            await ReadExactlyAsync(socket, length, cancellationToken);
+            rest = length[0] + 2;
+        }
+
+        await ReadExactlyAsync(socket, new byte[rest], cancellationToken);
+        return head[1];
+    }
+
+    public static async Task ReadExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (!await TryReadExactlyAsync(socket, buffer, cancellationToken))
+        {
+            throw new IOException("connection closed early");
+        }
+    }
+
+    public static async Task<bool> TryReadExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (buffer.Length > 0)
+        {
+            var received = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+            if (received == 0)
+            {
+                return false;
+            }
+
+            buffer = buffer[received..];
+        }
+
+        return true;
+    }
+
+    /// <summary>Reads until the peer closes; returns everything read.</summary>
+    public static async Task<byte[]> ReadToEndAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var all = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        while (true)
+        {
+            var received = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+            if (received == 0)
+            {
+                return all.ToArray();
+            }
+
+            all.Write(buffer, 0, received);
+        }
+    }
+}
