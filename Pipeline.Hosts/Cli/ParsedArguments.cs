@@ -12,7 +12,7 @@ internal sealed class ParsedArguments
         "-s", "-p", "-l", "-b", "-k", "-m", "-t", "-c", "-L", "-d", "-f", "-a", "-n", "-i",
         "--key", "--password-env", "--server-url", "--nameserver", "--forbidden-ip", "--handshake-timeout",
         "--connect-timeout", "--udp-timeout", "--bytes", "--plugin", "--plugin-opts", "--acl", "--manager-address",
-        "--mtu", "--mptcp-unused",
+        "--mtu", "--traces",
     ];
 
     private static readonly HashSet<string> s_switches =

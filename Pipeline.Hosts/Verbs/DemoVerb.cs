@@ -7,6 +7,7 @@ using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Demo;
+using Shadowsocks.Pipeline.Hosts.Telemetry;
 using Shadowsocks.Pipeline.Stages.Relay;
 
 namespace Shadowsocks.Pipeline.Hosts.Verbs;
@@ -24,6 +25,9 @@ internal static class DemoVerb
     /// <summary>Self-check payload: large enough to measure, small enough to take well under a second.</summary>
     private const int SelfCheckBytes = 64 * 1024 * 1024;
 
+    /// <summary>Where the demo writes its trace files unless --traces says otherwise.</summary>
+    private const string DefaultTracesDirectory = "traces";
+
     public static async Task<int> RunAsync(ParsedArguments args, TextWriter output, TextWriter error, CancellationToken stop)
     {
         var methodName = args.Value("-m") ?? "aes-256-gcm";
@@ -32,6 +36,7 @@ internal static class DemoVerb
             throw new UsageException(methodError!);
         }
 
+        using var telemetry = TelemetrySetup.Start("demo", args.Value("--traces") ?? DefaultTracesDirectory);
         var key = RandomNumberGenerator.GetBytes(cipher.KeySize == 0 ? 16 : cipher.KeySize);
         var serverOptions = new RelayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Cipher = cipher, MasterKey = key };
         await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
@@ -69,6 +74,7 @@ internal static class DemoVerb
         output.WriteLine($"demo: self-check passed: {SelfCheckBytes / (1024 * 1024)} MiB each way through local -> server -> echo, {rate:F0} MiB/s");
         output.WriteLine($"demo: SOCKS5 proxy ready at {local.LocalEndPoint}");
         output.WriteLine($"demo: try:  curl --socks5-hostname {local.LocalEndPoint} http://{destination.EndPoint}/");
+        output.WriteLine($"demo: traces of every connection go to {telemetry.TraceFile} (open it in Jaeger: Search -> Upload; see traces/README.md)");
         output.WriteLine("demo: Ctrl-C to stop");
         output.Flush();
         if (args.Has("--check"))

@@ -3,6 +3,7 @@ using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
+using Shadowsocks.Pipeline.Hosts.Telemetry;
 using Shadowsocks.Pipeline.Stages.Relay;
 
 namespace Shadowsocks.Pipeline.Hosts.Verbs;
@@ -24,6 +25,7 @@ internal static class RelayVerb
             error.WriteLine("shadowsocks: warning: UDP relay not available yet in this build; relaying TCP only");
         }
 
+        using var telemetry = TelemetrySetup.Start(verb, args.Value("--traces"));
         IAsyncDisposable running;
         System.Net.IPEndPoint bound;
         try
@@ -60,6 +62,11 @@ internal static class RelayVerb
             _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {relay.Server}",
         };
         output.WriteLine($"{what} listening on {bound} tcp, method {relay.Cipher.Name}");
+        if (telemetry.TraceFile is { } traceFile)
+        {
+            output.WriteLine($"traces: {traceFile} (Jaeger UI: Search -> Upload)");
+        }
+
         output.Flush();
         if (settings.Verbose)
         {

@@ -38,6 +38,7 @@ internal static class Usage
           -6                 prefer IPv6 when resolving
           -c FILE            config.json (server, server_port, local_address, local_port, password, key, method, timeout, mode)
           -v                 verbose
+          --traces DIR       write OTLP/JSON trace files into DIR (Jaeger: Search -> Upload); OTEL_EXPORTER_OTLP_ENDPOINT sends OTLP
           --fast-open        accepted for compatibility
         """;
 }
