@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
@@ -6,10 +7,25 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 internal static class ShadowsocksStreamCodec
 {
     /// <summary>An encryptor with a fresh random salt/IV, emitted before the first bytes.</summary>
-    public static IStreamEncryptor CreateEncryptor(CipherInfo cipher, byte[] masterKey) =>
-        throw new NotImplementedException();
+    public static IStreamEncryptor CreateEncryptor(CipherInfo cipher, byte[] masterKey)
+    {
+        Span<byte> salt = stackalloc byte[cipher.SaltSize];
+        RandomNumberGenerator.Fill(salt);
+        return CreateEncryptorWithSalt(cipher, masterKey, salt);
+    }
 
     /// <summary>A decryptor that reads the peer's salt/IV from the stream itself.</summary>
     public static IStreamDecryptor CreateDecryptor(CipherInfo cipher, byte[] masterKey) =>
-        throw new NotImplementedException();
+        cipher.Family == CipherFamily.Aead
+            ? new AeadStreamDecryptor(cipher, masterKey)
+            : new StreamCipherDecryptor(cipher, masterKey);
+
+    /// <summary>
+    /// An encryptor with a chosen salt/IV. For known-answer tests only: a real connection must use a fresh random
+    /// salt (<see cref="CreateEncryptor"/>), since a repeated AEAD salt repeats the subkey and nonces.
+    /// </summary>
+    internal static IStreamEncryptor CreateEncryptorWithSalt(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> salt) =>
+        cipher.Family == CipherFamily.Aead
+            ? new AeadStreamEncryptor(cipher, masterKey, salt)
+            : new StreamCipherEncryptor(cipher, masterKey, salt);
 }

@@ -1,18 +1,95 @@
+using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
 
 /// <summary>Shadowsocks UDP packets: AEAD <c>salt | sealed(payload) | tag</c> or stream <c>IV | ciphertext</c>.</summary>
+/// <remarks>
+/// <code>
+/// AEAD:   +-----------------+---------------------------+-----+
+///         | salt (SaltSize) | sealed payload            | tag |
+///         +-----------------+---------------------------+-----+
+///         subkey = HKDF-SHA1(master, salt, "ss-subkey"); nonce all zero
+/// stream: +-----------------+---------------------------+
+///         | IV (SaltSize)   | ciphertext of the payload |
+///         +-----------------+---------------------------+
+/// payload = address header | data; a fresh salt/IV per packet
+/// </code>
+/// </remarks>
 internal static class UdpPacketCodec
 {
     /// <summary>The largest packet <see cref="Encrypt"/> writes for a payload of <paramref name="payloadLength"/> bytes.</summary>
-    public static int MaxPacketSize(CipherInfo cipher, int payloadLength) => throw new NotImplementedException();
+    public static int MaxPacketSize(CipherInfo cipher, int payloadLength) => cipher.SaltSize + payloadLength + cipher.TagSize;
 
     /// <summary>Encrypts one payload (address header and data) with a fresh salt/IV; returns the packet length.</summary>
-    public static int Encrypt(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> payload, Span<byte> packet) =>
-        throw new NotImplementedException();
+    public static int Encrypt(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> payload, Span<byte> packet)
+    {
+        var size = MaxPacketSize(cipher, payload.Length);
+        if (packet.Length < size)
+        {
+            throw new ArgumentException($"The packet needs {size} bytes but has {packet.Length}.", nameof(packet));
+        }
+
+        var salt = packet[..cipher.SaltSize];
+        RandomNumberGenerator.Fill(salt);
+        var body = packet.Slice(cipher.SaltSize, payload.Length);
+        if (cipher.Family == CipherFamily.Aead)
+        {
+            using var aead = CreateAead(cipher, masterKey, salt);
+            Span<byte> nonce = stackalloc byte[aead.NonceSize];
+            nonce.Clear();
+            aead.Encrypt(nonce, payload, body, packet.Slice(cipher.SaltSize + payload.Length, aead.TagSize));
+        }
+        else
+        {
+            using var stream = cipher.CreateStream(masterKey, salt, encrypt: true);
+            stream.Process(payload, body);
+        }
+
+        return size;
+    }
 
     /// <summary>Decrypts one packet; false (never an exception) when it is too short or does not authenticate.</summary>
-    public static bool TryDecrypt(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> packet, Span<byte> payload, out int payloadLength) =>
-        throw new NotImplementedException();
+    /// <remarks>Also false when <paramref name="payload"/> is shorter than the packet's body; on false nothing in it is valid.</remarks>
+    public static bool TryDecrypt(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> packet, Span<byte> payload, out int payloadLength)
+    {
+        payloadLength = 0;
+        var bodyLength = packet.Length - cipher.SaltSize - cipher.TagSize;
+        if (bodyLength < 0 || payload.Length < bodyLength)
+        {
+            return false;
+        }
+
+        var salt = packet[..cipher.SaltSize];
+        var body = packet.Slice(cipher.SaltSize, bodyLength);
+        var plaintext = payload[..bodyLength];
+        if (cipher.Family == CipherFamily.Aead)
+        {
+            using var aead = CreateAead(cipher, masterKey, salt);
+            Span<byte> nonce = stackalloc byte[aead.NonceSize];
+            nonce.Clear();
+            if (!aead.TryDecrypt(nonce, body, packet[(cipher.SaltSize + bodyLength)..], plaintext))
+            {
+                plaintext.Clear();
+                return false;
+            }
+        }
+        else
+        {
+            using var stream = cipher.CreateStream(masterKey, salt, encrypt: false);
+            stream.Process(body, plaintext);
+        }
+
+        payloadLength = bodyLength;
+        return true;
+    }
+
+    private static IAeadCipher CreateAead(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> salt)
+    {
+        Span<byte> subkey = stackalloc byte[cipher.KeySize];
+        KeyDerivation.SessionSubkey(masterKey, salt, subkey);
+        var aead = cipher.CreateAead(subkey);
+        CryptographicOperations.ZeroMemory(subkey);
+        return aead;
+    }
 }
