@@ -3,11 +3,11 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// <summary>How a receive bridge ended.</summary>
 internal enum ReceiveOutcome
 {
-    /// <summary>The peer sent FIN; the target was completed.</summary>
+    /// <summary>The peer sent FIN and everything before it went through the chain.</summary>
     EndOfStream,
 
-    /// <summary>The target declined a chunk (it faulted or completed): the connection is being torn down.</summary>
-    Declined,
+    /// <summary>A chain declined a chunk or ended in a fault: the connection is being torn down.</summary>
+    Faulted,
 
     /// <summary>The connection was cancelled (teardown or idle timeout).</summary>
     Cancelled,

@@ -4,76 +4,113 @@ using System.Threading.Tasks.Dataflow;
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
 /// <summary>
-/// The bridge from socket readiness to a bounded Dataflow block. Readiness is a zero-byte receive on the
-/// platform's epoll engine: it completes when the socket is readable and holds no buffer while the connection
-/// is idle. Only then is a buffer rented and filled. The next readiness wait is armed only after
-/// <c>SendAsync</c> has accepted the previous chunk, so a slow consumer slows the sender instead of growing memory.
+/// The bridge from socket readiness to bounded Dataflow blocks.
+/// <list type="bullet">
+/// <item>Readiness is a zero-byte receive on the platform's epoll engine: it completes when the socket is readable
+/// and holds no buffer while the connection is idle. Only then is a buffer rented and filled.</item>
+/// <item>Backpressure: the next readiness wait is armed only after <c>SendAsync</c> has accepted the previous chunk,
+/// so a slow consumer slows the sender instead of growing memory.</item>
+/// <item>Blocks live per burst: when a readiness wait does not complete at once (the connection goes quiet) the
+/// current chain is completed and let go once it has drained; the next data opens a new one. An idle connection
+/// therefore holds neither a buffer nor blocks; a busy one keeps its chain for as long as data keeps coming.</item>
+/// </list>
 /// </summary>
 internal static class SocketReceiveBridge
 {
     /// <summary>
-    /// Pumps <paramref name="socket"/> into <paramref name="target"/> until end of stream (then completes the target),
-    /// a declined chunk, cancellation or a socket error. <paramref name="onData"/> is called with each chunk's length
-    /// (activity for the idle timer and byte counts).
+    /// Pumps <paramref name="socket"/> through chains from <paramref name="openChain"/> until end of stream (the last
+    /// chain is completed and drained), a fault, cancellation or a socket error. <paramref name="current"/> is a chain
+    /// already opened (holding data that must go first), or null. <paramref name="onData"/> sees each chunk's length.
     /// </summary>
     public static async Task<ReceiveOutcome> RunAsync(
-        Socket socket, ITargetBlock<Chunk> target, int chunkSize, Action<int> onData, CancellationToken cancellationToken)
+        Socket socket, Func<ChunkChain> openChain, ChunkChain? current, int chunkSize, Action<int> onData, CancellationToken cancellationToken)
     {
-        var lastFilled = false;
-        while (true)
+        Task? draining = null;
+        byte[]? buffer = null;
+        try
         {
-            byte[]? buffer = null;
-            try
+            while (true)
             {
-                if (!lastFilled)
+                // Readiness: completes at once while data is waiting; otherwise the connection has gone quiet.
+                var ready = socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
+                if (!ready.IsCompleted && current is not null)
                 {
-                    // Readiness event: no buffer is held while waiting.
-                    await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    // Let this burst's blocks drain and drop them.
+                    current.Head.Complete();
+                    draining = current.Tail;
+                    current = null;
                 }
+
+                await ready.ConfigureAwait(false);
 
                 buffer = Chunk.RentBuffer(chunkSize);
                 var received = await socket.ReceiveAsync(buffer.AsMemory(0, chunkSize), SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 if (received == 0)
                 {
                     new Chunk(buffer, 0).Return();
-                    target.Complete();
+                    buffer = null;
+                    if (current is not null)
+                    {
+                        current.Head.Complete();
+                        await current.Tail.ConfigureAwait(false);
+                    }
+                    else if (draining is not null)
+                    {
+                        await draining.ConfigureAwait(false);
+                    }
+
                     return ReceiveOutcome.EndOfStream;
                 }
 
-                // A full read means more is probably waiting: skip the readiness wait next time.
-                lastFilled = received == chunkSize;
                 onData(received);
+                if (current is null)
+                {
+                    if (draining is not null)
+                    {
+                        // Order across bursts: the previous burst is out before this one goes in.
+                        await draining.ConfigureAwait(false);
+                        draining = null;
+                    }
+
+                    current = openChain();
+                }
+
                 var chunk = new Chunk(buffer, received);
                 buffer = null;
-                if (!await target.SendAsync(chunk, cancellationToken).ConfigureAwait(false))
+                if (!await current.Head.SendAsync(chunk, cancellationToken).ConfigureAwait(false))
                 {
                     chunk.Return();
-                    return ReceiveOutcome.Declined;
+                    return ReceiveOutcome.Faulted;
                 }
             }
-            catch (OperationCanceledException)
-            {
-                ReturnIfHeld(buffer);
-                return ReceiveOutcome.Cancelled;
-            }
-            catch (ObjectDisposedException)
-            {
-                ReturnIfHeld(buffer);
-                return ReceiveOutcome.Cancelled;
-            }
-            catch (SocketException)
-            {
-                ReturnIfHeld(buffer);
-                return ReceiveOutcome.SocketError;
-            }
         }
-    }
-
-    private static void ReturnIfHeld(byte[]? buffer)
-    {
-        if (buffer is not null)
+        catch (OperationCanceledException)
         {
-            new Chunk(buffer, 0).Return();
+            return ReceiveOutcome.Cancelled;
+        }
+        catch (ObjectDisposedException)
+        {
+            return ReceiveOutcome.Cancelled;
+        }
+        catch (SocketException)
+        {
+            return ReceiveOutcome.SocketError;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A chain's tail faulted (a failed send, a failed decryption): the caller tears the connection down.
+            return ReceiveOutcome.Faulted;
+        }
+        catch (Exception)
+        {
+            return ReceiveOutcome.Cancelled;
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                new Chunk(buffer, 0).Return();
+            }
         }
     }
 }

@@ -19,9 +19,10 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///  plain side ◄─ [forward] ◄─ [decrypt] ◄─readiness─ cipher side
 /// </code>
 /// The plain side is the SOCKS5 or tunnel client on the local, the destination on the server; the cipher side
-/// is the other end of the Shadowsocks stream. A FIN read on one side completes that direction's blocks and
-/// then shuts down sending toward the other side (half-close); the other direction flows on until it ends too.
-/// A fault, a reset or the idle timer tears the whole connection down.
+/// is the other end of the Shadowsocks stream. Each direction's blocks are built per burst of data
+/// (<see cref="SocketReceiveBridge"/>) and its cipher state on first use, so an idle connection holds neither.
+/// A FIN read on one side drains that direction and then shuts down sending toward the other side (half-close);
+/// the other direction flows on until it ends too. A fault, a reset or the idle timer tears the whole connection down.
 /// </summary>
 internal static class CipherDuplex
 {
@@ -33,111 +34,110 @@ internal static class CipherDuplex
 
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
 
-    public static async Task RunAsync(
-        TcpSession session,
-        Socket plainSide,
-        Socket cipherSide,
-        bool plainSideIsClient,
-        IStreamEncryptor encryptor,
-        IStreamDecryptor decryptor,
-        PipelineOptions options,
-        IdleTimer idle)
+    public static async Task RunAsync(TcpSession session, Socket plainSide, Socket cipherSide, bool plainSideIsClient, RelayOptions options, IdleTimer idle)
     {
         var token = session.Cancellation.Token;
-
-        // Encrypt direction: plain side → encrypt → forward → cipher side.
-        var encrypt = EncryptStage.Create(encryptor, options.Encrypt, token);
+        var pipeline = options.Pipeline;
+        IStreamEncryptor? encryptor = null;
         var encryptedBytes = new ByteCount();
-        var forwardCiphertext = ForwardStage.Create(cipherSide, options.Forward, encryptedBytes.Add, token);
-        encrypt.LinkTo(forwardCiphertext, s_propagate);
-
-        // Decrypt direction: cipher side → decrypt → forward → plain side.
-        var decrypt = DecryptStage.Create(decryptor, options.Decrypt, token);
         var decryptedBytes = new ByteCount();
-        var forwardPlaintext = ForwardStage.Create(plainSide, options.Forward, decryptedBytes.Add, token);
-        decrypt.LinkTo(forwardPlaintext, s_propagate);
 
-        // What the handshake stages already hold goes first: the local's header and first data, the server's data after the header.
+        // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
+        ChunkChain OpenEncryptChain()
+        {
+            encryptor ??= ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
+            var encrypt = EncryptStage.Create(encryptor, pipeline.Encrypt, token);
+            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, token);
+            encrypt.LinkTo(forward, s_propagate);
+            return Watch(session, new ChunkChain(encrypt, forward.Completion));
+        }
+
+        // Decrypt direction, per burst: cipher side → decrypt → forward → plain side. The server's plaintext that
+        // came with the header (already decrypted by the read-header stage) goes straight to the forward block.
+        ChunkChain OpenDecryptChain(Chunk? alreadyDecrypted)
+        {
+            session.Decryptor ??= ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey);
+            var decrypt = DecryptStage.Create(session.Decryptor, pipeline.Decrypt, token);
+            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, token);
+            decrypt.LinkTo(forward, s_propagate);
+            if (alreadyDecrypted is { } plain && !forward.Post(plain))
+            {
+                plain.Return();
+            }
+
+            return Watch(session, new ChunkChain(decrypt, forward.Completion));
+        }
+
+        // What the handshake stages hold goes first: the local's header and first data, the server's data after the header.
+        ChunkChain? firstEncrypt = null;
+        ChunkChain? firstDecrypt = null;
         if (session.InitialPayload is { } initial)
         {
             session.InitialPayload = null;
-            var first = plainSideIsClient ? encrypt.Post(initial) : forwardPlaintext.Post(initial);
-            if (!first)
+            if (plainSideIsClient)
             {
-                initial.Return();
+                firstEncrypt = OpenEncryptChain();
+                if (!firstEncrypt.Head.Post(initial))
+                {
+                    initial.Return();
+                }
+            }
+            else
+            {
+                firstDecrypt = OpenDecryptChain(initial);
             }
         }
 
-        await Task.WhenAll(
-            RunDirectionAsync(session, plainSide, encrypt, forwardCiphertext.Completion, cipherSide, PlainReceiveSize, idle,
-                plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes),
-            RunDirectionAsync(session, cipherSide, decrypt, forwardPlaintext.Completion, plainSide, CipherReceiveSize, idle,
-                plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes)).ConfigureAwait(false);
-    }
-
-    private static async Task RunDirectionAsync(
-        TcpSession session, Socket from, ITargetBlock<Chunk> head, Task tail, Socket to, int receiveSize, IdleTimer idle, string name, ByteCount sent)
-    {
-        using var span = PipelineTelemetry.Source.StartActivity(name, ActivityKind.Internal, session.Span?.Context ?? default);
-        span?.SetTag(TagNames.Stage, name);
-        var pump = SocketReceiveBridge.RunAsync(from, head, receiveSize, _ => idle.Touch(), session.Cancellation.Token);
-        var ended = true;
         try
         {
-            if (await Task.WhenAny(pump, tail).ConfigureAwait(false) == tail && tail.Status != TaskStatus.RanToCompletion)
-            {
-                Fail(session, span, tail.Exception?.InnerException?.Message ?? "cancelled");
-                ended = false;
-            }
-
-            var outcome = await pump.ConfigureAwait(false);
-            if (outcome != ReceiveOutcome.EndOfStream)
-            {
-                if (ended)
-                {
-                    Fail(session, span, outcome.ToString());
-                }
-
-                ended = false;
-                return;
-            }
-
-            try
-            {
-                await tail.ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                Fail(session, span, e.Message);
-                ended = false;
-                return;
-            }
-
-            // Half-close: what came to an end on one side ends sending toward the other.
-            try
-            {
-                to.Shutdown(SocketShutdown.Send);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                // Already closed by the other direction's teardown.
-            }
+            await Task.WhenAll(
+                RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReceiveSize, idle,
+                    plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes),
+                RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReceiveSize, idle,
+                    plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes)).ConfigureAwait(false);
         }
         finally
         {
-            span?.SetTag(TagNames.Bytes, sent.Value);
-            if (ended)
-            {
-                span?.SetStatus(ActivityStatusCode.Ok);
-            }
-
-            PipelineTelemetry.BytesRelayed.Add(sent.Value, new KeyValuePair<string, object?>(TagNames.Direction, name));
+            encryptor?.Dispose();
         }
     }
 
-    private static void Fail(TcpSession session, Activity? span, string reason)
+    private static async Task RunDirectionAsync(
+        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, int receiveSize, IdleTimer idle, string name, ByteCount sent)
     {
-        span?.SetStatus(ActivityStatusCode.Error, reason);
-        session.Abort();
+        using var span = PipelineTelemetry.Source.StartActivity(name, ActivityKind.Internal, session.Span?.Context ?? default);
+        span?.SetTag(TagNames.Stage, name);
+        var outcome = await SocketReceiveBridge.RunAsync(from, open, first, receiveSize, _ => idle.Touch(), session.Cancellation.Token).ConfigureAwait(false);
+        span?.SetTag(TagNames.Bytes, sent.Value);
+        PipelineTelemetry.BytesRelayed.Add(sent.Value, new KeyValuePair<string, object?>(TagNames.Direction, name));
+        if (outcome != ReceiveOutcome.EndOfStream)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
+            session.Abort();
+            return;
+        }
+
+        // Half-close: what came to an end on one side ends sending toward the other.
+        try
+        {
+            to.Shutdown(SocketShutdown.Send);
+            span?.SetStatus(ActivityStatusCode.Ok);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Already closed by the other direction's teardown.
+        }
+    }
+
+    /// <summary>A chain that faults or is cancelled tears the whole connection down, even while its pump waits for data.</summary>
+    private static ChunkChain Watch(TcpSession session, ChunkChain chain)
+    {
+        chain.Tail.ContinueWith(
+            static (_, state) => ((TcpSession)state!).Abort(),
+            session,
+            CancellationToken.None,
+            TaskContinuationOptions.NotOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return chain;
     }
 }

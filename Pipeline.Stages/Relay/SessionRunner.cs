@@ -2,7 +2,6 @@ using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
-using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -21,14 +20,11 @@ internal static class SessionRunner
     {
         PipelineTelemetry.ActiveConnections.Add(1);
         var idle = new IdleTimer(scheduler, options.IdleTimeout, session.Abort);
-        IStreamEncryptor? encryptor = null;
         try
         {
-            encryptor = ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
-            var decryptor = session.Decryptor ??= ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey);
             var remote = session.Remote!;
             var (plainSide, cipherSide) = plainSideIsClient ? (session.Client, remote) : (remote, session.Client);
-            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, encryptor, decryptor, options.Pipeline, idle).ConfigureAwait(false);
+            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -39,7 +35,6 @@ internal static class SessionRunner
         {
             idle.Dispose();
             session.Dispose();
-            encryptor?.Dispose();
             PipelineTelemetry.ActiveConnections.Add(-1);
         }
     }

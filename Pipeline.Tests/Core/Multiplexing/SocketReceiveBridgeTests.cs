@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
@@ -10,43 +11,62 @@ public sealed class SocketReceiveBridgeTests
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
 
     [Fact]
-    public async Task RunAsync_DeliversBytesInOrderAndCompletesTargetOnFin()
+    public async Task RunAsync_DeliversBytesInOrderAcrossBurstsAndDrainsOnFin()
     {
         var (reader, writer) = await ConnectedPairAsync();
         using var _ = reader;
         using var __ = writer;
-        var target = new BufferBlock<Chunk>();
-        var pump = SocketReceiveBridge.RunAsync(reader, target, 1000, _ => { }, CancellationToken.None);
+        var received = new ConcurrentQueue<byte>();
+        var chains = 0;
+        ChunkChain Open()
+        {
+            Interlocked.Increment(ref chains);
+            var sink = new ActionBlock<Chunk>(chunk =>
+            {
+                foreach (var b in chunk.Span)
+                {
+                    received.Enqueue(b);
+                }
 
+                chunk.Return();
+            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
+            return new ChunkChain(sink, sink.Completion);
+        }
+
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, 1000, _ => { }, CancellationToken.None);
         var payload = Enumerable.Range(0, 50_000).Select(i => (byte)i).ToArray();
-        await writer.SendAsync(payload, SocketFlags.None);
+        await writer.SendAsync(payload.AsMemory(0, 20_000), SocketFlags.None);
+        await Task.Delay(300); // a quiet gap: the first burst's chain is drained and dropped
+        await writer.SendAsync(payload.AsMemory(20_000), SocketFlags.None);
         writer.Shutdown(SocketShutdown.Send);
 
         Assert.Equal(ReceiveOutcome.EndOfStream, await pump.WaitAsync(s_wait));
-        var received = new List<byte>();
-        while (target.TryReceive(out var chunk))
-        {
-            Assert.InRange(chunk.Length, 1, 1000);
-            received.AddRange(chunk.Span.ToArray());
-            chunk.Return();
-        }
-
-        Assert.Equal(payload, received);
-        await target.Completion.WaitAsync(s_wait);
+        Assert.Equal(payload, received.ToArray());
+        Assert.True(chains >= 2, $"expected a new chain after the quiet gap, saw {chains}");
     }
 
     [Fact]
-    public async Task RunAsync_StopsReadingWhileTargetIsFull_Backpressure()
+    public async Task RunAsync_StopsReadingWhileChainIsFull_Backpressure()
     {
         var (reader, writer) = await ConnectedPairAsync();
         using var _ = reader;
         using var __ = writer;
-        var target = new BufferBlock<Chunk>(new DataflowBlockOptions { BoundedCapacity = 1 });
+        using var gate = new SemaphoreSlim(0);
         var chunks = 0;
-        using var cancel = new CancellationTokenSource();
-        var pump = SocketReceiveBridge.RunAsync(reader, target, 1024, _ => Interlocked.Increment(ref chunks), cancel.Token);
+        ChunkChain Open()
+        {
+            var stuck = new ActionBlock<Chunk>(async chunk =>
+            {
+                await gate.WaitAsync();
+                chunk.Return();
+            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 1 });
+            return new ChunkChain(stuck, stuck.Completion);
+        }
 
-        // Write far more than one chunk plus the kernel's buffers can hold: the writer must stall.
+        using var cancel = new CancellationTokenSource();
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, 1024, _ => Interlocked.Increment(ref chunks), cancel.Token);
+
+        // Write far more than a chunk plus the kernel's buffers can hold: the writer must stall.
         writer.Blocking = false;
         var block = new byte[64 * 1024];
         long written = 0;
@@ -63,38 +83,51 @@ public sealed class SocketReceiveBridgeTests
         }
 
         await Task.Delay(200);
-        // One chunk sits in the block and the bridge holds at most one more while it waits on SendAsync.
+        // One chunk is being processed and the bridge holds one more while it waits on SendAsync.
         Assert.InRange(Volatile.Read(ref chunks), 1, 2);
         Assert.True(written < 2000L * block.Length, "the writer never stalled: nothing pushed back");
         Assert.False(pump.IsCompleted);
 
-        // Draining the block lets the bridge go on.
-        var drained = 0;
-        for (var i = 0; i < 20 && target.TryReceive(out var chunk) | await Task.Delay(10).ContinueWith(_ => true); i++)
-        {
-            while (target.TryReceive(out chunk))
-            {
-                drained += chunk.Length;
-                chunk.Return();
-            }
-        }
-
+        // Releasing the consumer lets the bridge go on.
+        gate.Release(100);
+        await Task.Delay(200);
         Assert.True(Volatile.Read(ref chunks) > 2);
         cancel.Cancel();
+        gate.Release(10_000);
         Assert.Equal(ReceiveOutcome.Cancelled, await pump.WaitAsync(s_wait));
     }
 
     [Fact]
-    public async Task RunAsync_ReturnsDeclined_WhenTargetFaults()
+    public async Task RunAsync_ReturnsFaulted_WhenChainDeclines()
     {
         var (reader, writer) = await ConnectedPairAsync();
         using var _ = reader;
         using var __ = writer;
         var target = new BufferBlock<Chunk>();
         ((IDataflowBlock)target).Fault(new InvalidOperationException("test"));
-        var pump = SocketReceiveBridge.RunAsync(reader, target, 1024, _ => { }, CancellationToken.None);
+        var pump = SocketReceiveBridge.RunAsync(reader, () => new ChunkChain(target, target.Completion), null, 1024, _ => { }, CancellationToken.None);
         await writer.SendAsync(new byte[10], SocketFlags.None);
-        Assert.Equal(ReceiveOutcome.Declined, await pump.WaitAsync(s_wait));
+        Assert.Equal(ReceiveOutcome.Faulted, await pump.WaitAsync(s_wait));
+    }
+
+    [Fact]
+    public async Task RunAsync_IdleConnection_HoldsNoChain()
+    {
+        var (reader, writer) = await ConnectedPairAsync();
+        using var _ = reader;
+        using var __ = writer;
+        var opened = 0;
+        using var cancel = new CancellationTokenSource();
+        var pump = SocketReceiveBridge.RunAsync(reader, () =>
+        {
+            Interlocked.Increment(ref opened);
+            var sink = new ActionBlock<Chunk>(c => c.Return());
+            return new ChunkChain(sink, sink.Completion);
+        }, null, 1024, _ => { }, cancel.Token);
+        await Task.Delay(200);
+        Assert.Equal(0, opened);
+        cancel.Cancel();
+        Assert.Equal(ReceiveOutcome.Cancelled, await pump.WaitAsync(s_wait));
     }
 
     internal static async Task<(Socket Reader, Socket Writer)> ConnectedPairAsync()

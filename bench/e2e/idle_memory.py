@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Idle cost: resident memory per idle connection through local -> server, ours and shadowsocks-libev.
+
+usage: bench/e2e/idle_memory.py [connections=5000] [rounds=1]
+
+Opens N SOCKS5 CONNECTs through the local to a loopback destination that accepts and holds them,
+waits for everything to settle, and reports (RSS(local)+RSS(server) after - before) / N for each
+implementation, run alternately in the same process. Loopback only; every process is killed at the end.
+"""
+import asyncio, os, resource, socket, statistics, subprocess, sys, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SS = os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")
+METHOD = "aes-256-gcm"
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_listening(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+        if "LISTEN" in out:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+async def socks_connect(local_port, dest_port):
+    reader, writer = await asyncio.open_connection("127.0.0.1", local_port)
+    writer.write(bytes([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, dest_port >> 8, dest_port & 255]))
+    await writer.drain()
+    reply = await reader.readexactly(12)
+    if reply[1] != 0 or reply[3] != 0:
+        raise RuntimeError(f"bad reply {reply!r}")
+    return writer
+
+
+async def measure(impl, n):
+    held = []
+
+    async def hold(reader, writer):
+        held.append(writer)
+
+    dest = await asyncio.start_server(hold, "127.0.0.1", 0, backlog=4096)
+    dest_port = dest.sockets[0].getsockname()[1]
+    sport, lport = free_port(), free_port()
+    if impl == "ours":
+        server = subprocess.Popen([SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-t", "600"], stdout=subprocess.DEVNULL)
+        local = subprocess.Popen([SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-l", str(lport), "-k", "bench", "-m", METHOD, "-t", "600"], stdout=subprocess.DEVNULL)
+    else:
+        server = subprocess.Popen(["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-t", "600", "-n", "65535"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        local = subprocess.Popen(["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-l", str(lport), "-k", "bench", "-m", METHOD, "-t", "600", "-n", "65535"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(sport); wait_listening(lport)
+        # Warm up: a few connections so one-time costs (JIT, pools) are not counted per connection.
+        warm = [await socks_connect(lport, dest_port) for _ in range(50)]
+        for w in warm:
+            w.write(b"x"); await w.drain()
+        await asyncio.sleep(1.0)
+        for w in warm:
+            w.close()
+        await asyncio.sleep(1.0)
+        before = rss_kib(local.pid) + rss_kib(server.pid)
+        start = time.time()
+        writers = []
+        for i in range(0, n, 250):
+            writers += await asyncio.gather(*[socks_connect(lport, dest_port) for _ in range(min(250, n - i))])
+        # A byte each, so the server has read the header and connected: a fully relayed idle connection.
+        for w in writers:
+            w.write(b"x")
+        await asyncio.gather(*[w.drain() for w in writers])
+        deadline = time.time() + 30
+        while len(held) < n + 50 and time.time() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.0)
+        after = rss_kib(local.pid) + rss_kib(server.pid)
+        elapsed = time.time() - start
+        if len(held) < n + 50:
+            raise RuntimeError(f"{impl}: only {len(held) - 50} of {n} connections reached the destination")
+        for w in writers:
+            w.close()
+        return (after - before) / n, before, after, elapsed
+    finally:
+        for p in (local, server):
+            p.kill(); p.wait()
+        dest.close()
+
+
+async def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    results = {"ours": [], "libev": []}
+    for _ in range(rounds):
+        for impl in ("ours", "libev"):
+            per, before, after, elapsed = await measure(impl, n)
+            results[impl].append(per)
+            print(f"{impl:6} {n} idle connections: RSS local+server {before} KiB -> {after} KiB, {per:.2f} KiB per connection ({elapsed:.1f} s to open)")
+    o, l = statistics.median(results["ours"]), statistics.median(results["libev"])
+    print(f"median KiB per idle connection: ours {o:.2f}, libev {l:.2f}, ratio {o / l:.2f}")
+
+
+asyncio.run(main())
