@@ -164,6 +164,78 @@ public sealed class ShadowsocksStreamCodecTests
 
     [Theory]
     [MemberData(nameof(AeadMethods))]
+    public void Decrypt_ZeroLengthChunk_IsAcceptedAndWritesNothing(string method)
+    {
+        var cipher = CipherMethods.Get(method);
+        var key = CipherMethods.MasterKey(cipher);
+        var salt = RandomNumberGenerator.GetBytes(cipher.SaltSize);
+        var subkey = new byte[cipher.KeySize];
+        KeyDerivation.SessionSubkey(key, salt, subkey);
+        using var aead = cipher.CreateAead(subkey);
+        var nonce = new byte[aead.NonceSize];
+        var stream = new byte[salt.Length + 2 + Tag + Tag + 2 + Tag + 3 + Tag];
+        salt.CopyTo(stream, 0);
+        var at = salt.Length;
+        aead.Encrypt(nonce, new byte[2], stream.AsSpan(at, 2), stream.AsSpan(at + 2, Tag));
+        nonce[0] = 1;
+        aead.Encrypt(nonce, [], [], stream.AsSpan(at + 2 + Tag, Tag));
+        at += 2 + Tag + Tag;
+        nonce[0] = 2;
+        aead.Encrypt(nonce, [0, 3], stream.AsSpan(at, 2), stream.AsSpan(at + 2, Tag));
+        nonce[0] = 3;
+        aead.Encrypt(nonce, "abc"u8, stream.AsSpan(at + 2 + Tag, 3), stream.AsSpan(at + 2 + Tag + 3, Tag));
+
+        using var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, key);
+        var output = new byte[decryptor.MaxOutputSize(stream.Length)];
+
+        Assert.Equal(DecryptStatus.Ok, decryptor.Decrypt(stream, output, out var written));
+        Assert.Equal("abc"u8.ToArray(), output[..written]);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllMethods))]
+    public void Decrypt_EmptyInput_IsOkAndWritesNothing(string method)
+    {
+        var cipher = CipherMethods.Get(method);
+        var key = CipherMethods.MasterKey(cipher);
+        var ciphertext = EncryptOnce(cipher, key, [1, 2, 3]);
+        using var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, key);
+        var output = new byte[decryptor.MaxOutputSize(ciphertext.Length)];
+
+        Assert.Equal(DecryptStatus.Ok, decryptor.Decrypt([], output, out var written));
+        Assert.Equal(0, written);
+        Assert.Equal(DecryptStatus.Ok, decryptor.Decrypt(ciphertext, output, out written));
+        Assert.Equal(new byte[] { 1, 2, 3 }, output[..written]);
+        Assert.Equal(DecryptStatus.Ok, decryptor.Decrypt([], output, out written));
+        Assert.Equal(0, written);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllMethods))]
+    public void Decrypt_WrongKey_NeverYieldsThePlaintext(string method)
+    {
+        var cipher = CipherMethods.Get(method);
+        var plaintext = RandomBytes(new Random(29), 5000);
+        var ciphertext = EncryptOnce(cipher, CipherMethods.MasterKey(cipher), plaintext);
+        var wrongKey = KeyDerivation.MasterKeyFromPassword(cipher, "not the password");
+        using var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, wrongKey);
+        var output = new byte[decryptor.MaxOutputSize(ciphertext.Length)];
+
+        var status = decryptor.Decrypt(ciphertext, output, out var written);
+
+        if (cipher.Family == CipherFamily.Aead)
+        {
+            Assert.Equal(DecryptStatus.AuthenticationFailed, status);
+            Assert.Equal(0, written);
+        }
+        else
+        {
+            Assert.NotEqual(plaintext, output[..written]);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AeadMethods))]
     public void Decrypt_TruncatedStream_WritesOnlyWholeChunks(string method)
     {
         var cipher = CipherMethods.Get(method);
