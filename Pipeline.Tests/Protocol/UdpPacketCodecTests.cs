@@ -32,6 +32,26 @@ public sealed class UdpPacketCodecTests
 
     [Theory]
     [MemberData(nameof(AllMethods))]
+    public void RoundTrip_InPlace_RestoresPayload(string method)
+    {
+        var cipher = CipherMethods.Get(method);
+        var key = CipherMethods.MasterKey(cipher);
+        var payload = RandomNumberGenerator.GetBytes(300);
+        var packet = new byte[UdpPacketCodec.MaxPacketSize(cipher, payload.Length)];
+        payload.CopyTo(packet, cipher.SaltSize);
+
+        var length = UdpPacketCodec.Encrypt(cipher, key, packet.AsSpan(cipher.SaltSize, payload.Length), packet);
+        if (payload.Length > 0)
+        {
+            Assert.NotEqual(payload, packet.AsSpan(cipher.SaltSize, payload.Length).ToArray());
+        }
+
+        Assert.True(UdpPacketCodec.TryDecrypt(cipher, key, packet.AsSpan(0, length), packet.AsSpan(cipher.SaltSize), out var payloadLength));
+        Assert.Equal(payload, packet.AsSpan(cipher.SaltSize, payloadLength).ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(AllMethods))]
     public void Encrypt_SamePayload_UsesFreshSalt(string method)
     {
         var cipher = CipherMethods.Get(method);
