@@ -6,9 +6,19 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 
 /// <summary>
 /// SIP004 AEAD TCP decryptor: an incremental state machine, salt → length → payload → length → ...
-/// (layout in <see cref="AeadFraming"/>). Input may be split at any byte.
+/// Input may be split at any byte.
 /// </summary>
 /// <remarks>
+/// <code>
+/// +------+---------------+-----+----------------+-----+---------------+-----+-----
+/// | salt | sealed length | tag | sealed payload | tag | sealed length | tag | ...
+/// |  S   | 2, BE, ≤3FFF  | 16  | length bytes   | 16  |               |     |
+/// +------+---------------+-----+----------------+-----+---------------+-----+-----
+/// S = cipher.SaltSize; subkey = HKDF-SHA1(master, salt, "ss-subkey"); nonce 0, 1, 2, ... (little-endian)
+/// </code>
+/// A length is trusted only after its tag verifies. A zero length is accepted (an empty chunk: 16 tag bytes, no
+/// plaintext); the top two bits set is <see cref="DecryptStatus.InvalidChunkLength"/>.
+/// The output must not overlap the input.
 /// A length or payload unit that lies whole inside the input is opened straight from the input span; only a unit cut
 /// by the end of the input is copied into a buffer (allocated once, on first need, and kept). A payload is opened
 /// straight into the caller's output. Nothing is allocated or rented per call.

@@ -4,8 +4,17 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 
 /// <summary>
 /// Legacy stream-cipher TCP decryptor: collects the peer's IV (it may arrive split), then runs the keystream.
-/// Layout in <see cref="StreamCipherEncryptor"/>. There is no integrity, so it never fails.
+/// There is no integrity, so it never fails.
 /// </summary>
+/// <remarks>
+/// <code>
+/// +-------------------------+---------------------------------------+
+/// | IV (SaltSize bytes, may | ciphertext of the whole stream        |
+/// | be empty: table, none)  | (one keystream, split anywhere)       |
+/// +-------------------------+---------------------------------------+
+/// </code>
+/// The output may be the same memory as the input.
+/// </remarks>
 internal sealed class StreamCipherDecryptor : IStreamDecryptor
 {
     private readonly CipherInfo _cipher;

@@ -15,6 +15,8 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 ///         +-----------------+---------------------------+
 /// payload = address header | data; a fresh salt/IV per packet
 /// </code>
+/// Both directions work in place: the payload may already sit at <c>packet[SaltSize..]</c> when encrypting, and the
+/// payload buffer may be <c>packet[SaltSize..]</c> when decrypting. Any other overlap is not supported.
 /// </remarks>
 internal static class UdpPacketCodec
 {
