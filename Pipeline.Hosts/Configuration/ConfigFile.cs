@@ -80,6 +80,65 @@ internal sealed class ConfigFile
             : throw new UsageException($"{field}: in {_path}, '{text}' is not a number from {min} to {max}");
     }
 
+    /// <summary>The <c>pipeline</c> section: per stage, <c>max_parallelism</c> and <c>bounded_capacity</c>.</summary>
+    public Shadowsocks.Pipeline.Core.Configuration.PipelineOptions Pipeline(Shadowsocks.Pipeline.Core.Configuration.PipelineOptions defaults)
+    {
+        if (!_root.TryGetProperty("pipeline", out var section))
+        {
+            return defaults;
+        }
+
+        if (section.ValueKind != JsonValueKind.Object)
+        {
+            throw new UsageException($"pipeline: in {_path}, expected an object of stages (handshake, resolve, connect, encrypt, decrypt, forward, udp)");
+        }
+
+        var result = defaults;
+        foreach (var stage in section.EnumerateObject())
+        {
+            result = stage.Name switch
+            {
+                "handshake" => result with { Handshake = Stage(stage, result.Handshake) },
+                "resolve" => result with { Resolve = Stage(stage, result.Resolve) },
+                "connect" => result with { Connect = Stage(stage, result.Connect) },
+                "encrypt" => result with { Encrypt = Stage(stage, result.Encrypt) },
+                "decrypt" => result with { Decrypt = Stage(stage, result.Decrypt) },
+                "forward" => result with { Forward = Stage(stage, result.Forward) },
+                "udp" => result with { Udp = Stage(stage, result.Udp) },
+                _ => throw new UsageException($"pipeline.{stage.Name}: in {_path}, unknown stage; one of handshake, resolve, connect, encrypt, decrypt, forward, udp"),
+            };
+        }
+
+        return result;
+    }
+
+    private Shadowsocks.Pipeline.Core.Configuration.StageOptions Stage(JsonProperty stage, Shadowsocks.Pipeline.Core.Configuration.StageOptions current)
+    {
+        if (stage.Value.ValueKind != JsonValueKind.Object)
+        {
+            throw new UsageException($"pipeline.{stage.Name}: in {_path}, expected {{ \"max_parallelism\": N, \"bounded_capacity\": N }}");
+        }
+
+        var result = current;
+        foreach (var field in stage.Value.EnumerateObject())
+        {
+            var name = $"pipeline.{stage.Name}.{field.Name}";
+            if (field.Value.ValueKind != JsonValueKind.Number || !field.Value.TryGetInt32(out var value) || value < 1 || value > 1_000_000)
+            {
+                throw new UsageException($"{name}: in {_path}, expected a whole number from 1 to 1000000");
+            }
+
+            result = field.Name switch
+            {
+                "max_parallelism" => result with { MaxParallelism = value },
+                "bounded_capacity" => result with { BoundedCapacity = value },
+                _ => throw new UsageException($"{name}: in {_path}, unknown setting; use max_parallelism or bounded_capacity"),
+            };
+        }
+
+        return result;
+    }
+
     public bool? Bool(string field) => String(field) switch
     {
         null => null,

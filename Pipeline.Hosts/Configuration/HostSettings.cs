@@ -72,6 +72,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             TunnelDestination = tunnelDestination,
             IdleTimeout = TimeSpan.FromSeconds(timeout),
             Ipv6First = ipv6First,
+            Pipeline = file?.Pipeline(PipelineOptions.Default) ?? PipelineOptions.Default,
         };
         return new HostSettings(relay, mode, args.Has("-v"));
     }

@@ -76,4 +76,41 @@ public sealed class HostSettingsTests
         var error = Assert.Throws<UsageException>(() => ParsedArguments.Parse(["--bogus"]));
         Assert.StartsWith("--bogus:", error.Message);
     }
+
+    [Fact]
+    public void Build_PipelineSection_ChangesStageOptions()
+    {
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, """{ "server_port": 8388, "password": "x", "pipeline": { "resolve": { "max_parallelism": 7, "bounded_capacity": 99 } } }""");
+        try
+        {
+            var settings = HostSettings.Build("server", ParsedArguments.Parse(["-c", path]));
+            Assert.Equal(7, settings.Relay.Pipeline.Resolve.MaxParallelism);
+            Assert.Equal(99, settings.Relay.Pipeline.Resolve.BoundedCapacity);
+            Assert.Equal(Shadowsocks.Pipeline.Core.Configuration.PipelineOptions.Default.Connect, settings.Relay.Pipeline.Connect);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData("""{ "pipeline": { "resolv": { "max_parallelism": 7 } } }""", "pipeline.resolv:")]
+    [InlineData("""{ "pipeline": { "resolve": { "max_parallelism": 0 } } }""", "pipeline.resolve.max_parallelism:")]
+    [InlineData("""{ "pipeline": { "resolve": { "parallel": 2 } } }""", "pipeline.resolve.parallel:")]
+    public void Build_BadPipelineField_NamesTheField(string json, string prefix)
+    {
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, json);
+        try
+        {
+            var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-c", path, "-p", "1", "-k", "x"])));
+            Assert.StartsWith(prefix, error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
