@@ -3,10 +3,15 @@ using System.Security.Cryptography;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
-/// <summary>Sends a random payload on a connected socket, half-closes, and checks the echo by SHA-256.</summary>
+/// <summary>Sends a random payload on a connected socket and checks the echo by SHA-256.</summary>
 internal static class Transfer
 {
-    public static async Task EchoRoundTripAsync(Socket socket, int bytes, CancellationToken cancellationToken)
+    /// <summary>
+    /// With <paramref name="halfClose"/> the client shuts down sending after the payload and reads to the end (the
+    /// FIN must cross the relay and come back). Without it the client reads exactly the payload's length: that is
+    /// how to talk to shadowsocks-libev, which closes both directions when one ends (it has no half-close).
+    /// </summary>
+    public static async Task EchoRoundTripAsync(Socket socket, int bytes, CancellationToken cancellationToken, bool halfClose = true)
     {
         var payload = RandomNumberGenerator.GetBytes(bytes);
         var send = Task.Run(async () =>
@@ -17,9 +22,22 @@ internal static class Transfer
                 offset += await socket.SendAsync(payload.AsMemory(offset, size), SocketFlags.None, cancellationToken);
             }
 
-            socket.Shutdown(SocketShutdown.Send);
+            if (halfClose)
+            {
+                socket.Shutdown(SocketShutdown.Send);
+            }
         }, cancellationToken);
-        var echoed = await Socks5TestClient.ReadToEndAsync(socket, cancellationToken);
+        byte[] echoed;
+        if (halfClose)
+        {
+            echoed = await Socks5TestClient.ReadToEndAsync(socket, cancellationToken);
+        }
+        else
+        {
+            echoed = new byte[bytes];
+            Assert.True(await Socks5TestClient.TryReadExactlyAsync(socket, echoed, cancellationToken), "the relay closed before the whole echo came back");
+        }
+
         await send;
         Assert.Equal(payload.Length, echoed.Length);
         Assert.Equal(Convert.ToHexString(SHA256.HashData(payload)), Convert.ToHexString(SHA256.HashData(echoed)));

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>
+/// A real shadowsocks-libev process (ss-server, ss-local or ss-tunnel) on loopback, killed on dispose.
+/// Missing binaries fail the test loudly: CI installs shadowsocks-libev.
+/// </summary>
+internal sealed class LibevPeer : IAsyncDisposable
+{
+    /// <summary>The methods shadowsocks-libev 3.3.5 accepts (its <c>-h</c> list).</summary>
+    public static readonly string[] Methods =
+    [
+        "rc4-md5", "aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "aes-128-cfb", "aes-192-cfb", "aes-256-cfb",
+        "aes-128-ctr", "aes-192-ctr", "aes-256-ctr", "camellia-128-cfb", "camellia-192-cfb", "camellia-256-cfb",
+        "bf-cfb", "chacha20-ietf-poly1305", "xchacha20-ietf-poly1305", "salsa20", "chacha20", "chacha20-ietf",
+    ];
+
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    private LibevPeer(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
+
+    public static async Task<LibevPeer> StartAsync(string tool, params string[] args)
+    {
+        var path = new[] { "/usr/bin", "/usr/local/bin", "/bin" }.Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException($"{tool} not found: install shadowsocks-libev (apt-get install shadowsocks-libev; .ci/run does)");
+        var port = FreePort();
+        var info = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var portFlag = tool == "ss-server" ? "-p" : "-l";
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.ArgumentList.Add(portFlag);
+        info.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var process = Process.Start(info)!;
+        var peer = new LibevPeer(process, port);
+        process.OutputDataReceived += (_, e) => peer.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => peer.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await peer.WaitListeningAsync();
+        return peer;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+
+        _process.Dispose();
+    }
+
+    public static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_log)
+            {
+                _log.AppendLine(line);
+            }
+        }
+    }
+
+    /// <summary>Waits until the port is listening, without connecting (a probe connection would reach the destination).</summary>
+    private async Task WaitListeningAsync()
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            if (_process.HasExited)
+            {
+                break;
+            }
+
+            if (System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Any(e => e.Port == Port))
+            {
+                return;
+            }
+
+            await Task.Delay(50);
+        }
+
+        string log;
+        lock (_log)
+        {
+            log = _log.ToString();
+        }
+
+        throw new InvalidOperationException($"{_process.StartInfo.FileName} did not listen on {Port}: {log}");
+    }
+}
