@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Crypto;
@@ -91,6 +92,7 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
         {
             var need = (_payloadLength == ReadingLength ? AeadFraming.LengthSize : _payloadLength) + tagSize;
             ReadOnlySpan<byte> unit;
+            var fromPending = false;
             if (_pendingCount == 0 && ciphertext.Length >= need)
             {
                 unit = ciphertext[..need];
@@ -103,7 +105,8 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
                     return DecryptStatus.Ok;
                 }
 
-                var pending = _pending ??= new byte[AeadFraming.MaxPayloadSize + tagSize];
+                // Rented only while a unit is cut by the end of a read, so an idle stream holds no buffer.
+                var pending = _pending ??= ArrayPool<byte>.Shared.Rent(AeadFraming.MaxPayloadSize + tagSize);
                 var take = Math.Min(need - _pendingCount, ciphertext.Length);
                 ciphertext[..take].CopyTo(pending.AsSpan(_pendingCount));
                 _pendingCount += take;
@@ -115,6 +118,7 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
 
                 unit = pending.AsSpan(0, need);
                 _pendingCount = 0;
+                fromPending = true;
             }
 
             if (_payloadLength == ReadingLength)
@@ -147,10 +151,28 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
                 written += n;
                 _payloadLength = ReadingLength;
             }
+
+            if (fromPending)
+            {
+                ReleasePending();
+            }
         }
     }
 
+    /// <summary>
+    /// Releases the cipher. A carry-over buffer still rented is left to the garbage collector, not returned to the
+    /// pool: a teardown may dispose the decryptor while a block is still inside <see cref="Decrypt"/>.
+    /// </summary>
     public void Dispose() => _aead?.Dispose();
+
+    private void ReleasePending()
+    {
+        if (_pending is { } pending)
+        {
+            _pending = null;
+            ArrayPool<byte>.Shared.Return(pending);
+        }
+    }
 
     private void StartSession()
     {
