@@ -43,7 +43,11 @@ internal static class KeyDerivation
 
     /// <summary>SIP007 session subkey: HKDF-SHA1(key = master, salt = salt, info = "ss-subkey").</summary>
     public static void SessionSubkey(ReadOnlySpan<byte> masterKey, ReadOnlySpan<byte> salt, Span<byte> subkey) =>
-        HKDF.DeriveKey(HashAlgorithmName.SHA1, masterKey, subkey, salt, s_subkeyInfo);
+        HkdfSha1(masterKey, salt, s_subkeyInfo, subkey);
+
+    /// <summary>HKDF (RFC 5869) with SHA-1: extract with <paramref name="salt"/>, expand with <paramref name="info"/> to fill <paramref name="output"/>.</summary>
+    public static void HkdfSha1(ReadOnlySpan<byte> inputKey, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> info, Span<byte> output) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA1, inputKey, output, salt, info);
 
     /// <summary>
     /// Decodes a <c>--key</c> value: standard or URL-safe base64 of exactly the method's key length.
