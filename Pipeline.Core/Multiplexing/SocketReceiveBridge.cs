@@ -26,25 +26,37 @@ internal static class SocketReceiveBridge
         Socket socket, Func<ChunkChain> openChain, ChunkChain? current, int chunkSize, Action<int> onData, CancellationToken cancellationToken)
     {
         Task? draining = null;
+        socket.Blocking = false;
         byte[]? buffer = null;
         try
         {
             while (true)
             {
-                // Readiness: completes at once while data is waiting; otherwise the connection has gone quiet.
-                var ready = socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
-                if (!ready.IsCompleted && current is not null)
-                {
-                    // Let this burst's blocks drain and drop them.
-                    current.Head.Complete();
-                    draining = current.Tail;
-                    current = null;
-                }
-
-                await ready.ConfigureAwait(false);
-
+                // Under load data is already waiting: one non-blocking receive takes it, with no readiness round trip.
                 buffer = Chunk.RentBuffer(chunkSize);
-                var received = await socket.ReceiveAsync(buffer.AsMemory(0, chunkSize), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                var received = socket.Receive(buffer, 0, chunkSize, SocketFlags.None, out var error);
+                if (error == SocketError.WouldBlock)
+                {
+                    // Nothing waiting: give the buffer back and wait for the readiness event holding nothing.
+                    new Chunk(buffer, 0).Return();
+                    buffer = null;
+                    var ready = socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
+                    if (!ready.IsCompleted && current is not null)
+                    {
+                        // The connection has gone quiet: let this burst's blocks drain and drop them.
+                        current.Head.Complete();
+                        draining = current.Tail;
+                        current = null;
+                    }
+
+                    await ready.ConfigureAwait(false);
+                    buffer = Chunk.RentBuffer(chunkSize);
+                    received = await socket.ReceiveAsync(buffer.AsMemory(0, chunkSize), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                }
+                else if (error != SocketError.Success)
+                {
+                    throw new SocketException((int)error);
+                }
                 if (received == 0)
                 {
                     new Chunk(buffer, 0).Return();

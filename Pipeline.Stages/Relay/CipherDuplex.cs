@@ -26,11 +26,11 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// </summary>
 internal static class CipherDuplex
 {
-    /// <summary>Plaintext read per receive: two full AEAD chunks (payload at most 0x3FFF each).</summary>
-    private const int PlainReceiveSize = 2 * 0x3FFF;
+    /// <summary>Plaintext read per receive: four full AEAD chunks (payload at most 0x3FFF each).</summary>
+    private const int PlainReceiveSize = 4 * 0x3FFF;
 
     /// <summary>Ciphertext read per receive.</summary>
-    private const int CipherReceiveSize = 32 * 1024;
+    private const int CipherReceiveSize = 64 * 1024;
 
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
 

@@ -1,7 +1,7 @@
 using System.Net;
 using Shadowsocks.Pipeline.Core.Protocol;
 
-namespace Shadowsocks.Pipeline.Tests.Protocol;
+namespace Shadowsocks.Pipeline.Tests.Core.Protocol;
 
 public sealed class Socks5CodecTests
 {

@@ -1,6 +1,6 @@
 using Shadowsocks.Pipeline.Core.Crypto;
 
-namespace Shadowsocks.Pipeline.Tests.Protocol;
+namespace Shadowsocks.Pipeline.Tests.Core.Protocol;
 
 /// <summary>Theory data over the cipher catalog, so methods added to it later are covered without touching the tests.</summary>
 internal static class CipherMethods
@@ -8,6 +8,17 @@ internal static class CipherMethods
     public static TheoryData<string> All() => Names(static _ => true);
 
     public static TheoryData<string> Aead() => Names(static c => c.Family == CipherFamily.Aead);
+
+    /// <summary>Every method that changes the bytes: all but <c>none</c>/<c>plain</c>.</summary>
+    public static TheoryData<string> Encrypting() => Names(static c => c.Name is not ("none" or "plain"));
+
+    /// <summary>
+    /// The AEAD methods on the platform's primitives, which encrypt and decrypt without allocating. The others
+    /// (OCB and the original ChaCha20-Poly1305 on BouncyCastle, XChaCha with its per-chunk subkey) allocate a little
+    /// per chunk: legacy methods, where that is accepted.
+    /// </summary>
+    public static TheoryData<string> AllocationFree() =>
+        Names(static c => c.Name is "aes-128-gcm" or "aes-192-gcm" or "aes-256-gcm" or "chacha20-ietf-poly1305");
 
     public static CipherInfo Get(string name) =>
         CipherCatalog.TryGet(name, out var cipher) ? cipher : TestStreamCipher.Find(name);

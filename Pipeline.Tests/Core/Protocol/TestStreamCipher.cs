@@ -1,6 +1,6 @@
 using Shadowsocks.Pipeline.Core.Crypto;
 
-namespace Shadowsocks.Pipeline.Tests.Protocol;
+namespace Shadowsocks.Pipeline.Tests.Core.Protocol;
 
 /// <summary>
 /// A toy keystream (no security) that exercises the stream-cipher framing before the real stream methods land in

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using Shadowsocks.Pipeline.Core.Protocol;
 
-namespace Shadowsocks.Pipeline.Tests.Protocol;
+namespace Shadowsocks.Pipeline.Tests.Core.Protocol;
 
 public sealed class AddressHeaderTests
 {
