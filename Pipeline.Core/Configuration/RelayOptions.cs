@@ -36,5 +36,11 @@ internal sealed record RelayOptions
     /// <summary>Prefer IPv6 results when resolving (-6).</summary>
     public bool Ipv6First { get; init; }
 
+    /// <summary>How long a UDP association (NAT entry) lives after its last datagram (<c>udp_timeout</c>).</summary>
+    public TimeSpan UdpTimeout { get; init; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>At most this many UDP associations; the least recently used one is closed to make room.</summary>
+    public int UdpMaxAssociations { get; init; } = 4096;
+
     public PipelineOptions Pipeline { get; init; } = PipelineOptions.Default;
 }

@@ -21,4 +21,10 @@ internal static class PipelineTelemetry
     public static readonly Counter<long> AuthenticationFailures = Meter.CreateCounter<long>("pipeline.authentication_failures", "{connection}", "Streams or packets that failed to authenticate.");
 
     public static readonly Counter<long> ConnectionsRefused = Meter.CreateCounter<long>("pipeline.connections_refused", "{connection}", "Connections refused because a stage was at capacity.");
+
+    public static readonly Counter<long> UdpDatagrams = Meter.CreateCounter<long>("pipeline.udp.datagrams", "{datagram}", "UDP datagrams received, by direction.");
+
+    public static readonly Counter<long> UdpDropped = Meter.CreateCounter<long>("pipeline.udp.dropped", "{datagram}", "UDP datagrams dropped, by reason.");
+
+    public static readonly UpDownCounter<long> UdpAssociations = Meter.CreateUpDownCounter<long>("pipeline.udp.associations", "{association}", "Open UDP associations (NAT entries).");
 }

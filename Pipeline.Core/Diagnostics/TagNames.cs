@@ -15,4 +15,5 @@ internal static class TagNames
     public const string Bytes = "pipeline.bytes";
     public const string Method = "shadowsocks.method";
     public const string Role = "shadowsocks.role";
+    public const string Reason = "pipeline.reason";
 }

@@ -19,6 +19,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary>ss-libev's default idle timeout, seconds.</summary>
     public const int DefaultTimeoutSeconds = 60;
 
+    /// <summary>How long a UDP association lives after its last datagram, seconds (config <c>udp_timeout</c>).</summary>
+    public const int DefaultUdpTimeoutSeconds = 300;
+
+    /// <summary>The most UDP associations at once (config <c>udp_max_associations</c>); the least recently used gives way.</summary>
+    public const int DefaultUdpMaxAssociations = 4096;
+
     /// <summary>The environment variable read for the password when neither -k nor --key nor the file gives one.</summary>
     public const string PasswordVariable = "SHADOWSOCKS_PASSWORD";
 
@@ -34,6 +40,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
         var key = MasterKey(args, file, cipher);
         var timeout = args.IntValue("-t", 1, 86_400) ?? file?.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
+        var udpTimeout = file?.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
+        var udpMax = file?.Int("udp_max_associations", 1, 1_000_000) ?? DefaultUdpMaxAssociations;
         var mode = ParseMode(args, file);
         var serverHost = args.Value("-s") ?? file?.String("server");
         var serverPort = args.IntValue("-p", 1, 65535) ?? file?.Int("server_port", 1, 65535);
@@ -71,6 +79,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Server = server,
             TunnelDestination = tunnelDestination,
             IdleTimeout = TimeSpan.FromSeconds(timeout),
+            UdpTimeout = TimeSpan.FromSeconds(udpTimeout),
+            UdpMaxAssociations = udpMax,
             Ipv6First = ipv6First,
             Pipeline = file?.Pipeline(PipelineOptions.Default) ?? PipelineOptions.Default,
         };

@@ -1,5 +1,7 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
@@ -15,42 +17,18 @@ internal static class RelayVerb
     {
         var settings = HostSettings.Build(verb, args);
         var relay = settings.Relay;
-        if (settings.Mode == RelayMode.UdpOnly)
-        {
-            throw new UsageException("-U: the UDP relay is not available yet in this build; run without -U/mode udp_only");
-        }
-
-        if (settings.Mode == RelayMode.TcpAndUdp)
-        {
-            error.WriteLine("shadowsocks: warning: UDP relay not available yet in this build; relaying TCP only");
-        }
-
         using var telemetry = TelemetrySetup.Start(verb, args.Value("--traces"));
-        IAsyncDisposable running;
+        var running = new List<IAsyncDisposable>();
         System.Net.IPEndPoint bound;
+        var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
+        var udp = settings.Mode != RelayMode.TcpOnly;
         try
         {
-            switch (verb)
-            {
-                case "server":
-                    var server = new ServerTcpRelay(relay, new SystemDnsResolver(relay.Ipv6First), TaskPoolScheduler.Default, TimeProvider.System);
-                    server.Start();
-                    (running, bound) = (server, server.LocalEndPoint);
-                    break;
-                case "local":
-                    var local = new LocalTcpRelay(relay, TaskPoolScheduler.Default, TimeProvider.System);
-                    local.Start();
-                    (running, bound) = (local, local.LocalEndPoint);
-                    break;
-                default:
-                    var tunnel = new TunnelRelay(relay, TaskPoolScheduler.Default, TimeProvider.System);
-                    tunnel.Start();
-                    (running, bound) = (tunnel, tunnel.LocalEndPoint);
-                    break;
-            }
+            bound = await StartAsync(verb, relay, tcp, udp, running).ConfigureAwait(false);
         }
         catch (SocketException e)
         {
+            await StopAsync(running).ConfigureAwait(false);
             error.WriteLine($"shadowsocks: cannot listen on {relay.Listen}: {Describe(e)}");
             return ExitCodes.RuntimeFailure;
         }
@@ -61,7 +39,8 @@ internal static class RelayVerb
             "local" => $"shadowsocks local (SOCKS5) via {relay.Server}",
             _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {relay.Server}",
         };
-        output.WriteLine($"{what} listening on {bound} tcp, method {relay.Cipher.Name}");
+        var protocols = (tcp, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => "udp" };
+        output.WriteLine($"{what} listening on {bound} {protocols}, method {relay.Cipher.Name}");
         if (telemetry.TraceFile is { } traceFile)
         {
             output.WriteLine($"traces: {traceFile} (Jaeger UI: Search -> Upload)");
@@ -83,8 +62,95 @@ internal static class RelayVerb
             // SIGINT or SIGTERM: stop accepting and close.
         }
 
-        await running.DisposeAsync().ConfigureAwait(false);
+        await StopAsync(running).ConfigureAwait(false);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>Starts the verb's TCP and/or UDP relays on one address and port (as ss-libev does); returns that endpoint.</summary>
+    private static async Task<IPEndPoint> StartAsync(string verb, RelayOptions relay, bool tcp, bool udp, List<IAsyncDisposable> running)
+    {
+        var scheduler = TaskPoolScheduler.Default;
+        var listen = relay.Listen;
+        if (verb == "server")
+        {
+            if (tcp)
+            {
+                var server = new ServerTcpRelay(relay, new SystemDnsResolver(relay.Ipv6First), scheduler, TimeProvider.System);
+                running.Add(server);
+                server.Start();
+                listen = server.LocalEndPoint;
+            }
+
+            if (udp)
+            {
+                var serverUdp = new ServerUdpRelay(relay, new SystemDnsResolver(relay.Ipv6First), scheduler);
+                running.Add(serverUdp);
+                serverUdp.Start(listen);
+                listen = serverUdp.LocalEndPoint;
+            }
+
+            return listen;
+        }
+
+        var serverEndPoint = udp ? await ResolveServerAsync(relay.Server!).ConfigureAwait(false) : null;
+        if (verb == "local")
+        {
+            LocalUdpRelay? localUdp = null;
+            if (udp)
+            {
+                // UDP first on the requested port; with port 0 the TCP listener then takes the same number.
+                localUdp = new LocalUdpRelay(relay, serverEndPoint!, scheduler);
+                running.Add(localUdp);
+                localUdp.Start(listen);
+                listen = localUdp.LocalEndPoint;
+            }
+
+            var local = new LocalTcpRelay(relay with { Listen = listen }, scheduler, TimeProvider.System, localUdp);
+            running.Add(local);
+            local.Start();
+            return local.LocalEndPoint;
+        }
+
+        if (tcp)
+        {
+            var tunnel = new TunnelRelay(relay, scheduler, TimeProvider.System);
+            running.Add(tunnel);
+            tunnel.Start();
+            listen = tunnel.LocalEndPoint;
+        }
+
+        if (udp)
+        {
+            var tunnelUdp = new TunnelUdpRelay(relay, serverEndPoint!, scheduler);
+            running.Add(tunnelUdp);
+            tunnelUdp.Start(listen);
+            listen = tunnelUdp.LocalEndPoint;
+        }
+
+        return listen;
+    }
+
+    /// <summary>UDP sockets need the server's address up front; a name is resolved once at start.</summary>
+    private static async Task<IPEndPoint> ResolveServerAsync(System.Net.EndPoint server)
+    {
+        if (server is IPEndPoint ip)
+        {
+            return ip;
+        }
+
+        var dns = (System.Net.DnsEndPoint)server;
+        var addresses = await System.Net.Dns.GetHostAddressesAsync(dns.Host).ConfigureAwait(false);
+        return addresses.Length > 0
+            ? new IPEndPoint(addresses[0], dns.Port)
+            : throw new SocketException((int)SocketError.HostNotFound);
+    }
+
+    private static async Task StopAsync(List<IAsyncDisposable> running)
+    {
+        foreach (var relay in running)
+        {
+            await relay.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private static string Describe(SocketException e) => e.SocketErrorCode switch

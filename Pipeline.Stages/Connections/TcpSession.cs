@@ -60,6 +60,9 @@ internal sealed class TcpSession : IDisposable
 
     public bool IsAlive => FailureReason is null;
 
+    /// <summary>Local: the request was UDP ASSOCIATE; this connection is the association's control connection.</summary>
+    public bool UdpAssociate { get; set; }
+
     /// <summary>Local: the SOCKS5 client has sent its request and still waits for a reply.</summary>
     public bool Socks5ReplyPending { get; set; }
 

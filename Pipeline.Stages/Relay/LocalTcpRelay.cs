@@ -8,6 +8,7 @@ using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Reject;
 using Shadowsocks.Pipeline.Stages.Socks5Trim;
+using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
 
@@ -15,11 +16,12 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// <c>shadowsocks local</c> over TCP: a SOCKS5 server whose CONNECTs go through the Shadowsocks server.
 /// <code>
 /// accept ─► [socks5 handshake + trim] ─► [connect to server] ─► [reply + add header] ─► data stages (CipherDuplex)
-///                  │ failed                     │ failed                │ failed
-///                  └──────────────────────────► [reject: SOCKS5 reply if one is owed, close] ◄┘
+///                  │ │ failed                   │ failed                │ failed
+///                  │ └────────────────────────► [reject: SOCKS5 reply if one is owed, close] ◄┘
+///                  └ UDP ASSOCIATE (with -u) ─► [udp associate: reply, hold while the client keeps it open]
 /// </code>
 /// </summary>
-internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider) : IAsyncDisposable
+internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private readonly SessionRegistry _sessions = new();
@@ -37,12 +39,17 @@ internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, 
         var pipeline = options.Pipeline;
 
         // Connection-level stages, shared by every connection, in flow order.
-        var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider);
+        var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null);
         var connect = ConnectStage.ToServer(pipeline.Connect, options.Server!,
             ServerConnectResilience.Create(options.ConnectTimeout, options.ConnectRetries, timeProvider));
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: true, timeProvider);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
+
+        if (udp is not null)
+        {
+            handshake.LinkTo(UdpAssociateStage.Create(udp.Associations, udp.LocalEndPoint), s_propagate, static s => s.IsAlive && s.UdpAssociate);
+        }
 
         handshake.LinkTo(connect, s_propagate, static s => s.IsAlive);
         handshake.LinkTo(reject);

@@ -11,7 +11,7 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 /// <summary>
 /// Shared, connection-level: the SOCKS5 greeting and request (RFC 1928), trimmed to the Shadowsocks address header
 /// (the request's last three fields). Answers what it can answer itself: 0xFF when no-auth is not offered,
-/// 7 for BIND, UDP ASSOCIATE (over TCP relay) or an unknown command, 8 for an unknown address type, 1 for a malformed request.
+/// 7 for BIND, UDP ASSOCIATE when UDP is off, or an unknown command, 8 for an unknown address type, 1 for a malformed request.
 /// The success reply is sent later, once the server is connected.
 /// </summary>
 internal static class Socks5HandshakeStage
@@ -21,7 +21,7 @@ internal static class Socks5HandshakeStage
 
     public const string Name = "socks5.handshake";
 
-    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider) =>
+    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false) =>
         new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
@@ -29,7 +29,7 @@ internal static class Socks5HandshakeStage
             var buffer = Chunk.RentBuffer(MaxHandshakeBytes);
             try
             {
-                var reason = await RunAsync(session, buffer, deadline.Token).ConfigureAwait(false);
+                var reason = await RunAsync(session, buffer, udpAssociate, deadline.Token).ConfigureAwait(false);
                 if (reason is not null)
                 {
                     PipelineTelemetry.HandshakeFailures.Add(1);
@@ -52,7 +52,7 @@ internal static class Socks5HandshakeStage
             return session;
         }, BlockOptions.Shared(options));
 
-    private static async ValueTask<string?> RunAsync(TcpSession session, byte[] buffer, CancellationToken cancellationToken)
+    private static async ValueTask<string?> RunAsync(TcpSession session, byte[] buffer, bool udpAssociate, CancellationToken cancellationToken)
     {
         var socket = session.Client;
         var filled = 0;
@@ -107,6 +107,11 @@ internal static class Socks5HandshakeStage
                         session.InitialPayload = Chunk.CopyOf(buffer.AsSpan(consumed, filled - consumed));
                     }
 
+                    return null;
+                case AddressParseStatus.Ok when command == Socks5Command.UdpAssociate && udpAssociate:
+                    // The address is where the client will send from (often 0.0.0.0:0); the association is by address.
+                    session.UdpAssociate = true;
+                    session.Socks5ReplyPending = true;
                     return null;
                 case AddressParseStatus.Ok:
                     await ReplyAsync(socket, Socks5Reply.CommandNotSupported, cancellationToken).ConfigureAwait(false);

@@ -1,0 +1,73 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Stages.Udp;
+
+namespace Shadowsocks.Pipeline.Stages.Relay;
+
+/// <summary>
+/// <c>shadowsocks local -u</c>: the UDP half of SOCKS5 UDP ASSOCIATE. Datagrams are taken only from addresses that
+/// hold a live association (<see cref="Associations"/>, kept by the TCP relay's control connections).
+/// <code>
+/// out:  receive (associated clients only) ─► [trim RSV/FRAG] ─► [encrypt] ─► [send to the server through the client's NAT entry]
+/// back: NAT entry receive ─► [decrypt] ─► [add RSV/FRAG] ─► [send to the client]
+/// </code>
+/// </summary>
+internal sealed class LocalUdpRelay : IAsyncDisposable
+{
+    private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
+    private readonly RelayOptions _options;
+    private readonly IPEndPoint _server;
+    private readonly IScheduler _scheduler;
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _socket;
+    private UdpNatTable? _nat;
+
+    public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler)
+    {
+        _options = options;
+        _server = server;
+        _scheduler = scheduler;
+        Associations = new UdpAssociations(address => _nat?.RemoveClient(address));
+    }
+
+    /// <summary>Client addresses with a live UDP ASSOCIATE control connection.</summary>
+    public UdpAssociations Associations { get; }
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket!.LocalEndPoint!;
+
+    public int NatEntries => _nat?.Count ?? 0;
+
+    public void Start(IPEndPoint listen)
+    {
+        var udp = _options.Pipeline.Udp;
+        _socket = UdpSockets.Listen(listen);
+
+        // Back, in flow order.
+        var decrypt = UdpCipherStages.Decrypt(udp, _options.Cipher, _options.MasterKey);
+        var addSocks5 = UdpHeaderStages.AddSocks5(udp);
+        var toClient = UdpSendStages.ToClient(udp, _socket);
+        decrypt.LinkTo(addSocks5, s_propagate);
+        addSocks5.LinkTo(toClient, s_propagate);
+        _nat = new UdpNatTable(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, _ => UdpSockets.ToServer(_server), decrypt, "local");
+
+        // Out, in flow order.
+        var trimSocks5 = UdpHeaderStages.TrimSocks5(udp);
+        var encrypt = UdpCipherStages.Encrypt(udp, _options.Cipher, _options.MasterKey);
+        var forward = UdpSendStages.ThroughNat(udp, _nat, _server);
+        trimSocks5.LinkTo(encrypt, s_propagate);
+        encrypt.LinkTo(forward, s_propagate);
+
+        _ = UdpReceiveLoop.RunAsync(_socket, trimSocks5, d => Associations.Contains(d.Client.Address), "out", _stop.Token);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _socket?.Dispose();
+        _nat?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

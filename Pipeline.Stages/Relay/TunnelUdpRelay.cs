@@ -1,0 +1,59 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Stages.Udp;
+
+namespace Shadowsocks.Pipeline.Stages.Relay;
+
+/// <summary>
+/// <c>shadowsocks tunnel -u</c>: every datagram to the local port goes to the fixed destination (<c>-L</c>) through
+/// the server (the common case: DNS through the tunnel).
+/// <code>
+/// out:  receive ─► [add header: the fixed destination] ─► [encrypt] ─► [send to the server through the client's NAT entry]
+/// back: NAT entry receive ─► [decrypt] ─► [strip header] ─► [send to the client]
+/// </code>
+/// </summary>
+internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler) : IAsyncDisposable
+{
+    private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _socket;
+    private UdpNatTable? _nat;
+
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket!.LocalEndPoint!;
+
+    public int Associations => _nat?.Count ?? 0;
+
+    public void Start(IPEndPoint listen)
+    {
+        var udp = options.Pipeline.Udp;
+        _socket = UdpSockets.Listen(listen);
+
+        // Back, in flow order.
+        var decrypt = UdpCipherStages.Decrypt(udp, options.Cipher, options.MasterKey);
+        var stripHeader = UdpHeaderStages.StripHeader(udp);
+        var toClient = UdpSendStages.ToClient(udp, _socket);
+        decrypt.LinkTo(stripHeader, s_propagate);
+        stripHeader.LinkTo(toClient, s_propagate);
+        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToServer(server), decrypt, "tunnel");
+
+        // Out, in flow order.
+        var addHeader = UdpHeaderStages.AddHeader(udp, options.TunnelDestination!.Value);
+        var encrypt = UdpCipherStages.Encrypt(udp, options.Cipher, options.MasterKey);
+        var forward = UdpSendStages.ThroughNat(udp, _nat, server);
+        addHeader.LinkTo(encrypt, s_propagate);
+        encrypt.LinkTo(forward, s_propagate);
+
+        _ = UdpReceiveLoop.RunAsync(_socket, addHeader, admit: null, "out", _stop.Token);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _socket?.Dispose();
+        _nat?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+using Shadowsocks.Pipeline.Stages.Udp;
+
+namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
+
+/// <summary>
+/// Local: a UDP ASSOCIATE request. Replies success with the UDP relay's address (RFC 1928 § 6: BND.ADDR/BND.PORT
+/// is where the client sends its datagrams), registers the client's address, and keeps the association while the
+/// control connection stays open; when the client closes it (or it fails), the association and its NAT entries end.
+/// The wait holds no buffer: a zero-byte receive is a readiness wait.
+/// </summary>
+internal static class UdpAssociateStage
+{
+    public static ActionBlock<TcpSession> Create(UdpAssociations associations, IPEndPoint udpEndPoint) =>
+        new(session => _ = HoldAsync(session, associations, udpEndPoint));
+
+    private static async Task HoldAsync(TcpSession session, UdpAssociations associations, IPEndPoint udpEndPoint)
+    {
+        var client = session.Client;
+        IDisposable? registration = null;
+        try
+        {
+            var bound = udpEndPoint.Address.Equals(IPAddress.Any) || udpEndPoint.Address.Equals(IPAddress.IPv6Any)
+                ? new IPEndPoint(((IPEndPoint)client.LocalEndPoint!).Address, udpEndPoint.Port)
+                : udpEndPoint;
+            if (bound.Address.IsIPv4MappedToIPv6)
+            {
+                bound = new IPEndPoint(bound.Address.MapToIPv4(), bound.Port);
+            }
+
+            registration = associations.Register(UdpReceiveLoop.Normalize(session.ClientEndPoint!).Address);
+            var reply = new byte[32];
+            var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, ShadowsocksAddress.FromEndPoint(bound), reply);
+            await client.SendAsync(reply.AsMemory(0, length), SocketFlags.None, session.Cancellation.Token).ConfigureAwait(false);
+            session.Socks5ReplyPending = false;
+            session.Span?.SetTag("pipeline.udp.bound", bound.ToString());
+
+            var discard = new byte[64];
+            while (true)
+            {
+                await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, session.Cancellation.Token).ConfigureAwait(false);
+                if (await client.ReceiveAsync(discard, SocketFlags.None, session.Cancellation.Token).ConfigureAwait(false) == 0)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The control connection is gone: so is the association.
+        }
+        finally
+        {
+            registration?.Dispose();
+            session.Dispose();
+        }
+    }
+}

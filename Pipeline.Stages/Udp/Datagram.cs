@@ -1,0 +1,57 @@
+using System.Buffers;
+using System.Net;
+using Shadowsocks.Pipeline.Core.Protocol;
+
+namespace Shadowsocks.Pipeline.Stages.Udp;
+
+/// <summary>
+/// One datagram on its way through the UDP stages, in a pooled buffer. The data sits at <see cref="Offset"/> with
+/// <see cref="Headroom"/> bytes free in front, so stages add headers, salts and SOCKS5 fields in place, and
+/// <see cref="Tailroom"/> free behind for an AEAD tag. Ownership moves with the datagram: whichever stage drops it
+/// or sends it last calls <see cref="Return"/>.
+/// </summary>
+internal sealed class Datagram
+{
+    /// <summary>Room in front: salt (32) + SOCKS5 RSV/FRAG (3) + the longest address header (259), rounded up.</summary>
+    public const int Headroom = 320;
+
+    /// <summary>Room behind: one AEAD tag.</summary>
+    public const int Tailroom = 16;
+
+    /// <summary>The largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP); anything larger is dropped.</summary>
+    public const int MaxPayload = 65_507;
+
+    private const int BufferSize = Headroom + MaxPayload + 1 + Tailroom;
+
+    private Datagram(byte[] buffer)
+    {
+        Buffer = buffer;
+        Offset = Headroom;
+    }
+
+    public byte[] Buffer { get; }
+
+    public int Offset { get; set; }
+
+    public int Length { get; set; }
+
+    /// <summary>The client this datagram came from or goes back to (the NAT key).</summary>
+    public IPEndPoint Client { get; set; } = null!;
+
+    /// <summary>Server: where the datagram goes (from its address header); on the way back, where it came from.</summary>
+    public ShadowsocksAddress Target { get; set; }
+
+    /// <summary>Server: <see cref="Target"/> resolved.</summary>
+    public IPEndPoint? Resolved { get; set; }
+
+    public Span<byte> Data => Buffer.AsSpan(Offset, Length);
+
+    /// <summary>Where a receive writes: one byte more than the largest legal payload, so oversize shows as length.</summary>
+    public static Memory<byte> ReceiveArea(byte[] buffer) => buffer.AsMemory(Headroom, MaxPayload + 1);
+
+    public static byte[] RentBuffer() => ArrayPool<byte>.Shared.Rent(BufferSize);
+
+    public static Datagram Wrap(byte[] buffer, int length, IPEndPoint client) => new(buffer) { Length = length, Client = client };
+
+    public void Return() => ArrayPool<byte>.Shared.Return(Buffer);
+}

@@ -1,0 +1,42 @@
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.Udp;
+
+/// <summary>
+/// Encrypt and decrypt one datagram in place (<c>salt | sealed payload | tag</c>, or <c>IV | ciphertext</c>).
+/// Datagrams are independent, so these run in parallel and unordered, with the <c>udp</c> stage options.
+/// </summary>
+internal static class UdpCipherStages
+{
+    public static TransformBlock<Datagram, Datagram> Encrypt(StageOptions options, CipherInfo cipher, byte[] masterKey) =>
+        new(datagram =>
+        {
+            var start = datagram.Offset - cipher.SaltSize;
+            var size = UdpPacketCodec.MaxPacketSize(cipher, datagram.Length);
+            datagram.Length = UdpPacketCodec.Encrypt(cipher, masterKey, datagram.Data, datagram.Buffer.AsSpan(start, size));
+            datagram.Offset = start;
+            return datagram;
+        }, BlockOptions.Shared(options));
+
+    /// <summary>Yields nothing for a packet that is too short or fails authentication (counted, buffer returned).</summary>
+    public static TransformManyBlock<Datagram, Datagram> Decrypt(StageOptions options, CipherInfo cipher, byte[] masterKey) =>
+        new(datagram =>
+        {
+            var payload = datagram.Buffer.AsSpan(datagram.Offset + cipher.SaltSize);
+            if (!UdpPacketCodec.TryDecrypt(cipher, masterKey, datagram.Data, payload, out var length))
+            {
+                PipelineTelemetry.AuthenticationFailures.Add(1);
+                UdpCounters.Drop(datagram, "authentication failed");
+                return [];
+            }
+
+            datagram.Offset += cipher.SaltSize;
+            datagram.Length = length;
+            return [datagram];
+        }, BlockOptions.Shared(options));
+}

@@ -1,0 +1,90 @@
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.Udp;
+
+/// <summary>
+/// The header work on a datagram, all in place in its buffer:
+/// <code>
+/// SOCKS5 UDP request   | RSV 2 | FRAG 1 | ATYP | DST.ADDR | DST.PORT | DATA |
+/// Shadowsocks payload          (trim 3) | ATYP | DST.ADDR | DST.PORT | DATA |
+/// </code>
+/// </summary>
+internal static class UdpHeaderStages
+{
+    /// <summary>Local, outbound: drops RSV and FRAG (a fragment, FRAG ≠ 0, is dropped, as RFC 1928 allows) after checking the address.</summary>
+    public static TransformManyBlock<Datagram, Datagram> TrimSocks5(StageOptions options) =>
+        new(datagram =>
+        {
+            var status = Socks5Codec.TryReadUdpHeader(datagram.Data, out var fragment, out _, out _);
+            if (status != AddressParseStatus.Ok)
+            {
+                UdpCounters.Drop(datagram, status == AddressParseStatus.UnsupportedAddressType ? "unknown address type" : "malformed socks5 header");
+                return [];
+            }
+
+            if (fragment != 0)
+            {
+                UdpCounters.Drop(datagram, "socks5 fragment");
+                return [];
+            }
+
+            datagram.Offset += 3;
+            datagram.Length -= 3;
+            return [datagram];
+        }, BlockOptions.Shared(options));
+
+    /// <summary>Local, back: the decrypted payload (address header and data) gets RSV and FRAG = 0 in front.</summary>
+    public static TransformBlock<Datagram, Datagram> AddSocks5(StageOptions options) =>
+        new(datagram =>
+        {
+            datagram.Offset -= 3;
+            datagram.Length += 3;
+            datagram.Data[..3].Clear();
+            return datagram;
+        }, BlockOptions.Shared(options));
+
+    /// <summary>Server, outbound: reads the address header into <see cref="Datagram.Target"/> and leaves only the data.</summary>
+    public static TransformManyBlock<Datagram, Datagram> ReadHeader(StageOptions options) =>
+        new(datagram =>
+        {
+            if (!TryStrip(datagram))
+            {
+                return [];
+            }
+
+            return [datagram];
+        }, BlockOptions.Shared(options));
+
+    /// <summary>Tunnel, back: the server's reply header (where it came from) is dropped; the client wants the data.</summary>
+    public static TransformManyBlock<Datagram, Datagram> StripHeader(StageOptions options) => ReadHeader(options);
+
+    /// <summary>Server, back (the reply's source) and tunnel, outbound (the fixed destination): writes <see cref="Datagram.Target"/> in front.</summary>
+    public static TransformBlock<Datagram, Datagram> AddHeader(StageOptions options, ShadowsocksAddress? fixedTarget = null) =>
+        new(datagram =>
+        {
+            var target = fixedTarget ?? datagram.Target;
+            var size = AddressHeader.GetSize(target);
+            datagram.Offset -= size;
+            datagram.Length += size;
+            AddressHeader.Write(target, datagram.Buffer.AsSpan(datagram.Offset, size));
+            return datagram;
+        }, BlockOptions.Shared(options));
+
+    private static bool TryStrip(Datagram datagram)
+    {
+        var status = AddressHeader.TryRead(datagram.Data, out var address, out var consumed);
+        if (status != AddressParseStatus.Ok)
+        {
+            UdpCounters.Drop(datagram, status == AddressParseStatus.UnsupportedAddressType ? "unknown address type" : "malformed address header");
+            return false;
+        }
+
+        datagram.Target = address;
+        datagram.Offset += consumed;
+        datagram.Length -= consumed;
+        return true;
+    }
+}

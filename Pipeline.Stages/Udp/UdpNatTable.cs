@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Caching;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+
+namespace Shadowsocks.Pipeline.Stages.Udp;
+
+/// <summary>
+/// Client endpoint → <see cref="UdpNatEntry"/>, on the LRU cache: entries expire <c>udp_timeout</c> after their last
+/// datagram either way (sliding), the least recently used goes when the table is full, and every entry that leaves
+/// closes its socket. Replies received on an entry's socket are stamped with the client and offered to <c>back</c>.
+/// </summary>
+internal sealed class UdpNatTable : IDisposable
+{
+    private readonly LruCache<IPEndPoint, UdpNatEntry> _entries;
+    private readonly Func<IPEndPoint, Socket> _openOutbound;
+    private readonly ITargetBlock<Datagram> _back;
+    private readonly string _role;
+
+    /// <param name="openOutbound">Makes the outbound socket for a new client (connected to the server, or unconnected).</param>
+    /// <param name="back">The first stage of the way back (replies toward the client).</param>
+    public UdpNatTable(int capacity, TimeSpan timeout, IScheduler scheduler, Func<IPEndPoint, Socket> openOutbound, ITargetBlock<Datagram> back, string role)
+    {
+        _openOutbound = openOutbound;
+        _back = back;
+        _role = role;
+        _entries = new LruCache<IPEndPoint, UdpNatEntry>(capacity, timeout, sliding: true, scheduler, static (_, entry, _) => entry.Dispose());
+    }
+
+    public int Count => _entries.Count;
+
+    /// <summary>The client's entry, made (socket opened, reply loop started) on its first datagram.</summary>
+    public UdpNatEntry GetOrAdd(IPEndPoint client) => _entries.GetOrAdd(client, Open);
+
+    /// <summary>Ends every association of one client address (its SOCKS5 control connection closed).</summary>
+    public int RemoveClient(IPAddress address) => _entries.RemoveWhere(endPoint => endPoint.Address.Equals(address));
+
+    public void Dispose() => _entries.Dispose();
+
+    private UdpNatEntry Open(IPEndPoint client)
+    {
+        var span = PipelineTelemetry.Source.StartActivity("udp.association", ActivityKind.Server, parentContext: default);
+        span?.SetTag(TagNames.Role, _role);
+        span?.SetTag(TagNames.NetworkTransport, "udp");
+        span?.SetTag(TagNames.NetworkPeerAddress, client.Address.ToString());
+        span?.SetTag(TagNames.NetworkPeerPort, client.Port);
+        var entry = new UdpNatEntry(client, _openOutbound(client), span);
+        _ = UdpReceiveLoop.RunAsync(entry.Outbound, _back, reply => Stamp(entry, reply), "back", entry.Stopping);
+        return entry;
+    }
+
+    /// <summary>A reply: remember where it came from, address it to the entry's client, and keep the entry alive.</summary>
+    private bool Stamp(UdpNatEntry entry, Datagram reply)
+    {
+        reply.Target = Core.Protocol.ShadowsocksAddress.FromEndPoint(reply.Client);
+        reply.Client = entry.Client;
+        entry.CountBack();
+        _entries.TryGet(entry.Client, out _);
+        return true;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Shadowsocks.Pipeline.Stages.Udp;
+
+/// <summary>Opens the UDP sockets the relays use.</summary>
+internal static class UdpSockets
+{
+    /// <summary>Larger kernel buffers than the default, so bursts wait in the kernel instead of being dropped there.</summary>
+    private const int KernelBuffer = 4 * 1024 * 1024;
+
+    /// <summary>The relay's own socket, on the same address and port as its TCP listener (as ss-libev does).</summary>
+    public static Socket Listen(IPEndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            Tune(socket);
+            socket.Bind(endPoint);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Local and tunnel: one socket per client toward the server, connected so only the server's replies arrive.</summary>
+    public static Socket ToServer(IPEndPoint server)
+    {
+        var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            Tune(socket);
+            socket.Connect(server);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Server: one socket per client toward any destination, dual-stack where the machine has IPv6.</summary>
+    public static Socket ToDestinations()
+    {
+        Socket? socket = null;
+        try
+        {
+            socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp) { DualMode = true };
+            socket.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
+        }
+        catch (SocketException)
+        {
+            socket?.Dispose();
+            socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            socket.Bind(new IPEndPoint(IPAddress.Any, 0));
+        }
+
+        Tune(socket);
+        return socket;
+    }
+
+    private static void Tune(Socket socket)
+    {
+        try
+        {
+            socket.ReceiveBufferSize = KernelBuffer;
+            socket.SendBufferSize = KernelBuffer;
+        }
+        catch (SocketException)
+        {
+            // The kernel caps these (net.core.rmem_max); the default is fine too.
+        }
+    }
+}
