@@ -1,0 +1,247 @@
+using System.Buffers.Binary;
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Protocol;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>UDP through our local and our server on loopback: real sockets, a real echo destination.</summary>
+public sealed class UdpRelayTests
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
+
+    public static TheoryData<string> AllMethods() => new(CipherCatalog.All.Select(c => c.Name));
+
+    [Theory]
+    [MemberData(nameof(AllMethods))]
+    public async Task EveryMethod_EchoesByteExact(string method)
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start(method);
+        using var client = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token);
+        foreach (var size in new[] { 1, 1400, 8000 })
+        {
+            var payload = RandomNumberGenerator.GetBytes(size);
+            await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
+            Assert.Equal(payload, await client.ReceiveAsync(cancel.Token));
+        }
+    }
+
+    [Theory]
+    [InlineData("::1")]
+    [InlineData("localhost")]
+    [InlineData("127.0.0.1")]
+    public async Task Ipv4Ipv6AndDomainTargets(string target)
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(target == "::1" ? IPAddress.IPv6Loopback : IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start("aes-256-gcm");
+        using var client = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token);
+        var payload = RandomNumberGenerator.GetBytes(500);
+        await client.SendAsync(target, echo.EndPoint.Port, payload, cancel.Token);
+        Assert.Equal(payload, await client.ReceiveAsync(cancel.Token));
+    }
+
+    [Fact]
+    public async Task TwentyClients_TenThousandDatagrams_EveryReplyReachesItsOwnClient()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start("chacha20-ietf-poly1305");
+        const int clients = 20;
+        const int perClient = 500;
+        var results = await Task.WhenAll(Enumerable.Range(0, clients).Select(async id =>
+        {
+            using var client = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token);
+            var seen = new HashSet<int>();
+            var foreign = 0;
+            for (var seq = 0; seq < perClient; seq++)
+            {
+                var payload = new byte[64];
+                BinaryPrimitives.WriteInt32BigEndian(payload, id);
+                BinaryPrimitives.WriteInt32BigEndian(payload.AsSpan(4), seq);
+                RandomNumberGenerator.Fill(payload.AsSpan(8));
+                for (var attempt = 0; attempt < 5 && !seen.Contains(seq); attempt++)
+                {
+                    // UDP may lose a datagram under load; a retry is what a real client does. Crossing is never allowed.
+                    await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
+                    while (await client.TryReceiveAsync(TimeSpan.FromSeconds(1)) is { } reply)
+                    {
+                        if (BinaryPrimitives.ReadInt32BigEndian(reply) != id)
+                        {
+                            foreign++;
+                            continue;
+                        }
+
+                        seen.Add(BinaryPrimitives.ReadInt32BigEndian(reply.AsSpan(4)));
+                        if (seen.Contains(seq))
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+
+            return (Seen: seen.Count, Foreign: foreign);
+        }));
+
+        Assert.All(results, r => Assert.Equal(0, r.Foreign));
+        Assert.All(results, r => Assert.Equal(perClient, r.Seen));
+        Assert.True(echo.Received >= clients * perClient);
+    }
+
+    [Fact]
+    public async Task BadDatagrams_AreDroppedAndCounted_OtherClientsUnaffected()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var drops = new DropRecorder();
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var options = RelayChain.Options("aes-128-gcm", "bad-input", new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        await using var server = UdpRelayChain.StartServer(options, listen: new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        using var attacker = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+        attacker.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+
+        // Truncated (shorter than salt + tag), random (fails authentication), an unknown address type inside a valid
+        // packet, and one over 65,507 bytes (possible over IPv6).
+        var unknownAtyp = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, 20)];
+        UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, [9, .. new byte[19]], unknownAtyp);
+        byte[][] bad = [new byte[5], RandomNumberGenerator.GetBytes(100), unknownAtyp, new byte[65_508]];
+        foreach (var datagram in bad)
+        {
+            await attacker.SendToAsync(datagram, SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        }
+
+        // A good client still gets its echo.
+        using var good = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+        good.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        var payload = RandomNumberGenerator.GetBytes(300);
+        var address = ShadowsocksAddress.FromEndPoint(echo.EndPoint);
+        var plain = new byte[AddressHeader.GetSize(address) + payload.Length];
+        payload.CopyTo(plain, AddressHeader.Write(address, plain));
+        var packet = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, plain.Length)];
+        var length = UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, plain, packet);
+        await good.SendToAsync(packet.AsMemory(0, length), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        var reply = new byte[65_536];
+        var received = await good.ReceiveAsync(reply, SocketFlags.None, cancel.Token);
+        var back = new byte[received];
+        Assert.True(UdpPacketCodec.TryDecrypt(options.Cipher, options.MasterKey, reply.AsSpan(0, received), back, out var backLength));
+        Assert.Equal(AddressParseStatus.Ok, AddressHeader.TryRead(back.AsSpan(0, backLength), out var source, out var consumed));
+        Assert.Equal(echo.EndPoint.Port, source.Port);
+        Assert.Equal(payload, back.AsSpan(consumed, backLength - consumed).ToArray());
+
+        // Nothing came back to the attacker, and each bad datagram was counted under its reason.
+        attacker.Blocking = false;
+        Assert.Equal(0, attacker.Available);
+        await drops.WaitForAsync(r => r >= 1, "authentication failed", 2, cancel.Token);
+        await drops.WaitForAsync(r => r >= 1, "unknown address type", 1, cancel.Token);
+        await drops.WaitForAsync(r => r >= 1, "oversized", 1, cancel.Token);
+        Assert.Equal(0, echo.Received - 1);
+    }
+
+    [Fact]
+    public async Task Socks5Fragments_AndUnknownAddressTypes_AreDroppedByTheLocal()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var drops = new DropRecorder();
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start("aes-256-gcm");
+        using var client = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token);
+        var fragment = Socks5UdpTestClient.Request("127.0.0.1", echo.EndPoint.Port, "fragment"u8);
+        fragment[2] = 1;
+        await client.SendRawAsync(fragment, cancel.Token);
+        await client.SendRawAsync([0, 0, 0, 7, 1, 2, 3], cancel.Token);
+        await drops.WaitForAsync(r => r >= 1, "socks5 fragment", 1, cancel.Token);
+        await drops.WaitForAsync(r => r >= 1, "unknown address type", 1, cancel.Token);
+
+        await client.SendAsync("127.0.0.1", echo.EndPoint.Port, "whole"u8, cancel.Token);
+        Assert.Equal("whole"u8.ToArray(), await client.ReceiveAsync(cancel.Token));
+        Assert.Equal(1, echo.Received);
+    }
+
+    [Fact]
+    public async Task AssociationEndsWithItsControlConnection()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start("aes-256-gcm");
+        using var client = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token);
+        await client.SendAsync("127.0.0.1", echo.EndPoint.Port, "one"u8, cancel.Token);
+        Assert.Equal("one"u8.ToArray(), await client.ReceiveAsync(cancel.Token));
+        Assert.Equal(1, chain.LocalUdp.NatEntries);
+
+        client.CloseControl();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (chain.LocalUdp.NatEntries != 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, cancel.Token);
+        }
+
+        Assert.Equal(0, chain.LocalUdp.NatEntries);
+        await client.SendAsync("127.0.0.1", echo.EndPoint.Port, "two"u8, cancel.Token);
+        Assert.Null(await client.TryReceiveAsync(TimeSpan.FromMilliseconds(500)));
+        Assert.Equal(1, echo.Received);
+    }
+
+    /// <summary>Listens to <c>pipeline.udp.dropped</c> and tallies by reason.</summary>
+    private sealed class DropRecorder : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly Dictionary<string, long> _byReason = [];
+
+        public DropRecorder()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == PipelineTelemetry.Name && instrument.Name == "pipeline.udp.dropped")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == TagNames.Reason && tag.Value is string reason)
+                    {
+                        lock (_byReason)
+                        {
+                            _byReason[reason] = _byReason.GetValueOrDefault(reason) + value;
+                        }
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public async Task WaitForAsync(Func<long, bool> condition, string reason, int atLeast, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                long count;
+                lock (_byReason)
+                {
+                    count = _byReason.GetValueOrDefault(reason);
+                }
+
+                if (condition(count) && count >= atLeast)
+                {
+                    return;
+                }
+
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    Assert.Fail($"expected at least {atLeast} drops for '{reason}', saw {count}");
+                }
+
+                await Task.Delay(20, CancellationToken.None);
+            }
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
