@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Security.Cryptography;
-using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
 
@@ -49,9 +48,9 @@ public sealed class LibevUdpInteropTests
         using var cancel = new CancellationTokenSource(s_timeout);
         using var echo4 = new UdpEchoDestination(IPAddress.Loopback);
         using var echo6 = new UdpEchoDestination(IPAddress.IPv6Loopback);
-        await using var server = UdpRelayChain.StartServer(RelayChain.Options(method, Password, new IPEndPoint(IPAddress.Loopback, 0)));
-        await using var tcpServer = new ServerTcpRelay(RelayChain.Options(method, Password, server.LocalEndPoint), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
-        tcpServer.Start();
+        var (server, tcpServer) = UdpRelayChain.StartServerPair(RelayChain.Options(method, Password, new IPEndPoint(IPAddress.Loopback, 0)));
+        await using var _ = server;
+        await using var __ = tcpServer;
         await using var local = await LibevPeer.StartAsync("ss-local", "-s", "127.0.0.1", "-p", Port(server.LocalEndPoint), "-b", "127.0.0.1", "-u", "-k", Password, "-m", method);
         using var client = await Socks5UdpTestClient.AssociateAsync(local.EndPoint, cancel.Token);
         foreach (var (host, port) in new[] { ("127.0.0.1", echo4.EndPoint.Port), ("::1", echo6.EndPoint.Port), ("localhost", echo4.EndPoint.Port) })
@@ -82,9 +81,9 @@ public sealed class LibevUdpInteropTests
     {
         using var cancel = new CancellationTokenSource(s_timeout);
         using var echo = new UdpEchoDestination(IPAddress.Loopback);
-        await using var server = UdpRelayChain.StartServer(RelayChain.Options(method, Password, new IPEndPoint(IPAddress.Loopback, 0)));
-        await using var tcpServer = new ServerTcpRelay(RelayChain.Options(method, Password, server.LocalEndPoint), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
-        tcpServer.Start();
+        var (server, tcpServer) = UdpRelayChain.StartServerPair(RelayChain.Options(method, Password, new IPEndPoint(IPAddress.Loopback, 0)));
+        await using var _ = server;
+        await using var __ = tcpServer;
         await using var tunnel = await LibevPeer.StartAsync("ss-tunnel", "-s", "127.0.0.1", "-p", Port(server.LocalEndPoint), "-b", "127.0.0.1", "-u",
             "-L", $"127.0.0.1:{echo.EndPoint.Port}", "-k", Password, "-m", method);
         await AssertPlainEchoAsync(tunnel.EndPoint, cancel.Token);

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
@@ -30,13 +31,46 @@ internal sealed class UdpRelayChain : IAsyncDisposable
     }
 
     /// <summary>Our local (TCP for the association, UDP for the data) pointed at <paramref name="server"/>.</summary>
+    /// <remarks>
+    /// TCP and UDP share one port number; the UDP side takes a free one and TCP follows. Another test may hold that
+    /// TCP port (an outgoing connection's local port), so a collision retries with a new port.
+    /// </remarks>
     public static (LocalUdpRelay Udp, LocalTcpRelay Tcp) StartLocal(RelayOptions options, IPEndPoint server)
     {
-        var udp = new LocalUdpRelay(options, server, TaskPoolScheduler.Default);
-        udp.Start(new IPEndPoint(IPAddress.Loopback, 0));
-        var tcp = new LocalTcpRelay(options with { Listen = udp.LocalEndPoint, Server = server }, TaskPoolScheduler.Default, TimeProvider.System, udp);
-        tcp.Start();
-        return (udp, tcp);
+        for (var attempt = 0; ; attempt++)
+        {
+            var udp = new LocalUdpRelay(options, server, TaskPoolScheduler.Default);
+            udp.Start(new IPEndPoint(IPAddress.Loopback, 0));
+            var tcp = new LocalTcpRelay(options with { Listen = udp.LocalEndPoint, Server = server }, TaskPoolScheduler.Default, TimeProvider.System, udp);
+            try
+            {
+                tcp.Start();
+                return (udp, tcp);
+            }
+            catch (SocketException) when (attempt < 20)
+            {
+                udp.DisposeAsync().AsTask().Wait();
+            }
+        }
+    }
+
+    /// <summary>Our server, UDP and TCP on one port (as ss-local and ss-tunnel expect), retrying on a port collision.</summary>
+    public static (ServerUdpRelay Udp, ServerTcpRelay Tcp) StartServerPair(RelayOptions options)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var udp = StartServer(options);
+            var tcp = new ServerTcpRelay(options with { Listen = udp.LocalEndPoint }, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+            try
+            {
+                tcp.Start();
+                return (udp, tcp);
+            }
+            catch (SocketException) when (attempt < 20)
+            {
+                udp.DisposeAsync().AsTask().Wait();
+            }
+        }
     }
 
     public static UdpRelayChain Start(string method, string password = "udp-test-password")
