@@ -34,22 +34,55 @@ internal sealed class CfbStreamCipher : IStreamCipher
     public void Process(ReadOnlySpan<byte> input, Span<byte> output)
     {
         var size = _register.Length;
-        for (var i = 0; i < input.Length; i++)
+        var i = 0;
+        while (i < input.Length)
         {
             if (_position == size)
             {
                 _engine.ProcessBlock(_register, _keystream);
                 _position = 0;
+
+                // Whole blocks at once: ciphertext = plaintext xor E(register); the ciphertext is the next register.
+                while (input.Length - i >= size)
+                {
+                    var inBlock = input.Slice(i, size);
+                    if (_encrypt)
+                    {
+                        Xor(inBlock, _keystream, output.Slice(i, size));
+                        output.Slice(i, size).CopyTo(_register);
+                    }
+                    else
+                    {
+                        inBlock.CopyTo(_register);
+                        Xor(_register, _keystream, output.Slice(i, size));
+                    }
+
+                    i += size;
+                    _engine.ProcessBlock(_register, _keystream);
+                }
+
+                if (i == input.Length)
+                {
+                    return;
+                }
             }
 
             var inByte = input[i];
             var outByte = (byte)(inByte ^ _keystream[_position]);
             _register[_position++] = _encrypt ? outByte : inByte;
-            output[i] = outByte;
+            output[i++] = outByte;
         }
     }
 
     public void Dispose()
     {
+    }
+
+    private static void Xor(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> destination)
+    {
+        for (var j = 0; j < a.Length; j++)
+        {
+            destination[j] = (byte)(a[j] ^ b[j]);
+        }
     }
 }

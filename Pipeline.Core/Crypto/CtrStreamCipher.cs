@@ -7,15 +7,16 @@ namespace Shadowsocks.Pipeline.Core.Crypto;
 
 /// <summary>
 /// Counter mode over a 16-byte block cipher: the IV is the first counter block, incremented as one 128-bit
-/// big-endian integer per block (OpenSSL's and mbed TLS's CTR). Keystream is made 32 blocks at a time; AES goes
-/// through .NET's AES-ECB in one call per batch (several times faster than a block-at-a-time engine).
+/// big-endian integer per block (OpenSSL's and mbed TLS's CTR). Keystream is made 256 blocks (4 KiB) at a time; AES goes
+/// through one reused .NET AES-ECB transform per batch (several times faster than a block-at-a-time engine).
 /// </summary>
 internal sealed class CtrStreamCipher : IStreamCipher
 {
     private const int BlockSize = 16;
-    private const int BatchBlocks = 32;
+    private const int BatchBlocks = 256;
 
     private readonly Aes? _aes;
+    private readonly ICryptoTransform? _ecb;
     private readonly IBlockCipher? _engine;
     private readonly byte[] _counters = new byte[BlockSize * BatchBlocks];
     private readonly byte[] _keystream = new byte[BlockSize * BatchBlocks];
@@ -28,6 +29,9 @@ internal sealed class CtrStreamCipher : IStreamCipher
     {
         _aes = Aes.Create();
         _aes.Key = aesKey.ToArray();
+        _aes.Mode = CipherMode.ECB;
+        _aes.Padding = PaddingMode.None;
+        _ecb = _aes.CreateEncryptor();
     }
 
     /// <summary>CTR on a 16-byte BouncyCastle block cipher initialised for encryption (Camellia).</summary>
@@ -69,7 +73,11 @@ internal sealed class CtrStreamCipher : IStreamCipher
         }
     }
 
-    public void Dispose() => _aes?.Dispose();
+    public void Dispose()
+    {
+        _ecb?.Dispose();
+        _aes?.Dispose();
+    }
 
     private static void Xor(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> destination)
     {
@@ -96,9 +104,9 @@ internal sealed class CtrStreamCipher : IStreamCipher
             _counter++;
         }
 
-        if (_aes is not null)
+        if (_ecb is not null)
         {
-            _aes.EncryptEcb(_counters, _keystream, PaddingMode.None);
+            _ecb.TransformBlock(_counters, 0, _counters.Length, _keystream, 0);
         }
         else
         {

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""UDP datagram rate through local -> server: ours and shadowsocks-libev alternately, in the same run.
+
+usage: bench/e2e/udp_rate.py [seconds=5] [rounds=3] [method=aes-256-gcm] [window=32]
+
+A SOCKS5 UDP ASSOCIATE client keeps `window` datagrams in flight to a loopback UDP echo through
+`local -u` -> `server -u` and counts echoed datagrams per second, for 64-byte and 1,400-byte payloads.
+Reports medians per implementation and the ratio ours/libev. Loopback only; every process is killed at the end.
+"""
+import os, socket, statistics, subprocess, sys, threading, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SS = os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")
+SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+METHOD = sys.argv[3] if len(sys.argv) > 3 else "aes-256-gcm"
+WINDOW = int(sys.argv[4]) if len(sys.argv) > 4 else 32
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_listening(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if "LISTEN" in subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def echo_server():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    def run():
+        while True:
+            try:
+                data, peer = s.recvfrom(65536); s.sendto(data, peer)
+            except OSError:
+                return
+    threading.Thread(target=run, daemon=True).start()
+    return s
+
+
+def start(impl, echo_port):
+    sport, lport = free_port(), free_port()
+    if impl == "ours":
+        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-u"],
+                [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD, "-u"]]
+    else:
+        cmds = [["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-u"],
+                ["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD, "-u"]]
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in cmds]
+    wait_listening(sport); wait_listening(lport)
+    return procs, lport
+
+
+def associate(lport):
+    c = socket.create_connection(("127.0.0.1", lport))
+    c.sendall(bytes([5, 1, 0])); assert c.recv(2) == bytes([5, 0])
+    c.sendall(bytes([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]))
+    r = c.recv(10); assert r[1] == 0, r
+    return c, (socket.inet_ntoa(r[4:8]), (r[8] << 8) | r[9])
+
+
+def measure(impl, echo_port, size):
+    procs, lport = start(impl, echo_port)
+    try:
+        control, relay = associate(lport)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); u.settimeout(0.2)
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        packet = bytes([0, 0, 0, 1, 127, 0, 0, 1, echo_port >> 8, echo_port & 255]) + os.urandom(size)
+        for _ in range(WINDOW):
+            u.sendto(packet, relay)
+        got, deadline, start_t = 0, time.time() + SECONDS, time.time()
+        while time.time() < deadline:
+            try:
+                u.recvfrom(65536); got += 1
+            except socket.timeout:
+                for _ in range(WINDOW):  # refill the window after a loss
+                    u.sendto(packet, relay)
+                continue
+            u.sendto(packet, relay)
+        control.close()
+        return got / (time.time() - start_t)
+    finally:
+        for p in procs:
+            p.kill(); p.wait()
+
+
+def main():
+    echo = echo_server(); port = echo.getsockname()[1]
+    print(f"{'method':<24}{'payload':>8}{'ours dgram/s':>14}{'libev dgram/s':>15}{'ratio':>7}")
+    for size in (64, 1400):
+        ours, libev = [], []
+        for _ in range(ROUNDS):
+            ours.append(measure("ours", port, size)); libev.append(measure("libev", port, size))
+        mo, ml = statistics.median(ours), statistics.median(libev)
+        print(f"{METHOD:<24}{size:>8}{mo:>14.0f}{ml:>15.0f}{mo / ml:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
