@@ -27,4 +27,10 @@ internal static class PipelineTelemetry
     public static readonly Counter<long> UdpDropped = Meter.CreateCounter<long>("pipeline.udp.dropped", "{datagram}", "UDP datagrams dropped, by reason.");
 
     public static readonly UpDownCounter<long> UdpAssociations = Meter.CreateUpDownCounter<long>("pipeline.udp.associations", "{association}", "Open UDP associations (NAT entries).");
+
+    public static readonly Counter<long> DnsCacheHits = Meter.CreateCounter<long>("pipeline.dns.cache_hits", "{lookup}", "Lookups answered from the DNS cache.");
+
+    public static readonly Counter<long> DnsCacheMisses = Meter.CreateCounter<long>("pipeline.dns.cache_misses", "{lookup}", "Lookups that needed a query (or joined one in flight).");
+
+    public static readonly Counter<long> DnsIgnored = Meter.CreateCounter<long>("pipeline.dns.ignored", "{message}", "DNS messages ignored: unknown ID, wrong source, wrong question or malformed.");
 }

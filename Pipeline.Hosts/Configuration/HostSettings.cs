@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Hosts.Cli;
 
@@ -11,7 +12,7 @@ namespace Shadowsocks.Pipeline.Hosts.Configuration;
 /// The validated settings of one relay verb, from the command line over config.json (a flag given on the command
 /// line wins). Every error is a <see cref="UsageException"/> with one line naming the flag or field and the fix.
 /// </summary>
-internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Verbose)
+internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Verbose, IPEndPoint[]? Nameservers = null)
 {
     /// <summary>ss-libev's default method.</summary>
     public const string DefaultMethod = "chacha20-ietf-poly1305";
@@ -46,6 +47,14 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var serverHost = args.Value("-s") ?? file?.String("server");
         var serverPort = args.IntValue("-p", 1, 65535) ?? file?.Int("server_port", 1, 65535);
         var ipv6First = args.Has("-6") || (file?.Bool("ipv6_first") ?? false);
+        IPEndPoint[]? nameservers = null;
+        if ((args.Value("-d") ?? args.Value("--nameserver") ?? file?.String("nameserver")) is { } nameserverText)
+        {
+            if (!ResolvConf.TryParseServers(nameserverText, out nameservers, out var nameserverError))
+            {
+                throw new UsageException(nameserverError!);
+            }
+        }
 
         IPEndPoint listen;
         EndPoint? server = null;
@@ -84,7 +93,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Ipv6First = ipv6First,
             Pipeline = file?.Pipeline(PipelineOptions.Default) ?? PipelineOptions.Default,
         };
-        return new HostSettings(relay, mode, args.Has("-v"));
+        return new HostSettings(relay, mode, args.Has("-v"), nameservers);
     }
 
     /// <summary>Parses <c>HOST:PORT</c>, <c>[v6]:PORT</c> or <c>v4:PORT</c>.</summary>

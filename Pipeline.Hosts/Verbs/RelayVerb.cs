@@ -24,7 +24,7 @@ internal static class RelayVerb
         var udp = settings.Mode != RelayMode.TcpOnly;
         try
         {
-            bound = await StartAsync(verb, relay, tcp, udp, running).ConfigureAwait(false);
+            bound = await StartAsync(verb, relay, settings.Nameservers, tcp, udp, running).ConfigureAwait(false);
         }
         catch (SocketException e)
         {
@@ -67,15 +67,18 @@ internal static class RelayVerb
     }
 
     /// <summary>Starts the verb's TCP and/or UDP relays on one address and port (as ss-libev does); returns that endpoint.</summary>
-    private static async Task<IPEndPoint> StartAsync(string verb, RelayOptions relay, bool tcp, bool udp, List<IAsyncDisposable> running)
+    private static async Task<IPEndPoint> StartAsync(string verb, RelayOptions relay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running)
     {
         var scheduler = TaskPoolScheduler.Default;
         var listen = relay.Listen;
         if (verb == "server")
         {
+            // The program's own resolver: -d / "nameserver", else resolv.conf; shared by the TCP and UDP relays.
+            var resolver = new DnsResolver(new DnsResolverOptions { Servers = nameservers, Ipv6First = relay.Ipv6First }, scheduler, TimeProvider.System);
+            running.Add(new DisposeAsync(resolver));
             if (tcp)
             {
-                var server = new ServerTcpRelay(relay, new SystemDnsResolver(relay.Ipv6First), scheduler, TimeProvider.System);
+                var server = new ServerTcpRelay(relay, resolver, scheduler, TimeProvider.System);
                 running.Add(server);
                 server.Start();
                 listen = server.LocalEndPoint;
@@ -83,7 +86,7 @@ internal static class RelayVerb
 
             if (udp)
             {
-                var serverUdp = new ServerUdpRelay(relay, new SystemDnsResolver(relay.Ipv6First), scheduler);
+                var serverUdp = new ServerUdpRelay(relay, resolver, scheduler);
                 running.Add(serverUdp);
                 serverUdp.Start(listen);
                 listen = serverUdp.LocalEndPoint;
@@ -147,8 +150,9 @@ internal static class RelayVerb
 
     private static async Task StopAsync(List<IAsyncDisposable> running)
     {
-        foreach (var relay in running)
+        for (var i = running.Count - 1; i >= 0; i--)
         {
+            var relay = running[i];
             await relay.DisposeAsync().ConfigureAwait(false);
         }
     }

@@ -1,0 +1,36 @@
+using System.Net;
+
+namespace Shadowsocks.Pipeline.Core.Dns;
+
+/// <summary>How the resolver finds names: where to ask, how long to wait, how long to remember.</summary>
+internal sealed record DnsResolverOptions
+{
+    /// <summary>Name servers in order of preference; null means those of <see cref="ResolvConfPath"/>.</summary>
+    public IReadOnlyList<IPEndPoint>? Servers { get; init; }
+
+    public string HostsPath { get; init; } = "/etc/hosts";
+
+    public string ResolvConfPath { get; init; } = "/etc/resolv.conf";
+
+    /// <summary>How long one query to one server may take before the next attempt (on the next server).</summary>
+    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Attempts in all, cycling through the servers.</summary>
+    public int Attempts { get; init; } = 4;
+
+    /// <summary>The deadline of one lookup, all attempts included.</summary>
+    public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>Answers are cached for their TTL clamped to [<see cref="MinTtl"/>, <see cref="MaxTtl"/>].</summary>
+    public TimeSpan MinTtl { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan MaxTtl { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long a name that does not exist (NXDOMAIN) is remembered.</summary>
+    public TimeSpan NegativeTtl { get; init; } = TimeSpan.FromSeconds(10);
+
+    public int CacheSize { get; init; } = 4096;
+
+    /// <summary>Prefer IPv6 results (<c>-6</c>, <c>ipv6_first</c>).</summary>
+    public bool Ipv6First { get; init; }
+}

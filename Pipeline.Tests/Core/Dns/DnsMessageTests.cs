@@ -1,0 +1,118 @@
+using System.Net;
+using Shadowsocks.Pipeline.Core.Dns;
+
+namespace Shadowsocks.Pipeline.Tests.Core.Dns;
+
+/// <summary>The binary codec on hand-built messages (RFC 1035 § 4.1): every bad shape is a status, never an exception.</summary>
+public sealed class DnsMessageTests
+{
+    private const ushort Id = 0x1234;
+
+    // Header: ID, flags QR|RD|RA, 1 question, N answers. Question: example.test A IN.
+    private static readonly byte[] s_question = [7, .. "example"u8, 4, .. "test"u8, 0, 0, 1, 0, 1];
+
+    [Fact]
+    public void QueryHasTheWireLayout()
+    {
+        var buffer = new byte[512];
+        var length = DnsMessage.WriteQuery(Id, "example.test", DnsRecordType.A, buffer);
+        Assert.Equal([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, .. s_question], buffer[..length]);
+        Assert.Equal(0, DnsMessage.WriteQuery(Id, new string('a', 64) + ".test", DnsRecordType.A, buffer));
+        Assert.Equal(0, DnsMessage.WriteQuery(Id, "a..test", DnsRecordType.A, buffer));
+    }
+
+    [Fact]
+    public void CompressedCnameChainIsFollowed()
+    {
+        // example.test CNAME (ptr 12 -> "example.test") www.<ptr to "test" at 20> ; www.test A 10.0.0.9
+        byte[] message =
+        [
+            .. Header(2), .. s_question,
+            0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, 6, 3, .. "www"u8, 0xC0, 20,
+            3, .. "www"u8, 0xC0, 20, 0, 1, 0, 1, 0, 0, 0, 90, 0, 4, 10, 0, 0, 9,
+        ];
+        Assert.Equal(DnsParseStatus.Ok, DnsMessage.TryParseAnswer(message, Id, "example.test", DnsRecordType.A, out var answer));
+        Assert.Equal([IPAddress.Parse("10.0.0.9")], answer.Addresses);
+        Assert.Equal(TimeSpan.FromSeconds(30), answer.Ttl); // the smallest TTL along the chain
+    }
+
+    [Fact]
+    public void RecordsForOtherNamesAreNotTaken()
+    {
+        byte[] message = [.. Header(1), .. s_question, 5, .. "other"u8, 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 6, 6, 6, 6];
+        Assert.Equal(DnsParseStatus.Ok, DnsMessage.TryParseAnswer(message, Id, "example.test", DnsRecordType.A, out var answer));
+        Assert.Empty(answer.Addresses);
+    }
+
+    [Theory]
+    [InlineData(5)] // inside the header
+    [InlineData(20)] // inside the question
+    [InlineData(40)] // inside the answer's RDATA
+    public void TruncatedIsMalformed(int length)
+    {
+        byte[] message = [.. Header(1), .. s_question, 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1];
+        Assert.Equal(DnsParseStatus.Malformed, DnsMessage.TryParseAnswer(message[..length], Id, "example.test", DnsRecordType.A, out _));
+    }
+
+    [Fact]
+    public void PointerLoopsAndForwardPointersAreRejected()
+    {
+        byte[] self = [.. Header(1), .. s_question, 0xC0, 30, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1];
+        Assert.Equal(DnsParseStatus.CompressionLoop, DnsMessage.TryParseAnswer(self, Id, "example.test", DnsRecordType.A, out _));
+
+        // Two labels pointing at each other through a backward then forward hop.
+        byte[] pingPong = [.. Header(1), .. s_question, 1, (byte)'a', 0xC0, 30, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1];
+        Assert.Equal(DnsParseStatus.CompressionLoop, DnsMessage.TryParseAnswer(pingPong, Id, "example.test", DnsRecordType.A, out _));
+    }
+
+    [Fact]
+    public void WrongIdQuestionOrSizeAreStatuses()
+    {
+        byte[] message = [.. Header(0), .. s_question];
+        Assert.Equal(DnsParseStatus.WrongId, DnsMessage.TryParseAnswer(message, Id + 1, "example.test", DnsRecordType.A, out _));
+        Assert.Equal(DnsParseStatus.WrongQuestion, DnsMessage.TryParseAnswer(message, Id, "example.tesu", DnsRecordType.A, out _));
+        Assert.Equal(DnsParseStatus.WrongQuestion, DnsMessage.TryParseAnswer(message, Id, "example.test", DnsRecordType.Aaaa, out _));
+        Assert.Equal(DnsParseStatus.Oversized, DnsMessage.TryParseAnswer(new byte[70_000], Id, "example.test", DnsRecordType.A, out _));
+
+        var query = message.ToArray();
+        query[2] = 0x01; // QR = 0: a query, not an answer
+        Assert.Equal(DnsParseStatus.WrongId, DnsMessage.TryParseAnswer(query, Id, "example.test", DnsRecordType.A, out _));
+    }
+
+    [Fact]
+    public void RandomBytesNeverThrow()
+    {
+        var random = new Random(1234);
+        for (var i = 0; i < 20_000; i++)
+        {
+            var message = new byte[random.Next(0, 300)];
+            random.NextBytes(message);
+            if (message.Length >= 2 && random.Next(2) == 0)
+            {
+                message[0] = 0x12;
+                message[1] = 0x34;
+            }
+
+            _ = DnsMessage.TryParseAnswer(message, Id, "example.test", DnsRecordType.A, out _);
+        }
+    }
+
+    [Fact]
+    public void ResolvConfHostsAndServerLists()
+    {
+        Assert.Equal([new IPEndPoint(IPAddress.Parse("10.0.0.53"), 53), new IPEndPoint(IPAddress.Parse("fe80::1"), 53)],
+            ResolvConf.Parse(["# comment", "search example", "nameserver 10.0.0.53", "nameserver fe80::1%eth0", "options ndots:2"]));
+        Assert.Equal(ResolvConf.Fallback, ResolvConf.Parse(["search example"]));
+
+        var hosts = HostsFile.Parse(["127.0.0.1 localhost me", "::1 localhost", "# 1.2.3.4 hidden", "bogus line"]);
+        Assert.Equal([IPAddress.Loopback, IPAddress.IPv6Loopback], hosts["LOCALHOST"]);
+        Assert.False(hosts.ContainsKey("hidden"));
+
+        Assert.True(ResolvConf.TryParseServers("127.0.0.1:5353, 1.1.1.1,[::1]:53,::1", out var servers, out _));
+        Assert.Equal(["127.0.0.1:5353", "1.1.1.1:53", "[::1]:53", "[::1]:53"], servers.Select(s => s.ToString()));
+        Assert.False(ResolvConf.TryParseServers("127.0.0.1:5353,nonsense", out _, out var error));
+        Assert.StartsWith("nameserver: 'nonsense'", error);
+    }
+
+    private static byte[] Header(int answers) => [0x12, 0x34, 0x81, 0x80, 0, 1, 0, (byte)answers, 0, 0, 0, 0];
+}

@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using Microsoft.Reactive.Testing;
+using Shadowsocks.Pipeline.Core.Dns;
+
+namespace Shadowsocks.Pipeline.Tests.Core.Dns;
+
+/// <summary>The resolver against a real dnsmasq on loopback, and against scripted servers for what dnsmasq will not do.</summary>
+public sealed class DnsResolverTests : IDisposable
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(20);
+    private readonly DnsmasqFixture _dnsmasq = new();
+    private readonly string _emptyHosts = Path.GetTempFileName();
+
+    public void Dispose()
+    {
+        _dnsmasq.Dispose();
+        File.Delete(_emptyHosts);
+    }
+
+    [Theory]
+    [InlineData("a.test", "10.1.2.3")]
+    [InlineData("v6.test", "fd00::1")]
+    [InlineData("alias.test", "10.1.2.3")] // alias.test -> chain.test -> a.test
+    [InlineData("A.TEST.", "10.1.2.3")]
+    public async Task ResolvesRecordsOfARealServer(string name, string expected)
+    {
+        using var resolver = Resolver([_dnsmasq.EndPoint]);
+        using var cancel = new CancellationTokenSource(s_timeout);
+        Assert.Equal([IPAddress.Parse(expected)], await resolver.ResolveAsync(name, cancel.Token));
+    }
+
+    [Fact]
+    public async Task ManyRecords_AndIpv4First_OrIpv6FirstWhenAsked()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var resolver = Resolver([_dnsmasq.EndPoint]);
+        var many = await resolver.ResolveAsync("many.test", cancel.Token);
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => $"10.20.0.{i}").Order(), many.Select(a => a.ToString()).Order());
+
+        Assert.Equal([IPAddress.Parse("10.1.2.4"), IPAddress.Parse("fd00::4")], await resolver.ResolveAsync("dual.test", cancel.Token));
+        using var v6First = Resolver([_dnsmasq.EndPoint], ipv6First: true);
+        Assert.Equal([IPAddress.Parse("fd00::4"), IPAddress.Parse("10.1.2.4")], await v6First.ResolveAsync("dual.test", cancel.Token));
+    }
+
+    [Fact]
+    public async Task NxDomain_IsEmpty_AndCachedBriefly()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var scheduler = new TestScheduler();
+        using var resolver = Resolver([_dnsmasq.EndPoint], scheduler: scheduler);
+        Assert.Empty(await resolver.ResolveAsync("missing.test", cancel.Token));
+        var sent = resolver.QueriesSent;
+        Assert.Empty(await resolver.ResolveAsync("missing.test", cancel.Token));
+        Assert.Equal(sent, resolver.QueriesSent);
+
+        scheduler.AdvanceBy(TimeSpan.FromSeconds(10).Ticks);
+        Assert.Empty(await resolver.ResolveAsync("missing.test", cancel.Token));
+        Assert.Equal(sent + 2, resolver.QueriesSent);
+    }
+
+    [Fact]
+    public async Task Ttl_ExpiresInVirtualTime()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var scheduler = new TestScheduler();
+        using var resolver = Resolver([_dnsmasq.EndPoint], scheduler: scheduler);
+        Assert.Equal([IPAddress.Parse("10.9.9.9")], await resolver.ResolveAsync("short.test", cancel.Token)); // TTL 1 s
+        Assert.Equal(2, resolver.QueriesSent); // A and AAAA
+        scheduler.AdvanceBy(TimeSpan.FromMilliseconds(999).Ticks);
+        await resolver.ResolveAsync("short.test", cancel.Token);
+        Assert.Equal(2, resolver.QueriesSent);
+        scheduler.AdvanceBy(TimeSpan.FromMilliseconds(1).Ticks);
+        Assert.Equal([IPAddress.Parse("10.9.9.9")], await resolver.ResolveAsync("short.test", cancel.Token));
+        Assert.Equal(4, resolver.QueriesSent);
+    }
+
+    [Fact]
+    public async Task SilentServerFirst_RetryMovesToTheNextServer()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint, _dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromMilliseconds(300));
+        var clock = Stopwatch.StartNew();
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(2, silent.Queries);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task NoServerAnswers_EmptyWithinTheTotalDeadline()
+    {
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint], attemptTimeout: TimeSpan.FromMilliseconds(100), total: TimeSpan.FromMilliseconds(1000));
+        var clock = Stopwatch.StartNew();
+        Assert.Empty(await resolver.ResolveAsync("a.test", CancellationToken.None));
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(5));
+        Assert.True(silent.Queries >= 4);
+    }
+
+    [Fact]
+    public async Task ConcurrentLookupsOfOneName_ShareOneQuery()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var slow = new FakeDnsServer(async query =>
+        {
+            await Task.Delay(300);
+            return [(FakeDnsServer.Answer(query, [IPAddress.Parse("10.7.7.7")]), false)];
+        });
+        using var resolver = Resolver([slow.EndPoint]);
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => resolver.ResolveAsync("same.test", cancel.Token).AsTask()));
+        Assert.All(results, r => Assert.Equal([IPAddress.Parse("10.7.7.7")], r));
+        Assert.Equal(2, slow.Queries); // one A and one AAAA for all twenty
+    }
+
+    [Fact]
+    public async Task BadAnswersAreIgnored_TheGoodOneStillCounts_CacheNotPoisoned()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var good = IPAddress.Parse("10.8.8.8");
+        var evil = IPAddress.Parse("6.6.6.6");
+        using var hostile = new FakeDnsServer(async query =>
+        {
+            var forged = FakeDnsServer.Answer(query, [evil]);
+            var wrongId = forged.ToArray();
+            wrongId[0] ^= 0xFF;
+            var wrongQuestion = forged.ToArray();
+            wrongQuestion[13] ^= 0x20 ^ 0x01; // a different first letter
+            var loop = forged.ToArray();
+            loop[forged.Length - 16] = 0xC0; // the answer's name points at itself
+            loop[forged.Length - 15] = (byte)(forged.Length - 16);
+            await Task.Delay(50);
+            return
+            [
+                (forged[..7], false), // truncated
+                (wrongId, false),
+                (wrongQuestion, false),
+                (forged, true), // right bytes, wrong source port
+                (System.Security.Cryptography.RandomNumberGenerator.GetBytes(1500), false), // noise
+                (loop, false),
+                (FakeDnsServer.Answer(query, [good]), false),
+            ];
+        });
+        using var resolver = Resolver([hostile.EndPoint]);
+        Assert.Equal([good], await resolver.ResolveAsync("name.test", cancel.Token));
+        Assert.Equal([good], await resolver.ResolveAsync("name.test", cancel.Token));
+    }
+
+    [Fact]
+    public async Task TruncatedAnswer_FallsBackToTcp()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var truncating = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>(
+            [(FakeDnsServer.Answer(query, [], truncated: true), false)]));
+
+        // dnsmasq's TCP port answers the retry: point the TCP fallback at it by using its port for the fake too.
+        using var tcp = new TcpDnsForwarder(truncating.EndPoint.Port, _dnsmasq.EndPoint);
+        using var resolver = Resolver([truncating.EndPoint]);
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.True(tcp.Connections >= 1);
+    }
+
+    [Fact]
+    public async Task LiteralsAndHostsFile_AnswerWithoutAQuery()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        File.WriteAllLines(_emptyHosts, ["10.3.3.3 from-hosts.test alias-in-hosts # comment", "# 10.4.4.4 commented.test"]);
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint]);
+        Assert.Equal([IPAddress.Parse("10.3.3.3")], await resolver.ResolveAsync("from-hosts.test", cancel.Token));
+        Assert.Equal([IPAddress.Parse("10.3.3.3")], await resolver.ResolveAsync("ALIAS-IN-HOSTS", cancel.Token));
+        Assert.Equal([IPAddress.Parse("::1")], await resolver.ResolveAsync("::1", cancel.Token));
+        Assert.Equal(0, silent.Queries);
+    }
+
+    private DnsResolver Resolver(IPEndPoint[] servers, bool ipv6First = false, IScheduler? scheduler = null, TimeSpan? attemptTimeout = null, TimeSpan? total = null) =>
+        new(new DnsResolverOptions
+        {
+            Servers = servers,
+            HostsPath = _emptyHosts,
+            Ipv6First = ipv6First,
+            AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(2),
+            TotalTimeout = total ?? TimeSpan.FromSeconds(10),
+        }, scheduler ?? TaskPoolScheduler.Default, TimeProvider.System);
+
+    /// <summary>Listens on TCP at <paramref name="port"/> (on 127.0.0.1) and forwards each connection to dnsmasq's TCP port.</summary>
+    private sealed class TcpDnsForwarder : IDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        private int _connections;
+
+        public TcpDnsForwarder(int port, IPEndPoint target)
+        {
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            _listener.Listen();
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        var client = await _listener.AcceptAsync();
+                        Interlocked.Increment(ref _connections);
+                        var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                        await upstream.ConnectAsync(target);
+                        _ = Pump(client, upstream);
+                        _ = Pump(upstream, client);
+                    }
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // Disposed.
+                }
+            });
+        }
+
+        public int Connections => Volatile.Read(ref _connections);
+
+        public void Dispose() => _listener.Dispose();
+
+        private static async Task Pump(Socket from, Socket to)
+        {
+            var buffer = new byte[4096];
+            try
+            {
+                int n;
+                while ((n = await from.ReceiveAsync(buffer)) > 0)
+                {
+                    await to.SendAsync(buffer.AsMemory(0, n));
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // Either side closed.
+            }
+            finally
+            {
+                from.Dispose();
+                to.Dispose();
+            }
+        }
+    }
+}

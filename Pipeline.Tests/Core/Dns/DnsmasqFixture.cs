@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Shadowsocks.Pipeline.Tests.Core.Dns;
+
+/// <summary>
+/// A real dnsmasq on a loopback port with records of its own, authoritative for <c>.test</c> (unknown names there
+/// are NXDOMAIN). A missing dnsmasq fails the tests loudly: CI installs dnsmasq-base.
+/// </summary>
+internal sealed class DnsmasqFixture : IDisposable
+{
+    public const string Web = "web.test";
+
+    private readonly Process _process;
+    private readonly string _hostsFile;
+
+    public DnsmasqFixture()
+    {
+        var path = new[] { "/usr/sbin/dnsmasq", "/usr/bin/dnsmasq", "/sbin/dnsmasq" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("dnsmasq not found: apt-get install dnsmasq-base (.ci/run does)");
+        _hostsFile = Path.GetTempFileName();
+        File.WriteAllLines(_hostsFile, Enumerable.Range(1, 12).Select(i => $"10.20.0.{i} many.test"));
+        for (var attempt = 0; ; attempt++)
+        {
+            Port = FreeUdpPort();
+            var info = new ProcessStartInfo(path) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var arg in new[]
+            {
+                "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root", "--pid-file=",
+                $"--port={Port.ToString(CultureInfo.InvariantCulture)}", "--listen-address=127.0.0.1", "--bind-interfaces",
+                "--local=/test/", $"--addn-hosts={_hostsFile}", "--local-ttl=300",
+                "--host-record=a.test,10.1.2.3", "--host-record=v6.test,fd00::1", "--host-record=dual.test,10.1.2.4,fd00::4",
+                "--host-record=short.test,10.9.9.9,1", $"--host-record={Web},127.0.0.1",
+                "--cname=alias.test,chain.test", "--cname=chain.test,a.test",
+            })
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            _process = Process.Start(info)!;
+            if (WaitReady())
+            {
+                return;
+            }
+
+            var log = _process.HasExited ? _process.StandardError.ReadToEnd() : "no answer";
+            _process.Kill();
+            _process.Dispose();
+            if (attempt == 5)
+            {
+                throw new InvalidOperationException($"dnsmasq did not start on port {Port}: {log}");
+            }
+        }
+    }
+
+    public int Port { get; private set; }
+
+    public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
+
+    public void Dispose()
+    {
+        try
+        {
+            _process.Kill();
+            _process.WaitForExit(5000);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+
+        _process.Dispose();
+        File.Delete(_hostsFile);
+    }
+
+    private static int FreeUdpPort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    /// <summary>Asks for a.test until dnsmasq answers (it answers as soon as it listens).</summary>
+    private bool WaitReady()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveTimeout = 100 };
+        var query = new byte[64];
+        var length = Pipeline.Core.Dns.DnsMessage.WriteQuery(7, "a.test", Pipeline.Core.Dns.DnsRecordType.A, query);
+        var answer = new byte[512];
+        for (var i = 0; i < 50 && !_process.HasExited; i++)
+        {
+            socket.SendTo(query.AsSpan(0, length), EndPoint);
+            try
+            {
+                if (socket.Receive(answer) > 0)
+                {
+                    return true;
+                }
+            }
+            catch (SocketException)
+            {
+                // Not listening yet.
+            }
+        }
+
+        return false;
+    }
+}
