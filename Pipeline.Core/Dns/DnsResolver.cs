@@ -121,7 +121,13 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     var server = _servers[attempt++ % _servers.Count];
                     var v4 = QueryAsync(server, name, DnsRecordType.A, token);
                     var v6 = QueryAsync(server, name, DnsRecordType.Aaaa, token);
-                    return (await v4.ConfigureAwait(false), await v6.ConfigureAwait(false));
+                    var a = await OrNullOnServerFailure(v4).ConfigureAwait(false);
+                    var aaaa = await OrNullOnServerFailure(v6).ConfigureAwait(false);
+
+                    // Some servers refuse one type (dnsmasq's --address does for AAAA): one good family is an answer.
+                    return a is null && aaaa is null
+                        ? throw new DnsServerFailureException()
+                        : (a ?? Empty, aaaa ?? Empty);
                 },
                 _stop.Token).ConfigureAwait(false);
 
@@ -144,6 +150,20 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         finally
         {
             _inflight.TryRemove(name, out _);
+        }
+    }
+
+    private static readonly DnsAnswer Empty = new(DnsAnswer.NoError, false, [], TimeSpan.Zero);
+
+    private static async Task<DnsAnswer?> OrNullOnServerFailure(Task<DnsAnswer> query)
+    {
+        try
+        {
+            return await query.ConfigureAwait(false);
+        }
+        catch (DnsServerFailureException)
+        {
+            return null;
         }
     }
 

@@ -2,5 +2,14 @@ namespace Shadowsocks.Pipeline.Bench;
 
 internal static class Program
 {
-    public static void Main(string[] args) => BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static async Task Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "dns")
+        {
+            await Dns.DnsRate.RunAsync(args);
+            return;
+        }
+
+        BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }
