@@ -42,5 +42,8 @@ internal sealed record RelayOptions
     /// <summary>At most this many UDP associations; the least recently used one is closed to make room.</summary>
     public int UdpMaxAssociations { get; init; } = 4096;
 
+    /// <summary>Server: destinations it refuses after resolving (the host defaults this to loopback; none here).</summary>
+    public ForbiddenAddresses Forbidden { get; init; } = ForbiddenAddresses.None;
+
     public PipelineOptions Pipeline { get; init; } = PipelineOptions.Default;
 }

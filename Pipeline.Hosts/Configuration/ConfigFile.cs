@@ -67,6 +67,24 @@ internal sealed class ConfigFile
         };
     }
 
+    /// <summary>A list field: a comma-separated string (as the Python server reads it) or a JSON array of strings.</summary>
+    public string? List(string field)
+    {
+        if (!_root.TryGetProperty(field, out var value))
+        {
+            return null;
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString(),
+            JsonValueKind.Array when value.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String) =>
+                string.Join(',', value.EnumerateArray().Select(e => e.GetString())),
+            JsonValueKind.Null => null,
+            _ => throw new UsageException($"{field}: in {_path}, expected a comma-separated string or an array of strings"),
+        };
+    }
+
     public int? Int(string field, int min, int max)
     {
         var text = String(field);

@@ -47,6 +47,13 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var serverHost = args.Value("-s") ?? file?.String("server");
         var serverPort = args.IntValue("-p", 1, 65535) ?? file?.Int("server_port", 1, 65535);
         var ipv6First = args.Has("-6") || (file?.Bool("ipv6_first") ?? false);
+        var forbidden = ForbiddenAddresses.Default;
+        if ((args.Value("--forbidden-ip") ?? file?.List("forbidden_ip")) is { } forbiddenText
+            && !ForbiddenAddresses.TryParse(forbiddenText, out forbidden, out var forbiddenError))
+        {
+            throw new UsageException(forbiddenError!);
+        }
+
         IPEndPoint[]? nameservers = null;
         if ((args.Value("-d") ?? args.Value("--nameserver") ?? file?.String("nameserver")) is { } nameserverText)
         {
@@ -89,6 +96,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             TunnelDestination = tunnelDestination,
             IdleTimeout = TimeSpan.FromSeconds(timeout),
             UdpTimeout = TimeSpan.FromSeconds(udpTimeout),
+            Forbidden = forbidden,
             UdpMaxAssociations = udpMax,
             Ipv6First = ipv6First,
             Pipeline = file?.Pipeline(PipelineOptions.Default) ?? PipelineOptions.Default,

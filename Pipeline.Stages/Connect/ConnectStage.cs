@@ -43,13 +43,19 @@ internal static class ConnectStage
         }, BlockOptions.Shared(options));
 
     /// <summary>Server: connects to the first of the resolved addresses that answers within <paramref name="timeout"/>.</summary>
-    public static TransformBlock<TcpSession, TcpSession> ToDestination(StageOptions options, TimeSpan timeout, TimeProvider timeProvider) =>
+    public static TransformBlock<TcpSession, TcpSession> ToDestination(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null) =>
         new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             string? lastError = null;
             foreach (var address in session.ResolvedAddresses)
             {
+                if (forbidden?.Contains(address) == true)
+                {
+                    lastError = $"{address} is a forbidden destination (--forbidden-ip)";
+                    continue;
+                }
+
                 var target = new IPEndPoint(address, session.Destination.Port);
                 using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
                 try

@@ -39,7 +39,7 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         // Connection-level stages, shared by every connection, in flow order.
         var readHeader = ReadHeaderStage.Create(pipeline.Handshake, options.Cipher, options.MasterKey, options.HandshakeTimeout, timeProvider);
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver);
-        var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider);
+        var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 

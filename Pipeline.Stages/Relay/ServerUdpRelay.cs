@@ -44,7 +44,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         // Out, in flow order.
         var decrypt = UdpCipherStages.Decrypt(udp, options.Cipher, options.MasterKey);
         var readHeader = UdpHeaderStages.ReadHeader(udp);
-        var resolve = UdpResolveStage.Create(udp, resolver);
+        var resolve = UdpResolveStage.Create(udp, resolver, options.Forbidden);
         var forward = UdpSendStages.ThroughNat(udp, _nat, server: null);
         decrypt.LinkTo(readHeader, s_propagate);
         readHeader.LinkTo(resolve, s_propagate);

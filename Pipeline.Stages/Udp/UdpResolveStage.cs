@@ -6,27 +6,33 @@ using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
-/// <summary>Server: turns the datagram's target into an endpoint; a name that does not resolve drops the datagram.</summary>
+/// <summary>Server: turns the datagram's target into an endpoint; a name that does not resolve, or a forbidden address, drops the datagram.</summary>
 internal static class UdpResolveStage
 {
-    public static TransformManyBlock<Datagram, Datagram> Create(StageOptions options, IDnsResolver resolver) =>
+    public static TransformManyBlock<Datagram, Datagram> Create(StageOptions options, IDnsResolver resolver, ForbiddenAddresses forbidden) =>
         new(async datagram =>
         {
             var target = datagram.Target;
-            if (target.Ip is { } ip)
+            var address = target.Ip;
+            if (address is null)
             {
-                datagram.Resolved = new IPEndPoint(ip, target.Port);
-                return [datagram];
+                var addresses = await resolver.ResolveAsync(target.Host!, CancellationToken.None).ConfigureAwait(false);
+                if (addresses.Length == 0)
+                {
+                    UdpCounters.Drop(datagram, "resolve failed");
+                    return [];
+                }
+
+                address = addresses[0];
             }
 
-            var addresses = await resolver.ResolveAsync(target.Host!, CancellationToken.None).ConfigureAwait(false);
-            if (addresses.Length == 0)
+            if (forbidden.Contains(address))
             {
-                UdpCounters.Drop(datagram, "resolve failed");
+                UdpCounters.Drop(datagram, "forbidden destination");
                 return [];
             }
 
-            datagram.Resolved = new IPEndPoint(addresses[0], target.Port);
+            datagram.Resolved = new IPEndPoint(address, target.Port);
             return [datagram];
         }, BlockOptions.Shared(options));
 }

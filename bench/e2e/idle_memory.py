@@ -56,8 +56,8 @@ async def measure(impl, n):
     dest_port = dest.sockets[0].getsockname()[1]
     sport, lport = free_port(), free_port()
     if impl == "ours":
-        server = subprocess.Popen([SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-t", "600"], stdout=subprocess.DEVNULL)
-        local = subprocess.Popen([SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-l", str(lport), "-k", "bench", "-m", METHOD, "-t", "600"], stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-t", "600", "--forbidden-ip", ""], stdout=subprocess.DEVNULL)
+        local = subprocess.Popen([SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-l", str(lport), "-k", "bench", "-m", METHOD, "-t", "600", "--forbidden-ip", ""], stdout=subprocess.DEVNULL)
     else:
         server = subprocess.Popen(["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-t", "600", "-n", "65535"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         local = subprocess.Popen(["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-l", str(lport), "-k", "bench", "-m", METHOD, "-t", "600", "-n", "65535"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,7 +13,7 @@ run_one() { # impl method streams reverse -> Gbit/s
   local impl=$1 method=$2 streams=$3 reverse=$4 sport tport
   sport=$(free_port); tport=$(free_port)
   if [ "$impl" = ours ]; then
-    start "$SS" server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60
+    start "$SS" server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60 --forbidden-ip ""
     start "$SS" tunnel -s 127.0.0.1 -p "$sport" -l "$tport" -L "127.0.0.1:$IPERF_PORT" -k bench -m "$method" -t 60
   else
     start ss-server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60

@@ -46,7 +46,7 @@ def echo_server():
 def start(impl, echo_port):
     sport, lport = free_port(), free_port()
     if impl == "ours":
-        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-u"],
+        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-u", "--forbidden-ip", ""],
                 [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD, "-u"]]
     else:
         cmds = [["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "-u"],

@@ -1,0 +1,63 @@
+using System.Net;
+using Shadowsocks.Pipeline.Hosts.Cli;
+using Shadowsocks.Pipeline.Hosts.Configuration;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Configuration;
+
+public sealed class ForbiddenAndNameserverSettingsTests
+{
+    private static readonly string[] s_server = ["-p", "8388", "-k", "pw", "-m", "aes-256-gcm"];
+
+    [Fact]
+    public void ForbiddenIp_DefaultsToLoopback_EmptyAllowsAll()
+    {
+        var defaults = HostSettings.Build("server", ParsedArguments.Parse(s_server)).Relay.Forbidden;
+        Assert.True(defaults.Contains(IPAddress.Parse("127.0.0.1")));
+        Assert.True(defaults.Contains(IPAddress.Parse("127.9.9.9")));
+        Assert.True(defaults.Contains(IPAddress.IPv6Loopback));
+        Assert.True(defaults.Contains(IPAddress.Parse("::ffff:127.0.0.1")));
+        Assert.False(defaults.Contains(IPAddress.Parse("10.0.0.1")));
+
+        var none = HostSettings.Build("server", ParsedArguments.Parse([.. s_server, "--forbidden-ip", ""])).Relay.Forbidden;
+        Assert.True(none.IsEmpty);
+        Assert.False(none.Contains(IPAddress.Loopback));
+    }
+
+    [Fact]
+    public void ForbiddenIp_FromConfig_AsStringOrArray()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, """{ "server_port": 8388, "password": "pw", "forbidden_ip": "10.0.0.0/8, 192.168.1.1" }""");
+            var fromString = HostSettings.Build("server", ParsedArguments.Parse(["-c", path])).Relay.Forbidden;
+            Assert.True(fromString.Contains(IPAddress.Parse("10.200.0.1")));
+            Assert.True(fromString.Contains(IPAddress.Parse("192.168.1.1")));
+            Assert.False(fromString.Contains(IPAddress.Parse("192.168.1.2")));
+            Assert.False(fromString.Contains(IPAddress.Loopback));
+
+            File.WriteAllText(path, """{ "server_port": 8388, "password": "pw", "forbidden_ip": ["fd00::/8", "1.2.3.4"] }""");
+            var fromArray = HostSettings.Build("server", ParsedArguments.Parse(["-c", path])).Relay.Forbidden;
+            Assert.True(fromArray.Contains(IPAddress.Parse("fd12::1")));
+            Assert.True(fromArray.Contains(IPAddress.Parse("1.2.3.4")));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void BadForbiddenIpOrNameserver_IsOneLineNamingTheField()
+    {
+        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse([.. s_server, "--forbidden-ip", "10.0.0.0/8,not-an-ip"])));
+        Assert.StartsWith("forbidden_ip: 'not-an-ip'", error.Message);
+        Assert.DoesNotContain("\n", error.Message, StringComparison.Ordinal);
+
+        error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse([.. s_server, "-d", "1.1.1.1,dns.example"])));
+        Assert.StartsWith("nameserver: 'dns.example'", error.Message);
+
+        var ok = HostSettings.Build("server", ParsedArguments.Parse([.. s_server, "-d", "127.0.0.1:5353,[::1]"]));
+        Assert.Equal(["127.0.0.1:5353", "[::1]:53"], ok.Nameservers!.Select(e => e.ToString()));
+    }
+}
