@@ -45,5 +45,10 @@ internal sealed record RelayOptions
     /// <summary>Server: destinations it refuses after resolving (the host defaults this to loopback; none here).</summary>
     public ForbiddenAddresses Forbidden { get; init; } = ForbiddenAddresses.None;
 
+    /// <summary>Server: salts remembered against replay (ss-libev's default), and the false-positive rate.</summary>
+    public int ReplayFilterCapacity { get; init; } = 1_000_000;
+
+    public double ReplayFilterErrorRate { get; init; } = 1e-6;
+
     public PipelineOptions Pipeline { get; init; } = PipelineOptions.Default;
 }

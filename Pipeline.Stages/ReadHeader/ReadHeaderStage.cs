@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Diagnostics;
@@ -12,7 +13,8 @@ namespace Shadowsocks.Pipeline.Stages.ReadHeader;
 /// <summary>
 /// Shared, connection-level (server): decrypts the client's first bytes until the address header is complete.
 /// Keeps the decryptor for the rest of the stream and any data after the header as the initial payload.
-/// An authentication failure or a bad header marks the session for draining (probe resistance: no answer, no
+/// The salt of an authenticated stream is remembered; a salt seen before (a replay) counts as an authentication
+/// failure. An authentication failure or a bad header marks the session for draining (probe resistance: no answer, no
 /// input-dependent close).
 /// </summary>
 internal static class ReadHeaderStage
@@ -23,7 +25,7 @@ internal static class ReadHeaderStage
     private const int ReceiveSize = 2 + 16 + 0x3FFF + 16;
 
     public static TransformBlock<TcpSession, TcpSession> Create(
-        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider) =>
+        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider, PingPongBloomFilter? replays = null) =>
         new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
@@ -33,6 +35,8 @@ internal static class ReadHeaderStage
             var input = Chunk.RentBuffer(ReceiveSize);
             var plain = Chunk.RentBuffer(AddressHeader.MaxSize + decryptor.MaxOutputSize(ReceiveSize));
             var filled = 0;
+            var salt = new byte[cipher.SaltSize];
+            var saltFilled = 0;
             try
             {
                 while (true)
@@ -42,6 +46,13 @@ internal static class ReadHeaderStage
                     {
                         session.Fail("client closed before the address header");
                         break;
+                    }
+
+                    if (saltFilled < salt.Length)
+                    {
+                        var take = Math.Min(salt.Length - saltFilled, received);
+                        input.AsSpan(0, take).CopyTo(salt.AsSpan(saltFilled));
+                        saltFilled += take;
                     }
 
                     var status = decryptor.Decrypt(input.AsSpan(0, received), plain.AsSpan(filled), out var written);
@@ -54,6 +65,15 @@ internal static class ReadHeaderStage
 
                     filled += written;
                     var header = AddressHeader.TryRead(plain.AsSpan(0, filled), out var address, out var consumed);
+                    if (header == AddressParseStatus.Ok && salt.Length > 0 && replays?.TryAdd(salt) == false)
+                    {
+                        // A salt this server has accepted before: a replayed recording. Treated as an authentication
+                        // failure, so it is drained like any probe and never reaches the destination.
+                        PipelineTelemetry.AuthenticationFailures.Add(1);
+                        session.Fail("replayed salt", drain: true);
+                        break;
+                    }
+
                     if (header == AddressParseStatus.Ok)
                     {
                         session.Destination = address;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Connect;
@@ -37,7 +38,8 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         var pipeline = options.Pipeline;
 
         // Connection-level stages, shared by every connection, in flow order.
-        var readHeader = ReadHeaderStage.Create(pipeline.Handshake, options.Cipher, options.MasterKey, options.HandshakeTimeout, timeProvider);
+        var replays = new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate);
+        var readHeader = ReadHeaderStage.Create(pipeline.Handshake, options.Cipher, options.MasterKey, options.HandshakeTimeout, timeProvider, replays);
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler));

@@ -1,0 +1,54 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>A recorded first packet replayed to the server never reaches the destination a second time, and gets no answer.</summary>
+public sealed class ReplayTests
+{
+    [Theory]
+    [InlineData("aes-256-gcm")]
+    [InlineData("chacha20-ietf-poly1305")]
+    [InlineData("aes-256-cfb")]
+    public async Task ReplayedFirstPacket_IsDrained_NeverReachesTheDestinationTwice(string method)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await using var destination = new EchoDestination();
+        var options = RelayChain.Options(method, "replay", new IPEndPoint(IPAddress.Loopback, 0));
+        await using var server = new ServerTcpRelay(options, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        server.Start();
+
+        // The recording: address header and data, encrypted once.
+        var address = ShadowsocksAddress.FromEndPoint(destination.EndPoint);
+        var payload = RandomNumberGenerator.GetBytes(200);
+        var plain = new byte[AddressHeader.GetSize(address) + payload.Length];
+        payload.CopyTo(plain, AddressHeader.Write(address, plain));
+        using var encryptor = ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
+        var recording = new byte[encryptor.MaxOutputSize(plain.Length)];
+        recording = recording[..encryptor.Encrypt(plain, recording)];
+
+        using (var original = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await original.ConnectAsync(server.LocalEndPoint, cancel.Token);
+            await original.SendAsync(recording, SocketFlags.None, cancel.Token);
+            var echoed = new byte[100];
+            Assert.True(await original.ReceiveAsync(echoed, SocketFlags.None, cancel.Token) > 0);
+        }
+
+        using var replay = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await replay.ConnectAsync(server.LocalEndPoint, cancel.Token);
+        await replay.SendAsync(recording, SocketFlags.None, cancel.Token);
+
+        // No answer and no close: the server keeps reading (draining) while the client stays.
+        using var quiet = new CancellationTokenSource(TimeSpan.FromMilliseconds(700));
+        var buffer = new byte[100];
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await replay.ReceiveAsync(buffer, SocketFlags.None, quiet.Token));
+        await replay.SendAsync(RandomNumberGenerator.GetBytes(5000), SocketFlags.None, cancel.Token); // still accepted
+        Assert.Equal(1, destination.Accepted);
+    }
+}
