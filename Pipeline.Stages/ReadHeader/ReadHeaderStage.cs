@@ -29,7 +29,6 @@ internal static class ReadHeaderStage
         new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
-            using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
             var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey);
             session.Decryptor = decryptor;
             var input = Chunk.RentBuffer(ReceiveSize);
@@ -41,6 +40,9 @@ internal static class ReadHeaderStage
             {
                 while (true)
                 {
+                    // An idle deadline, re-armed by every receive: a client that stops sending mid-header is closed
+                    // exactly as long after its last byte as a drained probe is (no input-dependent close).
+                    using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
                     var received = await session.Client.ReceiveAsync(input.AsMemory(0, ReceiveSize), SocketFlags.None, deadline.Token).ConfigureAwait(false);
                     if (received == 0)
                     {

@@ -39,7 +39,8 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
 
         // Connection-level stages, shared by every connection, in flow order.
         var replays = new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate);
-        var readHeader = ReadHeaderStage.Create(pipeline.Handshake, options.Cipher, options.MasterKey, options.HandshakeTimeout, timeProvider, replays);
+        var readHeader = ReadHeaderStage.Create(
+            pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider, replays); // same wait as a drain: probes see one close behaviour
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler));
