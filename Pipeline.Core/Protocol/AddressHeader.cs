@@ -94,7 +94,14 @@ internal static class AddressHeader
                     return AddressParseStatus.Incomplete;
                 }
 
-                address = new ShadowsocksAddress(null, Encoding.UTF8.GetString(source.Slice(2, length)), ReadPort(source, 2 + length));
+                // Host names on the wire are ASCII (IDNs travel as punycode); anything else is not a name.
+                var name = source.Slice(2, length);
+                if (name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
+                {
+                    return AddressParseStatus.Malformed;
+                }
+
+                address = new ShadowsocksAddress(null, Encoding.ASCII.GetString(name), ReadPort(source, 2 + length));
                 break;
 
             default:

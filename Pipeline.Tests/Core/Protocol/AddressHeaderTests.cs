@@ -164,12 +164,14 @@ public sealed class AddressHeaderTests
     }
 
     [Fact]
-    public void TryRead_NonUtf8Domain_DoesNotThrow()
+    public void TryRead_NonAsciiOrControlBytesInDomain_IsMalformed()
     {
-        var status = AddressHeader.TryRead(Hex("03 02 ff fe 0050"), out var address, out _);
-
-        Assert.Equal(AddressParseStatus.Ok, status);
-        Assert.Equal(Encoding.UTF8.GetString([0xff, 0xfe]), address.Host);
+        // Names travel as ASCII (IDNs as punycode): binary bytes are garbage, e.g. a stream-cipher probe decrypted.
+        Assert.Equal(AddressParseStatus.Malformed, AddressHeader.TryRead(Hex("03 02 ff fe 0050"), out _, out _));
+        Assert.Equal(AddressParseStatus.Malformed, AddressHeader.TryRead(Hex("03 03 61 00 62 0050"), out _, out _));
+        Assert.Equal(AddressParseStatus.Malformed, AddressHeader.TryRead(Hex("03 03 61 20 62 0050"), out _, out _));
+        Assert.Equal(AddressParseStatus.Ok, AddressHeader.TryRead(Hex("03 0b 78 6e 2d 2d 6d 6e 63 2e 74 65 73 0050"), out var address, out _));
+        Assert.Equal("xn--mnc.tes", address.Host);
     }
 
     internal static byte[] Hex(string hex) => Convert.FromHexString(hex.Replace(" ", string.Empty, StringComparison.Ordinal));
