@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Connection rate: short SOCKS5 connections through local -> server fetching a small file, ours and ss-libev alternately.
+
+usage: bench/e2e/conn_rate.py [seconds=5] [rounds=3] [concurrency=50] [method=aes-256-gcm]
+
+Each worker loops: connect to the local, SOCKS5 CONNECT to a loopback HTTP server, GET a 1 KiB file, read it to the
+end, close. Reports requests per second, p50 and p99 latency (connect to last byte) per implementation (medians over
+rounds) and the ratios ours/libev. Loopback only; every process is killed at the end.
+"""
+import asyncio, os, socket, statistics, subprocess, sys, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SS = os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")
+SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+CONCURRENCY = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+METHOD = sys.argv[4] if len(sys.argv) > 4 else "aes-256-gcm"
+BODY = b"x" * 1024
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_listening(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if "LISTEN" in subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+async def http_server():
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
+        await writer.drain(); writer.close()
+    return await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+
+
+async def one(lport, hport):
+    start = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", lport)
+    writer.write(bytes([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, hport >> 8, hport & 255]))
+    await reader.readexactly(2 + 10)
+    writer.write(b"GET / HTTP/1.0\r\n\r\n")
+    data = await reader.read()
+    writer.close()
+    if not data.endswith(BODY):
+        raise RuntimeError("short response")
+    return time.perf_counter() - start
+
+
+async def measure(impl, hport):
+    sport, lport = free_port(), free_port()
+    if impl == "ours":
+        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "--forbidden-ip", ""],
+                [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD]]
+    else:
+        cmds = [["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD],
+                ["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD]]
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in cmds]
+    try:
+        wait_listening(sport); wait_listening(lport)
+        latencies, failures = [], 0
+        deadline = time.perf_counter() + SECONDS
+
+        async def worker():
+            nonlocal failures
+            while time.perf_counter() < deadline:
+                try:
+                    latencies.append(await one(lport, hport))
+                except (OSError, RuntimeError, asyncio.IncompleteReadError):
+                    failures += 1
+
+        await asyncio.gather(*[worker() for _ in range(CONCURRENCY)])
+        latencies.sort()
+        return len(latencies) / SECONDS, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], failures
+    finally:
+        for p in procs:
+            p.kill(); p.wait()
+
+
+async def main():
+    server = await http_server(); hport = server.sockets[0].getsockname()[1]
+    results = {"ours": [], "libev": []}
+    for _ in range(ROUNDS):
+        for impl in ("ours", "libev"):
+            results[impl].append(await measure(impl, hport))
+    print(f"{'impl':<8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
+    med = {}
+    for impl, rows in results.items():
+        med[impl] = [statistics.median(r[i] for r in rows) for i in range(4)]
+        rps, p50, p99, failed = med[impl]
+        print(f"{impl:<8}{rps:>10.0f}{p50 * 1000:>10.2f}{p99 * 1000:>10.2f}{failed:>8.0f}")
+    print(f"ratio ours/libev: req/s {med['ours'][0] / med['libev'][0]:.2f}, p99 {med['ours'][2] / med['libev'][2]:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

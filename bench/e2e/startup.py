@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Start-up: time from launch to a listening port, ours (`shadowsocks server`) and ss-server alternately.
+
+usage: bench/e2e/startup.py [rounds=10]
+"""
+import os, socket, statistics, subprocess, sys, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SS = os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def listening(port):
+    with open("/proc/net/tcp") as f:
+        return any(line.split()[1].endswith(":%04X" % port) and line.split()[3] == "0A" for line in f.readlines()[1:])
+
+
+def launch(cmd, port):
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not listening(port):
+        if time.perf_counter() - start > 10:
+            raise RuntimeError("never listened")
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    p.kill(); p.wait()
+    return elapsed
+
+
+ours, libev = [], []
+for _ in range(ROUNDS):
+    port = free_port(); ours.append(launch([SS, "server", "-s", "127.0.0.1", "-p", str(port), "-k", "x", "-m", "aes-256-gcm"], port))
+    port = free_port(); libev.append(launch(["ss-server", "-s", "127.0.0.1", "-p", str(port), "-k", "x", "-m", "aes-256-gcm"], port))
+print(f"launch to listening, median of {ROUNDS}: ours {statistics.median(ours) * 1000:.0f} ms, ss-server {statistics.median(libev) * 1000:.0f} ms")
