@@ -10,11 +10,15 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal static class SessionRunner
 {
     /// <summary>
-    /// Starts the session's <see cref="CipherDuplex"/> in the background. The decryptor is the session's own when the
-    /// handshake already created it (server); otherwise a new one.
+    /// Starts the session's <see cref="CipherDuplex"/> on the thread pool and returns at once. The relays call this
+    /// from one ActionBlock shared by every connection: running the duplex's synchronous start (building its
+    /// blocks, encrypting the first payload, the first non-blocking receives) on that block's single thread
+    /// serialized connection starts (traces showed the server's read_header waiting 14 ms at p50 for it under 50
+    /// concurrent short connections). The decryptor is the session's own when the handshake already created it
+    /// (server); otherwise a new one.
     /// </summary>
     public static void Start(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler) =>
-        _ = RunAsync(session, plainSideIsClient, options, scheduler);
+        _ = Task.Run(() => RunAsync(session, plainSideIsClient, options, scheduler));
 
     private static async Task RunAsync(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler)
     {
