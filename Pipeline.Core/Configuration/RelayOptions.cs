@@ -36,6 +36,9 @@ internal sealed record RelayOptions
     /// <summary>Prefer IPv6 results when resolving (-6).</summary>
     public bool Ipv6First { get; init; }
 
+    /// <summary>At most this many TCP connections at once; beyond it new ones wait in the listen backlog (<c>max_connections</c>).</summary>
+    public int MaxConnections { get; init; } = 10_000;
+
     /// <summary>How long a UDP association (NAT entry) lives after its last datagram (<c>udp_timeout</c>).</summary>
     public TimeSpan UdpTimeout { get; init; } = TimeSpan.FromSeconds(300);
 

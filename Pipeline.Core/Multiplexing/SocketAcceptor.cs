@@ -11,7 +11,11 @@ internal static class SocketAcceptor
     /// epoll engine; the observer receives the connected socket with Nagle's algorithm off.
     /// Errors of a single accept (a client that reset before it was accepted) are skipped; a closed listener completes.
     /// </summary>
-    public static IObservable<Socket> Accepts(Socket listener) =>
+    /// <param name="slot">
+    /// Awaited before each accept (a connection limit): while it is pending, new connections wait in the kernel's
+    /// backlog instead of being accepted and refused.
+    /// </param>
+    public static IObservable<Socket> Accepts(Socket listener, Func<CancellationToken, Task>? slot = null) =>
         Observable.Create<Socket>(async (observer, cancellationToken) =>
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -19,6 +23,11 @@ internal static class SocketAcceptor
                 Socket accepted;
                 try
                 {
+                    if (slot is not null)
+                    {
+                        await slot(cancellationToken).ConfigureAwait(false);
+                    }
+
                     accepted = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)

@@ -10,7 +10,7 @@ internal sealed class ParsedArguments
     private static readonly HashSet<string> s_valued =
     [
         "-s", "-p", "-l", "-b", "-k", "-m", "-t", "-c", "-L", "-d", "-f", "-a", "-n", "-i",
-        "--key", "--password-env", "--server-url", "--nameserver", "--forbidden-ip", "--handshake-timeout",
+        "--key", "--password-env", "--server-url", "--nameserver", "--forbidden-ip", "--handshake-timeout", "--max-connections",
         "--connect-timeout", "--udp-timeout", "--bytes", "--plugin", "--plugin-opts", "--acl", "--manager-address",
         "--mtu", "--traces",
     ];

@@ -20,6 +20,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary>ss-libev's default idle timeout, seconds.</summary>
     public const int DefaultTimeoutSeconds = 60;
 
+    /// <summary>TCP connections open at once before new ones wait (<c>--max-connections</c>, config <c>max_connections</c>).</summary>
+    public const int DefaultMaxConnections = 10_000;
+
+    /// <summary>Seconds a SOCKS5 client may take for its greeting and request (<c>--handshake-timeout</c>, config <c>handshake_timeout</c>).</summary>
+    public const int DefaultHandshakeTimeoutSeconds = 10;
+
     /// <summary>How long a UDP association lives after its last datagram, seconds (config <c>udp_timeout</c>).</summary>
     public const int DefaultUdpTimeoutSeconds = 300;
 
@@ -43,6 +49,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var timeout = args.IntValue("-t", 1, 86_400) ?? file?.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
         var udpTimeout = file?.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
         var udpMax = file?.Int("udp_max_associations", 1, 1_000_000) ?? DefaultUdpMaxAssociations;
+        var maxConnections = args.IntValue("--max-connections", 1, 10_000_000) ?? file?.Int("max_connections", 1, 10_000_000) ?? DefaultMaxConnections;
+        var handshakeTimeout = args.IntValue("--handshake-timeout", 1, 3600) ?? file?.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
         var mode = ParseMode(args, file);
         var serverHost = args.Value("-s") ?? file?.String("server");
         var serverPort = args.IntValue("-p", 1, 65535) ?? file?.Int("server_port", 1, 65535);
@@ -96,6 +104,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             TunnelDestination = tunnelDestination,
             IdleTimeout = TimeSpan.FromSeconds(timeout),
             UdpTimeout = TimeSpan.FromSeconds(udpTimeout),
+            MaxConnections = maxConnections,
+            HandshakeTimeout = TimeSpan.FromSeconds(handshakeTimeout),
             Forbidden = forbidden,
             UdpMaxAssociations = udpMax,
             Ipv6First = ipv6First,

@@ -60,7 +60,7 @@ internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, 
 
         _head = handshake;
         _listener = Listener.Open(options.Listen);
-        _accepts = AcceptLoop.Start(_listener, "local", options.Cipher.Name, handshake, _sessions);
+        _accepts = AcceptLoop.Start(_listener, "local", options.Cipher.Name, handshake, _sessions, options.MaxConnections);
     }
 
     public ValueTask DisposeAsync()

@@ -55,7 +55,7 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
 
         _head = readHeader;
         _listener = Listener.Open(options.Listen);
-        _accepts = AcceptLoop.Start(_listener, "server", options.Cipher.Name, readHeader, _sessions);
+        _accepts = AcceptLoop.Start(_listener, "server", options.Cipher.Name, readHeader, _sessions, options.MaxConnections);
     }
 
     public ValueTask DisposeAsync()

@@ -55,7 +55,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
 
         _head = setDestination;
         _listener = Listener.Open(options.Listen);
-        _accepts = AcceptLoop.Start(_listener, "tunnel", options.Cipher.Name, setDestination, _sessions);
+        _accepts = AcceptLoop.Start(_listener, "tunnel", options.Cipher.Name, setDestination, _sessions, options.MaxConnections);
     }
 
     public ValueTask DisposeAsync()

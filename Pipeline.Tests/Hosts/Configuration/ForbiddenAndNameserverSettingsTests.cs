@@ -60,4 +60,31 @@ public sealed class ForbiddenAndNameserverSettingsTests
         var ok = HostSettings.Build("server", ParsedArguments.Parse([.. s_server, "-d", "127.0.0.1:5353,[::1]"]));
         Assert.Equal(["127.0.0.1:5353", "[::1]:53"], ok.Nameservers!.Select(e => e.ToString()));
     }
+
+    [Fact]
+    public void Limits_HaveDefaults_FlagsAndConfigKeys()
+    {
+        var defaults = HostSettings.Build("server", ParsedArguments.Parse(s_server)).Relay;
+        Assert.Equal(HostSettings.DefaultMaxConnections, defaults.MaxConnections);
+        Assert.Equal(TimeSpan.FromSeconds(HostSettings.DefaultHandshakeTimeoutSeconds), defaults.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(300), defaults.UdpTimeout);
+
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, """{ "server_port": 8388, "password": "pw", "max_connections": 500, "handshake_timeout": 4, "udp_timeout": 30, "udp_max_associations": 64 }""");
+            var fromFile = HostSettings.Build("server", ParsedArguments.Parse(["-c", path, "--max-connections", "700"])).Relay;
+            Assert.Equal(700, fromFile.MaxConnections); // the flag wins
+            Assert.Equal(TimeSpan.FromSeconds(4), fromFile.HandshakeTimeout);
+            Assert.Equal(TimeSpan.FromSeconds(30), fromFile.UdpTimeout);
+            Assert.Equal(64, fromFile.UdpMaxAssociations);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse([.. s_server, "--max-connections", "0"])));
+        Assert.StartsWith("--max-connections:", error.Message);
+    }
 }
