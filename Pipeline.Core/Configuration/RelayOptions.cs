@@ -18,6 +18,9 @@ internal sealed record RelayOptions
     /// <summary>Local and tunnel: the Shadowsocks server.</summary>
     public EndPoint? Server { get; init; }
 
+    /// <summary>Local and tunnel: more servers (same method and key), tried in order when <see cref="Server"/> fails or its circuit is open.</summary>
+    public IReadOnlyList<EndPoint> FallbackServers { get; init; } = [];
+
     /// <summary>Tunnel: the fixed destination (-L).</summary>
     public ShadowsocksAddress? TunnelDestination { get; init; }
 

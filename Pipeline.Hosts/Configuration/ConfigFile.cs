@@ -85,6 +85,37 @@ internal sealed class ConfigFile
         };
     }
 
+    /// <summary>
+    /// <c>servers</c>: an array of objects with <c>server</c> and <c>server_port</c> (shadowsocks-rust's multi-server
+    /// form; the method and password are the file's). Empty when absent.
+    /// </summary>
+    public IReadOnlyList<(string Host, int? Port)> Servers()
+    {
+        if (!_root.TryGetProperty("servers", out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            throw new UsageException($"servers: in {_path}, expected an array of {{\"server\": HOST, \"server_port\": PORT}}");
+        }
+
+        var list = new List<(string, int?)>();
+        foreach (var item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("server", out var host) || host.ValueKind != JsonValueKind.String)
+            {
+                throw new UsageException($"servers: in {_path}, every entry needs \"server\" (a host) and \"server_port\"");
+            }
+
+            int? port = item.TryGetProperty("server_port", out var p) && p.TryGetInt32(out var n) && n is > 0 and <= 65535 ? n : null;
+            list.Add((host.GetString()!, port));
+        }
+
+        return list;
+    }
+
     public int? Int(string field, int min, int max)
     {
         var text = String(field);

@@ -73,6 +73,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
         IPEndPoint listen;
         EndPoint? server = null;
+        IReadOnlyList<EndPoint> fallbackServers = [];
         ShadowsocksAddress? tunnelDestination = null;
         if (verb == "server")
         {
@@ -81,9 +82,23 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
         else
         {
-            var host = serverHost ?? throw new UsageException("-s: missing server address (or \"server\" in the config file)");
-            var port = serverPort ?? throw new UsageException("-p: missing server port (or \"server_port\" in the config file)");
-            server = IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port);
+            // Several servers: repeated -s (one port), or config "servers": [...]; the first is preferred.
+            var fileServers = file?.Servers() ?? [];
+            var hosts = args.Values("-s").Count > 0 ? args.Values("-s").Select(h => (Host: h, Port: (int?)null)).ToList()
+                : file?.String("server") is { } fileHost ? [(fileHost, (int?)null)]
+                : fileServers.ToList();
+            if (hosts.Count == 0)
+            {
+                throw new UsageException("-s: missing server address (or \"server\" / \"servers\" in the config file)");
+            }
+
+            var endPoints = hosts.Select(h =>
+            {
+                var port = h.Port ?? serverPort ?? throw new UsageException("-p: missing server port (or \"server_port\" in the config file)");
+                return IPAddress.TryParse(h.Host.Trim('[', ']'), out var ip) ? (EndPoint)new IPEndPoint(ip, port) : new DnsEndPoint(h.Host, port);
+            }).ToList();
+            server = endPoints[0];
+            fallbackServers = endPoints.Skip(1).ToList();
             var localPort = args.IntValue("-l", 0, 65535) ?? file?.Int("local_port", 0, 65535)
                 ?? throw new UsageException("-l: missing local port (or \"local_port\" in the config file)");
             listen = new IPEndPoint(ParseListenAddress(args.Value("-b") ?? file?.String("local_address") ?? "127.0.0.1", "-b"), localPort);
@@ -101,6 +116,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Cipher = cipher,
             MasterKey = key,
             Server = server,
+            FallbackServers = fallbackServers,
             TunnelDestination = tunnelDestination,
             IdleTimeout = TimeSpan.FromSeconds(timeout),
             UdpTimeout = TimeSpan.FromSeconds(udpTimeout),

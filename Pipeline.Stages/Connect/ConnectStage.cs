@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
-using Polly;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Protocol;
@@ -15,23 +14,23 @@ internal static class ConnectStage
     public const string Name = "connect";
 
     /// <summary>
-    /// Local and tunnel: connects to the Shadowsocks server through <paramref name="resilience"/> (timeout and retry).
+    /// Local and tunnel: connects to a Shadowsocks server through <paramref name="servers"/> (retry, circuit breaker
+    /// and failover across several servers, per-attempt timeout).
     /// </summary>
-    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, EndPoint server, ResiliencePipeline resilience) =>
+    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, ServerFailover servers) =>
         new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
-            span?.SetTag(TagNames.NetworkPeerAddress, server.ToString());
             try
             {
-                session.Remote = await resilience.ExecuteAsync(
-                    static async (state, token) => await OpenAsync(state, token).ConfigureAwait(false),
-                    server,
-                    session.Cancellation.Token).ConfigureAwait(false);
+                var (socket, server) = await servers.ConnectAsync(OpenAsync, session.Cancellation.Token).ConfigureAwait(false);
+                session.Remote = socket;
+                span?.SetTag(TagNames.NetworkPeerAddress, server.ToString());
             }
-            catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException)
+            catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
+                or Polly.CircuitBreaker.BrokenCircuitException)
             {
-                var reason = $"cannot connect to server {server}: {e.Message}";
+                var reason = $"cannot connect to server {string.Join(", ", servers.Servers)}: {e.Message}";
                 session.FailureReply = e is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
                     ? Socks5Reply.ConnectionRefused
                     : Socks5Reply.HostUnreachable;

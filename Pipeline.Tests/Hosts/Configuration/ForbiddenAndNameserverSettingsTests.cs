@@ -87,4 +87,29 @@ public sealed class ForbiddenAndNameserverSettingsTests
         var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse([.. s_server, "--max-connections", "0"])));
         Assert.StartsWith("--max-connections:", error.Message);
     }
+
+    [Fact]
+    public void SeveralServers_FromRepeatedFlagOrConfigArray()
+    {
+        var flags = HostSettings.Build("local", ParsedArguments.Parse(["-s", "127.0.0.1", "-s", "10.0.0.2", "-p", "8388", "-l", "1080", "-k", "pw"])).Relay;
+        Assert.Equal("127.0.0.1:8388", flags.Server!.ToString());
+        Assert.Equal(["10.0.0.2:8388"], flags.FallbackServers.Select(s => s.ToString()));
+
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, """{ "servers": [ { "server": "10.0.0.1", "server_port": 8388 }, { "server": "10.0.0.2", "server_port": 9000 } ], "local_port": 1080, "password": "pw" }""");
+            var file = HostSettings.Build("local", ParsedArguments.Parse(["-c", path])).Relay;
+            Assert.Equal("10.0.0.1:8388", file.Server!.ToString());
+            Assert.Equal(["10.0.0.2:9000"], file.FallbackServers.Select(s => s.ToString()));
+
+            File.WriteAllText(path, """{ "servers": [ { "port": 1 } ], "local_port": 1080, "password": "pw" }""");
+            var error = Assert.Throws<UsageException>(() => HostSettings.Build("local", ParsedArguments.Parse(["-c", path])));
+            Assert.StartsWith("servers:", error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }

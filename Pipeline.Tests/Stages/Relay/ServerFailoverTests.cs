@@ -1,0 +1,65 @@
+using System.Net;
+using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>A local survives its server going away and coming back, and fails over when it has several servers.</summary>
+public sealed class ServerFailoverTests
+{
+    private static readonly IPEndPoint s_loopback = new(IPAddress.Loopback, 0);
+
+    [Fact]
+    public async Task ServerRestart_WhileTheLocalRuns_IsSurvived()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var destination = new EchoDestination();
+        var server = StartServer(s_loopback);
+        var serverEndPoint = server.LocalEndPoint;
+        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "failover", s_loopback, serverEndPoint), TaskPoolScheduler.Default, TimeProvider.System);
+        local.Start();
+        await AssertEchoAsync(local, destination, cancel.Token);
+
+        await server.DisposeAsync();
+        var (down, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        down.Dispose();
+        Assert.NotEqual(0, reply); // the server is down: the client is told so
+
+        await using var restarted = StartServer(serverEndPoint); // same port
+        await AssertEchoAsync(local, destination, cancel.Token);
+    }
+
+    [Fact]
+    public async Task SeveralServers_DeadFirstOne_ConnectionsGoToTheNext()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var destination = new EchoDestination();
+        await using var live = StartServer(s_loopback);
+        var dead = new IPEndPoint(IPAddress.Loopback, LibevPeer.FreePort());
+        var options = RelayChain.Options("aes-256-gcm", "failover", s_loopback, dead) with { FallbackServers = [live.LocalEndPoint] };
+        await using var local = new LocalTcpRelay(options, TaskPoolScheduler.Default, TimeProvider.System);
+        local.Start();
+        for (var i = 0; i < 6; i++)
+        {
+            await AssertEchoAsync(local, destination, cancel.Token);
+        }
+
+        Assert.Equal(6, destination.Accepted);
+    }
+
+    private static ServerTcpRelay StartServer(IPEndPoint listen)
+    {
+        var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "failover", listen), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        server.Start();
+        return server;
+    }
+
+    private static async Task AssertEchoAsync(LocalTcpRelay local, EchoDestination destination, CancellationToken cancellationToken)
+    {
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancellationToken);
+        using var _ = socket;
+        Assert.Equal(0, reply);
+        await Transfer.EchoRoundTripAsync(socket, 32 * 1024, cancellationToken);
+    }
+}
