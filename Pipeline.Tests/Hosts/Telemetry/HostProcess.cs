@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
+
+/// <summary>The real <c>shadowsocks</c> program as a child process (built next to the tests), stopped with SIGTERM.</summary>
+internal sealed class HostProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource<IPEndPoint> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private HostProcess(Process process) => _process = process;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static async Task<(HostProcess Host, IPEndPoint Listening)> StartAsync(IDictionary<string, string> environment, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "shadowsocks.dll"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        var host = new HostProcess(Process.Start(info)!);
+        host._process.OutputDataReceived += (_, e) => host.OnLine(e.Data);
+        host._process.ErrorDataReceived += (_, e) => host.OnLine(e.Data);
+        host._process.BeginOutputReadLine();
+        host._process.BeginErrorReadLine();
+        var listening = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        return (host, listening);
+    }
+
+    /// <summary>Sends SIGTERM and waits for the exit; returns how long it took and the exit code.</summary>
+    public async Task<(TimeSpan Took, int ExitCode)> StopAsync(TimeSpan limit)
+    {
+        var clock = Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var timeout = new CancellationTokenSource(limit);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"the host did not exit within {limit} of SIGTERM. Output: {Output}");
+        }
+
+        return (clock.Elapsed, _process.ExitCode);
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        _process.Dispose();
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        // "... listening on 127.0.0.1:PORT tcp, method ..."
+        var at = line.IndexOf(" listening on ", StringComparison.Ordinal);
+        if (at >= 0 && IPEndPoint.TryParse(line[(at + 14)..].Split(' ')[0], out var endPoint))
+        {
+            _listening.TrySetResult(endPoint);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
+
+/// <summary>
+/// The host's OTLP export, end to end: the real program sends its stage spans to a loopback OTLP/HTTP receiver; with
+/// no collector at all, relaying is unaffected and shutdown is bounded.
+/// </summary>
+public sealed class OtlpExportTests
+{
+    [Fact]
+    public async Task StageSpans_ReachAnOtlpHttpReceiver()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var receiver = new OtlpReceiver();
+        await using var destination = new EchoDestination();
+        var environment = new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        };
+        var (server, serverAt) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "otlp", "-m", "aes-256-gcm", "--forbidden-ip", "");
+        using var _ = server;
+        var (local, localAt) = await HostProcess.StartAsync(environment, "local", "-s", "127.0.0.1", "-p", Port(serverAt.Port),
+            "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-k", "otlp", "-m", "aes-256-gcm");
+        using var __ = local;
+
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using (socket)
+        {
+            Assert.Equal(0, reply);
+            await Transfer.EchoRoundTripAsync(socket, 64 * 1024, cancel.Token);
+        }
+
+        await Task.Delay(500, cancel.Token);
+        var (localStop, localExit) = await local.StopAsync(TimeSpan.FromSeconds(10));
+        var (serverStop, serverExit) = await server.StopAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, localExit);
+        Assert.Equal(0, serverExit);
+
+        var bodies = receiver.Bodies;
+        Assert.NotEmpty(bodies);
+        var text = Encoding.UTF8.GetString([.. bodies.SelectMany(b => b)]);
+        foreach (var name in new[] { "socks5.handshake", "add_header", "read_header", "connect", "relay.upstream", "relay.downstream", "pipeline.stage.max_parallelism" })
+        {
+            Assert.Contains(name, text, StringComparison.Ordinal);
+        }
+
+        Assert.All(receiver.Paths, p => Assert.Equal("/v1/traces", p));
+        Assert.True(localStop < TimeSpan.FromSeconds(5) && serverStop < TimeSpan.FromSeconds(5), $"stops took {localStop} and {serverStop}");
+    }
+
+    [Fact]
+    public async Task NoCollector_RelayUnaffected_ShutdownWithinTwoSeconds()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var nowhere = new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{LibevPeer.FreePort()}",
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        };
+        var (server, serverAt) = await HostProcess.StartAsync(nowhere, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "otlp", "-m", "aes-256-gcm", "--forbidden-ip", "");
+        using var _ = server;
+        var (local, localAt) = await HostProcess.StartAsync(nowhere, "local", "-s", "127.0.0.1", "-p", Port(serverAt.Port),
+            "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-k", "otlp", "-m", "aes-256-gcm");
+        using var __ = local;
+
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using (socket)
+        {
+            Assert.Equal(0, reply);
+            await Transfer.EchoRoundTripAsync(socket, 1 << 20, cancel.Token);
+        }
+
+        var (took, exit) = await local.StopAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, exit);
+        Assert.True(took < TimeSpan.FromSeconds(2), $"shutdown took {took}");
+        (took, exit) = await server.StopAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, exit);
+        Assert.True(took < TimeSpan.FromSeconds(2), $"shutdown took {took}");
+    }
+
+    private static string Port(int port) => port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>A loopback OTLP/HTTP receiver: records each POST's path and body and answers 200.</summary>
+    private sealed class OtlpReceiver : IDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly List<byte[]> _bodies = [];
+        private readonly List<string> _paths = [];
+
+        public OtlpReceiver()
+        {
+            var port = LibevPeer.FreePort();
+            Endpoint = $"http://127.0.0.1:{port}";
+            _listener.Prefixes.Add($"{Endpoint}/");
+            _listener.Start();
+            _ = Task.Run(LoopAsync);
+        }
+
+        public string Endpoint { get; }
+
+        public IReadOnlyList<byte[]> Bodies
+        {
+            get
+            {
+                lock (_bodies)
+                {
+                    return [.. _bodies];
+                }
+            }
+        }
+
+        public IReadOnlyList<string> Paths
+        {
+            get
+            {
+                lock (_bodies)
+                {
+                    return [.. _paths];
+                }
+            }
+        }
+
+        public void Dispose() => _listener.Close();
+
+        private async Task LoopAsync()
+        {
+            try
+            {
+                while (_listener.IsListening)
+                {
+                    var context = await _listener.GetContextAsync();
+                    using var body = new MemoryStream();
+                    await context.Request.InputStream.CopyToAsync(body);
+                    lock (_bodies)
+                    {
+                        _bodies.Add(body.ToArray());
+                        _paths.Add(context.Request.Url!.AbsolutePath);
+                    }
+
+                    context.Response.StatusCode = 200;
+                    context.Response.ContentType = "application/x-protobuf";
+                    context.Response.Close();
+                }
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                // Stopped.
+            }
+        }
+    }
+}
