@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Help;
 using System.Runtime.InteropServices;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Verbs;
@@ -14,32 +16,20 @@ internal static class Program
         return await RunAsync(args, Console.Out, Console.Error, stop.Token).ConfigureAwait(false);
     }
 
+    /// <summary>Parses the command line (System.CommandLine), runs the verb; exit 0 ok, 1 runtime failure, 2 usage or config error.</summary>
     internal static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken stop)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
-        {
-            output.WriteLine(Usage.General);
-            return args.Length == 0 ? ExitCodes.Usage : ExitCodes.Ok;
-        }
-
-        var verb = args[0];
+        var root = CommandLine.Build((parsed, cancellationToken) => RunVerbAsync(parsed, output, error, cancellationToken));
+        var result = root.Parse(args);
         try
         {
-            var options = ParsedArguments.Parse(args[1..]);
-            if (options.Has("-h") || options.Has("--help"))
+            if (result.Action is not HelpAction)
             {
-                output.WriteLine(verb is "local" or "server" or "tunnel" ? Usage.Relay : Usage.General);
-                return ExitCodes.Ok;
+                CommandLine.ThrowOnErrors(result);
             }
 
-            return verb switch
-            {
-                "methods" => MethodsVerb.Run(output),
-                "genkey" => GenKeyVerb.Run(options, output),
-                "local" or "server" or "tunnel" => await RelayVerb.RunAsync(verb, options, output, error, stop).ConfigureAwait(false),
-                "demo" => await DemoVerb.RunAsync(options, output, error, stop).ConfigureAwait(false),
-                _ => throw new UsageException($"{verb}: unknown verb; one of local, server, tunnel, demo, methods, genkey"),
-            };
+            var invocation = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+            return await result.InvokeAsync(invocation, stop).ConfigureAwait(false);
         }
         catch (UsageException e)
         {
@@ -47,6 +37,14 @@ internal static class Program
             return ExitCodes.Usage;
         }
     }
+
+    private static async Task<int> RunVerbAsync(ParsedArguments args, TextWriter output, TextWriter error, CancellationToken stop) => args.Verb switch
+    {
+        "methods" => MethodsVerb.Run(output),
+        "genkey" => GenKeyVerb.Run(args, output),
+        "demo" => await DemoVerb.RunAsync(args, output, error, stop).ConfigureAwait(false),
+        _ => await RelayVerb.RunAsync(args.Verb, args, output, error, stop).ConfigureAwait(false),
+    };
 
     private static void Stop(PosixSignalContext context, CancellationTokenSource stop)
     {

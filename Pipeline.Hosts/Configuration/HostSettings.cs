@@ -9,8 +9,8 @@ using Shadowsocks.Pipeline.Hosts.Cli;
 namespace Shadowsocks.Pipeline.Hosts.Configuration;
 
 /// <summary>
-/// The validated settings of one relay verb, from the command line over config.json (a flag given on the command
-/// line wins). Every error is a <see cref="UsageException"/> with one line naming the flag or field and the fix.
+/// The validated settings of one relay verb, from config.json, --server-url, SHADOWSOCKS_* variables and the command
+/// line, each winning over the one before (<see cref="LayeredSettings"/>). Every error is a <see cref="UsageException"/> with one line naming the flag or field and the fix.
 /// </summary>
 internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Verbose, IPEndPoint[]? Nameservers = null)
 {
@@ -35,39 +35,45 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary>The environment variable read for the password when neither -k nor --key nor the file gives one.</summary>
     public const string PasswordVariable = "SHADOWSOCKS_PASSWORD";
 
-    public static HostSettings Build(string verb, ParsedArguments args)
-    {
-        var file = args.Value("-c") is { } path ? ConfigFile.Load(path) : null;
+    /// <summary>Builds the settings from the process's environment (see <see cref="LayeredSettings"/>).</summary>
+    public static HostSettings Build(string verb, ParsedArguments args) => Build(verb, args, ProcessEnvironment());
 
-        var methodName = args.Value("-m") ?? file?.String("method") ?? DefaultMethod;
+    public static HostSettings Build(string verb, ParsedArguments args, IReadOnlyDictionary<string, string?> environment)
+    {
+        var settings = LayeredSettings.Build(args, environment);
+        var methodName = settings.String("method") is { Length: > 0 } m ? m : DefaultMethod;
         if (!CipherCatalog.TryGet(methodName, out var cipher, out var methodError))
         {
-            throw new UsageException(methodError!);
+            throw new UsageException(Relabel(settings, "method", methodError!));
         }
 
-        var key = MasterKey(args, file, cipher);
-        var timeout = args.IntValue("-t", 1, 86_400) ?? file?.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
-        var udpTimeout = file?.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
-        var udpMax = file?.Int("udp_max_associations", 1, 1_000_000) ?? DefaultUdpMaxAssociations;
-        var maxConnections = args.IntValue("--max-connections", 1, 10_000_000) ?? file?.Int("max_connections", 1, 10_000_000) ?? DefaultMaxConnections;
-        var handshakeTimeout = args.IntValue("--handshake-timeout", 1, 3600) ?? file?.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
-        var mode = ParseMode(args, file);
-        var serverHost = args.Value("-s") ?? file?.String("server");
-        var serverPort = args.IntValue("-p", 1, 65535) ?? file?.Int("server_port", 1, 65535);
-        var ipv6First = args.Has("-6") || (file?.Bool("ipv6_first") ?? false);
+        if (settings.String("plugin") is { Length: > 0 })
+        {
+            throw new UsageException($"{settings.Label("plugin")} SIP003 plugins are not supported; remove the plugin setting");
+        }
+
+        var key = MasterKey(settings, cipher);
+        var timeout = settings.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
+        var udpTimeout = settings.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
+        var udpMax = settings.Int("udp_max_associations", 1, 1_000_000) ?? DefaultUdpMaxAssociations;
+        var maxConnections = settings.Int("max_connections", 1, 10_000_000) ?? DefaultMaxConnections;
+        var handshakeTimeout = settings.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
+        var mode = ParseMode(settings);
+        var serverPort = settings.Int("server_port", 1, 65535);
+        var ipv6First = settings.Bool("ipv6_first") ?? false;
         var forbidden = ForbiddenAddresses.Default;
-        if ((args.Value("--forbidden-ip") ?? file?.List("forbidden_ip")) is { } forbiddenText
+        if (settings.List("forbidden_ip") is { } forbiddenText
             && !ForbiddenAddresses.TryParse(forbiddenText, out forbidden, out var forbiddenError))
         {
-            throw new UsageException(forbiddenError!);
+            throw new UsageException(Relabel(settings, "forbidden_ip", forbiddenError!));
         }
 
         IPEndPoint[]? nameservers = null;
-        if ((args.Value("-d") ?? args.Value("--nameserver") ?? file?.String("nameserver")) is { } nameserverText)
+        if (settings.List("nameserver") is { Length: > 0 } nameserverText)
         {
             if (!ResolvConf.TryParseServers(nameserverText, out nameservers, out var nameserverError))
             {
-                throw new UsageException(nameserverError!);
+                throw new UsageException(Relabel(settings, "nameserver", nameserverError!));
             }
         }
 
@@ -75,38 +81,37 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         EndPoint? server = null;
         IReadOnlyList<EndPoint> fallbackServers = [];
         ShadowsocksAddress? tunnelDestination = null;
+        var serverHosts = settings.List("server") is { Length: > 0 } serverText
+            ? serverText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(h => (Host: h, Port: (int?)null)).ToList()
+            : settings.Servers().ToList();
         if (verb == "server")
         {
             var port = serverPort ?? throw new UsageException("-p: missing server port (or \"server_port\" in the config file)");
-            listen = new IPEndPoint(ParseListenAddress(serverHost ?? "0.0.0.0", "-s"), port);
+            listen = new IPEndPoint(ParseListenAddress(serverHosts.Count > 0 ? serverHosts[0].Host : "0.0.0.0", settings.Label("server")), port);
         }
         else
         {
             // Several servers: repeated -s (one port), or config "servers": [...]; the first is preferred.
-            var fileServers = file?.Servers() ?? [];
-            var hosts = args.Values("-s").Count > 0 ? args.Values("-s").Select(h => (Host: h, Port: (int?)null)).ToList()
-                : file?.String("server") is { } fileHost ? [(fileHost, (int?)null)]
-                : fileServers.ToList();
-            if (hosts.Count == 0)
+            if (serverHosts.Count == 0)
             {
-                throw new UsageException("-s: missing server address (or \"server\" / \"servers\" in the config file)");
+                throw new UsageException("-s: missing server address (or \"server\" / \"servers\" in the config file, or --server-url)");
             }
 
-            var endPoints = hosts.Select(h =>
+            var endPoints = serverHosts.Select(h =>
             {
                 var port = h.Port ?? serverPort ?? throw new UsageException("-p: missing server port (or \"server_port\" in the config file)");
                 return IPAddress.TryParse(h.Host.Trim('[', ']'), out var ip) ? (EndPoint)new IPEndPoint(ip, port) : new DnsEndPoint(h.Host, port);
             }).ToList();
             server = endPoints[0];
             fallbackServers = endPoints.Skip(1).ToList();
-            var localPort = args.IntValue("-l", 0, 65535) ?? file?.Int("local_port", 0, 65535)
+            var localPort = settings.Int("local_port", 0, 65535)
                 ?? throw new UsageException("-l: missing local port (or \"local_port\" in the config file)");
-            listen = new IPEndPoint(ParseListenAddress(args.Value("-b") ?? file?.String("local_address") ?? "127.0.0.1", "-b"), localPort);
+            listen = new IPEndPoint(ParseListenAddress(settings.String("local_address") is { Length: > 0 } la ? la : "127.0.0.1", settings.Label("local_address")), localPort);
             if (verb == "tunnel")
             {
-                var target = args.Value("-L") ?? file?.String("tunnel_address")
-                    ?? throw new UsageException("-L: missing tunnel destination; give -L HOST:PORT");
-                tunnelDestination = ParseHostPort(target, "-L");
+                var target = settings.String("tunnel_address") is { Length: > 0 } t ? t
+                    : throw new UsageException("-L: missing tunnel destination; give -L HOST:PORT");
+                tunnelDestination = ParseHostPort(target, settings.Label("tunnel_address"));
             }
         }
 
@@ -125,18 +130,44 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Forbidden = forbidden,
             UdpMaxAssociations = udpMax,
             Ipv6First = ipv6First,
-            Pipeline = file?.Pipeline(PipelineOptions.Default) ?? PipelineOptions.Default,
+            Pipeline = settings.Pipeline(PipelineOptions.Default),
         };
-        return new HostSettings(relay, mode, args.Has("-v"), nameservers);
+        var telemetry = new TelemetrySettings(
+            settings.String("telemetry:traces") is { Length: > 0 } traces ? traces : null,
+            settings.String("telemetry:otlp_endpoint") is { Length: > 0 } endpoint ? ParseEndpoint(endpoint, settings.Label("telemetry:otlp_endpoint")) : null,
+            ParseProtocol(settings));
+        _ = settings.Bool("fast_open");
+        return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
+        {
+            Telemetry = telemetry,
+            PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
+        };
+    }
+
+    /// <summary>Where traces go (see <see cref="TelemetrySettings"/>).</summary>
+    public TelemetrySettings Telemetry { get; init; } = new(null, null, null);
+
+    /// <summary><c>-f FILE</c>: run in the background with the pid in this file.</summary>
+    public string? PidFile { get; init; }
+
+    public static IReadOnlyDictionary<string, string?> ProcessEnvironment()
+    {
+        var result = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            result[(string)entry.Key] = entry.Value as string;
+        }
+
+        return result;
     }
 
     /// <summary>Parses <c>HOST:PORT</c>, <c>[v6]:PORT</c> or <c>v4:PORT</c>.</summary>
-    public static ShadowsocksAddress ParseHostPort(string text, string flag)
+    public static ShadowsocksAddress ParseHostPort(string text, string label)
     {
         var colon = text.LastIndexOf(':');
         if (colon <= 0 || !ushort.TryParse(text[(colon + 1)..], out var port) || port == 0)
         {
-            throw new UsageException($"{flag}: '{text}' is not HOST:PORT (e.g. 127.0.0.1:53 or [::1]:53 or example.com:80)");
+            throw new UsageException($"{label} '{text}' is not HOST:PORT (e.g. 127.0.0.1:53 or [::1]:53 or example.com:80)");
         }
 
         var host = text[..colon];
@@ -149,10 +180,10 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             ? ShadowsocksAddress.FromIp(ip, port)
             : host.Length is > 0 and <= 255
                 ? ShadowsocksAddress.FromHost(host, port)
-                : throw new UsageException($"{flag}: host name '{host}' must be 1 to 255 characters");
+                : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
     }
 
-    private static IPAddress ParseListenAddress(string text, string flag)
+    private static IPAddress ParseListenAddress(string text, string label)
     {
         if (text is "localhost")
         {
@@ -166,22 +197,17 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
         return IPAddress.TryParse(text.Trim('[', ']'), out var ip)
             ? ip
-            : throw new UsageException($"{flag}: '{text}' is not an IP address to listen on (e.g. 127.0.0.1, 0.0.0.0 or ::)");
+            : throw new UsageException($"{label} '{text}' is not an IP address to listen on (e.g. 127.0.0.1, 0.0.0.0 or ::)");
     }
 
-    private static byte[] MasterKey(ParsedArguments args, ConfigFile? file, CipherInfo cipher)
+    private static byte[] MasterKey(LayeredSettings settings, CipherInfo cipher)
     {
-        if ((args.Value("--key") ?? file?.String("key")) is { } base64)
+        if (settings.String("key") is { Length: > 0 } base64)
         {
-            return KeyDerivation.TryParseBase64Key(cipher, base64, out var key, out var error) ? key : throw new UsageException(error!);
+            return KeyDerivation.TryParseBase64Key(cipher, base64, out var key, out var error) ? key : throw new UsageException(Relabel(settings, "key", error!));
         }
 
-        var password = args.Value("-k")
-            ?? (args.Value("--password-env") is { } variable
-                ? Environment.GetEnvironmentVariable(variable) ?? throw new UsageException($"--password-env: environment variable {variable} is not set")
-                : null)
-            ?? file?.String("password")
-            ?? Environment.GetEnvironmentVariable(PasswordVariable);
+        var password = settings.String("password");
         if (string.IsNullOrEmpty(password))
         {
             throw new UsageException($"-k: missing password; give -k PASSWORD, --key BASE64, \"password\" in the config file, or set {PasswordVariable}");
@@ -190,24 +216,28 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         return KeyDerivation.MasterKeyFromPassword(cipher, password);
     }
 
-    private static RelayMode ParseMode(ParsedArguments args, ConfigFile? file)
+    /// <summary>A Core parser's "field: problem" message, opened instead with where the value came from.</summary>
+    private static string Relabel(LayeredSettings settings, string key, string error) =>
+        error.StartsWith($"{key}: ", StringComparison.Ordinal) ? $"{settings.Label(key)} {error[(key.Length + 2)..]}" : $"{settings.Label(key)} {error}";
+
+    private static Uri ParseEndpoint(string text, string label) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+            ? uri
+            : throw new UsageException($"{label} '{text}' is not an http:// or https:// URL (e.g. http://localhost:4317)");
+
+    private static OpenTelemetry.Exporter.OtlpExportProtocol? ParseProtocol(LayeredSettings settings) => settings.String("telemetry:otlp_protocol") switch
     {
-        if (args.Has("-U"))
-        {
-            return RelayMode.UdpOnly;
-        }
+        null or "" => null,
+        "grpc" => OpenTelemetry.Exporter.OtlpExportProtocol.Grpc,
+        "http/protobuf" => OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf,
+        var other => throw new UsageException($"{settings.Label("telemetry:otlp_protocol")} '{other}' is not grpc or http/protobuf"),
+    };
 
-        if (args.Has("-u"))
-        {
-            return RelayMode.TcpAndUdp;
-        }
-
-        return file?.String("mode") switch
-        {
-            null or "tcp_only" => RelayMode.TcpOnly,
-            "tcp_and_udp" => RelayMode.TcpAndUdp,
-            "udp_only" => RelayMode.UdpOnly,
-            var other => throw new UsageException($"mode: '{other}' is not tcp_only, tcp_and_udp or udp_only"),
-        };
-    }
+    private static RelayMode ParseMode(LayeredSettings settings) => settings.String("mode") switch
+    {
+        null or "" or "tcp_only" => RelayMode.TcpOnly,
+        "tcp_and_udp" => RelayMode.TcpAndUdp,
+        "udp_only" => RelayMode.UdpOnly,
+        var other => throw new UsageException($"{settings.Label("mode")} '{other}' is not tcp_only, tcp_and_udp or udp_only"),
+    };
 }

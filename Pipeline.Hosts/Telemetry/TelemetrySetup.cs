@@ -1,60 +1,97 @@
 using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Hosts.Configuration;
 
 namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 
 /// <summary>
-/// Wires the pipeline's ActivitySource to exporters: OTLP (to Jaeger or a collector) when the standard
-/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> variable is set, and OTLP/JSON files under a traces folder when asked.
-/// Shutdown is bounded so that a hung collector cannot hold the process.
+/// Wires the pipeline's ActivitySource and Meter to exporters: OTLP (to Jaeger or a collector) when the
+/// <c>telemetry</c> section or the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> variable names an endpoint, and
+/// OTLP/JSON trace files under a folder when asked. Shutdown is bounded so that a hung collector cannot hold the process.
 /// </summary>
 internal sealed class TelemetrySetup : IDisposable
 {
-    /// <summary>How long shutdown may wait for exporters to flush.</summary>
-    private const int ShutdownTimeoutMilliseconds = 1000;
+    /// <summary>How long shutdown may wait for exporters to flush, per provider.</summary>
+    private const int ShutdownTimeoutMilliseconds = 500;
 
-    private readonly TracerProvider? _provider;
+    private readonly TracerProvider? _tracer;
+    private readonly MeterProvider? _meter;
 
-    private TelemetrySetup(TracerProvider? provider, string? traceFile)
+    private TelemetrySetup(TracerProvider? tracer, MeterProvider? meter, string? traceFile, string? otlp)
     {
-        _provider = provider;
+        _tracer = tracer;
+        _meter = meter;
         TraceFile = traceFile;
+        OtlpDescription = otlp;
     }
 
     /// <summary>The OTLP/JSON file spans are written to, if any.</summary>
     public string? TraceFile { get; }
 
-    public static TelemetrySetup Start(string serviceRole, string? tracesDirectory)
+    /// <summary>Where OTLP goes, for the start-up line; <c>null</c> when not exported.</summary>
+    public string? OtlpDescription { get; }
+
+    public static TelemetrySetup Start(string serviceRole, TelemetrySettings settings)
     {
-        var otlpEndpoint = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT");
-        if (string.IsNullOrEmpty(otlpEndpoint) && tracesDirectory is null)
+        var environmentEndpoint = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT");
+        var otlp = settings.OtlpEndpoint is not null || !string.IsNullOrEmpty(environmentEndpoint);
+        if (!otlp && settings.TracesDirectory is null)
         {
-            return new TelemetrySetup(null, null);
+            return new TelemetrySetup(null, null, null, null);
         }
 
-        var builder = Sdk.CreateTracerProviderBuilder()
-            .SetResourceBuilder(ResourceBuilder.CreateDefault().AddService("shadowsocks", serviceInstanceId: $"{serviceRole}-{Environment.ProcessId}"))
-            .AddSource(PipelineTelemetry.Name);
-        if (!string.IsNullOrEmpty(otlpEndpoint))
+        var resource = ResourceBuilder.CreateDefault().AddService("shadowsocks", serviceInstanceId: $"{serviceRole}-{Environment.ProcessId}");
+        var tracing = Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource).AddSource(PipelineTelemetry.Name);
+        MeterProvider? meter = null;
+        string? description = null;
+        if (otlp)
         {
-            builder.AddOtlpExporter();
+            tracing.AddOtlpExporter(o => Configure(o, settings, "v1/traces"));
+            meter = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(PipelineTelemetry.Name)
+                .AddOtlpExporter((o, reader) =>
+                {
+                    Configure(o, settings, "v1/metrics");
+                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 10_000;
+                })
+                .Build();
+            description = settings.OtlpEndpoint?.ToString() ?? environmentEndpoint;
         }
 
         string? file = null;
-        if (tracesDirectory is not null)
+        if (settings.TracesDirectory is { } directory)
         {
-            file = Path.Combine(tracesDirectory, $"shadowsocks-{serviceRole}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.json");
-            builder.AddProcessor(new BatchActivityExportProcessor(new OtlpJsonFileExporter(file, "shadowsocks"), scheduledDelayMilliseconds: 1000));
+            file = Path.Combine(directory, $"shadowsocks-{serviceRole}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.json");
+            tracing.AddProcessor(new BatchActivityExportProcessor(new OtlpJsonFileExporter(file, "shadowsocks"), scheduledDelayMilliseconds: 1000));
         }
 
-        return new TelemetrySetup(builder.Build(), file);
+        return new TelemetrySetup(tracing.Build(), meter, file, description);
     }
 
     public void Dispose()
     {
-        _provider?.Shutdown(ShutdownTimeoutMilliseconds);
-        _provider?.Dispose();
+        _tracer?.Shutdown(ShutdownTimeoutMilliseconds);
+        _tracer?.Dispose();
+        _meter?.Shutdown(ShutdownTimeoutMilliseconds);
+        _meter?.Dispose();
+    }
+
+    /// <summary>The config section's endpoint and protocol win over the OTEL_* variables; a programmatic http endpoint needs its signal path.</summary>
+    private static void Configure(OtlpExporterOptions options, TelemetrySettings settings, string signalPath)
+    {
+        if (settings.OtlpProtocol is { } protocol)
+        {
+            options.Protocol = protocol;
+        }
+
+        if (settings.OtlpEndpoint is { } endpoint)
+        {
+            options.Endpoint = options.Protocol == OtlpExportProtocol.HttpProtobuf
+                ? new Uri(endpoint, endpoint.AbsolutePath.EndsWith('/') ? signalPath : $"{endpoint.AbsolutePath}/{signalPath}")
+                : endpoint;
+        }
     }
 }

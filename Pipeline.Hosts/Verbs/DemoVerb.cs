@@ -6,6 +6,7 @@ using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Hosts.Cli;
+using Shadowsocks.Pipeline.Hosts.Configuration;
 using Shadowsocks.Pipeline.Hosts.Demo;
 using Shadowsocks.Pipeline.Hosts.Telemetry;
 using Shadowsocks.Pipeline.Stages.Relay;
@@ -30,13 +31,13 @@ internal static class DemoVerb
 
     public static async Task<int> RunAsync(ParsedArguments args, TextWriter output, TextWriter error, CancellationToken stop)
     {
-        var methodName = args.Value("-m") ?? "aes-256-gcm";
+        var methodName = args.Value(Flags.Method) ?? "aes-256-gcm";
         if (!CipherCatalog.TryGet(methodName, out var cipher, out var methodError))
         {
             throw new UsageException(methodError!);
         }
 
-        using var telemetry = TelemetrySetup.Start("demo", args.Value("--traces") ?? DefaultTracesDirectory);
+        using var telemetry = TelemetrySetup.Start("demo", new TelemetrySettings(args.Value(Flags.Traces) ?? DefaultTracesDirectory, null, null));
         var key = RandomNumberGenerator.GetBytes(cipher.KeySize == 0 ? 16 : cipher.KeySize);
         var serverOptions = new RelayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Cipher = cipher, MasterKey = key };
         await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
@@ -77,7 +78,7 @@ internal static class DemoVerb
         output.WriteLine($"demo: traces of every connection go to {telemetry.TraceFile} (open it in Jaeger: Search -> Upload; see traces/README.md)");
         output.WriteLine("demo: Ctrl-C to stop");
         output.Flush();
-        if (args.Has("--check"))
+        if (args.Has(Flags.Check))
         {
             return ExitCodes.Ok;
         }

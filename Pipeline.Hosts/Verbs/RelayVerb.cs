@@ -17,7 +17,7 @@ internal static class RelayVerb
     {
         var settings = HostSettings.Build(verb, args);
         var relay = settings.Relay;
-        using var telemetry = TelemetrySetup.Start(verb, args.Value("--traces"));
+        using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
         var running = new List<IAsyncDisposable>();
         System.Net.IPEndPoint bound;
         var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side

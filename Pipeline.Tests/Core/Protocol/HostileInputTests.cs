@@ -3,6 +3,7 @@ using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
+using Shadowsocks.Pipeline.Tests.Hosts.Configuration;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Protocol;
 
@@ -113,7 +114,7 @@ public sealed class HostileInputTests
                 File.WriteAllBytes(path, bytes);
                 try
                 {
-                    HostSettings.Build("server", ParsedArguments.Parse(["-c", path]));
+                    TestSettings.Build("server", ["-c", path]);
                 }
                 catch (UsageException e)
                 {

@@ -12,7 +12,7 @@ public sealed class HostSettingsTests
         File.WriteAllText(path, """{ "server": "127.0.0.1", "server_port": 8388, "local_port": 1080, "password": "from-file", "method": "aes-128-gcm", "timeout": 30 }""");
         try
         {
-            var settings = HostSettings.Build("local", ParsedArguments.Parse(["-c", path, "-m", "aes-256-gcm", "-t", "90"]));
+            var settings = TestSettings.Build("local", ["-c", path, "-m", "aes-256-gcm", "-t", "90"]);
             Assert.Equal("aes-256-gcm", settings.Relay.Cipher.Name);
             Assert.Equal(TimeSpan.FromSeconds(90), settings.Relay.IdleTimeout);
             Assert.Equal(1080, settings.Relay.Listen.Port);
@@ -27,7 +27,7 @@ public sealed class HostSettingsTests
     [Fact]
     public void Build_MissingPassword_NamesTheFlagAndTheFix()
     {
-        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-p", "8388", "-m", "aes-256-gcm"])));
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "8388", "-m", "aes-256-gcm"]));
         Assert.StartsWith("-k: missing password", error.Message);
         Assert.DoesNotContain('\n', error.Message);
     }
@@ -35,45 +35,45 @@ public sealed class HostSettingsTests
     [Fact]
     public void Build_UnknownMethod_SuggestsCloseMatches()
     {
-        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-p", "8388", "-k", "x", "-m", "aes-256-gmc"])));
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "8388", "-k", "x", "-m", "aes-256-gmc"]));
         Assert.Contains("aes-256-gcm", error.Message);
     }
 
     [Fact]
     public void Build_KeyOfWrongLength_SaysExpectedLength()
     {
-        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-p", "8388", "--key", Convert.ToBase64String(new byte[16]), "-m", "aes-256-gcm"])));
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "8388", "--key", Convert.ToBase64String(new byte[16]), "-m", "aes-256-gcm"]));
         Assert.Contains("32 bytes", error.Message);
     }
 
     [Fact]
     public void Build_BadPort_NamesTheFlag()
     {
-        var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-p", "99999", "-k", "x"])));
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "99999", "-k", "x"]));
         Assert.StartsWith("-p:", error.Message);
     }
 
     [Fact]
     public void Build_TunnelDestination_ParsesIpv6AndDomain()
     {
-        var v6 = HostSettings.Build("tunnel", ParsedArguments.Parse(["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", "[::1]:53"]));
+        var v6 = TestSettings.Build("tunnel", ["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", "[::1]:53"]);
         Assert.Equal("[::1]:53", v6.Relay.TunnelDestination.ToString());
-        var name = HostSettings.Build("tunnel", ParsedArguments.Parse(["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", "example.test:80"]));
+        var name = TestSettings.Build("tunnel", ["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", "example.test:80"]);
         Assert.Equal("example.test", name.Relay.TunnelDestination!.Value.Host);
     }
 
     [Fact]
     public void Build_ModeFromFlagsAndFile()
     {
-        Assert.Equal(RelayMode.TcpAndUdp, HostSettings.Build("server", ParsedArguments.Parse(["-p", "1", "-k", "x", "-u"])).Mode);
-        Assert.Equal(RelayMode.UdpOnly, HostSettings.Build("server", ParsedArguments.Parse(["-p", "1", "-k", "x", "-U"])).Mode);
-        Assert.Equal(RelayMode.TcpOnly, HostSettings.Build("server", ParsedArguments.Parse(["-p", "1", "-k", "x"])).Mode);
+        Assert.Equal(RelayMode.TcpAndUdp, TestSettings.Build("server", ["-p", "1", "-k", "x", "-u"]).Mode);
+        Assert.Equal(RelayMode.UdpOnly, TestSettings.Build("server", ["-p", "1", "-k", "x", "-U"]).Mode);
+        Assert.Equal(RelayMode.TcpOnly, TestSettings.Build("server", ["-p", "1", "-k", "x"]).Mode);
     }
 
     [Fact]
     public void Parse_UnknownOption_IsAUsageError()
     {
-        var error = Assert.Throws<UsageException>(() => ParsedArguments.Parse(["--bogus"]));
+        var error = Assert.Throws<UsageException>(() => CommandLine.ParseVerb("server", ["--bogus"]));
         Assert.StartsWith("--bogus:", error.Message);
     }
 
@@ -84,7 +84,7 @@ public sealed class HostSettingsTests
         File.WriteAllText(path, """{ "server_port": 8388, "password": "x", "pipeline": { "resolve": { "max_parallelism": 7, "bounded_capacity": 99 } } }""");
         try
         {
-            var settings = HostSettings.Build("server", ParsedArguments.Parse(["-c", path]));
+            var settings = TestSettings.Build("server", ["-c", path]);
             Assert.Equal(7, settings.Relay.Pipeline.Resolve.MaxParallelism);
             Assert.Equal(99, settings.Relay.Pipeline.Resolve.BoundedCapacity);
             Assert.Equal(Shadowsocks.Pipeline.Core.Configuration.PipelineOptions.Default.Connect, settings.Relay.Pipeline.Connect);
@@ -105,7 +105,7 @@ public sealed class HostSettingsTests
         File.WriteAllText(path, json);
         try
         {
-            var error = Assert.Throws<UsageException>(() => HostSettings.Build("server", ParsedArguments.Parse(["-c", path, "-p", "1", "-k", "x"])));
+            var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", path, "-p", "1", "-k", "x"]));
             Assert.StartsWith(prefix, error.Message);
         }
         finally

@@ -42,15 +42,17 @@ public sealed class OtlpExportTests
         Assert.Equal(0, localExit);
         Assert.Equal(0, serverExit);
 
-        var bodies = receiver.Bodies;
-        Assert.NotEmpty(bodies);
-        var text = Encoding.UTF8.GetString([.. bodies.SelectMany(b => b)]);
+        var posts = receiver.Posts;
+        Assert.All(posts, p => Assert.Contains(p.Path, new[] { "/v1/traces", "/v1/metrics" }));
+        var traces = Encoding.UTF8.GetString([.. posts.Where(p => p.Path == "/v1/traces").SelectMany(p => p.Body)]);
         foreach (var name in new[] { "socks5.handshake", "add_header", "read_header", "connect", "relay.upstream", "relay.downstream", "pipeline.stage.max_parallelism" })
         {
-            Assert.Contains(name, text, StringComparison.Ordinal);
+            Assert.Contains(name, traces, StringComparison.Ordinal);
         }
 
-        Assert.All(receiver.Paths, p => Assert.Equal("/v1/traces", p));
+        // The meter's instruments are exported too (at the latest by the flush on shutdown).
+        var metrics = Encoding.UTF8.GetString([.. posts.Where(p => p.Path == "/v1/metrics").SelectMany(p => p.Body)]);
+        Assert.Contains("pipeline.bytes_relayed", metrics, StringComparison.Ordinal);
         Assert.True(localStop < TimeSpan.FromSeconds(5) && serverStop < TimeSpan.FromSeconds(5), $"stops took {localStop} and {serverStop}");
     }
 
@@ -92,8 +94,7 @@ public sealed class OtlpExportTests
     private sealed class OtlpReceiver : IDisposable
     {
         private readonly HttpListener _listener = new();
-        private readonly List<byte[]> _bodies = [];
-        private readonly List<string> _paths = [];
+        private readonly List<(string Path, byte[] Body)> _posts = [];
 
         public OtlpReceiver()
         {
@@ -106,24 +107,13 @@ public sealed class OtlpExportTests
 
         public string Endpoint { get; }
 
-        public IReadOnlyList<byte[]> Bodies
+        public IReadOnlyList<(string Path, byte[] Body)> Posts
         {
             get
             {
-                lock (_bodies)
+                lock (_posts)
                 {
-                    return [.. _bodies];
-                }
-            }
-        }
-
-        public IReadOnlyList<string> Paths
-        {
-            get
-            {
-                lock (_bodies)
-                {
-                    return [.. _paths];
+                    return [.. _posts];
                 }
             }
         }
@@ -139,10 +129,9 @@ public sealed class OtlpExportTests
                     var context = await _listener.GetContextAsync();
                     using var body = new MemoryStream();
                     await context.Request.InputStream.CopyToAsync(body);
-                    lock (_bodies)
+                    lock (_posts)
                     {
-                        _bodies.Add(body.ToArray());
-                        _paths.Add(context.Request.Url!.AbsolutePath);
+                        _posts.Add((context.Request.Url!.AbsolutePath, body.ToArray()));
                     }
 
                     context.Response.StatusCode = 200;

@@ -1,0 +1,52 @@
+namespace Shadowsocks.Pipeline.Hosts.Cli;
+
+/// <summary>Every flag of every verb, with the configuration key each sets.</summary>
+internal static class Flags
+{
+    public static readonly Flag Config = new("--config", "-c", null, "FILE", "config.json (shadowsocks-libev / shadowsocks-rust keys); flags, SHADOWSOCKS_* variables and --server-url win over it");
+    public static readonly Flag ServerUrl = new("--server-url", null, null, "ss://...", "the server as a SIP002 URL (method, password, host and port); flags win over it");
+    public static readonly Flag PasswordEnv = new("--password-env", null, null, "VAR", "read the password from environment variable VAR (SHADOWSOCKS_PASSWORD is read anyway)");
+    public static readonly Flag Server = new("--server", "-s", "server", "ADDR", "server: address to listen on (default 0.0.0.0); local/tunnel: the server (repeat for failover)");
+    public static readonly Flag ServerPort = new("--server-port", "-p", "server_port", "PORT", "the server's port");
+    public static readonly Flag LocalAddress = new("--local-address", "-b", "local_address", "ADDR", "local/tunnel: address to listen on (default 127.0.0.1)");
+    public static readonly Flag LocalPort = new("--local-port", "-l", "local_port", "PORT", "local/tunnel: port to listen on");
+    public static readonly Flag Password = new("--password", "-k", "password", "PASSWORD", "password (the key is derived with EVP_BytesToKey); prefer SHADOWSOCKS_PASSWORD or --password-env");
+    public static readonly Flag Key = new("--key", null, "key", "BASE64", "the key itself: base64 of exactly the method's key length (shadowsocks genkey -m METHOD)");
+    public static readonly Flag Method = new("--method", "-m", "method", "METHOD", "encryption method (default chacha20-ietf-poly1305; list: shadowsocks methods)");
+    public static readonly Flag Timeout = new("--timeout", "-t", "timeout", "SECONDS", "idle timeout of a TCP connection (default 60)");
+    public static readonly Flag TunnelAddress = new("--tunnel-address", "-L", "tunnel_address", "HOST:PORT", "tunnel: the fixed destination");
+    public static readonly Flag Nameserver = new("--nameserver", "-d", "nameserver", "ADDR[:PORT],...", "server: DNS servers (default: /etc/resolv.conf)");
+    public static readonly Flag TcpAndUdp = new("--tcp-and-udp", "-u", "mode", null, "relay TCP and UDP (config mode: tcp_and_udp)", "tcp_and_udp");
+    public static readonly Flag UdpOnly = new("--udp-only", "-U", "mode", null, "relay UDP only (config mode: udp_only)", "udp_only");
+    public static readonly Flag Ipv6First = new("--ipv6-first", "-6", "ipv6_first", null, "prefer IPv6 answers when resolving", "true");
+    public static readonly Flag Verbose = new("--verbose", "-v", "verbose", null, "debug output; prints the pipeline settings in effect", "true");
+    public static readonly Flag ForbiddenIp = new("--forbidden-ip", null, "forbidden_ip", "LIST", "server: destinations refused, addresses or CIDR, comma-separated (default 127.0.0.0/8,::1/128; '' allows all)");
+    public static readonly Flag MaxConnections = new("--max-connections", null, "max_connections", "N", "TCP connections at once before new ones wait (default 10000)");
+    public static readonly Flag HandshakeTimeout = new("--handshake-timeout", null, "handshake_timeout", "SECONDS", "time for a SOCKS5 greeting and request (default 10)");
+    public static readonly Flag UdpTimeout = new("--udp-timeout", null, "udp_timeout", "SECONDS", "a UDP association closes this long after its last datagram (default 300)");
+    public static readonly Flag UdpMaxAssociations = new("--udp-max-associations", null, "udp_max_associations", "N", "UDP associations at once; the least recently used gives way (default 4096)");
+    public static readonly Flag Traces = new("--traces", null, "telemetry:traces", "DIR", "write OTLP/JSON trace files into DIR (Jaeger: Search -> Upload)");
+    public static readonly Flag PidFile = new("--pid-file", "-f", "pid_file", "FILE", "run in the background and write the pid to FILE (removed on exit)");
+    public static readonly Flag FastOpen = new("--fast-open", null, "fast_open", null, "accepted for compatibility; no effect", "true", Hidden: true);
+    public static readonly Flag ReusePort = new("--reuse-port", null, "reuse_port", null, "accepted for compatibility; no effect", "true", Hidden: true);
+    public static readonly Flag NoDelay = new("--no-delay", null, "no_delay", null, "accepted for compatibility; TCP_NODELAY is always set", "true", Hidden: true);
+    public static readonly Flag Mptcp = new("--mptcp", null, "mptcp", null, "accepted for compatibility; no effect", "true", Hidden: true);
+    public static readonly Flag User = new("--user", "-a", "user", "USER", "accepted for compatibility; no effect (use systemd's User=)", Hidden: true);
+    public static readonly Flag Nofile = new("--nofile", "-n", "nofile", "N", "accepted for compatibility; no effect (use systemd's LimitNOFILE=)", Hidden: true);
+    public static readonly Flag Mtu = new("--mtu", null, "mtu", "N", "accepted for compatibility; no effect", Hidden: true);
+    public static readonly Flag Plugin = new("--plugin", null, "plugin", "PLUGIN", "SIP003 plugins are not supported; refused at start", Hidden: true);
+    public static readonly Flag PluginOpts = new("--plugin-opts", null, "plugin_opts", "OPTS", "SIP003 plugins are not supported", Hidden: true);
+    public static readonly Flag Check = new("--check", null, null, null, "exit after the self-check");
+
+    /// <summary>The flags of local, server and tunnel (one set, as ss-libev's programs share theirs).</summary>
+    public static readonly IReadOnlyList<Flag> Relay =
+    [
+        Config, ServerUrl, Server, ServerPort, LocalAddress, LocalPort, Password, PasswordEnv, Key, Method, Timeout, TunnelAddress,
+        Nameserver, TcpAndUdp, UdpOnly, Ipv6First, Verbose, ForbiddenIp, MaxConnections, HandshakeTimeout, UdpTimeout,
+        UdpMaxAssociations, Traces, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, Plugin, PluginOpts,
+    ];
+
+    public static readonly IReadOnlyList<Flag> Demo = [Method, Traces, Verbose, Check];
+
+    public static readonly IReadOnlyList<Flag> GenKey = [Method];
+}

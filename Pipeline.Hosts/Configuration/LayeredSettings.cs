@@ -1,0 +1,240 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Hosts.Cli;
+
+namespace Shadowsocks.Pipeline.Hosts.Configuration;
+
+/// <summary>
+/// The settings of one run on Microsoft.Extensions.Configuration, in four layers, each winning over the one before:
+/// config.json (<c>-c</c>, the shadowsocks snake_case keys), the server of <c>--server-url</c> (SIP002), environment
+/// variables <c>SHADOWSOCKS_KEY</c> (<c>__</c> for a nested key: <c>SHADOWSOCKS_PIPELINE__RESOLVE__MAX_PARALLELISM</c>),
+/// and the command line. Every read names where a bad value came from, in one line: the flag (<c>-p:</c>), the
+/// field and file (<c>server_port: in config.json,</c>) or the variable (<c>SHADOWSOCKS_SERVER_PORT:</c>).
+/// </summary>
+internal sealed class LayeredSettings
+{
+    /// <summary>Environment variables with this prefix are settings.</summary>
+    public const string EnvironmentPrefix = "SHADOWSOCKS_";
+
+    private readonly IConfigurationRoot _root;
+    private readonly List<Func<string, string>> _labels;
+
+    private LayeredSettings(IConfigurationRoot root, List<Func<string, string>> labels)
+    {
+        _root = root;
+        _labels = labels;
+    }
+
+    public IConfiguration Configuration => _root;
+
+    public static LayeredSettings Build(ParsedArguments args, IReadOnlyDictionary<string, string?> environment)
+    {
+        var builder = new ConfigurationBuilder();
+        var labels = new List<Func<string, string>>();
+        string? file = null;
+        if (args.Value(Flags.Config) is { } path)
+        {
+            file = Path.GetFullPath(path);
+            builder.AddJsonFile(file, optional: false, reloadOnChange: false);
+            labels.Add(key => $"{Dotted(key)}: in {path},");
+        }
+
+        if (args.Value(Flags.ServerUrl) is { } url)
+        {
+            builder.Add(new MemoryConfigurationSource { InitialData = ServerUrl.Parse(url).ToConfiguration() });
+            labels.Add(_ => "--server-url:");
+        }
+
+        var variables = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var variableNames = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, value) in environment)
+        {
+            if (name.StartsWith(EnvironmentPrefix, StringComparison.Ordinal) && name.Length > EnvironmentPrefix.Length)
+            {
+                var key = name[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal).ToLowerInvariant();
+                variables[key] = value;
+                variableNames[key] = name;
+            }
+        }
+
+        builder.Add(new MemoryConfigurationSource { InitialData = variables });
+        labels.Add(key => $"{(variableNames.TryGetValue(key, out var name) ? name : EnvironmentPrefix + key.ToUpperInvariant().Replace(":", "__", StringComparison.Ordinal))}:");
+
+        var flagOf = new Dictionary<string, Flag>(StringComparer.OrdinalIgnoreCase);
+        var commandLine = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var flag in Flags.Relay.Concat(Flags.Demo).Distinct().Where(args.Has))
+        {
+            if (flag == Flags.PasswordEnv)
+            {
+                var variable = args.Value(flag)!;
+                commandLine["password"] = environment.TryGetValue(variable, out var password) && !string.IsNullOrEmpty(password)
+                    ? password
+                    : throw new UsageException($"--password-env: environment variable {variable} is not set");
+                flagOf["password"] = flag;
+            }
+            else if (flag.Key is { } key)
+            {
+                commandLine[key] = flag.IsSwitch ? flag.SwitchValue : flag == Flags.Server ? string.Join(',', args.Values(flag)) : args.Value(flag);
+                flagOf[key] = flag;
+            }
+        }
+
+        builder.Add(new MemoryConfigurationSource { InitialData = commandLine });
+        labels.Add(key => $"{(flagOf.TryGetValue(key, out var flag) ? flag.Display : Dotted(key))}:");
+
+        try
+        {
+            return new LayeredSettings(builder.Build(), labels);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"-c {file}: cannot read the config file: {OneLine(e.Message)}");
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException or JsonException)
+        {
+            var detail = e.InnerException is JsonException json ? $"line {json.LineNumber + 1}: {OneLine(json.Message)}" : OneLine(e.Message);
+            throw new UsageException($"-c {file}: not a valid config file (one JSON object of shadowsocks keys): {detail}");
+        }
+    }
+
+    /// <summary>Where <paramref name="key"/> came from, as an error's opening words: "-p:", "timeout: in FILE,", "SHADOWSOCKS_TIMEOUT:".</summary>
+    public string Label(string key)
+    {
+        for (var i = _root.Providers.Count() - 1; i >= 0; i--)
+        {
+            var provider = _root.Providers.ElementAt(i);
+            if (provider.TryGet(key, out _) || provider.GetChildKeys([], key).Any())
+            {
+                return _labels[i](key);
+            }
+        }
+
+        return $"{Dotted(key)}:";
+    }
+
+    /// <summary>A text setting; for a JSON array, its first element; <c>null</c> when absent.</summary>
+    public string? String(string key)
+    {
+        var section = _root.GetSection(key);
+        return section.Value ?? section.GetChildren().FirstOrDefault()?.Value;
+    }
+
+    /// <summary>A list: a comma-separated string or a JSON array of strings, joined with commas.</summary>
+    public string? List(string key)
+    {
+        var section = _root.GetSection(key);
+        if (section.Value is { } text)
+        {
+            return text;
+        }
+
+        var items = section.GetChildren().Select(c => c.Value).ToList();
+        return items.Count == 0 ? null
+            : items.All(v => v is not null) ? string.Join(',', items)
+            : throw new UsageException($"{Label(key)} expected a comma-separated string or an array of strings");
+    }
+
+    public int? Int(string key, int min, int max)
+    {
+        var text = String(key);
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new UsageException($"{Label(key)} '{text}' is not a number from {min} to {max}");
+    }
+
+    public bool? Bool(string key) => String(key) switch
+    {
+        null or "" => null,
+        var t when t.Equals("true", StringComparison.OrdinalIgnoreCase) => true,
+        var t when t.Equals("false", StringComparison.OrdinalIgnoreCase) => false,
+        var other => throw new UsageException($"{Label(key)} '{other}' is not true or false"),
+    };
+
+    /// <summary>
+    /// <c>servers</c>: objects with <c>server</c> and <c>server_port</c> (shadowsocks-rust's form; the method and
+    /// password are the run's). Empty when absent.
+    /// </summary>
+    public IReadOnlyList<(string Host, int? Port)> Servers()
+    {
+        var section = _root.GetSection("servers");
+        var list = new List<(string, int?)>();
+        if (section.Value is { Length: > 0 })
+        {
+            throw new UsageException($"{Label("servers")} expected an array of {{\"server\": HOST, \"server_port\": PORT}}");
+        }
+
+        foreach (var item in section.GetChildren())
+        {
+            if (item["server"] is not { Length: > 0 } host)
+            {
+                throw new UsageException($"{Label("servers")} every entry needs \"server\" (a host) and \"server_port\"");
+            }
+
+            list.Add((host, Int($"{item.Path}:server_port", 1, 65535)));
+        }
+
+        return list;
+    }
+
+    /// <summary>The <c>pipeline</c> section: per stage, <c>max_parallelism</c> and <c>bounded_capacity</c>.</summary>
+    public PipelineOptions Pipeline(PipelineOptions defaults)
+    {
+        var section = _root.GetSection("pipeline");
+        if (section.Value is { Length: > 0 })
+        {
+            throw new UsageException($"{Label("pipeline")} expected an object of stages (handshake, resolve, connect, encrypt, decrypt, forward, udp)");
+        }
+
+        var result = defaults;
+        foreach (var stage in section.GetChildren())
+        {
+            result = stage.Key.ToLowerInvariant() switch
+            {
+                "handshake" => result with { Handshake = Stage(stage, result.Handshake) },
+                "resolve" => result with { Resolve = Stage(stage, result.Resolve) },
+                "connect" => result with { Connect = Stage(stage, result.Connect) },
+                "encrypt" => result with { Encrypt = Stage(stage, result.Encrypt) },
+                "decrypt" => result with { Decrypt = Stage(stage, result.Decrypt) },
+                "forward" => result with { Forward = Stage(stage, result.Forward) },
+                "udp" => result with { Udp = Stage(stage, result.Udp) },
+                _ => throw new UsageException($"{Label(stage.Path)} unknown stage; one of handshake, resolve, connect, encrypt, decrypt, forward, udp"),
+            };
+        }
+
+        return result;
+    }
+
+    private static string Dotted(string key) => key.Replace(':', '.');
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
+
+    private StageOptions Stage(IConfigurationSection stage, StageOptions current)
+    {
+        if (stage.Value is { Length: > 0 })
+        {
+            throw new UsageException($"{Label(stage.Path)} expected {{ \"max_parallelism\": N, \"bounded_capacity\": N }}");
+        }
+
+        var result = current;
+        foreach (var field in stage.GetChildren())
+        {
+            var value = Int(field.Path, 1, 1_000_000) ?? throw new UsageException($"{Label(field.Path)} expected a whole number from 1 to 1000000");
+            result = field.Key.ToLowerInvariant() switch
+            {
+                "max_parallelism" => result with { MaxParallelism = value },
+                "bounded_capacity" => result with { BoundedCapacity = value },
+                _ => throw new UsageException($"{Label(field.Path)} unknown setting; use max_parallelism or bounded_capacity"),
+            };
+        }
+
+        return result;
+    }
+}

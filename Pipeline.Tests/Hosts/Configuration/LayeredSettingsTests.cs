@@ -1,0 +1,117 @@
+using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Hosts.Cli;
+using Shadowsocks.Pipeline.Hosts.Configuration;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Configuration;
+
+/// <summary>
+/// The four layers, each winning over the one before: config.json, --server-url, SHADOWSOCKS_* variables, flags;
+/// and every invalid field answered with one line that names where it came from and what would be valid.
+/// </summary>
+public sealed class LayeredSettingsTests : IDisposable
+{
+    private readonly string _file = Path.GetTempFileName();
+
+    public void Dispose() => File.Delete(_file);
+
+    [Fact]
+    public void Precedence_FileThenUrlThenEnvironmentThenFlags()
+    {
+        File.WriteAllText(_file, """
+            {
+              // comments and trailing commas, as ss-libev's parser allows
+              "server": "10.0.0.1", "server_port": 1001, "local_port": 1080, "password": "file",
+              "method": "aes-128-gcm", "timeout": 10, "udp_timeout": 20, "mode": "tcp_and_udp",
+            }
+            """);
+        var url = $"ss://{Convert.ToBase64String("aes-192-gcm:url"u8.ToArray()).TrimEnd('=')}@10.0.0.2:1002";
+        var environment = new Dictionary<string, string?> { ["SHADOWSOCKS_SERVER_PORT"] = "1003", ["SHADOWSOCKS_TIMEOUT"] = "30", ["SHADOWSOCKS_PASSWORD"] = "env" };
+
+        var settings = TestSettings.Build("local", ["-c", _file, "--server-url", url, "-t", "40"], environment);
+
+        Assert.Equal("aes-192-gcm", settings.Relay.Cipher.Name);                // url over file
+        Assert.Equal("10.0.0.2:1003", settings.Relay.Server!.ToString());      // host from url, port from environment
+        Assert.Equal(TimeSpan.FromSeconds(40), settings.Relay.IdleTimeout);     // flag over environment
+        Assert.Equal(TimeSpan.FromSeconds(20), settings.Relay.UdpTimeout);      // only the file says
+        Assert.Equal(RelayMode.TcpAndUdp, settings.Mode);
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(settings.Relay.Cipher, "env"), settings.Relay.MasterKey); // environment over url
+
+        var flagPassword = TestSettings.Build("local", ["-c", _file, "--server-url", url, "-k", "flag"], environment);
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(flagPassword.Relay.Cipher, "flag"), flagPassword.Relay.MasterKey);
+
+        var fileOnly = TestSettings.Build("local", ["-c", _file]);
+        Assert.Equal("aes-128-gcm", fileOnly.Relay.Cipher.Name);
+        Assert.Equal("10.0.0.1:1001", fileOnly.Relay.Server!.ToString());
+    }
+
+    [Fact]
+    public void Environment_NestedKeysAndPasswordEnv()
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["SHADOWSOCKS_PIPELINE__RESOLVE__MAX_PARALLELISM"] = "5",
+            ["MY_SECRET"] = "from-my-variable",
+        };
+        var settings = TestSettings.Build("server", ["-p", "8388", "-m", "aes-256-gcm", "--password-env", "MY_SECRET"], environment);
+        Assert.Equal(5, settings.Relay.Pipeline.Resolve.MaxParallelism);
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(settings.Relay.Cipher, "from-my-variable"), settings.Relay.MasterKey);
+    }
+
+    [Fact]
+    public void Telemetry_SectionAndTracesFlag()
+    {
+        File.WriteAllText(_file, """{ "server_port": 8388, "password": "pw", "telemetry": { "otlp_endpoint": "http://127.0.0.1:4318", "otlp_protocol": "http/protobuf", "traces": "from-file" } }""");
+        var settings = TestSettings.Build("server", ["-c", _file, "--traces", "from-flag"]);
+        Assert.Equal(new Uri("http://127.0.0.1:4318"), settings.Telemetry.OtlpEndpoint);
+        Assert.Equal(OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf, settings.Telemetry.OtlpProtocol);
+        Assert.Equal("from-flag", settings.Telemetry.TracesDirectory);
+    }
+
+    public static TheoryData<string[], string, Dictionary<string, string?>, string> InvalidFields => new()
+    {
+        // command line, config.json, environment, the error's opening words
+        { ["-p", "0"], "", [], "-p: '0' is not a number from 1 to 65535" },
+        { ["-t", "soon"], "", [], "-t: 'soon' is not a number from 1 to 86400" },
+        { [], """{ "timeout": -1 }""", [], "timeout: in FILE, '-1' is not a number from 1 to 86400" },
+        { [], """{ "udp_timeout": "x" }""", [], "udp_timeout: in FILE, 'x' is not a number" },
+        { [], "", new() { ["SHADOWSOCKS_MAX_CONNECTIONS"] = "lots" }, "SHADOWSOCKS_MAX_CONNECTIONS: 'lots' is not a number from 1 to 10000000" },
+        { [], """{ "mode": "both" }""", [], "mode: in FILE, 'both' is not tcp_only, tcp_and_udp or udp_only" },
+        { [], "", new() { ["SHADOWSOCKS_MODE"] = "udp" }, "SHADOWSOCKS_MODE: 'udp' is not tcp_only, tcp_and_udp or udp_only" },
+        { [], """{ "ipv6_first": "maybe" }""", [], "ipv6_first: in FILE, 'maybe' is not true or false" },
+        { ["-s", "not-an-ip"], "", [], "-s: 'not-an-ip' is not an IP address to listen on" },
+        { [], """{ "plugin": "obfs-server" }""", [], "plugin: in FILE, SIP003 plugins are not supported" },
+        { ["--key", "AAAA"], "", [], "--key:" },
+        { [], """{ "telemetry": { "otlp_protocol": "udp" } }""", [], "telemetry.otlp_protocol: in FILE, 'udp' is not grpc or http/protobuf" },
+        { [], """{ "telemetry": { "otlp_endpoint": "localhost:4317" } }""", [], "telemetry.otlp_endpoint: in FILE, 'localhost:4317' is not an http:// or https:// URL" },
+        { [], """{ "pipeline": { "encrypt": { "bounded_capacity": 0 } } }""", [], "pipeline.encrypt.bounded_capacity: in FILE, '0' is not a number from 1 to 1000000" },
+        { [], "", new() { ["SHADOWSOCKS_PIPELINE__UDP__MAX_PARALLELISM"] = "0" }, "SHADOWSOCKS_PIPELINE__UDP__MAX_PARALLELISM: '0' is not a number" },
+        { [], """{ "pipeline": 4 }""", [], "pipeline: in FILE, expected an object of stages" },
+        { [], """[ 1, 2 ]""", [], "-c FILE: not a valid config file" },
+        { [], """{ "server_port": 8388, """, [], "-c FILE: not a valid config file" },
+        { ["--password-env", "NOT_SET_ANYWHERE"], "", [], "--password-env: environment variable NOT_SET_ANYWHERE is not set" },
+        { ["-m", "aes-256-gmc"], "", [], "-m: unknown method 'aes-256-gmc'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidFields))]
+    public void InvalidField_OneLineNamingWhereItCameFrom(string[] flags, string json, Dictionary<string, string?> environment, string expected)
+    {
+        string[] args = ["-p", "8388", "-k", "pw", .. flags];
+        if (json.Length > 0)
+        {
+            File.WriteAllText(_file, json);
+            args = [.. args, "-c", _file];
+        }
+
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", args, environment));
+        Assert.StartsWith(expected.Replace("FILE", _file, StringComparison.Ordinal), error.Message);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void MissingConfigFile_IsAUsageError()
+    {
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", "/nonexistent/config.json"]));
+        Assert.StartsWith("-c /nonexistent/config.json: cannot read the config file", error.Message);
+    }
+}

@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Hosts.Configuration;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>
+/// The <c>pipeline</c> section reaches the blocks: <c>pipeline.resolve.max_parallelism</c> in config.json is the
+/// number of lookups the server's resolve stage runs at once, and the value every resolve span carries.
+/// </summary>
+public sealed class PipelineTuningTests
+{
+    private const int Connections = 8;
+
+    [Theory]
+    [InlineData(3, 3)]
+    [InlineData(null, Connections)] // the default (64) lets every lookup run at once
+    public async Task ResolveMaxParallelism_FromConfig_LimitsLookupsAndTagsSpans(int? configured, int expectedAtOnce)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var path = Path.GetTempFileName();
+        var pipeline = configured is { } n ? $$""", "pipeline": { "resolve": { "max_parallelism": {{n}} } }""" : "";
+        File.WriteAllText(path, $$"""{ "server_port": 8388, "password": "tuning", "method": "aes-256-gcm", "forbidden_ip": "" {{pipeline}} }""");
+        var settings = TestSettings.Build("server", ["-c", path]);
+        File.Delete(path);
+        var expectedTag = configured ?? settings.Relay.Pipeline.Resolve.MaxParallelism;
+
+        var spans = new ConcurrentBag<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == PipelineTelemetry.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                if (a.OperationName == "resolve" && (a.GetTagItem("dns.question.name") as string)?.EndsWith($".{run}.test", StringComparison.Ordinal) == true)
+                {
+                    spans.Add(a);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        var resolver = new GatedResolver();
+        await using var destination = new EchoDestination();
+        var serverOptions = settings.Relay with { Listen = new IPEndPoint(IPAddress.Loopback, 0) };
+        await using var server = new ServerTcpRelay(serverOptions, resolver, TaskPoolScheduler.Default, TimeProvider.System);
+        server.Start();
+        var localOptions = RelayChain.Options("aes-256-gcm", "tuning", new IPEndPoint(IPAddress.Loopback, 0), server.LocalEndPoint);
+        await using var local = new LocalTcpRelay(localOptions, TaskPoolScheduler.Default, TimeProvider.System);
+        local.Start();
+
+        var transfers = Enumerable.Range(0, Connections).Select(async i =>
+        {
+            var (socket, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, $"host{i}.{run}.test", destination.EndPoint.Port, cancel.Token);
+            using (socket)
+            {
+                Assert.Equal(0, reply);
+                await Transfer.EchoRoundTripAsync(socket, 4096, cancel.Token);
+            }
+        }).ToList();
+
+        // Wait until the stage has taken all the lookups it will take at once, then a little longer to see it take no more.
+        while (resolver.InFlight < expectedAtOnce)
+        {
+            await Task.Delay(10, cancel.Token);
+        }
+
+        await Task.Delay(300, cancel.Token);
+        Assert.Equal(expectedAtOnce, resolver.InFlight);
+        resolver.Open();
+        await Task.WhenAll(transfers);
+
+        Assert.Equal(expectedAtOnce, resolver.MaxInFlight);
+        Assert.Equal(Connections, resolver.Calls);
+        Assert.Equal(Connections, spans.Count);
+        Assert.All(spans, s =>
+        {
+            Assert.Equal(expectedTag, s.GetTagItem(TagNames.StageMaxParallelism));
+            Assert.Equal("resolve", s.GetTagItem(TagNames.Stage));
+        });
+    }
+
+    /// <summary>Answers 127.0.0.1 for every name, but only once opened; counts lookups in flight.</summary>
+    private sealed class GatedResolver : IDnsResolver
+    {
+        private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _inFlight;
+        private int _maxInFlight;
+        private int _calls;
+
+        public int InFlight => Volatile.Read(ref _inFlight);
+
+        public int MaxInFlight => Volatile.Read(ref _maxInFlight);
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public void Open() => _gate.TrySetResult();
+
+        public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _calls);
+            var now = Interlocked.Increment(ref _inFlight);
+            int seen;
+            while (now > (seen = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, seen) != seen)
+            {
+            }
+
+            try
+            {
+                await _gate.Task.WaitAsync(cancellationToken);
+                return [IPAddress.Loopback];
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+    }
+}
