@@ -1,0 +1,121 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Shadowsocks.Pipeline.Hosts.Configuration;
+using Shadowsocks.Pipeline.Hosts.Telemetry;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
+
+/// <summary>
+/// The trace files the host writes (the demo's default) as Jaeger's Search → Upload reads them: OTLP/JSON with
+/// lowercase hex ids and nanosecond strings; one root span per connection with the stage spans as its children.
+/// </summary>
+public sealed partial class TraceFileTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("ss-traces-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task TraceFile_IsOtlpJson_WithParentLinksAndStageAttributes()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        string file;
+        using (var telemetry = TelemetrySetup.Start("test", new TelemetrySettings(_directory, null, null)))
+        {
+            file = telemetry.TraceFile!;
+            await using var chain = RelayChain.Start("aes-256-gcm");
+            var (socket, reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+            using (socket)
+            {
+                Assert.Equal(0, reply);
+                await Transfer.EchoRoundTripAsync(socket, 100_000, cancel.Token);
+            }
+
+            // The relay spans end when both directions have closed on both sides.
+            await Task.Delay(500, cancel.Token);
+        } // disposing flushes the batch processor into the file
+
+        var spans = new List<JsonElement>();
+        foreach (var line in File.ReadLines(file).Where(l => l.Length > 0))
+        {
+            using var document = JsonDocument.Parse(line);
+            foreach (var resourceSpans in document.RootElement.GetProperty("resourceSpans").EnumerateArray())
+            {
+                Assert.Contains(resourceSpans.GetProperty("resource").GetProperty("attributes").EnumerateArray(),
+                    a => a.GetProperty("key").GetString() == "service.name");
+                foreach (var scopeSpans in resourceSpans.GetProperty("scopeSpans").EnumerateArray())
+                {
+                    Assert.Equal("Shadowsocks.Pipeline", scopeSpans.GetProperty("scope").GetProperty("name").GetString());
+                    spans.AddRange(scopeSpans.GetProperty("spans").EnumerateArray().Select(s => s.Clone()));
+                }
+            }
+        }
+
+        foreach (var span in spans)
+        {
+            Assert.Matches(TraceId(), span.GetProperty("traceId").GetString());
+            Assert.Matches(SpanId(), span.GetProperty("spanId").GetString());
+            var start = ulong.Parse(span.GetProperty("startTimeUnixNano").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+            var end = ulong.Parse(span.GetProperty("endTimeUnixNano").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(end, start, start + 120_000_000_000UL);
+        }
+
+        // This test's connection, on each side: the root span whose server.port is our destination's.
+        foreach (var (root, stages) in new[]
+        {
+            ("local connection", new[] { "socks5.handshake", "connect", "add_header", "relay.upstream", "relay.downstream" }),
+            ("server connection", new[] { "read_header", "connect", "relay.upstream", "relay.downstream" }),
+        })
+        {
+            var rootSpan = Assert.Single(spans, s => s.GetProperty("name").GetString() == root
+                && Attribute(s, "server.port") == destination.EndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.False(rootSpan.TryGetProperty("parentSpanId", out var noParent) && noParent.GetString()!.Length > 0, $"{root} must be a root span");
+            Assert.Equal("tcp", Attribute(rootSpan, "network.transport"));
+            Assert.Equal("127.0.0.1", Attribute(rootSpan, "server.address"));
+            Assert.NotNull(Attribute(rootSpan, "network.peer.address"));
+
+            var traceId = rootSpan.GetProperty("traceId").GetString();
+            var children = spans.Where(s => s.GetProperty("traceId").GetString() == traceId && s.TryGetProperty("parentSpanId", out var p) && p.GetString()!.Length > 0).ToList();
+            Assert.All(children, c => Assert.Equal(rootSpan.GetProperty("spanId").GetString(), c.GetProperty("parentSpanId").GetString()));
+            foreach (var stage in stages)
+            {
+                var child = Assert.Single(children, c => c.GetProperty("name").GetString() == stage);
+                Assert.Equal(stage, Attribute(child, "pipeline.stage"));
+                if (!stage.StartsWith("relay.", StringComparison.Ordinal))
+                {
+                    Assert.Matches("^[1-9][0-9]*$", Attribute(child, "pipeline.stage.max_parallelism"));
+                    Assert.Matches("^[1-9][0-9]*$", Attribute(child, "pipeline.stage.bounded_capacity"));
+                }
+            }
+
+            // Each direction's span counts its bytes: at least the 100,000 echoed (plus framing on the encrypted side).
+            Assert.All(children.Where(c => c.GetProperty("name").GetString()!.StartsWith("relay.", StringComparison.Ordinal)),
+                c => Assert.InRange(long.Parse(Attribute(c, "pipeline.bytes")!, System.Globalization.CultureInfo.InvariantCulture), 100_000, 200_000));
+        }
+    }
+
+    /// <summary>An attribute's value as text (OTLP/JSON writes 64-bit integers as strings).</summary>
+    private static string? Attribute(JsonElement span, string key)
+    {
+        foreach (var attribute in span.GetProperty("attributes").EnumerateArray())
+        {
+            if (attribute.GetProperty("key").GetString() == key)
+            {
+                var value = attribute.GetProperty("value");
+                return value.TryGetProperty("stringValue", out var s) ? s.GetString()
+                    : value.TryGetProperty("intValue", out var i) ? i.GetString()
+                    : value.ToString();
+            }
+        }
+
+        return null;
+    }
+
+    [GeneratedRegex("^[0-9a-f]{32}$")]
+    private static partial Regex TraceId();
+
+    [GeneratedRegex("^[0-9a-f]{16}$")]
+    private static partial Regex SpanId();
+}
