@@ -32,6 +32,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary>The most UDP associations at once (config <c>udp_max_associations</c>); the least recently used gives way.</summary>
     public const int DefaultUdpMaxAssociations = 4096;
 
+    /// <summary>Seconds open connections may take to finish after SIGINT/SIGTERM (<c>--shutdown-grace</c>, config <c>shutdown_grace</c>).</summary>
+    public const int DefaultShutdownGraceSeconds = 10;
+
     /// <summary>The environment variable read for the password when neither -k nor --key nor the file gives one.</summary>
     public const string PasswordVariable = "SHADOWSOCKS_PASSWORD";
 
@@ -141,11 +144,15 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         {
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
+            ShutdownGrace = TimeSpan.FromSeconds(settings.Int("shutdown_grace", 0, 3600) ?? DefaultShutdownGraceSeconds),
         };
     }
 
     /// <summary>Where traces go (see <see cref="TelemetrySettings"/>).</summary>
     public TelemetrySettings Telemetry { get; init; } = new(null, null, null);
+
+    /// <summary>On SIGINT/SIGTERM, how long open connections may go on after the listeners close (<c>shutdown_grace</c>).</summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(DefaultShutdownGraceSeconds);
 
     /// <summary><c>-f FILE</c>: run in the background with the pid in this file.</summary>
     public string? PidFile { get; init; }

@@ -1,10 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
+using Microsoft.Extensions.Hosting.Systemd;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
+using Shadowsocks.Pipeline.Hosts.Service;
 using Shadowsocks.Pipeline.Hosts.Telemetry;
 using Shadowsocks.Pipeline.Stages.Relay;
 
@@ -16,10 +18,20 @@ internal static class RelayVerb
     public static async Task<int> RunAsync(string verb, ParsedArguments args, TextWriter output, TextWriter error, CancellationToken stop)
     {
         var settings = HostSettings.Build(verb, args);
+        if (settings.PidFile is { } pidFile && !Daemon.IsChild)
+        {
+            return await Daemon.StartAsync(pidFile, output, error, stop).ConfigureAwait(false);
+        }
+
+        if (settings.PidFile is not null)
+        {
+            Daemon.Detach();
+        }
+
         var relay = settings.Relay;
         using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
         var running = new List<IAsyncDisposable>();
-        System.Net.IPEndPoint bound;
+        IPEndPoint bound;
         var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
         var udp = settings.Mode != RelayMode.TcpOnly;
         try
@@ -46,24 +58,75 @@ internal static class RelayVerb
             output.WriteLine($"traces: {traceFile} (Jaeger UI: Search -> Upload)");
         }
 
-        output.Flush();
+        if (telemetry.OtlpDescription is { } otlp)
+        {
+            output.WriteLine($"telemetry: OTLP traces and metrics to {otlp}");
+        }
+
         if (settings.Verbose)
         {
             var p = relay.Pipeline;
-            error.WriteLine($"pipeline: handshake {p.Handshake}, resolve {p.Resolve}, connect {p.Connect}, encrypt {p.Encrypt}, decrypt {p.Decrypt}, forward {p.Forward}, udp {p.Udp}");
+            output.WriteLine($"pipeline (max_parallelism/bounded_capacity): handshake {Tuning(p.Handshake)}, resolve {Tuning(p.Resolve)}, connect {Tuning(p.Connect)}, encrypt {Tuning(p.Encrypt)}, decrypt {Tuning(p.Decrypt)}, forward {Tuning(p.Forward)}, udp {Tuning(p.Udp)}");
+            output.WriteLine($"limits: timeout {relay.IdleTimeout.TotalSeconds:F0} s, udp_timeout {relay.UdpTimeout.TotalSeconds:F0} s, max_connections {relay.MaxConnections}, handshake_timeout {relay.HandshakeTimeout.TotalSeconds:F0} s, shutdown_grace {settings.ShutdownGrace.TotalSeconds:F0} s");
         }
 
+        output.Flush();
+        var systemd = new SystemdNotifier();
         try
         {
-            await Task.Delay(Timeout.Infinite, stop).ConfigureAwait(false);
+            if (settings.PidFile is { } file)
+            {
+                PidFile.Write(file);
+            }
+
+            if (systemd.IsEnabled)
+            {
+                systemd.Notify(ServiceState.Ready);
+            }
+
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // SIGINT or SIGTERM: stop accepting, let open connections finish within the grace period, close.
+            }
+
+            if (systemd.IsEnabled)
+            {
+                systemd.Notify(ServiceState.Stopping);
+            }
+
+            await DrainAsync(running, settings.ShutdownGrace).ConfigureAwait(false);
+            await StopAsync(running).ConfigureAwait(false);
+            return ExitCodes.Ok;
         }
-        catch (OperationCanceledException)
+        finally
         {
-            // SIGINT or SIGTERM: stop accepting and close.
+            if (settings.PidFile is { } file)
+            {
+                PidFile.Remove(file);
+            }
+        }
+    }
+
+    private static string Tuning(StageOptions stage) => $"{stage.MaxParallelism}/{stage.BoundedCapacity}";
+
+    /// <summary>Closes the TCP listeners and waits until no connection is open or <paramref name="grace"/> has passed.</summary>
+    private static async Task DrainAsync(List<IAsyncDisposable> running, TimeSpan grace)
+    {
+        var tcpRelays = running.OfType<ITcpRelay>().ToList();
+        foreach (var relay in tcpRelays)
+        {
+            relay.StopAccepting();
         }
 
-        await StopAsync(running).ConfigureAwait(false);
-        return ExitCodes.Ok;
+        var deadline = DateTime.UtcNow + grace;
+        while (tcpRelays.Sum(r => r.ActiveSessions) > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Starts the verb's TCP and/or UDP relays on one address and port (as ss-libev does); returns that endpoint.</summary>

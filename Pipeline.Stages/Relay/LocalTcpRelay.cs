@@ -21,7 +21,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///                  └ UDP ASSOCIATE (with -u) ─► [udp associate: reply, hold while the client keeps it open]
 /// </code>
 /// </summary>
-internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null) : IAsyncDisposable
+internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private readonly SessionRegistry _sessions = new();
@@ -63,10 +63,15 @@ internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, 
         _accepts = AcceptLoop.Start(_listener, "local", options.Cipher.Name, handshake, _sessions, options.MaxConnections);
     }
 
-    public ValueTask DisposeAsync()
+    public void StopAccepting()
     {
         _accepts?.Dispose();
         _listener?.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        StopAccepting();
         _head?.Complete();
         _sessions.AbortAll();
         return ValueTask.CompletedTask;

@@ -21,7 +21,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///                 └──────────────────► [reject: drain or close] ◄┘
 /// </code>
 /// </summary>
-internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider) : IAsyncDisposable
+internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private readonly SessionRegistry _sessions = new();
@@ -58,10 +58,15 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         _accepts = AcceptLoop.Start(_listener, "server", options.Cipher.Name, readHeader, _sessions, options.MaxConnections);
     }
 
-    public ValueTask DisposeAsync()
+    public void StopAccepting()
     {
         _accepts?.Dispose();
         _listener?.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        StopAccepting();
         _head?.Complete();
         _sessions.AbortAll();
         return ValueTask.CompletedTask;

@@ -18,7 +18,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///                                      └───────► [reject: close] ◄┘
 /// </code>
 /// </summary>
-internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider) : IAsyncDisposable
+internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private readonly SessionRegistry _sessions = new();
@@ -58,10 +58,15 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
         _accepts = AcceptLoop.Start(_listener, "tunnel", options.Cipher.Name, setDestination, _sessions, options.MaxConnections);
     }
 
-    public ValueTask DisposeAsync()
+    public void StopAccepting()
     {
         _accepts?.Dispose();
         _listener?.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        StopAccepting();
         _head?.Complete();
         _sessions.AbortAll();
         return ValueTask.CompletedTask;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 
-namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
+namespace Shadowsocks.Pipeline.Tests.Hosts;
 
 /// <summary>The real <c>shadowsocks</c> program as a child process (built next to the tests), stopped with SIGTERM.</summary>
 internal sealed class HostProcess : IDisposable
@@ -45,6 +45,24 @@ internal sealed class HostProcess : IDisposable
         host._process.BeginErrorReadLine();
         var listening = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(20));
         return (host, listening);
+    }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public void SendSigterm()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    /// <summary>Waits for the exit; returns the exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan limit)
+    {
+        using var timeout = new CancellationTokenSource(limit);
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
     }
 
     /// <summary>Sends SIGTERM and waits for the exit; returns how long it took and the exit code.</summary>

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Shadowsocks.Pipeline.Hosts.Cli;
+
+namespace Shadowsocks.Pipeline.Hosts.Service;
+
+/// <summary>
+/// <c>-f PID_FILE</c>: run the verb in the background, as ss-libev does. .NET cannot fork, so the program starts
+/// itself again as a child in a new session (<c>setsid</c>), waits until the child is listening and has written the
+/// pid file, and exits 0; the child removes the file when it stops.
+/// </summary>
+internal static partial class Daemon
+{
+    /// <summary>Set in the child's environment; not a <c>SHADOWSOCKS_</c> variable, so it is no setting.</summary>
+    public const string ChildVariable = "SSPIPELINE_BACKGROUND_CHILD";
+
+    private static readonly TimeSpan s_startTimeout = TimeSpan.FromSeconds(20);
+
+    public static bool IsChild => Environment.GetEnvironmentVariable(ChildVariable) == "1";
+
+    /// <summary>In the child: leave the terminal's session so that its Ctrl-C and hang-up do not reach us.</summary>
+    public static void Detach() => _ = setsid();
+
+    /// <summary>In the parent: refuse if the pid file names a live process, start the child, wait for its pid file.</summary>
+    public static async Task<int> StartAsync(string pidFile, TextWriter output, TextWriter error, CancellationToken stop)
+    {
+        if (PidFile.LiveOwner(pidFile) is { } running)
+        {
+            error.WriteLine($"shadowsocks: -f {pidFile}: already running as pid {running.ToString(CultureInfo.InvariantCulture)} (stop it first, or remove the file if that is not shadowsocks)");
+            return ExitCodes.RuntimeFailure;
+        }
+
+        var commandLine = Environment.GetCommandLineArgs();
+        var program = Environment.ProcessPath!;
+        var info = new ProcessStartInfo(program)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        if (Path.GetFileNameWithoutExtension(program) == "dotnet")
+        {
+            info.ArgumentList.Add(commandLine[0]); // dotnet shadowsocks.dll ...
+        }
+
+        foreach (var arg in commandLine.Skip(1))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment[ChildVariable] = "1";
+        using var child = Process.Start(info)!;
+        child.StandardInput.Close();
+        child.OutputDataReceived += (_, e) => Forward(output, e.Data);
+        child.ErrorDataReceived += (_, e) => Forward(error, e.Data);
+        child.BeginOutputReadLine();
+        child.BeginErrorReadLine();
+
+        var clock = Stopwatch.StartNew();
+        var pid = child.Id.ToString(CultureInfo.InvariantCulture);
+        while (clock.Elapsed < s_startTimeout && !stop.IsCancellationRequested)
+        {
+            if (child.HasExited)
+            {
+                child.WaitForExit(); // the last lines of its output
+                return child.ExitCode;
+            }
+
+            if (File.Exists(pidFile) && File.ReadAllText(pidFile).Trim() == pid)
+            {
+                output.WriteLine($"shadowsocks: running in the background as pid {pid} (pid file {pidFile})");
+                return ExitCodes.Ok;
+            }
+
+            await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        child.Kill(entireProcessTree: true);
+        error.WriteLine($"shadowsocks: -f {pidFile}: the background process did not start within {s_startTimeout.TotalSeconds:F0} s; stopped it");
+        return ExitCodes.RuntimeFailure;
+    }
+
+    private static void Forward(TextWriter writer, string? line)
+    {
+        if (line is not null)
+        {
+            lock (writer)
+            {
+                writer.WriteLine(line);
+            }
+        }
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setsid();
+}

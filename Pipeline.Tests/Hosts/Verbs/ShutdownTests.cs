@@ -1,0 +1,111 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Hosting.Systemd;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
+
+/// <summary>
+/// SIGTERM on the real program: the listener closes at once, an open transfer finishes within the grace period, then
+/// the process exits 0; under systemd (NOTIFY_SOCKET) it reports READY=1 once listening and STOPPING=1 on the signal.
+/// </summary>
+public sealed class ShutdownTests
+{
+    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Sigterm_StopsAccepting_LetsOpenTransferFinish_ExitsZero()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var none = new Dictionary<string, string>();
+        var (server, serverAt) = await HostProcess.StartAsync(none, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "grace", "-m", "aes-256-gcm", "--forbidden-ip", "");
+        using var _ = server;
+        var (local, localAt) = await HostProcess.StartAsync(none, "local", "-s", "127.0.0.1", "-p", Port(serverAt.Port),
+            "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-k", "grace", "-m", "aes-256-gcm", "--shutdown-grace", "30");
+        using var __ = local;
+
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using (socket)
+        {
+            Assert.Equal(0, reply);
+            await EchoAsync(socket, 1000, cancel.Token);
+
+            local.SendSigterm();
+            await WaitUntilRefusedAsync(localAt, cancel.Token); // no new connections...
+            Assert.False(local.HasExited);
+            await EchoAsync(socket, 200_000, cancel.Token);   // ...but the open one goes on
+            Assert.False(local.HasExited);
+        }
+
+        Assert.Equal(0, await local.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        var (took, exit) = await server.StopAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, exit);
+        Assert.True(took < TimeSpan.FromSeconds(3), $"an idle server took {took} to stop");
+    }
+
+    [Fact]
+    public async Task UnderSystemd_NotifiesReadyThenStopping()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var path = Path.Combine(Path.GetTempPath(), $"notify-{Guid.NewGuid():N}.sock");
+        using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        notify.Bind(new UnixDomainSocketEndPoint(path));
+        try
+        {
+            var environment = new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path };
+            var (server, _) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "systemd", "-m", "aes-256-gcm");
+            using var host = server;
+            Assert.Equal(ServiceState.Ready.ToString(), await ReceiveAsync(notify, cancel.Token));
+            host.SendSigterm();
+            Assert.Equal(ServiceState.Stopping.ToString(), await ReceiveAsync(notify, cancel.Token));
+            Assert.Equal(0, await host.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static async Task<string> ReceiveAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[256];
+        var n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+        return System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+    }
+
+    private static async Task EchoAsync(Socket socket, int bytes, CancellationToken cancellationToken)
+    {
+        var sent = new byte[bytes];
+        Random.Shared.NextBytes(sent);
+        var receiving = Task.Run(async () =>
+        {
+            var received = new byte[bytes];
+            await Socks5TestClient.ReadExactlyAsync(socket, received, cancellationToken);
+            return received;
+        }, cancellationToken);
+        await socket.SendAsync(sent, SocketFlags.None, cancellationToken);
+        Assert.Equal(sent, await receiving);
+    }
+
+    private static async Task WaitUntilRefusedAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            using var probe = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await probe.ConnectAsync(endPoint, cancellationToken);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                return;
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+
+        Assert.Fail($"{endPoint} still accepts connections after SIGTERM");
+    }
+}
