@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Stages.AddHeader;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
@@ -28,6 +29,7 @@ internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, 
     private Socket? _listener;
     private IDisposable? _accepts;
     private ITargetBlock<TcpSession>? _head;
+    private IDisposable? _queues;
 
     /// <summary>The bound SOCKS5 endpoint (useful with port 0).</summary>
     public IPEndPoint LocalEndPoint => (IPEndPoint)_listener!.LocalEndPoint!;
@@ -57,6 +59,8 @@ internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, 
         connect.LinkTo(reject);
         addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);
         addHeader.LinkTo(reject);
+        _queues = StageQueues.Register(
+            (Socks5HandshakeStage.Name, () => handshake.InputCount), (ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount));
 
         _head = handshake;
         _listener = Listener.Open(options.Listen);
@@ -72,6 +76,7 @@ internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, 
     public ValueTask DisposeAsync()
     {
         StopAccepting();
+        _queues?.Dispose();
         _head?.Complete();
         _sessions.AbortAll();
         return ValueTask.CompletedTask;

@@ -4,6 +4,7 @@ using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
@@ -28,6 +29,7 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
     private Socket? _listener;
     private IDisposable? _accepts;
     private ITargetBlock<TcpSession>? _head;
+    private IDisposable? _queues;
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_listener!.LocalEndPoint!;
 
@@ -52,6 +54,8 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         resolve.LinkTo(reject);
         connect.LinkTo(relay, s_propagate, static s => s.IsAlive);
         connect.LinkTo(reject);
+        _queues = StageQueues.Register(
+            (ReadHeaderStage.Name, () => readHeader.InputCount), (ResolveStage.Name, () => resolve.InputCount), (ConnectStage.Name, () => connect.InputCount));
 
         _head = readHeader;
         _listener = Listener.Open(options.Listen);
@@ -67,6 +71,7 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
     public ValueTask DisposeAsync()
     {
         StopAccepting();
+        _queues?.Dispose();
         _head?.Complete();
         _sessions.AbortAll();
         return ValueTask.CompletedTask;

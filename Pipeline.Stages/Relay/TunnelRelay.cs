@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Stages.AddHeader;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
@@ -25,6 +26,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
     private Socket? _listener;
     private IDisposable? _accepts;
     private ITargetBlock<TcpSession>? _head;
+    private IDisposable? _queues;
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_listener!.LocalEndPoint!;
 
@@ -52,6 +54,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
         connect.LinkTo(reject);
         addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);
         addHeader.LinkTo(reject);
+        _queues = StageQueues.Register((ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount));
 
         _head = setDestination;
         _listener = Listener.Open(options.Listen);
@@ -67,6 +70,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
     public ValueTask DisposeAsync()
     {
         StopAccepting();
+        _queues?.Dispose();
         _head?.Complete();
         _sessions.AbortAll();
         return ValueTask.CompletedTask;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Diagnostics;
@@ -73,6 +74,9 @@ public sealed class PipelineTuningTests
 
         await Task.Delay(300, cancel.Token);
         Assert.Equal(expectedAtOnce, resolver.InFlight);
+
+        // The rest wait in the stage's input queue, which the pipeline.stage.queue_length gauge reports.
+        Assert.InRange(ResolveQueueLength(), Connections - expectedAtOnce, int.MaxValue);
         resolver.Open();
         await Task.WhenAll(transfers);
 
@@ -84,6 +88,35 @@ public sealed class PipelineTuningTests
             Assert.Equal(expectedTag, s.GetTagItem(TagNames.StageMaxParallelism));
             Assert.Equal("resolve", s.GetTagItem(TagNames.Stage));
         });
+    }
+
+    /// <summary>The gauge's current value for the resolve stage, read through a MeterListener as an exporter would.</summary>
+    private static int ResolveQueueLength()
+    {
+        var value = -1;
+        using var meters = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == PipelineTelemetry.Name && instrument.Name == "pipeline.stage.queue_length")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        meters.SetMeasurementEventCallback<int>((_, measurement, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == TagNames.Stage && (string?)tag.Value == "resolve")
+                {
+                    value = measurement;
+                }
+            }
+        });
+        meters.Start();
+        meters.RecordObservableInstruments();
+        return value;
     }
 
     /// <summary>Answers 127.0.0.1 for every name, but only once opened; counts lookups in flight.</summary>
