@@ -12,6 +12,25 @@ internal static class PipelineTelemetry
 
     public static readonly Meter Meter = new(Name, "1.0.0");
 
+    /// <summary>
+    /// Starts the root span of a connection or association: a trace of its own, whatever span is ambient (without
+    /// this, the accept loop's <see cref="Activity.Current"/> — the previous connection's root — became the parent and
+    /// every connection of a run landed in one trace). The caller's ambient span is left as it was.
+    /// </summary>
+    public static Activity? StartRoot(string name, ActivityKind kind)
+    {
+        var ambient = Activity.Current;
+        Activity.Current = null;
+        try
+        {
+            return Source.StartActivity(name, kind, parentContext: default);
+        }
+        finally
+        {
+            Activity.Current = ambient;
+        }
+    }
+
     public static readonly Counter<long> BytesRelayed = Meter.CreateCounter<long>("pipeline.bytes_relayed", "By", "Bytes relayed, by direction.");
 
     public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("pipeline.active_connections", "{connection}", "Open relayed connections.");

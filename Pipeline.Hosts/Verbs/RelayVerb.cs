@@ -2,10 +2,12 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using Microsoft.Extensions.Hosting.Systemd;
+using Microsoft.Extensions.Logging;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
+using Shadowsocks.Pipeline.Hosts.Logging;
 using Shadowsocks.Pipeline.Hosts.Service;
 using Shadowsocks.Pipeline.Hosts.Telemetry;
 using Shadowsocks.Pipeline.Stages.Relay;
@@ -63,12 +65,14 @@ internal static class RelayVerb
             output.WriteLine($"telemetry: OTLP traces and metrics to {otlp}");
         }
 
-        if (settings.Verbose)
-        {
-            var p = relay.Pipeline;
-            output.WriteLine($"pipeline (max_parallelism/bounded_capacity): handshake {Tuning(p.Handshake)}, resolve {Tuning(p.Resolve)}, connect {Tuning(p.Connect)}, encrypt {Tuning(p.Encrypt)}, decrypt {Tuning(p.Decrypt)}, forward {Tuning(p.Forward)}, udp {Tuning(p.Udp)}");
-            output.WriteLine($"limits: timeout {relay.IdleTimeout.TotalSeconds:F0} s, udp_timeout {relay.UdpTimeout.TotalSeconds:F0} s, max_connections {relay.MaxConnections}, handshake_timeout {relay.HandshakeTimeout.TotalSeconds:F0} s, shutdown_grace {settings.ShutdownGrace.TotalSeconds:F0} s");
-        }
+        using var loggers = HostLogging.Create(settings.Verbose);
+        var log = loggers.CreateLogger("shadowsocks");
+        using var connections = settings.Verbose ? new ConnectionLog(loggers.CreateLogger("shadowsocks.connections")) : null;
+        var p = relay.Pipeline;
+        log.LogDebug("pipeline (max_parallelism/bounded_capacity): handshake {Handshake}, resolve {Resolve}, connect {Connect}, encrypt {Encrypt}, decrypt {Decrypt}, forward {Forward}, udp {Udp}",
+            Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp));
+        log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, max_connections {MaxConnections}, handshake_timeout {HandshakeTimeout} s, shutdown_grace {Grace} s, forbidden_ip {Forbidden}",
+            relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds, relay.MaxConnections, relay.HandshakeTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds, relay.Forbidden);
 
         output.Flush();
         var systemd = new SystemdNotifier();
@@ -98,8 +102,11 @@ internal static class RelayVerb
                 systemd.Notify(ServiceState.Stopping);
             }
 
+            var open = running.OfType<ITcpRelay>().Sum(r => r.ActiveSessions);
+            log.LogInformation("stopping: listener closed, {Open} connections open, waiting up to {Grace} s for them", open, settings.ShutdownGrace.TotalSeconds);
             await DrainAsync(running, settings.ShutdownGrace).ConfigureAwait(false);
             await StopAsync(running).ConfigureAwait(false);
+            log.LogInformation("stopped");
             return ExitCodes.Ok;
         }
         finally

@@ -10,7 +10,7 @@ internal static class SessionFactory
 {
     public static TcpSession Accept(Socket client, string role, string method)
     {
-        var span = PipelineTelemetry.Source.StartActivity($"{role} connection", ActivityKind.Server, parentContext: default);
+        var span = PipelineTelemetry.StartRoot($"{role} connection", ActivityKind.Server);
         if (span is not null)
         {
             span.SetTag(TagNames.NetworkTransport, "tcp");

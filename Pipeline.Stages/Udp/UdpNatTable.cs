@@ -42,7 +42,7 @@ internal sealed class UdpNatTable : IDisposable
 
     private UdpNatEntry Open(IPEndPoint client)
     {
-        var span = PipelineTelemetry.Source.StartActivity("udp.association", ActivityKind.Server, parentContext: default);
+        var span = PipelineTelemetry.StartRoot("udp.association", ActivityKind.Server);
         span?.SetTag(TagNames.Role, _role);
         span?.SetTag(TagNames.NetworkTransport, "udp");
         span?.SetTag(TagNames.NetworkPeerAddress, client.Address.ToString());

@@ -20,17 +20,21 @@ public sealed partial class TraceFileTests : IDisposable
     public async Task TraceFile_IsOtlpJson_WithParentLinksAndStageAttributes()
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await using var destination = new EchoDestination();
+        await using var first = new EchoDestination();
+        await using var second = new EchoDestination();
         string file;
         using (var telemetry = TelemetrySetup.Start("test", new TelemetrySettings(_directory, null, null)))
         {
             file = telemetry.TraceFile!;
             await using var chain = RelayChain.Start("aes-256-gcm");
-            var (socket, reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
-            using (socket)
+            foreach (var destination in new[] { first, second }) // two connections: two traces, neither inside the other
             {
-                Assert.Equal(0, reply);
-                await Transfer.EchoRoundTripAsync(socket, 100_000, cancel.Token);
+                var (socket, reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+                using (socket)
+                {
+                    Assert.Equal(0, reply);
+                    await Transfer.EchoRoundTripAsync(socket, 100_000, cancel.Token);
+                }
             }
 
             // The relay spans end when both directions have closed on both sides.
@@ -62,7 +66,9 @@ public sealed partial class TraceFileTests : IDisposable
             Assert.InRange(end, start, start + 120_000_000_000UL);
         }
 
-        // This test's connection, on each side: the root span whose server.port is our destination's.
+        // This test's connections, on each side: the root span whose server.port is the destination's.
+        var traceIds = new HashSet<string>();
+        foreach (var destination in new[] { first, second })
         foreach (var (root, stages) in new[]
         {
             ("local connection", new[] { "socks5.handshake", "connect", "add_header", "relay.upstream", "relay.downstream" }),
@@ -76,7 +82,8 @@ public sealed partial class TraceFileTests : IDisposable
             Assert.Equal("127.0.0.1", Attribute(rootSpan, "server.address"));
             Assert.NotNull(Attribute(rootSpan, "network.peer.address"));
 
-            var traceId = rootSpan.GetProperty("traceId").GetString();
+            var traceId = rootSpan.GetProperty("traceId").GetString()!;
+            Assert.True(traceIds.Add(traceId), $"{root} shares trace {traceId} with another connection");
             var children = spans.Where(s => s.GetProperty("traceId").GetString() == traceId && s.TryGetProperty("parentSpanId", out var p) && p.GetString()!.Length > 0).ToList();
             Assert.All(children, c => Assert.Equal(rootSpan.GetProperty("spanId").GetString(), c.GetProperty("parentSpanId").GetString()));
             foreach (var stage in stages)

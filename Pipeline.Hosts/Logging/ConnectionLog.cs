@@ -1,0 +1,92 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+
+namespace Shadowsocks.Pipeline.Hosts.Logging;
+
+/// <summary>
+/// With <c>-v</c>: one debug line per connection when it ends, read off its spans (peer, destination, duration,
+/// bytes each way, and the failing stage's reason), so the stages need no logger of their own.
+/// </summary>
+internal sealed class ConnectionLog : IDisposable
+{
+    private const int MaxOpen = 100_000;
+
+    private readonly ActivityListener _listener;
+    private readonly ConcurrentDictionary<ActivitySpanId, Summary> _open = new();
+
+    public ConnectionLog(ILogger logger)
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == PipelineTelemetry.Name,
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = activity => Log(logger, activity),
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private void Log(ILogger logger, Activity activity)
+    {
+        if (activity.ParentSpanId != default)
+        {
+            // A stage of a connection: note its failure or its byte count for the connection's line.
+            var summary = _open.GetOrAdd(activity.ParentSpanId, static _ => new Summary());
+            lock (summary)
+            {
+                if (activity.Status == ActivityStatusCode.Error)
+                {
+                    summary.Failure ??= $"{activity.OperationName}: {activity.StatusDescription}";
+                }
+
+                if (activity.GetTagItem("pipeline.bytes") is long bytes)
+                {
+                    if (activity.OperationName == "relay.upstream")
+                    {
+                        summary.Up = bytes;
+                    }
+                    else
+                    {
+                        summary.Down = bytes;
+                    }
+                }
+            }
+
+            return;
+        }
+
+        _open.TryRemove(activity.SpanId, out var done);
+        if (_open.Count > MaxOpen)
+        {
+            _open.Clear(); // stage spans whose connection span never came: drop them rather than grow
+        }
+
+        done ??= new Summary();
+        var peer = $"{activity.GetTagItem("network.peer.address")}:{activity.GetTagItem("network.peer.port")}";
+        var destination = $"{activity.GetTagItem("server.address")}:{activity.GetTagItem("server.port")}";
+        var took = activity.Duration.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture);
+        if (done.Failure is not null || activity.Status == ActivityStatusCode.Error)
+        {
+            logger.LogDebug("{Connection} {Peer} -> {Destination} failed after {Milliseconds} ms: {Reason}",
+                activity.OperationName, peer, destination, took, done.Failure ?? activity.StatusDescription);
+        }
+        else
+        {
+            logger.LogDebug("{Connection} {Peer} -> {Destination} closed after {Milliseconds} ms, {Up} B up, {Down} B down",
+                activity.OperationName, peer, destination, took, done.Up, done.Down);
+        }
+    }
+
+    private sealed class Summary
+    {
+        public string? Failure { get; set; }
+
+        public long Up { get; set; }
+
+        public long Down { get; set; }
+    }
+}

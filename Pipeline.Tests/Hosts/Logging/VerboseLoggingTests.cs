@@ -1,0 +1,72 @@
+using System.Globalization;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Logging;
+
+/// <summary>
+/// <c>-v</c> on the real program: the settings in effect at start, one line per connection (closed, or failed with
+/// the stage and reason), the stop; never the password or the key; no colour codes when the output is not a terminal.
+/// </summary>
+public sealed class VerboseLoggingTests
+{
+    private const string Password = "do-not-log-me-3141";
+
+    [Fact]
+    public async Task Verbose_LogsSettingsAndConnections_NeverThePassword()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var environment = new Dictionary<string, string> { ["SHADOWSOCKS_PASSWORD"] = Password };
+        var (server, serverAt) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-m", "aes-256-gcm",
+            "--forbidden-ip", "", "-v", "-c", WriteConfig());
+        using var _ = server;
+
+        var (client, reply) = await Socks5TestClient.ConnectAsync(await LocalAsync(serverAt.Port, environment), "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using (client)
+        {
+            Assert.Equal(0, reply);
+            await Transfer.EchoRoundTripAsync(client, 10_000, cancel.Token);
+        }
+
+        var refusedPort = LibevPeer.FreePort(); // nothing listens there
+        var (failing, failingReply) = await Socks5TestClient.ConnectAsync(_localAt!, "127.0.0.1", refusedPort, cancel.Token);
+        using (failing)
+        {
+            Assert.Equal(0, failingReply); // the local answers once it reaches the server; the server then fails to connect
+            await failing.SendAsync("hello"u8.ToArray(), System.Net.Sockets.SocketFlags.None, cancel.Token);
+            await Socks5TestClient.ReadToEndAsync(failing, cancel.Token);
+        }
+
+        await Task.Delay(500, cancel.Token);
+        await _local!.StopAsync(TimeSpan.FromSeconds(10));
+        await server.StopAsync(TimeSpan.FromSeconds(10));
+
+        var log = server.Output;
+        Assert.Contains("dbug: shadowsocks[0] pipeline (max_parallelism/bounded_capacity): handshake 256/1024, resolve 7/1024", log, StringComparison.Ordinal);
+        Assert.Contains($"-> 127.0.0.1:{Port(destination.EndPoint.Port)} closed after", log, StringComparison.Ordinal);
+        Assert.True(log.Contains($"-> 127.0.0.1:{Port(refusedPort)} failed after", StringComparison.Ordinal), log);
+        Assert.Contains("connect: cannot connect", log, StringComparison.Ordinal);
+        Assert.Contains("info: shadowsocks[0] stopped", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, log + _local.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b[", log, StringComparison.Ordinal); // no ANSI colour codes into a pipe
+    }
+
+    private HostProcess? _local;
+    private System.Net.IPEndPoint? _localAt;
+
+    private async Task<System.Net.IPEndPoint> LocalAsync(int serverPort, Dictionary<string, string> environment)
+    {
+        (_local, _localAt) = await HostProcess.StartAsync(environment, "local", "-s", "127.0.0.1", "-p", Port(serverPort),
+            "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-m", "aes-256-gcm", "-v");
+        return _localAt;
+    }
+
+    private static string WriteConfig()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"verbose-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, """{ "pipeline": { "resolve": { "max_parallelism": 7 } } }""");
+        return path;
+    }
+
+    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
+}
