@@ -76,6 +76,7 @@ internal static class RelayVerb
 
         output.Flush();
         var systemd = new SystemdNotifier();
+        using var trim = new IdleMemoryTrim(TimeProvider.System);
         try
         {
             if (settings.PidFile is { } file)
