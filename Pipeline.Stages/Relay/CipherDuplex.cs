@@ -90,11 +90,15 @@ internal static class CipherDuplex
 
         try
         {
-            await Task.WhenAll(
-                RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReceiveSize, idle,
-                    plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes),
-                RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReceiveSize, idle,
-                    plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes)).ConfigureAwait(false);
+            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReceiveSize, idle,
+                plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes);
+            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReceiveSize, idle,
+                plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes);
+
+            // This method's frame lives as long as the connection: it must not keep the first burst's blocks alive
+            // after the pumps have let them go (an idle connection holds no blocks).
+            firstEncrypt = firstDecrypt = null;
+            await Task.WhenAll(encryptDirection, decryptDirection).ConfigureAwait(false);
         }
         finally
         {
@@ -107,7 +111,9 @@ internal static class CipherDuplex
     {
         using var span = PipelineTelemetry.Source.StartActivity(name, ActivityKind.Internal, session.Span?.Context ?? default);
         span?.SetTag(TagNames.Stage, name);
-        var outcome = await SocketReceiveBridge.RunAsync(from, open, first, receiveSize, _ => idle.Touch(), session.Cancellation.Token).ConfigureAwait(false);
+        var pumping = SocketReceiveBridge.RunAsync(from, open, first, receiveSize, _ => idle.Touch(), session.Cancellation.Token);
+        first = null; // the pump owns the first chain now and drops it when the burst ends
+        var outcome = await pumping.ConfigureAwait(false);
         span?.SetTag(TagNames.Bytes, sent.Value);
         PipelineTelemetry.BytesRelayed.Add(sent.Value, new KeyValuePair<string, object?>(TagNames.Direction, name));
         if (outcome != ReceiveOutcome.EndOfStream)
