@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """UDP datagram rate through local -> server: ours and shadowsocks-libev alternately, in the same run.
 
-usage: bench/e2e/udp_rate.py [seconds=5] [rounds=3] [method=aes-256-gcm] [window=32]
+usage: bench/e2e/udp_rate.py [seconds=5] [rounds=3] [method=aes-256-gcm] [window=32] [warmup=2]
 
 A SOCKS5 UDP ASSOCIATE client keeps `window` datagrams in flight to a loopback UDP echo through
 `local -u` -> `server -u` and counts echoed datagrams per second, for 64-byte and 1,400-byte payloads.
+Each implementation first runs `warmup` seconds of the same load, not counted (a running server's figure, after JIT).
 Reports medians per implementation and the ratio ours/libev. Loopback only; every process is killed at the end.
 """
 import os, socket, statistics, subprocess, sys, threading, time
@@ -15,6 +16,7 @@ SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 METHOD = sys.argv[3] if len(sys.argv) > 3 else "aes-256-gcm"
 WINDOW = int(sys.argv[4]) if len(sys.argv) > 4 else 32
+WARMUP = float(sys.argv[5]) if len(sys.argv) > 5 else 2
 
 
 def free_port():
@@ -72,6 +74,15 @@ def measure(impl, echo_port, size):
         u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         packet = bytes([0, 0, 0, 1, 127, 0, 0, 1, echo_port >> 8, echo_port & 255]) + os.urandom(size)
         for _ in range(WINDOW):
+            u.sendto(packet, relay)
+        warm_until = time.time() + WARMUP
+        while time.time() < warm_until:
+            try:
+                u.recvfrom(65536)
+            except socket.timeout:
+                for _ in range(WINDOW):
+                    u.sendto(packet, relay)
+                continue
             u.sendto(packet, relay)
         got, deadline, start_t = 0, time.time() + SECONDS, time.time()
         while time.time() < deadline:
