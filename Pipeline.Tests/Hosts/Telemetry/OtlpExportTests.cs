@@ -23,11 +23,8 @@ public sealed class OtlpExportTests
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
         };
-        var (server, serverAt) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "otlp", "-m", "aes-256-gcm", "--forbidden-ip", "");
-        using var _ = server;
-        var (local, localAt) = await HostProcess.StartAsync(environment, "local", "-s", "127.0.0.1", "-p", Port(serverAt.Port),
-            "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-k", "otlp", "-m", "aes-256-gcm");
-        using var __ = local;
+        using var chain = await HostChain.StartAsync(environment, "otlp");
+        var (server, local, localAt) = (chain.Server, chain.Local, chain.LocalAt);
 
         var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
         using (socket)
@@ -67,11 +64,8 @@ public sealed class OtlpExportTests
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
         };
-        var (server, serverAt) = await HostProcess.StartAsync(nowhere, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "otlp", "-m", "aes-256-gcm", "--forbidden-ip", "");
-        using var _ = server;
-        var (local, localAt) = await HostProcess.StartAsync(nowhere, "local", "-s", "127.0.0.1", "-p", Port(serverAt.Port),
-            "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-k", "otlp", "-m", "aes-256-gcm");
-        using var __ = local;
+        using var chain = await HostChain.StartAsync(nowhere, "otlp");
+        var (server, local, localAt) = (chain.Server, chain.Local, chain.LocalAt);
 
         var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
         using (socket)
@@ -87,8 +81,6 @@ public sealed class OtlpExportTests
         Assert.Equal(0, exit);
         Assert.True(took < TimeSpan.FromSeconds(2), $"shutdown took {took}");
     }
-
-    private static string Port(int port) => port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A loopback OTLP/HTTP receiver: records each POST's path and body and answers 200.</summary>
     private sealed class OtlpReceiver : IDisposable

@@ -19,12 +19,8 @@ public sealed class ShutdownTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var destination = new EchoDestination();
-        var none = new Dictionary<string, string>();
-        var (server, serverAt) = await HostProcess.StartAsync(none, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "grace", "-m", "aes-256-gcm", "--forbidden-ip", "");
-        using var _ = server;
-        var (local, localAt) = await HostProcess.StartAsync(none, "local", "-s", "127.0.0.1", "-p", Port(serverAt.Port),
-            "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-k", "grace", "-m", "aes-256-gcm", "--shutdown-grace", "30");
-        using var __ = local;
+        using var chain = await HostChain.StartAsync(new Dictionary<string, string>(), "grace", localArgs: ["--shutdown-grace", "30"]);
+        var (server, local, localAt) = (chain.Server, chain.Local, chain.LocalAt);
 
         var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
         using (socket)

@@ -1,0 +1,49 @@
+using System.Globalization;
+using System.Net;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts;
+
+/// <summary>The real program twice: a server and a local pointing at it, on free loopback ports, aes-256-gcm.</summary>
+internal sealed class HostChain : IDisposable
+{
+    private HostChain(HostProcess server, HostProcess local, IPEndPoint localAt)
+    {
+        Server = server;
+        Local = local;
+        LocalAt = localAt;
+    }
+
+    public HostProcess Server { get; }
+
+    public HostProcess Local { get; }
+
+    /// <summary>The local's SOCKS5 endpoint.</summary>
+    public IPEndPoint LocalAt { get; }
+
+    /// <summary>Starts both; <paramref name="serverArgs"/> and <paramref name="localArgs"/> are added to each command line.</summary>
+    public static async Task<HostChain> StartAsync(IDictionary<string, string> environment, string password, string[]? serverArgs = null, string[]? localArgs = null)
+    {
+        var (server, serverAt) = await HostProcess.StartAsync(environment,
+            ["server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", password, "-m", "aes-256-gcm", "--forbidden-ip", "", .. serverArgs ?? []]);
+        try
+        {
+            var (local, localAt) = await HostProcess.StartAsync(environment,
+                ["local", "-s", "127.0.0.1", "-p", Port(serverAt.Port), "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-k", password, "-m", "aes-256-gcm", .. localArgs ?? []]);
+            return new HostChain(server, local, localAt);
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        Local.Dispose();
+        Server.Dispose();
+    }
+
+    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
+}
