@@ -8,7 +8,7 @@ usage: bench/e2e/load.py [connections=1000] [mib_each=1] [rounds=2] [method=aes-
 import asyncio, os, socket, statistics, subprocess, sys, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SS = os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")
+SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 SIZE = int(float(sys.argv[2]) * (1 << 20)) if len(sys.argv) > 2 else 1 << 20
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 2

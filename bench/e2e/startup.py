@@ -6,7 +6,7 @@ usage: bench/e2e/startup.py [rounds=10]
 import os, socket, statistics, subprocess, sys, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SS = os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")
+SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 
 
