@@ -20,7 +20,17 @@ internal static partial class Daemon
     public static bool IsChild => Environment.GetEnvironmentVariable(ChildVariable) == "1";
 
     /// <summary>In the child: leave the terminal's session so that its Ctrl-C and hang-up do not reach us.</summary>
-    public static void Detach() => _ = setsid();
+    public static void Detach()
+    {
+        try
+        {
+            _ = setsid();
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // A libc without setsid: run on in the parent's session rather than not at all.
+        }
+    }
 
     /// <summary>In the parent: refuse if the pid file names a live process, start the child, wait for its pid file.</summary>
     public static async Task<int> StartAsync(string pidFile, TextWriter output, TextWriter error, CancellationToken stop)
