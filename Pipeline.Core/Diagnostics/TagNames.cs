@@ -11,6 +11,9 @@ internal static class TagNames
     public const string Stage = "pipeline.stage";
     public const string StageMaxParallelism = "pipeline.stage.max_parallelism";
     public const string StageBoundedCapacity = "pipeline.stage.bounded_capacity";
+    public const string CipherStage = "pipeline.cipher_stage";
+    public const string ForwardMaxParallelism = "pipeline.forward.max_parallelism";
+    public const string ForwardBoundedCapacity = "pipeline.forward.bounded_capacity";
     public const string Direction = "pipeline.direction";
     public const string Bytes = "pipeline.bytes";
     public const string Method = "shadowsocks.method";

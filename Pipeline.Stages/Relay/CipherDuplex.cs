@@ -91,9 +91,9 @@ internal static class CipherDuplex
         try
         {
             var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReceiveSize, idle,
-                plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes);
+                plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes, ("encrypt", pipeline.Encrypt), pipeline.Forward);
             var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReceiveSize, idle,
-                plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes);
+                plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes, ("decrypt", pipeline.Decrypt), pipeline.Forward);
 
             // This method's frame lives as long as the connection: it must not keep the first burst's blocks alive
             // after the pumps have let them go (an idle connection holds no blocks).
@@ -106,11 +106,26 @@ internal static class CipherDuplex
         }
     }
 
+    /// <summary>
+    /// One direction's pump and span. The span stands for the direction's per-connection stages (encrypt or decrypt,
+    /// then forward; no span per chunk): it carries the cipher stage's tuning as <c>pipeline.stage.*</c> and the
+    /// forward stage's as <c>pipeline.forward.*</c>, and the bytes relayed.
+    /// </summary>
     private static async Task RunDirectionAsync(
-        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, int receiveSize, IdleTimer idle, string name, ByteCount sent)
+        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, int receiveSize, IdleTimer idle, string name, ByteCount sent,
+        (string Name, StageOptions Options) cipherStage, StageOptions forward)
     {
         using var span = PipelineTelemetry.Source.StartActivity(name, ActivityKind.Internal, session.Span?.Context ?? default);
-        span?.SetTag(TagNames.Stage, name);
+        if (span is not null)
+        {
+            span.SetTag(TagNames.Stage, name);
+            span.SetTag(TagNames.CipherStage, cipherStage.Name);
+            span.SetTag(TagNames.StageMaxParallelism, cipherStage.Options.MaxParallelism);
+            span.SetTag(TagNames.StageBoundedCapacity, cipherStage.Options.BoundedCapacity);
+            span.SetTag(TagNames.ForwardMaxParallelism, forward.MaxParallelism);
+            span.SetTag(TagNames.ForwardBoundedCapacity, forward.BoundedCapacity);
+        }
+
         var pumping = SocketReceiveBridge.RunAsync(from, open, first, receiveSize, _ => idle.Touch(), session.Cancellation.Token);
         first = null; // the pump owns the first chain now and drops it when the burst ends
         var outcome = await pumping.ConfigureAwait(false);

@@ -90,10 +90,14 @@ public sealed partial class TraceFileTests : IDisposable
             {
                 var child = Assert.Single(children, c => c.GetProperty("name").GetString() == stage);
                 Assert.Equal(stage, Attribute(child, "pipeline.stage"));
-                if (!stage.StartsWith("relay.", StringComparison.Ordinal))
+                Assert.Matches("^[1-9][0-9]*$", Attribute(child, "pipeline.stage.max_parallelism"));
+                Assert.Matches("^[1-9][0-9]*$", Attribute(child, "pipeline.stage.bounded_capacity"));
+                if (stage.StartsWith("relay.", StringComparison.Ordinal))
                 {
-                    Assert.Matches("^[1-9][0-9]*$", Attribute(child, "pipeline.stage.max_parallelism"));
-                    Assert.Matches("^[1-9][0-9]*$", Attribute(child, "pipeline.stage.bounded_capacity"));
+                    // A direction's span stands for its per-connection stages: the cipher stage's tuning and the forward stage's.
+                    Assert.Contains(Attribute(child, "pipeline.cipher_stage"), new[] { "encrypt", "decrypt" });
+                    Assert.Matches("^[1-9][0-9]*$", Attribute(child, "pipeline.forward.max_parallelism"));
+                    Assert.Matches("^[1-9][0-9]*$", Attribute(child, "pipeline.forward.bounded_capacity"));
                 }
             }
 
