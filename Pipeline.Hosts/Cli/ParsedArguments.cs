@@ -16,9 +16,6 @@ internal sealed class ParsedArguments
 
     public string Verb { get; }
 
-    /// <summary>The flags given, in no particular order.</summary>
-    public IEnumerable<Flag> Given => _values.Keys;
-
     public bool Has(Flag flag) => _values.ContainsKey(flag);
 
     public string? Value(Flag flag) => _values.TryGetValue(flag, out var list) && list.Count > 0 ? list[^1] : null;

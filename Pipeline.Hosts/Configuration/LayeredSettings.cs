@@ -20,11 +20,13 @@ internal sealed class LayeredSettings
     public const string EnvironmentPrefix = "SHADOWSOCKS_";
 
     private readonly IConfigurationRoot _root;
+    private readonly IConfigurationProvider[] _providers;
     private readonly List<Func<string, string>> _labels;
 
     private LayeredSettings(IConfigurationRoot root, List<Func<string, string>> labels)
     {
         _root = root;
+        _providers = [.. root.Providers];
         _labels = labels;
     }
 
@@ -65,7 +67,7 @@ internal sealed class LayeredSettings
 
         var flagOf = new Dictionary<string, Flag>(StringComparer.OrdinalIgnoreCase);
         var commandLine = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        foreach (var flag in Flags.Relay.Concat(Flags.Demo).Distinct().Where(args.Has))
+        foreach (var flag in Flags.Relay.Where(args.Has)) // in table order: -U after -u wins, as before
         {
             if (flag == Flags.PasswordEnv)
             {
@@ -103,9 +105,9 @@ internal sealed class LayeredSettings
     /// <summary>Where <paramref name="key"/> came from, as an error's opening words: "-p:", "timeout: in FILE,", "SHADOWSOCKS_TIMEOUT:".</summary>
     public string Label(string key)
     {
-        for (var i = _root.Providers.Count() - 1; i >= 0; i--)
+        for (var i = _providers.Length - 1; i >= 0; i--)
         {
-            var provider = _root.Providers.ElementAt(i);
+            var provider = _providers[i];
             if (provider.TryGet(key, out _) || provider.GetChildKeys([], key).Any())
             {
                 return _labels[i](key);

@@ -69,7 +69,7 @@ internal static partial class Daemon
         child.BeginErrorReadLine();
 
         var clock = Stopwatch.StartNew();
-        var pid = child.Id.ToString(CultureInfo.InvariantCulture);
+        var pid = child.Id;
         while (clock.Elapsed < s_startTimeout && !stop.IsCancellationRequested)
         {
             if (child.HasExited)
@@ -78,9 +78,9 @@ internal static partial class Daemon
                 return child.ExitCode;
             }
 
-            if (File.Exists(pidFile) && File.ReadAllText(pidFile).Trim() == pid)
+            if (PidFile.Read(pidFile) == pid)
             {
-                output.WriteLine($"shadowsocks: running in the background as pid {pid} (pid file {pidFile})");
+                output.WriteLine($"shadowsocks: running in the background as pid {pid.ToString(CultureInfo.InvariantCulture)} (pid file {pidFile})");
                 return ExitCodes.Ok;
             }
 

@@ -9,20 +9,23 @@ namespace Shadowsocks.Pipeline.Hosts.Service;
 /// </summary>
 internal static class PidFile
 {
-    /// <summary>The live process the file names, if any; a stale or unreadable file counts as none.</summary>
-    public static int? LiveOwner(string path)
+    /// <summary>The pid the file names; <c>null</c> when it is missing, unreadable or not a pid.</summary>
+    public static int? Read(string path)
     {
-        string text;
         try
         {
-            text = File.ReadAllText(path).Trim();
+            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0 ? pid : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
+    }
 
-        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0 || pid == Environment.ProcessId)
+    /// <summary>The live process the file names, if any; a stale or unreadable file counts as none.</summary>
+    public static int? LiveOwner(string path)
+    {
+        if (Read(path) is not { } pid || pid == Environment.ProcessId)
         {
             return null;
         }
@@ -50,16 +53,18 @@ internal static class PidFile
     /// <summary>Removes the file if it still names this process.</summary>
     public static void Remove(string path)
     {
+        if (Read(path) != Environment.ProcessId)
+        {
+            return; // already gone, or not ours to remove
+        }
+
         try
         {
-            if (File.ReadAllText(path).Trim() == Environment.ProcessId.ToString(CultureInfo.InvariantCulture))
-            {
-                File.Delete(path);
-            }
+            File.Delete(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Already gone, or not ours to remove.
+            // Not ours to remove after all.
         }
     }
 }

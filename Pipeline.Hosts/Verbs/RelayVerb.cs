@@ -103,9 +103,7 @@ internal static class RelayVerb
                 systemd.Notify(ServiceState.Stopping);
             }
 
-            var open = running.OfType<ITcpRelay>().Sum(r => r.ActiveSessions);
-            log.LogInformation("stopping: listener closed, {Open} connections open, waiting up to {Grace} s for them", open, settings.ShutdownGrace.TotalSeconds);
-            await DrainAsync(running, settings.ShutdownGrace).ConfigureAwait(false);
+            await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log).ConfigureAwait(false);
             await StopAsync(running).ConfigureAwait(false);
             log.LogInformation("stopped");
             return ExitCodes.Ok;
@@ -122,7 +120,7 @@ internal static class RelayVerb
     private static string Tuning(StageOptions stage) => $"{stage.MaxParallelism}/{stage.BoundedCapacity}";
 
     /// <summary>Closes the TCP listeners and waits until no connection is open or <paramref name="grace"/> has passed.</summary>
-    private static async Task DrainAsync(List<IAsyncDisposable> running, TimeSpan grace)
+    private static async Task DrainAsync(List<IAsyncDisposable> running, TimeSpan grace, TimeProvider time, ILogger log)
     {
         var tcpRelays = running.OfType<ITcpRelay>().ToList();
         foreach (var relay in tcpRelays)
@@ -130,10 +128,12 @@ internal static class RelayVerb
             relay.StopAccepting();
         }
 
-        var deadline = DateTime.UtcNow + grace;
-        while (tcpRelays.Sum(r => r.ActiveSessions) > 0 && DateTime.UtcNow < deadline)
+        log.LogInformation("stopping: listener closed, {Open} connections open, waiting up to {Grace} s for them",
+            tcpRelays.Sum(r => r.ActiveSessions), grace.TotalSeconds);
+        var started = time.GetTimestamp();
+        while (tcpRelays.Sum(r => r.ActiveSessions) > 0 && time.GetElapsedTime(started) < grace)
         {
-            await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(50), time, CancellationToken.None).ConfigureAwait(false);
         }
     }
 

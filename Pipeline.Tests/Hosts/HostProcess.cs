@@ -69,10 +69,7 @@ internal sealed class HostProcess : IDisposable
     public async Task<(TimeSpan Took, int ExitCode)> StopAsync(TimeSpan limit)
     {
         var clock = Stopwatch.StartNew();
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
+        SendSigterm();
 
         using var timeout = new CancellationTokenSource(limit);
         try
