@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Dns;
 
@@ -24,7 +25,7 @@ internal sealed class DnsmasqFixture : IDisposable
         File.WriteAllLines(_hostsFile, Enumerable.Range(1, 12).Select(i => $"10.20.0.{i} many.test"));
         for (var attempt = 0; ; attempt++)
         {
-            Port = FreeUdpPort();
+            Port = LoopbackPorts.Next(); // dnsmasq binds UDP and TCP
             var info = new ProcessStartInfo(path) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
             foreach (var arg in new[]
             {
@@ -73,13 +74,6 @@ internal sealed class DnsmasqFixture : IDisposable
 
         _process.Dispose();
         File.Delete(_hostsFile);
-    }
-
-    private static int FreeUdpPort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
     /// <summary>Asks for a.test until dnsmasq answers (it answers as soon as it listens).</summary>

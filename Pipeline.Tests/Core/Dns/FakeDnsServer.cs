@@ -17,11 +17,23 @@ internal sealed class FakeDnsServer : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private int _queries;
 
-    public FakeDnsServer(Func<byte[], Task<IEnumerable<(byte[] Message, bool FromOtherPort)>>> respond)
+    /// <param name="respond">What to send back to each query.</param>
+    /// <param name="port">The UDP port to listen on; 0 picks a free one.</param>
+    public FakeDnsServer(Func<byte[], Task<IEnumerable<(byte[] Message, bool FromOtherPort)>>> respond, int port = 0)
     {
         _respond = respond;
-        _socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _other.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        try
+        {
+            _socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            _other.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        }
+        catch (SocketException)
+        {
+            _socket.Dispose();
+            _other.Dispose();
+            throw;
+        }
+
         _ = Task.Run(RunAsync);
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -71,12 +72,8 @@ internal sealed class LibevPeer : IAsyncDisposable
         _process.Dispose();
     }
 
-    public static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
+    /// <summary>A port free for TCP and UDP that no other part of the run will take (see <see cref="LoopbackPorts"/>).</summary>
+    public static int FreePort() => LoopbackPorts.Next();
 
     private void Append(string? line)
     {
