@@ -16,4 +16,10 @@ internal interface IAeadCipher : IDisposable
 
     /// <summary>Returns false, never throws, when the tag does not verify.</summary>
     bool TryDecrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext);
+
+    /// <summary>
+    /// Gives back what the cipher built from its key, for a connection that has gone quiet; the next call builds it
+    /// again. Only where that state is large (AES-GCM on OpenSSL: 1.7 KiB); a no-op elsewhere.
+    /// </summary>
+    void ReleaseKeySchedule();
 }

@@ -83,5 +83,7 @@ internal sealed class AeadStreamEncryptor : IStreamEncryptor
         return offset;
     }
 
+    public void ReleaseKeySchedule() => _aead.ReleaseKeySchedule();
+
     public void Dispose() => _aead.Dispose();
 }

@@ -15,4 +15,10 @@ internal interface IStreamDecryptor : IDisposable
     /// and returns how many bytes it wrote in <paramref name="written"/>. After a failure status every later call fails too.
     /// </summary>
     DecryptStatus Decrypt(ReadOnlySpan<byte> ciphertext, Span<byte> output, out int written);
+
+    /// <summary>
+    /// Called between bursts, when nothing is in flight: gives back what the cipher can rebuild from the session key
+    /// (see <see cref="Crypto.IAeadCipher.ReleaseKeySchedule"/>). The stream state (nonce, keystream position) stays.
+    /// </summary>
+    void ReleaseKeySchedule();
 }

@@ -11,4 +11,10 @@ internal interface IStreamEncryptor : IDisposable
 
     /// <summary>Encrypts all of <paramref name="plaintext"/> into <paramref name="output"/>; returns the bytes written.</summary>
     int Encrypt(ReadOnlySpan<byte> plaintext, Span<byte> output);
+
+    /// <summary>
+    /// Called between bursts, when nothing is in flight: gives back what the cipher can rebuild from the session key
+    /// (see <see cref="Crypto.IAeadCipher.ReleaseKeySchedule"/>). The stream state (nonce, keystream position) stays.
+    /// </summary>
+    void ReleaseKeySchedule();
 }

@@ -40,14 +40,14 @@ internal static class DemoVerb
         using var telemetry = TelemetrySetup.Start("demo", new TelemetrySettings(args.Value(Flags.Traces) ?? DefaultTracesDirectory, null, null));
         var key = RandomNumberGenerator.GetBytes(cipher.KeySize == 0 ? 16 : cipher.KeySize);
         var serverOptions = new RelayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Cipher = cipher, MasterKey = key };
-        await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), ThreadPoolScheduler.Instance, TimeProvider.System);
         server.Start();
 
         LocalTcpRelay? local = null;
         foreach (var port in new[] { PreferredSocksPort, 0 })
         {
             var localOptions = serverOptions with { Listen = new IPEndPoint(IPAddress.Loopback, port), Server = server.LocalEndPoint };
-            local = new LocalTcpRelay(localOptions, TaskPoolScheduler.Default, TimeProvider.System);
+            local = new LocalTcpRelay(localOptions, ThreadPoolScheduler.Instance, TimeProvider.System);
             try
             {
                 local.Start();

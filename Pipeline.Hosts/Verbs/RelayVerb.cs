@@ -140,7 +140,9 @@ internal static class RelayVerb
     /// <summary>Starts the verb's TCP and/or UDP relays on one address and port (as ss-libev does); returns that endpoint.</summary>
     private static async Task<IPEndPoint> StartAsync(string verb, RelayOptions relay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running)
     {
-        var scheduler = TaskPoolScheduler.Default;
+        // Every open connection keeps one pending idle timer on this scheduler: ThreadPoolScheduler's is a plain
+        // System.Threading.Timer (≈ 210 bytes), TaskPoolScheduler's a Task.Delay with its own cancellation (≈ 610).
+        var scheduler = ThreadPoolScheduler.Instance;
         var listen = relay.Listen;
         if (verb == "server")
         {

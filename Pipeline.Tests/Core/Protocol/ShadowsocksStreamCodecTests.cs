@@ -303,6 +303,51 @@ public sealed class ShadowsocksStreamCodecTests
     }
 
     [Theory]
+    [MemberData(nameof(AllMethods))]
+    public void ReleaseKeySchedule_BetweenBursts_LeavesTheStreamUnchanged(string method)
+    {
+        // The relay gives back the key schedule whenever a connection goes quiet; the bytes on the wire must be
+        // exactly those of a stream that never did, and the far side must read them whether or not it released too.
+        var cipher = CipherMethods.Get(method);
+        var master = CipherMethods.MasterKey(cipher);
+        var salt = Enumerable.Range(0, cipher.SaltSize).Select(i => (byte)(7 * i)).ToArray();
+        var bursts = Enumerable.Range(1, 6).Select(i => RandomBytes(new Random(i), (i * 3001) % (MaxPayload + 900))).ToArray();
+
+        byte[] Encrypt(bool release)
+        {
+            using var encryptor = ShadowsocksStreamCodec.CreateEncryptorWithSalt(cipher, master, salt);
+            var wire = new List<byte>();
+            foreach (var burst in bursts)
+            {
+                var output = new byte[encryptor.MaxOutputSize(burst.Length)];
+                wire.AddRange(output.AsSpan(0, encryptor.Encrypt(burst, output)).ToArray());
+                if (release)
+                {
+                    encryptor.ReleaseKeySchedule();
+                }
+            }
+
+            return [.. wire];
+        }
+
+        var released = Encrypt(release: true);
+        Assert.Equal(Encrypt(release: false), released);
+
+        using var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, master);
+        var plaintext = new List<byte>();
+        var output = new byte[released.Length];
+        for (var offset = 0; offset < released.Length; offset += 5000)
+        {
+            var piece = released.AsSpan(offset, Math.Min(5000, released.Length - offset));
+            Assert.Equal(DecryptStatus.Ok, decryptor.Decrypt(piece, output, out var written));
+            plaintext.AddRange(output.AsSpan(0, written).ToArray());
+            decryptor.ReleaseKeySchedule();
+        }
+
+        Assert.Equal(bursts.SelectMany(b => b).ToArray(), plaintext.ToArray());
+    }
+
+    [Theory]
     [MemberData(nameof(AllocationFreeMethods))]
     public void EncryptDecrypt_SteadyState_AllocatesNothing(string method)
     {
