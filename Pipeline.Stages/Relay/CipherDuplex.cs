@@ -26,8 +26,12 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// </summary>
 internal static class CipherDuplex
 {
-    /// <summary>Plaintext read per receive: four full AEAD chunks (payload at most 0x3FFF each).</summary>
-    private const int PlainReceiveSize = 4 * 0x3FFF;
+    /// <summary>
+    /// Plaintext read per receive: as much as four AEAD chunks (payload at most 0x3FFF each) carry while their
+    /// ciphertext, with the per-chunk overhead (2-byte length + 2 tags) and the salt, still fits a 64 KiB buffer.
+    /// Four full chunks (65,532 bytes) encrypt to 65,700 and made every ciphertext chunk rent a 128 KiB array.
+    /// </summary>
+    internal const int PlainReceiveSize = (64 * 1024) - (4 * (2 + 16 + 16)) - 32;
 
     /// <summary>Ciphertext read per receive.</summary>
     private const int CipherReceiveSize = 64 * 1024;
