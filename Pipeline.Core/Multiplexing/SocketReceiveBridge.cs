@@ -10,6 +10,10 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// and holds no buffer while the connection is idle. Only then is a buffer rented and filled.</item>
 /// <item>Backpressure: the next readiness wait is armed only after <c>SendAsync</c> has accepted the previous chunk,
 /// so a slow consumer slows the sender instead of growing memory.</item>
+/// <item>Reads grow with the burst: the first read after a quiet spell takes at most <see cref="FirstReadSize"/> bytes,
+/// and only a read that fills its buffer moves on to full-size reads. Requests, replies and keep-alives (most bursts)
+/// then rent small buffers; a bulk transfer pays one small read per burst. (Full-size first reads from thousands of
+/// connections opening at once left the shared pool holding megabytes of 64 KiB buffers afterwards.)</item>
 /// <item>Blocks live per burst: when a readiness wait does not complete at once (the connection goes quiet) the
 /// current chain is completed and let go once it has drained; the next data opens a new one. An idle connection
 /// therefore holds neither a buffer nor blocks; a busy one keeps its chain for as long as data keeps coming.</item>
@@ -17,6 +21,9 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// </summary>
 internal static class SocketReceiveBridge
 {
+    /// <summary>The most a burst's first read takes (one page: a request, a reply, a handshake).</summary>
+    internal const int FirstReadSize = 4096;
+
     /// <summary>
     /// Pumps <paramref name="socket"/> through chains from <paramref name="openChain"/> until end of stream (the last
     /// chain is completed and drained), a fault, cancellation or a socket error. <paramref name="current"/> is a chain
@@ -28,30 +35,37 @@ internal static class SocketReceiveBridge
         Task? draining = null;
         socket.Blocking = false;
         byte[]? buffer = null;
+        var firstReadSize = Math.Min(FirstReadSize, chunkSize);
+        var readSize = firstReadSize;
         try
         {
             while (true)
             {
                 // Under load data is already waiting: one non-blocking receive takes it, with no readiness round trip.
-                buffer = Chunk.RentBuffer(chunkSize);
-                var received = socket.Receive(buffer, 0, chunkSize, SocketFlags.None, out var error);
+                buffer = Chunk.RentBuffer(readSize);
+                var received = socket.Receive(buffer, 0, readSize, SocketFlags.None, out var error);
                 if (error == SocketError.WouldBlock)
                 {
                     // Nothing waiting: give the buffer back and wait for the readiness event holding nothing.
                     new Chunk(buffer, 0).Return();
                     buffer = null;
                     var ready = socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
-                    if (!ready.IsCompleted && current is not null)
+                    if (!ready.IsCompleted)
                     {
-                        // The connection has gone quiet: let this burst's blocks drain and drop them.
-                        current.Head.Complete();
-                        draining = current.Tail;
-                        current = null;
+                        // The connection has gone quiet: let this burst's blocks drain and drop them; the next
+                        // burst starts with a small read again.
+                        readSize = firstReadSize;
+                        if (current is not null)
+                        {
+                            current.Head.Complete();
+                            draining = current.Tail;
+                            current = null;
+                        }
                     }
 
                     await ready.ConfigureAwait(false);
-                    buffer = Chunk.RentBuffer(chunkSize);
-                    received = await socket.ReceiveAsync(buffer.AsMemory(0, chunkSize), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    buffer = Chunk.RentBuffer(readSize);
+                    received = await socket.ReceiveAsync(buffer.AsMemory(0, readSize), SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 }
                 else if (error != SocketError.Success)
                 {
@@ -75,6 +89,12 @@ internal static class SocketReceiveBridge
                 }
 
                 onData(received);
+                if (received == readSize)
+                {
+                    // A full buffer: more is waiting, so read at full size from now on.
+                    readSize = chunkSize;
+                }
+
                 if (current is null)
                 {
                     if (draining is not null)

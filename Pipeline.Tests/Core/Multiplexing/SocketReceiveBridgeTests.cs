@@ -46,6 +46,56 @@ public sealed class SocketReceiveBridgeTests
     }
 
     [Fact]
+    public async Task RunAsync_ReadsSmallFirst_GrowsWhenAReadFills_AndStartsSmallAgainAfterAQuietSpell()
+    {
+        var (reader, writer) = await ConnectedPairAsync();
+        using var _ = reader;
+        using var __ = writer;
+        const int chunkSize = 64 * 1024;
+        var lengths = new ConcurrentQueue<int>();
+        var total = 0L;
+        ChunkChain Open()
+        {
+            var sink = new ActionBlock<Chunk>(chunk =>
+            {
+                lengths.Enqueue(chunk.Length);
+                Interlocked.Add(ref total, chunk.Length);
+                chunk.Return();
+            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
+            return new ChunkChain(sink, sink.Completion);
+        }
+
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, chunkSize, _ => { }, CancellationToken.None);
+        var bulk = new byte[1024 * 1024];
+
+        async Task<int[]> BurstAsync(long expectedTotal)
+        {
+            lengths.Clear();
+            await writer.SendAsync(bulk, SocketFlags.None);
+            var deadline = DateTime.UtcNow + s_wait;
+            while (Interlocked.Read(ref total) < expectedTotal && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
+            await Task.Delay(300); // quiet: the burst's chain drains
+            return [.. lengths];
+        }
+
+        foreach (var expected in new[] { bulk.Length, 2L * bulk.Length })
+        {
+            var burst = await BurstAsync(expected);
+            Assert.InRange(burst[0], 1, SocketReceiveBridge.FirstReadSize);
+            Assert.Contains(burst, length => length > SocketReceiveBridge.FirstReadSize);
+            Assert.All(burst, length => Assert.InRange(length, 1, chunkSize));
+        }
+
+        writer.Shutdown(SocketShutdown.Send);
+        Assert.Equal(ReceiveOutcome.EndOfStream, await pump.WaitAsync(s_wait));
+        Assert.Equal(2L * bulk.Length, Interlocked.Read(ref total));
+    }
+
+    [Fact]
     public async Task RunAsync_StopsReadingWhileChainIsFull_Backpressure()
     {
         var (reader, writer) = await ConnectedPairAsync();
