@@ -37,7 +37,7 @@ internal static class AddHeaderStage
                     var bound = session.Client.LocalEndPoint is IPEndPoint local ? ShadowsocksAddress.FromEndPoint(local) : (ShadowsocksAddress?)null;
                     var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, bound, reply);
                     session.Socks5ReplyPending = false;
-                    await session.Client.SendAsync(reply.AsMemory(0, length), SocketFlags.None, session.Cancellation.Token).ConfigureAwait(false);
+                    await SocketSend.SendAllAsync(session.Client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);
                 }
 
                 var pending = session.InitialPayload;

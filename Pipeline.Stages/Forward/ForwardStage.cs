@@ -16,7 +16,7 @@ internal static class ForwardStage
             {
                 if (chunk.Length > 0)
                 {
-                    await socket.SendAsync(chunk.Memory, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    await SocketSend.SendAllAsync(socket, chunk.Memory, cancellationToken).ConfigureAwait(false);
                     onSent(chunk.Length);
                 }
             }

@@ -66,11 +66,11 @@ internal static class Socks5HandshakeStage
             {
                 if (!noAuthOffered)
                 {
-                    await socket.SendAsync(new byte[] { 5, Socks5Codec.NoAcceptableMethods }, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    await SocketSend.SendAllAsync(socket, new byte[] { 5, Socks5Codec.NoAcceptableMethods }, cancellationToken).ConfigureAwait(false);
                     return "socks5: client offers no acceptable authentication method";
                 }
 
-                await socket.SendAsync(new byte[] { 5, Socks5Codec.NoAuthentication }, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                await SocketSend.SendAllAsync(socket, new byte[] { 5, Socks5Codec.NoAuthentication }, cancellationToken).ConfigureAwait(false);
                 break;
             }
 
@@ -157,7 +157,7 @@ internal static class Socks5HandshakeStage
     {
         try
         {
-            await socket.SendAsync(bytes, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await SocketSend.SendAllAsync(socket, bytes, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

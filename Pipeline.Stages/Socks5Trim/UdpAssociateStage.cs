@@ -4,6 +4,7 @@ using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Udp;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 
@@ -35,7 +36,7 @@ internal static class UdpAssociateStage
             registration = associations.Register(UdpReceiveLoop.Normalize(session.ClientEndPoint!).Address);
             var reply = new byte[32];
             var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, ShadowsocksAddress.FromEndPoint(bound), reply);
-            await client.SendAsync(reply.AsMemory(0, length), SocketFlags.None, session.Cancellation.Token).ConfigureAwait(false);
+            await SocketSend.SendAllAsync(client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);
             session.Socks5ReplyPending = false;
             session.Span?.SetTag("pipeline.udp.bound", bound.ToString());
 
