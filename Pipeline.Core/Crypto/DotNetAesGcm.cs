@@ -12,6 +12,7 @@ internal sealed class DotNetAesGcm(ReadOnlySpan<byte> key) : IAeadCipher
     private const int Tag = 16;
     private readonly byte[] _key = key.ToArray();
     private AesGcm? _aes;
+    private bool _disposed;
 
     public int NonceSize => 12;
 
@@ -41,9 +42,15 @@ internal sealed class DotNetAesGcm(ReadOnlySpan<byte> key) : IAeadCipher
 
     public void Dispose()
     {
+        _disposed = true;
         ReleaseKeySchedule();
         CryptographicOperations.ZeroMemory(_key);
     }
 
-    private AesGcm Aes() => _aes ??= new AesGcm(_key, Tag);
+    /// <summary>The context, built on first use; after <see cref="Dispose"/> (the key is zeroed) it is never rebuilt.</summary>
+    private AesGcm Aes()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _aes ??= new AesGcm(_key, Tag);
+    }
 }
