@@ -42,7 +42,7 @@ public sealed class VerboseLoggingTests
         await server.StopAsync(TimeSpan.FromSeconds(10));
 
         var log = server.Output;
-        Assert.Contains("dbug: shadowsocks[0] pipeline (max_parallelism/bounded_capacity): handshake 256/1024, resolve 7/1024", log, StringComparison.Ordinal);
+        Assert.Contains("dbug: shadowsocks[0] pipeline (max_parallelism/bounded_capacity): handshake 1024/4096, resolve 7/1024", log, StringComparison.Ordinal);
         Assert.Contains($"-> 127.0.0.1:{Port(destination.EndPoint.Port)} closed after", log, StringComparison.Ordinal);
         Assert.True(log.Contains($"-> 127.0.0.1:{Port(refusedPort)} failed after", StringComparison.Ordinal), log);
         Assert.Contains("connect: cannot connect", log, StringComparison.Ordinal);
