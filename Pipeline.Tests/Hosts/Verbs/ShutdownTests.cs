@@ -94,8 +94,10 @@ public sealed class ShutdownTests
             {
                 await probe.ConnectAsync(endPoint, cancellationToken);
             }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
             {
+                // Refused: nothing listens. Reset: the SYN met the listener just as it closed (the kernel aborts
+                // the half-open connection). Either way the port no longer accepts.
                 return;
             }
 
