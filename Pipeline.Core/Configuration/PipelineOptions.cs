@@ -8,6 +8,8 @@ namespace Shadowsocks.Pipeline.Core.Configuration;
 /// Handshake and connect mostly wait on the network (the client's next bytes, the peer's SYN-ACK), so their
 /// parallelism is set high: at 256, a burst of 1,000 connections under load queued behind handshakes waiting on slow
 /// clients (p99 connect 0.6–1.7 s against 0.22–0.29 s at 1,024, `bench/e2e/load.py 1000 1 1`).
+/// The data stages hold one chunk each: two measured no faster on bulk transfers and held a quarter more memory at
+/// 1,000 busy connections (`bench/RESULTS.md`, 2026-11-26).
 /// </summary>
 internal sealed record PipelineOptions
 {
@@ -17,11 +19,11 @@ internal sealed record PipelineOptions
 
     public StageOptions Connect { get; init; } = new(1024, 4096);
 
-    public StageOptions Encrypt { get; init; } = new(1, 2);
+    public StageOptions Encrypt { get; init; } = new(1, 1);
 
-    public StageOptions Decrypt { get; init; } = new(1, 2);
+    public StageOptions Decrypt { get; init; } = new(1, 1);
 
-    public StageOptions Forward { get; init; } = new(1, 2);
+    public StageOptions Forward { get; init; } = new(1, 1);
 
     public StageOptions Udp { get; init; } = new(Environment.ProcessorCount, 1024);
 
