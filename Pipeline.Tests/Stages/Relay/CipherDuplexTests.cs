@@ -10,17 +10,17 @@ public sealed class CipherDuplexTests
 
     [Theory]
     [MemberData(nameof(AllMethods))]
-    public void AFullPlaintextRead_EncryptsIntoA64KiBBuffer(string method)
+    public void AFullPlaintextRead_EncryptsIntoTheReceiveBuffersBucket(string method)
     {
-        // The encrypt stage rents its output from the shared pool by MaxOutputSize; one byte over 64 KiB would make
-        // every chunk of a bulk transfer hold a 128 KiB array.
+        // The encrypt stage rents its output from the shared pool by MaxOutputSize; one byte over the bucket would make
+        // every chunk of a bulk transfer hold an array twice the size.
         var cipher = CipherMethods.Get(method);
         using var encryptor = ShadowsocksStreamCodec.CreateEncryptor(cipher, CipherMethods.MasterKey(cipher));
         var plaintext = new byte[CipherDuplex.PlainReceiveSize];
-        Assert.InRange(encryptor.MaxOutputSize(plaintext.Length), plaintext.Length, 64 * 1024);
-        var output = new byte[64 * 1024];
+        Assert.InRange(encryptor.MaxOutputSize(plaintext.Length), plaintext.Length, CipherDuplex.ReceiveBufferSize);
+        var output = new byte[CipherDuplex.ReceiveBufferSize];
         var first = encryptor.Encrypt(plaintext, output);
-        Assert.InRange(encryptor.MaxOutputSize(plaintext.Length), 0, 64 * 1024);
+        Assert.InRange(encryptor.MaxOutputSize(plaintext.Length), 0, CipherDuplex.ReceiveBufferSize);
         Assert.InRange(encryptor.Encrypt(plaintext, output), 0, first);
     }
 }
