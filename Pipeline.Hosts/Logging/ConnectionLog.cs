@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Hosts.Logging;
 
@@ -43,9 +44,9 @@ internal sealed class ConnectionLog : IDisposable
                     summary.Failure ??= $"{activity.OperationName}: {activity.StatusDescription}";
                 }
 
-                if (activity.GetTagItem("pipeline.bytes") is long bytes)
+                if (activity.GetTagItem(TagNames.Bytes) is long bytes)
                 {
-                    if (activity.OperationName == "relay.upstream")
+                    if (activity.OperationName == Direction.Upstream)
                     {
                         summary.Up = bytes;
                     }
@@ -66,8 +67,8 @@ internal sealed class ConnectionLog : IDisposable
         }
 
         done ??= new Summary();
-        var peer = $"{activity.GetTagItem("network.peer.address")}:{activity.GetTagItem("network.peer.port")}";
-        var destination = $"{activity.GetTagItem("server.address")}:{activity.GetTagItem("server.port")}";
+        var peer = $"{activity.GetTagItem(TagNames.NetworkPeerAddress)}:{activity.GetTagItem(TagNames.NetworkPeerPort)}";
+        var destination = $"{activity.GetTagItem(TagNames.ServerAddress)}:{activity.GetTagItem(TagNames.ServerPort)}";
         var took = activity.Duration.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture);
         if (done.Failure is not null || activity.Status == ActivityStatusCode.Error)
         {
