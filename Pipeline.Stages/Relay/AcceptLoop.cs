@@ -1,33 +1,43 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
 
-/// <summary>Subscribes a listener's accepts and hands each new session to a relay's first stage.</summary>
-internal static class AcceptLoop
+/// <summary>
+/// A TCP relay's listener and the sessions it opened. Each accepted connection becomes a session posted to the relay's
+/// first stage. When that stage is at its bounded capacity the connection is refused (closed at once) and counted,
+/// rather than queued without limit. At most <see cref="RelayOptions.MaxConnections"/> sessions are open at once: at
+/// the limit the loop stops accepting, so new connections wait in the listen backlog until one ends (the kernel
+/// refuses them once the backlog is full). Stops in two steps: <see cref="StopAccepting"/> closes the listener and
+/// open sessions go on; <see cref="DisposeAsync"/> also completes the first stage and aborts what is still open.
+/// </summary>
+internal sealed class AcceptLoop : IAsyncDisposable
 {
-    /// <summary>
-    /// Posts each accepted connection to <paramref name="firstStage"/>. When that stage is at its bounded capacity
-    /// the connection is refused (closed at once) and counted, rather than queued without limit. At most
-    /// <paramref name="maxConnections"/> sessions are open at once: at the limit the loop stops accepting, so new
-    /// connections wait in the listen backlog until one ends (the kernel refuses them once the backlog is full).
-    /// </summary>
-    public static IDisposable Start(
-        Socket listener, string role, string method, ITargetBlock<TcpSession> firstStage, SessionRegistry sessions, int maxConnections = int.MaxValue)
+    private readonly SessionRegistry _sessions = new();
+    private readonly ITargetBlock<TcpSession> _firstStage;
+    private readonly Socket _listener;
+    private readonly IDisposable _accepts;
+
+    /// <summary>Listens on <see cref="RelayOptions.Listen"/> and starts accepting; <paramref name="role"/> names the relay in spans.</summary>
+    public AcceptLoop(RelayOptions options, string role, ITargetBlock<TcpSession> firstStage)
     {
-        var slots = new SemaphoreSlim(maxConnections, maxConnections);
-        return SocketAcceptor.Accepts(listener, slots.WaitAsync).Subscribe(client =>
+        _firstStage = firstStage;
+        _listener = Listener.Open(options.Listen);
+        var slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
+        _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync).Subscribe(client =>
         {
-            var session = SessionFactory.Accept(client, role, method);
+            var session = SessionFactory.Accept(client, role, options.Cipher.Name);
             session.OnDisposed = s =>
             {
-                sessions.Remove(s);
+                _sessions.Remove(s);
                 slots.Release();
             };
-            sessions.Add(session);
+            _sessions.Add(session);
             if (!firstStage.Post(session))
             {
                 PipelineTelemetry.ConnectionsRefused.Add(1);
@@ -35,5 +45,26 @@ internal static class AcceptLoop
                 session.Dispose();
             }
         });
+    }
+
+    /// <summary>The bound endpoint (useful with port 0).</summary>
+    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener.LocalEndPoint!;
+
+    /// <summary>Sessions open now.</summary>
+    public int ActiveSessions => _sessions.Count;
+
+    /// <summary>Closes the listener; open sessions go on until they end or this is disposed.</summary>
+    public void StopAccepting()
+    {
+        _accepts.Dispose();
+        _listener.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        StopAccepting();
+        _firstStage.Complete();
+        _sessions.AbortAll();
+        return ValueTask.CompletedTask;
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
@@ -25,16 +24,13 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
-    private readonly SessionRegistry _sessions = new();
-    private Socket? _listener;
-    private IDisposable? _accepts;
-    private ITargetBlock<TcpSession>? _head;
+    private AcceptLoop? _accepts;
     private IDisposable? _queues;
 
     /// <summary>The bound SOCKS5 endpoint (useful with port 0).</summary>
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener!.LocalEndPoint!;
+    public IPEndPoint LocalEndPoint => _accepts!.LocalEndPoint;
 
-    public int ActiveSessions => _sessions.Count;
+    public int ActiveSessions => _accepts?.ActiveSessions ?? 0;
 
     public void Start()
     {
@@ -62,23 +58,14 @@ internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, 
         _queues = StageQueues.Register(
             (Socks5HandshakeStage.Name, () => handshake.InputCount), (ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount));
 
-        _head = handshake;
-        _listener = Listener.Open(options.Listen);
-        _accepts = AcceptLoop.Start(_listener, "local", options.Cipher.Name, handshake, _sessions, options.MaxConnections);
+        _accepts = new AcceptLoop(options, "local", handshake);
     }
 
-    public void StopAccepting()
-    {
-        _accepts?.Dispose();
-        _listener?.Dispose();
-    }
+    public void StopAccepting() => _accepts?.StopAccepting();
 
     public ValueTask DisposeAsync()
     {
-        StopAccepting();
         _queues?.Dispose();
-        _head?.Complete();
-        _sessions.AbortAll();
-        return ValueTask.CompletedTask;
+        return _accepts?.DisposeAsync() ?? ValueTask.CompletedTask;
     }
 }

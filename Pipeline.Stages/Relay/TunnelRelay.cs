@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
@@ -22,15 +21,12 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
-    private readonly SessionRegistry _sessions = new();
-    private Socket? _listener;
-    private IDisposable? _accepts;
-    private ITargetBlock<TcpSession>? _head;
+    private AcceptLoop? _accepts;
     private IDisposable? _queues;
 
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_listener!.LocalEndPoint!;
+    public IPEndPoint LocalEndPoint => _accepts!.LocalEndPoint;
 
-    public int ActiveSessions => _sessions.Count;
+    public int ActiveSessions => _accepts?.ActiveSessions ?? 0;
 
     public void Start()
     {
@@ -56,23 +52,14 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
         addHeader.LinkTo(reject);
         _queues = StageQueues.Register((ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount));
 
-        _head = setDestination;
-        _listener = Listener.Open(options.Listen);
-        _accepts = AcceptLoop.Start(_listener, "tunnel", options.Cipher.Name, setDestination, _sessions, options.MaxConnections);
+        _accepts = new AcceptLoop(options, "tunnel", setDestination);
     }
 
-    public void StopAccepting()
-    {
-        _accepts?.Dispose();
-        _listener?.Dispose();
-    }
+    public void StopAccepting() => _accepts?.StopAccepting();
 
     public ValueTask DisposeAsync()
     {
-        StopAccepting();
         _queues?.Dispose();
-        _head?.Complete();
-        _sessions.AbortAll();
-        return ValueTask.CompletedTask;
+        return _accepts?.DisposeAsync() ?? ValueTask.CompletedTask;
     }
 }
