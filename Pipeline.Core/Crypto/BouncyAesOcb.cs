@@ -54,11 +54,6 @@ internal sealed class BouncyAesOcb(ReadOnlySpan<byte> key) : IAeadCipher
         }
     }
 
-    /// <summary>Its managed key schedule is small; kept.</summary>
-    public void ReleaseKeySchedule()
-    {
-    }
-
     public void Dispose()
     {
     }

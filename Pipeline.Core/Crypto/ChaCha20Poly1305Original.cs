@@ -43,11 +43,6 @@ internal sealed class ChaCha20Poly1305Original(ReadOnlySpan<byte> key) : IAeadCi
         return true;
     }
 
-    /// <summary>Keeps only the key and two small engines; nothing to give back.</summary>
-    public void ReleaseKeySchedule()
-    {
-    }
-
     public void Dispose() => CryptographicOperations.ZeroMemory(_key);
 
     /// <summary>Keys ChaCha20 for this nonce, takes block 0 as the Poly1305 key, and leaves the keystream at block 1.</summary>

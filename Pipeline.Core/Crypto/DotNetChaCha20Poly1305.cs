@@ -27,10 +27,5 @@ internal sealed class DotNetChaCha20Poly1305(ReadOnlySpan<byte> key) : IAeadCiph
         }
     }
 
-    /// <summary>The platform keeps only the key (≈ 130 bytes); nothing to give back.</summary>
-    public void ReleaseKeySchedule()
-    {
-    }
-
     public void Dispose() => _cipher.Dispose();
 }

@@ -37,11 +37,6 @@ internal sealed class DotNetXChaCha20Poly1305(ReadOnlySpan<byte> key) : IAeadCip
         }
     }
 
-    /// <summary>Keeps only the key and a small inner cipher; nothing to give back.</summary>
-    public void ReleaseKeySchedule()
-    {
-    }
-
     public void Dispose()
     {
         _inner?.Dispose();

@@ -19,7 +19,9 @@ internal interface IAeadCipher : IDisposable
 
     /// <summary>
     /// Gives back what the cipher built from its key, for a connection that has gone quiet; the next call builds it
-    /// again. Only where that state is large (AES-GCM on OpenSSL: 1.7 KiB); a no-op elsewhere.
+    /// again. Only where that state is large (AES-GCM on OpenSSL: 1.7 KiB); by default nothing is given back.
     /// </summary>
-    void ReleaseKeySchedule();
+    void ReleaseKeySchedule()
+    {
+    }
 }

@@ -19,6 +19,9 @@ internal interface IStreamDecryptor : IDisposable
     /// <summary>
     /// Called between bursts, when nothing is in flight: gives back what the cipher can rebuild from the session key
     /// (see <see cref="Crypto.IAeadCipher.ReleaseKeySchedule"/>). The stream state (nonce, keystream position) stays.
+    /// By default nothing is given back (a stream cipher's state is its keystream position: nothing to rebuild).
     /// </summary>
-    void ReleaseKeySchedule();
+    void ReleaseKeySchedule()
+    {
+    }
 }

@@ -59,10 +59,5 @@ internal sealed class StreamCipherDecryptor : IStreamDecryptor
         return DecryptStatus.Ok;
     }
 
-    /// <summary>A stream cipher's state is its keystream position: nothing can be rebuilt, so nothing is given back.</summary>
-    public void ReleaseKeySchedule()
-    {
-    }
-
     public void Dispose() => _stream?.Dispose();
 }

@@ -56,10 +56,5 @@ internal sealed class StreamCipherEncryptor : IStreamEncryptor
         return offset + plaintext.Length;
     }
 
-    /// <summary>A stream cipher's state is its keystream position: nothing can be rebuilt, so nothing is given back.</summary>
-    public void ReleaseKeySchedule()
-    {
-    }
-
     public void Dispose() => _stream.Dispose();
 }
