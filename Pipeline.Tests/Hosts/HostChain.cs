@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Net;
-using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts;
 
@@ -25,11 +25,11 @@ internal sealed class HostChain : IDisposable
     public static async Task<HostChain> StartAsync(IDictionary<string, string> environment, string password, string[]? serverArgs = null, string[]? localArgs = null)
     {
         var (server, serverAt) = await HostProcess.StartAsync(environment,
-            ["server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", password, "-m", "aes-256-gcm", "--forbidden-ip", "", .. serverArgs ?? []]);
+            ["server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", password, "-m", "aes-256-gcm", "--forbidden-ip", "", .. serverArgs ?? []]);
         try
         {
             var (local, localAt) = await HostProcess.StartAsync(environment,
-                ["local", "-s", "127.0.0.1", "-p", Port(serverAt.Port), "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-k", password, "-m", "aes-256-gcm", .. localArgs ?? []]);
+                ["local", "-s", "127.0.0.1", "-p", Port(serverAt.Port), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", password, "-m", "aes-256-gcm", .. localArgs ?? []]);
             return new HostChain(server, local, localAt);
         }
         catch

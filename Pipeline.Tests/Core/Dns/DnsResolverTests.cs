@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using Microsoft.Reactive.Testing;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Dns;
 
@@ -154,13 +155,12 @@ public sealed class DnsResolverTests : IDisposable
         using var cancel = new CancellationTokenSource(s_timeout);
 
         // dnsmasq's TCP port answers the retry. The resolver retries on the same port number over TCP, so the fake
-        // needs one number free for both: a forwarder takes a free TCP port, the fake that number for UDP, again if
-        // another test holds it (the number of a free UDP port may be a TCP port in use, and the other way round).
-        var (tcp, truncating) = BindBoth(() => new TcpDnsForwarder(_dnsmasq.EndPoint), forwarder => new FakeDnsServer(
+        // takes a number free for both protocols (the number of a free UDP port may be a TCP port in use).
+        var port = LoopbackPorts.Next();
+        using var tcp = new TcpDnsForwarder(port, _dnsmasq.EndPoint);
+        using var truncating = new FakeDnsServer(
             query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], truncated: true), false)]),
-            forwarder.Port));
-        using var disposeTcp = tcp;
-        using var disposeFake = truncating;
+            port);
         using var resolver = Resolver([truncating.EndPoint]);
         Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
         Assert.True(tcp.Connections >= 1);
@@ -179,22 +179,6 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal(0, silent.Queries);
     }
 
-    private static (TcpDnsForwarder Tcp, FakeDnsServer Udp) BindBoth(Func<TcpDnsForwarder> tcp, Func<TcpDnsForwarder, FakeDnsServer> udp)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            var forwarder = tcp();
-            try
-            {
-                return (forwarder, udp(forwarder));
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < 20)
-            {
-                forwarder.Dispose();
-            }
-        }
-    }
-
     private DnsResolver Resolver(IPEndPoint[] servers, bool ipv6First = false, IScheduler? scheduler = null, TimeSpan? attemptTimeout = null, TimeSpan? total = null) =>
         new(new DnsResolverOptions
         {
@@ -205,15 +189,15 @@ public sealed class DnsResolverTests : IDisposable
             TotalTimeout = total ?? TimeSpan.FromSeconds(10),
         }, scheduler ?? TaskPoolScheduler.Default, TimeProvider.System);
 
-    /// <summary>Listens on a free TCP port of 127.0.0.1 and forwards each connection to dnsmasq's TCP port.</summary>
+    /// <summary>Listens on TCP at <paramref name="port"/> (on 127.0.0.1) and forwards each connection to dnsmasq's TCP port.</summary>
     private sealed class TcpDnsForwarder : IDisposable
     {
         private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         private int _connections;
 
-        public TcpDnsForwarder(IPEndPoint target)
+        public TcpDnsForwarder(int port, IPEndPoint target)
         {
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
             _listener.Listen();
             _ = Task.Run(async () =>
             {
@@ -237,8 +221,6 @@ public sealed class DnsResolverTests : IDisposable
         }
 
         public int Connections => Volatile.Read(ref _connections);
-
-        public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
 
         public void Dispose() => _listener.Dispose();
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Logging;
 
@@ -17,7 +18,7 @@ public sealed class VerboseLoggingTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var destination = new EchoDestination();
         var environment = new Dictionary<string, string> { ["SHADOWSOCKS_PASSWORD"] = Password };
-        var (server, serverAt) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-m", "aes-256-gcm",
+        var (server, serverAt) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-m", "aes-256-gcm",
             "--forbidden-ip", "", "-v", "-c", WriteConfig());
         using var _ = server;
 
@@ -28,7 +29,7 @@ public sealed class VerboseLoggingTests
             await Transfer.EchoRoundTripAsync(client, 10_000, cancel.Token);
         }
 
-        var refusedPort = LibevPeer.FreePort(); // nothing listens there
+        var refusedPort = LoopbackPorts.Next(); // nothing listens there
         var (failing, failingReply) = await Socks5TestClient.ConnectAsync(_localAt!, "127.0.0.1", refusedPort, cancel.Token);
         using (failing)
         {
@@ -57,7 +58,7 @@ public sealed class VerboseLoggingTests
     private async Task<System.Net.IPEndPoint> LocalAsync(int serverPort, Dictionary<string, string> environment)
     {
         (_local, _localAt) = await HostProcess.StartAsync(environment, "local", "-s", "127.0.0.1", "-p", Port(serverPort),
-            "-b", "127.0.0.1", "-l", Port(LibevPeer.FreePort()), "-m", "aes-256-gcm", "-v");
+            "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-m", "aes-256-gcm", "-v");
         return _localAt;
     }
 

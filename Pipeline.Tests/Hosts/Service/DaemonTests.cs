@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 
@@ -43,7 +43,7 @@ public sealed class DaemonTests : IDisposable
             File.WriteAllText(_pidFile, $"{gone.Id}\n");
         }
 
-        var port = LibevPeer.FreePort();
+        var port = LoopbackPorts.Next();
         var (exit, output, error) = await RunAsync("server", "-s", "127.0.0.1", "-p", Port(port), "-k", "daemon", "-m", "aes-256-gcm", "-f", _pidFile);
         Assert.True(exit == 0, $"exit {exit}: {output} {error}");
         Assert.Contains("listening on 127.0.0.1:", output, StringComparison.Ordinal);
@@ -57,7 +57,7 @@ public sealed class DaemonTests : IDisposable
             await probe.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)); // the background process is serving
         }
 
-        var (again, _, againError) = await RunAsync("server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "daemon", "-m", "aes-256-gcm", "-f", _pidFile);
+        var (again, _, againError) = await RunAsync("server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "daemon", "-m", "aes-256-gcm", "-f", _pidFile);
         Assert.Equal(1, again);
         Assert.Contains($"already running as pid {pid}", againError, StringComparison.Ordinal);
         Assert.Equal(pid, int.Parse(File.ReadAllText(_pidFile).Trim(), CultureInfo.InvariantCulture));

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
 
@@ -17,13 +18,7 @@ public sealed class OtlpExportTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         using var receiver = new OtlpReceiver();
         await using var destination = new EchoDestination();
-        var environment = new Dictionary<string, string>
-        {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
-            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
-        };
-        using var chain = await HostChain.StartAsync(environment, "otlp");
+        using var chain = await HostChain.StartAsync(OtlpTo(receiver.Endpoint), "otlp");
         var (server, local, localAt) = (chain.Server, chain.Local, chain.LocalAt);
 
         var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
@@ -58,13 +53,7 @@ public sealed class OtlpExportTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var destination = new EchoDestination();
-        var nowhere = new Dictionary<string, string>
-        {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{LibevPeer.FreePort()}",
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
-            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
-        };
-        using var chain = await HostChain.StartAsync(nowhere, "otlp");
+        using var chain = await HostChain.StartAsync(OtlpTo($"http://127.0.0.1:{LoopbackPorts.Next()}"), "otlp"); // nothing listens there
         var (server, local, localAt) = (chain.Server, chain.Local, chain.LocalAt);
 
         var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
@@ -82,6 +71,14 @@ public sealed class OtlpExportTests
         Assert.True(took < TimeSpan.FromSeconds(2), $"shutdown took {took}");
     }
 
+    /// <summary>The standard OTLP/HTTP variables pointing both hosts at <paramref name="endpoint"/>, exporting every 200 ms.</summary>
+    private static Dictionary<string, string> OtlpTo(string endpoint) => new()
+    {
+        ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint,
+        ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+        ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+    };
+
     /// <summary>A loopback OTLP/HTTP receiver: records each POST's path and body and answers 200.</summary>
     private sealed class OtlpReceiver : IDisposable
     {
@@ -90,7 +87,7 @@ public sealed class OtlpExportTests
 
         public OtlpReceiver()
         {
-            var port = LibevPeer.FreePort();
+            var port = LoopbackPorts.Next();
             Endpoint = $"http://127.0.0.1:{port}";
             _listener.Prefixes.Add($"{Endpoint}/");
             _listener.Start();

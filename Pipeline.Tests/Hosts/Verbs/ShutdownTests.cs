@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Hosting.Systemd;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
 
@@ -51,7 +52,7 @@ public sealed class ShutdownTests
         try
         {
             var environment = new Dictionary<string, string> { ["NOTIFY_SOCKET"] = path };
-            var (server, _) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LibevPeer.FreePort()), "-k", "systemd", "-m", "aes-256-gcm");
+            var (server, _) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "systemd", "-m", "aes-256-gcm");
             using var host = server;
             Assert.Equal(ServiceState.Ready.ToString(), await ReceiveAsync(notify, cancel.Token));
             host.SendSigterm();

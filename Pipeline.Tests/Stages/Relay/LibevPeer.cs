@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Shadowsocks.Pipeline.Tests.Loopback;
 
@@ -37,7 +36,7 @@ internal sealed class LibevPeer : IAsyncDisposable
     {
         var path = new[] { "/usr/bin", "/usr/local/bin", "/bin" }.Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException($"{tool} not found: install shadowsocks-libev (apt-get install shadowsocks-libev; .ci/run does)");
-        var port = FreePort();
+        var port = LoopbackPorts.Next();
         var info = new ProcessStartInfo(path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var portFlag = tool == "ss-server" ? "-p" : "-l";
         foreach (var arg in args)
@@ -71,9 +70,6 @@ internal sealed class LibevPeer : IAsyncDisposable
 
         _process.Dispose();
     }
-
-    /// <summary>A port free for TCP and UDP that no other part of the run will take (see <see cref="LoopbackPorts"/>).</summary>
-    public static int FreePort() => LoopbackPorts.Next();
 
     private void Append(string? line)
     {

@@ -2,6 +2,7 @@ using System.Net;
 using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -36,7 +37,7 @@ public sealed class ServerFailoverTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var destination = new EchoDestination();
         await using var live = StartServer(s_loopback);
-        var dead = new IPEndPoint(IPAddress.Loopback, LibevPeer.FreePort());
+        var dead = new IPEndPoint(IPAddress.Loopback, LoopbackPorts.Next());
         var options = RelayChain.Options("aes-256-gcm", "failover", s_loopback, dead) with { FallbackServers = [live.LocalEndPoint] };
         await using var local = new LocalTcpRelay(options, TaskPoolScheduler.Default, TimeProvider.System);
         local.Start();
