@@ -35,6 +35,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary>Seconds open connections may take to finish after SIGINT/SIGTERM (<c>--shutdown-grace</c>, config <c>shutdown_grace</c>).</summary>
     public const int DefaultShutdownGraceSeconds = 10;
 
+    private const string MissingServerPort = "-p: missing server port (or \"server_port\" in the config file)";
+
     /// <summary>The environment variable read for the password when neither -k nor --key nor the file gives one.</summary>
     public const string PasswordVariable = "SHADOWSOCKS_PASSWORD";
 
@@ -89,7 +91,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             : settings.Servers().ToList();
         if (verb == "server")
         {
-            var port = serverPort ?? throw new UsageException("-p: missing server port (or \"server_port\" in the config file)");
+            var port = serverPort ?? throw new UsageException(MissingServerPort);
             listen = new IPEndPoint(ParseListenAddress(serverHosts.Count > 0 ? serverHosts[0].Host : "0.0.0.0", settings.Label("server")), port);
         }
         else
@@ -102,7 +104,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
             var endPoints = serverHosts.Select(h =>
             {
-                var port = h.Port ?? serverPort ?? throw new UsageException("-p: missing server port (or \"server_port\" in the config file)");
+                var port = h.Port ?? serverPort ?? throw new UsageException(MissingServerPort);
                 return IPAddress.TryParse(h.Host.Trim('[', ']'), out var ip) ? (EndPoint)new IPEndPoint(ip, port) : new DnsEndPoint(h.Host, port);
             }).ToList();
             server = endPoints[0];

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Udp;
-using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 
