@@ -16,6 +16,19 @@ internal static class BlockOptions
     };
 
     /// <summary>
+    /// A UDP stage: its work runs on the relay's event loop (<paramref name="loop"/>), beside the sockets, so a
+    /// datagram goes from receive to send on one thread. Parallelism still bounds how many datagrams a stage holds in
+    /// work at once, which matters where the work waits (a DNS lookup); order is irrelevant.
+    /// </summary>
+    public static ExecutionDataflowBlockOptions OnLoop(StageOptions options, TaskScheduler loop) => new()
+    {
+        MaxDegreeOfParallelism = options.MaxParallelism,
+        BoundedCapacity = options.BoundedCapacity,
+        EnsureOrdered = false,
+        TaskScheduler = loop,
+    };
+
+    /// <summary>
     /// A per-connection data stage: one chunk at a time, in order. One message per task: a single-threaded
     /// synchronous block that has handled one message and finds its queue empty otherwise "keeps alive", spinning with
     /// Thread.Yield for the next one (Dataflow's TryKeepAliveUntil). Every fresh per-burst block did that once, and

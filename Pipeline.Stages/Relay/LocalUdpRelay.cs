@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -21,8 +22,9 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     private readonly RelayOptions _options;
     private readonly IPEndPoint _server;
     private readonly IScheduler _scheduler;
-    private readonly CancellationTokenSource _stop = new();
+    private EventLoop? _loop;
     private Socket? _socket;
+    private IDisposable? _receiving;
     private UdpNatTable? _nat;
 
     public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler)
@@ -44,30 +46,33 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     {
         var udp = _options.Pipeline.Udp;
         _socket = UdpSockets.Listen(listen);
+        _loop = new EventLoop("udp local");
+        var loop = _loop.Scheduler;
 
         // Back, in flow order.
-        var decrypt = UdpCipherStages.Decrypt(udp, _options.Cipher, _options.MasterKey);
-        var addSocks5 = UdpHeaderStages.AddSocks5(udp);
-        var toClient = UdpSendStages.ToClient(udp, _socket);
+        var decrypt = UdpCipherStages.Decrypt(udp, loop, _options.Cipher, _options.MasterKey);
+        var addSocks5 = UdpHeaderStages.AddSocks5(udp, loop);
+        var toClient = UdpSendStages.ToClient(udp, loop, _socket);
         decrypt.LinkTo(addSocks5, s_propagate);
         addSocks5.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, _ => UdpSockets.ToServer(_server), decrypt, "local");
+        _nat = new UdpNatTable(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, _ => UdpSockets.ToServer(_server), decrypt, _loop, "local");
 
         // Out, in flow order.
-        var trimSocks5 = UdpHeaderStages.TrimSocks5(udp);
-        var encrypt = UdpCipherStages.Encrypt(udp, _options.Cipher, _options.MasterKey);
-        var forward = UdpSendStages.ThroughNat(udp, _nat, _server);
+        var trimSocks5 = UdpHeaderStages.TrimSocks5(udp, loop);
+        var encrypt = UdpCipherStages.Encrypt(udp, loop, _options.Cipher, _options.MasterKey);
+        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, _server);
         trimSocks5.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 
-        _ = UdpReceiveLoop.RunAsync(_socket, trimSocks5, d => Associations.Contains(d.Client.Address), "out", _stop.Token);
+        _receiving = UdpReceiveLoop.Start(_loop, _socket, trimSocks5, d => Associations.Contains(d.Client.Address), "out");
     }
 
     public ValueTask DisposeAsync()
     {
-        _stop.Cancel();
+        _receiving?.Dispose();
         _socket?.Dispose();
         _nat?.Dispose();
+        _loop?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

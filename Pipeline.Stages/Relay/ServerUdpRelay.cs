@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Udp;
 
@@ -20,8 +21,9 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
-    private readonly CancellationTokenSource _stop = new();
+    private EventLoop? _loop;
     private Socket? _socket;
+    private IDisposable? _receiving;
     private UdpNatTable? _nat;
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket!.LocalEndPoint!;
@@ -32,32 +34,35 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
     {
         var udp = options.Pipeline.Udp;
         _socket = UdpSockets.Listen(listen);
+        _loop = new EventLoop("udp server");
+        var loop = _loop.Scheduler;
 
         // Back, in flow order.
-        var addHeader = UdpHeaderStages.AddHeader(udp);
-        var encrypt = UdpCipherStages.Encrypt(udp, options.Cipher, options.MasterKey);
-        var toClient = UdpSendStages.ToClient(udp, _socket);
+        var addHeader = UdpHeaderStages.AddHeader(udp, loop);
+        var encrypt = UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey);
+        var toClient = UdpSendStages.ToClient(udp, loop, _socket);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static _ => UdpSockets.ToDestinations(), addHeader, "server");
+        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static _ => UdpSockets.ToDestinations(), addHeader, _loop, "server");
 
         // Out, in flow order.
-        var decrypt = UdpCipherStages.Decrypt(udp, options.Cipher, options.MasterKey);
-        var readHeader = UdpHeaderStages.ReadHeader(udp);
-        var resolve = UdpResolveStage.Create(udp, resolver, options.Forbidden);
-        var forward = UdpSendStages.ThroughNat(udp, _nat, server: null);
+        var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey);
+        var readHeader = UdpHeaderStages.ReadHeader(udp, loop);
+        var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden);
+        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, server: null);
         decrypt.LinkTo(readHeader, s_propagate);
         readHeader.LinkTo(resolve, s_propagate);
         resolve.LinkTo(forward, s_propagate);
 
-        _ = UdpReceiveLoop.RunAsync(_socket, decrypt, admit: null, "out", _stop.Token);
+        _receiving = UdpReceiveLoop.Start(_loop, _socket, decrypt, admit: null, "out");
     }
 
     public ValueTask DisposeAsync()
     {
-        _stop.Cancel();
+        _receiving?.Dispose();
         _socket?.Dispose();
         _nat?.Dispose();
+        _loop?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

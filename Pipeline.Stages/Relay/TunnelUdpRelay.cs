@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -18,8 +19,9 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
-    private readonly CancellationTokenSource _stop = new();
+    private EventLoop? _loop;
     private Socket? _socket;
+    private IDisposable? _receiving;
     private UdpNatTable? _nat;
 
     public IPEndPoint LocalEndPoint => (IPEndPoint)_socket!.LocalEndPoint!;
@@ -30,30 +32,33 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
     {
         var udp = options.Pipeline.Udp;
         _socket = UdpSockets.Listen(listen);
+        _loop = new EventLoop("udp tunnel");
+        var loop = _loop.Scheduler;
 
         // Back, in flow order.
-        var decrypt = UdpCipherStages.Decrypt(udp, options.Cipher, options.MasterKey);
-        var stripHeader = UdpHeaderStages.StripHeader(udp);
-        var toClient = UdpSendStages.ToClient(udp, _socket);
+        var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey);
+        var stripHeader = UdpHeaderStages.StripHeader(udp, loop);
+        var toClient = UdpSendStages.ToClient(udp, loop, _socket);
         decrypt.LinkTo(stripHeader, s_propagate);
         stripHeader.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToServer(server), decrypt, "tunnel");
+        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToServer(server), decrypt, _loop, "tunnel");
 
         // Out, in flow order.
-        var addHeader = UdpHeaderStages.AddHeader(udp, options.TunnelDestination!.Value);
-        var encrypt = UdpCipherStages.Encrypt(udp, options.Cipher, options.MasterKey);
-        var forward = UdpSendStages.ThroughNat(udp, _nat, server);
+        var addHeader = UdpHeaderStages.AddHeader(udp, loop, options.TunnelDestination!.Value);
+        var encrypt = UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey);
+        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, server);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 
-        _ = UdpReceiveLoop.RunAsync(_socket, addHeader, admit: null, "out", _stop.Token);
+        _receiving = UdpReceiveLoop.Start(_loop, _socket, addHeader, admit: null, "out");
     }
 
     public ValueTask DisposeAsync()
     {
-        _stop.Cancel();
+        _receiving?.Dispose();
         _socket?.Dispose();
         _nat?.Dispose();
+        _loop?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

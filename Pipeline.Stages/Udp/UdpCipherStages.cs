@@ -13,7 +13,7 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// </summary>
 internal static class UdpCipherStages
 {
-    public static TransformBlock<Datagram, Datagram> Encrypt(StageOptions options, CipherInfo cipher, byte[] masterKey) =>
+    public static TransformBlock<Datagram, Datagram> Encrypt(StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey) =>
         new(datagram =>
         {
             var start = datagram.Offset - cipher.SaltSize;
@@ -21,10 +21,10 @@ internal static class UdpCipherStages
             datagram.Length = UdpPacketCodec.Encrypt(cipher, masterKey, datagram.Data, datagram.Buffer.AsSpan(start, size));
             datagram.Offset = start;
             return datagram;
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 
     /// <summary>Yields nothing for a packet that is too short or fails authentication (counted, buffer returned).</summary>
-    public static TransformManyBlock<Datagram, Datagram> Decrypt(StageOptions options, CipherInfo cipher, byte[] masterKey) =>
+    public static TransformManyBlock<Datagram, Datagram> Decrypt(StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey) =>
         new(datagram =>
         {
             var payload = datagram.Buffer.AsSpan(datagram.Offset + cipher.SaltSize);
@@ -38,5 +38,5 @@ internal static class UdpCipherStages
             datagram.Offset += cipher.SaltSize;
             datagram.Length = length;
             return [datagram];
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 }

@@ -15,7 +15,7 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 internal static class UdpHeaderStages
 {
     /// <summary>Local, outbound: drops RSV and FRAG (a fragment, FRAG ≠ 0, is dropped, as RFC 1928 allows) after checking the address.</summary>
-    public static TransformManyBlock<Datagram, Datagram> TrimSocks5(StageOptions options) =>
+    public static TransformManyBlock<Datagram, Datagram> TrimSocks5(StageOptions options, TaskScheduler loop) =>
         new(datagram =>
         {
             var status = Socks5Codec.TryReadUdpHeader(datagram.Data, out var fragment, out _, out _);
@@ -34,20 +34,20 @@ internal static class UdpHeaderStages
             datagram.Offset += 3;
             datagram.Length -= 3;
             return [datagram];
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 
     /// <summary>Local, back: the decrypted payload (address header and data) gets RSV and FRAG = 0 in front.</summary>
-    public static TransformBlock<Datagram, Datagram> AddSocks5(StageOptions options) =>
+    public static TransformBlock<Datagram, Datagram> AddSocks5(StageOptions options, TaskScheduler loop) =>
         new(datagram =>
         {
             datagram.Offset -= 3;
             datagram.Length += 3;
             datagram.Data[..3].Clear();
             return datagram;
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 
     /// <summary>Server, outbound: reads the address header into <see cref="Datagram.Target"/> and leaves only the data.</summary>
-    public static TransformManyBlock<Datagram, Datagram> ReadHeader(StageOptions options) =>
+    public static TransformManyBlock<Datagram, Datagram> ReadHeader(StageOptions options, TaskScheduler loop) =>
         new(datagram =>
         {
             if (!TryStrip(datagram))
@@ -56,13 +56,13 @@ internal static class UdpHeaderStages
             }
 
             return [datagram];
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 
     /// <summary>Tunnel, back: the server's reply header (where it came from) is dropped; the client wants the data.</summary>
-    public static TransformManyBlock<Datagram, Datagram> StripHeader(StageOptions options) => ReadHeader(options);
+    public static TransformManyBlock<Datagram, Datagram> StripHeader(StageOptions options, TaskScheduler loop) => ReadHeader(options, loop);
 
     /// <summary>Server, back (the reply's source) and tunnel, outbound (the fixed destination): writes <see cref="Datagram.Target"/> in front.</summary>
-    public static TransformBlock<Datagram, Datagram> AddHeader(StageOptions options, ShadowsocksAddress? fixedTarget = null) =>
+    public static TransformBlock<Datagram, Datagram> AddHeader(StageOptions options, TaskScheduler loop, ShadowsocksAddress? fixedTarget = null) =>
         new(datagram =>
         {
             var target = fixedTarget ?? datagram.Target;
@@ -71,7 +71,7 @@ internal static class UdpHeaderStages
             datagram.Length += size;
             AddressHeader.Write(target, datagram.Buffer.AsSpan(datagram.Offset, size));
             return datagram;
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 
     private static bool TryStrip(Datagram datagram)
     {

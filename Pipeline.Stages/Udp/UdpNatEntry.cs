@@ -7,11 +7,10 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 
 /// <summary>
 /// One client's association: the outbound socket its datagrams leave by, the loop that receives the replies on it,
-/// and the association's root span. Disposing it (expiry, eviction, shutdown) closes the socket, which ends the loop.
+/// and the association's root span. Disposing it (expiry, eviction, shutdown) stops the receiving and closes the socket.
 /// </summary>
 internal sealed class UdpNatEntry : IDisposable
 {
-    private readonly CancellationTokenSource _stop = new();
     private long _datagramsOut;
     private long _datagramsBack;
     private int _disposed;
@@ -30,7 +29,8 @@ internal sealed class UdpNatEntry : IDisposable
 
     public Activity? Span { get; }
 
-    public CancellationToken Stopping => _stop.Token;
+    /// <summary>The replies' receiving on the relay's event loop; stopped before the socket closes.</summary>
+    public IDisposable? Receiving { get; set; }
 
     /// <summary>Server: the last name resolved for this client and its address, so a stream of datagrams resolves once.</summary>
     public (string Host, IPAddress Address)? LastResolved { get; set; }
@@ -46,9 +46,8 @@ internal sealed class UdpNatEntry : IDisposable
             return;
         }
 
-        _stop.Cancel();
+        Receiving?.Dispose();
         Outbound.Dispose();
-        _stop.Dispose();
         PipelineTelemetry.UdpAssociations.Add(-1);
         if (Span is not null)
         {

@@ -5,6 +5,7 @@ using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
@@ -18,12 +19,15 @@ internal sealed class UdpNatTable : IDisposable
     private readonly LruCache<IPEndPoint, UdpNatEntry> _entries;
     private readonly Func<IPEndPoint, Socket> _openOutbound;
     private readonly ITargetBlock<Datagram> _back;
+    private readonly EventLoop _loop;
     private readonly string _role;
 
     /// <param name="openOutbound">Makes the outbound socket for a new client (connected to the server, or unconnected).</param>
     /// <param name="back">The first stage of the way back (replies toward the client).</param>
-    public UdpNatTable(int capacity, TimeSpan timeout, IScheduler scheduler, Func<IPEndPoint, Socket> openOutbound, ITargetBlock<Datagram> back, string role)
+    /// <param name="loop">Where the entries' sockets are received on.</param>
+    public UdpNatTable(int capacity, TimeSpan timeout, IScheduler scheduler, Func<IPEndPoint, Socket> openOutbound, ITargetBlock<Datagram> back, EventLoop loop, string role)
     {
+        _loop = loop;
         _openOutbound = openOutbound;
         _back = back;
         _role = role;
@@ -48,7 +52,7 @@ internal sealed class UdpNatTable : IDisposable
         span?.SetTag(TagNames.NetworkPeerAddress, client.Address.ToString());
         span?.SetTag(TagNames.NetworkPeerPort, client.Port);
         var entry = new UdpNatEntry(client, _openOutbound(client), span);
-        _ = UdpReceiveLoop.RunAsync(entry.Outbound, _back, reply => Stamp(entry, reply), "back", entry.Stopping);
+        entry.Receiving = UdpReceiveLoop.Start(_loop, entry.Outbound, _back, reply => Stamp(entry, reply), "back");
         return entry;
     }
 

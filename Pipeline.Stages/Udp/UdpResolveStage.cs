@@ -9,7 +9,7 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// <summary>Server: turns the datagram's target into an endpoint; a name that does not resolve, or a forbidden address, drops the datagram.</summary>
 internal static class UdpResolveStage
 {
-    public static TransformManyBlock<Datagram, Datagram> Create(StageOptions options, IDnsResolver resolver, ForbiddenAddresses forbidden) =>
+    public static TransformManyBlock<Datagram, Datagram> Create(StageOptions options, TaskScheduler loop, IDnsResolver resolver, ForbiddenAddresses forbidden) =>
         new(async datagram =>
         {
             var target = datagram.Target;
@@ -34,5 +34,5 @@ internal static class UdpResolveStage
 
             datagram.Resolved = new IPEndPoint(address, target.Port);
             return [datagram];
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 }

@@ -6,12 +6,16 @@ using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
-/// <summary>The last stage of each UDP direction: the datagram leaves and its buffer goes back to the pool.</summary>
+/// <summary>
+/// The last stage of each UDP direction: the datagram leaves and its buffer goes back to the pool. The send is
+/// synchronous, on the event loop: a UDP send does not wait for the peer, only for room in the kernel's send buffer
+/// (4 MiB here), and an async send would register the socket with .NET's socket engine as well.
+/// </summary>
 internal static class UdpSendStages
 {
     /// <summary>Out through the client's NAT entry: to the server (local, tunnel: connected socket) or to <see cref="Datagram.Resolved"/> (server).</summary>
-    public static ActionBlock<Datagram> ThroughNat(StageOptions options, UdpNatTable nat, IPEndPoint? server) =>
-        new(async datagram =>
+    public static ActionBlock<Datagram> ThroughNat(StageOptions options, TaskScheduler loop, UdpNatTable nat, IPEndPoint? server) =>
+        new(datagram =>
         {
             try
             {
@@ -23,18 +27,18 @@ internal static class UdpSendStages
                     target = new IPEndPoint(target.Address.MapToIPv6(), target.Port);
                 }
 
-                await entry.Outbound.SendToAsync(datagram.Buffer.AsMemory(datagram.Offset, datagram.Length), SocketFlags.None, target).ConfigureAwait(false);
+                entry.Outbound.SendTo(datagram.Data, SocketFlags.None, target);
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
                 UdpCounters.Drop(datagram, "send failed");
             }
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 
     /// <summary>Back to the client, from the relay's listening socket.</summary>
-    public static ActionBlock<Datagram> ToClient(StageOptions options, Socket listener) =>
-        new(async datagram =>
+    public static ActionBlock<Datagram> ToClient(StageOptions options, TaskScheduler loop, Socket listener) =>
+        new(datagram =>
         {
             try
             {
@@ -44,12 +48,12 @@ internal static class UdpSendStages
                     client = new IPEndPoint(datagram.Client.Address.MapToIPv6(), datagram.Client.Port);
                 }
 
-                await listener.SendToAsync(datagram.Buffer.AsMemory(datagram.Offset, datagram.Length), SocketFlags.None, client).ConfigureAwait(false);
+                listener.SendTo(datagram.Data, SocketFlags.None, client);
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
                 UdpCounters.Drop(datagram, "send failed");
             }
-        }, BlockOptions.Shared(options));
+        }, BlockOptions.OnLoop(options, loop));
 }

@@ -6,7 +6,8 @@ usage: bench/e2e/udp_rate.py [seconds=5] [rounds=3] [method=aes-256-gcm] [window
 A SOCKS5 UDP ASSOCIATE client keeps `window` datagrams in flight to a loopback UDP echo through
 `local -u` -> `server -u` and counts echoed datagrams per second, for 64-byte and 1,400-byte payloads.
 Each implementation first runs `warmup` seconds of the same load, not counted (a running server's figure, after JIT).
-Reports medians per implementation and the ratio ours/libev. Loopback only; every process is killed at the end.
+Reports medians per implementation and the ratio ours/libev, and the CPU time each process spent per echoed datagram
+(from /proc/PID/stat over the counted seconds). Loopback only; every process is killed at the end.
 """
 import os, socket, statistics, subprocess, sys, threading, time
 
@@ -58,6 +59,17 @@ def start(impl, echo_port):
     return procs, lport
 
 
+def cpu_seconds(procs):
+    """user + system CPU of each process so far, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    result = []
+    for p in procs:
+        with open(f"/proc/{p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        result.append((int(fields[11]) + int(fields[12])) / ticks)
+    return result
+
+
 def associate(lport):
     c = socket.create_connection(("127.0.0.1", lport))
     c.sendall(bytes([5, 1, 0])); assert c.recv(2) == bytes([5, 0])
@@ -84,6 +96,7 @@ def measure(impl, echo_port, size):
                     u.sendto(packet, relay)
                 continue
             u.sendto(packet, relay)
+        cpu_before = cpu_seconds(procs)
         got, deadline, start_t = 0, time.time() + SECONDS, time.time()
         while time.time() < deadline:
             try:
@@ -93,8 +106,10 @@ def measure(impl, echo_port, size):
                     u.sendto(packet, relay)
                 continue
             u.sendto(packet, relay)
+        elapsed = time.time() - start_t
+        cpu = [after - before for after, before in zip(cpu_seconds(procs), cpu_before)]
         control.close()
-        return got / (time.time() - start_t)
+        return got / elapsed, [c * 1e6 / max(got, 1) for c in cpu]
     finally:
         for p in procs:
             p.kill(); p.wait()
@@ -102,13 +117,17 @@ def measure(impl, echo_port, size):
 
 def main():
     echo = echo_server(); port = echo.getsockname()[1]
-    print(f"{'method':<24}{'payload':>8}{'ours dgram/s':>14}{'libev dgram/s':>15}{'ratio':>7}")
+    print(f"{'method':<24}{'payload':>8}{'ours dgram/s':>14}{'libev dgram/s':>15}{'ratio':>7}"
+          f"{'ours µs/dgram server+local':>28}{'libev µs/dgram server+local':>29}")
     for size in (64, 1400):
         ours, libev = [], []
         for _ in range(ROUNDS):
             ours.append(measure("ours", port, size)); libev.append(measure("libev", port, size))
-        mo, ml = statistics.median(ours), statistics.median(libev)
-        print(f"{METHOD:<24}{size:>8}{mo:>14.0f}{ml:>15.0f}{mo / ml:>7.2f}")
+        mo, ml = statistics.median(r for r, _ in ours), statistics.median(r for r, _ in libev)
+        co = [statistics.median(c[i] for _, c in ours) for i in (0, 1)]
+        cl = [statistics.median(c[i] for _, c in libev) for i in (0, 1)]
+        print(f"{METHOD:<24}{size:>8}{mo:>14.0f}{ml:>15.0f}{mo / ml:>7.2f}"
+              f"{co[0]:>19.1f} + {co[1]:<6.1f}{cl[0]:>20.1f} + {cl[1]:<6.1f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+using System.Runtime.InteropServices;
+
+namespace Shadowsocks.Pipeline.Core.Multiplexing;
+
+/// <summary>
+/// The Linux calls <see cref="EventLoop"/> needs: epoll, an eventfd to wake the loop, and a non-blocking
+/// <c>recvfrom</c> (MSG_DONTWAIT: the socket itself stays in blocking mode, so .NET's own calls on it behave as usual).
+/// Socket arguments are <see cref="SafeHandle"/>s, so a socket disposed on another thread is not closed (and its
+/// descriptor not reused) while a call is using it.
+/// </summary>
+internal static unsafe partial class Epoll
+{
+    public const uint In = 0x001;
+    public const uint Error = 0x008;
+    public const uint HangUp = 0x010;
+    public const int CtlAdd = 1;
+    public const int CtlDel = 2;
+    public const int CloseOnExec = 0x80000;
+    public const int NonBlocking = 0x800;
+    public const int DontWait = 0x40;
+    public const int Interrupted = 4;
+    public const int WouldBlock = 11;
+
+    /// <summary>struct epoll_event: packed on x86-64 (12 bytes), naturally aligned elsewhere (16).</summary>
+    [StructLayout(LayoutKind.Sequential, Pack = 4)]
+    public struct Event
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
+    public static partial int Create(int flags);
+
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    public static partial int Control(int epoll, int operation, int fd, Event* ev);
+
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    public static partial int Control(int epoll, int operation, SafeHandle fd, Event* ev);
+
+    [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
+    public static partial int Wait(int epoll, Event* events, int maxEvents, int timeoutMilliseconds);
+
+    [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initial, int flags);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, void* buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, void* buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "recvfrom", SetLastError = true)]
+    public static partial nint ReceiveFrom(SafeHandle socket, byte* buffer, nint length, int flags, byte* address, ref int addressLength);
+
+    /// <summary>The errno of the call that just failed, as an exception naming the call.</summary>
+    public static IOException LastError(string call) => new($"{call} failed: {Marshal.GetLastPInvokeErrorMessage()}");
+}

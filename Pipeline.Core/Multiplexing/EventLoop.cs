@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+
+namespace Shadowsocks.Pipeline.Core.Multiplexing;
+
+/// <summary>
+/// A multiplexer of our own: one thread, one epoll set. A socket's readiness to read is an observable
+/// (<see cref="Readable"/>; subscribing adds the socket to the set, disposing removes it), and Dataflow blocks given
+/// <see cref="Scheduler"/> run their work on the same thread, between two <c>epoll_wait</c>s. A datagram is then
+/// received, passed through every stage and sent without leaving the thread: no hand-off to a pool worker and no
+/// wake-up per datagram, where .NET's socket engine wakes its epoll thread and then a pool thread for each
+/// completion (the UDP profile in bench/RESULTS.md). One <c>epoll_wait</c> reports every socket that has data, as
+/// ss-libev's loop does. Work queued from other threads (a DNS answer's continuation) wakes the loop through an
+/// eventfd.
+/// </summary>
+internal sealed unsafe class EventLoop : IDisposable
+{
+    private const int MaxEvents = 64;
+
+    /// <summary>Queued tasks run per turn before I/O is polled again, so a busy pipeline cannot starve the sockets.</summary>
+    private const int MaxTasksPerTurn = 1024;
+
+    private const ulong WakeId = 0;
+
+    private readonly int _epoll;
+    private readonly int _wake;
+    private readonly Thread _thread;
+    private readonly ConcurrentDictionary<ulong, Action> _handlers = new();
+    private readonly ConcurrentQueue<Task> _tasks = new();
+    private readonly EventLoopTaskScheduler _scheduler;
+    private ulong _nextId = WakeId;
+    private int _wakePending;
+    private volatile bool _stopping;
+
+    public EventLoop(string name)
+    {
+        _epoll = Epoll.Create(Epoll.CloseOnExec);
+        if (_epoll < 0)
+        {
+            throw Epoll.LastError("epoll_create1");
+        }
+
+        _wake = Epoll.EventFd(0, Epoll.CloseOnExec | Epoll.NonBlocking);
+        if (_wake < 0)
+        {
+            var error = Epoll.LastError("eventfd");
+            Epoll.Close(_epoll);
+            throw error;
+        }
+
+        var wake = new Epoll.Event { Events = Epoll.In, Data = WakeId };
+        if (Epoll.Control(_epoll, Epoll.CtlAdd, _wake, &wake) != 0)
+        {
+            var error = Epoll.LastError("epoll_ctl");
+            Epoll.Close(_wake);
+            Epoll.Close(_epoll);
+            throw error;
+        }
+
+        _scheduler = new EventLoopTaskScheduler(this);
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _thread.Start();
+    }
+
+    /// <summary>Runs tasks on the loop's thread: give it to the blocks whose work should stay beside the sockets.</summary>
+    public TaskScheduler Scheduler => _scheduler;
+
+    public bool IsLoopThread => Thread.CurrentThread == _thread;
+
+    /// <summary>
+    /// The socket's readiness to read, level-triggered: each notification (on the loop's thread) means at least one
+    /// receive will not block; data left unread is reported again on the next turn.
+    /// </summary>
+    public IObservable<Socket> Readable(Socket socket) =>
+        Observable.Create<Socket>(observer => Register(socket, () => observer.OnNext(socket)));
+
+    public void Dispose()
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        Wake();
+        if (!IsLoopThread)
+        {
+            _thread.Join();
+        }
+
+        Epoll.Close(_wake);
+        Epoll.Close(_epoll);
+    }
+
+    internal void Queue(Task task)
+    {
+        _tasks.Enqueue(task);
+        if (!IsLoopThread)
+        {
+            Wake();
+        }
+    }
+
+    private IDisposable Register(Socket socket, Action onReadable)
+    {
+        var handle = socket.SafeHandle;
+        var id = Interlocked.Increment(ref _nextId);
+        _handlers[id] = onReadable;
+        var ev = new Epoll.Event { Events = Epoll.In, Data = id };
+        if (Epoll.Control(_epoll, Epoll.CtlAdd, handle, &ev) != 0)
+        {
+            _handlers.TryRemove(id, out _);
+            throw Epoll.LastError("epoll_ctl");
+        }
+
+        return Disposable.Create(() =>
+        {
+            // Events already taken from the kernel for this id find no handler and are ignored.
+            if (_handlers.TryRemove(id, out _) && !handle.IsClosed && !_stopping)
+            {
+                try
+                {
+                    Epoll.Control(_epoll, Epoll.CtlDel, handle, null);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Closed meanwhile: closing the descriptor took it out of the set.
+                }
+            }
+        });
+    }
+
+    private void Wake()
+    {
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+        {
+            ulong one = 1;
+            Epoll.Write(_wake, &one, sizeof(ulong));
+        }
+    }
+
+    private void Run()
+    {
+        var events = stackalloc Epoll.Event[MaxEvents];
+        while (!_stopping)
+        {
+            RunTasks();
+            var timeout = _tasks.IsEmpty ? -1 : 0;
+            var count = Epoll.Wait(_epoll, events, MaxEvents, timeout);
+            if (count < 0)
+            {
+                continue; // EINTR (a signal): poll again
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                var id = events[i].Data;
+                if (id == WakeId)
+                {
+                    ulong value;
+                    Epoll.Read(_wake, &value, sizeof(ulong));
+                    Volatile.Write(ref _wakePending, 0);
+                }
+                else if (_handlers.TryGetValue(id, out var handler))
+                {
+                    Invoke(handler);
+                }
+            }
+        }
+    }
+
+    private void RunTasks()
+    {
+        for (var i = 0; i < MaxTasksPerTurn && _tasks.TryDequeue(out var task); i++)
+        {
+            _scheduler.Execute(task);
+        }
+    }
+
+    private static void Invoke(Action handler)
+    {
+        try
+        {
+            handler();
+        }
+        catch (Exception e)
+        {
+            // A handler's failure belongs to its own socket; the loop serves the others.
+            Trace.TraceError($"event loop handler failed: {e}");
+        }
+    }
+}
