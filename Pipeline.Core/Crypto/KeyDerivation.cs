@@ -47,7 +47,7 @@ internal static class KeyDerivation
 
     /// <summary>HKDF (RFC 5869) with SHA-1: extract with <paramref name="salt"/>, expand with <paramref name="info"/> to fill <paramref name="output"/>.</summary>
     public static void HkdfSha1(ReadOnlySpan<byte> inputKey, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> info, Span<byte> output) =>
-        HKDF.DeriveKey(HashAlgorithmName.SHA1, inputKey, output, salt, info);
+        Sha1Hmac.Hkdf(inputKey, salt, info, output);
 
     /// <summary>
     /// Decodes a <c>--key</c> value: standard or URL-safe base64 of exactly the method's key length.

@@ -17,9 +17,14 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// </code>
 /// Both directions work in place: the payload may already sit at <c>packet[SaltSize..]</c> when encrypting, and the
 /// payload buffer may be <c>packet[SaltSize..]</c> when decrypting. Any other overlap is not supported.
+/// The methods OpenSSL implements go through <see cref="PacketAead"/> (a re-keyed context per thread instead of a
+/// new one per packet); the others through <see cref="CipherInfo.CreateAead"/>.
 /// </remarks>
 internal static class UdpPacketCodec
 {
+    /// <summary>Each packet has its own subkey, so the nonce is always zero (SIP004).</summary>
+    private static readonly byte[] s_zeroNonce = new byte[12];
+
     /// <summary>The largest packet <see cref="Encrypt"/> writes for a payload of <paramref name="payloadLength"/> bytes.</summary>
     public static int MaxPacketSize(CipherInfo cipher, int payloadLength) => cipher.SaltSize + payloadLength + cipher.TagSize;
 
@@ -33,9 +38,16 @@ internal static class UdpPacketCodec
         }
 
         var salt = packet[..cipher.SaltSize];
-        RandomNumberGenerator.Fill(salt);
+        SaltSource.Fill(salt);
         var body = packet.Slice(cipher.SaltSize, payload.Length);
-        if (cipher.Family == CipherFamily.Aead)
+        if (PacketAead.TryGet(cipher, out var packetAead))
+        {
+            Span<byte> subkey = stackalloc byte[cipher.KeySize];
+            KeyDerivation.SessionSubkey(masterKey, salt, subkey);
+            packetAead.Seal(subkey, s_zeroNonce, payload, body, packet.Slice(cipher.SaltSize + payload.Length, cipher.TagSize));
+            CryptographicOperations.ZeroMemory(subkey);
+        }
+        else if (cipher.Family == CipherFamily.Aead)
         {
             using var aead = CreateAead(cipher, masterKey, salt);
             Span<byte> nonce = stackalloc byte[aead.NonceSize];
@@ -65,7 +77,18 @@ internal static class UdpPacketCodec
         var salt = packet[..cipher.SaltSize];
         var body = packet.Slice(cipher.SaltSize, bodyLength);
         var plaintext = payload[..bodyLength];
-        if (cipher.Family == CipherFamily.Aead)
+        if (PacketAead.TryGet(cipher, out var packetAead))
+        {
+            Span<byte> subkey = stackalloc byte[cipher.KeySize];
+            KeyDerivation.SessionSubkey(masterKey, salt, subkey);
+            var opened = packetAead.TryOpen(subkey, s_zeroNonce, body, packet[(cipher.SaltSize + bodyLength)..], plaintext);
+            CryptographicOperations.ZeroMemory(subkey);
+            if (!opened)
+            {
+                return false;
+            }
+        }
+        else if (cipher.Family == CipherFamily.Aead)
         {
             using var aead = CreateAead(cipher, masterKey, salt);
             Span<byte> nonce = stackalloc byte[aead.NonceSize];

@@ -1,0 +1,110 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+
+namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
+
+public sealed class EventLoopTests
+{
+    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public void Readable_FiresOnTheLoopThread_AgainWhileDataIsLeft_AndNotAfterDisposal()
+    {
+        using var loop = new EventLoop("test loop");
+        using var receiver = Bound();
+        using var sender = Bound();
+        var notifications = new BlockingCollection<bool>();
+        var subscription = loop.Readable(receiver).Subscribe(_ =>
+        {
+            notifications.Add(loop.IsLoopThread);
+            var buffer = new byte[16];
+            receiver.Receive(buffer); // one datagram per notification: the second must come back as another one
+        });
+
+        sender.SendTo([1], receiver.LocalEndPoint!);
+        sender.SendTo([2], receiver.LocalEndPoint!);
+        Assert.True(notifications.TryTake(out var onLoop, s_wait));
+        Assert.True(onLoop);
+        Assert.True(notifications.TryTake(out _, s_wait), "level-triggered: the datagram left unread is reported again");
+
+        subscription.Dispose();
+        sender.SendTo([3], receiver.LocalEndPoint!);
+        Assert.False(notifications.TryTake(out _, TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(1, receiver.Available > 0 ? 1 : 0);
+    }
+
+    [Fact]
+    public async Task BlocksOnTheScheduler_RunOnTheLoopThread_WhoeverPostsToThem()
+    {
+        using var loop = new EventLoop("test loop");
+        var threads = new ConcurrentBag<bool>();
+        var block = new ActionBlock<int>(_ => threads.Add(loop.IsLoopThread), new ExecutionDataflowBlockOptions { TaskScheduler = loop.Scheduler, MaxDegreeOfParallelism = 4 });
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(t => Task.Run(() =>
+        {
+            for (var i = 0; i < 250; i++)
+            {
+                block.Post(i);
+            }
+        })));
+        block.Complete();
+        await block.Completion.WaitAsync(s_wait);
+        Assert.Equal(1000, threads.Count);
+        Assert.All(threads, Assert.True);
+    }
+
+    [Fact]
+    public void AFailingHandler_LeavesTheLoopServingTheOthers()
+    {
+        using var loop = new EventLoop("test loop");
+        using var bad = Bound();
+        using var good = Bound();
+        using var sender = Bound();
+        var failures = 0;
+        using var badSubscription = loop.Readable(bad).Subscribe(_ =>
+        {
+            bad.Receive(new byte[16]);
+            Interlocked.Increment(ref failures);
+            throw new InvalidOperationException("handler bug");
+        });
+        var received = new BlockingCollection<byte>();
+        using var goodSubscription = loop.Readable(good).Subscribe(_ =>
+        {
+            var buffer = new byte[16];
+            good.Receive(buffer);
+            received.Add(buffer[0]);
+        });
+
+        for (byte i = 0; i < 5; i++)
+        {
+            sender.SendTo([i], bad.LocalEndPoint!);
+            sender.SendTo([i], good.LocalEndPoint!);
+            Assert.True(received.TryTake(out var value, s_wait));
+            Assert.Equal(i, value);
+        }
+
+        Assert.True(Volatile.Read(ref failures) >= 1);
+    }
+
+    [Fact]
+    public async Task Dispose_StopsTheThread_AndASocketClosedWhileSubscribedIsHarmless()
+    {
+        var loop = new EventLoop("test loop");
+        var socket = Bound();
+        var subscription = loop.Readable(socket).Subscribe(_ => { });
+        socket.Dispose();
+        subscription.Dispose();
+        var stopped = Task.Run(loop.Dispose);
+        await stopped.WaitAsync(s_wait);
+        loop.Dispose(); // twice is fine
+    }
+
+    private static Socket Bound()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return socket;
+    }
+}
