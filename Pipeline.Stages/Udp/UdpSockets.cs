@@ -68,8 +68,13 @@ internal static class UdpSockets
         return socket;
     }
 
+    /// <summary>
+    /// Non-blocking: the relay's event loop receives and sends on its own thread, and a send that finds the kernel's
+    /// buffer full fails (the datagram is counted as dropped) instead of holding the loop.
+    /// </summary>
     private static void Tune(Socket socket)
     {
+        socket.Blocking = false;
         try
         {
             socket.ReceiveBufferSize = KernelBuffer;
