@@ -41,6 +41,7 @@ internal static unsafe class Sha1Hmac
 
         CryptographicOperations.ZeroMemory(prk);
         CryptographicOperations.ZeroMemory(t);
+        CryptographicOperations.ZeroMemory(message);
     }
 
     /// <summary>HMAC-SHA1 of <paramref name="message"/> under <paramref name="key"/> (at most one block: 64 bytes).</summary>
@@ -68,6 +69,7 @@ internal static unsafe class Sha1Hmac
         }
 
         new Span<byte>(pad, Block).Clear();
+        new Span<byte>(inner, Size).Clear();
         new Span<byte>(context, LibCrypto.Sha1ContextSize).Clear();
     }
 

@@ -51,8 +51,28 @@ internal sealed class UdpNatTable : IDisposable
         span?.SetTag(TagNames.NetworkTransport, "udp");
         span?.SetTag(TagNames.NetworkPeerAddress, client.Address.ToString());
         span?.SetTag(TagNames.NetworkPeerPort, client.Port);
-        var entry = new UdpNatEntry(client, _openOutbound(client), span);
-        entry.Receiving = UdpReceiveLoop.Start(_loop, entry.Outbound, _back, reply => Stamp(entry, reply), "back");
+        Socket outbound;
+        try
+        {
+            outbound = _openOutbound(client);
+        }
+        catch
+        {
+            span?.Dispose();
+            throw;
+        }
+
+        var entry = new UdpNatEntry(client, outbound, span);
+        try
+        {
+            entry.Receiving = UdpReceiveLoop.Start(_loop, entry.Outbound, _back, reply => Stamp(entry, reply), "back");
+        }
+        catch
+        {
+            entry.Dispose();
+            throw;
+        }
+
         return entry;
     }
 

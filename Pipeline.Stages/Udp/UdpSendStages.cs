@@ -13,7 +13,11 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// </summary>
 internal static class UdpSendStages
 {
-    /// <summary>Out through the client's NAT entry: to the server (local, tunnel: connected socket) or to <see cref="Datagram.Resolved"/> (server).</summary>
+    /// <summary>
+    /// Out through the client's NAT entry: to the server (local, tunnel: connected socket) or to
+    /// <see cref="Datagram.Resolved"/> (server). A new entry that cannot be opened (no socket left, or the event loop
+    /// cannot watch it: <see cref="IOException"/>) costs this datagram only.
+    /// </summary>
     public static ActionBlock<Datagram> ThroughNat(StageOptions options, TaskScheduler loop, UdpNatTable nat, IPEndPoint? server) =>
         new(datagram =>
         {
@@ -30,7 +34,7 @@ internal static class UdpSendStages
                 entry.Outbound.SendTo(datagram.Data, SocketFlags.None, target);
                 datagram.Return();
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
                 UdpCounters.Drop(datagram, "send failed");
             }
