@@ -2,9 +2,12 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
+using System.Net.Sockets;
 using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Hosts.Configuration;
 
@@ -12,7 +15,8 @@ namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
 /// <summary>
 /// The <c>pipeline</c> section reaches the blocks: <c>pipeline.resolve.max_parallelism</c> in config.json is the
-/// number of lookups the server's resolve stage runs at once, and the value every resolve span carries.
+/// number of lookups the server's resolve stage runs at once, and the value every resolve span carries; and
+/// <c>pipeline.udp.max_parallelism</c> the number of UDP lookups in flight.
 /// </summary>
 public sealed class PipelineTuningTests
 {
@@ -88,6 +92,68 @@ public sealed class PipelineTuningTests
             Assert.Equal(expectedTag, s.GetTagItem(TagNames.StageMaxParallelism));
             Assert.Equal("resolve", s.GetTagItem(TagNames.Stage));
         });
+    }
+
+    /// <summary>
+    /// UDP stages run on the relay's event loop, one thread; <c>pipeline.udp.max_parallelism</c> still bounds the
+    /// datagrams a stage works on at once, which shows where the work waits: the server's lookups. Eight datagrams to
+    /// eight names: exactly min(configured, 8) lookups in flight, and when they answer (on a pool thread, which wakes the
+    /// loop) every datagram is echoed back.
+    /// </summary>
+    [Theory]
+    [InlineData(3)]
+    [InlineData(8)]
+    public async Task UdpMaxParallelism_BoundsTheServersLookupsInFlight_AndAnswersComeBackThroughTheLoop(int configured)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var options = RelayChain.Options("aes-256-gcm", "tuning", new IPEndPoint(IPAddress.Loopback, 0)) with
+        {
+            Forbidden = ForbiddenAddresses.None,
+            Pipeline = PipelineOptions.Default with { Udp = new StageOptions(configured, 1024) },
+        };
+        var resolver = new GatedResolver();
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var server = new ServerUdpRelay(options, resolver, TaskPoolScheduler.Default);
+        server.Start(new IPEndPoint(IPAddress.Loopback, 0));
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        for (var i = 0; i < Connections; i++)
+        {
+            var address = ShadowsocksAddress.FromHost($"host{i}.{run}.test", echo.EndPoint.Port);
+            var plain = new byte[AddressHeader.GetSize(address) + 1];
+            plain[AddressHeader.Write(address, plain)] = (byte)i;
+            var packet = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, plain.Length)];
+            var length = UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, plain, packet);
+            await client.SendToAsync(packet.AsMemory(0, length), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        }
+
+        var expectedAtOnce = Math.Min(configured, Connections);
+        while (resolver.InFlight < expectedAtOnce)
+        {
+            await Task.Delay(10, cancel.Token);
+        }
+
+        await Task.Delay(300, cancel.Token);
+        Assert.Equal(expectedAtOnce, resolver.InFlight);
+        resolver.Open();
+
+        var echoed = new SortedSet<int>();
+        var reply = new byte[2048];
+        while (echoed.Count < Connections)
+        {
+            var received = await client.ReceiveAsync(reply, SocketFlags.None, cancel.Token);
+            var payload = new byte[received];
+            Assert.True(UdpPacketCodec.TryDecrypt(options.Cipher, options.MasterKey, reply.AsSpan(0, received), payload, out var length));
+            Assert.Equal(AddressParseStatus.Ok, AddressHeader.TryRead(payload.AsSpan(0, length), out _, out var headerLength));
+            Assert.Equal(length - 1, headerLength);
+            echoed.Add(payload[headerLength]);
+        }
+
+        Assert.Equal(Enumerable.Range(0, Connections), echoed);
+        Assert.Equal(expectedAtOnce, resolver.MaxInFlight);
+        Assert.Equal(Connections, resolver.Calls);
     }
 
     /// <summary>The gauge's current value for the resolve stage, read through a MeterListener as an exporter would.</summary>
