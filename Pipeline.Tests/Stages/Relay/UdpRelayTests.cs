@@ -95,6 +95,41 @@ public sealed class UdpRelayTests
         Assert.True(echo.Received >= clients * perClient);
     }
 
+    /// <summary>
+    /// A server on <c>[::]</c> (dual-stack, the usual <c>-s ::</c>) receives IPv4 clients as IPv4-mapped IPv6: the
+    /// receive path reads the kernel's address, unmaps it, and the reply goes back to the plain IPv4 client with the
+    /// destination's address as IPv4 in its header.
+    /// </summary>
+    [Fact]
+    public async Task ADualStackServer_AnswersIpv4Clients_WithPlainIpv4()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var options = RelayChain.Options("chacha20-ietf-poly1305", "dual-stack", new IPEndPoint(IPAddress.IPv6Any, 0));
+        await using var server = UdpRelayChain.StartServer(options, listen: new IPEndPoint(IPAddress.IPv6Any, 0));
+        var serverV4 = new IPEndPoint(IPAddress.Loopback, server.LocalEndPoint.Port);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        var payload = RandomNumberGenerator.GetBytes(64);
+        var address = ShadowsocksAddress.FromEndPoint(echo.EndPoint);
+        var plain = new byte[AddressHeader.GetSize(address) + payload.Length];
+        payload.CopyTo(plain, AddressHeader.Write(address, plain));
+        var packet = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, plain.Length)];
+        var length = UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, plain, packet);
+        await client.SendToAsync(packet.AsMemory(0, length), SocketFlags.None, serverV4, cancel.Token);
+
+        var reply = new byte[2048];
+        var result = await client.ReceiveFromAsync(reply, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cancel.Token);
+        Assert.Equal(serverV4, result.RemoteEndPoint);
+        var back = new byte[result.ReceivedBytes];
+        Assert.True(UdpPacketCodec.TryDecrypt(options.Cipher, options.MasterKey, reply.AsSpan(0, result.ReceivedBytes), back, out var backLength));
+        Assert.Equal(1, back[0]); // ATYP 1: IPv4, not the mapped IPv6 form
+        Assert.Equal(AddressParseStatus.Ok, AddressHeader.TryRead(back.AsSpan(0, backLength), out var source, out var consumed));
+        Assert.Equal(echo.EndPoint, new IPEndPoint(source.Ip!, source.Port));
+        Assert.Equal(payload, back.AsSpan(consumed, backLength - consumed).ToArray());
+    }
+
     [Fact]
     public async Task BadDatagrams_AreDroppedAndCounted_OtherClientsUnaffected()
     {
