@@ -56,8 +56,21 @@ public sealed class EventLoopTests
     }
 
     [Fact]
-    public void AFailingHandler_LeavesTheLoopServingTheOthers()
+    public void AFailingHandler_LeavesTheLoopServingTheOthers_AndIsCounted()
     {
+        long counted = 0;
+        using var meters = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "pipeline.loop.handler_failures")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        meters.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref counted, value));
+        meters.Start();
         using var loop = new EventLoop("test loop");
         using var bad = Bound();
         using var good = Bound();
@@ -86,6 +99,7 @@ public sealed class EventLoopTests
         }
 
         Assert.True(Volatile.Read(ref failures) >= 1);
+        Assert.True(Interlocked.Read(ref counted) >= 1);
     }
 
     [Fact]
