@@ -13,13 +13,16 @@ namespace Shadowsocks.Pipeline.Core.Crypto;
 /// </summary>
 internal static class CipherCatalog
 {
+
     private static readonly CipherInfo[] s_all =
     [
         // AEAD (SIP004): salt size = key size.
-        Aead("aes-128-gcm", 16, static k => new DotNetAesGcm(k.Span)),
-        Aead("aes-192-gcm", 24, static k => new DotNetAesGcm(k.Span)),
-        Aead("aes-256-gcm", 32, static k => new DotNetAesGcm(k.Span)),
-        Aead("chacha20-ietf-poly1305", 32, static k => new DotNetChaCha20Poly1305(k.Span)),
+        // AES-GCM and ChaCha20-Poly1305 straight on OpenSSL's EVP calls where the library loads (4–8 % more bulk
+        // throughput than .NET's wrappers, bench/RESULTS.md), else on .NET's classes: the same bytes either way.
+        Aead("aes-128-gcm", 16, static k => LibCrypto.IsAvailable ? new OpenSslAead(LibCrypto.EVP_aes_128_gcm, k.Span) : new DotNetAesGcm(k.Span)),
+        Aead("aes-192-gcm", 24, static k => LibCrypto.IsAvailable ? new OpenSslAead(LibCrypto.EVP_aes_192_gcm, k.Span) : new DotNetAesGcm(k.Span)),
+        Aead("aes-256-gcm", 32, static k => LibCrypto.IsAvailable ? new OpenSslAead(LibCrypto.EVP_aes_256_gcm, k.Span) : new DotNetAesGcm(k.Span)),
+        Aead("chacha20-ietf-poly1305", 32, static k => LibCrypto.IsAvailable ? new OpenSslAead(LibCrypto.EVP_chacha20_poly1305, k.Span) : new DotNetChaCha20Poly1305(k.Span)),
         Aead("xchacha20-ietf-poly1305", 32, static k => new DotNetXChaCha20Poly1305(k.Span)),
         Aead("chacha20-poly1305", 32, static k => new ChaCha20Poly1305Original(k.Span)),
         Aead("aes-128-ocb", 16, static k => new BouncyAesOcb(k.Span)),

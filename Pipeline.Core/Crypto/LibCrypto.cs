@@ -64,6 +64,24 @@ internal static unsafe partial class LibCrypto
     [LibraryImport(Library)]
     public static partial int EVP_CIPHER_CTX_ctrl(nint context, int type, int argument, void* pointer);
 
+    // The same on a context owned by an object (a connection's cipher): the handle is held for the call, so a
+    // release on another thread cannot free it mid-call.
+    [LibraryImport(Library)]
+    public static partial int EVP_CipherInit_ex(SafeHandle context, nint cipher, nint engine, byte* key, byte* iv, int encrypt);
+
+    [LibraryImport(Library)]
+    public static partial int EVP_CipherUpdate(SafeHandle context, byte* output, int* outputLength, byte* input, int inputLength);
+
+    [LibraryImport(Library)]
+    public static partial int EVP_CipherFinal_ex(SafeHandle context, byte* output, int* outputLength);
+
+    [LibraryImport(Library)]
+    public static partial int EVP_CIPHER_CTX_ctrl(SafeHandle context, int type, int argument, void* pointer);
+
+    /// <summary>Empties the calling thread's OpenSSL error queue (after a failed call, so nothing stale is left for the next caller).</summary>
+    [LibraryImport(Library)]
+    public static partial void ERR_clear_error();
+
     private static bool Probe()
     {
         try

@@ -58,6 +58,7 @@ internal sealed unsafe class PacketAead
                 && LibCrypto.EVP_CipherFinal_ex(context, output + length, &length) == 1;
             if (!opened)
             {
+                LibCrypto.ERR_clear_error();
                 plaintext.Clear();
             }
 
