@@ -110,8 +110,10 @@ async def main():
             per, before, after, elapsed = await measure(impl, n)
             results[impl].append(per)
             print(f"{impl:6} {n} idle connections: RSS local+server {before} KiB -> {after} KiB, {per:.2f} KiB per connection ({elapsed:.1f} s to open)")
-    o, l = statistics.median(results["ours"]), statistics.median(results["libev"])
-    print(f"median KiB per idle connection: ours {o:.2f}, libev {l:.2f}, ratio {o / l:.2f}")
+    medians = {impl: statistics.median(values) for impl, values in results.items() if values}
+    line = ", ".join(f"{impl} {value:.2f}" for impl, value in medians.items())
+    ratio = f", ratio {medians['ours'] / medians['libev']:.2f}" if len(medians) == 2 else ""
+    print(f"median KiB per idle connection: {line}{ratio}")
 
 
 asyncio.run(main())
