@@ -52,20 +52,7 @@ internal static unsafe partial class LibCrypto
     [LibraryImport(Library)]
     public static partial nint EVP_chacha20_poly1305();
 
-    [LibraryImport(Library)]
-    public static partial int EVP_CipherInit_ex(nint context, nint cipher, nint engine, byte* key, byte* iv, int encrypt);
-
-    [LibraryImport(Library)]
-    public static partial int EVP_CipherUpdate(nint context, byte* output, int* outputLength, byte* input, int inputLength);
-
-    [LibraryImport(Library)]
-    public static partial int EVP_CipherFinal_ex(nint context, byte* output, int* outputLength);
-
-    [LibraryImport(Library)]
-    public static partial int EVP_CIPHER_CTX_ctrl(nint context, int type, int argument, void* pointer);
-
-    // The same on a context owned by an object (a connection's cipher): the handle is held for the call, so a
-    // release on another thread cannot free it mid-call.
+    // A context is passed as its SafeHandle: held for the call, so a release on another thread cannot free it mid-call.
     [LibraryImport(Library)]
     public static partial int EVP_CipherInit_ex(SafeHandle context, nint cipher, nint engine, byte* key, byte* iv, int encrypt);
 

@@ -9,11 +9,8 @@ namespace Shadowsocks.Pipeline.Core.Crypto;
 /// <see cref="LibCrypto"/> is not available, <see cref="TryGet"/> is false and the caller uses
 /// <see cref="CipherInfo.CreateAead"/>. Nonce 12 bytes, tag 16.
 /// </summary>
-internal sealed unsafe class PacketAead
+internal sealed class PacketAead
 {
-    private const int NonceSize = 12;
-    private const int TagSize = 16;
-
     private static readonly FrozenDictionary<string, PacketAead> s_byName = Build();
 
     [ThreadStatic]
@@ -27,52 +24,12 @@ internal sealed unsafe class PacketAead
     public static bool TryGet(CipherInfo cipher, out PacketAead aead) => s_byName.TryGetValue(cipher.Name, out aead!);
 
     /// <summary>Seals <paramref name="plaintext"/> into <paramref name="ciphertext"/> (same length; may be the same memory) and writes the tag.</summary>
-    public void Seal(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag)
-    {
-        Check(nonce, ciphertext.Length, plaintext.Length, tag.Length);
-        var context = Context();
-        fixed (byte* k = key, n = nonce, input = plaintext, output = ciphertext, t = tag)
-        {
-            var length = 0;
-            if (LibCrypto.EVP_CipherInit_ex(context, 0, 0, k, n, 1) != 1
-                || LibCrypto.EVP_CipherUpdate(context, output, &length, input, plaintext.Length) != 1
-                || LibCrypto.EVP_CipherFinal_ex(context, output + length, &length) != 1
-                || LibCrypto.EVP_CIPHER_CTX_ctrl(context, LibCrypto.GetTag, TagSize, t) != 1)
-            {
-                throw new InvalidOperationException("OpenSSL failed to seal a packet.");
-            }
-        }
-    }
+    public void Seal(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag) =>
+        Context().Seal(key, nonce, plaintext, ciphertext, tag);
 
     /// <summary>Opens a sealed packet; false (nothing in <paramref name="plaintext"/> valid, and it is cleared) when it does not authenticate.</summary>
-    public bool TryOpen(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext)
-    {
-        Check(nonce, plaintext.Length, ciphertext.Length, tag.Length);
-        var context = Context();
-        fixed (byte* k = key, n = nonce, input = ciphertext, output = plaintext, t = tag)
-        {
-            var length = 0;
-            var opened = LibCrypto.EVP_CipherInit_ex(context, 0, 0, k, n, 0) == 1
-                && LibCrypto.EVP_CipherUpdate(context, output, &length, input, ciphertext.Length) == 1
-                && LibCrypto.EVP_CIPHER_CTX_ctrl(context, LibCrypto.SetTag, TagSize, t) == 1
-                && LibCrypto.EVP_CipherFinal_ex(context, output + length, &length) == 1;
-            if (!opened)
-            {
-                LibCrypto.ERR_clear_error();
-                plaintext.Clear();
-            }
-
-            return opened;
-        }
-    }
-
-    private static void Check(ReadOnlySpan<byte> nonce, int outputLength, int inputLength, int tagLength)
-    {
-        if (nonce.Length != NonceSize || outputLength < inputLength || tagLength != TagSize)
-        {
-            throw new ArgumentException("A packet AEAD takes a 12-byte nonce, a 16-byte tag and an output as long as its input.");
-        }
-    }
+    public bool TryOpen(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext) =>
+        Context().TryOpen(key, nonce, ciphertext, tag, plaintext);
 
     private static FrozenDictionary<string, PacketAead> Build()
     {
@@ -91,7 +48,7 @@ internal sealed unsafe class PacketAead
     }
 
     /// <summary>This thread's context, set up for this cipher (a thread switching ciphers sets it up again).</summary>
-    private nint Context()
+    private EvpCipherContext Context()
     {
         var evp = _evp;
         if (evp == 0)
@@ -102,14 +59,9 @@ internal sealed unsafe class PacketAead
         var context = t_context ??= new EvpCipherContext();
         if (context.Cipher != evp)
         {
-            if (LibCrypto.EVP_CipherInit_ex(context.DangerousGetHandle(), evp, 0, null, null, 1) != 1)
-            {
-                throw new InvalidOperationException("OpenSSL could not set up a cipher context.");
-            }
-
-            context.Cipher = evp;
+            context.SetUp(evp, []);
         }
 
-        return context.DangerousGetHandle();
+        return context;
     }
 }
