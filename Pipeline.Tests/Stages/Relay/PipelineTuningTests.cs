@@ -121,12 +121,8 @@ public sealed class PipelineTuningTests
 
         for (var i = 0; i < Connections; i++)
         {
-            var address = ShadowsocksAddress.FromHost($"host{i}.{run}.test", echo.EndPoint.Port);
-            var plain = new byte[AddressHeader.GetSize(address) + 1];
-            plain[AddressHeader.Write(address, plain)] = (byte)i;
-            var packet = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, plain.Length)];
-            var length = UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, plain, packet);
-            await client.SendToAsync(packet.AsMemory(0, length), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+            var packet = UdpPackets.Seal(options, ShadowsocksAddress.FromHost($"host{i}.{run}.test", echo.EndPoint.Port), [(byte)i]);
+            await client.SendToAsync(packet, SocketFlags.None, server.LocalEndPoint, cancel.Token);
         }
 
         var expectedAtOnce = Math.Min(configured, Connections);
@@ -144,11 +140,8 @@ public sealed class PipelineTuningTests
         while (echoed.Count < Connections)
         {
             var received = await client.ReceiveAsync(reply, SocketFlags.None, cancel.Token);
-            var payload = new byte[received];
-            Assert.True(UdpPacketCodec.TryDecrypt(options.Cipher, options.MasterKey, reply.AsSpan(0, received), payload, out var length));
-            Assert.Equal(AddressParseStatus.Ok, AddressHeader.TryRead(payload.AsSpan(0, length), out _, out var headerLength));
-            Assert.Equal(length - 1, headerLength);
-            echoed.Add(payload[headerLength]);
+            var (_, payload, _) = UdpPackets.Open(options, reply.AsSpan(0, received));
+            echoed.Add(Assert.Single(payload));
         }
 
         Assert.Equal(Enumerable.Range(0, Connections), echoed);

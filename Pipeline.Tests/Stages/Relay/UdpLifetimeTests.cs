@@ -98,15 +98,10 @@ public sealed class UdpLifetimeTests
 
     private static async Task EchoAsync(Socket client, IPEndPoint server, RelayOptions options, IPEndPoint target, CancellationToken cancellationToken)
     {
-        var payload = "ping"u8.ToArray();
-        var address = ShadowsocksAddress.FromEndPoint(target);
-        var plain = new byte[AddressHeader.GetSize(address) + payload.Length];
-        payload.CopyTo(plain, AddressHeader.Write(address, plain));
-        var packet = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, plain.Length)];
-        var length = UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, plain, packet);
-        await client.SendToAsync(packet.AsMemory(0, length), SocketFlags.None, server, cancellationToken);
+        var packet = UdpPackets.Seal(options, ShadowsocksAddress.FromEndPoint(target), "ping"u8);
+        await client.SendToAsync(packet, SocketFlags.None, server, cancellationToken);
         var reply = new byte[2048];
         var received = await client.ReceiveAsync(reply, SocketFlags.None, cancellationToken);
-        Assert.True(UdpPacketCodec.TryDecrypt(options.Cipher, options.MasterKey, reply.AsSpan(0, received), new byte[received], out _));
+        Assert.Equal("ping"u8.ToArray(), UdpPackets.Open(options, reply.AsSpan(0, received)).Payload);
     }
 }

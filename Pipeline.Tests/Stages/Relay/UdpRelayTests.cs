@@ -112,22 +112,15 @@ public sealed class UdpRelayTests
         client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
 
         var payload = RandomNumberGenerator.GetBytes(64);
-        var address = ShadowsocksAddress.FromEndPoint(echo.EndPoint);
-        var plain = new byte[AddressHeader.GetSize(address) + payload.Length];
-        payload.CopyTo(plain, AddressHeader.Write(address, plain));
-        var packet = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, plain.Length)];
-        var length = UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, plain, packet);
-        await client.SendToAsync(packet.AsMemory(0, length), SocketFlags.None, serverV4, cancel.Token);
+        await client.SendToAsync(UdpPackets.Seal(options, ShadowsocksAddress.FromEndPoint(echo.EndPoint), payload), SocketFlags.None, serverV4, cancel.Token);
 
         var reply = new byte[2048];
         var result = await client.ReceiveFromAsync(reply, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cancel.Token);
         Assert.Equal(serverV4, result.RemoteEndPoint);
-        var back = new byte[result.ReceivedBytes];
-        Assert.True(UdpPacketCodec.TryDecrypt(options.Cipher, options.MasterKey, reply.AsSpan(0, result.ReceivedBytes), back, out var backLength));
-        Assert.Equal(1, back[0]); // ATYP 1: IPv4, not the mapped IPv6 form
-        Assert.Equal(AddressParseStatus.Ok, AddressHeader.TryRead(back.AsSpan(0, backLength), out var source, out var consumed));
+        var (source, data, addressType) = UdpPackets.Open(options, reply.AsSpan(0, result.ReceivedBytes));
+        Assert.Equal(1, addressType); // ATYP 1: IPv4, not the mapped IPv6 form
         Assert.Equal(echo.EndPoint, new IPEndPoint(source.Ip!, source.Port));
-        Assert.Equal(payload, back.AsSpan(consumed, backLength - consumed).ToArray());
+        Assert.Equal(payload, data);
     }
 
     [Fact]
@@ -155,19 +148,12 @@ public sealed class UdpRelayTests
         using var good = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
         good.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
         var payload = RandomNumberGenerator.GetBytes(300);
-        var address = ShadowsocksAddress.FromEndPoint(echo.EndPoint);
-        var plain = new byte[AddressHeader.GetSize(address) + payload.Length];
-        payload.CopyTo(plain, AddressHeader.Write(address, plain));
-        var packet = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, plain.Length)];
-        var length = UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, plain, packet);
-        await good.SendToAsync(packet.AsMemory(0, length), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        await good.SendToAsync(UdpPackets.Seal(options, ShadowsocksAddress.FromEndPoint(echo.EndPoint), payload), SocketFlags.None, server.LocalEndPoint, cancel.Token);
         var reply = new byte[65_536];
         var received = await good.ReceiveAsync(reply, SocketFlags.None, cancel.Token);
-        var back = new byte[received];
-        Assert.True(UdpPacketCodec.TryDecrypt(options.Cipher, options.MasterKey, reply.AsSpan(0, received), back, out var backLength));
-        Assert.Equal(AddressParseStatus.Ok, AddressHeader.TryRead(back.AsSpan(0, backLength), out var source, out var consumed));
+        var (source, data, _) = UdpPackets.Open(options, reply.AsSpan(0, received));
         Assert.Equal(echo.EndPoint.Port, source.Port);
-        Assert.Equal(payload, back.AsSpan(consumed, backLength - consumed).ToArray());
+        Assert.Equal(payload, data);
 
         // Nothing came back to the attacker, and each bad datagram was counted under its reason.
         attacker.Blocking = false;
