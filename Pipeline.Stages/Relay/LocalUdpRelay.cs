@@ -64,7 +64,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         trimSocks5.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 
-        _receiving = UdpReceiveLoop.Start(_loop, _socket, trimSocks5, d => Associations.Contains(d.Client.Address), "out");
+        _receiving = UdpReceiver.Start(_loop, _socket, trimSocks5, d => Associations.Contains(d.Client.Address), "out");
     }
 
     public ValueTask DisposeAsync()

@@ -54,7 +54,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         readHeader.LinkTo(resolve, s_propagate);
         resolve.LinkTo(forward, s_propagate);
 
-        _receiving = UdpReceiveLoop.Start(_loop, _socket, decrypt, admit: null, "out");
+        _receiving = UdpReceiver.Start(_loop, _socket, decrypt, admit: null, "out");
     }
 
     public ValueTask DisposeAsync()

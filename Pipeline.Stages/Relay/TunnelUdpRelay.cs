@@ -50,7 +50,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 
-        _receiving = UdpReceiveLoop.Start(_loop, _socket, addHeader, admit: null, "out");
+        _receiving = UdpReceiver.Start(_loop, _socket, addHeader, admit: null, "out");
     }
 
     public ValueTask DisposeAsync()

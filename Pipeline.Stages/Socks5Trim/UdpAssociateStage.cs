@@ -33,7 +33,7 @@ internal static class UdpAssociateStage
                 bound = new IPEndPoint(bound.Address.MapToIPv4(), bound.Port);
             }
 
-            registration = associations.Register(UdpReceiveLoop.Normalize(session.ClientEndPoint!).Address);
+            registration = associations.Register(UdpReceiver.Normalize(session.ClientEndPoint!).Address);
             var reply = new byte[32];
             var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, ShadowsocksAddress.FromEndPoint(bound), reply);
             await SocketSend.SendAllAsync(client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);

@@ -65,7 +65,7 @@ internal sealed class UdpNatTable : IDisposable
         var entry = new UdpNatEntry(client, outbound, span);
         try
         {
-            entry.Receiving = UdpReceiveLoop.Start(_loop, entry.Outbound, _back, reply => Stamp(entry, reply), "back");
+            entry.Receiving = UdpReceiver.Start(_loop, entry.Outbound, _back, reply => Stamp(entry, reply), "back");
         }
         catch
         {

@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Protocol;
@@ -121,6 +122,55 @@ public sealed class UdpRelayTests
         Assert.Equal(1, addressType); // ATYP 1: IPv4, not the mapped IPv6 form
         Assert.Equal(echo.EndPoint, new IPEndPoint(source.Ip!, source.Port));
         Assert.Equal(payload, data);
+    }
+
+    /// <summary>
+    /// Backpressure: a burst far larger than the first stage's capacity (2 here) is not dropped by the relay. The
+    /// datagram that finds the stage full waits for room, the socket leaves the loop's epoll set meanwhile, and the
+    /// rest wait in the kernel's queue; every datagram comes back.
+    /// </summary>
+    [Fact]
+    public async Task ABurstLargerThanTheStagesCapacity_WaitsInTheKernel_AndEveryDatagramComesBack()
+    {
+        const int Burst = 300;
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var options = RelayChain.Options("aes-256-gcm", "burst", new IPEndPoint(IPAddress.Loopback, 0)) with
+        {
+            Pipeline = PipelineOptions.Default with { Udp = new StageOptions(1, 2) },
+        };
+        await using var server = UdpRelayChain.StartServer(options);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.ReceiveBufferSize = 4 << 20;
+        client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        var target = ShadowsocksAddress.FromEndPoint(echo.EndPoint);
+        for (var i = 0; i < Burst; i++)
+        {
+            client.SendTo(UdpPackets.Seal(options, target, BitConverter.GetBytes(i)), server.LocalEndPoint);
+        }
+
+        var seen = new HashSet<int>();
+        var reply = new byte[2048];
+        while (seen.Count < Burst)
+        {
+            using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token);
+            quiet.CancelAfter(TimeSpan.FromSeconds(5));
+            int received;
+            try
+            {
+                received = await client.ReceiveAsync(reply, SocketFlags.None, quiet.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail($"{seen.Count} of {Burst} datagrams came back");
+                return;
+            }
+
+            seen.Add(BitConverter.ToInt32(UdpPackets.Open(options, reply.AsSpan(0, received)).Payload));
+        }
+
+        Assert.Equal(Enumerable.Range(0, Burst), seen.Order());
     }
 
     [Fact]
