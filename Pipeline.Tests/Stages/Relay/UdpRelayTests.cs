@@ -125,14 +125,16 @@ public sealed class UdpRelayTests
     }
 
     /// <summary>
-    /// Backpressure: a burst far larger than the first stage's capacity (2 here) is not dropped by the relay. The
+    /// Backpressure: bursts far larger than the first stage's capacity (2 here) are not dropped by the relay. The
     /// datagram that finds the stage full waits for room, the socket leaves the loop's epoll set meanwhile, and the
-    /// rest wait in the kernel's queue; every datagram comes back.
+    /// rest wait in the kernel's queue; every datagram comes back. (Bursts of 40, each answered before the next, stay
+    /// within default kernel socket buffers, so neither the relay's nor the echo's kernel queue can overflow.)
     /// </summary>
     [Fact]
-    public async Task ABurstLargerThanTheStagesCapacity_WaitsInTheKernel_AndEveryDatagramComesBack()
+    public async Task BurstsLargerThanTheStagesCapacity_WaitInTheKernel_AndEveryDatagramComesBack()
     {
-        const int Burst = 300;
+        const int Bursts = 8;
+        const int Burst = 40;
         using var cancel = new CancellationTokenSource(s_timeout);
         using var echo = new UdpEchoDestination(IPAddress.Loopback);
         var options = RelayChain.Options("aes-256-gcm", "burst", new IPEndPoint(IPAddress.Loopback, 0)) with
@@ -141,36 +143,38 @@ public sealed class UdpRelayTests
         };
         await using var server = UdpRelayChain.StartServer(options);
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        client.ReceiveBufferSize = 4 << 20;
         client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-
         var target = ShadowsocksAddress.FromEndPoint(echo.EndPoint);
-        for (var i = 0; i < Burst; i++)
-        {
-            client.SendTo(UdpPackets.Seal(options, target, BitConverter.GetBytes(i)), server.LocalEndPoint);
-        }
-
-        var seen = new HashSet<int>();
         var reply = new byte[2048];
-        while (seen.Count < Burst)
+
+        for (var burst = 0; burst < Bursts; burst++)
         {
-            using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token);
-            quiet.CancelAfter(TimeSpan.FromSeconds(5));
-            int received;
-            try
+            for (var i = 0; i < Burst; i++)
             {
-                received = await client.ReceiveAsync(reply, SocketFlags.None, quiet.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                Assert.Fail($"{seen.Count} of {Burst} datagrams came back");
-                return;
+                client.SendTo(UdpPackets.Seal(options, target, BitConverter.GetBytes((burst * Burst) + i)), server.LocalEndPoint);
             }
 
-            seen.Add(BitConverter.ToInt32(UdpPackets.Open(options, reply.AsSpan(0, received)).Payload));
+            var seen = new HashSet<int>();
+            while (seen.Count < Burst)
+            {
+                using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token);
+                quiet.CancelAfter(TimeSpan.FromSeconds(5));
+                int received;
+                try
+                {
+                    received = await client.ReceiveAsync(reply, SocketFlags.None, quiet.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    Assert.Fail($"burst {burst}: {seen.Count} of {Burst} datagrams came back");
+                    return;
+                }
+
+                seen.Add(BitConverter.ToInt32(UdpPackets.Open(options, reply.AsSpan(0, received)).Payload));
+            }
+
+            Assert.Equal(Enumerable.Range(burst * Burst, Burst), seen.Order());
         }
-
-        Assert.Equal(Enumerable.Range(0, Burst), seen.Order());
     }
 
     [Fact]
