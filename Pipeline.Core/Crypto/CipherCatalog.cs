@@ -13,16 +13,15 @@ namespace Shadowsocks.Pipeline.Core.Crypto;
 /// </summary>
 internal static class CipherCatalog
 {
-
     private static readonly CipherInfo[] s_all =
     [
         // AEAD (SIP004): salt size = key size.
         // AES-GCM and ChaCha20-Poly1305 straight on OpenSSL's EVP calls where the library loads (4–8 % more bulk
         // throughput than .NET's wrappers, bench/RESULTS.md), else on .NET's classes: the same bytes either way.
-        Aead("aes-128-gcm", 16, static k => LibCrypto.IsAvailable ? new OpenSslAead(LibCrypto.EVP_aes_128_gcm, k.Span) : new DotNetAesGcm(k.Span)),
-        Aead("aes-192-gcm", 24, static k => LibCrypto.IsAvailable ? new OpenSslAead(LibCrypto.EVP_aes_192_gcm, k.Span) : new DotNetAesGcm(k.Span)),
-        Aead("aes-256-gcm", 32, static k => LibCrypto.IsAvailable ? new OpenSslAead(LibCrypto.EVP_aes_256_gcm, k.Span) : new DotNetAesGcm(k.Span)),
-        Aead("chacha20-ietf-poly1305", 32, static k => LibCrypto.IsAvailable ? new OpenSslAead(LibCrypto.EVP_chacha20_poly1305, k.Span) : new DotNetChaCha20Poly1305(k.Span)),
+        OpenSslOr("aes-128-gcm", 16, static k => new DotNetAesGcm(k.Span)),
+        OpenSslOr("aes-192-gcm", 24, static k => new DotNetAesGcm(k.Span)),
+        OpenSslOr("aes-256-gcm", 32, static k => new DotNetAesGcm(k.Span)),
+        OpenSslOr("chacha20-ietf-poly1305", 32, static k => new DotNetChaCha20Poly1305(k.Span)),
         Aead("xchacha20-ietf-poly1305", 32, static k => new DotNetXChaCha20Poly1305(k.Span)),
         Aead("chacha20-poly1305", 32, static k => new ChaCha20Poly1305Original(k.Span)),
         Aead("aes-128-ocb", 16, static k => new BouncyAesOcb(k.Span)),
@@ -96,6 +95,12 @@ internal static class CipherCatalog
 
     private static CipherInfo Aead(string name, int keySize, Func<ReadOnlyMemory<byte>, IAeadCipher> factory) =>
         new(name, CipherFamily.Aead, keySize, keySize, factory, null);
+
+    private static CipherInfo OpenSslOr(string name, int keySize, Func<ReadOnlyMemory<byte>, IAeadCipher> fallback)
+    {
+        var evp = LibCrypto.AeadCipher(name);
+        return Aead(name, keySize, evp == 0 ? fallback : k => new OpenSslAead(evp, k.Span));
+    }
 
     private static CipherInfo Stream(
         string name, int keySize, int ivSize, Func<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>, bool, IStreamCipher> factory) =>

@@ -25,6 +25,16 @@ internal static unsafe partial class LibCrypto
 
     public static bool IsAvailable => s_available.Value;
 
+    /// <summary>OpenSSL's <c>EVP_CIPHER</c> for a Shadowsocks AEAD method it implements; 0 for the others, or without the library.</summary>
+    public static nint AeadCipher(string method) => !IsAvailable ? 0 : method switch
+    {
+        "aes-128-gcm" => EVP_aes_128_gcm(),
+        "aes-192-gcm" => EVP_aes_192_gcm(),
+        "aes-256-gcm" => EVP_aes_256_gcm(),
+        "chacha20-ietf-poly1305" => EVP_chacha20_poly1305(),
+        _ => 0,
+    };
+
     [LibraryImport(Library)]
     public static partial int SHA1_Init(byte* context);
 

@@ -3,13 +3,13 @@ using System.Security.Cryptography;
 namespace Shadowsocks.Pipeline.Core.Crypto;
 
 /// <summary>
-/// AES-GCM or ChaCha20-Poly1305 (IETF) for one session subkey, straight on OpenSSL's EVP interface: the key is set
+/// AES-GCM or ChaCha20-Poly1305 (IETF; <paramref name="evpCipher"/> is OpenSSL's <c>EVP_CIPHER</c>) for one session subkey, straight on OpenSSL's EVP interface: the key is set
 /// once per context and each chunk sets only its nonce. .NET's <c>AesGcm</c> and <c>ChaCha20Poly1305</c> do the same
 /// calls plus, on every chunk, an error-queue clear and parameter look-ups (4–5 % of a bulk transfer's samples). The
 /// context is built on first use and given back by <see cref="ReleaseKeySchedule"/> while the connection is quiet.
 /// 12-byte nonce, 16-byte tag; plaintext and ciphertext may be the same memory.
 /// </summary>
-internal sealed class OpenSslAead(Func<nint> evpCipher, ReadOnlySpan<byte> key) : IAeadCipher
+internal sealed class OpenSslAead(nint evpCipher, ReadOnlySpan<byte> key) : IAeadCipher
 {
     private readonly byte[] _key = key.ToArray();
     private EvpCipherContext? _context;
@@ -47,7 +47,7 @@ internal sealed class OpenSslAead(Func<nint> evpCipher, ReadOnlySpan<byte> key) 
             var context = new EvpCipherContext();
             try
             {
-                context.SetUp(evpCipher(), _key);
+                context.SetUp(evpCipher, _key);
             }
             catch
             {

@@ -16,10 +16,9 @@ internal sealed class PacketAead
     [ThreadStatic]
     private static EvpCipherContext? t_context;
 
-    private readonly Func<nint> _cipher;
-    private nint _evp;
+    private readonly nint _evp;
 
-    private PacketAead(Func<nint> cipher) => _cipher = cipher;
+    private PacketAead(nint evp) => _evp = evp;
 
     public static bool TryGet(CipherInfo cipher, out PacketAead aead) => s_byName.TryGetValue(cipher.Name, out aead!);
 
@@ -31,35 +30,18 @@ internal sealed class PacketAead
     public bool TryOpen(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext) =>
         Context().TryOpen(key, nonce, ciphertext, tag, plaintext);
 
-    private static FrozenDictionary<string, PacketAead> Build()
-    {
-        if (!LibCrypto.IsAvailable)
-        {
-            return FrozenDictionary<string, PacketAead>.Empty;
-        }
-
-        return new Dictionary<string, PacketAead>
-        {
-            ["aes-128-gcm"] = new(LibCrypto.EVP_aes_128_gcm),
-            ["aes-192-gcm"] = new(LibCrypto.EVP_aes_192_gcm),
-            ["aes-256-gcm"] = new(LibCrypto.EVP_aes_256_gcm),
-            ["chacha20-ietf-poly1305"] = new(LibCrypto.EVP_chacha20_poly1305),
-        }.ToFrozenDictionary();
-    }
+    private static FrozenDictionary<string, PacketAead> Build() => CipherCatalog.All
+        .Select(static method => (method.Name, Evp: LibCrypto.AeadCipher(method.Name)))
+        .Where(static method => method.Evp != 0)
+        .ToFrozenDictionary(static method => method.Name, static method => new PacketAead(method.Evp));
 
     /// <summary>This thread's context, set up for this cipher (a thread switching ciphers sets it up again).</summary>
     private EvpCipherContext Context()
     {
-        var evp = _evp;
-        if (evp == 0)
-        {
-            _evp = evp = _cipher();
-        }
-
         var context = t_context ??= new EvpCipherContext();
-        if (context.Cipher != evp)
+        if (context.Cipher != _evp)
         {
-            context.SetUp(evp, []);
+            context.SetUp(_evp, []);
         }
 
         return context;

@@ -3,23 +3,19 @@ using System.Runtime.InteropServices;
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
 /// <summary>
-/// The Linux calls <see cref="EventLoop"/> needs: epoll, an eventfd to wake the loop, and a non-blocking
-/// <c>recvfrom</c> (MSG_DONTWAIT: the socket itself stays in blocking mode, so .NET's own calls on it behave as usual).
+/// The Linux calls <see cref="EventLoop"/> needs: epoll, an eventfd to wake the loop, and a <c>recvfrom</c> that never
+/// waits (MSG_DONTWAIT, whatever the socket's mode) and reads the sender's address as the kernel wrote it.
 /// Socket arguments are <see cref="SafeHandle"/>s, so a socket disposed on another thread is not closed (and its
 /// descriptor not reused) while a call is using it.
 /// </summary>
 internal static unsafe partial class Epoll
 {
     public const uint In = 0x001;
-    public const uint Error = 0x008;
-    public const uint HangUp = 0x010;
     public const int CtlAdd = 1;
     public const int CtlDel = 2;
     public const int CloseOnExec = 0x80000;
     public const int NonBlocking = 0x800;
     public const int DontWait = 0x40;
-    public const int Interrupted = 4;
-    public const int WouldBlock = 11;
 
     /// <summary>struct epoll_event: packed on x86-64 (12 bytes), naturally aligned elsewhere (16).</summary>
     [StructLayout(LayoutKind.Sequential, Pack = 4)]

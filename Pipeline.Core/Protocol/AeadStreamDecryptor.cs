@@ -159,12 +159,12 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
         }
     }
 
+    public void ReleaseKeySchedule() => _aead?.ReleaseKeySchedule();
+
     /// <summary>
     /// Releases the cipher. A carry-over buffer still rented is left to the garbage collector, not returned to the
     /// pool: a teardown may dispose the decryptor while a block is still inside <see cref="Decrypt"/>.
     /// </summary>
-    public void ReleaseKeySchedule() => _aead?.ReleaseKeySchedule();
-
     public void Dispose() => _aead?.Dispose();
 
     private void ReleasePending()

@@ -22,8 +22,8 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// </remarks>
 internal static class UdpPacketCodec
 {
-    /// <summary>Each packet has its own subkey, so the nonce is always zero (SIP004).</summary>
-    private static readonly byte[] s_zeroNonce = new byte[12];
+    /// <summary>Each packet has its own subkey, so the nonce is always zero (SIP004); long enough for every AEAD's nonce.</summary>
+    private static readonly byte[] s_zeroNonce = new byte[24];
 
     /// <summary>The largest packet <see cref="Encrypt"/> writes for a payload of <paramref name="payloadLength"/> bytes.</summary>
     public static int MaxPacketSize(CipherInfo cipher, int payloadLength) => cipher.SaltSize + payloadLength + cipher.TagSize;
@@ -40,19 +40,12 @@ internal static class UdpPacketCodec
         var salt = packet[..cipher.SaltSize];
         SaltSource.Fill(salt);
         var body = packet.Slice(cipher.SaltSize, payload.Length);
-        if (PacketAead.TryGet(cipher, out var packetAead))
+        if (cipher.Family == CipherFamily.Aead)
         {
             Span<byte> subkey = stackalloc byte[cipher.KeySize];
             KeyDerivation.SessionSubkey(masterKey, salt, subkey);
-            packetAead.Seal(subkey, s_zeroNonce, payload, body, packet.Slice(cipher.SaltSize + payload.Length, cipher.TagSize));
+            Seal(cipher, subkey, payload, body, packet.Slice(cipher.SaltSize + payload.Length, cipher.TagSize));
             CryptographicOperations.ZeroMemory(subkey);
-        }
-        else if (cipher.Family == CipherFamily.Aead)
-        {
-            using var aead = CreateAead(cipher, masterKey, salt);
-            Span<byte> nonce = stackalloc byte[aead.NonceSize];
-            nonce.Clear();
-            aead.Encrypt(nonce, payload, body, packet.Slice(cipher.SaltSize + payload.Length, aead.TagSize));
         }
         else
         {
@@ -77,23 +70,13 @@ internal static class UdpPacketCodec
         var salt = packet[..cipher.SaltSize];
         var body = packet.Slice(cipher.SaltSize, bodyLength);
         var plaintext = payload[..bodyLength];
-        if (PacketAead.TryGet(cipher, out var packetAead))
+        if (cipher.Family == CipherFamily.Aead)
         {
             Span<byte> subkey = stackalloc byte[cipher.KeySize];
             KeyDerivation.SessionSubkey(masterKey, salt, subkey);
-            var opened = packetAead.TryOpen(subkey, s_zeroNonce, body, packet[(cipher.SaltSize + bodyLength)..], plaintext);
+            var opened = TryOpen(cipher, subkey, body, packet[(cipher.SaltSize + bodyLength)..], plaintext);
             CryptographicOperations.ZeroMemory(subkey);
             if (!opened)
-            {
-                return false;
-            }
-        }
-        else if (cipher.Family == CipherFamily.Aead)
-        {
-            using var aead = CreateAead(cipher, masterKey, salt);
-            Span<byte> nonce = stackalloc byte[aead.NonceSize];
-            nonce.Clear();
-            if (!aead.TryDecrypt(nonce, body, packet[(cipher.SaltSize + bodyLength)..], plaintext))
             {
                 plaintext.Clear();
                 return false;
@@ -109,12 +92,27 @@ internal static class UdpPacketCodec
         return true;
     }
 
-    private static IAeadCipher CreateAead(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> salt)
+    /// <summary>On the thread's re-keyed OpenSSL context where the method has one, else on a one-packet AEAD.</summary>
+    private static void Seal(CipherInfo cipher, ReadOnlySpan<byte> subkey, ReadOnlySpan<byte> payload, Span<byte> body, Span<byte> tag)
     {
-        Span<byte> subkey = stackalloc byte[cipher.KeySize];
-        KeyDerivation.SessionSubkey(masterKey, salt, subkey);
-        var aead = cipher.CreateAead(subkey);
-        CryptographicOperations.ZeroMemory(subkey);
-        return aead;
+        if (PacketAead.TryGet(cipher, out var packetAead))
+        {
+            packetAead.Seal(subkey, s_zeroNonce.AsSpan(0, 12), payload, body, tag);
+            return;
+        }
+
+        using var aead = cipher.CreateAead(subkey);
+        aead.Encrypt(s_zeroNonce.AsSpan(0, aead.NonceSize), payload, body, tag);
+    }
+
+    private static bool TryOpen(CipherInfo cipher, ReadOnlySpan<byte> subkey, ReadOnlySpan<byte> body, ReadOnlySpan<byte> tag, Span<byte> plaintext)
+    {
+        if (PacketAead.TryGet(cipher, out var packetAead))
+        {
+            return packetAead.TryOpen(subkey, s_zeroNonce.AsSpan(0, 12), body, tag, plaintext);
+        }
+
+        using var aead = cipher.CreateAead(subkey);
+        return aead.TryDecrypt(s_zeroNonce.AsSpan(0, aead.NonceSize), body, tag, plaintext);
     }
 }

@@ -78,19 +78,19 @@ public sealed class OpenSslAeadTests
     [Fact]
     public void AfterDispose_ItRefuses()
     {
-        var cipher = new OpenSslAead(LibCrypto.EVP_aes_256_gcm, new byte[32]);
+        var cipher = new OpenSslAead(LibCrypto.EVP_aes_256_gcm(), new byte[32]);
         cipher.Encrypt(new byte[12], new byte[4], new byte[4], new byte[16]);
         cipher.Dispose();
         Assert.Throws<ObjectDisposedException>(() => cipher.Encrypt(new byte[12], new byte[4], new byte[4], new byte[16]));
-        Assert.Throws<ArgumentException>(() => new OpenSslAead(LibCrypto.EVP_aes_256_gcm, new byte[32]).Encrypt(new byte[8], new byte[4], new byte[4], new byte[16]));
+        Assert.Throws<ArgumentException>(() => new OpenSslAead(LibCrypto.EVP_aes_256_gcm(), new byte[32]).Encrypt(new byte[8], new byte[4], new byte[4], new byte[16]));
     }
 
-    private static Func<nint> Evp(string method) => method switch
+    private static nint Evp(string method) => method switch
     {
-        "aes-128-gcm" => LibCrypto.EVP_aes_128_gcm,
-        "aes-192-gcm" => LibCrypto.EVP_aes_192_gcm,
-        "aes-256-gcm" => LibCrypto.EVP_aes_256_gcm,
-        _ => LibCrypto.EVP_chacha20_poly1305,
+        "aes-128-gcm" => LibCrypto.EVP_aes_128_gcm(),
+        "aes-192-gcm" => LibCrypto.EVP_aes_192_gcm(),
+        "aes-256-gcm" => LibCrypto.EVP_aes_256_gcm(),
+        _ => LibCrypto.EVP_chacha20_poly1305(),
     };
 
     private static IAeadCipher Reference(string method, byte[] key) =>
