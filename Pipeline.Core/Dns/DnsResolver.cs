@@ -9,6 +9,7 @@ using Polly.Retry;
 using Polly.Timeout;
 using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Core.Dns;
 
@@ -106,9 +107,6 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             return socket;
         }
     }
-
-    private static IPEndPoint Plain(IPEndPoint endPoint) =>
-        endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
     private async Task<IPAddress[]> LookupAsync(string name)
     {
@@ -260,7 +258,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
             var message = buffer.AsSpan(0, result.ReceivedBytes);
             var id = DnsMessage.ReadId(message);
-            if (!_pending.TryGetValue(id, out var pending) || !Plain((IPEndPoint)result.RemoteEndPoint).Equals(Plain(pending.Server)))
+            if (!_pending.TryGetValue(id, out var pending) || !DualStack.Unmapped((IPEndPoint)result.RemoteEndPoint).Equals(DualStack.Unmapped(pending.Server)))
             {
                 PipelineTelemetry.DnsIgnored.Add(1);
                 continue;

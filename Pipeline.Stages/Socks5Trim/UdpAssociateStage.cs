@@ -25,15 +25,10 @@ internal static class UdpAssociateStage
         IDisposable? registration = null;
         try
         {
-            var bound = udpEndPoint.Address.Equals(IPAddress.Any) || udpEndPoint.Address.Equals(IPAddress.IPv6Any)
+            var bound = DualStack.Unmapped(udpEndPoint.Address.Equals(IPAddress.Any) || udpEndPoint.Address.Equals(IPAddress.IPv6Any)
                 ? new IPEndPoint(((IPEndPoint)client.LocalEndPoint!).Address, udpEndPoint.Port)
-                : udpEndPoint;
-            if (bound.Address.IsIPv4MappedToIPv6)
-            {
-                bound = new IPEndPoint(bound.Address.MapToIPv4(), bound.Port);
-            }
-
-            registration = associations.Register(UdpReceiver.Normalize(session.ClientEndPoint!).Address);
+                : udpEndPoint);
+            registration = associations.Register(DualStack.Unmapped(session.ClientEndPoint!).Address);
             var reply = new byte[32];
             var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, ShadowsocksAddress.FromEndPoint(bound), reply);
             await SocketSend.SendAllAsync(client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);

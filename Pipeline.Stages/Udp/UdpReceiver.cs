@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Disposables;
 using System.Runtime.InteropServices;
@@ -49,10 +48,6 @@ internal sealed class UdpReceiver : IDisposable
         receiver.Watch();
         return receiver;
     }
-
-    /// <summary>Dual-mode sockets report IPv4 peers as IPv4-mapped IPv6; the rest of the program wants them plain.</summary>
-    public static IPEndPoint Normalize(IPEndPoint endPoint) =>
-        endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
     public void Dispose() => _readiness.Dispose();
 

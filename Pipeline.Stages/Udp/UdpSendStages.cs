@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
@@ -25,13 +26,7 @@ internal static class UdpSendStages
             {
                 var entry = nat.GetOrAdd(datagram.Client);
                 entry.CountOut();
-                var target = server ?? datagram.Resolved!;
-                if (entry.Outbound.AddressFamily == AddressFamily.InterNetworkV6 && target.AddressFamily == AddressFamily.InterNetwork)
-                {
-                    target = new IPEndPoint(target.Address.MapToIPv6(), target.Port);
-                }
-
-                entry.Outbound.SendTo(datagram.Data, SocketFlags.None, target);
+                entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, server ?? datagram.Resolved!));
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
@@ -46,13 +41,7 @@ internal static class UdpSendStages
         {
             try
             {
-                EndPoint client = datagram.Client;
-                if (listener.AddressFamily == AddressFamily.InterNetworkV6 && datagram.Client.AddressFamily == AddressFamily.InterNetwork)
-                {
-                    client = new IPEndPoint(datagram.Client.Address.MapToIPv6(), datagram.Client.Port);
-                }
-
-                listener.SendTo(datagram.Data, SocketFlags.None, client);
+                listener.SendTo(datagram.Data, SocketFlags.None, DualStack.For(listener, datagram.Client));
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
