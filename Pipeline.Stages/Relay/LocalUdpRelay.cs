@@ -1,9 +1,7 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
-using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -22,9 +20,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     private readonly RelayOptions _options;
     private readonly IPEndPoint _server;
     private readonly IScheduler _scheduler;
-    private EventLoop? _loop;
-    private Socket? _socket;
-    private IDisposable? _receiving;
+    private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
 
     public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler)
@@ -38,24 +34,23 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     /// <summary>Client addresses with a live UDP ASSOCIATE control connection.</summary>
     public UdpAssociations Associations { get; }
 
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket!.LocalEndPoint!;
+    public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
     public int NatEntries => _nat?.Count ?? 0;
 
     public void Start(IPEndPoint listen)
     {
         var udp = _options.Pipeline.Udp;
-        _socket = UdpSockets.Listen(listen);
-        _loop = new EventLoop("udp local");
-        var loop = _loop.Scheduler;
+        _listener = new UdpListenLoop(listen, "udp local");
+        var loop = _listener.Scheduler;
 
         // Back, in flow order.
         var decrypt = UdpCipherStages.Decrypt(udp, loop, _options.Cipher, _options.MasterKey);
         var addSocks5 = UdpHeaderStages.AddSocks5(udp, loop);
-        var toClient = UdpSendStages.ToClient(udp, loop, _socket);
+        var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(addSocks5, s_propagate);
         addSocks5.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, _ => UdpSockets.ToServer(_server), decrypt, _loop, "local");
+        _nat = new UdpNatTable(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, _ => UdpSockets.ToServer(_server), decrypt, _listener.Loop, "local");
 
         // Out, in flow order.
         var trimSocks5 = UdpHeaderStages.TrimSocks5(udp, loop);
@@ -64,15 +59,13 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         trimSocks5.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 
-        _receiving = UdpReceiver.Start(_loop, _socket, trimSocks5, d => Associations.Contains(d.Client.Address), "out");
+        _listener.Receive(trimSocks5, d => Associations.Contains(d.Client.Address));
     }
 
     public ValueTask DisposeAsync()
     {
-        _receiving?.Dispose();
-        _socket?.Dispose();
         _nat?.Dispose();
-        _loop?.Dispose();
+        _listener?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

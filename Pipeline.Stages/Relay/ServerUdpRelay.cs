@@ -1,9 +1,7 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
-using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Udp;
 
@@ -21,29 +19,26 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
-    private EventLoop? _loop;
-    private Socket? _socket;
-    private IDisposable? _receiving;
+    private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
 
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket!.LocalEndPoint!;
+    public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
     public int Associations => _nat?.Count ?? 0;
 
     public void Start(IPEndPoint listen)
     {
         var udp = options.Pipeline.Udp;
-        _socket = UdpSockets.Listen(listen);
-        _loop = new EventLoop("udp server");
-        var loop = _loop.Scheduler;
+        _listener = new UdpListenLoop(listen, "udp server");
+        var loop = _listener.Scheduler;
 
         // Back, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop);
         var encrypt = UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey);
-        var toClient = UdpSendStages.ToClient(udp, loop, _socket);
+        var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static _ => UdpSockets.ToDestinations(), addHeader, _loop, "server");
+        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static _ => UdpSockets.ToDestinations(), addHeader, _listener.Loop, "server");
 
         // Out, in flow order.
         var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey);
@@ -54,15 +49,13 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         readHeader.LinkTo(resolve, s_propagate);
         resolve.LinkTo(forward, s_propagate);
 
-        _receiving = UdpReceiver.Start(_loop, _socket, decrypt, admit: null, "out");
+        _listener.Receive(decrypt);
     }
 
     public ValueTask DisposeAsync()
     {
-        _receiving?.Dispose();
-        _socket?.Dispose();
         _nat?.Dispose();
-        _loop?.Dispose();
+        _listener?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

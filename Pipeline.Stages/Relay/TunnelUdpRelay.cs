@@ -1,9 +1,7 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
-using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -19,29 +17,26 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
-    private EventLoop? _loop;
-    private Socket? _socket;
-    private IDisposable? _receiving;
+    private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
 
-    public IPEndPoint LocalEndPoint => (IPEndPoint)_socket!.LocalEndPoint!;
+    public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
     public int Associations => _nat?.Count ?? 0;
 
     public void Start(IPEndPoint listen)
     {
         var udp = options.Pipeline.Udp;
-        _socket = UdpSockets.Listen(listen);
-        _loop = new EventLoop("udp tunnel");
-        var loop = _loop.Scheduler;
+        _listener = new UdpListenLoop(listen, "udp tunnel");
+        var loop = _listener.Scheduler;
 
         // Back, in flow order.
         var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey);
         var stripHeader = UdpHeaderStages.StripHeader(udp, loop);
-        var toClient = UdpSendStages.ToClient(udp, loop, _socket);
+        var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(stripHeader, s_propagate);
         stripHeader.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToServer(server), decrypt, _loop, "tunnel");
+        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToServer(server), decrypt, _listener.Loop, "tunnel");
 
         // Out, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop, options.TunnelDestination!.Value);
@@ -50,15 +45,13 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 
-        _receiving = UdpReceiver.Start(_loop, _socket, addHeader, admit: null, "out");
+        _listener.Receive(addHeader);
     }
 
     public ValueTask DisposeAsync()
     {
-        _receiving?.Dispose();
-        _socket?.Dispose();
         _nat?.Dispose();
-        _loop?.Dispose();
+        _listener?.Dispose();
         return ValueTask.CompletedTask;
     }
 }
