@@ -11,8 +11,14 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 internal static unsafe partial class Epoll
 {
     public const uint In = 0x001;
+    public const uint Out = 0x004;
+    public const uint Error = 0x008;
+    public const uint HangUp = 0x010;
+    public const uint ReadHangUp = 0x2000;
+    public const uint OneShot = 1u << 30;
     public const int CtlAdd = 1;
     public const int CtlDel = 2;
+    public const int CtlMod = 3;
     public const int CloseOnExec = 0x80000;
     public const int NonBlocking = 0x800;
     public const int DontWait = 0x40;

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
+using System.Runtime.InteropServices;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
@@ -29,7 +30,7 @@ internal sealed unsafe class EventLoop : IDisposable
     private readonly int _epoll;
     private readonly int _wake;
     private readonly Thread _thread;
-    private readonly ConcurrentDictionary<ulong, Action> _handlers = new();
+    private readonly ConcurrentDictionary<ulong, Action<ulong, uint>> _handlers = new();
     private readonly ConcurrentQueue<Task> _tasks = new();
     private readonly EventLoopTaskScheduler _scheduler;
     private ulong _nextId = WakeId;
@@ -76,7 +77,7 @@ internal sealed unsafe class EventLoop : IDisposable
     /// receive will not block; data left unread is reported again on the next turn.
     /// </summary>
     public IObservable<Socket> Readable(Socket socket) =>
-        Observable.Create<Socket>(observer => Register(socket, () => observer.OnNext(socket)));
+        Observable.Create<Socket>(observer => Register(socket, (_, _) => observer.OnNext(socket)));
 
     public void Dispose()
     {
@@ -105,7 +106,31 @@ internal sealed unsafe class EventLoop : IDisposable
         }
     }
 
-    private IDisposable Register(Socket socket, Action onReadable)
+    /// <summary>
+    /// Arms a one-shot, level-triggered interest in <paramref name="events"/> for <paramref name="handle"/>: the
+    /// first of them that holds (now or later) is reported once to <paramref name="handler"/> with the id returned
+    /// here, on the loop's thread, and the interest is then off until armed again. <paramref name="add"/> is true the
+    /// first time a descriptor is armed (then it joins the set; afterwards its interest is modified). Arming again
+    /// replaces the previous interest and its id; an id given up with <see cref="Forget"/> is never reported.
+    /// </summary>
+    internal ulong ArmOnce(SafeHandle handle, uint events, bool add, Action<ulong, uint> handler)
+    {
+        var id = Interlocked.Increment(ref _nextId);
+        _handlers[id] = handler;
+        var ev = new Epoll.Event { Events = events | Epoll.OneShot, Data = id };
+        if (Epoll.Control(_epoll, add ? Epoll.CtlAdd : Epoll.CtlMod, handle, &ev) != 0)
+        {
+            _handlers.TryRemove(id, out _);
+            throw Epoll.LastError("epoll_ctl");
+        }
+
+        return id;
+    }
+
+    /// <summary>Gives up an id from <see cref="ArmOnce"/>: an event for it that is still on its way finds no handler.</summary>
+    internal void Forget(ulong id) => _handlers.TryRemove(id, out _);
+
+    private IDisposable Register(Socket socket, Action<ulong, uint> onReadable)
     {
         var handle = socket.SafeHandle;
         var id = Interlocked.Increment(ref _nextId);
@@ -167,7 +192,7 @@ internal sealed unsafe class EventLoop : IDisposable
                 }
                 else if (_handlers.TryGetValue(id, out var handler))
                 {
-                    Invoke(handler);
+                    Invoke(handler, id, events[i].Events);
                 }
             }
         }
@@ -181,11 +206,11 @@ internal sealed unsafe class EventLoop : IDisposable
         }
     }
 
-    private static void Invoke(Action handler)
+    private static void Invoke(Action<ulong, uint> handler, ulong id, uint events)
     {
         try
         {
-            handler();
+            handler(id, events);
         }
         catch (Exception e)
         {

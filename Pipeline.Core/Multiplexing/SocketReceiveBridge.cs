@@ -6,8 +6,8 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// <summary>
 /// The bridge from socket readiness to bounded Dataflow blocks.
 /// <list type="bullet">
-/// <item>Readiness is a zero-byte receive on the platform's epoll engine: it completes when the socket is readable
-/// and holds no buffer while the connection is idle. Only then is a buffer rented and filled.</item>
+/// <item>Readiness is a wait on <see cref="SocketReadiness"/>: it completes when the socket is readable and holds no
+/// buffer while the connection is idle. Only then is a buffer rented and filled, by a non-blocking receive.</item>
 /// <item>Backpressure: the next readiness wait is armed only after <c>SendAsync</c> has accepted the previous chunk,
 /// so a slow consumer slows the sender instead of growing memory.</item>
 /// <item>Reads grow with the burst: the first read after a quiet spell takes at most <see cref="FirstReadSize"/> bytes,
@@ -49,7 +49,7 @@ internal static class SocketReceiveBridge
                     // Nothing waiting: give the buffer back and wait for the readiness event holding nothing.
                     new Chunk(buffer, 0).Return();
                     buffer = null;
-                    var ready = socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken);
+                    var ready = SocketReadiness.ReadableAsync(socket, cancellationToken);
                     if (!ready.IsCompleted)
                     {
                         // The connection has gone quiet: let this burst's blocks drain and drop them; the next
@@ -64,8 +64,7 @@ internal static class SocketReceiveBridge
                     }
 
                     await ready.ConfigureAwait(false);
-                    buffer = Chunk.RentBuffer(readSize);
-                    received = await socket.ReceiveAsync(buffer.AsMemory(0, readSize), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    continue; // readable: the non-blocking receive above takes it
                 }
                 else if (error != SocketError.Success)
                 {

@@ -5,8 +5,7 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// <summary>
 /// Sends a whole buffer on a stream socket, trying the non-blocking send first. A send the kernel takes at once (the
 /// usual case: the socket's send buffer has room) is one syscall with no async state; only what does not fit waits
-/// on the socket engine. The engine keeps a send state object (≈ 300 bytes) per socket from its first async send on,
-/// so connections that never fill their send buffer, idle ones included, never hold it.
+/// for room (<see cref="SocketReadiness"/>), holding nothing per socket beyond the wait.
 /// </summary>
 internal static class SocketSend
 {
@@ -38,7 +37,21 @@ internal static class SocketSend
         return sent == data.Length ? ValueTask.CompletedTask : SendRestAsync(socket, data[sent..], cancellationToken);
     }
 
-    /// <summary>On a stream socket <see cref="Socket.SendAsync(ReadOnlyMemory{byte}, SocketFlags, CancellationToken)"/> completes when all of it is sent.</summary>
-    private static async ValueTask SendRestAsync(Socket socket, ReadOnlyMemory<byte> rest, CancellationToken cancellationToken) =>
-        await socket.SendAsync(rest, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+    /// <summary>What did not fit: waits for room in the send buffer and sends again until all of it is out.</summary>
+    private static async ValueTask SendRestAsync(Socket socket, ReadOnlyMemory<byte> rest, CancellationToken cancellationToken)
+    {
+        while (!rest.IsEmpty)
+        {
+            await SocketReadiness.WritableAsync(socket, cancellationToken).ConfigureAwait(false);
+            var sent = socket.Send(rest.Span, SocketFlags.None, out var error);
+            if (error == SocketError.Success)
+            {
+                rest = rest[sent..];
+            }
+            else if (error != SocketError.WouldBlock)
+            {
+                throw new SocketException((int)error);
+            }
+        }
+    }
 }

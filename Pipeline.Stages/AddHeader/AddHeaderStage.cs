@@ -72,7 +72,7 @@ internal static class AddHeaderStage
         using var wait = SocketReads.Deadline(FirstDataWait, timeProvider, session.Cancellation.Token);
         try
         {
-            await session.Client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, wait.Token).ConfigureAwait(false);
+            await SocketReadiness.ReadableAsync(session.Client, wait.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!session.Cancellation.IsCancellationRequested)
         {
@@ -80,7 +80,7 @@ internal static class AddHeaderStage
         }
 
         return session.Client.Available > 0
-            ? await session.Client.ReceiveAsync(destination, SocketFlags.None, session.Cancellation.Token).ConfigureAwait(false)
+            ? await SocketIo.ReceiveAsync(session.Client, destination, session.Cancellation.Token).ConfigureAwait(false)
             : 0;
     }
 }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Connections;
 
@@ -86,7 +87,7 @@ internal static class ConnectStage
             : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            await SocketIo.ConnectAsync(socket, endPoint, cancellationToken).ConfigureAwait(false);
             return socket;
         }
         catch

@@ -43,7 +43,7 @@ internal static class ReadHeaderStage
                     // An idle deadline, re-armed by every receive: a client that stops sending mid-header is closed
                     // exactly as long after its last byte as a drained probe is (no input-dependent close).
                     using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
-                    var received = await session.Client.ReceiveAsync(input.AsMemory(0, ReceiveSize), SocketFlags.None, deadline.Token).ConfigureAwait(false);
+                    var received = await SocketIo.ReceiveAsync(session.Client, input.AsMemory(0, ReceiveSize), deadline.Token).ConfigureAwait(false);
                     if (received == 0)
                     {
                         session.Fail("client closed before the address header");

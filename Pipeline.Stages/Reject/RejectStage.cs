@@ -42,7 +42,7 @@ internal static class RejectStage
             while (true)
             {
                 using var idle = SocketReads.Deadline(idleTimeout, timeProvider, session.Cancellation.Token);
-                if (await session.Client.ReceiveAsync(buffer, SocketFlags.None, idle.Token).ConfigureAwait(false) == 0)
+                if (await SocketIo.ReceiveAsync(session.Client, buffer, idle.Token).ConfigureAwait(false) == 0)
                 {
                     break;
                 }

@@ -149,7 +149,7 @@ internal static class Socks5HandshakeStage
             return (false, filled);
         }
 
-        var received = await socket.ReceiveAsync(buffer.AsMemory(filled, MaxHandshakeBytes - filled), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        var received = await SocketIo.ReceiveAsync(socket, buffer.AsMemory(filled, MaxHandshakeBytes - filled), cancellationToken).ConfigureAwait(false);
         return (received > 0, filled + received);
     }
 

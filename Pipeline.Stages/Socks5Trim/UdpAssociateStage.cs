@@ -38,8 +38,8 @@ internal static class UdpAssociateStage
             var discard = new byte[64];
             while (true)
             {
-                await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, session.Cancellation.Token).ConfigureAwait(false);
-                if (await client.ReceiveAsync(discard, SocketFlags.None, session.Cancellation.Token).ConfigureAwait(false) == 0)
+                await SocketReadiness.ReadableAsync(client, session.Cancellation.Token).ConfigureAwait(false);
+                if (await SocketIo.ReceiveAsync(client, discard, session.Cancellation.Token).ConfigureAwait(false) == 0)
                 {
                     break;
                 }
