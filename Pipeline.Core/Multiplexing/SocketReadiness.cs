@@ -14,6 +14,9 @@ internal static class SocketReadiness
     private static readonly Lazy<EventLoop> s_loop = new(() => new EventLoop("tcp-readiness"));
     private static readonly ConditionalWeakTable<Socket, SocketInterest> s_interests = new();
 
+    /// <summary>The loop the waits are served on.</summary>
+    internal static EventLoop Loop => s_loop.Value;
+
     /// <summary>Completes when a receive will not block: data, end of stream or an error. Holds no buffer meanwhile.</summary>
     public static Task ReadableAsync(Socket socket, CancellationToken cancellationToken) =>
         Interest(socket).WaitAsync(write: false, cancellationToken);

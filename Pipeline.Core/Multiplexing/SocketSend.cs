@@ -32,7 +32,7 @@ internal static class SocketSend
             throw new SocketException((int)error);
         }
 
-        // All of it, or the send buffer is full (a short send): the engine sends the rest when the socket is
+        // All of it, or the send buffer is full (a short send): the rest goes when the socket is
         // writable again.
         return sent == data.Length ? ValueTask.CompletedTask : SendRestAsync(socket, data[sent..], cancellationToken);
     }

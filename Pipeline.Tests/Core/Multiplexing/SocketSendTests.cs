@@ -31,7 +31,7 @@ public sealed class SocketSendTests
 
         var sending = SocketSend.SendAllAsync(writer, payload, CancellationToken.None).AsTask();
         await Task.Delay(100);
-        Assert.False(sending.IsCompleted); // nobody reads yet: the rest waits on the engine
+        Assert.False(sending.IsCompleted); // nobody reads yet: the rest waits for room
 
         var received = new MemoryStream();
         var buffer = new byte[64 * 1024];

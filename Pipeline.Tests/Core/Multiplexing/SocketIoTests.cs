@@ -1,0 +1,77 @@
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Tests.Loopback;
+
+namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
+
+public sealed class SocketIoTests
+{
+    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task ReceiveAsync_TakesWhatIsThere_WaitsForMore_AndReturnsZeroAtTheEnd()
+    {
+        var (reader, writer) = await SocketReceiveBridgeTests.ConnectedPairAsync();
+        using var _ = reader;
+        using var __ = writer;
+        var buffer = new byte[16];
+        writer.Send([1, 2]);
+        await Task.Delay(50);
+        Assert.Equal(2, await SocketIo.ReceiveAsync(reader, buffer, CancellationToken.None).AsTask().WaitAsync(s_wait));
+
+        var waiting = SocketIo.ReceiveAsync(reader, buffer, CancellationToken.None).AsTask();
+        await Task.Delay(100);
+        Assert.False(waiting.IsCompleted);
+        writer.Send([3, 4, 5]);
+        Assert.Equal(3, await waiting.WaitAsync(s_wait));
+        Assert.Equal([3, 4, 5], buffer[..3]);
+
+        writer.Shutdown(SocketShutdown.Send);
+        Assert.Equal(0, await SocketIo.ReceiveAsync(reader, buffer, CancellationToken.None).AsTask().WaitAsync(s_wait));
+    }
+
+    [Fact]
+    public async Task ReceiveAsync_ThrowsOnAReset_AndOnCancellation()
+    {
+        var (reader, writer) = await SocketReceiveBridgeTests.ConnectedPairAsync();
+        using var _ = reader;
+        using var cancel = new CancellationTokenSource();
+        var cancelled = SocketIo.ReceiveAsync(reader, new byte[16], cancel.Token).AsTask();
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(s_wait));
+
+        var waiting = SocketIo.ReceiveAsync(reader, new byte[16], CancellationToken.None).AsTask();
+        writer.LingerState = new LingerOption(true, 0);
+        writer.Dispose();
+        var e = await Assert.ThrowsAsync<SocketException>(() => waiting.WaitAsync(s_wait));
+        Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_Connects_AndTheSocketKnowsItsPeer()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await SocketIo.ConnectAsync(socket, listener.LocalEndPoint!, CancellationToken.None).AsTask().WaitAsync(s_wait);
+        using var accepted = await listener.AcceptAsync().WaitAsync(s_wait);
+
+        Assert.True(socket.Connected);
+        Assert.Equal(listener.LocalEndPoint, socket.RemoteEndPoint);
+        await SocketSend.SendAllAsync(socket, "hi"u8.ToArray(), CancellationToken.None);
+        var buffer = new byte[4];
+        Assert.Equal(2, await accepted.ReceiveAsync(buffer.AsMemory()).AsTask().WaitAsync(s_wait));
+    }
+
+    [Fact]
+    public async Task ConnectAsync_ToAClosedPort_IsRefused()
+    {
+        var port = LoopbackPorts.Next(); // free, and nobody listens on it
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var e = await Assert.ThrowsAsync<SocketException>(
+            () => SocketIo.ConnectAsync(socket, new IPEndPoint(IPAddress.Loopback, port), CancellationToken.None).AsTask().WaitAsync(s_wait));
+        Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+    }
+}
