@@ -7,8 +7,9 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 internal static class SocketAcceptor
 {
     /// <summary>
-    /// Accepts until the subscription is disposed or the listener is closed. Each accept completes on the platform's
-    /// epoll engine; the observer receives the connected socket with Nagle's algorithm off.
+    /// Accepts until the subscription is disposed or the listener is closed: what waits in the backlog at once, and
+    /// when it is empty, after the listener's readiness on <see cref="SocketReadiness"/>'s loop. The observer receives
+    /// the connected socket with Nagle's algorithm off.
     /// Errors of a single accept (a client that reset before it was accepted) are skipped; a closed listener completes.
     /// </summary>
     /// <param name="slot">
@@ -18,17 +19,26 @@ internal static class SocketAcceptor
     public static IObservable<Socket> Accepts(Socket listener, Func<CancellationToken, Task>? slot = null) =>
         Observable.Create<Socket>(async (observer, cancellationToken) =>
         {
+            var holdingSlot = false;
             while (!cancellationToken.IsCancellationRequested)
             {
                 Socket accepted;
                 try
                 {
-                    if (slot is not null)
+                    if (slot is not null && !holdingSlot)
                     {
                         await slot(cancellationToken).ConfigureAwait(false);
+                        holdingSlot = true;
                     }
 
-                    accepted = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                    while (!listener.Poll(0, SelectMode.SelectRead))
+                    {
+                        // Nobody waiting in the backlog: wait for the next connection on the readiness loop.
+                        listener.Blocking = false;
+                        await SocketReadiness.ReadableAsync(listener, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    accepted = listener.Accept();
                 }
                 catch (OperationCanceledException)
                 {
@@ -38,15 +48,16 @@ internal static class SocketAcceptor
                 {
                     break;
                 }
-                catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument)
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument or SocketError.NotSocket)
                 {
                     break;
                 }
                 catch (SocketException)
                 {
-                    continue;
+                    continue; // that client is gone (reset before it was accepted); the slot stays for the next one
                 }
 
+                holdingSlot = false; // the accepted connection holds it now
                 accepted.NoDelay = true;
                 observer.OnNext(accepted);
             }

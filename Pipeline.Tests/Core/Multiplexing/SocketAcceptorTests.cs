@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+
+namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
+
+public sealed class SocketAcceptorTests
+{
+    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Accepts_EveryConnection_WithNagleOff_ThoseWaitingAndThoseToCome()
+    {
+        using var listener = Listening();
+        var clients = new List<Socket>();
+        clients.Add(await ConnectAsync(listener)); // already in the backlog when accepting starts
+        var accepted = new BlockingCollection<Socket>();
+        using (SocketAcceptor.Accepts(listener).Subscribe(accepted.Add))
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                await Task.Delay(20);
+                clients.Add(await ConnectAsync(listener)); // after the backlog ran empty: on readiness
+            }
+
+            for (var i = 0; i < 5; i++)
+            {
+                Assert.True(accepted.TryTake(out var socket, s_wait), $"connection {i + 1} of 5 was not accepted");
+                Assert.True(socket.NoDelay);
+                socket.Dispose();
+            }
+        }
+
+        clients.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
+    public async Task WithASlot_AcceptsOnlyWhileOneIsFree()
+    {
+        using var listener = Listening();
+        using var slots = new SemaphoreSlim(1, 1);
+        var accepted = new BlockingCollection<Socket>();
+        using var subscription = SocketAcceptor.Accepts(listener, slots.WaitAsync).Subscribe(accepted.Add);
+        using var first = await ConnectAsync(listener);
+        using var second = await ConnectAsync(listener);
+
+        Assert.True(accepted.TryTake(out var one, s_wait));
+        Assert.False(accepted.TryTake(out _, TimeSpan.FromMilliseconds(300)), "accepted with no slot free");
+        slots.Release();
+        Assert.True(accepted.TryTake(out var two, s_wait));
+        one.Dispose();
+        two.Dispose();
+    }
+
+    [Fact]
+    public async Task Disposing_StopsAccepting_AndLeavesNoWaitOnTheLoop()
+    {
+        using var listener = Listening();
+        var accepted = new BlockingCollection<Socket>();
+        var subscription = SocketAcceptor.Accepts(listener).Subscribe(accepted.Add);
+        await Task.Delay(100); // waiting for readiness now
+        subscription.Dispose();
+        await Task.Delay(100);
+        using var late = await ConnectAsync(listener); // the kernel still completes it into the backlog
+        Assert.False(accepted.TryTake(out _, TimeSpan.FromMilliseconds(300)));
+        Assert.True(SocketReadiness.Loop.HandlerCount < 20, $"{SocketReadiness.Loop.HandlerCount} handlers left on the loop");
+    }
+
+    private static Socket Listening()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        return listener;
+    }
+
+    private static async Task<Socket> ConnectAsync(Socket listener)
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!).WaitAsync(s_wait);
+        return client;
+    }
+}
