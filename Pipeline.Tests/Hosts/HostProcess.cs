@@ -24,10 +24,18 @@ internal sealed class HostProcess : IDisposable
         }
     }
 
-    public static async Task<(HostProcess Host, IPEndPoint Listening)> StartAsync(IDictionary<string, string> environment, params string[] args)
+    public static Task<(HostProcess Host, IPEndPoint Listening)> StartAsync(IDictionary<string, string> environment, params string[] args) =>
+        StartAsync(null, environment, args);
+
+    /// <summary>Starts <paramref name="executable"/> (a native publish), or the built program when null.</summary>
+    public static async Task<(HostProcess Host, IPEndPoint Listening)> StartAsync(string? executable, IDictionary<string, string> environment, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "shadowsocks.dll"));
+        var info = new ProcessStartInfo(executable ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (executable is null)
+        {
+            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "shadowsocks.dll"));
+        }
+
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SS="$ROOT/Pipeline.Hosts/bin/Release/net10.0/shadowsocks"
+SS="${SS_BINARY:-$ROOT/Pipeline.Hosts/bin/Release/net10.0/shadowsocks}" # SS_BINARY: e.g. the native (AOT) publish
 PIDS=()
 
 cleanup() {
