@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
 /// <summary>
-/// The Linux calls <see cref="EventLoop"/> needs: epoll, an eventfd to wake the loop, and a <c>recvfrom</c> that never
-/// waits (MSG_DONTWAIT, whatever the socket's mode) and reads the sender's address as the kernel wrote it.
+/// The Linux calls <see cref="EventLoop"/> needs: epoll, an eventfd to wake the loop, a <c>recvfrom</c> that never
+/// waits (MSG_DONTWAIT, whatever the socket's mode) and reads the sender's address as the kernel wrote it, and a
+/// <c>connect</c> whose "in progress" is a return value (.NET's non-blocking connect throws it as an exception).
 /// Socket arguments are <see cref="SafeHandle"/>s, so a socket disposed on another thread is not closed (and its
 /// descriptor not reused) while a call is using it.
 /// </summary>
@@ -22,6 +23,8 @@ internal static unsafe partial class Epoll
     public const int CloseOnExec = 0x80000;
     public const int NonBlocking = 0x800;
     public const int DontWait = 0x40;
+    public const int InProgress = 115; // EINPROGRESS
+    public const int Interrupted = 4; // EINTR
 
     /// <summary>struct epoll_event: packed on x86-64 (12 bytes), naturally aligned elsewhere (16).</summary>
     [StructLayout(LayoutKind.Sequential, Pack = 4)]
@@ -54,6 +57,9 @@ internal static unsafe partial class Epoll
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
+    public static partial int Connect(SafeHandle socket, byte* address, int addressLength);
 
     [LibraryImport("libc", EntryPoint = "recvfrom", SetLastError = true)]
     public static partial nint ReceiveFrom(SafeHandle socket, byte* buffer, nint length, int flags, byte* address, ref int addressLength);

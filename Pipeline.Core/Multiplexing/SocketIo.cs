@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
@@ -30,44 +31,62 @@ internal static class SocketIo
 
     /// <summary>
     /// Connects <paramref name="socket"/> to an IP endpoint without blocking: the connect starts at once and its
-    /// outcome arrives as writability. Other endpoints (host names) go through .NET's own connect.
+    /// outcome arrives as writability (then <c>SO_ERROR</c>). "In progress", the usual answer, is a return value here,
+    /// not an exception. Other endpoints (host names) go through .NET's own connect. The Socket object is not told
+    /// it is connected (its <c>Connected</c> and <c>RemoteEndPoint</c> stay unset); sends, receives and shutdown work
+    /// the same.
     /// </summary>
-    public static async ValueTask ConnectAsync(Socket socket, EndPoint endPoint, CancellationToken cancellationToken)
+    public static ValueTask ConnectAsync(Socket socket, EndPoint endPoint, CancellationToken cancellationToken)
     {
-        if (endPoint is not IPEndPoint)
+        if (endPoint is not IPEndPoint ip)
         {
-            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
-            return;
+            return socket.ConnectAsync(endPoint, cancellationToken);
         }
 
+        cancellationToken.ThrowIfCancellationRequested();
         socket.Blocking = false;
-        try
+        var error = StartConnect(socket, ip);
+        return error switch
         {
-            socket.Connect(endPoint);
-            return;
-        }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
-        {
-            // In progress: the outcome comes as writability.
-        }
+            0 => ValueTask.CompletedTask,
+            Epoll.InProgress or Epoll.Interrupted => FinishConnectAsync(socket, cancellationToken),
+            _ => ValueTask.FromException(new SocketException((int)ToSocketError(error))),
+        };
+    }
 
-        while (true)
+    private static unsafe int StartConnect(Socket socket, IPEndPoint endPoint)
+    {
+        var address = endPoint.Serialize(); // the native sockaddr (.NET 8 and later)
+        var bytes = address.Buffer.Span[..address.Size];
+        fixed (byte* pointer = bytes)
         {
-            await SocketReadiness.WritableAsync(socket, cancellationToken).ConfigureAwait(false);
-            var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-            if (error != SocketError.Success)
-            {
-                throw new SocketException((int)error);
-            }
-
-            // Writable without an error: connected. Poll lets the Socket object record it (its RemoteEndPoint,
-            // Connected) as it does after a non-blocking connect.
-            if (socket.Poll(0, SelectMode.SelectWrite))
-            {
-                return;
-            }
+            return Epoll.Connect(socket.SafeHandle, pointer, bytes.Length) == 0 ? 0 : Marshal.GetLastPInvokeError();
         }
     }
+
+    private static async ValueTask FinishConnectAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        await SocketReadiness.WritableAsync(socket, cancellationToken).ConfigureAwait(false);
+        var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+        if (error != SocketError.Success)
+        {
+            throw new SocketException((int)error);
+        }
+    }
+
+    /// <summary>An immediate failure of <c>connect</c> (Linux errno) as .NET names it.</summary>
+    private static SocketError ToSocketError(int errno) => errno switch
+    {
+        111 => SocketError.ConnectionRefused, // ECONNREFUSED
+        101 => SocketError.NetworkUnreachable, // ENETUNREACH
+        113 => SocketError.HostUnreachable, // EHOSTUNREACH
+        110 => SocketError.TimedOut, // ETIMEDOUT
+        99 => SocketError.AddressNotAvailable, // EADDRNOTAVAIL
+        97 => SocketError.AddressFamilyNotSupported, // EAFNOSUPPORT
+        1 or 13 => SocketError.AccessDenied, // EPERM, EACCES (a firewall rule)
+        22 => SocketError.InvalidArgument, // EINVAL
+        _ => SocketError.SocketError,
+    };
 
     private static async ValueTask<int> WaitAndReceiveAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
     {

@@ -49,7 +49,7 @@ public sealed class SocketIoTests
     }
 
     [Fact]
-    public async Task ConnectAsync_Connects_AndTheSocketKnowsItsPeer()
+    public async Task ConnectAsync_Connects_AndBytesFlowBothWays()
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -58,11 +58,26 @@ public sealed class SocketIoTests
         await SocketIo.ConnectAsync(socket, listener.LocalEndPoint!, CancellationToken.None).AsTask().WaitAsync(s_wait);
         using var accepted = await listener.AcceptAsync().WaitAsync(s_wait);
 
-        Assert.True(socket.Connected);
-        Assert.Equal(listener.LocalEndPoint, socket.RemoteEndPoint);
         await SocketSend.SendAllAsync(socket, "hi"u8.ToArray(), CancellationToken.None);
         var buffer = new byte[4];
         Assert.Equal(2, await accepted.ReceiveAsync(buffer.AsMemory()).AsTask().WaitAsync(s_wait));
+        accepted.Send("back"u8);
+        Assert.Equal(4, await SocketIo.ReceiveAsync(socket, buffer, CancellationToken.None).AsTask().WaitAsync(s_wait));
+        socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal(0, await accepted.ReceiveAsync(buffer.AsMemory()).AsTask().WaitAsync(s_wait));
+    }
+
+    [Fact]
+    public async Task ConnectAsync_OverIpv6_Connects()
+    {
+        using var listener = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        listener.Listen();
+        using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        await SocketIo.ConnectAsync(socket, listener.LocalEndPoint!, CancellationToken.None).AsTask().WaitAsync(s_wait);
+        using var accepted = await listener.AcceptAsync().WaitAsync(s_wait);
+        await SocketSend.SendAllAsync(socket, "v6"u8.ToArray(), CancellationToken.None);
+        Assert.Equal(2, await accepted.ReceiveAsync(new byte[4].AsMemory()).AsTask().WaitAsync(s_wait));
     }
 
     [Fact]
