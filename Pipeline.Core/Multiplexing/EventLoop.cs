@@ -72,9 +72,6 @@ internal sealed unsafe class EventLoop : IDisposable
 
     public bool IsLoopThread => Thread.CurrentThread == _thread;
 
-    /// <summary>Registrations and armed interests that can still be reported (for tests: nothing may pile up).</summary>
-    internal int HandlerCount => _handlers.Count;
-
     /// <summary>
     /// The socket's readiness to read, level-triggered: each notification (on the loop's thread) means at least one
     /// receive will not block; data left unread is reported again on the next turn.

@@ -30,6 +30,18 @@ internal sealed class SocketInterest
         _onReady = OnReady;
     }
 
+    /// <summary>A wait is pending or an interest is armed on the loop (for tests: nothing may be left behind).</summary>
+    internal bool HasPendingWait
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _armed != 0 || _read is not null || _write is not null;
+            }
+        }
+    }
+
     /// <summary>
     /// Completes when the socket is readable (<paramref name="write"/> false: data, end of stream or an error) or
     /// writable (true: room to send, a finished connect, or an error). The token must be cancelled before the socket

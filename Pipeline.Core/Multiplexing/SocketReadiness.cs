@@ -25,6 +25,9 @@ internal static class SocketReadiness
     public static Task WritableAsync(Socket socket, CancellationToken cancellationToken) =>
         Interest(socket).WaitAsync(write: true, cancellationToken);
 
+    /// <summary>Whether a wait on <paramref name="socket"/> is pending or armed (for tests).</summary>
+    internal static bool HasPendingWait(Socket socket) => s_interests.TryGetValue(socket, out var interest) && interest.HasPendingWait;
+
     private static SocketInterest Interest(Socket socket) =>
         s_interests.TryGetValue(socket, out var interest)
             ? interest
