@@ -169,6 +169,16 @@ internal static class RelayVerb
         }
 
         var serverEndPoint = udp ? await ResolveServerAsync(relay.Server!).ConfigureAwait(false) : null;
+
+        // A server given by name: the program's own resolver looks it up and keeps the answer for its TTL (.NET's
+        // connect would ask the system resolver on every connection).
+        DnsResolver? serverNames = null;
+        if (tcp && new[] { relay.Server! }.Concat(relay.FallbackServers).Any(s => s is System.Net.DnsEndPoint))
+        {
+            serverNames = new DnsResolver(new DnsResolverOptions { Servers = nameservers, Ipv6First = relay.Ipv6First }, scheduler, TimeProvider.System);
+            running.Add(new DisposeAsync(serverNames));
+        }
+
         if (verb == "local")
         {
             LocalUdpRelay? localUdp = null;
@@ -181,7 +191,7 @@ internal static class RelayVerb
                 listen = localUdp.LocalEndPoint;
             }
 
-            var local = new LocalTcpRelay(relay with { Listen = listen }, scheduler, TimeProvider.System, localUdp);
+            var local = new LocalTcpRelay(relay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames);
             running.Add(local);
             local.Start();
             return local.LocalEndPoint;
@@ -189,7 +199,7 @@ internal static class RelayVerb
 
         if (tcp)
         {
-            var tunnel = new TunnelRelay(relay, scheduler, TimeProvider.System);
+            var tunnel = new TunnelRelay(relay, scheduler, TimeProvider.System, serverNames);
             running.Add(tunnel);
             tunnel.Start();
             listen = tunnel.LocalEndPoint;

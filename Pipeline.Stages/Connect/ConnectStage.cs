@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Connections;
@@ -16,15 +17,21 @@ internal static class ConnectStage
 
     /// <summary>
     /// Local and tunnel: connects to a Shadowsocks server through <paramref name="servers"/> (retry, circuit breaker
-    /// and failover across several servers, per-attempt timeout).
+    /// and failover across several servers, per-attempt timeout). A server given by name is looked up through
+    /// <paramref name="serverNames"/> (the program's resolver, whose cache honours the TTL) and its addresses tried in
+    /// order; without one, .NET's connect looks the name up on every connection.
     /// </summary>
-    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, ServerFailover servers) =>
-        new(async session =>
+    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, ServerFailover servers, IDnsResolver? serverNames = null)
+    {
+        Func<EndPoint, CancellationToken, ValueTask<Socket>> open = serverNames is null
+            ? OpenAsync
+            : (server, token) => server is DnsEndPoint name ? OpenByNameAsync(name, serverNames, token) : OpenAsync(server, token);
+        return new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             try
             {
-                var (socket, server) = await servers.ConnectAsync(OpenAsync, session.Cancellation.Token).ConfigureAwait(false);
+                var (socket, server) = await servers.ConnectAsync(open, session.Cancellation.Token).ConfigureAwait(false);
                 session.Remote = socket;
                 span?.SetTag(TagNames.NetworkPeerAddress, server.ToString());
             }
@@ -41,6 +48,7 @@ internal static class ConnectStage
 
             return session;
         }, BlockOptions.Shared(options));
+    }
 
     /// <summary>Server: connects to the first of the resolved addresses that answers within <paramref name="timeout"/>.</summary>
     public static TransformBlock<TcpSession, TcpSession> ToDestination(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null) =>
@@ -79,6 +87,25 @@ internal static class ConnectStage
             session.Fail(reason);
             return session;
         }, BlockOptions.Shared(options));
+
+    private static async ValueTask<Socket> OpenByNameAsync(DnsEndPoint server, IDnsResolver resolver, CancellationToken cancellationToken)
+    {
+        var addresses = await resolver.ResolveAsync(server.Host, cancellationToken).ConfigureAwait(false);
+        SocketException? last = null;
+        foreach (var address in addresses)
+        {
+            try
+            {
+                return await OpenAsync(new IPEndPoint(address, server.Port), cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException e)
+            {
+                last = e;
+            }
+        }
+
+        throw last ?? new SocketException((int)SocketError.HostNotFound);
+    }
 
     private static async ValueTask<Socket> OpenAsync(EndPoint endPoint, CancellationToken cancellationToken)
     {

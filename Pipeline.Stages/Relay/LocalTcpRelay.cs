@@ -3,6 +3,7 @@ using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.AddHeader;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
@@ -21,7 +22,8 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///                  └ UDP ASSOCIATE (with -u) ─► [udp associate: reply, hold while the client keeps it open]
 /// </code>
 /// </summary>
-internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null) : ITcpRelay
+internal sealed class LocalTcpRelay(
+    RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null, IDnsResolver? serverNames = null) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private AcceptLoop? _accepts;
@@ -39,7 +41,7 @@ internal sealed class LocalTcpRelay(RelayOptions options, IScheduler scheduler, 
         // Connection-level stages, shared by every connection, in flow order.
         var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null);
         var connect = ConnectStage.ToServer(pipeline.Connect,
-            new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider));
+            new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames);
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: true, timeProvider);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);

@@ -3,6 +3,7 @@ using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.AddHeader;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
@@ -18,7 +19,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///                                      └───────► [reject: close] ◄┘
 /// </code>
 /// </summary>
-internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider) : ITcpRelay
+internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, IDnsResolver? serverNames = null) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private AcceptLoop? _accepts;
@@ -40,7 +41,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
             return session;
         }, BlockOptions.Shared(pipeline.Handshake));
         var connect = ConnectStage.ToServer(pipeline.Connect,
-            new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider));
+            new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames);
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: false, timeProvider);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
