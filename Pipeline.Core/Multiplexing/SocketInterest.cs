@@ -55,11 +55,26 @@ internal sealed class SocketInterest
         }
 
         var waiter = new ReadinessWaiter(this, write);
+        if (cancellationToken.CanBeCanceled)
+        {
+            // Registered before the interest is armed, so whoever completes the wait (the loop, on readiness that
+            // may already hold) finds the registration to remove: a long connection's token must not collect one
+            // registration per wait.
+            waiter.Registration = cancellationToken.UnsafeRegister(
+                static (state, token) => ((ReadinessWaiter)state!).Interest.Cancel((ReadinessWaiter)state!, token), waiter);
+        }
+
         lock (_gate)
         {
+            if (waiter.Task.IsCompleted)
+            {
+                return waiter.Task; // cancelled while registering
+            }
+
             ref var slot = ref write ? ref _write : ref _read;
             if (slot is not null)
             {
+                waiter.Registration.Unregister();
                 throw new InvalidOperationException($"a {(write ? "write" : "read")} wait is already pending on this socket");
             }
 
@@ -71,14 +86,9 @@ internal sealed class SocketInterest
             catch
             {
                 slot = null;
+                waiter.Registration.Unregister();
                 throw;
             }
-        }
-
-        if (cancellationToken.CanBeCanceled)
-        {
-            waiter.Registration = cancellationToken.UnsafeRegister(
-                static (state, token) => ((ReadinessWaiter)state!).Interest.Cancel((ReadinessWaiter)state!, token), waiter);
         }
 
         return waiter.Task;
