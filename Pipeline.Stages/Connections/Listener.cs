@@ -9,7 +9,25 @@ internal static class Listener
     /// <summary>Listen backlog: generous, like ss-libev's SOMAXCONN default, so bursts of connects are not refused.</summary>
     private const int Backlog = 1024;
 
-    public static Socket Open(IPEndPoint endPoint)
+    /// <summary>
+    /// How long the kernel holds a connection whose client has sent nothing before handing it over anyway
+    /// (<c>TCP_DEFER_ACCEPT</c>, for listeners whose clients speak first). A SOCKS5 client sends its greeting with the
+    /// handshake's last packet, so this only ever delays a client that stays silent, which the handshake timeout would
+    /// close anyway.
+    /// </summary>
+    private const int DeferAcceptSeconds = 5;
+
+    private const int IpProtocolTcp = 6;
+    private const int TcpDeferAccept = 9;
+
+    /// <summary>
+    /// Opens and listens. With <paramref name="clientSpeaksFirst"/> (the local's SOCKS5 port) a connection is handed
+    /// over only once its first bytes have arrived, so the handshake reads them at once instead of waiting for them
+    /// (one readiness wait fewer per connection: 1.03–1.05× connection rate, bench/RESULTS.md). Not for the server
+    /// (a prober that connects and stays silent must see what ss-libev shows it) nor the tunnel (the forwarded
+    /// protocol may be one whose server speaks first, as SMTP's does).
+    /// </summary>
+    public static Socket Open(IPEndPoint endPoint, bool clientSpeaksFirst = false)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -21,6 +39,11 @@ internal static class Listener
             }
 
             socket.Bind(endPoint);
+            if (clientSpeaksFirst)
+            {
+                socket.SetRawSocketOption(IpProtocolTcp, TcpDeferAccept, BitConverter.GetBytes(DeferAcceptSeconds));
+            }
+
             socket.Listen(Backlog);
             return socket;
         }

@@ -23,11 +23,14 @@ internal sealed class AcceptLoop : IAsyncDisposable
     private readonly Socket _listener;
     private readonly IDisposable _accepts;
 
-    /// <summary>Listens on <see cref="RelayOptions.Listen"/> and starts accepting; <paramref name="role"/> names the relay in spans.</summary>
-    public AcceptLoop(RelayOptions options, string role, ITargetBlock<TcpSession> firstStage)
+    /// <summary>
+    /// Listens on <see cref="RelayOptions.Listen"/> and starts accepting; <paramref name="role"/> names the relay in
+    /// spans; <paramref name="clientSpeaksFirst"/>: see <see cref="Listener.Open"/>.
+    /// </summary>
+    public AcceptLoop(RelayOptions options, string role, ITargetBlock<TcpSession> firstStage, bool clientSpeaksFirst = false)
     {
         _firstStage = firstStage;
-        _listener = Listener.Open(options.Listen);
+        _listener = Listener.Open(options.Listen, clientSpeaksFirst);
         var slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
         _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync).Subscribe(client =>
         {

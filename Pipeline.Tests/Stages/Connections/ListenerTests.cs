@@ -1,0 +1,36 @@
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Connections;
+
+public sealed class ListenerTests
+{
+    private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task WhereTheClientSpeaksFirst_AConnectionIsHandedOverWithItsFirstBytes_ASilentOneIsHeldBack()
+    {
+        using var listener = Listener.Open(new IPEndPoint(IPAddress.Loopback, 0), clientSpeaksFirst: true);
+        using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await silent.ConnectAsync(listener.LocalEndPoint!).WaitAsync(s_wait);
+        Assert.False(listener.Poll(300_000, SelectMode.SelectRead), "a connection that sent nothing was offered for accept");
+
+        using var speaking = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await speaking.ConnectAsync(listener.LocalEndPoint!).WaitAsync(s_wait);
+        speaking.Send([5, 1, 0]); // a SOCKS5 greeting
+        using var accepted = await listener.AcceptAsync().WaitAsync(s_wait);
+        Assert.Equal(3, accepted.Available); // the greeting is already there to read
+        Assert.Equal(speaking.LocalEndPoint, accepted.RemoteEndPoint);
+    }
+
+    [Fact]
+    public async Task Otherwise_AConnectionIsHandedOverAtOnce()
+    {
+        using var listener = Listener.Open(new IPEndPoint(IPAddress.Loopback, 0));
+        using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await silent.ConnectAsync(listener.LocalEndPoint!).WaitAsync(s_wait);
+        using var accepted = await listener.AcceptAsync().WaitAsync(s_wait);
+        Assert.Equal(silent.LocalEndPoint, accepted.RemoteEndPoint);
+    }
+}
