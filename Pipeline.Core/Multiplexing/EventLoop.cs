@@ -113,19 +113,8 @@ internal sealed unsafe class EventLoop : IDisposable
     /// first time a descriptor is armed (then it joins the set; afterwards its interest is modified). Arming again
     /// replaces the previous interest and its id; an id given up with <see cref="Forget"/> is never reported.
     /// </summary>
-    internal ulong ArmOnce(SafeHandle handle, uint events, bool add, Action<ulong, uint> handler)
-    {
-        var id = Interlocked.Increment(ref _nextId);
-        _handlers[id] = handler;
-        var ev = new Epoll.Event { Events = events | Epoll.OneShot, Data = id };
-        if (Epoll.Control(_epoll, add ? Epoll.CtlAdd : Epoll.CtlMod, handle, &ev) != 0)
-        {
-            _handlers.TryRemove(id, out _);
-            throw Epoll.LastError("epoll_ctl");
-        }
-
-        return id;
-    }
+    internal ulong ArmOnce(SafeHandle handle, uint events, bool add, Action<ulong, uint> handler) =>
+        Control(handle, add ? Epoll.CtlAdd : Epoll.CtlMod, events | Epoll.OneShot, handler);
 
     /// <summary>Gives up an id from <see cref="ArmOnce"/>: an event for it that is still on its way finds no handler.</summary>
     internal void Forget(ulong id) => _handlers.TryRemove(id, out _);
@@ -133,15 +122,7 @@ internal sealed unsafe class EventLoop : IDisposable
     private IDisposable Register(Socket socket, Action<ulong, uint> onReadable)
     {
         var handle = socket.SafeHandle;
-        var id = Interlocked.Increment(ref _nextId);
-        _handlers[id] = onReadable;
-        var ev = new Epoll.Event { Events = Epoll.In, Data = id };
-        if (Epoll.Control(_epoll, Epoll.CtlAdd, handle, &ev) != 0)
-        {
-            _handlers.TryRemove(id, out _);
-            throw Epoll.LastError("epoll_ctl");
-        }
-
+        var id = Control(handle, Epoll.CtlAdd, Epoll.In, onReadable);
         return Disposable.Create(() =>
         {
             // Events already taken from the kernel for this id find no handler and are ignored.
@@ -157,6 +138,21 @@ internal sealed unsafe class EventLoop : IDisposable
                 }
             }
         });
+    }
+
+    /// <summary>Adds or modifies <paramref name="handle"/>'s interest under a new id whose events go to <paramref name="handler"/>.</summary>
+    private ulong Control(SafeHandle handle, int operation, uint events, Action<ulong, uint> handler)
+    {
+        var id = Interlocked.Increment(ref _nextId);
+        _handlers[id] = handler;
+        var ev = new Epoll.Event { Events = events, Data = id };
+        if (Epoll.Control(_epoll, operation, handle, &ev) != 0)
+        {
+            _handlers.TryRemove(id, out _);
+            throw Epoll.LastError("epoll_ctl");
+        }
+
+        return id;
     }
 
     private void Wake()

@@ -12,7 +12,7 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 /// Local: a UDP ASSOCIATE request. Replies success with the UDP relay's address (RFC 1928 § 6: BND.ADDR/BND.PORT
 /// is where the client sends its datagrams), registers the client's address, and keeps the association while the
 /// control connection stays open; when the client closes it (or it fails), the association and its NAT entries end.
-/// The wait holds no buffer: it is a readiness wait.
+/// The wait is a readiness wait; whatever the client sends meanwhile is read into 64 bytes and discarded.
 /// </summary>
 internal static class UdpAssociateStage
 {
@@ -38,7 +38,6 @@ internal static class UdpAssociateStage
             var discard = new byte[64];
             while (true)
             {
-                await SocketReadiness.ReadableAsync(client, session.Cancellation.Token).ConfigureAwait(false);
                 if (await SocketIo.ReceiveAsync(client, discard, session.Cancellation.Token).ConfigureAwait(false) == 0)
                 {
                     break;
