@@ -144,11 +144,19 @@ internal static class RelayVerb
         // System.Threading.Timer (≈ 210 bytes), TaskPoolScheduler's a Task.Delay with its own cancellation (≈ 610).
         var scheduler = ThreadPoolScheduler.Instance;
         var listen = relay.Listen;
-        if (verb == "server")
+
+        // The program's own resolver: the hosts file, then -d / "nameserver", else resolv.conf; stopped with the relays.
+        DnsResolver OpenResolver()
         {
-            // The program's own resolver: -d / "nameserver", else resolv.conf; shared by the TCP and UDP relays.
             var resolver = new DnsResolver(new DnsResolverOptions { Servers = nameservers, Ipv6First = relay.Ipv6First }, scheduler, TimeProvider.System);
             running.Add(new DisposeAsync(resolver));
+            return resolver;
+        }
+
+        if (verb == "server")
+        {
+            // One resolver for the TCP and UDP relays' destinations.
+            var resolver = OpenResolver();
             if (tcp)
             {
                 var server = new ServerTcpRelay(relay, resolver, scheduler, TimeProvider.System);
@@ -172,12 +180,9 @@ internal static class RelayVerb
 
         // A server given by name: the program's own resolver looks it up and keeps the answer for its TTL (.NET's
         // connect would ask the system resolver on every connection).
-        DnsResolver? serverNames = null;
-        if (tcp && new[] { relay.Server! }.Concat(relay.FallbackServers).Any(s => s is System.Net.DnsEndPoint))
-        {
-            serverNames = new DnsResolver(new DnsResolverOptions { Servers = nameservers, Ipv6First = relay.Ipv6First }, scheduler, TimeProvider.System);
-            running.Add(new DisposeAsync(serverNames));
-        }
+        var serverNames = tcp && new[] { relay.Server! }.Concat(relay.FallbackServers).Any(s => s is System.Net.DnsEndPoint)
+            ? OpenResolver()
+            : null;
 
         if (verb == "local")
         {
