@@ -14,7 +14,7 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// and only a read that fills its buffer moves on to full-size reads. Requests, replies and keep-alives (most bursts)
 /// then rent small buffers; a bulk transfer pays one small read per burst. (Full-size first reads from thousands of
 /// connections opening at once left the shared pool holding megabytes of 64 KiB buffers afterwards.)</item>
-/// <item>Blocks live per burst: when a readiness wait does not complete at once (the connection goes quiet) the
+/// <item>Blocks live per burst: when a receive finds nothing waiting (the connection goes quiet) the
 /// current chain is completed and let go once it has drained; the next data opens a new one. An idle connection
 /// therefore holds neither a buffer nor blocks; a busy one keeps its chain for as long as data keeps coming.</item>
 /// </list>
@@ -46,24 +46,20 @@ internal static class SocketReceiveBridge
                 var received = socket.Receive(buffer, 0, readSize, SocketFlags.None, out var error);
                 if (error == SocketError.WouldBlock)
                 {
-                    // Nothing waiting: give the buffer back and wait for the readiness event holding nothing.
+                    // Nothing waiting: the connection has gone quiet. Give the buffer back, let this burst's blocks
+                    // drain and drop them, and wait for the readiness event holding nothing; the next burst starts
+                    // with a small read again.
                     new Chunk(buffer, 0).Return();
                     buffer = null;
-                    var ready = SocketReadiness.ReadableAsync(socket, cancellationToken);
-                    if (!ready.IsCompleted)
+                    readSize = firstReadSize;
+                    if (current is not null)
                     {
-                        // The connection has gone quiet: let this burst's blocks drain and drop them; the next
-                        // burst starts with a small read again.
-                        readSize = firstReadSize;
-                        if (current is not null)
-                        {
-                            current.Head.Complete();
-                            draining = current.Tail;
-                            current = null;
-                        }
+                        current.Head.Complete();
+                        draining = current.Tail;
+                        current = null;
                     }
 
-                    await ready.ConfigureAwait(false);
+                    await SocketReadiness.ReadableAsync(socket, cancellationToken).ConfigureAwait(false);
                     continue; // readable: the non-blocking receive above takes it
                 }
                 else if (error != SocketError.Success)
