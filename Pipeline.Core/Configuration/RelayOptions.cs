@@ -36,6 +36,13 @@ internal sealed record RelayOptions
     /// <summary>Retries of a failed connect to the Shadowsocks server (local and tunnel).</summary>
     public int ConnectRetries { get; init; } = 2;
 
+    /// <summary>
+    /// TCP Fast Open (<c>fast_open</c>, <c>--fast-open</c>): the local and the tunnel send the header and first data in
+    /// the SYN to the server (<c>TCP_FASTOPEN_CONNECT</c>), the server accepts such data (<c>TCP_FASTOPEN</c> on its
+    /// listener). The kernel must allow it: <c>net.ipv4.tcp_fastopen</c> bit 1 for sending, bit 2 for accepting.
+    /// </summary>
+    public bool FastOpen { get; init; }
+
     /// <summary>Prefer IPv6 results when resolving (-6).</summary>
     public bool Ipv6First { get; init; }
 

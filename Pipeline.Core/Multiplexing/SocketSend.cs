@@ -23,8 +23,10 @@ internal static class SocketSend
         }
 
         var sent = socket.Send(data.Span, SocketFlags.None, out var error);
-        if (error == SocketError.WouldBlock)
+        if (error is SocketError.WouldBlock or SocketError.InProgress)
         {
+            // InProgress: a TCP Fast Open socket's first send started the connect without data in the SYN (no
+            // cookie for that server yet); the data goes once it is connected.
             sent = 0;
         }
         else if (error != SocketError.Success)
@@ -48,7 +50,7 @@ internal static class SocketSend
             {
                 rest = rest[sent..];
             }
-            else if (error != SocketError.WouldBlock)
+            else if (error is not (SocketError.WouldBlock or SocketError.InProgress))
             {
                 throw new SocketException((int)error);
             }

@@ -135,13 +135,13 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Forbidden = forbidden,
             UdpMaxAssociations = udpMax,
             Ipv6First = ipv6First,
+            FastOpen = settings.Bool("fast_open") ?? false,
             Pipeline = settings.Pipeline(PipelineOptions.Default),
         };
         var telemetry = new TelemetrySettings(
             settings.String("telemetry:traces") is { Length: > 0 } traces ? traces : null,
             settings.String("telemetry:otlp_endpoint") is { Length: > 0 } endpoint ? ParseEndpoint(endpoint, settings.Label("telemetry:otlp_endpoint")) : null,
             ParseProtocol(settings));
-        _ = settings.Bool("fast_open");
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
             Telemetry = telemetry,

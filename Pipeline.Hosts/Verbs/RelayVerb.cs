@@ -55,6 +55,11 @@ internal static class RelayVerb
         };
         var protocols = (tcp, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => "udp" };
         output.WriteLine($"{what} listening on {bound} {protocols}, method {relay.Cipher.Name}");
+        if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
+        {
+            error.WriteLine($"shadowsocks: {fastOpenWarning}");
+        }
+
         if (telemetry.TraceFile is { } traceFile)
         {
             output.WriteLine($"traces: {traceFile} (Jaeger UI: Search -> Upload)");

@@ -15,17 +15,24 @@ internal static class ConnectStage
 {
     public const string Name = "connect";
 
+    private const int IpProtocolTcp = 6;
+    private const int TcpFastOpenConnect = 30;
+
     /// <summary>
     /// Local and tunnel: connects to a Shadowsocks server through <paramref name="servers"/> (retry, circuit breaker
     /// and failover across several servers, per-attempt timeout). A server given by name is looked up through
     /// <paramref name="serverNames"/> (the program's resolver, whose cache honours the TTL) and its addresses tried in
-    /// order; without one, .NET's connect looks the name up on every connection.
+    /// order; without one, .NET's connect looks the name up on every connection. With <paramref name="fastOpen"/> the
+    /// socket is opened for TCP Fast Open (<c>TCP_FASTOPEN_CONNECT</c>): the connect returns at once and the first send
+    /// (the header and first data) goes in the SYN, a round trip sooner. The server's answer to the SYN then comes after
+    /// the SOCKS5 reply: a refused server shows as a connection closed without data rather than as a SOCKS5 error, and
+    /// the next fallback server is not tried for it (as with ss-libev's <c>--fast-open</c>).
     /// </summary>
-    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, ServerFailover servers, IDnsResolver? serverNames = null)
+    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, ServerFailover servers, IDnsResolver? serverNames = null, bool fastOpen = false)
     {
         Func<EndPoint, CancellationToken, ValueTask<Socket>> open = serverNames is null
-            ? OpenAsync
-            : (server, token) => server is DnsEndPoint name ? OpenByNameAsync(name, serverNames, token) : OpenAsync(server, token);
+            ? (server, token) => OpenAsync(server, fastOpen, token)
+            : (server, token) => server is DnsEndPoint name ? OpenByNameAsync(name, serverNames, fastOpen, token) : OpenAsync(server, fastOpen, token);
         return new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
@@ -68,7 +75,7 @@ internal static class ConnectStage
                 using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
                 try
                 {
-                    session.Remote = await OpenAsync(target, deadline.Token).ConfigureAwait(false);
+                    session.Remote = await OpenAsync(target, fastOpen: false, deadline.Token).ConfigureAwait(false);
                     span?.SetTag(TagNames.NetworkPeerAddress, address.ToString());
                     return session;
                 }
@@ -88,7 +95,7 @@ internal static class ConnectStage
             return session;
         }, BlockOptions.Shared(options));
 
-    private static async ValueTask<Socket> OpenByNameAsync(DnsEndPoint server, IDnsResolver resolver, CancellationToken cancellationToken)
+    private static async ValueTask<Socket> OpenByNameAsync(DnsEndPoint server, IDnsResolver resolver, bool fastOpen, CancellationToken cancellationToken)
     {
         var addresses = await resolver.ResolveAsync(server.Host, cancellationToken).ConfigureAwait(false);
         SocketException? last = null;
@@ -96,7 +103,7 @@ internal static class ConnectStage
         {
             try
             {
-                return await OpenAsync(new IPEndPoint(address, server.Port), cancellationToken).ConfigureAwait(false);
+                return await OpenAsync(new IPEndPoint(address, server.Port), fastOpen, cancellationToken).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
@@ -107,13 +114,18 @@ internal static class ConnectStage
         throw last ?? new SocketException((int)SocketError.HostNotFound);
     }
 
-    private static async ValueTask<Socket> OpenAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    private static async ValueTask<Socket> OpenAsync(EndPoint endPoint, bool fastOpen, CancellationToken cancellationToken)
     {
         var socket = endPoint is DnsEndPoint
             ? new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
             : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            if (fastOpen)
+            {
+                socket.SetRawSocketOption(IpProtocolTcp, TcpFastOpenConnect, BitConverter.GetBytes(1));
+            }
+
             await SocketIo.ConnectAsync(socket, endPoint, cancellationToken).ConfigureAwait(false);
             return socket;
         }

@@ -2,6 +2,7 @@
 """Connection rate: short SOCKS5 connections through local -> server fetching a small file, ours and ss-libev alternately.
 
 usage: bench/e2e/conn_rate.py [seconds=5] [rounds=3] [concurrency=50] [method=aes-256-gcm] [warmup=3]
+       FAST_OPEN=1 bench/e2e/conn_rate.py ...   # both implementations with --fast-open (needs net.ipv4.tcp_fastopen=3)
 
 Each worker loops: connect to the local, SOCKS5 CONNECT to a loopback HTTP server, GET a 1 KiB file, read it to the
 end, close. Reports requests per second, p50 and p99 latency (connect to last byte) per implementation (medians over
@@ -19,6 +20,7 @@ CONCURRENCY = int(sys.argv[3]) if len(sys.argv) > 3 else 50
 METHOD = sys.argv[4] if len(sys.argv) > 4 else "aes-256-gcm"
 WARMUP = float(sys.argv[5]) if len(sys.argv) > 5 else 3
 BODY = b"x" * 1024
+FAST_OPEN = ["--fast-open"] if os.environ.get("FAST_OPEN") == "1" else []
 
 
 def free_port():
@@ -58,11 +60,11 @@ async def one(lport, hport):
 async def measure(impl, hport):
     sport, lport = free_port(), free_port()
     if impl == "ours":
-        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "--forbidden-ip", ""],
-                [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD]]
+        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "--forbidden-ip", ""] + FAST_OPEN,
+                [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD] + FAST_OPEN]
     else:
-        cmds = [["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD],
-                ["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD]]
+        cmds = [["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD] + FAST_OPEN,
+                ["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD] + FAST_OPEN]
     procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in cmds]
     try:
         wait_listening(sport); wait_listening(lport)

@@ -58,4 +58,23 @@ public sealed class SocketSendTests
         reader.Blocking = false;
         Assert.Equal(0, reader.Available);
     }
+
+    [Fact]
+    public async Task AFastOpenSocketsFirstSend_BeforeItHasACookie_WaitsForTheConnect_AndDeliversTheBytes()
+    {
+        // A listener without TCP Fast Open never hands out a cookie: the first send only starts the connect
+        // ("in progress"), and the bytes must follow once it is established.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.SetRawSocketOption(6, 30, BitConverter.GetBytes(1)); // TCP_FASTOPEN_CONNECT
+        var connecting = SocketIo.ConnectAsync(client, listener.LocalEndPoint!, CancellationToken.None);
+        Assert.True(connecting.IsCompletedSuccessfully); // no SYN yet: it waits for the first data
+
+        await SocketSend.SendAllAsync(client, "hello"u8.ToArray(), CancellationToken.None).AsTask().WaitAsync(s_wait);
+        using var accepted = await listener.AcceptAsync().WaitAsync(s_wait);
+        var buffer = new byte[16];
+        Assert.Equal("hello", System.Text.Encoding.ASCII.GetString(buffer, 0, await accepted.ReceiveAsync(buffer).WaitAsync(s_wait)));
+    }
 }

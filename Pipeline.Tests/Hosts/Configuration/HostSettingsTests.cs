@@ -25,6 +25,23 @@ public sealed class HostSettingsTests
     }
 
     [Fact]
+    public void Build_FastOpen_FromTheFlagOrTheConfigFile_OffOtherwise()
+    {
+        Assert.True(TestSettings.Build("server", ["-p", "8388", "-k", "x", "-m", "aes-256-gcm", "--fast-open"]).Relay.FastOpen);
+        Assert.False(TestSettings.Build("server", ["-p", "8388", "-k", "x", "-m", "aes-256-gcm"]).Relay.FastOpen);
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, """{ "server": "127.0.0.1", "server_port": 8388, "local_port": 1080, "password": "p", "method": "aes-256-gcm", "fast_open": true }""");
+        try
+        {
+            Assert.True(TestSettings.Build("local", ["-c", path]).Relay.FastOpen);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Build_MissingPassword_NamesTheFlagAndTheFix()
     {
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "8388", "-m", "aes-256-gcm"]));

@@ -33,4 +33,21 @@ public sealed class ListenerTests
         using var accepted = await listener.AcceptAsync().WaitAsync(s_wait);
         Assert.Equal(silent.LocalEndPoint, accepted.RemoteEndPoint);
     }
+
+    [Fact]
+    public void WithFastOpen_TheListenerTakesDataInTheSyn_OtherwiseNot()
+    {
+        using var fastOpen = Listener.Open(new IPEndPoint(IPAddress.Loopback, 0), acceptFastOpen: true);
+        using var plain = Listener.Open(new IPEndPoint(IPAddress.Loopback, 0));
+        Assert.Equal(256, FastOpenQueue(fastOpen));
+        Assert.Equal(0, FastOpenQueue(plain));
+    }
+
+    /// <summary><c>TCP_FASTOPEN</c>: the queue of connections whose SYN brought data (0: off).</summary>
+    private static int FastOpenQueue(Socket listener)
+    {
+        var value = new byte[4];
+        listener.GetRawSocketOption(6, 23, value);
+        return BitConverter.ToInt32(value);
+    }
 }
