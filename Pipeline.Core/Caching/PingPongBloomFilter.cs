@@ -13,7 +13,7 @@ namespace Shadowsocks.Pipeline.Core.Caching;
 internal sealed class PingPongBloomFilter
 {
     private readonly object _gate = new();
-    private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);
+    private readonly byte[] _key;
     private readonly int _perFilter;
     private readonly long _bits;
     private readonly int _hashes;
@@ -24,7 +24,14 @@ internal sealed class PingPongBloomFilter
     /// <param name="capacity">Items remembered in all (ss-libev's server default: 1,000,000).</param>
     /// <param name="falsePositiveRate">Chance a fresh item is taken for a replay (ss-libev's: 1e-6).</param>
     public PingPongBloomFilter(int capacity = 1_000_000, double falsePositiveRate = 1e-6)
+        : this(capacity, falsePositiveRate, RandomNumberGenerator.GetBytes(32))
     {
+    }
+
+    /// <summary>With a given hash key: tests, whose exact expectations must not meet a random false positive.</summary>
+    internal PingPongBloomFilter(int capacity, double falsePositiveRate, byte[] key)
+    {
+        _key = key;
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 2);
         ArgumentOutOfRangeException.ThrowIfNotEqual(falsePositiveRate is > 0 and < 1, true);
         _perFilter = capacity / 2;
