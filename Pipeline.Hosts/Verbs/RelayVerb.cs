@@ -17,6 +17,9 @@ namespace Shadowsocks.Pipeline.Hosts.Verbs;
 /// <summary><c>shadowsocks local|server|tunnel</c>: start the relay, print one line when listening, run until SIGINT/SIGTERM.</summary>
 internal static class RelayVerb
 {
+    /// <summary>How long the UDP side's one lookup of a server name may take at start.</summary>
+    private static readonly TimeSpan ServerLookupTimeout = TimeSpan.FromSeconds(10);
+
     public static async Task<int> RunAsync(string verb, ParsedArguments args, TextWriter output, TextWriter error, CancellationToken stop)
     {
         var settings = HostSettings.Build(verb, args);
@@ -44,6 +47,12 @@ internal static class RelayVerb
         {
             await StopAsync(running).ConfigureAwait(false);
             error.WriteLine($"shadowsocks: cannot listen on {relay.Listen}: {Describe(e)}");
+            return ExitCodes.RuntimeFailure;
+        }
+        catch (ServerLookupException e)
+        {
+            await StopAsync(running).ConfigureAwait(false);
+            error.WriteLine($"shadowsocks: {e.Message}");
             return ExitCodes.RuntimeFailure;
         }
 
@@ -181,13 +190,13 @@ internal static class RelayVerb
             return listen;
         }
 
-        var serverEndPoint = udp ? await ResolveServerAsync(relay.Server!).ConfigureAwait(false) : null;
-
-        // A server given by name: the program's own resolver looks it up and keeps the answer for its TTL (.NET's
-        // connect would ask the system resolver on every connection).
-        var serverNames = tcp && new[] { relay.Server! }.Concat(relay.FallbackServers).Any(s => s is System.Net.DnsEndPoint)
+        // A server given by name: the program's own resolver looks it up (TCP: per connection, the answer kept for its
+        // TTL, where .NET's connect would ask the system resolver every time; UDP: once, here, for the NAT sockets).
+        var serverNames = (tcp && new[] { relay.Server! }.Concat(relay.FallbackServers).Any(s => s is System.Net.DnsEndPoint))
+            || (udp && relay.Server is System.Net.DnsEndPoint)
             ? OpenResolver()
             : null;
+        var serverEndPoint = udp ? await ResolveServerAsync(relay.Server!, serverNames).ConfigureAwait(false) : null;
 
         if (verb == "local")
         {
@@ -227,7 +236,8 @@ internal static class RelayVerb
     }
 
     /// <summary>UDP sockets need the server's address up front; a name is resolved once at start.</summary>
-    private static async Task<IPEndPoint> ResolveServerAsync(System.Net.EndPoint server)
+    /// <summary>The UDP relays' server address: a name is looked up once, through the program's resolver.</summary>
+    private static async Task<IPEndPoint> ResolveServerAsync(System.Net.EndPoint server, IDnsResolver? resolver)
     {
         if (server is IPEndPoint ip)
         {
@@ -235,10 +245,20 @@ internal static class RelayVerb
         }
 
         var dns = (System.Net.DnsEndPoint)server;
-        var addresses = await System.Net.Dns.GetHostAddressesAsync(dns.Host).ConfigureAwait(false);
+        IPAddress[] addresses;
+        try
+        {
+            using var timeout = new CancellationTokenSource(ServerLookupTimeout);
+            addresses = await resolver!.ResolveAsync(dns.Host, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+        {
+            throw new ServerLookupException(dns.Host, e is OperationCanceledException ? "no answer in time" : e.Message);
+        }
+
         return addresses.Length > 0
             ? new IPEndPoint(addresses[0], dns.Port)
-            : throw new SocketException((int)SocketError.HostNotFound);
+            : throw new ServerLookupException(dns.Host, "no address");
     }
 
     private static async Task StopAsync(List<IAsyncDisposable> running)

@@ -1,10 +1,14 @@
 using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Hosts;
+using Shadowsocks.Pipeline.Tests.Core.Dns;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
 
-/// <summary>The program with its server given by name (<c>-s localhost</c>): looked up by its own resolver, relayed.</summary>
+/// <summary>The program with its server given by name: looked up by its own resolver (TCP and UDP), relayed.</summary>
 public sealed class ServerNameTests
 {
     [Fact]
@@ -27,6 +31,40 @@ public sealed class ServerNameTests
             Assert.Equal(0, reply);
             await Transfer.EchoRoundTripAsync(socket, 64 * 1024, cancel.Token);
         }
+    }
+
+    [Fact]
+    public async Task LocalWithUdp_LooksTheServerNameUpThroughItsOwnResolver_AndRelaysDatagrams()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var dnsmasq = new DnsmasqFixture(); // only it knows web.test: the system resolver would not find it
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var environment = new Dictionary<string, string>();
+        var (server, serverAt) = await HostProcess.StartAsync(environment,
+            "server", "-u", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "by-name", "-m", "aes-256-gcm", "--forbidden-ip", "");
+        using var _ = server;
+        var (local, localAt) = await HostProcess.StartAsync(environment,
+            "local", "-u", "-s", DnsmasqFixture.Web, "-p", Port(serverAt.Port), "-d", $"127.0.0.1:{Port(dnsmasq.Port)}",
+            "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", "by-name", "-m", "aes-256-gcm");
+        using var __ = local;
+
+        using var client = await Socks5UdpTestClient.AssociateAsync(localAt, cancel.Token);
+        var payload = RandomNumberGenerator.GetBytes(700);
+        await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
+        Assert.Equal(payload, await client.ReceiveAsync(cancel.Token));
+    }
+
+    [Fact]
+    public async Task LocalWithUdp_AndANameNobodyKnows_StopsWithOneLineNamingIt()
+    {
+        using var dnsmasq = new DnsmasqFixture();
+        var error = new StringWriter();
+        var code = await Program.RunAsync(
+            ["local", "-u", "-s", "nobody.test", "-p", "8388", "-d", $"127.0.0.1:{Port(dnsmasq.Port)}", "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()),
+             "-k", "by-name", "-m", "aes-256-gcm"],
+            new StringWriter(), error, CancellationToken.None);
+        Assert.Equal(1, code);
+        Assert.StartsWith("shadowsocks: cannot look up the server nobody.test: no address", error.ToString());
     }
 
     private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
