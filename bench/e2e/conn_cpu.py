@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Where a connection's CPU goes: conn_rate.py's load, with each process's CPU time per request.
+
+usage: bench/e2e/conn_cpu.py [rounds=1] [concurrency=50]      (SS_BINARY, FAST_OPEN as for conn_rate.py)
+
+For ours and ss-libev in turn: runs conn_rate.py's client (one asyncio process, which also serves the HTTP file) for
+1 s, then measures 2.5 s: requests per second, CPU microseconds per request of the server and of the local
+(/proc/PID/stat utime + stime), the client's own CPU share, and how idle the machine was (/proc/stat). A process
+that uses less CPU per request while the rate stays put is waiting, not working. Loopback only.
+"""
+import asyncio, os, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+CONCURRENCY = sys.argv[2] if len(sys.argv) > 2 else "50"
+sys.argv = [sys.argv[0], "4", "1", CONCURRENCY, "aes-256-gcm", "0"]  # conn_rate.py's settings: 4 s, no warm-up
+import conn_rate  # noqa: E402  (reads sys.argv at import)
+
+TICKS = os.sysconf("SC_CLK_TCK")
+started = []
+
+
+class Recorded(subprocess.Popen):
+    """conn_rate.py starts the server, then the local: remember both."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        started.append(self)
+
+
+conn_rate.subprocess.Popen = Recorded
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def idle_seconds():
+    return int(open("/proc/stat").readline().split()[4]) / TICKS
+
+
+async def run(impl, hport):
+    started.clear()
+    measuring = asyncio.create_task(conn_rate.measure(impl, hport))
+    await asyncio.sleep(1.0)
+    server, local = started[0].pid, started[1].pid
+    c0, t0, own0, idle0 = (cpu_seconds(server), cpu_seconds(local)), time.time(), sum(os.times()[:2]), idle_seconds()
+    await asyncio.sleep(2.5)
+    c1, elapsed, own1, idle1 = (cpu_seconds(server), cpu_seconds(local)), time.time() - t0, sum(os.times()[:2]), idle_seconds()
+    rps, _, p99, _ = await measuring
+    requests = rps * elapsed
+    print(f"{impl:<6} {rps:7.0f} req/s  p99 {p99 * 1000:5.1f} ms  CPU per request: server {(c1[0] - c0[0]) / requests * 1e6:4.0f} µs, "
+          f"local {(c1[1] - c0[1]) / requests * 1e6:4.0f} µs  client {(own1 - own0) / elapsed * 100:3.0f} %  "
+          f"machine idle {(idle1 - idle0) / (os.cpu_count() * elapsed) * 100:3.0f} %")
+
+
+async def main():
+    server = await conn_rate.http_server()
+    hport = server.sockets[0].getsockname()[1]
+    for _ in range(ROUNDS):
+        for impl in ("ours", "libev"):
+            await run(impl, hport)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
