@@ -1,30 +1,44 @@
 using System.Net.Sockets;
 using System.Reactive.Linq;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
 /// <summary>A listening socket's accepts as an observable: one <see cref="Socket"/> per accepted connection.</summary>
 internal static class SocketAcceptor
 {
+    /// <summary>How long accepts pause when the process is out of descriptors: the connection waits in the backlog.</summary>
+    internal static readonly TimeSpan ExhaustedPause = TimeSpan.FromMilliseconds(100);
+
     /// <summary>
     /// Accepts until the subscription is disposed or the listener is closed: what waits in the backlog at once, and
     /// when it is empty, after the listener's readiness on <see cref="SocketReadiness"/>'s loop. The observer receives
     /// the connected socket with Nagle's algorithm off.
     /// Errors of a single accept (a client that reset before it was accepted) are skipped; a closed listener completes.
+    /// Out of file descriptors (<c>EMFILE</c>, <c>ENFILE</c>) or kernel buffers, accepts pause for
+    /// <see cref="ExhaustedPause"/> (on <paramref name="timeProvider"/>) instead of retrying at once: the listener stays
+    /// readable, so retrying would spin a core while the open connections need it.
     /// </summary>
     /// <param name="slot">
     /// Awaited before each accept (a connection limit): while it is pending, new connections wait in the kernel's
     /// backlog instead of being accepted and refused.
     /// </param>
-    public static IObservable<Socket> Accepts(Socket listener, Func<CancellationToken, Task>? slot = null) =>
+    public static IObservable<Socket> Accepts(Socket listener, Func<CancellationToken, Task>? slot = null, TimeProvider? timeProvider = null) =>
         Observable.Create<Socket>(async (observer, cancellationToken) =>
         {
             var holdingSlot = false;
+            var exhausted = false;
             while (!cancellationToken.IsCancellationRequested)
             {
                 Socket accepted;
                 try
                 {
+                    if (exhausted)
+                    {
+                        exhausted = false;
+                        await Task.Delay(ExhaustedPause, timeProvider ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                    }
+
                     if (slot is not null && !holdingSlot)
                     {
                         await slot(cancellationToken).ConfigureAwait(false);
@@ -51,6 +65,12 @@ internal static class SocketAcceptor
                 catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument or SocketError.NotSocket)
                 {
                     break;
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+                {
+                    PipelineTelemetry.AcceptsPostponed.Add(1);
+                    exhausted = true;
+                    continue;
                 }
                 catch (SocketException)
                 {

@@ -33,7 +33,7 @@ internal static class Flags
     public static readonly Flag NoDelay = new("--no-delay", null, "no_delay", null, "accepted for compatibility; TCP_NODELAY is always set", "true", Hidden: true);
     public static readonly Flag Mptcp = new("--mptcp", null, "mptcp", null, "accepted for compatibility; no effect", "true", Hidden: true);
     public static readonly Flag User = new("--user", "-a", "user", "USER", "accepted for compatibility; no effect (use systemd's User=)", Hidden: true);
-    public static readonly Flag Nofile = new("--nofile", "-n", "nofile", "N", "accepted for compatibility; no effect (use systemd's LimitNOFILE=)", Hidden: true);
+    public static readonly Flag Nofile = new("--nofile", "-n", "nofile", "N", "open-file limit (each connection holds two; default: raise the soft limit to the hard one)");
     public static readonly Flag Mtu = new("--mtu", null, "mtu", "N", "accepted for compatibility; no effect", Hidden: true);
     public static readonly Flag Plugin = new("--plugin", null, "plugin", "PLUGIN", "SIP003 plugins are not supported; refused at start", Hidden: true);
     public static readonly Flag PluginOpts = new("--plugin-opts", null, "plugin_opts", "OPTS", "SIP003 plugins are not supported", Hidden: true);

@@ -61,7 +61,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var timeout = settings.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
         var udpTimeout = settings.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
         var udpMax = settings.Int("udp_max_associations", 1, 1_000_000) ?? DefaultUdpMaxAssociations;
-        var maxConnections = settings.Int("max_connections", 1, 10_000_000) ?? DefaultMaxConnections;
+        var maxConnectionsSet = settings.Int("max_connections", 1, 10_000_000);
+        var maxConnections = maxConnectionsSet ?? DefaultMaxConnections;
         var handshakeTimeout = settings.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
         var mode = ParseMode(settings);
         var serverPort = settings.Int("server_port", 1, 65535);
@@ -146,6 +147,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         {
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
+            Nofile = settings.Int("nofile", 256, 16_777_216),
+            MaxConnectionsSet = maxConnectionsSet is not null,
             ShutdownGrace = TimeSpan.FromSeconds(settings.Int("shutdown_grace", 0, 3600) ?? DefaultShutdownGraceSeconds),
         };
     }
@@ -155,6 +158,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
     /// <summary>On SIGINT/SIGTERM, how long open connections may go on after the listeners close (<c>shutdown_grace</c>).</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(DefaultShutdownGraceSeconds);
+
+    /// <summary>Whether <c>max_connections</c> was given (a default that does not fit the open-file limit is fitted quietly).</summary>
+    public bool MaxConnectionsSet { get; init; }
+
+    /// <summary><c>-n N</c> (<c>nofile</c>): the open-file limit to set; null: the soft limit is raised to the hard one.</summary>
+    public int? Nofile { get; init; }
 
     /// <summary><c>-f FILE</c>: run in the background with the pid in this file.</summary>
     public string? PidFile { get; init; }

@@ -33,12 +33,36 @@ internal static class RelayVerb
             Daemon.Detach();
         }
 
-        var relay = settings.Relay;
+        // Each connection holds two descriptors: the default soft limit (1,024) would stop accepts near 500.
+        ulong openFiles;
+        if (settings.Nofile is { } nofile)
+        {
+            if (FileLimit.Set((ulong)nofile) is { } why)
+            {
+                error.WriteLine($"shadowsocks: nofile: cannot set the open-file limit to {nofile}: {why}");
+                return ExitCodes.Usage;
+            }
+
+            openFiles = (ulong)nofile;
+        }
+        else
+        {
+            openFiles = FileLimit.RaiseToHard();
+        }
+
+        var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
+        var udp = settings.Mode != RelayMode.TcpOnly;
+        var (maxConnections, budgetWarning) = OpenFileBudget.Fit(
+            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet);
+        if (budgetWarning is not null)
+        {
+            error.WriteLine($"shadowsocks: {budgetWarning}");
+        }
+
+        var relay = settings.Relay with { MaxConnections = maxConnections };
         using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
-        var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
-        var udp = settings.Mode != RelayMode.TcpOnly;
         try
         {
             bound = await StartAsync(verb, relay, settings.Nameservers, tcp, udp, running).ConfigureAwait(false);
@@ -85,8 +109,9 @@ internal static class RelayVerb
         var p = relay.Pipeline;
         log.LogDebug("pipeline (max_parallelism/bounded_capacity): handshake {Handshake}, resolve {Resolve}, connect {Connect}, encrypt {Encrypt}, decrypt {Decrypt}, forward {Forward}, udp {Udp}",
             Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp));
-        log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, max_connections {MaxConnections}, handshake_timeout {HandshakeTimeout} s, shutdown_grace {Grace} s, forbidden_ip {Forbidden}",
-            relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds, relay.MaxConnections, relay.HandshakeTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds, relay.Forbidden);
+        log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, max_connections {MaxConnections}, handshake_timeout {HandshakeTimeout} s, shutdown_grace {Grace} s, forbidden_ip {Forbidden}, open files {Nofile}",
+            relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds, relay.MaxConnections, relay.HandshakeTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds, relay.Forbidden,
+            FileLimit.Current().Soft);
 
         output.Flush();
         var systemd = new SystemdNotifier();

@@ -27,12 +27,13 @@ internal sealed class AcceptLoop : IAsyncDisposable
     /// Listens on <see cref="RelayOptions.Listen"/> and starts accepting; <paramref name="role"/> names the relay in
     /// spans; <paramref name="clientSpeaksFirst"/> and <paramref name="acceptFastOpen"/>: see <see cref="Listener.Open"/>.
     /// </summary>
-    public AcceptLoop(RelayOptions options, string role, ITargetBlock<TcpSession> firstStage, bool clientSpeaksFirst = false, bool acceptFastOpen = false)
+    public AcceptLoop(
+        RelayOptions options, string role, ITargetBlock<TcpSession> firstStage, TimeProvider timeProvider, bool clientSpeaksFirst = false, bool acceptFastOpen = false)
     {
         _firstStage = firstStage;
         _listener = Listener.Open(options.Listen, clientSpeaksFirst, acceptFastOpen);
         var slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
-        _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync).Subscribe(client =>
+        _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync, timeProvider).Subscribe(client =>
         {
             var session = SessionFactory.Accept(client, role, options.Cipher.Name);
             session.OnDisposed = s =>

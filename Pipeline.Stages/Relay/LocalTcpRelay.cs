@@ -60,7 +60,7 @@ internal sealed class LocalTcpRelay(
         _queues = StageQueues.Register(
             (Socks5HandshakeStage.Name, () => handshake.InputCount), (ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount));
 
-        _accepts = new AcceptLoop(options, "local", handshake, clientSpeaksFirst: true); // SOCKS5: the greeting comes first
+        _accepts = new AcceptLoop(options, "local", handshake, timeProvider, clientSpeaksFirst: true); // SOCKS5: the greeting comes first
     }
 
     public void StopAccepting() => _accepts?.StopAccepting();

@@ -53,7 +53,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
         addHeader.LinkTo(reject);
         _queues = StageQueues.Register((ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount));
 
-        _accepts = new AcceptLoop(options, "tunnel", setDestination);
+        _accepts = new AcceptLoop(options, "tunnel", setDestination, timeProvider);
     }
 
     public void StopAccepting() => _accepts?.StopAccepting();
