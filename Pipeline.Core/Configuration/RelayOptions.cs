@@ -43,6 +43,13 @@ internal sealed record RelayOptions
     /// </summary>
     public bool FastOpen { get; init; }
 
+    /// <summary>
+    /// <c>reuse_port</c> (<c>--reuse-port</c>): the listeners (TCP and UDP) bind with <c>SO_REUSEPORT</c>, so several
+    /// processes can listen on one port (the kernel spreads new connections across them): a new version can start
+    /// before the old one stops.
+    /// </summary>
+    public bool ReusePort { get; init; }
+
     /// <summary>Prefer IPv6 results when resolving (-6).</summary>
     public bool Ipv6First { get; init; }
 

@@ -29,7 +29,7 @@ internal static class Flags
     public static readonly Flag ShutdownGrace = new("--shutdown-grace", null, "shutdown_grace", "SECONDS", "on SIGINT/SIGTERM, how long open connections may finish after the listener closes (default 10)");
     public static readonly Flag PidFile = new("--pid-file", "-f", "pid_file", "FILE", "run in the background and write the pid to FILE (removed on exit)");
     public static readonly Flag FastOpen = new("--fast-open", null, "fast_open", null, "TCP Fast Open to the server: first data in the SYN (needs net.ipv4.tcp_fastopen=3 on the server's host)", "true");
-    public static readonly Flag ReusePort = new("--reuse-port", null, "reuse_port", null, "accepted for compatibility; no effect", "true", Hidden: true);
+    public static readonly Flag ReusePort = new("--reuse-port", null, "reuse_port", null, "SO_REUSEPORT: several processes may listen on the port (restart without a gap)", "true");
     public static readonly Flag NoDelay = new("--no-delay", null, "no_delay", null, "accepted for compatibility; TCP_NODELAY is always set", "true", Hidden: true);
     public static readonly Flag Mptcp = new("--mptcp", null, "mptcp", null, "accepted for compatibility; no effect", "true", Hidden: true);
     public static readonly Flag User = new("--user", "-a", "user", "USER", "accepted for compatibility; no effect (use systemd's User=)", Hidden: true);

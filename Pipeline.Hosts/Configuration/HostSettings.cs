@@ -137,6 +137,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             UdpMaxAssociations = udpMax,
             Ipv6First = ipv6First,
             FastOpen = settings.Bool("fast_open") ?? false,
+            ReusePort = settings.Bool("reuse_port") ?? false,
             Pipeline = settings.Pipeline(PipelineOptions.Default),
         };
         var telemetry = new TelemetrySettings(

@@ -23,6 +23,9 @@ internal static class Listener
     private const int IpProtocolTcp = 6;
     private const int TcpDeferAccept = 9;
     private const int TcpFastOpen = 23;
+    private const int SolSocket = 1;
+    private const int SoReuseAddress = 2;
+    private const int SoReusePort = 15;
 
     /// <summary>
     /// Opens and listens. With <paramref name="clientSpeaksFirst"/> (the local's SOCKS5 port) a connection is handed
@@ -31,17 +34,25 @@ internal static class Listener
     /// (a prober that connects and stays silent must see what ss-libev shows it) nor the tunnel (the forwarded
     /// protocol may be one whose server speaks first, as SMTP's does). With <paramref name="acceptFastOpen"/> (the
     /// server with <c>fast_open</c>) data that came in a client's SYN is accepted with it (TCP Fast Open; the kernel
-    /// checks the client's cookie, so only a client that has connected before can send data in its SYN).
+    /// checks the client's cookie, so only a client that has connected before can send data in its SYN). With
+    /// <paramref name="reusePort"/> other sockets with the option may listen on the same port (<c>SO_REUSEPORT</c>).
     /// </summary>
-    public static Socket Open(IPEndPoint endPoint, bool clientSpeaksFirst = false, bool acceptFastOpen = false)
+    public static Socket Open(IPEndPoint endPoint, bool clientSpeaksFirst = false, bool acceptFastOpen = false, bool reusePort = false)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR (a restart binds while old connections linger in TIME_WAIT) set directly: .NET's ReuseAddress
+            // option also sets SO_REUSEPORT on Linux, which let a second instance bind the same port without a word.
+            socket.SetRawSocketOption(SolSocket, SoReuseAddress, BitConverter.GetBytes(1));
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
             {
                 socket.DualMode = true;
+            }
+
+            if (reusePort)
+            {
+                EnableReusePort(socket);
             }
 
             socket.Bind(endPoint);
@@ -64,4 +75,7 @@ internal static class Listener
             throw;
         }
     }
+
+    /// <summary><c>SO_REUSEPORT</c>, set before the bind: TCP listeners and UDP sockets alike.</summary>
+    public static void EnableReusePort(Socket socket) => socket.SetRawSocketOption(SolSocket, SoReusePort, BitConverter.GetBytes(1));
 }

@@ -31,7 +31,7 @@ internal sealed class AcceptLoop : IAsyncDisposable
         RelayOptions options, string role, ITargetBlock<TcpSession> firstStage, TimeProvider timeProvider, bool clientSpeaksFirst = false, bool acceptFastOpen = false)
     {
         _firstStage = firstStage;
-        _listener = Listener.Open(options.Listen, clientSpeaksFirst, acceptFastOpen);
+        _listener = Listener.Open(options.Listen, clientSpeaksFirst, acceptFastOpen, options.ReusePort);
         var slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
         _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync, timeProvider).Subscribe(client =>
         {

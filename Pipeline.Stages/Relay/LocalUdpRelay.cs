@@ -41,7 +41,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     public void Start(IPEndPoint listen)
     {
         var udp = _options.Pipeline.Udp;
-        _listener = new UdpListenLoop(listen, "udp local");
+        _listener = new UdpListenLoop(listen, "udp local", _options.ReusePort);
         var loop = _listener.Scheduler;
 
         // Back, in flow order.

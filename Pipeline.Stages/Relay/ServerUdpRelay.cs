@@ -29,7 +29,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
     public void Start(IPEndPoint listen)
     {
         var udp = options.Pipeline.Udp;
-        _listener = new UdpListenLoop(listen, "udp server");
+        _listener = new UdpListenLoop(listen, "udp server", options.ReusePort);
         var loop = _listener.Scheduler;
 
         // Back, in flow order.

@@ -27,7 +27,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
     public void Start(IPEndPoint listen)
     {
         var udp = options.Pipeline.Udp;
-        _listener = new UdpListenLoop(listen, "udp tunnel");
+        _listener = new UdpListenLoop(listen, "udp tunnel", options.ReusePort);
         var loop = _listener.Scheduler;
 
         // Back, in flow order.

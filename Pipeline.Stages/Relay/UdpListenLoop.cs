@@ -16,9 +16,10 @@ internal sealed class UdpListenLoop : IDisposable
     private IDisposable? _receiving;
 
     /// <param name="name">The loop thread's name (it shows in profiles).</param>
-    public UdpListenLoop(IPEndPoint listen, string name)
+    /// <param name="reusePort">Bind with <c>SO_REUSEPORT</c> (the relay's <c>reuse_port</c>).</param>
+    public UdpListenLoop(IPEndPoint listen, string name, bool reusePort = false)
     {
-        Socket = UdpSockets.Listen(listen);
+        Socket = UdpSockets.Listen(listen, reusePort);
         try
         {
             Loop = new EventLoop(name);

@@ -9,8 +9,8 @@ internal static class UdpSockets
     /// <summary>Larger kernel buffers than the default, so bursts wait in the kernel instead of being dropped there.</summary>
     private const int KernelBuffer = 4 * 1024 * 1024;
 
-    /// <summary>The relay's own socket, on the same address and port as its TCP listener (as ss-libev does).</summary>
-    public static Socket Listen(IPEndPoint endPoint)
+    /// <summary>The relay's own socket, on the same address and port as its TCP listener (as ss-libev does); <paramref name="reusePort"/>: <c>SO_REUSEPORT</c>.</summary>
+    public static Socket Listen(IPEndPoint endPoint, bool reusePort = false)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -21,6 +21,11 @@ internal static class UdpSockets
             }
 
             Tune(socket);
+            if (reusePort)
+            {
+                Connections.Listener.EnableReusePort(socket);
+            }
+
             socket.Bind(endPoint);
             return socket;
         }

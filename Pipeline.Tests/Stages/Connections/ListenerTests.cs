@@ -50,4 +50,16 @@ public sealed class ListenerTests
         listener.GetRawSocketOption(6, 23, value);
         return BitConverter.ToInt32(value);
     }
+
+    [Fact]
+    public void WithReusePort_TwoListenersShareAPort_WithoutItTheSecondIsRefused()
+    {
+        using var first = Listener.Open(new IPEndPoint(IPAddress.Loopback, 0), reusePort: true);
+        var port = ((IPEndPoint)first.LocalEndPoint!).Port;
+        using var second = Listener.Open(new IPEndPoint(IPAddress.Loopback, port), reusePort: true);
+        Assert.Equal(port, ((IPEndPoint)second.LocalEndPoint!).Port);
+
+        var refused = Assert.Throws<SocketException>(() => Listener.Open(new IPEndPoint(IPAddress.Loopback, port)).Dispose());
+        Assert.Equal(SocketError.AddressAlreadyInUse, refused.SocketErrorCode);
+    }
 }
