@@ -15,13 +15,13 @@ internal static class Flags
     public static readonly Flag Method = new("--method", "-m", "method", "METHOD", "encryption method (default chacha20-ietf-poly1305; list: shadowsocks methods)");
     public static readonly Flag Timeout = new("--timeout", "-t", "timeout", "SECONDS", "idle timeout of a TCP connection (default 60)");
     public static readonly Flag TunnelAddress = new("--tunnel-address", "-L", "tunnel_address", "HOST:PORT", "tunnel: the fixed destination");
-    public static readonly Flag Nameserver = new("--nameserver", "-d", "nameserver", "ADDR[:PORT],...", "server: DNS servers (default: /etc/resolv.conf)");
+    public static readonly Flag Nameserver = new("--nameserver", "-d", "nameserver", "ADDR[:PORT],...", "DNS servers (server: destinations; local/tunnel: a server given by name; default: /etc/resolv.conf)");
     public static readonly Flag TcpAndUdp = new("--tcp-and-udp", "-u", "mode", null, "relay TCP and UDP (config mode: tcp_and_udp)", "tcp_and_udp");
     public static readonly Flag UdpOnly = new("--udp-only", "-U", "mode", null, "relay UDP only (config mode: udp_only)", "udp_only");
     public static readonly Flag Ipv6First = new("--ipv6-first", "-6", "ipv6_first", null, "prefer IPv6 answers when resolving", "true");
     public static readonly Flag Verbose = new("--verbose", "-v", "verbose", null, "debug output; prints the pipeline settings in effect", "true");
     public static readonly Flag ForbiddenIp = new("--forbidden-ip", null, "forbidden_ip", "LIST", "server: destinations refused, addresses or CIDR, comma-separated (default 127.0.0.0/8,::1/128; '' allows all)");
-    public static readonly Flag MaxConnections = new("--max-connections", null, "max_connections", "N", "TCP connections at once before new ones wait (default 10000)");
+    public static readonly Flag MaxConnections = new("--max-connections", null, "max_connections", "N", "TCP connections at once before new ones wait (default 10000; fitted to the open-file limit)");
     public static readonly Flag HandshakeTimeout = new("--handshake-timeout", null, "handshake_timeout", "SECONDS", "time for a SOCKS5 greeting and request (default 10)");
     public static readonly Flag UdpTimeout = new("--udp-timeout", null, "udp_timeout", "SECONDS", "a UDP association closes this long after its last datagram (default 300)");
     public static readonly Flag UdpMaxAssociations = new("--udp-max-associations", null, "udp_max_associations", "N", "UDP associations at once; the least recently used gives way (default 4096)");
