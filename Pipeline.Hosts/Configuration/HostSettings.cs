@@ -149,6 +149,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),
+            User = settings.String("user") is { Length: > 0 } user ? user : null,
             MaxConnectionsSet = maxConnectionsSet is not null,
             ShutdownGrace = TimeSpan.FromSeconds(settings.Int("shutdown_grace", 0, 3600) ?? DefaultShutdownGraceSeconds),
         };
@@ -159,6 +160,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
     /// <summary>On SIGINT/SIGTERM, how long open connections may go on after the listeners close (<c>shutdown_grace</c>).</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(DefaultShutdownGraceSeconds);
+
+    /// <summary><c>-a USER</c>: the user to go on as once the ports are open.</summary>
+    public string? User { get; init; }
 
     /// <summary>Whether <c>max_connections</c> was given (a default that does not fit the open-file limit is fitted quietly).</summary>
     public bool MaxConnectionsSet { get; init; }

@@ -33,6 +33,12 @@ internal static class RelayVerb
             Daemon.Detach();
         }
 
+        if (settings.User is { } runAs && UserSwitch.Check(runAs) is { } cannotSwitch)
+        {
+            error.WriteLine($"shadowsocks: user: {cannotSwitch}");
+            return ExitCodes.Usage;
+        }
+
         // Each connection holds two descriptors: the default soft limit (1,024) would stop accepts near 500.
         ulong openFiles;
         if (settings.Nofile is { } nofile)
@@ -121,6 +127,14 @@ internal static class RelayVerb
             if (settings.PidFile is { } file)
             {
                 PidFile.Write(file);
+            }
+
+            // The ports are open and the pid file written: root is no longer needed.
+            if (settings.User is { } user && UserSwitch.To(user) is { } refused)
+            {
+                error.WriteLine($"shadowsocks: user: {refused}");
+                await StopAsync(running).ConfigureAwait(false);
+                return ExitCodes.Usage;
             }
 
             if (systemd.IsEnabled)

@@ -1,0 +1,67 @@
+using System.Globalization;
+using Shadowsocks.Pipeline.Hosts;
+using Shadowsocks.Pipeline.Tests.Loopback;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
+
+/// <summary><c>-a USER</c>: the server goes on as USER once its port is open (the program as a child process: never this one).</summary>
+public sealed class UserSwitchTests
+{
+    [Fact]
+    public async Task StartedAsRoot_TheServerGoesOnAsNobody_AndRelays_OtherwiseItIsRefused()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var port = Port(LoopbackPorts.Next());
+        string[] server = ["server", "-s", "127.0.0.1", "-p", port, "-k", "user", "-m", "aes-256-gcm", "--forbidden-ip", "", "-a", "nobody"];
+        if (!IsRoot())
+        {
+            // Not root (a developer's machine): the switch cannot happen, and the program says so before listening.
+            var error = new StringWriter();
+            Assert.Equal(2, await Program.RunAsync(server, new StringWriter(), error, cancel.Token));
+            Assert.StartsWith("shadowsocks: user: switching to 'nobody' needs root", error.ToString());
+            return;
+        }
+
+        await using var destination = new EchoDestination();
+        var environment = new Dictionary<string, string>();
+        var (host, _) = await HostProcess.StartAsync(environment, server);
+        using var hostProcess = host;
+        var (local, localAt) = await HostProcess.StartAsync(environment,
+            "local", "-s", "127.0.0.1", "-p", port, "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", "user", "-m", "aes-256-gcm");
+        using var __ = local;
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using var ___ = socket;
+        Assert.Equal(0, reply);
+        await Transfer.EchoRoundTripAsync(socket, 64 * 1024, cancel.Token);
+
+        var nobody = NobodyId();
+        foreach (var thread in Directory.GetDirectories($"/proc/{host.Id}/task"))
+        {
+            // Every thread (pool workers, readiness loop, GC) runs as nobody: real, effective, saved and filesystem uid.
+            var uids = File.ReadAllLines(Path.Combine(thread, "status")).Single(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+            Assert.Equal(["Uid:", nobody, nobody, nobody, nobody], uids.Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries));
+        }
+    }
+
+    [Fact]
+    public async Task AnUnknownUser_IsRefusedBeforeAnyPortOpens()
+    {
+        var error = new StringWriter();
+        var output = new StringWriter();
+        var code = await Program.RunAsync(
+            ["server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "user", "-m", "aes-256-gcm", "-a", "no-such-user-here"],
+            output, error, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.Equal("shadowsocks: user: no user 'no-such-user-here' on this machine", error.ToString().Trim());
+        Assert.DoesNotContain("listening", output.ToString());
+    }
+
+    private static bool IsRoot() =>
+        File.ReadAllLines("/proc/self/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t')[2] == "0";
+
+    private static string NobodyId() =>
+        File.ReadAllLines("/etc/passwd").Select(l => l.Split(':')).Single(f => f[0] == "nobody")[2];
+
+    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
+}
