@@ -50,6 +50,12 @@ internal sealed record RelayOptions
     /// </summary>
     public bool ReusePort { get; init; }
 
+    /// <summary>
+    /// <c>mptcp</c> (<c>--mptcp</c>): Multipath TCP on the Shadowsocks hop: the server's listener and the local's and
+    /// tunnel's connections to the server (a peer without it gets plain TCP).
+    /// </summary>
+    public bool Mptcp { get; init; }
+
     /// <summary>Prefer IPv6 results when resolving (-6).</summary>
     public bool Ipv6First { get; init; }
 

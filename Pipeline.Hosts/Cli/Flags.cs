@@ -31,7 +31,7 @@ internal static class Flags
     public static readonly Flag FastOpen = new("--fast-open", null, "fast_open", null, "TCP Fast Open to the server: first data in the SYN (needs net.ipv4.tcp_fastopen=3 on the server's host)", "true");
     public static readonly Flag ReusePort = new("--reuse-port", null, "reuse_port", null, "SO_REUSEPORT: several processes may listen on the port (restart without a gap)", "true");
     public static readonly Flag NoDelay = new("--no-delay", null, "no_delay", null, "accepted for compatibility; TCP_NODELAY is always set", "true", Hidden: true);
-    public static readonly Flag Mptcp = new("--mptcp", null, "mptcp", null, "accepted for compatibility; no effect", "true", Hidden: true);
+    public static readonly Flag Mptcp = new("--mptcp", null, "mptcp", null, "Multipath TCP between local/tunnel and server (Linux 5.6+, net.mptcp.enabled=1)", "true");
     public static readonly Flag User = new("--user", "-a", "user", "USER", "go on as USER once the ports are open (started as root; systemd's User= works too)");
     public static readonly Flag Nofile = new("--nofile", "-n", "nofile", "N", "open-file limit (each connection holds two; default: raise the soft limit to the hard one)");
     public static readonly Flag Mtu = new("--mtu", null, "mtu", "N", "accepted for compatibility; no effect", Hidden: true);

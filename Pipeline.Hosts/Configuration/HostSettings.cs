@@ -138,6 +138,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Ipv6First = ipv6First,
             FastOpen = settings.Bool("fast_open") ?? false,
             ReusePort = settings.Bool("reuse_port") ?? false,
+            Mptcp = settings.Bool("mptcp") ?? false,
             Pipeline = settings.Pipeline(PipelineOptions.Default),
         };
         var telemetry = new TelemetrySettings(

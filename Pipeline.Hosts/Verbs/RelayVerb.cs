@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
 using Shadowsocks.Pipeline.Hosts.Logging;
@@ -31,6 +32,12 @@ internal static class RelayVerb
         if (settings.PidFile is not null)
         {
             Daemon.Detach();
+        }
+
+        if (settings.Relay.Mptcp && !MultipathAvailable())
+        {
+            error.WriteLine("shadowsocks: mptcp: this kernel offers no Multipath TCP (it needs Linux 5.6+ with net.mptcp.enabled=1); enable it or drop --mptcp");
+            return ExitCodes.Usage;
         }
 
         if (settings.User is { } runAs && UserSwitch.Check(runAs) is { } cannotSwitch)
@@ -167,6 +174,19 @@ internal static class RelayVerb
             {
                 PidFile.Remove(file);
             }
+        }
+    }
+
+    private static bool MultipathAvailable()
+    {
+        try
+        {
+            StreamSockets.Open(AddressFamily.InterNetwork, multipath: true).Dispose();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
         }
     }
 

@@ -26,13 +26,16 @@ internal static class ConnectStage
     /// socket is opened for TCP Fast Open (<c>TCP_FASTOPEN_CONNECT</c>): the connect returns at once and the first send
     /// (the header and first data) goes in the SYN, a round trip sooner. The server's answer to the SYN then comes after
     /// the SOCKS5 reply: a refused server shows as a connection closed without data rather than as a SOCKS5 error, and
-    /// the next fallback server is not tried for it (as with ss-libev's <c>--fast-open</c>).
+    /// the next fallback server is not tried for it (as with ss-libev's <c>--fast-open</c>). <paramref name="multipath"/>:
+    /// Multipath TCP sockets (<c>mptcp</c>).
     /// </summary>
-    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, ServerFailover servers, IDnsResolver? serverNames = null, bool fastOpen = false)
+    public static TransformBlock<TcpSession, TcpSession> ToServer(
+        StageOptions options, ServerFailover servers, IDnsResolver? serverNames = null, bool fastOpen = false, bool multipath = false)
     {
+        var how = new OpenOptions(fastOpen, multipath);
         Func<EndPoint, CancellationToken, ValueTask<Socket>> open = serverNames is null
-            ? (server, token) => OpenAsync(server, fastOpen, token)
-            : (server, token) => server is DnsEndPoint name ? OpenByNameAsync(name, serverNames, fastOpen, token) : OpenAsync(server, fastOpen, token);
+            ? (server, token) => OpenAsync(server, how, token)
+            : (server, token) => server is DnsEndPoint name ? OpenByNameAsync(name, serverNames, how, token) : OpenAsync(server, how, token);
         return new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
@@ -75,7 +78,7 @@ internal static class ConnectStage
                 using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
                 try
                 {
-                    session.Remote = await OpenAsync(target, fastOpen: false, deadline.Token).ConfigureAwait(false);
+                    session.Remote = await OpenAsync(target, default, deadline.Token).ConfigureAwait(false);
                     span?.SetTag(TagNames.NetworkPeerAddress, address.ToString());
                     return session;
                 }
@@ -95,7 +98,7 @@ internal static class ConnectStage
             return session;
         }, BlockOptions.Shared(options));
 
-    private static async ValueTask<Socket> OpenByNameAsync(DnsEndPoint server, IDnsResolver resolver, bool fastOpen, CancellationToken cancellationToken)
+    private static async ValueTask<Socket> OpenByNameAsync(DnsEndPoint server, IDnsResolver resolver, OpenOptions how, CancellationToken cancellationToken)
     {
         var addresses = await resolver.ResolveAsync(server.Host, cancellationToken).ConfigureAwait(false);
         SocketException? last = null;
@@ -103,7 +106,7 @@ internal static class ConnectStage
         {
             try
             {
-                return await OpenAsync(new IPEndPoint(address, server.Port), fastOpen, cancellationToken).ConfigureAwait(false);
+                return await OpenAsync(new IPEndPoint(address, server.Port), how, cancellationToken).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
@@ -114,14 +117,21 @@ internal static class ConnectStage
         throw last ?? new SocketException((int)SocketError.HostNotFound);
     }
 
-    private static async ValueTask<Socket> OpenAsync(EndPoint endPoint, bool fastOpen, CancellationToken cancellationToken)
+    private static async ValueTask<Socket> OpenAsync(EndPoint endPoint, OpenOptions how, CancellationToken cancellationToken)
     {
-        var socket = endPoint is DnsEndPoint
-            ? new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
-            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        // A name (no resolver of our own): a dual-stack socket where IPv6 exists, as .NET's Socket(SocketType, ProtocolType) makes.
+        var dualStack = endPoint is DnsEndPoint && Socket.OSSupportsIPv6;
+        var family = endPoint is DnsEndPoint ? (dualStack ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork) : endPoint.AddressFamily;
+        var socket = StreamSockets.Open(family, how.Multipath);
         try
         {
-            if (fastOpen)
+            if (dualStack)
+            {
+                socket.DualMode = true;
+            }
+
+            socket.NoDelay = true;
+            if (how.FastOpen)
             {
                 socket.SetRawSocketOption(IpProtocolTcp, TcpFastOpenConnect, BitConverter.GetBytes(1));
             }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Stages.Connections;
 
@@ -36,10 +37,11 @@ internal static class Listener
     /// server with <c>fast_open</c>) data that came in a client's SYN is accepted with it (TCP Fast Open; the kernel
     /// checks the client's cookie, so only a client that has connected before can send data in its SYN). With
     /// <paramref name="reusePort"/> other sockets with the option may listen on the same port (<c>SO_REUSEPORT</c>).
+    /// <paramref name="multipath"/>: a Multipath TCP listener (it accepts plain TCP too).
     /// </summary>
-    public static Socket Open(IPEndPoint endPoint, bool clientSpeaksFirst = false, bool acceptFastOpen = false, bool reusePort = false)
+    public static Socket Open(IPEndPoint endPoint, bool clientSpeaksFirst = false, bool acceptFastOpen = false, bool reusePort = false, bool multipath = false)
     {
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var socket = StreamSockets.Open(endPoint.AddressFamily, multipath);
         try
         {
             // SO_REUSEADDR (a restart binds while old connections linger in TIME_WAIT) set directly: .NET's ReuseAddress

@@ -25,13 +25,15 @@ internal sealed class AcceptLoop : IAsyncDisposable
 
     /// <summary>
     /// Listens on <see cref="RelayOptions.Listen"/> and starts accepting; <paramref name="role"/> names the relay in
-    /// spans; <paramref name="clientSpeaksFirst"/> and <paramref name="acceptFastOpen"/>: see <see cref="Listener.Open"/>.
+    /// spans; <paramref name="clientSpeaksFirst"/>: see <see cref="Listener.Open"/>. <paramref name="shadowsocksPort"/>: the
+    /// server's port, where <c>fast_open</c> and <c>mptcp</c> apply.
     /// </summary>
     public AcceptLoop(
-        RelayOptions options, string role, ITargetBlock<TcpSession> firstStage, TimeProvider timeProvider, bool clientSpeaksFirst = false, bool acceptFastOpen = false)
+        RelayOptions options, string role, ITargetBlock<TcpSession> firstStage, TimeProvider timeProvider, bool clientSpeaksFirst = false, bool shadowsocksPort = false)
     {
         _firstStage = firstStage;
-        _listener = Listener.Open(options.Listen, clientSpeaksFirst, acceptFastOpen, options.ReusePort);
+        _listener = Listener.Open(
+            options.Listen, clientSpeaksFirst, acceptFastOpen: shadowsocksPort && options.FastOpen, options.ReusePort, multipath: shadowsocksPort && options.Mptcp);
         var slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
         _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync, timeProvider).Subscribe(client =>
         {

@@ -53,7 +53,7 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         _queues = StageQueues.Register(
             (ReadHeaderStage.Name, () => readHeader.InputCount), (ResolveStage.Name, () => resolve.InputCount), (ConnectStage.Name, () => connect.InputCount));
 
-        _accepts = new AcceptLoop(options, "server", readHeader, timeProvider, acceptFastOpen: options.FastOpen);
+        _accepts = new AcceptLoop(options, "server", readHeader, timeProvider, shadowsocksPort: true);
     }
 
     public void StopAccepting() => _accepts?.StopAccepting();

@@ -7,14 +7,8 @@ namespace Shadowsocks.Pipeline.Tests.Loopback;
 /// </summary>
 internal sealed record FastOpenCounters(long Active, long Passive)
 {
-    public static FastOpenCounters Read()
-    {
-        var lines = File.ReadAllLines("/proc/net/netstat").Where(l => l.StartsWith("TcpExt:", StringComparison.Ordinal)).ToArray();
-        var names = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var values = lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        long Value(string name) => long.Parse(values[Array.IndexOf(names, name)], System.Globalization.CultureInfo.InvariantCulture);
-        return new FastOpenCounters(Value("TCPFastOpenActive"), Value("TCPFastOpenPassive"));
-    }
+    public static FastOpenCounters Read() =>
+        new(NetstatCounters.Read("TcpExt", "TCPFastOpenActive"), NetstatCounters.Read("TcpExt", "TCPFastOpenPassive"));
 
     /// <summary>Fails the test, naming the fix, when the kernel would not let a listener accept data in a SYN.</summary>
     public static void RequireBothSides()

@@ -42,6 +42,19 @@ public sealed class HostSettingsTests
     }
 
     [Fact]
+    public void Build_SocketFlags_AreOffUnlessGiven()
+    {
+        var plain = TestSettings.Build("server", ["-p", "8388", "-k", "x", "-m", "aes-256-gcm"]);
+        Assert.False(plain.Relay.ReusePort || plain.Relay.Mptcp);
+        Assert.Null(plain.User);
+        Assert.Null(plain.Nofile);
+        var given = TestSettings.Build("server", ["-p", "8388", "-k", "x", "-m", "aes-256-gcm", "--reuse-port", "--mptcp", "-a", "nobody", "-n", "4096"]);
+        Assert.True(given.Relay.ReusePort && given.Relay.Mptcp);
+        Assert.Equal("nobody", given.User);
+        Assert.Equal(4096, given.Nofile);
+    }
+
+    [Fact]
     public void Build_MissingPassword_NamesTheFlagAndTheFix()
     {
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "8388", "-m", "aes-256-gcm"]));

@@ -1,0 +1,86 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Loopback;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>
+/// <c>mptcp</c>: the Shadowsocks hop over Multipath TCP. The kernel's MPTcpExt counters show the connections really
+/// were Multipath (a listener that answered an MP_CAPABLE SYN); against a plain-TCP ss-server it falls back. One class,
+/// so these run one after another and no other test moves the counters.
+/// </summary>
+public sealed class MultipathTests
+{
+    private const string Password = "multipath";
+    private const int Connections = 3;
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public void AMultipathSocket_IsOneOfTheKernels()
+    {
+        RequireMultipath();
+        using var socket = StreamSockets.Open(AddressFamily.InterNetwork, multipath: true);
+        var protocol = new byte[4];
+        socket.GetRawSocketOption(1, 38, protocol); // SOL_SOCKET, SO_PROTOCOL
+        Assert.Equal(262, BitConverter.ToInt32(protocol)); // IPPROTO_MPTCP
+    }
+
+    [Fact]
+    public async Task OurLocal_ToOurServer_OverMultipathTcp_EchoesIntact()
+    {
+        RequireMultipath();
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var destination = new EchoDestination();
+        await using var server = new ServerTcpRelay(
+            RelayChain.Options("aes-256-gcm", Password, Loopback()) with { Mptcp = true }, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        server.Start();
+        await using var local = new LocalTcpRelay(
+            RelayChain.Options("aes-256-gcm", Password, Loopback(), server.LocalEndPoint) with { Mptcp = true }, TaskPoolScheduler.Default, TimeProvider.System);
+        local.Start();
+
+        var before = NetstatCounters.Read("MPTcpExt", "MPCapableSYNRX");
+        await EchoThroughAsync(local.LocalEndPoint, destination, cancel.Token);
+        var accepted = NetstatCounters.Read("MPTcpExt", "MPCapableSYNRX") - before;
+        Assert.True(accepted >= Connections, $"the server's listener took {accepted} Multipath connections of {Connections}");
+    }
+
+    [Fact]
+    public async Task OurLocal_ToAPlainTcpLibevServer_FallsBackToTcp()
+    {
+        RequireMultipath();
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var destination = new EchoDestination();
+        await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", "aes-256-gcm", "-t", "60");
+        await using var local = new LocalTcpRelay(
+            RelayChain.Options("aes-256-gcm", Password, Loopback(), server.EndPoint) with { Mptcp = true }, TaskPoolScheduler.Default, TimeProvider.System);
+        local.Start();
+
+        var before = NetstatCounters.Read("MPTcpExt", "MPCapableSYNTX");
+        await EchoThroughAsync(local.LocalEndPoint, destination, cancel.Token, halfClose: false);
+        Assert.True(NetstatCounters.Read("MPTcpExt", "MPCapableSYNTX") - before >= Connections, "the local's SYNs did not offer Multipath TCP");
+    }
+
+    private static void RequireMultipath()
+    {
+        var enabled = File.Exists("/proc/sys/net/mptcp/enabled") ? File.ReadAllText("/proc/sys/net/mptcp/enabled").Trim() : "missing";
+        Assert.True(enabled == "1", $"net.mptcp.enabled is {enabled}: the Multipath TCP tests need Linux 5.6+ with it on (sysctl -w net.mptcp.enabled=1)");
+    }
+
+    /// <summary><paramref name="halfClose"/>: false with ss-libev, which closes both ways at the first FIN.</summary>
+    private static async Task EchoThroughAsync(IPEndPoint proxy, EchoDestination destination, CancellationToken cancellationToken, bool halfClose = true)
+    {
+        for (var i = 0; i < Connections; i++)
+        {
+            var (socket, reply) = await Socks5TestClient.ConnectAsync(proxy, "127.0.0.1", destination.EndPoint.Port, cancellationToken);
+            using var _ = socket;
+            Assert.Equal(0, reply);
+            await Transfer.EchoRoundTripAsync(socket, 256 * 1024, cancellationToken, halfClose);
+        }
+    }
+
+    private static IPEndPoint Loopback() => new(IPAddress.Loopback, 0);
+}
