@@ -43,7 +43,7 @@ public sealed class MultipathTests
         local.Start();
 
         var before = NetstatCounters.Read("MPTcpExt", "MPCapableSYNRX");
-        await EchoThroughAsync(local.LocalEndPoint, destination, cancel.Token);
+        await Transfer.EchoThroughSocks5Async(local.LocalEndPoint, destination.EndPoint.Port, Connections, 256 * 1024, cancel.Token);
         var accepted = NetstatCounters.Read("MPTcpExt", "MPCapableSYNRX") - before;
         Assert.True(accepted >= Connections, $"the server's listener took {accepted} Multipath connections of {Connections}");
     }
@@ -60,7 +60,7 @@ public sealed class MultipathTests
         local.Start();
 
         var before = NetstatCounters.Read("MPTcpExt", "MPCapableSYNTX");
-        await EchoThroughAsync(local.LocalEndPoint, destination, cancel.Token, halfClose: false);
+        await Transfer.EchoThroughSocks5Async(local.LocalEndPoint, destination.EndPoint.Port, Connections, 256 * 1024, cancel.Token, halfClose: false);
         Assert.True(NetstatCounters.Read("MPTcpExt", "MPCapableSYNTX") - before >= Connections, "the local's SYNs did not offer Multipath TCP");
     }
 
@@ -68,18 +68,6 @@ public sealed class MultipathTests
     {
         var enabled = File.Exists("/proc/sys/net/mptcp/enabled") ? File.ReadAllText("/proc/sys/net/mptcp/enabled").Trim() : "missing";
         Assert.True(enabled == "1", $"net.mptcp.enabled is {enabled}: the Multipath TCP tests need Linux 5.6+ with it on (sysctl -w net.mptcp.enabled=1)");
-    }
-
-    /// <summary><paramref name="halfClose"/>: false with ss-libev, which closes both ways at the first FIN.</summary>
-    private static async Task EchoThroughAsync(IPEndPoint proxy, EchoDestination destination, CancellationToken cancellationToken, bool halfClose = true)
-    {
-        for (var i = 0; i < Connections; i++)
-        {
-            var (socket, reply) = await Socks5TestClient.ConnectAsync(proxy, "127.0.0.1", destination.EndPoint.Port, cancellationToken);
-            using var _ = socket;
-            Assert.Equal(0, reply);
-            await Transfer.EchoRoundTripAsync(socket, 256 * 1024, cancellationToken, halfClose);
-        }
     }
 
     private static IPEndPoint Loopback() => new(IPAddress.Loopback, 0);

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 
@@ -6,6 +7,22 @@ namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 /// <summary>Sends a random payload on a connected socket and checks the echo by SHA-256.</summary>
 internal static class Transfer
 {
+    /// <summary>
+    /// <paramref name="connections"/> SOCKS5 CONNECTs through <paramref name="proxy"/> to the echo server on loopback
+    /// port <paramref name="echoPort"/>, one after another, each echoing <paramref name="bytes"/> (see <see cref="EchoRoundTripAsync"/>).
+    /// </summary>
+    public static async Task EchoThroughSocks5Async(
+        IPEndPoint proxy, int echoPort, int connections, int bytes, CancellationToken cancellationToken, bool halfClose = true)
+    {
+        for (var i = 0; i < connections; i++)
+        {
+            var (socket, reply) = await Socks5TestClient.ConnectAsync(proxy, "127.0.0.1", echoPort, cancellationToken);
+            using var _ = socket;
+            Assert.Equal(0, reply);
+            await EchoRoundTripAsync(socket, bytes, cancellationToken, halfClose);
+        }
+    }
+
     /// <summary>
     /// With <paramref name="halfClose"/> the client shuts down sending after the payload and reads to the end (the
     /// FIN must cross the relay and come back). Without it the client reads exactly the payload's length: that is
