@@ -34,45 +34,13 @@ internal static class RelayVerb
             Daemon.Detach();
         }
 
-        if (settings.Relay.Mptcp && !MultipathAvailable())
-        {
-            error.WriteLine("shadowsocks: mptcp: this kernel offers no Multipath TCP (it needs Linux 5.6+ with net.mptcp.enabled=1); enable it or drop --mptcp");
-            return ExitCodes.Usage;
-        }
-
-        if (settings.User is { } runAs && UserSwitch.Check(runAs) is { } cannotSwitch)
-        {
-            error.WriteLine($"shadowsocks: user: {cannotSwitch}");
-            return ExitCodes.Usage;
-        }
-
-        // Each connection holds two descriptors: the default soft limit (1,024) would stop accepts near 500.
-        ulong openFiles;
-        if (settings.Nofile is { } nofile)
-        {
-            if (FileLimit.Set((ulong)nofile) is { } why)
-            {
-                error.WriteLine($"shadowsocks: nofile: cannot set the open-file limit to {nofile}: {why}");
-                return ExitCodes.Usage;
-            }
-
-            openFiles = (ulong)nofile;
-        }
-        else
-        {
-            openFiles = FileLimit.RaiseToHard();
-        }
-
         var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
         var udp = settings.Mode != RelayMode.TcpOnly;
-        var (maxConnections, budgetWarning) = OpenFileBudget.Fit(
-            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet);
-        if (budgetWarning is not null)
+        if (PrepareProcess(settings, udp, error) is not { } relay)
         {
-            error.WriteLine($"shadowsocks: {budgetWarning}");
+            return ExitCodes.Usage;
         }
 
-        var relay = settings.Relay with { MaxConnections = maxConnections };
         using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
@@ -175,6 +143,51 @@ internal static class RelayVerb
                 PidFile.Remove(file);
             }
         }
+    }
+
+    /// <summary>
+    /// Before any port opens: the settings that can refuse the start (one line each), the open-file limit (raised to
+    /// the hard limit, or <c>-n</c>), and <c>max_connections</c> fitted to it. Null when refused.
+    /// </summary>
+    private static RelayOptions? PrepareProcess(HostSettings settings, bool udp, TextWriter error)
+    {
+        if (settings.Relay.Mptcp && !MultipathAvailable())
+        {
+            error.WriteLine("shadowsocks: mptcp: this kernel offers no Multipath TCP (it needs Linux 5.6+ with net.mptcp.enabled=1); enable it or drop --mptcp");
+            return null;
+        }
+
+        if (settings.User is { } runAs && UserSwitch.Check(runAs) is { } cannotSwitch)
+        {
+            error.WriteLine($"shadowsocks: user: {cannotSwitch}");
+            return null;
+        }
+
+        // Each connection holds two descriptors: the default soft limit (1,024) would stop accepts near 500.
+        ulong openFiles;
+        if (settings.Nofile is { } nofile)
+        {
+            if (FileLimit.Set((ulong)nofile) is { } why)
+            {
+                error.WriteLine($"shadowsocks: nofile: cannot set the open-file limit to {nofile}: {why}");
+                return null;
+            }
+
+            openFiles = (ulong)nofile;
+        }
+        else
+        {
+            openFiles = FileLimit.RaiseToHard();
+        }
+
+        var (maxConnections, budgetWarning) = OpenFileBudget.Fit(
+            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet);
+        if (budgetWarning is not null)
+        {
+            error.WriteLine($"shadowsocks: {budgetWarning}");
+        }
+
+        return settings.Relay with { MaxConnections = maxConnections };
     }
 
     private static bool MultipathAvailable()
