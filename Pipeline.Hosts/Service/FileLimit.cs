@@ -15,8 +15,7 @@ internal static partial class FileLimit
     /// <summary>The soft and hard limits now.</summary>
     public static (ulong Soft, ulong Hard) Current()
     {
-        Limits limits;
-        if (GetLimit(ResourceNofile, out limits) != 0)
+        if (GetLimit(ResourceNofile, out var limits) != 0)
         {
             throw new IOException($"getrlimit: errno {Marshal.GetLastPInvokeError()}");
         }
