@@ -23,7 +23,9 @@ internal static class SocketAcceptor
     /// Awaited before each accept (a connection limit): while it is pending, new connections wait in the kernel's
     /// backlog instead of being accepted and refused.
     /// </param>
-    public static IObservable<Socket> Accepts(Socket listener, Func<CancellationToken, Task>? slot = null, TimeProvider? timeProvider = null) =>
+    /// <param name="accept">The accept call (tests stand a failing one in: running out of descriptors cannot be staged otherwise).</param>
+    public static IObservable<Socket> Accepts(
+        Socket listener, Func<CancellationToken, Task>? slot = null, TimeProvider? timeProvider = null, Func<Socket, Socket>? accept = null) =>
         Observable.Create<Socket>(async (observer, cancellationToken) =>
         {
             var holdingSlot = false;
@@ -52,7 +54,7 @@ internal static class SocketAcceptor
                         await SocketReadiness.ReadableAsync(listener, cancellationToken).ConfigureAwait(false);
                     }
 
-                    accepted = listener.Accept();
+                    accepted = accept is null ? listener.Accept() : accept(listener);
                 }
                 catch (OperationCanceledException)
                 {

@@ -7,6 +7,33 @@ namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
 
 public sealed class SocketAcceptorTests
 {
+    [Fact]
+    public async Task OutOfDescriptors_AcceptsPause_InsteadOfSpinning_AndResumeWhenOneIsFree()
+    {
+        using var listener = Listening();
+        using var client = await ConnectAsync(listener); // waiting in the backlog: the listener stays readable
+        var attempts = 0;
+        var exhausted = true;
+        Socket Accept(Socket l)
+        {
+            Interlocked.Increment(ref attempts);
+            return Volatile.Read(ref exhausted) ? throw new SocketException((int)SocketError.TooManyOpenSockets) : l.Accept();
+        }
+
+        var accepted = new BlockingCollection<Socket>();
+        using (SocketAcceptor.Accepts(listener, accept: Accept).Subscribe(accepted.Add))
+        {
+            await Task.Delay(350);
+            // A pause of 100 ms after each failure: about four tries. Retrying at once made hundreds of thousands.
+            Assert.InRange(Volatile.Read(ref attempts), 1, 8);
+            Assert.Empty(accepted);
+
+            Volatile.Write(ref exhausted, false); // a descriptor came free
+            Assert.True(accepted.TryTake(out var socket, s_wait), "the waiting connection was not accepted after the pause");
+            socket.Dispose();
+        }
+    }
+
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
 
     [Fact]
