@@ -6,6 +6,7 @@ using Shadowsocks.Pipeline.Tests.Stages.Relay;
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 
 /// <summary><c>-a USER</c>: the server goes on as USER once its port is open (the program as a child process: never this one).</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class UserSwitchTests
 {
     [Fact]
@@ -25,15 +26,38 @@ public sealed class UserSwitchTests
 
         await using var destination = new EchoDestination();
         var environment = new Dictionary<string, string>();
-        var (host, _) = await HostProcess.StartAsync(environment, server);
+
+        // The JIT build goes on loading its assemblies after the switch, so nobody must be able to read them: a copy in
+        // a world-readable directory (the checkout may sit under /root, which nobody cannot enter).
+        var copy = Directory.CreateTempSubdirectory("shadowsocks-user-");
+        try
+        {
+            foreach (var file in Directory.GetFiles(AppContext.BaseDirectory))
+            {
+                File.Copy(file, Path.Combine(copy.FullName, Path.GetFileName(file)));
+            }
+
+            File.SetUnixFileMode(copy.FullName, (UnixFileMode)0b111_101_101); // rwxr-xr-x
+            await RelaysAsNobodyAsync(Path.Combine(copy.FullName, "shadowsocks.dll"), server, port, destination, environment, cancel.Token);
+        }
+        finally
+        {
+            copy.Delete(recursive: true);
+        }
+    }
+
+    private static async Task RelaysAsNobodyAsync(
+        string program, string[] server, string port, EchoDestination destination, Dictionary<string, string> environment, CancellationToken cancellationToken)
+    {
+        var (host, _) = await HostProcess.StartAsync("dotnet", environment, [program, .. server]);
         using var hostProcess = host;
         var (local, localAt) = await HostProcess.StartAsync(environment,
             "local", "-s", "127.0.0.1", "-p", port, "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", "user", "-m", "aes-256-gcm");
         using var __ = local;
-        var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancellationToken);
         using var ___ = socket;
         Assert.Equal(0, reply);
-        await Transfer.EchoRoundTripAsync(socket, 64 * 1024, cancel.Token);
+        await Transfer.EchoRoundTripAsync(socket, 64 * 1024, cancellationToken);
 
         var nobody = NobodyId();
         foreach (var thread in Directory.GetDirectories($"/proc/{host.Id}/task"))
