@@ -4,11 +4,9 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// One pending wait on a <see cref="SocketInterest"/>. Its continuations run on the thread pool, never on the
 /// readiness loop's thread, so the loop only ever reports and moves on.
 /// </summary>
-internal sealed class ReadinessWaiter(SocketInterest interest, bool write) : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+internal sealed class ReadinessWaiter(SocketInterest interest) : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
 {
     public SocketInterest Interest { get; } = interest;
-
-    public bool Write { get; } = write;
 
     /// <summary>The caller's cancellation, unregistered when the wait ends either way.</summary>
     public CancellationTokenRegistration Registration { get; set; }

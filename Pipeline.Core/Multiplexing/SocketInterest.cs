@@ -54,7 +54,7 @@ internal sealed class SocketInterest
             return Task.FromCanceled(cancellationToken);
         }
 
-        var waiter = new ReadinessWaiter(this, write);
+        var waiter = new ReadinessWaiter(this);
         if (cancellationToken.CanBeCanceled)
         {
             // Registered before the interest is armed, so whoever completes the wait (the loop, on readiness that
