@@ -10,20 +10,16 @@ namespace Shadowsocks.Pipeline.Hosts.Service;
 internal static unsafe partial class UserSwitch
 {
     /// <summary>Whether <see cref="To"/> can work, checked before any port is opened: null if so, otherwise why not.</summary>
-    public static string? Check(string user) =>
-        !Lookup(user, out var uid, out _) ? $"no user '{user}' on this machine"
-        : GetEffectiveUserId() != 0 && GetEffectiveUserId() != uid ? $"switching to '{user}' needs root (running as uid {GetEffectiveUserId()}); or use systemd's User="
-        : null;
+    public static string? Check(string user) => Refusal(user, out _, out _);
 
     /// <summary>Switches to <paramref name="user"/> (a name or a numeric uid). Null when done (or already that user); otherwise why not.</summary>
     public static string? To(string user)
     {
-        if (Check(user) is { } refused)
+        if (Refusal(user, out var uid, out var gid) is { } refused)
         {
             return refused;
         }
 
-        Lookup(user, out var uid, out var gid);
         if (GetEffectiveUserId() == uid)
         {
             return null;
@@ -35,6 +31,18 @@ internal static unsafe partial class UserSwitch
         }
 
         return null;
+    }
+
+    /// <summary>The user's ids, and why switching to them cannot work (null when it can).</summary>
+    private static string? Refusal(string user, out uint uid, out uint gid)
+    {
+        if (!Lookup(user, out uid, out gid))
+        {
+            return $"no user '{user}' on this machine";
+        }
+
+        var current = GetEffectiveUserId();
+        return current != 0 && current != uid ? $"switching to '{user}' needs root (running as uid {current}); or use systemd's User=" : null;
     }
 
     private static bool Lookup(string user, out uint uid, out uint gid)
