@@ -6,7 +6,7 @@ namespace Shadowsocks.Pipeline.Hosts.Service;
 /// </summary>
 internal static class FastOpenSupport
 {
-    public const string SysctlPath = "/proc/sys/net/ipv4/tcp_fastopen";
+    private const string Sysctl = "net.ipv4.tcp_fastopen";
 
     /// <summary>One line for the user when <paramref name="sysctl"/> (the file's text, null if unreadable) keeps <paramref name="verb"/>'s side off; otherwise null.</summary>
     public static string? Warning(string verb, string? sysctl)
@@ -15,7 +15,7 @@ internal static class FastOpenSupport
         var side = verb == "server" ? "accepting data in the SYN" : "sending data in the SYN";
         if (!int.TryParse(sysctl?.Trim(), out var mask))
         {
-            return $"fast_open: cannot read {SysctlPath}; TCP Fast Open ({side}) may be off";
+            return $"fast_open: cannot read {KernelSetting.PathOf(Sysctl)}; TCP Fast Open ({side}) may be off";
         }
 
         return (mask & needed) != 0
@@ -24,18 +24,5 @@ internal static class FastOpenSupport
     }
 
     /// <summary>The warning for this machine (see <see cref="Warning"/>).</summary>
-    public static string? Check(string verb)
-    {
-        string? sysctl;
-        try
-        {
-            sysctl = File.ReadAllText(SysctlPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            sysctl = null;
-        }
-
-        return Warning(verb, sysctl);
-    }
+    public static string? Check(string verb) => Warning(verb, KernelSetting.Read(Sysctl));
 }

@@ -54,20 +54,8 @@ internal static partial class FileLimit
 
         var errno = Marshal.GetLastPInvokeError();
         return errno == 1 // EPERM: above the hard limit needs privilege, and never above fs.nr_open
-            ? $"the hard limit is {hard}; above it needs root (or systemd's LimitNOFILE={wanted}) and stays within fs.nr_open ({NrOpen()})"
+            ? $"the hard limit is {hard}; above it needs root (or systemd's LimitNOFILE={wanted}) and stays within fs.nr_open ({KernelSetting.Read("fs.nr_open") ?? "unknown"})"
             : $"setrlimit failed (errno {errno})";
-    }
-
-    private static string NrOpen()
-    {
-        try
-        {
-            return File.ReadAllText("/proc/sys/fs/nr_open").Trim();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "unknown";
-        }
     }
 
     [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
