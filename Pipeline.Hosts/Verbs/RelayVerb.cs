@@ -36,10 +36,12 @@ internal static class RelayVerb
 
         var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
         var udp = settings.Mode != RelayMode.TcpOnly;
-        if (PrepareProcess(settings, udp, error) is not { } relay)
+        if (PrepareProcess(settings, udp, error) is not { } prepared)
         {
             return ExitCodes.Usage;
         }
+
+        var (relay, openFiles) = prepared;
 
         using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
         var running = new List<IAsyncDisposable>();
@@ -92,7 +94,7 @@ internal static class RelayVerb
             Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp));
         log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, max_connections {MaxConnections}, handshake_timeout {HandshakeTimeout} s, shutdown_grace {Grace} s, forbidden_ip {Forbidden}, open files {Nofile}",
             relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds, relay.MaxConnections, relay.HandshakeTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds, relay.Forbidden,
-            FileLimit.Current().Soft);
+            openFiles);
 
         output.Flush();
         var systemd = new SystemdNotifier();
@@ -149,7 +151,7 @@ internal static class RelayVerb
     /// Before any port opens: the settings that can refuse the start (one line each), the open-file limit (raised to
     /// the hard limit, or <c>-n</c>), and <c>max_connections</c> fitted to it. Null when refused.
     /// </summary>
-    private static RelayOptions? PrepareProcess(HostSettings settings, bool udp, TextWriter error)
+    private static (RelayOptions Relay, ulong OpenFiles)? PrepareProcess(HostSettings settings, bool udp, TextWriter error)
     {
         if (settings.Relay.Mptcp && !MultipathAvailable())
         {
@@ -187,7 +189,7 @@ internal static class RelayVerb
             error.WriteLine($"shadowsocks: {budgetWarning}");
         }
 
-        return settings.Relay with { MaxConnections = maxConnections };
+        return (settings.Relay with { MaxConnections = maxConnections }, openFiles);
     }
 
     private static bool MultipathAvailable()
@@ -307,8 +309,7 @@ internal static class RelayVerb
         return listen;
     }
 
-    /// <summary>UDP sockets need the server's address up front; a name is resolved once at start.</summary>
-    /// <summary>The UDP relays' server address: a name is looked up once, through the program's resolver.</summary>
+    /// <summary>The UDP relays need the server's address up front: a name is looked up once, through the program's resolver.</summary>
     private static async Task<IPEndPoint> ResolveServerAsync(System.Net.EndPoint server, IDnsResolver? resolver)
     {
         if (server is IPEndPoint ip)
