@@ -1,6 +1,6 @@
-using System.Globalization;
 using System.Net;
 using Shadowsocks.Pipeline.Tests.Loopback;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts;
 
@@ -44,6 +44,4 @@ internal sealed class HostChain : IDisposable
         Local.Dispose();
         Server.Dispose();
     }
-
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts;
 
@@ -54,8 +54,6 @@ public sealed class NativePublishTests
         Assert.Equal(0, reply);
         await Transfer.EchoRoundTripAsync(socket, 1024 * 1024, cancel.Token, halfClose: false); // libev has no half-close
     }
-
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 
     private static async Task<string> PublishAsync()
     {

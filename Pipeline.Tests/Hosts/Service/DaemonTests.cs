@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Tests.Loopback;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 
@@ -71,8 +72,6 @@ public sealed class DaemonTests : IDisposable
         await daemon.WaitForExitAsync(timeout.Token);
         Assert.False(File.Exists(_pidFile), "the pid file outlived the process");
     }
-
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 
     private static async Task<(int Exit, string Output, string Error)> RunAsync(params string[] args)
     {

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Shadowsocks.Pipeline.Hosts;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 
@@ -85,6 +86,4 @@ public sealed class OpenFilesTests
     }
 
     private static int OpenDescriptors(int pid) => Directory.GetFiles($"/proc/{pid}/fd").Length;
-
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,7 +1,7 @@
-using System.Globalization;
 using Shadowsocks.Pipeline.Hosts;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 
@@ -86,6 +86,4 @@ public sealed class UserSwitchTests
 
     private static string NobodyId() =>
         File.ReadAllLines("/etc/passwd").Select(l => l.Split(':')).Single(f => f[0] == "nobody")[2];
-
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,7 +1,7 @@
-using System.Globalization;
 using Shadowsocks.Pipeline.Hosts;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
 
@@ -60,6 +60,4 @@ public sealed class ReusePortTests
         Assert.Equal(0, reply);
         await Transfer.EchoRoundTripAsync(socket, 16 * 1024, cancellationToken);
     }
-
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 }

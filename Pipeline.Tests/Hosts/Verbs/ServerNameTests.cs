@@ -1,10 +1,10 @@
-using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Hosts;
 using Shadowsocks.Pipeline.Tests.Core.Dns;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
 
@@ -66,6 +66,4 @@ public sealed class ServerNameTests
         Assert.Equal(1, code);
         Assert.StartsWith("shadowsocks: cannot look up the server nobody.test: no address", error.ToString());
     }
-
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,9 +1,9 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Hosting.Systemd;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Loopback;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
 
@@ -13,8 +13,6 @@ namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
 /// </summary>
 public sealed class ShutdownTests
 {
-    private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
-
     [Fact]
     public async Task Sigterm_StopsAccepting_LetsOpenTransferFinish_ExitsZero()
     {

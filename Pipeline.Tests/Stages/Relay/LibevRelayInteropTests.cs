@@ -4,6 +4,7 @@ using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -95,6 +96,4 @@ public sealed class LibevRelayInteropTests
     }
 
     private static IPEndPoint Loopback() => new(IPAddress.Loopback, 0);
-
-    private static string Port(IPEndPoint endPoint) => endPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -1,10 +1,10 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -102,6 +102,4 @@ public sealed class LibevUdpInteropTests
             Assert.Equal(payload, buffer.AsSpan(0, received).ToArray());
         }
     }
-
-    private static string Port(IPEndPoint endPoint) => endPoint.Port.ToString(CultureInfo.InvariantCulture);
 }
