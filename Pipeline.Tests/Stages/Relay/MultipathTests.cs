@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
-using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Loopback;
 
@@ -24,15 +23,10 @@ public sealed class MultipathTests
         RequireMultipath();
         using var cancel = new CancellationTokenSource(s_timeout);
         await using var destination = new EchoDestination();
-        await using var server = new ServerTcpRelay(
-            RelayChain.Options("aes-256-gcm", Password, Loopback()) with { Mptcp = true }, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
-        server.Start();
-        await using var local = new LocalTcpRelay(
-            RelayChain.Options("aes-256-gcm", Password, Loopback(), server.LocalEndPoint) with { Mptcp = true }, TaskPoolScheduler.Default, TimeProvider.System);
-        local.Start();
+        await using var chain = RelayChain.Start("aes-256-gcm", Password, tune: static o => o with { Mptcp = true });
 
         var before = NetstatCounters.Read("MPTcpExt", "MPCapableSYNRX");
-        await Transfer.EchoThroughSocks5Async(local.LocalEndPoint, destination.EndPoint.Port, Connections, 256 * 1024, cancel.Token);
+        await Transfer.EchoThroughSocks5Async(chain.Local.LocalEndPoint, destination.EndPoint.Port, Connections, 256 * 1024, cancel.Token);
         var accepted = NetstatCounters.Read("MPTcpExt", "MPCapableSYNRX") - before;
         Assert.True(accepted >= Connections, $"the server's listener took {accepted} Multipath connections of {Connections}");
     }

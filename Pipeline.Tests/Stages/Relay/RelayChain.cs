@@ -39,12 +39,15 @@ internal sealed class RelayChain : IAsyncDisposable
         };
     }
 
-    public static RelayChain Start(string method, string password = "test-password", string? localPassword = null, ShadowsocksAddress? tunnelTo = null)
+    /// <param name="tune">Applied to the server's and the clients' options alike (e.g. <c>o => o with { FastOpen = true }</c>).</param>
+    public static RelayChain Start(
+        string method, string password = "test-password", string? localPassword = null, ShadowsocksAddress? tunnelTo = null, Func<RelayOptions, RelayOptions>? tune = null)
     {
+        tune ??= static options => options;
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        var server = new ServerTcpRelay(Options(method, password, loopback), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        var server = new ServerTcpRelay(tune(Options(method, password, loopback)), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
         server.Start();
-        var clientOptions = Options(method, localPassword ?? password, loopback, server.LocalEndPoint);
+        var clientOptions = tune(Options(method, localPassword ?? password, loopback, server.LocalEndPoint));
         var local = new LocalTcpRelay(clientOptions, TaskPoolScheduler.Default, TimeProvider.System);
         local.Start();
         TunnelRelay? tunnel = null;
