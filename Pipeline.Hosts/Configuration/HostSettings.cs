@@ -52,11 +52,6 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             throw new UsageException(Relabel(settings, "method", methodError!));
         }
 
-        if (settings.String("plugin") is { Length: > 0 })
-        {
-            throw new UsageException($"{settings.Label("plugin")} SIP003 plugins are not supported; remove the plugin setting");
-        }
-
         var key = MasterKey(settings, cipher);
         var timeout = settings.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
         var udpTimeout = settings.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
@@ -121,6 +116,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             }
         }
 
+        var plugin = LocatePlugin(settings, environment);
+        if (plugin is not null && fallbackServers.Count > 0)
+        {
+            throw new UsageException($"{settings.Label("plugin")} a plugin carries one server; give one server, or no plugin");
+        }
+
         var relay = new RelayOptions
         {
             Listen = listen,
@@ -151,6 +152,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),
             User = settings.String("user") is { Length: > 0 } user ? user : null,
+            Plugin = plugin,
             MaxConnectionsSet = maxConnectionsSet is not null,
             ShutdownGrace = TimeSpan.FromSeconds(settings.Int("shutdown_grace", 0, 3600) ?? DefaultShutdownGraceSeconds),
         };
@@ -170,6 +172,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
     /// <summary><c>-n N</c> (<c>nofile</c>): the open-file limit to set; null: the soft limit is raised to the hard one.</summary>
     public int? Nofile { get; init; }
+
+    /// <summary><c>--plugin</c> (<c>plugin</c>, <c>plugin_opts</c>): the SIP003 plugin the TCP side goes through; null: none.</summary>
+    public PluginSettings? Plugin { get; init; }
 
     /// <summary><c>-f FILE</c>: run in the background with the pid in this file.</summary>
     public string? PidFile { get; init; }
@@ -205,6 +210,21 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             : host.Length is > 0 and <= 255
                 ? ShadowsocksAddress.FromHost(host, port)
                 : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
+    }
+
+    /// <summary>The plugin, found on PATH (or at the path given) now, so that a typo stops the start with one line.</summary>
+    private static PluginSettings? LocatePlugin(LayeredSettings settings, IReadOnlyDictionary<string, string?> environment)
+    {
+        if (settings.String("plugin") is not { Length: > 0 } program)
+        {
+            return settings.String("plugin_opts") is { Length: > 0 }
+                ? throw new UsageException($"{settings.Label("plugin_opts")} plugin options without a plugin; give --plugin PROGRAM too")
+                : null;
+        }
+
+        var executable = PluginSettings.Locate(program, environment.GetValueOrDefault("PATH"))
+            ?? throw new UsageException($"{settings.Label("plugin")} '{program}' is not an executable on PATH; install it (e.g. apt-get install simple-obfs) or give its full path");
+        return new PluginSettings(program, executable, settings.String("plugin_opts") is { Length: > 0 } options ? options : null);
     }
 
     private static IPAddress ParseListenAddress(string text, string label)

@@ -5,11 +5,11 @@ using Shadowsocks.Pipeline.Hosts.Cli;
 namespace Shadowsocks.Pipeline.Hosts.Configuration;
 
 /// <summary>
-/// A server given as a SIP002 URL: <c>ss://BASE64URL(method:password)@host:port[/][?plugin=...][#tag]</c>, the plain
+/// A server given as a SIP002 URL: <c>ss://BASE64URL(method:password)@host:port[/][?plugin=NAME;OPTIONS][#tag]</c>, the plain
 /// form <c>ss://method:password@host:port</c> (percent-encoded, as SIP002 allows and SIP022 requires), or the legacy
 /// <c>ss://BASE64(method:password@host:port)[#tag]</c>. Errors never repeat the URL: it holds the password.
 /// </summary>
-internal sealed record ServerUrl(string Method, string Password, string Host, int Port, string? Tag)
+internal sealed record ServerUrl(string Method, string Password, string Host, int Port, string? Tag, string? Plugin = null, string? PluginOptions = null)
 {
     private const string Shape = "expected ss://BASE64URL(method:password)@host:port or ss://method:password@host:port";
 
@@ -29,6 +29,8 @@ internal sealed record ServerUrl(string Method, string Password, string Host, in
             rest = rest[..hash];
         }
 
+        string? plugin = null;
+        string? pluginOptions = null;
         if (rest.IndexOf('?') is >= 0 and var question)
         {
             foreach (var pair in rest[(question + 1)..].Split('&', StringSplitOptions.RemoveEmptyEntries))
@@ -38,7 +40,10 @@ internal sealed record ServerUrl(string Method, string Password, string Host, in
                 var value = eq < 0 ? "" : Uri.UnescapeDataString(pair[(eq + 1)..]);
                 if (name == "plugin" && value.Length > 0)
                 {
-                    throw Error("SIP003 plugins are not supported; use a URL without ?plugin=");
+                    // SIP002: "plugin=NAME;OPTIONS", the options as SS_PLUGIN_OPTIONS takes them.
+                    var semicolon = value.IndexOf(';');
+                    plugin = semicolon < 0 ? value : value[..semicolon];
+                    pluginOptions = semicolon < 0 || semicolon == value.Length - 1 ? null : value[(semicolon + 1)..];
                 }
             }
 
@@ -95,7 +100,7 @@ internal sealed record ServerUrl(string Method, string Password, string Host, in
             host = host[1..^1];
         }
 
-        return host.Length == 0 ? throw Error("the host is empty") : new ServerUrl(method, password, host, port, tag);
+        return host.Length == 0 ? throw Error("the host is empty") : new ServerUrl(method, password, host, port, tag, plugin, pluginOptions);
     }
 
     /// <summary>This server as configuration keys (the layer between config.json and the environment).</summary>
@@ -105,6 +110,7 @@ internal sealed record ServerUrl(string Method, string Password, string Host, in
         new("server_port", Port.ToString(CultureInfo.InvariantCulture)),
         new("method", Method),
         new("password", Password),
+        .. Plugin is null ? [] : new KeyValuePair<string, string?>[] { new("plugin", Plugin), new("plugin_opts", PluginOptions) },
     ];
 
     /// <summary>Without the password, so that the URL can be logged.</summary>

@@ -21,6 +21,9 @@ internal static class RelayVerb
     /// <summary>How long the UDP side's one lookup of a server name may take at start.</summary>
     private static readonly TimeSpan ServerLookupTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a SIP003 plugin may take to open its port.</summary>
+    private static readonly TimeSpan PluginStartTimeout = TimeSpan.FromSeconds(10);
+
     public static async Task<int> RunAsync(string verb, ParsedArguments args, TextWriter output, TextWriter error, CancellationToken stop)
     {
         var settings = HostSettings.Build(verb, args);
@@ -43,12 +46,34 @@ internal static class RelayVerb
 
         var (relay, openFiles) = prepared;
 
+        // SIP003: with a plugin the TCP side talks to it over loopback. The local and tunnel connect to the port the
+        // plugin listens on (it connects on to the server); the server listens on a loopback port of its own behind
+        // the plugin, which takes the public address. UDP does not go through plugins: it keeps the server's address.
+        var plugin = tcp ? settings.Plugin : null;
+        var pluginPort = plugin is not null && verb != "server" ? new IPEndPoint(IPAddress.Loopback, FreeLoopbackPort()) : null;
+        var tcpRelay = plugin is null ? relay
+            : verb == "server" ? relay with { Listen = new IPEndPoint(IPAddress.Loopback, 0) }
+            : relay with { Server = pluginPort, FallbackServers = [] };
+
         using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
+        PluginProcess? pluginProcess = null;
         try
         {
-            bound = await StartAsync(verb, relay, settings.Nameservers, tcp, udp, running).ConfigureAwait(false);
+            (bound, var tcpBound) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running).ConfigureAwait(false);
+            if (plugin is not null)
+            {
+                var (remoteHost, remotePort) = verb == "server" ? (relay.Listen.Address.ToString(), relay.Listen.Port) : HostAndPort(relay.Server!);
+                var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
+                if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, running, error).ConfigureAwait(false) is not { } started)
+                {
+                    await StopAsync(running).ConfigureAwait(false);
+                    return ExitCodes.RuntimeFailure;
+                }
+
+                pluginProcess = started;
+            }
         }
         catch (SocketException e)
         {
@@ -70,7 +95,7 @@ internal static class RelayVerb
             _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {relay.Server}",
         };
         var protocols = (tcp, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => "udp" };
-        output.WriteLine($"{what} listening on {bound} {protocols}, method {relay.Cipher.Name}");
+        output.WriteLine($"{what} listening on {bound} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
         if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
         {
             error.WriteLine($"shadowsocks: {fastOpenWarning}");
@@ -119,9 +144,18 @@ internal static class RelayVerb
                 systemd.Notify(ServiceState.Ready);
             }
 
+            var stopped = Task.Delay(Timeout.Infinite, stop);
+            if (pluginProcess is not null && await Task.WhenAny(stopped, pluginProcess.Exited).ConfigureAwait(false) != stopped)
+            {
+                // SIP003: a plugin that exits takes the relay with it (its traffic has nowhere to go).
+                error.WriteLine($"shadowsocks: plugin {pluginProcess.Settings.Name} exited with code {await pluginProcess.Exited.ConfigureAwait(false)}; stopping");
+                await StopAsync(running).ConfigureAwait(false);
+                return ExitCodes.RuntimeFailure;
+            }
+
             try
             {
-                await Task.Delay(Timeout.Infinite, stop).ConfigureAwait(false);
+                await stopped.ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -192,6 +226,49 @@ internal static class RelayVerb
         return (settings.Relay with { MaxConnections = maxConnections }, openFiles);
     }
 
+    /// <summary>
+    /// Starts the plugin (it goes into <paramref name="running"/>, so it is ended with the relays, after the drain) and
+    /// waits until it listens. Null, with one line on <paramref name="error"/>, when it cannot start or does not listen.
+    /// </summary>
+    private static async Task<PluginProcess?> StartPluginAsync(
+        PluginSettings plugin, string remoteHost, int remotePort, IPEndPoint local, IPEndPoint listens, List<IAsyncDisposable> running, TextWriter error)
+    {
+        PluginProcess process;
+        try
+        {
+            process = PluginProcess.Start(plugin, remoteHost, remotePort, local);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            error.WriteLine($"shadowsocks: plugin: cannot start {plugin.Executable}: {e.Message}");
+            return null;
+        }
+
+        running.Add(process);
+        if (await process.WaitListeningAsync(listens, PluginStartTimeout, TimeProvider.System).ConfigureAwait(false) is { } notListening)
+        {
+            error.WriteLine($"shadowsocks: {notListening}");
+            return null;
+        }
+
+        return process;
+    }
+
+    /// <summary>A loopback port free right now, for a local's plugin to listen on (as ss-libev picks one).</summary>
+    private static int FreeLoopbackPort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private static (string Host, int Port) HostAndPort(System.Net.EndPoint server) => server switch
+    {
+        IPEndPoint ip => (ip.Address.ToString(), ip.Port),
+        System.Net.DnsEndPoint dns => (dns.Host, dns.Port),
+        _ => throw new ArgumentException($"unexpected server end point {server}", nameof(server)),
+    };
+
     private static bool MultipathAvailable()
     {
         try
@@ -225,8 +302,14 @@ internal static class RelayVerb
         }
     }
 
-    /// <summary>Starts the verb's TCP and/or UDP relays on one address and port (as ss-libev does); returns that endpoint.</summary>
-    private static async Task<IPEndPoint> StartAsync(string verb, RelayOptions relay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running)
+    /// <summary>
+    /// Starts the verb's TCP and/or UDP relays on one address and port (as ss-libev does); returns that endpoint and the
+    /// TCP listener's. <paramref name="tcpRelay"/> is <paramref name="relay"/> unless a plugin sits on the TCP side:
+    /// then the server's TCP listener is on a loopback port of its own (the plugin has the public one) and the local's
+    /// and tunnel's TCP server is the plugin's port.
+    /// </summary>
+    private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound)> StartAsync(
+        string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running)
     {
         // Every open connection keeps one pending idle timer on this scheduler: ThreadPoolScheduler's is a plain
         // System.Threading.Timer (≈ 210 bytes), TaskPoolScheduler's a Task.Delay with its own cancellation (≈ 610).
@@ -245,12 +328,14 @@ internal static class RelayVerb
         {
             // One resolver for the TCP and UDP relays' destinations.
             var resolver = OpenResolver();
+            IPEndPoint? tcpBound = null;
             if (tcp)
             {
-                var server = new ServerTcpRelay(relay, resolver, scheduler, TimeProvider.System);
+                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System);
                 running.Add(server);
                 server.Start();
-                listen = server.LocalEndPoint;
+                tcpBound = server.LocalEndPoint;
+                listen = ReferenceEquals(tcpRelay, relay) ? tcpBound : listen; // behind a plugin, UDP keeps the public address
             }
 
             if (udp)
@@ -261,12 +346,12 @@ internal static class RelayVerb
                 listen = serverUdp.LocalEndPoint;
             }
 
-            return listen;
+            return (listen, tcpBound);
         }
 
         // A server given by name: the program's own resolver looks it up (TCP: per connection, the answer kept for its
         // TTL, where .NET's connect would ask the system resolver every time; UDP: once, here, for the NAT sockets).
-        var serverNames = (tcp && new[] { relay.Server! }.Concat(relay.FallbackServers).Any(s => s is System.Net.DnsEndPoint))
+        var serverNames = (tcp && new[] { tcpRelay.Server! }.Concat(tcpRelay.FallbackServers).Any(s => s is System.Net.DnsEndPoint))
             || (udp && relay.Server is System.Net.DnsEndPoint)
             ? OpenResolver()
             : null;
@@ -284,15 +369,15 @@ internal static class RelayVerb
                 listen = localUdp.LocalEndPoint;
             }
 
-            var local = new LocalTcpRelay(relay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames);
+            var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames);
             running.Add(local);
             local.Start();
-            return local.LocalEndPoint;
+            return (local.LocalEndPoint, local.LocalEndPoint);
         }
 
         if (tcp)
         {
-            var tunnel = new TunnelRelay(relay, scheduler, TimeProvider.System, serverNames);
+            var tunnel = new TunnelRelay(tcpRelay, scheduler, TimeProvider.System, serverNames);
             running.Add(tunnel);
             tunnel.Start();
             listen = tunnel.LocalEndPoint;
@@ -306,7 +391,7 @@ internal static class RelayVerb
             listen = tunnelUdp.LocalEndPoint;
         }
 
-        return listen;
+        return (listen, tcp ? listen : null);
     }
 
     /// <summary>The UDP relays need the server's address up front: a name is looked up once, through the program's resolver.</summary>

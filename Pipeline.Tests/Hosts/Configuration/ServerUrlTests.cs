@@ -46,7 +46,6 @@ public sealed class ServerUrlTests
     [InlineData("ss://YWVzLTI1Ni1nY206c2VjcmV0@1.2.3.4:70000", "port from 1 to 65535")]
     [InlineData("ss://!!!@1.2.3.4:1", "neither base64url nor method:password")]
     [InlineData("ss://c2VjcmV0@1.2.3.4:1", "must be method:password")] // base64 of "secret": no method
-    [InlineData("ss://YWVzLTI1Ni1nY206c2VjcmV0@1.2.3.4:8388/?plugin=obfs-local%3Bobfs%3Dhttp", "plugins are not supported")]
     [InlineData("ss://aes-256-gcm:@1.2.3.4:1", "password is empty")]
     public void BadUrls_OneLineNamingTheFlag_WithoutThePassword(string text, string problem)
     {

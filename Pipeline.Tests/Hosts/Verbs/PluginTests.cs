@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Shadowsocks.Pipeline.Hosts;
+using Shadowsocks.Pipeline.Tests.Loopback;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
+
+/// <summary>
+/// SIP003 plugins with a real one, simple-obfs (Debian's <c>simple-obfs</c>: <c>obfs-local</c>, <c>obfs-server</c>;
+/// .ci/run installs it), against shadowsocks-libev and ourselves. A <see cref="TcpTap"/> on the public side shows what
+/// the path sees: HTTP requests, not Shadowsocks.
+/// </summary>
+public sealed class PluginTests
+{
+    private const string Password = "plugin-test";
+    private const string Method = "aes-256-gcm";
+    private static readonly Dictionary<string, string> s_environment = [];
+
+    [Fact]
+    public async Task OursLocal_ThroughObfsLocal_ToLibevServerBehindObfsServer_Relays_WithHttpOnTheWire()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", Method,
+            "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
+        await using var tap = new TcpTap(server.EndPoint);
+        var (local, localAt) = await HostProcess.StartAsync(s_environment,
+            "local", "-s", "127.0.0.1", "-p", Port(tap.EndPoint), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method,
+            "--plugin", "obfs-local", "--plugin-opts", "obfs=http;obfs-host=example.com");
+        using var _ = local;
+        Assert.Contains("plugin obfs-local", local.Output);
+
+        await EchoAsync(localAt, destination, cancel.Token);
+        AssertHttpOnTheWire(tap);
+    }
+
+    [Fact]
+    public async Task LibevLocal_ThroughObfsLocal_ToOursBehindObfsServer_Relays_AndThePluginHasThePublicPort()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var port = LoopbackPorts.Next();
+        var (server, serverAt) = await HostProcess.StartAsync(s_environment,
+            "server", "-s", "127.0.0.1", "-p", Port(port), "-k", Password, "-m", Method, "--forbidden-ip", "",
+            "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
+        using var _ = server;
+        Assert.Equal(port, serverAt.Port);
+
+        // SIP003's hand-over: the plugin listens on the public address and reaches us on a loopback port of ours.
+        var plugin = Assert.Single(Children(server.Id));
+        Assert.Equal("obfs-server", File.ReadAllText($"/proc/{plugin}/comm").Trim());
+        var environment = Environ(plugin);
+        Assert.Equal("127.0.0.1", environment["SS_REMOTE_HOST"]);
+        Assert.Equal(Port(port), environment["SS_REMOTE_PORT"]);
+        Assert.Equal("127.0.0.1", environment["SS_LOCAL_HOST"]);
+        Assert.NotEqual(Port(port), environment["SS_LOCAL_PORT"]);
+        Assert.Equal("obfs=http", environment["SS_PLUGIN_OPTIONS"]);
+
+        await using var tap = new TcpTap(serverAt);
+        await using var local = await LibevPeer.StartAsync("ss-local", "-s", "127.0.0.1", "-p", Port(tap.EndPoint), "-k", Password, "-m", Method,
+            "--plugin", "obfs-local", "--plugin-opts", "obfs=http;obfs-host=example.com");
+        await EchoAsync(local.EndPoint, destination, cancel.Token);
+        AssertHttpOnTheWire(tap);
+    }
+
+    [Fact]
+    public async Task OursOnBothSides_TcpGoesThroughThePlugins_UdpStraightToTheServer()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        using var udpEcho = new UdpEchoDestination(IPAddress.Loopback);
+        var (server, serverAt) = await HostProcess.StartAsync(s_environment,
+            "server", "-u", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method, "--forbidden-ip", "",
+            "--plugin", "obfs-server", "--plugin-opts", "obfs=tls");
+        using var _ = server;
+        var (local, localAt) = await HostProcess.StartAsync(s_environment,
+            "local", "-u", "-s", "127.0.0.1", "-p", Port(serverAt), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method,
+            "--plugin", "obfs-local", "--plugin-opts", "obfs=tls;obfs-host=example.com");
+        using var __ = local;
+
+        for (var i = 0; i < 3; i++)
+        {
+            await EchoAsync(localAt, destination, cancel.Token);
+        }
+
+        using var client = await Socks5UdpTestClient.AssociateAsync(localAt, cancel.Token);
+        var payload = RandomNumberGenerator.GetBytes(900);
+        await client.SendAsync("127.0.0.1", udpEcho.EndPoint.Port, payload, cancel.Token);
+        Assert.Equal(payload, await client.ReceiveAsync(cancel.Token));
+    }
+
+    [Fact]
+    public async Task ThePluginDies_TheRelayStopsWithOneLineNamingIt()
+    {
+        var (server, _) = await HostProcess.StartAsync(s_environment,
+            "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method, "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
+        using var _ = server;
+        var plugin = Assert.Single(Children(server.Id));
+
+        using (var process = Process.GetProcessById(plugin))
+        {
+            process.Kill();
+        }
+
+        Assert.Equal(1, await server.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Contains("shadowsocks: plugin obfs-server exited with code 137; stopping", server.Output);
+    }
+
+    [Fact]
+    public async Task Sigterm_EndsThePluginToo()
+    {
+        var (local, _) = await HostProcess.StartAsync(s_environment,
+            "local", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method,
+            "--plugin", "obfs-local", "--plugin-opts", "obfs=http");
+        using var _ = local;
+        var plugin = Assert.Single(Children(local.Id));
+
+        var (_, exitCode) = await local.StopAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, exitCode);
+        Assert.False(Directory.Exists($"/proc/{plugin}"), "the plugin outlived the relay");
+    }
+
+    [Fact]
+    public async Task APluginThatExitsBeforeListening_StopsTheStartWithOneLine()
+    {
+        var port = Port(LoopbackPorts.Next());
+        var error = new StringWriter();
+        var code = await Program.RunAsync(
+            ["server", "-s", "127.0.0.1", "-p", port, "-k", Password, "-m", Method, "--plugin", "/bin/false"], new StringWriter(), error, CancellationToken.None);
+        Assert.Equal(1, code);
+        Assert.Equal($"shadowsocks: plugin /bin/false exited with code 1 before it listened on 127.0.0.1:{port}", error.ToString().TrimEnd());
+    }
+
+    [Fact]
+    public async Task AnUnknownPlugin_IsAUsageError()
+    {
+        var error = new StringWriter();
+        var code = await Program.RunAsync(
+            ["server", "-p", Port(LoopbackPorts.Next()), "-k", Password, "--plugin", "no-such-plugin"], new StringWriter(), error, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.StartsWith("shadowsocks: --plugin: 'no-such-plugin' is not an executable on PATH", error.ToString());
+    }
+
+    private static async Task EchoAsync(IPEndPoint proxy, EchoDestination destination, CancellationToken cancellationToken)
+    {
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(proxy, "127.0.0.1", destination.EndPoint.Port, cancellationToken);
+        using var _ = socket;
+        Assert.Equal(0, reply);
+        await Transfer.EchoRoundTripAsync(socket, 48 * 1024, cancellationToken, halfClose: false); // simple-obfs has no half-close
+    }
+
+    private static void AssertHttpOnTheWire(TcpTap tap)
+    {
+        var openings = tap.Openings;
+        Assert.NotEmpty(openings);
+        foreach (var opening in openings.Where(o => o.Length > 0))
+        {
+            var text = Encoding.ASCII.GetString(opening);
+            Assert.StartsWith("GET /", text);
+            Assert.Contains("Host: example.com", text);
+        }
+    }
+
+    /// <summary>The process's children, from every thread's <c>/proc/PID/task/TID/children</c>.</summary>
+    private static List<int> Children(int pid) =>
+        Directory.GetDirectories($"/proc/{pid}/task")
+            .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(id => int.Parse(id, CultureInfo.InvariantCulture))
+            .ToList();
+
+    private static Dictionary<string, string> Environ(int pid) =>
+        File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries)
+            .Select(entry => entry.Split('=', 2))
+            .Where(pair => pair.Length == 2)
+            .GroupBy(pair => pair[0])
+            .ToDictionary(g => g.Key, g => g.Last()[1]);
+}
