@@ -11,8 +11,10 @@ namespace Shadowsocks.Pipeline.Hosts.Service;
 /// A running SIP003 plugin: a child process that tunnels the TCP side. It is told where to listen and where to connect
 /// through <c>SS_REMOTE_HOST</c>/<c>SS_REMOTE_PORT</c> (the public side: the server's address, or the address the
 /// server's plugin listens on), <c>SS_LOCAL_HOST</c>/<c>SS_LOCAL_PORT</c> (the loopback side: our server's listener,
-/// or where the local's plugin listens for us) and <c>SS_PLUGIN_OPTIONS</c>. It shares our standard output and error.
-/// Disposing it ends it: SIGTERM, then SIGKILL if it is still there after <see cref="TermGrace"/>.
+/// or where the local's plugin listens for us) and <c>SS_PLUGIN_OPTIONS</c>. Its output and error lines are passed on
+/// to ours: it never holds our own descriptors, which in the background (<c>-f</c>) are pipes to a parent that has
+/// exited (a plugin writing there would die of SIGPIPE). Disposing it ends it: SIGTERM, then SIGKILL if it is still
+/// there after <see cref="TermGrace"/>.
 /// </summary>
 internal sealed partial class PluginProcess : IAsyncDisposable
 {
@@ -36,10 +38,19 @@ internal sealed partial class PluginProcess : IAsyncDisposable
 
     public int Id => _process.Id;
 
-    /// <summary>Starts the plugin; a program that cannot be started throws <see cref="System.ComponentModel.Win32Exception"/>.</summary>
-    public static PluginProcess Start(PluginSettings settings, string remoteHost, int remotePort, IPEndPoint local)
+    /// <summary>
+    /// Starts the plugin, its output and error lines going to <paramref name="log"/>; a program that cannot be started
+    /// throws <see cref="System.ComponentModel.Win32Exception"/>.
+    /// </summary>
+    public static PluginProcess Start(PluginSettings settings, string remoteHost, int remotePort, IPEndPoint local, TextWriter log)
     {
-        var info = new ProcessStartInfo(settings.Executable) { UseShellExecute = false };
+        var info = new ProcessStartInfo(settings.Executable)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
         info.Environment["SS_REMOTE_HOST"] = remoteHost;
         info.Environment["SS_REMOTE_PORT"] = remotePort.ToString(CultureInfo.InvariantCulture);
         info.Environment["SS_LOCAL_HOST"] = local.Address.ToString();
@@ -49,7 +60,13 @@ internal sealed partial class PluginProcess : IAsyncDisposable
             info.Environment["SS_PLUGIN_OPTIONS"] = options;
         }
 
-        return new PluginProcess(settings, Process.Start(info)!);
+        var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        process.OutputDataReceived += (_, e) => PassOn(log, e.Data);
+        process.ErrorDataReceived += (_, e) => PassOn(log, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new PluginProcess(settings, process);
     }
 
     /// <summary>
@@ -107,6 +124,17 @@ internal sealed partial class PluginProcess : IAsyncDisposable
     private static bool Listens(IPEndPoint endPoint) =>
         IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Any(l =>
             l.Port == endPoint.Port && (l.Address.Equals(endPoint.Address) || l.Address.Equals(IPAddress.Any) || l.Address.Equals(IPAddress.IPv6Any)));
+
+    private static void PassOn(TextWriter log, string? line)
+    {
+        if (line is not null)
+        {
+            lock (log)
+            {
+                log.WriteLine(line);
+            }
+        }
+    }
 
     private static async Task<int> WaitForExitAsync(Process process)
     {

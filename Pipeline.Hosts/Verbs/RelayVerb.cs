@@ -236,7 +236,7 @@ internal static class RelayVerb
         PluginProcess process;
         try
         {
-            process = PluginProcess.Start(plugin, remoteHost, remotePort, local);
+            process = PluginProcess.Start(plugin, remoteHost, remotePort, local, error);
         }
         catch (System.ComponentModel.Win32Exception e)
         {

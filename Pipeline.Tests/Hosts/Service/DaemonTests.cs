@@ -11,6 +11,7 @@ namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 /// <c>-f PID_FILE</c> on the real program: it returns at once with the service running in the background and its pid
 /// in the file; a second start with the same file is refused; a stale file is replaced; SIGTERM removes the file.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class DaemonTests : IDisposable
 {
     private readonly string _pidFile = Path.Combine(Path.GetTempPath(), $"ss-{Guid.NewGuid():N}.pid");
@@ -71,6 +72,68 @@ public sealed class DaemonTests : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         await daemon.WaitForExitAsync(timeout.Token);
         Assert.False(File.Exists(_pidFile), "the pid file outlived the process");
+    }
+
+    [Fact]
+    public async Task InTheBackground_APluginThatKeepsWriting_LivesOn_AndEndsWithTheService()
+    {
+        // A plugin that serves (simple-obfs behind it) and writes a line every 50 ms, dying of SIGPIPE on a broken
+        // pipe as a Go program does on its standard output (v2ray-plugin). In the background our own output is a pipe
+        // to a parent that has exited: a plugin holding it would die at its next line, and the service with it.
+        var directory = Directory.CreateTempSubdirectory("ss-daemon-plugin-");
+        try
+        {
+            var obfsPid = Path.Combine(directory.FullName, "obfs.pid");
+            var script = Path.Combine(directory.FullName, "chatty-plugin");
+            File.WriteAllText(script, $"""
+                #!/usr/bin/env python3
+                import signal, subprocess, sys, time
+                signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+                obfs = subprocess.Popen(["obfs-server"])
+                open("{obfsPid}", "w").write(str(obfs.pid))
+                signal.signal(signal.SIGTERM, lambda *_: (obfs.kill(), sys.exit(0)))
+                while True:
+                    print("plugin tick", flush=True)
+                    time.sleep(0.05)
+
+                """);
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
+            var port = LoopbackPorts.Next();
+            var (exit, output, error) = await RunAsync(
+                "server", "-s", "127.0.0.1", "-p", Port(port), "-k", "daemon", "-m", "aes-256-gcm", "-f", _pidFile, "--plugin", script, "--plugin-opts", "obfs=http");
+            Assert.True(exit == 0, $"exit {exit}: {output} {error}");
+            var pid = int.Parse(File.ReadAllText(_pidFile).Trim(), CultureInfo.InvariantCulture);
+            _started.Add(pid);
+            _started.Add(int.Parse(File.ReadAllText(obfsPid).Trim(), CultureInfo.InvariantCulture));
+
+            await Task.Delay(TimeSpan.FromSeconds(1)); // some twenty lines after the parent has gone
+            using var daemon = Process.GetProcessById(pid);
+
+            // Still serving: the pid file is removed on the way out, and a process that ended with nobody left to
+            // reap it (its parent exited) would still be listed, as a zombie.
+            Assert.True(File.Exists(_pidFile), "the service stopped: its plugin died");
+            Assert.NotEqual("Z", File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1][..1]);
+
+            using (var kill = Process.Start("kill", ["-TERM", Port(pid)])!)
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            await daemon.WaitForExitAsync(timeout.Token);
+            var obfs = int.Parse(File.ReadAllText(obfsPid).Trim(), CultureInfo.InvariantCulture);
+            for (var i = 0; i < 100 && Directory.Exists($"/proc/{obfs}"); i++)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.False(Directory.Exists($"/proc/{obfs}"), "the plugin outlived the service");
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
     }
 
     private static async Task<(int Exit, string Output, string Error)> RunAsync(params string[] args)

@@ -95,6 +95,25 @@ public sealed class PluginTests
     }
 
     [Fact]
+    public async Task Tunnel_ThroughObfsLocal_ToLibevServerBehindObfsServer_Forwards()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", Method,
+            "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
+        await using var tap = new TcpTap(server.EndPoint);
+        var (tunnel, tunnelAt) = await HostProcess.StartAsync(s_environment,
+            "tunnel", "-s", "127.0.0.1", "-p", Port(tap.EndPoint), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method,
+            "-L", $"127.0.0.1:{Port(destination.EndPoint)}", "--plugin", "obfs-local", "--plugin-opts", "obfs=http;obfs-host=example.com");
+        using var _ = tunnel;
+
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(tunnelAt, cancel.Token);
+        await Transfer.EchoRoundTripAsync(socket, 48 * 1024, cancel.Token, halfClose: false);
+        AssertHttpOnTheWire(tap);
+    }
+
+    [Fact]
     public async Task ThePluginDies_TheRelayStopsWithOneLineNamingIt()
     {
         var (server, _) = await HostProcess.StartAsync(s_environment,
