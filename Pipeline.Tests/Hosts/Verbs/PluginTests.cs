@@ -11,8 +11,9 @@ using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
 
 /// <summary>
-/// SIP003 plugins with a real one, simple-obfs (Debian's <c>simple-obfs</c>: <c>obfs-local</c>, <c>obfs-server</c>;
-/// .ci/run installs it), against shadowsocks-libev and ourselves. A <see cref="TcpTap"/> on the public side shows what
+/// SIP003 plugins with real ones, simple-obfs (Debian's <c>simple-obfs</c>: <c>obfs-local</c>, <c>obfs-server</c>) and
+/// v2ray-plugin (<c>shadowsocks-v2ray-plugin</c>: <c>ss-v2ray-plugin</c>; .ci/run installs both), against
+/// shadowsocks-libev and ourselves. A <see cref="TcpTap"/> on the public side shows what
 /// the path sees: HTTP requests, not Shadowsocks.
 /// </summary>
 public sealed class PluginTests
@@ -66,6 +67,27 @@ public sealed class PluginTests
             "--plugin", "obfs-local", "--plugin-opts", "obfs=http;obfs-host=example.com");
         await EchoAsync(local.EndPoint, destination, cancel.Token);
         AssertHttpOnTheWire(tap);
+    }
+
+    [Fact]
+    public async Task OursLocal_ThroughV2rayPlugin_ToLibevServerBehindIt_Relays_OverAWebSocket()
+    {
+        // Debian's shadowsocks-v2ray-plugin (.ci/run installs it): a Go plugin that logs every connection.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", Method,
+            "--plugin", "ss-v2ray-plugin", "--plugin-opts", "server;host=example.com");
+        await using var tap = new TcpTap(server.EndPoint);
+        var (local, localAt) = await HostProcess.StartAsync(s_environment,
+            "local", "-s", "127.0.0.1", "-p", Port(tap.EndPoint), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method,
+            "--plugin", "ss-v2ray-plugin", "--plugin-opts", "host=example.com");
+        using var _ = local;
+
+        await EchoAsync(localAt, destination, cancel.Token);
+        var opening = Encoding.ASCII.GetString(Assert.Single(tap.Openings, o => o.Length > 0));
+        Assert.StartsWith("GET /", opening);
+        Assert.Contains("Upgrade: websocket", opening);
+        Assert.Contains("accepted", local.Output); // its log lines come out on ours
     }
 
     [Fact]
