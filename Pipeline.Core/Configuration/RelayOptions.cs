@@ -56,6 +56,18 @@ internal sealed record RelayOptions
     /// </summary>
     public bool Mptcp { get; init; }
 
+    /// <summary>
+    /// <c>-i IFACE</c> (<c>interface</c>): outbound sockets leave by this network interface (<c>SO_BINDTODEVICE</c>): the
+    /// server's toward destinations, the local's and tunnel's toward the server; TCP and UDP. Null: the routing table's choice.
+    /// </summary>
+    public string? OutboundInterface { get; init; }
+
+    /// <summary>
+    /// Server: the source address of its connections and datagrams to destinations (<c>-b</c> / <c>local_address</c>, as
+    /// ss-server's), for those of its family. Null: the kernel's choice.
+    /// </summary>
+    public IPAddress? OutboundAddress { get; init; }
+
     /// <summary>Prefer IPv6 results when resolving (-6).</summary>
     public bool Ipv6First { get; init; }
 

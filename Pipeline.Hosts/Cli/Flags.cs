@@ -8,7 +8,8 @@ internal static class Flags
     public static readonly Flag PasswordEnv = new("--password-env", null, null, "VAR", "read the password from environment variable VAR (SHADOWSOCKS_PASSWORD is read anyway)");
     public static readonly Flag Server = new("--server", "-s", "server", "ADDR", "server: address to listen on (default 0.0.0.0); local/tunnel: the server (repeat for failover)");
     public static readonly Flag ServerPort = new("--server-port", "-p", "server_port", "PORT", "the server's port");
-    public static readonly Flag LocalAddress = new("--local-address", "-b", "local_address", "ADDR", "local/tunnel: address to listen on (default 127.0.0.1)");
+    public static readonly Flag LocalAddress = new("--local-address", "-b", "local_address", "ADDR", "local/tunnel: address to listen on (default 127.0.0.1); server: source address of its outbound connections (as ss-server's -b)");
+    public static readonly Flag Interface = new("--interface", "-i", "interface", "IFACE", "network interface outbound sockets leave by (SO_BINDTODEVICE; server: toward destinations, local/tunnel: toward the server)");
     public static readonly Flag LocalPort = new("--local-port", "-l", "local_port", "PORT", "local/tunnel: port to listen on");
     public static readonly Flag Password = new("--password", "-k", "password", "PASSWORD", "password (the key is derived with EVP_BytesToKey); prefer SHADOWSOCKS_PASSWORD or --password-env");
     public static readonly Flag Key = new("--key", null, "key", "BASE64", "the key itself: base64 of exactly the method's key length (shadowsocks genkey -m METHOD)");
@@ -42,7 +43,7 @@ internal static class Flags
     /// <summary>The flags of local, server and tunnel (one set, as ss-libev's programs share theirs).</summary>
     public static readonly IReadOnlyList<Flag> Relay =
     [
-        Config, ServerUrl, Server, ServerPort, LocalAddress, LocalPort, Password, PasswordEnv, Key, Method, Timeout, TunnelAddress,
+        Config, ServerUrl, Server, ServerPort, LocalAddress, Interface, LocalPort, Password, PasswordEnv, Key, Method, Timeout, TunnelAddress,
         Nameserver, TcpAndUdp, UdpOnly, Ipv6First, Verbose, ForbiddenIp, MaxConnections, HandshakeTimeout, UdpTimeout,
         UdpMaxAssociations, ShutdownGrace, Traces, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, Plugin, PluginOpts,
     ];

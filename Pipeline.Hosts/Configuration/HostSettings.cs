@@ -79,6 +79,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         IPEndPoint listen;
+        IPAddress? outboundAddress = null;
         EndPoint? server = null;
         IReadOnlyList<EndPoint> fallbackServers = [];
         ShadowsocksAddress? tunnelDestination = null;
@@ -89,6 +90,14 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         {
             var port = serverPort ?? throw new UsageException(MissingServerPort);
             listen = new IPEndPoint(ParseListenAddress(serverHosts.Count > 0 ? serverHosts[0].Host : "0.0.0.0", settings.Label("server")), port);
+
+            // ss-server's -b: where its connections to destinations come from (local and tunnel listen on it).
+            if (settings.String("local_address") is { Length: > 0 } source)
+            {
+                outboundAddress = IPAddress.TryParse(source.Trim('[', ']'), out var address) && !address.Equals(IPAddress.Any) && !address.Equals(IPAddress.IPv6Any)
+                    ? address
+                    : throw new UsageException($"{settings.Label("local_address")} '{source}' is not an IP address of this machine to send from (server: -b is the source address of outbound connections)");
+            }
         }
         else
         {
@@ -140,6 +149,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             FastOpen = settings.Bool("fast_open") ?? false,
             ReusePort = settings.Bool("reuse_port") ?? false,
             Mptcp = settings.Bool("mptcp") ?? false,
+            OutboundInterface = settings.String("interface") is { Length: > 0 } networkInterface ? networkInterface : null,
+            OutboundAddress = outboundAddress,
             Pipeline = settings.Pipeline(PipelineOptions.Default),
         };
         var telemetry = new TelemetrySettings(

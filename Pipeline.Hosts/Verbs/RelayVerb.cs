@@ -193,6 +193,18 @@ internal static class RelayVerb
             return null;
         }
 
+        if (settings.Relay.OutboundInterface is { } networkInterface && OutboundCheck.Interface(networkInterface) is { } noInterface)
+        {
+            error.WriteLine($"shadowsocks: interface: {noInterface}");
+            return null;
+        }
+
+        if (settings.Relay.OutboundAddress is { } source && OutboundCheck.Source(source) is { } noSource)
+        {
+            error.WriteLine($"shadowsocks: local_address: {noSource}");
+            return null;
+        }
+
         if (settings.User is { } runAs && UserSwitch.Check(runAs) is { } cannotSwitch)
         {
             error.WriteLine($"shadowsocks: user: {cannotSwitch}");

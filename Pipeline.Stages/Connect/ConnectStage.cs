@@ -26,13 +26,11 @@ internal static class ConnectStage
     /// socket is opened for TCP Fast Open (<c>TCP_FASTOPEN_CONNECT</c>): the connect returns at once and the first send
     /// (the header and first data) goes in the SYN, a round trip sooner. The server's answer to the SYN then comes after
     /// the SOCKS5 reply: a refused server shows as a connection closed without data rather than as a SOCKS5 error, and
-    /// the next fallback server is not tried for it (as with ss-libev's <c>--fast-open</c>). <paramref name="multipath"/>:
-    /// Multipath TCP sockets (<c>mptcp</c>).
+    /// the next fallback server is not tried for it (as with ss-libev's <c>--fast-open</c>). <see cref="OpenOptions.Multipath"/>:
+    /// Multipath TCP sockets (<c>mptcp</c>); <see cref="OpenOptions.Interface"/>: the interface they leave by (<c>-i</c>).
     /// </summary>
-    public static TransformBlock<TcpSession, TcpSession> ToServer(
-        StageOptions options, ServerFailover servers, IDnsResolver? serverNames = null, bool fastOpen = false, bool multipath = false)
+    public static TransformBlock<TcpSession, TcpSession> ToServer(StageOptions options, ServerFailover servers, IDnsResolver? serverNames = null, OpenOptions how = default)
     {
-        var how = new OpenOptions(fastOpen, multipath);
         Func<EndPoint, CancellationToken, ValueTask<Socket>> open = serverNames is null
             ? (server, token) => OpenAsync(server, how, token)
             : (server, token) => server is DnsEndPoint name ? OpenByNameAsync(name, serverNames, how, token) : OpenAsync(server, how, token);
@@ -60,8 +58,12 @@ internal static class ConnectStage
         }, BlockOptions.Shared(options));
     }
 
-    /// <summary>Server: connects to the first of the resolved addresses that answers within <paramref name="timeout"/>.</summary>
-    public static TransformBlock<TcpSession, TcpSession> ToDestination(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null) =>
+    /// <summary>
+    /// Server: connects to the first of the resolved addresses that answers within <paramref name="timeout"/>, from
+    /// <paramref name="how"/>'s source address and interface when given (<c>-b</c>, <c>-i</c>).
+    /// </summary>
+    public static TransformBlock<TcpSession, TcpSession> ToDestination(
+        StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null, OpenOptions how = default) =>
         new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
@@ -78,7 +80,7 @@ internal static class ConnectStage
                 using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
                 try
                 {
-                    session.Remote = await OpenAsync(target, default, deadline.Token).ConfigureAwait(false);
+                    session.Remote = await OpenAsync(target, how, deadline.Token).ConfigureAwait(false);
                     span?.SetTag(TagNames.NetworkPeerAddress, address.ToString());
                     return session;
                 }
@@ -131,6 +133,8 @@ internal static class ConnectStage
             }
 
             socket.NoDelay = true;
+            OutboundSocket.BindToInterface(socket, how.Interface);
+            OutboundSocket.BindSource(socket, how.Source, portAtConnect: true);
             if (how.FastOpen)
             {
                 socket.SetRawSocketOption(IpProtocolTcp, TcpFastOpenConnect, BitConverter.GetBytes(1));

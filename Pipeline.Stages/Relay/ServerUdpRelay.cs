@@ -38,7 +38,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static _ => UdpSockets.ToDestinations(), addHeader, _listener.Loop, "server");
+        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToDestinations(options.OutboundAddress, options.OutboundInterface), addHeader, _listener.Loop, "server");
 
         // Out, in flow order.
         var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey);

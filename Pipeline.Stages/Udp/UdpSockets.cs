@@ -36,13 +36,17 @@ internal static class UdpSockets
         }
     }
 
-    /// <summary>Local and tunnel: one socket per client toward the server, connected so only the server's replies arrive.</summary>
-    public static Socket ToServer(IPEndPoint server)
+    /// <summary>
+    /// Local and tunnel: one socket per client toward the server, connected so only the server's replies arrive;
+    /// leaving by <paramref name="networkInterface"/> when given (<c>-i</c>).
+    /// </summary>
+    public static Socket ToServer(IPEndPoint server, string? networkInterface = null)
     {
         var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
             Tune(socket);
+            Connections.OutboundSocket.BindToInterface(socket, networkInterface);
             socket.Connect(server);
             return socket;
         }
@@ -53,24 +57,47 @@ internal static class UdpSockets
         }
     }
 
-    /// <summary>Server: one socket per client toward any destination, dual-stack where the machine has IPv6.</summary>
-    public static Socket ToDestinations()
+    /// <summary>
+    /// Server: one socket per client toward any destination, dual-stack where the machine has IPv6; with a source
+    /// address (<c>-b</c>) bound to it instead, so reaching only destinations of its family; leaving by
+    /// <paramref name="networkInterface"/> when given (<c>-i</c>).
+    /// </summary>
+    public static Socket ToDestinations(IPAddress? source = null, string? networkInterface = null)
     {
         Socket? socket = null;
         try
         {
-            socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp) { DualMode = true };
-            socket.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
+            if (source is not null)
+            {
+                socket = new Socket(source.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+                Connections.OutboundSocket.BindToInterface(socket, networkInterface);
+                socket.Bind(new IPEndPoint(source, 0));
+            }
+            else
+            {
+                try
+                {
+                    socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp) { DualMode = true };
+                    Connections.OutboundSocket.BindToInterface(socket, networkInterface);
+                    socket.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
+                }
+                catch (SocketException)
+                {
+                    socket?.Dispose();
+                    socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                    Connections.OutboundSocket.BindToInterface(socket, networkInterface);
+                    socket.Bind(new IPEndPoint(IPAddress.Any, 0));
+                }
+            }
+
+            Tune(socket);
+            return socket;
         }
-        catch (SocketException)
+        catch
         {
             socket?.Dispose();
-            socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            socket.Bind(new IPEndPoint(IPAddress.Any, 0));
+            throw;
         }
-
-        Tune(socket);
-        return socket;
     }
 
     /// <summary>
