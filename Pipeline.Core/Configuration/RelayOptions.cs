@@ -68,6 +68,12 @@ internal sealed record RelayOptions
     /// </summary>
     public IPAddress? OutboundAddress { get; init; }
 
+    /// <summary>
+    /// Server: the ACL (<c>--acl</c>): which clients it serves (TCP and UDP) and which destinations it refuses
+    /// (<c>outbound_block_list</c>). Null: none.
+    /// </summary>
+    public AccessControlList? Acl { get; init; }
+
     /// <summary>Prefer IPv6 results when resolving (-6).</summary>
     public bool Ipv6First { get; init; }
 

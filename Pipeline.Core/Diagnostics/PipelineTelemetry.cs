@@ -41,7 +41,7 @@ internal static class PipelineTelemetry
 
     public static readonly Counter<long> AcceptsPostponed = Meter.CreateCounter<long>("pipeline.accepts_postponed", "{accept}", "Accepts put off for a moment because the process had no file descriptor (or kernel buffer) to spare: raise nofile.");
 
-    public static readonly Counter<long> ConnectionsRefused = Meter.CreateCounter<long>("pipeline.connections_refused", "{connection}", "Connections refused because a stage was at capacity.");
+    public static readonly Counter<long> ConnectionsRefused = Meter.CreateCounter<long>("pipeline.connections_refused", "{connection}", "Connections refused: a stage at capacity, or a client the ACL (--acl) does not admit.");
 
     public static readonly Counter<long> UdpDatagrams = Meter.CreateCounter<long>("pipeline.udp.datagrams", "{datagram}", "UDP datagrams received, by direction.");
 

@@ -125,6 +125,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             }
         }
 
+        var acl = ReadAcl(settings, verb);
         var plugin = LocatePlugin(settings, environment);
         if (plugin is not null && fallbackServers.Count > 0)
         {
@@ -151,6 +152,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Mptcp = settings.Bool("mptcp") ?? false,
             OutboundInterface = settings.String("interface") is { Length: > 0 } networkInterface ? networkInterface : null,
             OutboundAddress = outboundAddress,
+            Acl = acl,
             Pipeline = settings.Pipeline(PipelineOptions.Default),
         };
         var telemetry = new TelemetrySettings(
@@ -221,6 +223,32 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             : host.Length is > 0 and <= 255
                 ? ShadowsocksAddress.FromHost(host, port)
                 : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
+    }
+
+    /// <summary>The server's ACL file (<c>--acl</c>), read and checked now: a bad rule stops the start with its line.</summary>
+    private static AccessControlList? ReadAcl(LayeredSettings settings, string verb)
+    {
+        if (settings.String("acl") is not { Length: > 0 } path)
+        {
+            return null;
+        }
+
+        if (verb != "server")
+        {
+            throw new UsageException($"{settings.Label("acl")} only the server takes an ACL here (the local's bypass lists are not supported); remove it");
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"{settings.Label("acl")} cannot read {path}: {e.Message}");
+        }
+
+        return AccessControlList.TryParse(text, out var acl, out var error) ? acl : throw new UsageException($"{settings.Label("acl")} {path} {error}");
     }
 
     /// <summary>The plugin, found on PATH (or at the path given) now, so that a typo stops the start with one line.</summary>

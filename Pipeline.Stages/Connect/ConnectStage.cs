@@ -60,10 +60,12 @@ internal static class ConnectStage
 
     /// <summary>
     /// Server: connects to the first of the resolved addresses that answers within <paramref name="timeout"/>, from
-    /// <paramref name="how"/>'s source address and interface when given (<c>-b</c>, <c>-i</c>).
+    /// <paramref name="how"/>'s source address and interface when given (<c>-b</c>, <c>-i</c>). Addresses that are
+    /// <paramref name="forbidden"/> or on the <paramref name="acl"/>'s outbound block list are skipped.
     /// </summary>
     public static TransformBlock<TcpSession, TcpSession> ToDestination(
-        StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null, OpenOptions how = default) =>
+        StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null, OpenOptions how = default,
+        AccessControlList? acl = null) =>
         new(async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
@@ -73,6 +75,12 @@ internal static class ConnectStage
                 if (forbidden?.Contains(address) == true)
                 {
                     lastError = $"{address} is a forbidden destination (--forbidden-ip)";
+                    continue;
+                }
+
+                if (acl?.BlocksOutbound(address) == true)
+                {
+                    lastError = $"{address} is refused by the ACL (outbound_block_list)";
                     continue;
                 }
 

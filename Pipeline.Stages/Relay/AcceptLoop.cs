@@ -35,8 +35,18 @@ internal sealed class AcceptLoop : IAsyncDisposable
         _listener = Listener.Open(
             options.Listen, clientSpeaksFirst, acceptFastOpen: shadowsocksPort && options.FastOpen, options.ReusePort, multipath: shadowsocksPort && options.Mptcp);
         var slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
+        var acl = shadowsocksPort ? options.Acl : null;
         _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync, timeProvider).Subscribe(client =>
         {
+            if (acl is not null && client.RemoteEndPoint is IPEndPoint peer && !acl.Admits(DualStack.Unmapped(peer).Address))
+            {
+                // Refused by the ACL (--acl): closed at once, as ss-server does.
+                PipelineTelemetry.ConnectionsRefused.Add(1);
+                client.Dispose();
+                slots.Release();
+                return;
+            }
+
             var session = SessionFactory.Accept(client, role, options.Cipher.Name);
             session.OnDisposed = s =>
             {

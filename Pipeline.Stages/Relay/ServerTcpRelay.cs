@@ -39,9 +39,9 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         var replays = new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate);
         var readHeader = ReadHeaderStage.Create(
             pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider, replays); // same wait as a drain: probes see one close behaviour
-        var resolve = ResolveStage.Create(pipeline.Resolve, resolver);
+        var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
-            new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress));
+            new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 

@@ -43,7 +43,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         // Out, in flow order.
         var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey);
         var readHeader = UdpHeaderStages.ReadHeader(udp, loop);
-        var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden);
+        var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden, options.Acl);
         var forward = UdpSendStages.ThroughNat(udp, loop, _nat, server: null);
         decrypt.LinkTo(readHeader, s_propagate);
         readHeader.LinkTo(resolve, s_propagate);

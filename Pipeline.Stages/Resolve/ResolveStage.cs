@@ -5,14 +5,24 @@ using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Resolve;
 
-/// <summary>Shared, connection-level (server): the destination's addresses; IP literals pass straight through.</summary>
+/// <summary>
+/// Shared, connection-level (server): the destination's addresses; IP literals pass straight through. A host name the
+/// ACL's outbound block list names (<c>--acl</c>) is refused before it is looked up.
+/// </summary>
 internal static class ResolveStage
 {
     public const string Name = "resolve";
 
-    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, IDnsResolver resolver) =>
+    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, IDnsResolver resolver, AccessControlList? acl = null) =>
         new(async session =>
         {
+            if (session.Destination.Host is { } name && acl?.BlocksOutbound(name) == true)
+            {
+                session.ResolvedAddresses = [];
+                session.Fail($"{name} is refused by the ACL (outbound_block_list)");
+                return session;
+            }
+
             if (session.Destination.Ip is { } ip)
             {
                 session.ResolvedAddresses = [ip];

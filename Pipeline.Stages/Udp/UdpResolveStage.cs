@@ -6,14 +6,24 @@ using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
-/// <summary>Server: turns the datagram's target into an endpoint; a name that does not resolve, or a forbidden address, drops the datagram.</summary>
+/// <summary>
+/// Server: turns the datagram's target into an endpoint; a name that does not resolve, or a forbidden address, drops the
+/// datagram. With an ACL (<c>--acl</c>), so do a client it refuses and a destination its outbound block list names.
+/// </summary>
 internal static class UdpResolveStage
 {
-    public static TransformManyBlock<Datagram, Datagram> Create(StageOptions options, TaskScheduler loop, IDnsResolver resolver, ForbiddenAddresses forbidden) =>
+    public static TransformManyBlock<Datagram, Datagram> Create(
+        StageOptions options, TaskScheduler loop, IDnsResolver resolver, ForbiddenAddresses forbidden, AccessControlList? acl = null) =>
         new(async datagram =>
         {
             var target = datagram.Target;
             var address = target.Ip;
+            if (acl is not null && (!acl.Admits(Core.Multiplexing.DualStack.Unmapped(datagram.Client).Address) || (address is null && acl.BlocksOutbound(target.Host!))))
+            {
+                UdpCounters.Drop(datagram, "refused by the ACL");
+                return [];
+            }
+
             if (address is null)
             {
                 var addresses = await resolver.ResolveAsync(target.Host!, CancellationToken.None).ConfigureAwait(false);
@@ -29,6 +39,12 @@ internal static class UdpResolveStage
             if (forbidden.Contains(address))
             {
                 UdpCounters.Drop(datagram, "forbidden destination");
+                return [];
+            }
+
+            if (acl?.BlocksOutbound(address) == true)
+            {
+                UdpCounters.Drop(datagram, "refused by the ACL");
                 return [];
             }
 

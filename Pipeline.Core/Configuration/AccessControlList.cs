@@ -1,0 +1,116 @@
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace Shadowsocks.Pipeline.Core.Configuration;
+
+/// <summary>
+/// An ACL file (<c>--acl</c>) in shadowsocks-libev's format. Lines are addresses, CIDR networks or regular expressions
+/// for host names (searched, not anchored); <c>#</c> starts a comment. AclSection headers choose the list the lines
+/// after them go to, and the default:
+/// <list type="bullet">
+/// <item><c>[black_list]</c> / <c>[bypass_list]</c> (also where lines before any header go) and <c>[white_list]</c> /
+/// <c>[proxy_list]</c>;</item>
+/// <item><c>[accept_all]</c> / <c>[proxy_all]</c> (the default) or <c>[reject_all]</c> / <c>[bypass_all]</c>: what happens
+/// to what neither list names;</item>
+/// <item><c>[outbound_block_list]</c>: destinations the server refuses.</item>
+/// </list>
+/// On the server, a client is refused when it is on the black list, or, under <c>[reject_all]</c>, when it is not on the
+/// white list; a destination is refused when the outbound block list names its host name or any address it is reached at.
+/// </summary>
+internal sealed class AccessControlList
+{
+    private static readonly TimeSpan s_matchTimeout = TimeSpan.FromMilliseconds(100);
+    private readonly AclSection _black;
+    private readonly AclSection _white;
+    private readonly AclSection _outboundBlock;
+
+    private AccessControlList(bool rejectAll, AclSection black, AclSection white, AclSection outboundBlock)
+    {
+        RejectAll = rejectAll;
+        _black = black;
+        _white = white;
+        _outboundBlock = outboundBlock;
+    }
+
+    /// <summary><c>[reject_all]</c> / <c>[bypass_all]</c>: what no list names is refused (server) or bypassed (local).</summary>
+    public bool RejectAll { get; }
+
+    /// <summary>Whether the outbound block list has anything in it.</summary>
+    public bool BlocksAnyOutbound => !_outboundBlock.IsEmpty;
+
+    /// <summary>Parses the file's text; <paramref name="error"/> names the line of the first bad rule.</summary>
+    public static bool TryParse(string text, out AccessControlList acl, out string? error)
+    {
+        var black = new AclSection();
+        var white = new AclSection();
+        var outboundBlock = new AclSection();
+        var rejectAll = false;
+        var current = black;
+        var number = 0;
+        foreach (var raw in text.Split('\n'))
+        {
+            number++;
+            var line = raw.Trim();
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+
+            switch (line)
+            {
+                case "[outbound_block_list]":
+                    current = outboundBlock;
+                    continue;
+                case "[black_list]" or "[bypass_list]":
+                    current = black;
+                    continue;
+                case "[white_list]" or "[proxy_list]":
+                    current = white;
+                    continue;
+                case "[reject_all]" or "[bypass_all]":
+                    rejectAll = true;
+                    continue;
+                case "[accept_all]" or "[proxy_all]":
+                    rejectAll = false;
+                    continue;
+            }
+
+            if (IPNetwork.TryParse(line, out var network))
+            {
+                current.Networks.Add(network);
+            }
+            else if (IPAddress.TryParse(line, out var address))
+            {
+                current.Networks.Add(new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128));
+            }
+            else
+            {
+                try
+                {
+                    current.Rules.Add(new Regex(line, RegexOptions.CultureInvariant | RegexOptions.IgnoreCase, s_matchTimeout));
+                }
+                catch (ArgumentException e)
+                {
+                    acl = Empty;
+                    error = $"line {number}: '{line}' is neither an address, a network nor a valid regular expression ({e.Message})";
+                    return false;
+                }
+            }
+        }
+
+        acl = new AccessControlList(rejectAll, black, white, outboundBlock);
+        error = null;
+        return true;
+    }
+
+    /// <summary>Server: whether a client at <paramref name="address"/> may connect.</summary>
+    public bool Admits(IPAddress address) => RejectAll ? !_black.Contains(address) && _white.Contains(address) : !_black.Contains(address);
+
+    /// <summary>Server: whether the outbound block list names <paramref name="host"/> (a host name, by its rules).</summary>
+    public bool BlocksOutbound(string host) => _outboundBlock.Matches(host);
+
+    /// <summary>Server: whether the outbound block list holds <paramref name="address"/>.</summary>
+    public bool BlocksOutbound(IPAddress address) => _outboundBlock.Contains(address);
+
+    private static AccessControlList Empty { get; } = new(false, new AclSection(), new AclSection(), new AclSection());
+}

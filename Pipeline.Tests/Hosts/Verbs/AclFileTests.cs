@@ -1,0 +1,71 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Hosts;
+using Shadowsocks.Pipeline.Tests.Loopback;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
+
+/// <summary><c>--acl FILE</c> on the program: the server applies it to UDP too; a bad file or a local given one stops the start with one line.</summary>
+public sealed class AclFileTests : IDisposable
+{
+    private readonly string _file = Path.Combine(Path.GetTempPath(), $"ss-acl-{Guid.NewGuid():N}.acl");
+
+    public void Dispose() => File.Delete(_file);
+
+    [Fact]
+    public async Task Server_DropsDatagramsToBlockedDestinations_RelaysTheOthers()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        File.WriteAllText(_file, "[outbound_block_list]\n127.0.0.2\n");
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        using var blocked = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        blocked.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+        var environment = new Dictionary<string, string>();
+        var (server, serverAt) = await HostProcess.StartAsync(environment,
+            "server", "-u", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "acl", "-m", "aes-256-gcm", "--forbidden-ip", "", "--acl", _file);
+        using var _ = server;
+        var (local, localAt) = await HostProcess.StartAsync(environment,
+            "local", "-u", "-s", "127.0.0.1", "-p", Port(serverAt), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", "acl", "-m", "aes-256-gcm");
+        using var __ = local;
+
+        using var client = await Socks5UdpTestClient.AssociateAsync(localAt, cancel.Token);
+        await client.SendAsync("127.0.0.2", ((IPEndPoint)blocked.LocalEndPoint!).Port, "never"u8, cancel.Token);
+        var payload = RandomNumberGenerator.GetBytes(300);
+        await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
+        Assert.Equal(payload, await client.ReceiveAsync(cancel.Token)); // sent after the blocked one: that one had its turn
+        Assert.False(blocked.Poll(200_000, SelectMode.SelectRead), "a datagram reached a blocked destination");
+    }
+
+    [Fact]
+    public async Task ABadRule_StopsTheStartNamingTheFileAndLine()
+    {
+        File.WriteAllText(_file, "[black_list]\n10.0.0.1\n[unclosed\n");
+        var error = new StringWriter();
+        var code = await Program.RunAsync(["server", "-p", Port(LoopbackPorts.Next()), "-k", "acl", "--acl", _file], new StringWriter(), error, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.StartsWith($"shadowsocks: --acl: {_file} line 3: '[unclosed' is neither an address, a network nor a valid regular expression", error.ToString());
+    }
+
+    [Fact]
+    public async Task AMissingFile_IsOneLine()
+    {
+        var error = new StringWriter();
+        var code = await Program.RunAsync(["server", "-p", Port(LoopbackPorts.Next()), "-k", "acl", "--acl", _file], new StringWriter(), error, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.StartsWith($"shadowsocks: --acl: cannot read {_file}:", error.ToString());
+    }
+
+    [Fact]
+    public async Task OnTheLocal_IsRefusedRatherThanIgnored()
+    {
+        File.WriteAllText(_file, "[bypass_all]\n");
+        var error = new StringWriter();
+        var code = await Program.RunAsync(
+            ["local", "-s", "127.0.0.1", "-p", "8388", "-l", Port(LoopbackPorts.Next()), "-k", "acl", "--acl", _file], new StringWriter(), error, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.StartsWith("shadowsocks: --acl: only the server takes an ACL here", error.ToString());
+    }
+}
