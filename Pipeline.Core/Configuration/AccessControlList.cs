@@ -106,6 +106,18 @@ internal sealed class AccessControlList
     /// <summary>Server: whether a client at <paramref name="address"/> may connect.</summary>
     public bool Admits(IPAddress address) => RejectAll ? !_black.Contains(address) && _white.Contains(address) : !_black.Contains(address);
 
+    /// <summary>
+    /// Local: by host name, as ss-local decides first: true when a rule of the bypass (black) list names it, false when
+    /// one of the proxy (white) list does, null when neither does (the address decides, <see cref="Bypasses(IPAddress)"/>).
+    /// </summary>
+    public bool? BypassesName(string host) => _black.Matches(host) ? true : _white.Matches(host) ? false : null;
+
+    /// <summary>
+    /// Local: by address: under <c>[proxy_all]</c> directly only when on the bypass list; under <c>[bypass_all]</c>
+    /// directly unless on the proxy list (and not on the bypass list): the server's refusal rule, for the other side.
+    /// </summary>
+    public bool Bypasses(IPAddress address) => !Admits(address);
+
     /// <summary>Server: whether the outbound block list names <paramref name="host"/> (a host name, by its rules).</summary>
     public bool BlocksOutbound(string host) => _outboundBlock.Matches(host);
 

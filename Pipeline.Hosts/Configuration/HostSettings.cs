@@ -225,7 +225,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
     }
 
-    /// <summary>The server's ACL file (<c>--acl</c>), read and checked now: a bad rule stops the start with its line.</summary>
+    /// <summary>The ACL file (<c>--acl</c>, server and local), read and checked now: a bad rule stops the start with its line.</summary>
     private static AccessControlList? ReadAcl(LayeredSettings settings, string verb)
     {
         if (settings.String("acl") is not { Length: > 0 } path)
@@ -233,9 +233,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             return null;
         }
 
-        if (verb != "server")
+        if (verb == "tunnel")
         {
-            throw new UsageException($"{settings.Label("acl")} only the server takes an ACL here (the local's bypass lists are not supported); remove it");
+            throw new UsageException($"{settings.Label("acl")} a tunnel has one fixed destination, so an ACL has nothing to decide; remove it");
         }
 
         string text;

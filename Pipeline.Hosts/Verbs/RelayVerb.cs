@@ -381,7 +381,9 @@ internal static class RelayVerb
                 listen = localUdp.LocalEndPoint;
             }
 
-            var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames);
+            // With an ACL the local looks destination names up itself, to decide by their addresses (as ss-local does).
+            var routeNames = relay.Acl is null ? null : serverNames ?? OpenResolver();
+            var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames, routeNames);
             running.Add(local);
             local.Start();
             return (local.LocalEndPoint, local.LocalEndPoint);

@@ -33,11 +33,7 @@ internal static class AddHeaderStage
             {
                 if (replyToSocks5)
                 {
-                    var reply = new byte[22];
-                    var bound = session.Client.LocalEndPoint is IPEndPoint local ? ShadowsocksAddress.FromEndPoint(local) : (ShadowsocksAddress?)null;
-                    var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, bound, reply);
-                    session.Socks5ReplyPending = false;
-                    await SocketSend.SendAllAsync(session.Client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);
+                    await ReplySucceededAsync(session).ConfigureAwait(false);
                 }
 
                 var pending = session.InitialPayload;
@@ -66,6 +62,16 @@ internal static class AddHeaderStage
 
             return session;
         }, BlockOptions.Shared(options));
+
+    /// <summary>Tells the SOCKS5 client its CONNECT succeeded, with the address it is connected to on our side.</summary>
+    internal static async ValueTask ReplySucceededAsync(TcpSession session)
+    {
+        var reply = new byte[22];
+        var bound = session.Client.LocalEndPoint is IPEndPoint local ? ShadowsocksAddress.FromEndPoint(local) : (ShadowsocksAddress?)null;
+        var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, bound, reply);
+        session.Socks5ReplyPending = false;
+        await SocketSend.SendAllAsync(session.Client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);
+    }
 
     private static async ValueTask<int> ReceiveFirstDataAsync(TcpSession session, Memory<byte> destination, TimeProvider timeProvider)
     {

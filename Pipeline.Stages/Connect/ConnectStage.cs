@@ -70,6 +70,7 @@ internal static class ConnectStage
         {
             using var span = StageActivity.Start(Name, session, options);
             string? lastError = null;
+            var refused = false;
             foreach (var address in session.ResolvedAddresses)
             {
                 if (forbidden?.Contains(address) == true)
@@ -95,6 +96,7 @@ internal static class ConnectStage
                 catch (SocketException e)
                 {
                     lastError = e.SocketErrorCode.ToString();
+                    refused = e.SocketErrorCode == SocketError.ConnectionRefused;
                 }
                 catch (OperationCanceledException)
                 {
@@ -102,6 +104,8 @@ internal static class ConnectStage
                 }
             }
 
+            // The local's direct connections (an ACL) still owe their SOCKS5 client a reply.
+            session.FailureReply = refused ? Socks5Reply.ConnectionRefused : Socks5Reply.HostUnreachable;
             var reason = $"cannot connect to {session.Destination}: {lastError}";
             span.Fail(reason);
             session.Fail(reason);

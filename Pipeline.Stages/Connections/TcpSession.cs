@@ -63,6 +63,12 @@ internal sealed class TcpSession : IDisposable
     /// <summary>Local: the request was UDP ASSOCIATE; this connection is the association's control connection.</summary>
     public bool UdpAssociate { get; set; }
 
+    /// <summary>
+    /// Local with an ACL (<c>--acl</c>): the destination is reached directly, not through the server; its data stages
+    /// copy the bytes as they are (<see cref="Core.Protocol.PlainStreamCodec"/>).
+    /// </summary>
+    public bool Direct { get; set; }
+
     /// <summary>Local: the SOCKS5 client has sent its request and still waits for a reply.</summary>
     public bool Socks5ReplyPending { get; set; }
 

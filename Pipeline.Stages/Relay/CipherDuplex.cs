@@ -56,7 +56,7 @@ internal static class CipherDuplex
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()
         {
-            encryptor ??= ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
+            encryptor ??= session.Direct ? PlainStreamCodec.Instance : ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
             var encrypt = EncryptStage.Create(encryptor, pipeline.Encrypt, token);
             var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, token);
             encrypt.LinkTo(forward, s_propagate);
@@ -67,7 +67,7 @@ internal static class CipherDuplex
         // came with the header (already decrypted by the read-header stage) goes straight to the forward block.
         ChunkChain OpenDecryptChain(Chunk? alreadyDecrypted)
         {
-            session.Decryptor ??= ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey);
+            session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey);
             var decrypt = DecryptStage.Create(session.Decryptor, pipeline.Decrypt, token);
             var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, token);
             decrypt.LinkTo(forward, s_propagate);

@@ -8,6 +8,7 @@ using Shadowsocks.Pipeline.Stages.AddHeader;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Reject;
+using Shadowsocks.Pipeline.Stages.Route;
 using Shadowsocks.Pipeline.Stages.Socks5Trim;
 using Shadowsocks.Pipeline.Stages.Udp;
 
@@ -21,9 +22,16 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///                  │ └────────────────────────► [reject: SOCKS5 reply if one is owed, close] ◄┘
 ///                  └ UDP ASSOCIATE (with -u) ─► [udp associate: reply, hold while the client keeps it open]
 /// </code>
+/// With an ACL (<c>--acl</c>) a route stage comes after the handshake, and the connections it sends directly take
+/// their own way to the same data stages, which then copy instead of ciphering:
+/// <code>
+/// [socks5 handshake] ─► [route] ─► [connect to server] ─► ...
+///                          └ direct ─► [connect to destination] ─► [reply] ─► data stages (plain)
+/// </code>
 /// </summary>
 internal sealed class LocalTcpRelay(
-    RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null, IDnsResolver? serverNames = null) : ITcpRelay
+    RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null, IDnsResolver? serverNames = null,
+    IDnsResolver? routeNames = null) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private AcceptLoop? _accepts;
@@ -52,8 +60,27 @@ internal sealed class LocalTcpRelay(
             handshake.LinkTo(UdpAssociateStage.Create(udp.Associations, udp.LocalEndPoint), s_propagate, static s => s.IsAlive && s.UdpAssociate);
         }
 
-        handshake.LinkTo(connect, s_propagate, static s => s.IsAlive);
-        handshake.LinkTo(reject);
+        if (options.Acl is { } acl)
+        {
+            var route = RouteStage.Create(pipeline.Resolve, acl, routeNames ?? throw new ArgumentNullException(nameof(routeNames), "an ACL needs a resolver"));
+            var connectDirect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, how: new OpenOptions(Interface: options.OutboundInterface));
+            var replyDirect = Socks5ReplyStage.Create(pipeline.Handshake);
+            handshake.LinkTo(route, s_propagate, static s => s.IsAlive);
+            handshake.LinkTo(reject);
+            route.LinkTo(connectDirect, s_propagate, static s => s.IsAlive && s.Direct);
+            route.LinkTo(connect, s_propagate, static s => s.IsAlive);
+            route.LinkTo(reject);
+            connectDirect.LinkTo(replyDirect, s_propagate, static s => s.IsAlive);
+            connectDirect.LinkTo(reject);
+            replyDirect.LinkTo(relay, static s => s.IsAlive); // the server's way completes the relay block
+            replyDirect.LinkTo(reject);
+        }
+        else
+        {
+            handshake.LinkTo(connect, s_propagate, static s => s.IsAlive);
+            handshake.LinkTo(reject);
+        }
+
         connect.LinkTo(addHeader, s_propagate, static s => s.IsAlive);
         connect.LinkTo(reject);
         addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);

@@ -87,4 +87,21 @@ public sealed class AccessControlListTests
         Assert.False(acl.BlocksAnyOutbound);
         Assert.False(acl.BlocksOutbound("example.org"));
     }
+
+    [Fact]
+    public void Local_ANameRuleDecidesFirst_ElseTheAddressUnderTheDefault()
+    {
+        var proxyAll = Parse("[proxy_all]\n[bypass_list]\n(^|\\.)cn$\n192.168.0.0/16\n[proxy_list]\n^www\\.example\\.cn$\n");
+        Assert.True(proxyAll.BypassesName("baidu.cn"));
+        Assert.True(proxyAll.BypassesName("www.example.cn")); // the bypass list is asked first, as ss-local does
+        Assert.Null(proxyAll.BypassesName("example.org"));
+        Assert.True(proxyAll.Bypasses(IPAddress.Parse("192.168.1.1")));
+        Assert.False(proxyAll.Bypasses(IPAddress.Parse("8.8.8.8")));
+
+        var bypassAll = Parse("[bypass_all]\n[proxy_list]\n^blocked\\.example$\n8.8.8.0/24\n");
+        Assert.False(bypassAll.BypassesName("blocked.example"));
+        Assert.Null(bypassAll.BypassesName("example.org"));
+        Assert.False(bypassAll.Bypasses(IPAddress.Parse("8.8.8.8")));
+        Assert.True(bypassAll.Bypasses(IPAddress.Parse("192.0.2.1")));
+    }
 }

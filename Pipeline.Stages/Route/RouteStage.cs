@@ -1,0 +1,52 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Stages.Connections;
+
+namespace Shadowsocks.Pipeline.Stages.Route;
+
+/// <summary>
+/// Shared, connection-level (local with an ACL, <c>--acl</c>): whether the destination is reached directly or through
+/// the server, decided as ss-local does. A host name a bypass-list rule names goes directly, one a proxy-list rule
+/// names through the server; any other name is looked up here and its first address decides, as an address
+/// destination does (<see cref="AccessControlList.Bypasses(IPAddress)"/>). A name that does not resolve goes through
+/// the server. A direct session carries the addresses to connect to.
+/// </summary>
+internal static class RouteStage
+{
+    public const string Name = "route";
+
+    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, AccessControlList acl, IDnsResolver resolver) =>
+        new(async session =>
+        {
+            using var span = StageActivity.Start(Name, session, options);
+            if (session.Destination.Ip is { } ip)
+            {
+                session.Direct = acl.Bypasses(ip);
+                session.ResolvedAddresses = [ip];
+            }
+            else if (acl.BypassesName(session.Destination.Host!) is var byName && byName is not false)
+            {
+                var addresses = await LookUpAsync(resolver, session).ConfigureAwait(false);
+                session.Direct = addresses.Length > 0 && (byName ?? acl.Bypasses(addresses[0]));
+                session.ResolvedAddresses = addresses;
+            }
+
+            span?.SetTag("pipeline.route", session.Direct ? "direct" : "server");
+            return session;
+        }, BlockOptions.Shared(options));
+
+    private static async ValueTask<IPAddress[]> LookUpAsync(IDnsResolver resolver, TcpSession session)
+    {
+        try
+        {
+            return await resolver.ResolveAsync(session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+        {
+            return [];
+        }
+    }
+}
