@@ -10,6 +10,12 @@ internal sealed record RelayOptions
     /// <summary>Where to listen (local: the SOCKS5 port; server: the Shadowsocks port; tunnel: the forwarded port).</summary>
     public required IPEndPoint Listen { get; init; }
 
+    /// <summary>
+    /// Server: further addresses to listen on, on the same port (a config's <c>"server": ["::1", "127.0.0.1"]</c>, or
+    /// <c>-s</c> given more than once: ss-server listens on each). They share the relay's stages and replay filter.
+    /// </summary>
+    public IReadOnlyList<IPEndPoint> MoreListens { get; init; } = [];
+
     public required CipherInfo Cipher { get; init; }
 
     /// <summary>The master key (EVP_BytesToKey of the password, or the --key bytes).</summary>

@@ -79,6 +79,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         IPEndPoint listen;
+        IPEndPoint[] moreListens = [];
         IPAddress? outboundAddress = null;
         EndPoint? server = null;
         IReadOnlyList<EndPoint> fallbackServers = [];
@@ -90,6 +91,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         {
             var port = serverPort ?? throw new UsageException(MissingServerPort);
             listen = new IPEndPoint(ParseListenAddress(serverHosts.Count > 0 ? serverHosts[0].Host : "0.0.0.0", settings.Label("server")), port);
+            moreListens = [.. serverHosts.Skip(1).Select(h => new IPEndPoint(ParseListenAddress(h.Host, settings.Label("server")), h.Port ?? port)).Distinct()];
 
             // ss-server's -b: where its connections to destinations come from (local and tunnel listen on it).
             if (settings.String("local_address") is { Length: > 0 } source)
@@ -127,14 +129,15 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
         var acl = ReadAcl(settings, verb);
         var plugin = LocatePlugin(settings, environment);
-        if (plugin is not null && fallbackServers.Count > 0)
+        if (plugin is not null && (fallbackServers.Count > 0 || moreListens.Length > 0))
         {
-            throw new UsageException($"{settings.Label("plugin")} a plugin carries one server; give one server, or no plugin");
+            throw new UsageException($"{settings.Label("plugin")} a plugin carries one server address; give one, or no plugin");
         }
 
         var relay = new RelayOptions
         {
             Listen = listen,
+            MoreListens = moreListens,
             Cipher = cipher,
             MasterKey = key,
             Server = server,

@@ -58,10 +58,11 @@ internal static class RelayVerb
         using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
+        IPEndPoint[] moreBound = [];
         PluginProcess? pluginProcess = null;
         try
         {
-            (bound, var tcpBound) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running).ConfigureAwait(false);
+            (bound, var tcpBound, moreBound) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running).ConfigureAwait(false);
             if (plugin is not null)
             {
                 var (remoteHost, remotePort) = verb == "server" ? (relay.Listen.Address.ToString(), relay.Listen.Port) : HostAndPort(relay.Server!);
@@ -95,7 +96,7 @@ internal static class RelayVerb
             _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {relay.Server}",
         };
         var protocols = (tcp, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => "udp" };
-        output.WriteLine($"{what} listening on {bound} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
+        output.WriteLine($"{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
         if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
         {
             error.WriteLine($"shadowsocks: {fastOpenWarning}");
@@ -320,7 +321,7 @@ internal static class RelayVerb
     /// then the server's TCP listener is on a loopback port of its own (the plugin has the public one) and the local's
     /// and tunnel's TCP server is the plugin's port.
     /// </summary>
-    private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound)> StartAsync(
+    private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound)> StartAsync(
         string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running)
     {
         // Every open connection keeps one pending idle timer on this scheduler: ThreadPoolScheduler's is a plain
@@ -341,24 +342,29 @@ internal static class RelayVerb
             // One resolver for the TCP and UDP relays' destinations.
             var resolver = OpenResolver();
             IPEndPoint? tcpBound = null;
+            IPEndPoint[] listens = [listen, .. relay.MoreListens];
             if (tcp)
             {
                 var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System);
                 running.Add(server);
                 server.Start();
                 tcpBound = server.LocalEndPoint;
-                listen = ReferenceEquals(tcpRelay, relay) ? tcpBound : listen; // behind a plugin, UDP keeps the public address
+                listens = ReferenceEquals(tcpRelay, relay) ? [.. server.LocalEndPoints] : listens; // behind a plugin, UDP keeps the public address
             }
 
             if (udp)
             {
-                var serverUdp = new ServerUdpRelay(relay, resolver, scheduler);
-                running.Add(serverUdp);
-                serverUdp.Start(listen);
-                listen = serverUdp.LocalEndPoint;
+                // One UDP relay per address, each on the TCP listener's port (as ss-server).
+                for (var i = 0; i < listens.Length; i++)
+                {
+                    var serverUdp = new ServerUdpRelay(relay, resolver, scheduler);
+                    running.Add(serverUdp);
+                    serverUdp.Start(listens[i]);
+                    listens[i] = serverUdp.LocalEndPoint;
+                }
             }
 
-            return (listen, tcpBound);
+            return (listens[0], tcpBound, listens[1..]);
         }
 
         // A server given by name: the program's own resolver looks it up (TCP: per connection, the answer kept for its
@@ -386,7 +392,7 @@ internal static class RelayVerb
             var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames, routeNames);
             running.Add(local);
             local.Start();
-            return (local.LocalEndPoint, local.LocalEndPoint);
+            return (local.LocalEndPoint, local.LocalEndPoint, []);
         }
 
         if (tcp)
@@ -405,7 +411,7 @@ internal static class RelayVerb
             listen = tunnelUdp.LocalEndPoint;
         }
 
-        return (listen, tcp ? listen : null);
+        return (listen, tcp ? listen : null, []);
     }
 
     /// <summary>The UDP relays need the server's address up front: a name is looked up once, through the program's resolver.</summary>

@@ -24,12 +24,16 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
-    private AcceptLoop? _accepts;
+    private readonly List<AcceptLoop> _accepts = [];
     private IDisposable? _queues;
 
-    public IPEndPoint LocalEndPoint => _accepts!.LocalEndPoint;
+    /// <summary>The first bound endpoint (useful with port 0).</summary>
+    public IPEndPoint LocalEndPoint => _accepts[0].LocalEndPoint;
 
-    public int ActiveSessions => _accepts?.ActiveSessions ?? 0;
+    /// <summary>Every bound endpoint: <see cref="RelayOptions.Listen"/>, then <see cref="RelayOptions.MoreListens"/>.</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndPoints => [.. _accepts.Select(static a => a.LocalEndPoint)];
+
+    public int ActiveSessions => _accepts.Sum(static a => a.ActiveSessions);
 
     public void Start()
     {
@@ -54,14 +58,26 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         _queues = StageQueues.Register(
             (ReadHeaderStage.Name, () => readHeader.InputCount), (ResolveStage.Name, () => resolve.InputCount), (ConnectStage.Name, () => connect.InputCount));
 
-        _accepts = new AcceptLoop(options, "server", readHeader, timeProvider, shadowsocksPort: true);
+        foreach (var listen in (IEnumerable<IPEndPoint>)[options.Listen, .. options.MoreListens])
+        {
+            _accepts.Add(new AcceptLoop(options with { Listen = listen }, "server", readHeader, timeProvider, shadowsocksPort: true));
+        }
     }
 
-    public void StopAccepting() => _accepts?.StopAccepting();
+    public void StopAccepting()
+    {
+        foreach (var accepts in _accepts)
+        {
+            accepts.StopAccepting();
+        }
+    }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         _queues?.Dispose();
-        return _accepts?.DisposeAsync() ?? ValueTask.CompletedTask;
+        foreach (var accepts in _accepts)
+        {
+            await accepts.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }
