@@ -57,7 +57,12 @@ public sealed class PluginSettingsTests : IDisposable
     {
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("local",
             ["-s", "192.0.2.1", "-s", "192.0.2.2", "-p", "8388", "-l", "1080", "-k", "pw", "--plugin", "sh"], new() { ["PATH"] = "/usr/bin:/bin" }));
-        Assert.Equal("--plugin: a plugin carries one server; give one server, or no plugin", error.Message);
+        Assert.Equal("--plugin: a plugin carries one server address; give one, or no plugin", error.Message);
+
+        // The server's side of it: one public address for the plugin to listen on.
+        var server = Assert.Throws<UsageException>(() => TestSettings.Build("server",
+            ["-s", "127.0.0.1", "-s", "::1", "-p", "8388", "-k", "pw", "--plugin", "sh"], new() { ["PATH"] = "/usr/bin:/bin" }));
+        Assert.Equal("--plugin: a plugin carries one server address; give one, or no plugin", server.Message);
     }
 
     [Fact]
