@@ -164,6 +164,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             ParseProtocol(settings));
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
+            Warnings = [.. UnknownKeys(settings, verb)],
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),
@@ -173,6 +174,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             ShutdownGrace = TimeSpan.FromSeconds(settings.Int("shutdown_grace", 0, 3600) ?? DefaultShutdownGraceSeconds),
         };
     }
+
+    /// <summary>Lines to print at start: config keys this program does not use (a typo, or another program's setting).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>Where traces go (see <see cref="TelemetrySettings"/>).</summary>
     public TelemetrySettings Telemetry { get; init; } = new(null, null, null);
@@ -226,6 +230,33 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             : host.Length is > 0 and <= 255
                 ? ShadowsocksAddress.FromHost(host, port)
                 : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
+    }
+
+    /// <summary>
+    /// Other programs' keys that do nothing here, with what to know about each; keys nobody uses, quietly; and any other
+    /// key of the config file, as a possible typo. ss-libev ignores them all silently.
+    /// </summary>
+    private static IEnumerable<string> UnknownKeys(LayeredSettings settings, string verb)
+    {
+        var known = new HashSet<string>(
+            Flags.Relay.Where(static f => f.Key is not null).Select(static f => f.Key!.Split(':')[0]).Concat(["servers", "pipeline", "telemetry"]),
+            StringComparer.OrdinalIgnoreCase);
+        foreach (var key in settings.FileKeys())
+        {
+            if (known.Contains(key) || key is "use_syslog" or "workdir" or "remarks" or "disable_sni")
+            {
+                continue;
+            }
+
+            yield return key switch
+            {
+                "port_password" => $"{settings.Label(key)} several ports with their own passwords are ss-manager's; this server serves server_port with password (ignored)",
+                "manager_address" => $"{settings.Label(key)} ss-manager is not supported (ignored)",
+                "dscp" => $"{settings.Label(key)} DSCP marking is not supported (ignored)",
+                "plugin_args" => $"{settings.Label(key)} not passed to the plugin (ignored); give the plugin what it needs in plugin_opts",
+                _ => $"{settings.Label(key)} not a setting this program knows (ignored); see shadowsocks {verb} --help",
+            };
+        }
     }
 
     /// <summary>The ACL file (<c>--acl</c>, server and local), read and checked now: a bad rule stops the start with its line.</summary>

@@ -22,13 +22,19 @@ internal sealed class LayeredSettings
     private readonly IConfigurationRoot _root;
     private readonly IConfigurationProvider[] _providers;
     private readonly List<Func<string, string>> _labels;
+    private readonly bool _hasFile;
 
-    private LayeredSettings(IConfigurationRoot root, List<Func<string, string>> labels)
+    private LayeredSettings(IConfigurationRoot root, List<Func<string, string>> labels, bool hasFile)
     {
         _root = root;
         _providers = [.. root.Providers];
         _labels = labels;
+        _hasFile = hasFile;
     }
+
+    /// <summary>The config file's top-level keys, as written (none without <c>-c</c>).</summary>
+    public IEnumerable<string> FileKeys() =>
+        _hasFile ? _providers[0].GetChildKeys([], null).Distinct(StringComparer.OrdinalIgnoreCase) : [];
 
     public IConfiguration Configuration => _root;
 
@@ -89,7 +95,7 @@ internal sealed class LayeredSettings
 
         try
         {
-            return new LayeredSettings(builder.Build(), labels);
+            return new LayeredSettings(builder.Build(), labels, file is not null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -37,6 +37,11 @@ internal static class RelayVerb
             Daemon.Detach();
         }
 
+        foreach (var warning in settings.Warnings) // here, not before: in the background the child says it, once
+        {
+            error.WriteLine($"shadowsocks: {warning}");
+        }
+
         var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
         var udp = settings.Mode != RelayMode.TcpOnly;
         if (PrepareProcess(settings, udp, error) is not { } prepared)

@@ -110,6 +110,26 @@ public sealed class LayeredSettingsTests : IDisposable
     }
 
     [Fact]
+    public void ConfigKeysNotUsedHere_AreWarnedAbout_OneLineEach_TheHarmlessOnesQuietly()
+    {
+        File.WriteAllText(_file, """
+            { "server_port": 8388, "password": "pw", "sever_port": 1, "port_password": { "8389": "other" },
+              "use_syslog": true, "workdir": "/tmp", "pipeline": { "udp": { "max_parallelism": 2 } } }
+            """);
+        var warnings = TestSettings.Build("server", ["-c", _file]).Warnings;
+        Assert.Equal(
+            [
+                $"port_password: in {_file}, several ports with their own passwords are ss-manager's; this server serves server_port with password (ignored)",
+                $"sever_port: in {_file}, not a setting this program knows (ignored); see shadowsocks server --help",
+            ],
+            warnings);
+    }
+
+    [Fact]
+    public void WithoutAConfigFile_NoWarnings() =>
+        Assert.Empty(TestSettings.Build("server", ["-p", "8388", "-k", "pw"], new() { ["SHADOWSOCKS_SOMETHING_ELSE"] = "1" }).Warnings);
+
+    [Fact]
     public void MissingConfigFile_IsAUsageError()
     {
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", "/nonexistent/config.json"]));
