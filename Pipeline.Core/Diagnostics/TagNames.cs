@@ -19,4 +19,7 @@ internal static class TagNames
     public const string Method = "shadowsocks.method";
     public const string Role = "shadowsocks.role";
     public const string Reason = "pipeline.reason";
+
+    /// <summary>The local's route for a connection under an ACL: <c>direct</c> or <c>server</c>.</summary>
+    public const string Route = "pipeline.route";
 }

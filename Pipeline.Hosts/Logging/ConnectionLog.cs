@@ -44,6 +44,11 @@ internal sealed class ConnectionLog : IDisposable
                     summary.Failure ??= $"{activity.OperationName}: {activity.StatusDescription}";
                 }
 
+                if (activity.GetTagItem(TagNames.Route) is "direct")
+                {
+                    summary.Direct = true;
+                }
+
                 if (activity.GetTagItem(TagNames.Bytes) is long bytes)
                 {
                     if (activity.OperationName == Direction.Upstream)
@@ -68,7 +73,7 @@ internal sealed class ConnectionLog : IDisposable
 
         done ??= new Summary();
         var peer = $"{activity.GetTagItem(TagNames.NetworkPeerAddress)}:{activity.GetTagItem(TagNames.NetworkPeerPort)}";
-        var destination = $"{activity.GetTagItem(TagNames.ServerAddress)}:{activity.GetTagItem(TagNames.ServerPort)}";
+        var destination = $"{activity.GetTagItem(TagNames.ServerAddress)}:{activity.GetTagItem(TagNames.ServerPort)}{(done.Direct ? " (direct, by the ACL)" : "")}";
         var took = activity.Duration.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture);
         if (done.Failure is not null || activity.Status == ActivityStatusCode.Error)
         {
@@ -89,5 +94,7 @@ internal sealed class ConnectionLog : IDisposable
         public long Up { get; set; }
 
         public long Down { get; set; }
+
+        public bool Direct { get; set; }
     }
 }

@@ -61,6 +61,11 @@ internal static class RelayVerb
             : relay with { Server = pluginPort, FallbackServers = [] };
 
         using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
+
+        // Before the first port opens: a connection accepted at once must find its span listened to (with -v).
+        using var loggers = HostLogging.Create(settings.Verbose);
+        var log = loggers.CreateLogger("shadowsocks");
+        using var connections = settings.Verbose ? new ConnectionLog(loggers.CreateLogger("shadowsocks.connections")) : null;
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
         IPEndPoint[] moreBound = [];
@@ -117,9 +122,6 @@ internal static class RelayVerb
             output.WriteLine($"telemetry: OTLP traces and metrics to {otlp}");
         }
 
-        using var loggers = HostLogging.Create(settings.Verbose);
-        var log = loggers.CreateLogger("shadowsocks");
-        using var connections = settings.Verbose ? new ConnectionLog(loggers.CreateLogger("shadowsocks.connections")) : null;
         var p = relay.Pipeline;
         log.LogDebug("pipeline (max_parallelism/bounded_capacity): handshake {Handshake}, resolve {Resolve}, connect {Connect}, encrypt {Encrypt}, decrypt {Decrypt}, forward {Forward}, udp {Udp}",
             Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp));

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Connections;
 
@@ -34,7 +35,7 @@ internal static class RouteStage
                 session.ResolvedAddresses = addresses;
             }
 
-            span?.SetTag("pipeline.route", session.Direct ? "direct" : "server");
+            span?.SetTag(TagNames.Route, session.Direct ? "direct" : "server");
             return session;
         }, BlockOptions.Shared(options));
 

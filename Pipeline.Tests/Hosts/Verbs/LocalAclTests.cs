@@ -80,6 +80,24 @@ public sealed class LocalAclTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Verbose_SaysWhichConnectionsWentDirect()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        File.WriteAllText(_file, "[proxy_all]\n[bypass_list]\n^localhost$\n");
+        var (ours, oursAt) = await HostProcess.StartAsync(new Dictionary<string, string>(),
+            "local", "-v", "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-s", "127.0.0.1", "-p", Port(_serverAt), "-k", Password, "-m", Method, "--acl", _file);
+        using var _ = ours;
+        await SourceSeenAsync(oursAt, "localhost", cancel.Token);
+        await SourceSeenAsync(oursAt, "127.0.0.1", cancel.Token);
+        await Task.Delay(300, cancel.Token);
+        await ours.StopAsync(TimeSpan.FromSeconds(10));
+
+        var port = Port((IPEndPoint)_destination.LocalEndPoint!);
+        Assert.True(ours.Output.Contains($"-> localhost:{port} (direct, by the ACL) closed after", StringComparison.Ordinal), ours.Output);
+        Assert.Contains($"-> 127.0.0.1:{port} closed after", ours.Output);
+    }
+
+    [Fact]
     public async Task OnATunnel_IsRefusedRatherThanIgnored()
     {
         File.WriteAllText(_file, "[bypass_all]\n");
