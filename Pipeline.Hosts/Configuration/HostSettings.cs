@@ -46,13 +46,15 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     public static HostSettings Build(string verb, ParsedArguments args, IReadOnlyDictionary<string, string?> environment)
     {
         var settings = LayeredSettings.Build(args, environment);
-        var methodName = settings.String("method") is { Length: > 0 } m ? m : DefaultMethod;
+        var methodKey = SharedKey(settings, "method");
+        var methodName = settings.String(methodKey) is { Length: > 0 } m ? m : DefaultMethod;
         if (!CipherCatalog.TryGet(methodName, out var cipher, out var methodError))
         {
-            throw new UsageException(Relabel(settings, "method", methodError!));
+            throw new UsageException(Relabel(settings, methodKey, methodError!));
         }
 
         var key = MasterKey(settings, cipher);
+        CheckOneSecret(settings, cipher, key);
         var timeout = settings.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
         var udpTimeout = settings.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
         var udpMax = settings.Int("udp_max_associations", 1, 1_000_000) ?? DefaultUdpMaxAssociations;
@@ -317,14 +319,54 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             : throw new UsageException($"{label} '{text}' is not an IP address to listen on (e.g. 127.0.0.1, 0.0.0.0 or ::)");
     }
 
+    /// <summary>
+    /// Where the method, password or key is read: the top-level setting, or else the first entry of a
+    /// shadowsocks-rust <c>"servers": [{ ..., "method", "password" }]</c> list.
+    /// </summary>
+    private static string SharedKey(LayeredSettings settings, string name) =>
+        settings.String(name) is not { Length: > 0 } && settings.String($"servers:0:{name}") is { Length: > 0 } ? $"servers:0:{name}" : name;
+
+    /// <summary>
+    /// Every server of a <c>servers</c> list shares the one method and key in use (as ss-libev's list of servers does):
+    /// an entry with another is refused here rather than failing at its first connection. Passwords are never echoed.
+    /// </summary>
+    private static void CheckOneSecret(LayeredSettings settings, CipherInfo cipher, byte[] key)
+    {
+        for (var i = 0; settings.String($"servers:{i}:server") is { Length: > 0 }; i++)
+        {
+            string? differs = null;
+            if (settings.String($"servers:{i}:method") is { Length: > 0 } method && method != cipher.Name)
+            {
+                differs = "method";
+            }
+            else if (settings.String($"servers:{i}:key") is { Length: > 0 } base64
+                && !(KeyDerivation.TryParseBase64Key(cipher, base64, out var own, out _) && own.AsSpan().SequenceEqual(key)))
+            {
+                differs = "key";
+            }
+            else if (settings.String($"servers:{i}:password") is { Length: > 0 } password
+                && !KeyDerivation.MasterKeyFromPassword(cipher, password).AsSpan().SequenceEqual(key))
+            {
+                differs = "password";
+            }
+
+            if (differs is not null)
+            {
+                throw new UsageException(
+                    $"{settings.Label($"servers:{i}:{differs}")} differs from the {differs} in use; every server here shares one method and password (run one process per password)");
+            }
+        }
+    }
+
     private static byte[] MasterKey(LayeredSettings settings, CipherInfo cipher)
     {
-        if (settings.String("key") is { Length: > 0 } base64)
+        var keyKey = SharedKey(settings, "key");
+        if (settings.String(keyKey) is { Length: > 0 } base64)
         {
-            return KeyDerivation.TryParseBase64Key(cipher, base64, out var key, out var error) ? key : throw new UsageException(Relabel(settings, "key", error!));
+            return KeyDerivation.TryParseBase64Key(cipher, base64, out var key, out var error) ? key : throw new UsageException(Relabel(settings, keyKey, error!));
         }
 
-        var password = settings.String("password");
+        var password = settings.String(SharedKey(settings, "password"));
         if (string.IsNullOrEmpty(password))
         {
             throw new UsageException($"-k: missing password; give -k PASSWORD, --key BASE64, \"password\" in the config file, or set {PasswordVariable}");
@@ -334,8 +376,11 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     }
 
     /// <summary>A Core parser's "field: problem" message, opened instead with where the value came from.</summary>
-    private static string Relabel(LayeredSettings settings, string key, string error) =>
-        error.StartsWith($"{key}: ", StringComparison.Ordinal) ? $"{settings.Label(key)} {error[(key.Length + 2)..]}" : $"{settings.Label(key)} {error}";
+    private static string Relabel(LayeredSettings settings, string key, string error)
+    {
+        var field = key[(key.LastIndexOf(':') + 1)..]; // servers:0:method: the parser says "method:"
+        return error.StartsWith($"{field}: ", StringComparison.Ordinal) ? $"{settings.Label(key)} {error[(field.Length + 2)..]}" : $"{settings.Label(key)} {error}";
+    }
 
     private static Uri ParseEndpoint(string text, string label) =>
         Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"

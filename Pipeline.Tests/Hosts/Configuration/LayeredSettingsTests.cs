@@ -1,3 +1,4 @@
+using System.Net;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
@@ -128,6 +129,43 @@ public sealed class LayeredSettingsTests : IDisposable
     [Fact]
     public void WithoutAConfigFile_NoWarnings() =>
         Assert.Empty(TestSettings.Build("server", ["-p", "8388", "-k", "pw"], new() { ["SHADOWSOCKS_SOMETHING_ELSE"] = "1" }).Warnings);
+
+    [Fact]
+    public void RustStyleServersList_GivesTheMethodAndPassword_WhenTheTopLevelHasNone()
+    {
+        File.WriteAllText(_file, """
+            { "servers": [ { "server": "192.0.2.1", "server_port": 8388, "password": "rust-pw", "method": "aes-128-gcm" },
+                           { "server": "192.0.2.2", "server_port": 8389, "password": "rust-pw", "method": "aes-128-gcm" } ],
+              "local_port": 1080 }
+            """);
+        var relay = TestSettings.Build("local", ["-c", _file]).Relay;
+        Assert.Equal("aes-128-gcm", relay.Cipher.Name);
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(relay.Cipher, "rust-pw"), relay.MasterKey);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("192.0.2.2"), 8389), Assert.Single(relay.FallbackServers));
+    }
+
+    [Theory]
+    [InlineData("\"password\": \"other-pw\"", "servers.1.password: in FILE, differs from the password in use")]
+    [InlineData("\"method\": \"chacha20-ietf-poly1305\"", "servers.1.method: in FILE, differs from the method in use")]
+    public void RustStyleServersList_WithAnotherSecret_IsRefused_NeverEchoingIt(string second, string expected)
+    {
+        File.WriteAllText(_file, $$"""
+            { "servers": [ { "server": "192.0.2.1", "server_port": 8388, "password": "rust-pw", "method": "aes-128-gcm" },
+                           { "server": "192.0.2.2", "server_port": 8389, {{second}} } ],
+              "local_port": 1080 }
+            """);
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", ["-c", _file]));
+        Assert.StartsWith(expected.Replace("FILE", _file, StringComparison.Ordinal), error.Message);
+        Assert.DoesNotContain("other-pw", error.Message);
+    }
+
+    [Fact]
+    public void RustStyleServersList_AnUnknownMethodNamesItsEntry()
+    {
+        File.WriteAllText(_file, """{ "servers": [ { "server": "192.0.2.1", "server_port": 8388, "password": "pw", "method": "aes-256-gmc" } ], "local_port": 1080 }""");
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", ["-c", _file]));
+        Assert.StartsWith($"servers.0.method: in {_file}, unknown method 'aes-256-gmc'", error.Message);
+    }
 
     [Fact]
     public void MissingConfigFile_IsAUsageError()
