@@ -35,6 +35,9 @@ internal sealed class AccessControlList
     /// <summary><c>[reject_all]</c> / <c>[bypass_all]</c>: what no list names is refused (server) or bypassed (local).</summary>
     public bool RejectAll { get; }
 
+    /// <summary>Whether some client could be refused: <c>[reject_all]</c>, or addresses on the black list.</summary>
+    public bool RestrictsClients => RejectAll || _black.Networks.Count > 0;
+
     /// <summary>Whether the outbound block list has anything in it.</summary>
     public bool BlocksAnyOutbound => !_outboundBlock.IsEmpty;
 

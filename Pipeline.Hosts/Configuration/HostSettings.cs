@@ -166,7 +166,10 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             ParseProtocol(settings));
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
-            Warnings = [.. UnknownKeys(settings, verb)],
+            Warnings = [.. UnknownKeys(settings, verb),
+                .. verb == "server" && plugin is not null && acl is { RestrictsClients: true }
+                    ? [$"{settings.Label("acl")} behind the plugin every TCP client connects from loopback, so the ACL's client lists apply to UDP only"]
+                    : Array.Empty<string>()],
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),

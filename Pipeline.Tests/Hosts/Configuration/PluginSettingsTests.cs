@@ -86,4 +86,16 @@ public sealed class PluginSettingsTests : IDisposable
             ["--server-url", "ss://YWVzLTI1Ni1nY206c2VjcmV0@192.0.2.1:8388/?plugin=sh%3Bmode%3Dx", "-l", "1080"], new() { ["PATH"] = "/usr/bin:/bin" });
         Assert.Equal(new PluginSettings("sh", "/usr/bin/sh", "mode=x"), settings.Plugin);
     }
+
+    [Fact]
+    public void ServerAclWithClientListsBehindAPlugin_IsWarnedAbout()
+    {
+        var acl = Path.Combine(_directory.FullName, "server.acl");
+        File.WriteAllText(acl, "[reject_all]\n[white_list]\n192.0.2.0/24\n");
+        var warnings = TestSettings.Build("server", ["-p", "8388", "-k", "pw", "--acl", acl, "--plugin", "sh"], new() { ["PATH"] = "/usr/bin:/bin" }).Warnings;
+        Assert.Equal(["--acl: behind the plugin every TCP client connects from loopback, so the ACL's client lists apply to UDP only"], warnings);
+
+        File.WriteAllText(acl, "[outbound_block_list]\n10.0.0.0/8\n");
+        Assert.Empty(TestSettings.Build("server", ["-p", "8388", "-k", "pw", "--acl", acl, "--plugin", "sh"], new() { ["PATH"] = "/usr/bin:/bin" }).Warnings);
+    }
 }
