@@ -136,10 +136,21 @@ internal sealed partial class PluginProcess : IAsyncDisposable
         }
     }
 
-    private static async Task<int> WaitForExitAsync(Process process)
+    /// <summary>
+    /// The exit itself, not the end of its output: <see cref="Process.WaitForExitAsync"/> also waits until every
+    /// holder of the output pipes has closed them, and a plugin's own children (a wrapper script's) may hold them on.
+    /// </summary>
+    private static Task<int> WaitForExitAsync(Process process)
     {
-        await process.WaitForExitAsync().ConfigureAwait(false);
-        return process.ExitCode;
+        var exited = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.Exited += (_, _) => exited.TrySetResult(process.ExitCode);
+        process.EnableRaisingEvents = true;
+        if (process.HasExited)
+        {
+            exited.TrySetResult(process.ExitCode);
+        }
+
+        return exited.Task;
     }
 
     [LibraryImport("libc", SetLastError = true)]

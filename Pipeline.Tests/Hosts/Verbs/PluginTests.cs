@@ -16,6 +16,7 @@ namespace Shadowsocks.Pipeline.Tests.Hosts.Verbs;
 /// shadowsocks-libev and ourselves. A <see cref="TcpTap"/> on the public side shows what
 /// the path sees: HTTP requests, not Shadowsocks.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class PluginTests
 {
     private const string Password = "plugin-test";
@@ -150,6 +151,36 @@ public sealed class PluginTests
 
         Assert.Equal(1, await server.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         Assert.Contains("shadowsocks: plugin obfs-server exited with code 137; stopping", server.Output);
+    }
+
+    [Fact]
+    public async Task APluginWhoseChildKeepsItsOutputOpen_IsStillSeenToExit()
+    {
+        // A wrapper script that starts the real plugin in the background and then ends: the child holds the output
+        // pipes on, and the exit must be seen all the same.
+        var directory = Directory.CreateTempSubdirectory("ss-plugin-wrapper-");
+        var obfsPid = Path.Combine(directory.FullName, "obfs.pid");
+        var script = Path.Combine(directory.FullName, "wrapper");
+        File.WriteAllText(script, $"#!/bin/sh\nobfs-server &\necho $! > {obfsPid}\nsleep 1\nexit 3\n");
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            var (server, _) = await HostProcess.StartAsync(s_environment,
+                "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method, "--plugin", script);
+            using var _ = server;
+            Assert.Equal(1, await server.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+            Assert.Contains($"shadowsocks: plugin {script} exited with code 3; stopping", server.Output);
+        }
+        finally
+        {
+            if (File.Exists(obfsPid))
+            {
+                using var orphan = Process.GetProcessById(int.Parse(File.ReadAllText(obfsPid).Trim(), CultureInfo.InvariantCulture));
+                orphan.Kill();
+            }
+
+            directory.Delete(recursive: true);
+        }
     }
 
     [Fact]
