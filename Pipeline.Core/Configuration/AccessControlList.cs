@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.RegularExpressions;
 
 namespace Shadowsocks.Pipeline.Core.Configuration;
 
@@ -26,6 +25,9 @@ internal sealed class AccessControlList
 
     private AccessControlList(bool rejectAll, AclSection black, AclSection white, AclSection outboundBlock)
     {
+        black.Seal();
+        white.Seal();
+        outboundBlock.Seal();
         RejectAll = rejectAll;
         _black = black;
         _white = white;
@@ -36,7 +38,7 @@ internal sealed class AccessControlList
     public bool RejectAll { get; }
 
     /// <summary>Whether some client could be refused: <c>[reject_all]</c>, or addresses on the black list.</summary>
-    public bool RestrictsClients => RejectAll || _black.Networks.Count > 0;
+    public bool RestrictsClients => RejectAll || _black.NetworkCount > 0;
 
     /// <summary>Whether the outbound block list has anything in it.</summary>
     public bool BlocksAnyOutbound => !_outboundBlock.IsEmpty;
@@ -78,19 +80,19 @@ internal sealed class AccessControlList
                     continue;
             }
 
-            if (IPNetwork.TryParse(line, out var network))
+            if (TryParseNetwork(line, out var network))
             {
-                current.Networks.Add(network);
+                current.Add(network);
             }
             else if (IPAddress.TryParse(line, out var address))
             {
-                current.Networks.Add(new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128));
+                current.Add(new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128));
             }
             else
             {
                 try
                 {
-                    current.Rules.Add(new Regex(line, RegexOptions.CultureInvariant | RegexOptions.IgnoreCase, s_matchTimeout));
+                    current.AddRule(line, s_matchTimeout);
                 }
                 catch (ArgumentException e)
                 {
@@ -103,6 +105,34 @@ internal sealed class AccessControlList
 
         acl = new AccessControlList(rejectAll, black, white, outboundBlock);
         error = null;
+        return true;
+    }
+
+    /// <summary>
+    /// <c>ADDRESS/PREFIX</c>, with any bits of the address beyond the prefix cleared (ss-libev takes <c>10.1.2.3/8</c> as
+    /// <c>10.0.0.0/8</c>; .NET's own parser refuses it, and the line would become a host-name rule).
+    /// </summary>
+    private static bool TryParseNetwork(string text, out IPNetwork network)
+    {
+        network = default;
+        var slash = text.IndexOf('/');
+        if (slash <= 0 || !IPAddress.TryParse(text[..slash], out var address) || !int.TryParse(text[(slash + 1)..], out var prefix))
+        {
+            return false;
+        }
+
+        var bytes = address.GetAddressBytes();
+        if (prefix < 0 || prefix > bytes.Length * 8)
+        {
+            return false;
+        }
+
+        for (var bit = prefix; bit < bytes.Length * 8; bit++)
+        {
+            bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        }
+
+        network = new IPNetwork(new IPAddress(bytes), prefix);
         return true;
     }
 

@@ -10,6 +10,12 @@ internal static class Program
             return;
         }
 
+        if (args.Length > 0 && args[0] == "acl")
+        {
+            Acl.AclMatch.Run(args);
+            return;
+        }
+
         if (args.Length > 0 && args[0] == "udp-crypto")
         {
             Udp.UdpPacketRate.Run(args);

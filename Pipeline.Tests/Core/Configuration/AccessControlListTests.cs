@@ -104,4 +104,39 @@ public sealed class AccessControlListTests
         Assert.False(bypassAll.Bypasses(IPAddress.Parse("8.8.8.8")));
         Assert.True(bypassAll.Bypasses(IPAddress.Parse("192.0.2.1")));
     }
+
+    [Theory]
+    [InlineData(@"(^|\.)example\.com$")]
+    [InlineData(@"^exact\.org$")]
+    [InlineData(@"(^|\.)co-op_1\.net$")]
+    [InlineData(@"(^|\.)exam.le\.com$")] // an unescaped dot: a regular expression, run as one
+    public void IndexedRules_MatchExactlyWhatTheRegularExpressionMatches(string rule)
+    {
+        var acl = Parse($"[outbound_block_list]\n{rule}\n");
+        var regex = new System.Text.RegularExpressions.Regex(rule, System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        string[] hosts =
+        [
+            "example.com", "a.example.com", "a.b.EXAMPLE.com", "aexample.com", "example.com.evil", "example.co", "com",
+            "exact.org", "EXACT.ORG", "x.exact.org", "exact.org.x", "co-op_1.net", "www.co-op_1.net", "examXle.com", "",
+        ];
+        foreach (var host in hosts)
+        {
+            Assert.True(regex.IsMatch(host) == acl.BlocksOutbound(host), $"{rule} on '{host}': the regular expression says {regex.IsMatch(host)}");
+        }
+    }
+
+    [Fact]
+    public void Networks_OverlappingAndAdjacent_AreMergedWithoutLosingAny_HostBitsCleared()
+    {
+        var acl = Parse("[outbound_block_list]\n10.0.0.0/16\n10.0.128.0/17\n10.1.2.3/16\n192.0.2.255\n0.0.0.0/8\n2001:db8::1/48\n");
+        foreach (var inside in new[] { "10.0.0.0", "10.0.255.255", "10.1.200.1", "192.0.2.255", "0.1.2.3", "2001:db8::5" })
+        {
+            Assert.True(acl.BlocksOutbound(IPAddress.Parse(inside)), inside);
+        }
+
+        foreach (var outside in new[] { "10.2.0.0", "9.255.255.255", "192.0.2.254", "193.0.0.0", "1.0.0.0", "2001:db9::1", "255.255.255.255" })
+        {
+            Assert.False(acl.BlocksOutbound(IPAddress.Parse(outside)), outside);
+        }
+    }
 }
