@@ -69,8 +69,9 @@ internal sealed record RelayOptions
     public string? OutboundInterface { get; init; }
 
     /// <summary>
-    /// Server: the source address of its connections and datagrams to destinations (<c>-b</c> / <c>local_address</c>, as
-    /// ss-server's), for those of its family. Null: the kernel's choice.
+    /// The source address of outbound connections and datagrams, for those of its family: the server's toward
+    /// destinations (<c>-b</c> / <c>local_address</c>, as ss-server's), the local's and tunnel's toward the server
+    /// (<c>outbound_bind_addr</c>, shadowsocks-rust's name, which the server takes too). Null: the kernel's choice.
     /// </summary>
     public IPAddress? OutboundAddress { get; init; }
 

@@ -96,12 +96,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             moreListens = [.. serverHosts.Skip(1).Select(h => new IPEndPoint(ParseListenAddress(h.Host, settings.Label("server")), h.Port ?? port)).Distinct()];
 
             // ss-server's -b: where its connections to destinations come from (local and tunnel listen on it).
-            if (settings.String("local_address") is { Length: > 0 } source)
-            {
-                outboundAddress = IPAddress.TryParse(source.Trim('[', ']'), out var address) && !address.Equals(IPAddress.Any) && !address.Equals(IPAddress.IPv6Any)
-                    ? address
-                    : throw new UsageException($"{settings.Label("local_address")} '{source}' is not an IP address of this machine to send from (server: -b is the source address of outbound connections)");
-            }
+            outboundAddress = SourceAddress(settings, "local_address");
         }
         else
         {
@@ -155,8 +150,10 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             FastOpen = settings.Bool("fast_open") ?? false,
             ReusePort = settings.Bool("reuse_port") ?? false,
             Mptcp = settings.Bool("mptcp") ?? false,
-            OutboundInterface = settings.String("interface") is { Length: > 0 } networkInterface ? networkInterface : null,
-            OutboundAddress = outboundAddress,
+            OutboundInterface = settings.String(settings.String("interface") is { Length: > 0 } ? "interface" : "outbound_bind_interface") is { Length: > 0 } networkInterface
+                ? networkInterface
+                : null,
+            OutboundAddress = SourceAddress(settings, "outbound_bind_addr") ?? outboundAddress, // shadowsocks-rust's name, every verb
             Acl = acl,
             Pipeline = settings.Pipeline(PipelineOptions.Default),
         };
@@ -244,7 +241,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     private static IEnumerable<string> UnknownKeys(LayeredSettings settings, string verb)
     {
         var known = new HashSet<string>(
-            Flags.Relay.Where(static f => f.Key is not null).Select(static f => f.Key!.Split(':')[0]).Concat(["servers", "pipeline", "telemetry"]),
+            Flags.Relay.Where(static f => f.Key is not null).Select(static f => f.Key!.Split(':')[0])
+                .Concat(["servers", "pipeline", "telemetry", "outbound_bind_addr", "outbound_bind_interface"]),
             StringComparer.OrdinalIgnoreCase);
         foreach (var key in settings.FileKeys())
         {
@@ -262,6 +260,35 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 _ => $"{settings.Label(key)} not a setting this program knows (ignored); see shadowsocks {verb} --help",
             };
         }
+    }
+
+    /// <summary>
+    /// A source address for outbound connections (<paramref name="key"/>: the server's <c>local_address</c>, ss-server's
+    /// <c>-b</c>; <c>outbound_bind_addr</c>, shadowsocks-rust's, on every verb), checked to be one of this machine's.
+    /// </summary>
+    private static IPAddress? SourceAddress(LayeredSettings settings, string key)
+    {
+        if (settings.String(key) is not { Length: > 0 } text)
+        {
+            return null;
+        }
+
+        if (!IPAddress.TryParse(text.Trim('[', ']'), out var address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
+        {
+            throw new UsageException($"{settings.Label(key)} '{text}' is not an IP address of this machine to send from (the source address of outbound connections)");
+        }
+
+        try
+        {
+            using var probe = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            probe.Bind(new IPEndPoint(address, 0));
+        }
+        catch (SocketException)
+        {
+            throw new UsageException($"{settings.Label(key)} {address} is not an address of this machine (the source address of outbound connections)");
+        }
+
+        return address;
     }
 
     /// <summary>The ACL file (<c>--acl</c>, server and local), read and checked now: a bad rule stops the start with its line.</summary>

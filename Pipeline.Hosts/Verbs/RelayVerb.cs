@@ -207,12 +207,6 @@ internal static class RelayVerb
             return null;
         }
 
-        if (settings.Relay.OutboundAddress is { } source && OutboundCheck.Source(source) is { } noSource)
-        {
-            error.WriteLine($"shadowsocks: local_address: {noSource}");
-            return null;
-        }
-
         if (settings.User is { } runAs && UserSwitch.Check(runAs) is { } cannotSwitch)
         {
             error.WriteLine($"shadowsocks: user: {cannotSwitch}");

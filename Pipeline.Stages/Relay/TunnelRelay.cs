@@ -42,7 +42,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
         }, BlockOptions.Shared(pipeline.Handshake));
         var connect = ConnectStage.ToServer(pipeline.Connect,
             new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames,
-            new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface));
+            new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: false, timeProvider);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);

@@ -36,7 +36,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(stripHeader, s_propagate);
         stripHeader.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToServer(server, options.OutboundInterface), decrypt, _listener.Loop, "tunnel");
+        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToServer(server, options.OutboundInterface, options.OutboundAddress), decrypt, _listener.Loop, "tunnel");
 
         // Out, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop, options.TunnelDestination!.Value);

@@ -38,15 +38,17 @@ internal static class UdpSockets
 
     /// <summary>
     /// Local and tunnel: one socket per client toward the server, connected so only the server's replies arrive;
-    /// leaving by <paramref name="networkInterface"/> when given (<c>-i</c>).
+    /// leaving by <paramref name="networkInterface"/> and from <paramref name="source"/> when given (<c>-i</c>,
+    /// <c>outbound_bind_addr</c>).
     /// </summary>
-    public static Socket ToServer(IPEndPoint server, string? networkInterface = null)
+    public static Socket ToServer(IPEndPoint server, string? networkInterface = null, IPAddress? source = null)
     {
         var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
             Tune(socket);
             Connections.OutboundSocket.BindToInterface(socket, networkInterface);
+            Connections.OutboundSocket.BindSource(socket, source, portAtConnect: false);
             socket.Connect(server);
             return socket;
         }

@@ -64,7 +64,44 @@ public sealed class OutboundTests
             ["server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-b", "192.0.2.1", "-k", "outbound", "-m", "aes-256-gcm"],
             new StringWriter(), error, CancellationToken.None);
         Assert.Equal(2, code);
-        Assert.StartsWith("shadowsocks: local_address: 192.0.2.1 is not an address of this machine", error.ToString());
+        Assert.StartsWith("shadowsocks: -b: 192.0.2.1 is not an address of this machine", error.ToString());
+    }
+
+    [Fact]
+    public async Task LocalWithOutboundBindAddr_ReachesTheServerFromThatAddress_TcpAndUdp()
+    {
+        // shadowsocks-rust's outbound_bind_addr on the local; the server admits only 127.0.0.2 (its ACL), so a
+        // connection from anywhere else would be closed at once.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var directory = Directory.CreateTempSubdirectory("ss-outbound-");
+        try
+        {
+            var acl = Path.Combine(directory.FullName, "server.acl");
+            File.WriteAllText(acl, "[reject_all]\n[white_list]\n127.0.0.2\n");
+            var config = Path.Combine(directory.FullName, "local.json");
+            await using var destination = new EchoDestination();
+            using var udpEcho = new UdpEchoDestination(IPAddress.Loopback);
+            var environment = new Dictionary<string, string>();
+            var (server, serverAt) = await HostProcess.StartAsync(environment,
+                "server", "-u", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "outbound", "-m", "aes-256-gcm", "--forbidden-ip", "", "--acl", acl);
+            using var _ = server;
+            File.WriteAllText(config, $$"""
+                { "server": "127.0.0.1", "server_port": {{serverAt.Port}}, "local_address": "127.0.0.1", "local_port": {{LoopbackPorts.Next()}},
+                  "password": "outbound", "method": "aes-256-gcm", "mode": "tcp_and_udp", "outbound_bind_addr": "127.0.0.2" }
+                """);
+            var (local, localAt) = await HostProcess.StartAsync(environment, "local", "-c", config);
+            using var __ = local;
+            Assert.DoesNotContain("outbound_bind_addr", local.Output); // a known key: no warning
+
+            await Transfer.EchoThroughSocks5Async(localAt, destination.EndPoint.Port, 2, 8 * 1024, cancel.Token);
+            using var association = await Socks5UdpTestClient.AssociateAsync(localAt, cancel.Token);
+            await association.SendAsync("127.0.0.1", udpEcho.EndPoint.Port, "datagram"u8, cancel.Token);
+            Assert.Equal("datagram", Encoding.ASCII.GetString(await association.ReceiveAsync(cancel.Token)));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
     }
 
     [Fact]
