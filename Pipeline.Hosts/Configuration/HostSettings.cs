@@ -166,6 +166,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Warnings = [.. UnknownKeys(settings, verb),
                 .. verb == "server" && plugin is not null && acl is { RestrictsClients: true }
                     ? [$"{settings.Label("acl")} behind the plugin every TCP client connects from loopback, so the ACL's client lists apply to UDP only"]
+                    : Array.Empty<string>(),
+                .. verb == "server" && outboundAddress is { } from && IPAddress.IsLoopback(from)
+                    ? [$"{settings.Label("local_address")} {from} is a loopback address: the server sends from it (as ss-server does with -b), so it reaches only this machine; local_address is the local's setting, remove it from the server's"]
                     : Array.Empty<string>()],
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,

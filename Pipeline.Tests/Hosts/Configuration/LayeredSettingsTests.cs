@@ -168,6 +168,18 @@ public sealed class LayeredSettingsTests : IDisposable
     }
 
     [Fact]
+    public void ServerWithTheLocalsLocalAddress_IsWarnedThatItSendsFromLoopback()
+    {
+        // A client's config reused for the server: ss-server (and this server) would send every connection from 127.0.0.1.
+        File.WriteAllText(_file, """{ "server": "0.0.0.0", "server_port": 8388, "local_address": "127.0.0.1", "local_port": 1080, "password": "pw" }""");
+        var settings = TestSettings.Build("server", ["-c", _file]);
+        Assert.Equal(IPAddress.Loopback, settings.Relay.OutboundAddress);
+        Assert.Equal(
+            [$"local_address: in {_file}, 127.0.0.1 is a loopback address: the server sends from it (as ss-server does with -b), so it reaches only this machine; local_address is the local's setting, remove it from the server's"],
+            settings.Warnings);
+    }
+
+    [Fact]
     public void MissingConfigFile_IsAUsageError()
     {
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", "/nonexistent/config.json"]));
