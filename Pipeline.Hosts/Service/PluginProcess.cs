@@ -39,10 +39,11 @@ internal sealed partial class PluginProcess : IAsyncDisposable
     public int Id => _process.Id;
 
     /// <summary>
-    /// Starts the plugin, its output and error lines going to <paramref name="log"/>; a program that cannot be started
-    /// throws <see cref="System.ComponentModel.Win32Exception"/>.
+    /// Starts the plugin, its output and error lines going to <paramref name="log"/>, as <paramref name="user"/> when
+    /// given (<c>-a USER</c>: the program itself goes on as USER later, and could not stop a plugin left running as
+    /// root); a program that cannot be started throws <see cref="System.ComponentModel.Win32Exception"/>.
     /// </summary>
-    public static PluginProcess Start(PluginSettings settings, string remoteHost, int remotePort, IPEndPoint local, TextWriter log)
+    public static PluginProcess Start(PluginSettings settings, string remoteHost, int remotePort, IPEndPoint local, TextWriter log, string? user = null)
     {
         var info = new ProcessStartInfo(settings.Executable)
         {
@@ -51,6 +52,10 @@ internal sealed partial class PluginProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        if (user is not null)
+        {
+            info.UserName = user;
+        }
         info.Environment["SS_REMOTE_HOST"] = remoteHost;
         info.Environment["SS_REMOTE_PORT"] = remotePort.ToString(CultureInfo.InvariantCulture);
         info.Environment["SS_LOCAL_HOST"] = local.Address.ToString();

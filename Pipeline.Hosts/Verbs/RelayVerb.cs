@@ -77,7 +77,7 @@ internal static class RelayVerb
             {
                 var (remoteHost, remotePort) = verb == "server" ? (relay.Listen.Address.ToString(), relay.Listen.Port) : HostAndPort(relay.Server!);
                 var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
-                if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, running, error).ConfigureAwait(false) is not { } started)
+                if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error).ConfigureAwait(false) is not { } started)
                 {
                     await StopAsync(running).ConfigureAwait(false);
                     return ExitCodes.RuntimeFailure;
@@ -245,12 +245,12 @@ internal static class RelayVerb
     /// waits until it listens. Null, with one line on <paramref name="error"/>, when it cannot start or does not listen.
     /// </summary>
     private static async Task<PluginProcess?> StartPluginAsync(
-        PluginSettings plugin, string remoteHost, int remotePort, IPEndPoint local, IPEndPoint listens, List<IAsyncDisposable> running, TextWriter error)
+        PluginSettings plugin, string remoteHost, int remotePort, IPEndPoint local, IPEndPoint listens, string? user, List<IAsyncDisposable> running, TextWriter error)
     {
         PluginProcess process;
         try
         {
-            process = PluginProcess.Start(plugin, remoteHost, remotePort, local, error);
+            process = PluginProcess.Start(plugin, remoteHost, remotePort, local, error, user);
         }
         catch (System.ComponentModel.Win32Exception e)
         {

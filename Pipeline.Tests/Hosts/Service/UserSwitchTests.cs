@@ -69,6 +69,65 @@ public sealed class UserSwitchTests
     }
 
     [Fact]
+    public async Task WithAPlugin_ThePluginRunsAsTheUserToo_SoTheServiceCanStopIt()
+    {
+        // Left as root, the plugin could not be signalled once the service had become nobody: it would outlive it.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        var port = Port(LoopbackPorts.Next());
+        string[] server = ["server", "-s", "127.0.0.1", "-p", port, "-k", "user", "-m", "aes-256-gcm", "--forbidden-ip", "", "-a", "nobody",
+            "--plugin", "obfs-server", "--plugin-opts", "obfs=http"];
+        if (!IsRoot())
+        {
+            var error = new StringWriter();
+            Assert.Equal(2, await Program.RunAsync(server, new StringWriter(), error, cancel.Token));
+            Assert.StartsWith("shadowsocks: user: switching to 'nobody' needs root", error.ToString());
+            return;
+        }
+
+        await using var destination = new EchoDestination();
+        var copy = Directory.CreateTempSubdirectory("shadowsocks-user-");
+        try
+        {
+            foreach (var file in Directory.GetFiles(AppContext.BaseDirectory))
+            {
+                File.Copy(file, Path.Combine(copy.FullName, Path.GetFileName(file)));
+            }
+
+            File.SetUnixFileMode(copy.FullName, (UnixFileMode)0b111_101_101); // rwxr-xr-x
+            var (host, _) = await HostProcess.StartAsync("dotnet", new Dictionary<string, string>(), [Path.Combine(copy.FullName, "shadowsocks.dll"), .. server]);
+            using var hostProcess = host;
+            var plugin = Directory.GetDirectories($"/proc/{host.Id}/task")
+                .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Single();
+            var nobody = NobodyId();
+            var uids = File.ReadAllLines($"/proc/{plugin}/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+            Assert.Equal(["Uid:", nobody, nobody, nobody, nobody], uids.Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries));
+
+            await using var local = await LibevPeer.StartAsync("ss-local", "-s", "127.0.0.1", "-p", port, "-k", "user", "-m", "aes-256-gcm",
+                "--plugin", "obfs-local", "--plugin-opts", "obfs=http;obfs-host=example.com");
+            var (socket, reply) = await Socks5TestClient.ConnectAsync(local.EndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+            using (socket)
+            {
+                Assert.Equal(0, reply);
+                await Transfer.EchoRoundTripAsync(socket, 16 * 1024, cancel.Token, halfClose: false);
+            }
+
+            var (_, exitCode) = await host.StopAsync(TimeSpan.FromSeconds(20));
+            Assert.Equal(0, exitCode);
+            for (var i = 0; i < 100 && Directory.Exists($"/proc/{plugin}"); i++)
+            {
+                await Task.Delay(50, cancel.Token);
+            }
+
+            Assert.False(Directory.Exists($"/proc/{plugin}"), "the plugin outlived the service");
+        }
+        finally
+        {
+            copy.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task AnUnknownUser_IsRefusedBeforeAnyPortOpens()
     {
         var error = new StringWriter();
