@@ -150,8 +150,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             FastOpen = settings.Bool("fast_open") ?? false,
             ReusePort = settings.Bool("reuse_port") ?? false,
             Mptcp = settings.Bool("mptcp") ?? false,
-            OutboundInterface = settings.String(settings.String("interface") is { Length: > 0 } ? "interface" : "outbound_bind_interface") is { Length: > 0 } networkInterface
-                ? networkInterface
+            OutboundInterface = settings.String("interface") is { Length: > 0 } networkInterface ? networkInterface
+                : settings.String("outbound_bind_interface") is { Length: > 0 } rustName ? rustName // shadowsocks-rust's name
                 : null,
             OutboundAddress = SourceAddress(settings, "outbound_bind_addr") ?? outboundAddress, // shadowsocks-rust's name, every verb
             Acl = acl,
@@ -163,13 +163,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             ParseProtocol(settings));
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
-            Warnings = [.. UnknownKeys(settings, verb),
-                .. verb == "server" && plugin is not null && acl is { RestrictsClients: true }
-                    ? [$"{settings.Label("acl")} behind the plugin every TCP client connects from loopback, so the ACL's client lists apply to UDP only"]
-                    : Array.Empty<string>(),
-                .. verb == "server" && outboundAddress is { } from && IPAddress.IsLoopback(from)
-                    ? [$"{settings.Label("local_address")} {from} is a loopback address: the server sends from it (as ss-server does with -b), so it reaches only this machine; local_address is the local's setting, remove it from the server's"]
-                    : Array.Empty<string>()],
+            Warnings = [.. StartWarnings(settings, verb, relay)],
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),
@@ -180,7 +174,10 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         };
     }
 
-    /// <summary>Lines to print at start: config keys this program does not use (a typo, or another program's setting).</summary>
+    /// <summary>
+    /// Lines to print at start about settings that work, but likely not as meant: config keys this program does not use
+    /// (a typo, or another program's setting), and combinations that defeat themselves.
+    /// </summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>Where traces go (see <see cref="TelemetrySettings"/>).</summary>
@@ -235,6 +232,31 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             : host.Length is > 0 and <= 255
                 ? ShadowsocksAddress.FromHost(host, port)
                 : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
+    }
+
+    private static IEnumerable<string> StartWarnings(LayeredSettings settings, string verb, RelayOptions relay)
+    {
+        foreach (var unknown in UnknownKeys(settings, verb))
+        {
+            yield return unknown;
+        }
+
+        if (verb != "server")
+        {
+            yield break;
+        }
+
+        if (settings.String("plugin") is { Length: > 0 } && relay.Acl is { RestrictsClients: true })
+        {
+            yield return $"{settings.Label("acl")} behind the plugin every TCP client connects from loopback, so the ACL's client lists apply to UDP only";
+        }
+
+        // A client's config reused for a server that others reach: it would reach nothing but this machine.
+        if (relay.OutboundAddress is { } from && IPAddress.IsLoopback(from) && !IPAddress.IsLoopback(relay.Listen.Address)
+            && settings.String("local_address") is { Length: > 0 })
+        {
+            yield return $"{settings.Label("local_address")} {from} is a loopback address: the server sends from it (as ss-server does with -b), so it reaches only this machine; local_address is the local's setting, remove it from the server's";
+        }
     }
 
     /// <summary>
