@@ -126,9 +126,10 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
         var acl = ReadAcl(settings, verb);
         var plugin = LocatePlugin(settings, environment);
-        if (plugin is not null && (fallbackServers.Count > 0 || moreListens.Length > 0))
+        // A local's plugin connects to one server; a server's listens on all its addresses (SIP003: "a|b"), on one port.
+        if (plugin is not null && (fallbackServers.Count > 0 || moreListens.Any(l => l.Port != listen.Port)))
         {
-            throw new UsageException($"{settings.Label("plugin")} a plugin carries one server address; give one, or no plugin");
+            throw new UsageException($"{settings.Label("plugin")} a plugin carries one server, on one port; give one, or no plugin");
         }
 
         var relay = new RelayOptions

@@ -57,7 +57,7 @@ internal static class RelayVerb
         var plugin = tcp ? settings.Plugin : null;
         var pluginPort = plugin is not null && verb != "server" ? new IPEndPoint(IPAddress.Loopback, FreeLoopbackPort()) : null;
         var tcpRelay = plugin is null ? relay
-            : verb == "server" ? relay with { Listen = new IPEndPoint(IPAddress.Loopback, 0) }
+            : verb == "server" ? relay with { Listen = new IPEndPoint(IPAddress.Loopback, 0), MoreListens = [] }
             : relay with { Server = pluginPort, FallbackServers = [] };
 
         using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
@@ -75,7 +75,10 @@ internal static class RelayVerb
             (bound, var tcpBound, moreBound) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running).ConfigureAwait(false);
             if (plugin is not null)
             {
-                var (remoteHost, remotePort) = verb == "server" ? (relay.Listen.Address.ToString(), relay.Listen.Port) : HostAndPort(relay.Server!);
+                // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
+                var (remoteHost, remotePort) = verb == "server"
+                    ? (string.Join('|', relay.MoreListens.Prepend(relay.Listen).Select(static l => l.Address.ToString())), relay.Listen.Port)
+                    : HostAndPort(relay.Server!);
                 var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
                 if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error).ConfigureAwait(false) is not { } started)
                 {

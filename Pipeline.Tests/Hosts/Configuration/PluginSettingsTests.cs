@@ -53,16 +53,17 @@ public sealed class PluginSettingsTests : IDisposable
         Assert.Null(TestSettings.Build("server", ["-p", "8388", "-k", "pw"]).Plugin);
 
     [Fact]
-    public void APluginWithSeveralServers_IsRefused_ItCarriesOne()
+    public void APluginWithSeveralServers_IsRefused_ItCarriesOne_ButAServerMayListenOnSeveralAddresses()
     {
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("local",
             ["-s", "192.0.2.1", "-s", "192.0.2.2", "-p", "8388", "-l", "1080", "-k", "pw", "--plugin", "sh"], new() { ["PATH"] = "/usr/bin:/bin" }));
-        Assert.Equal("--plugin: a plugin carries one server address; give one, or no plugin", error.Message);
+        Assert.Equal("--plugin: a plugin carries one server, on one port; give one, or no plugin", error.Message);
 
-        // The server's side of it: one public address for the plugin to listen on.
-        var server = Assert.Throws<UsageException>(() => TestSettings.Build("server",
-            ["-s", "127.0.0.1", "-s", "::1", "-p", "8388", "-k", "pw", "--plugin", "sh"], new() { ["PATH"] = "/usr/bin:/bin" }));
-        Assert.Equal("--plugin: a plugin carries one server address; give one, or no plugin", server.Message);
+        // The server's plugin listens on each of its addresses (SIP003's "a|b"), on the one port.
+        var server = TestSettings.Build("server",
+            ["-s", "127.0.0.1", "-s", "::1", "-p", "8388", "-k", "pw", "--plugin", "sh"], new() { ["PATH"] = "/usr/bin:/bin" });
+        Assert.NotNull(server.Plugin);
+        Assert.Single(server.Relay.MoreListens);
     }
 
     [Fact]

@@ -137,6 +137,29 @@ public sealed class PluginTests
     }
 
     [Fact]
+    public async Task AServerOnTwoAddresses_ItsPluginListensOnBoth()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var port = LoopbackPorts.Next();
+        var (server, _) = await HostProcess.StartAsync(s_environment,
+            "server", "-s", "127.0.0.1", "-s", "::1", "-p", Port(port), "-k", Password, "-m", Method, "--forbidden-ip", "",
+            "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
+        using var _ = server;
+        Assert.Contains($"listening on 127.0.0.1:{port} and [::1]:{port} tcp", server.Output);
+        Assert.Equal("127.0.0.1|::1", Environ(Assert.Single(Children(server.Id)))["SS_REMOTE_HOST"]);
+
+        foreach (var address in new[] { "127.0.0.1", "::1" })
+        {
+            var (local, localAt) = await HostProcess.StartAsync(s_environment,
+                "local", "-s", address, "-p", Port(port), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method,
+                "--plugin", "obfs-local", "--plugin-opts", "obfs=http;obfs-host=example.com");
+            using var __ = local;
+            await EchoAsync(localAt, destination, cancel.Token);
+        }
+    }
+
+    [Fact]
     public async Task ThePluginDies_TheRelayStopsWithOneLineNamingIt()
     {
         var (server, _) = await HostProcess.StartAsync(s_environment,
