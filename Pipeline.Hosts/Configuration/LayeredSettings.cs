@@ -46,7 +46,17 @@ internal sealed class LayeredSettings
         if (args.Value(Flags.Config) is { } path)
         {
             file = Path.GetFullPath(path);
-            builder.AddJsonFile(file, optional: false, reloadOnChange: false);
+            // Without exclusions: the default provider will not read a file whose name starts with a dot (ss-manager
+            // writes .shadowsocks_PORT.conf, and ~/.shadowsocks.json is a common name).
+            var directory = Path.GetDirectoryName(file)!;
+            if (!File.Exists(file))
+            {
+                throw new UsageException($"-c {path}: cannot read the config file: no such file");
+            }
+
+            builder.AddJsonFile(
+                new Microsoft.Extensions.FileProviders.PhysicalFileProvider(directory, Microsoft.Extensions.FileProviders.Physical.ExclusionFilters.None),
+                Path.GetFileName(file), optional: false, reloadOnChange: false);
             labels.Add(key => $"{Dotted(key)}: in {path},");
         }
 

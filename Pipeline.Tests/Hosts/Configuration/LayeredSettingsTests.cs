@@ -180,6 +180,25 @@ public sealed class LayeredSettingsTests : IDisposable
     }
 
     [Fact]
+    public void AConfigFileWhoseNameStartsWithADot_IsRead()
+    {
+        // ss-manager writes .shadowsocks_PORT.conf; the configuration library's default file provider skips dot-files.
+        var directory = Directory.CreateTempSubdirectory("ss-dot-");
+        try
+        {
+            var file = Path.Combine(directory.FullName, ".shadowsocks_8388.conf");
+            File.WriteAllText(file, """{ "server_port": 8388, "password": "dot", "method": "aes-128-gcm" }""");
+            var relay = TestSettings.Build("server", ["-c", file]).Relay;
+            Assert.Equal(8388, relay.Listen.Port);
+            Assert.Equal("aes-128-gcm", relay.Cipher.Name);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void MissingConfigFile_IsAUsageError()
     {
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", "/nonexistent/config.json"]));
