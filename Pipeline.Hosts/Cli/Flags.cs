@@ -36,6 +36,7 @@ internal static class Flags
     public static readonly Flag User = new("--user", "-a", "user", "USER", "go on as USER once the ports are open (started as root; systemd's User= works too)");
     public static readonly Flag Nofile = new("--nofile", "-n", "nofile", "N", "open-file limit (each connection holds two; default: raise the soft limit to the hard one)");
     public static readonly Flag Mtu = new("--mtu", null, "mtu", "N", "accepted for compatibility; no effect", Hidden: true);
+    public static readonly Flag ManagerAddress = new("--manager-address", null, "manager_address", "ADDR", "server: report traffic to ss-manager every 10 s (a UNIX socket path, or HOST:PORT), as ss-server does");
     public static readonly Flag Acl = new("--acl", null, "acl", "FILE", "an ACL file in ss-libev's format; server: clients refused or admitted, destinations blocked; local: destinations reached directly (bypass) or through the server");
     public static readonly Flag Plugin = new("--plugin", null, "plugin", "PROGRAM", "SIP003 plugin the TCP side goes through (e.g. obfs-server / obfs-local); UDP goes straight to the server");
     public static readonly Flag PluginOpts = new("--plugin-opts", null, "plugin_opts", "OPTS", "the plugin's options, handed over as SS_PLUGIN_OPTIONS (e.g. \"obfs=http;obfs-host=example.com\")");
@@ -46,7 +47,7 @@ internal static class Flags
     [
         Config, ServerUrl, Server, ServerPort, LocalAddress, Interface, LocalPort, Password, PasswordEnv, Key, Method, Timeout, TunnelAddress,
         Nameserver, TcpAndUdp, UdpOnly, Ipv6First, Verbose, ForbiddenIp, MaxConnections, HandshakeTimeout, UdpTimeout,
-        UdpMaxAssociations, ShutdownGrace, Traces, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, Acl, Plugin, PluginOpts,
+        UdpMaxAssociations, ShutdownGrace, Traces, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, ManagerAddress, Acl, Plugin, PluginOpts,
     ];
 
     public static readonly IReadOnlyList<Flag> Demo = [Method, Traces, Verbose, Check];

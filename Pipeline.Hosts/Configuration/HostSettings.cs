@@ -170,6 +170,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Nofile = settings.Int("nofile", 256, 16_777_216),
             User = settings.String("user") is { Length: > 0 } user ? user : null,
             Plugin = plugin,
+            ManagerAddress = settings.String("manager_address") is { Length: > 0 } manager
+                ? verb == "server" ? manager : throw new UsageException($"{settings.Label("manager_address")} only a server reports to ss-manager; remove it")
+                : null,
             MaxConnectionsSet = maxConnectionsSet is not null,
             ShutdownGrace = TimeSpan.FromSeconds(settings.Int("shutdown_grace", 0, 3600) ?? DefaultShutdownGraceSeconds),
         };
@@ -198,6 +201,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
     /// <summary><c>--plugin</c> (<c>plugin</c>, <c>plugin_opts</c>): the SIP003 plugin the TCP side goes through; null: none.</summary>
     public PluginSettings? Plugin { get; init; }
+
+    /// <summary><c>--manager-address</c>: where the server reports its traffic for ss-manager; null: nowhere.</summary>
+    public string? ManagerAddress { get; init; }
 
     /// <summary><c>-f FILE</c>: run in the background with the pid in this file.</summary>
     public string? PidFile { get; init; }
@@ -280,7 +286,6 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             yield return key switch
             {
                 "port_password" => $"{settings.Label(key)} several ports with their own passwords are ss-manager's; this server serves server_port with password (ignored)",
-                "manager_address" => $"{settings.Label(key)} ss-manager is not supported (ignored)",
                 "dscp" => $"{settings.Label(key)} DSCP marking is not supported (ignored)",
                 "plugin_args" => $"{settings.Label(key)} not passed to the plugin (ignored); give the plugin what it needs in plugin_opts",
                 _ => $"{settings.Label(key)} not a setting this program knows (ignored); see shadowsocks {verb} --help",

@@ -133,6 +133,7 @@ internal static class RelayVerb
             openFiles);
 
         output.Flush();
+        using var manager = settings.ManagerAddress is { } managerAddress ? new ManagerReport(managerAddress, bound.Port, TimeProvider.System) : null;
         var systemd = new SystemdNotifier();
         using var trim = new IdleMemoryTrim(TimeProvider.System);
         try

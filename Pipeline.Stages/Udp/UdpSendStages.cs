@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Connections;
 
@@ -26,7 +27,7 @@ internal static class UdpSendStages
             {
                 var entry = nat.GetOrAdd(datagram.Client);
                 entry.CountOut();
-                entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, server ?? datagram.Resolved!));
+                TrafficTotal.Add(entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, server ?? datagram.Resolved!)));
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
@@ -41,7 +42,7 @@ internal static class UdpSendStages
         {
             try
             {
-                listener.SendTo(datagram.Data, SocketFlags.None, DualStack.For(listener, datagram.Client));
+                TrafficTotal.Add(listener.SendTo(datagram.Data, SocketFlags.None, DualStack.For(listener, datagram.Client)));
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
