@@ -38,16 +38,17 @@ internal sealed class AcceptLoop : IAsyncDisposable
         var acl = shadowsocksPort ? options.Acl : null;
         _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync, timeProvider).Subscribe(client =>
         {
+            var session = SessionFactory.Accept(client, role, options.Cipher.Name);
             if (acl is not null && client.RemoteEndPoint is IPEndPoint peer && !acl.Admits(DualStack.Unmapped(peer).Address))
             {
-                // Refused by the ACL (--acl): closed at once, as ss-server does.
+                // Refused by the ACL (--acl): closed at once, as ss-server does (its span says why, for -v and traces).
                 PipelineTelemetry.ConnectionsRefused.Add(1);
-                client.Dispose();
+                session.Fail("refused by the ACL");
+                session.Dispose();
                 slots.Release();
                 return;
             }
 
-            var session = SessionFactory.Accept(client, role, options.Cipher.Name);
             session.OnDisposed = s =>
             {
                 _sessions.Remove(s);

@@ -40,6 +40,24 @@ public sealed class AclFileTests : IDisposable
     }
 
     [Fact]
+    public async Task Verbose_ARefusedClientGetsItsLine()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        File.WriteAllText(_file, "[reject_all]\n[white_list]\n192.0.2.1\n");
+        var (server, serverAt) = await HostProcess.StartAsync(new Dictionary<string, string>(),
+            "server", "-v", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "acl", "-m", "aes-256-gcm", "--acl", _file);
+        using var _ = server;
+        using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await client.ConnectAsync(serverAt, cancel.Token);
+            Assert.Equal(0, await client.ReceiveAsync(new byte[16], SocketFlags.None, cancel.Token)); // closed at once
+        }
+
+        await server.StopAsync(TimeSpan.FromSeconds(10));
+        Assert.Matches("server connection 127\\.0\\.0\\.1:[0-9]+ -> .* failed after [0-9]+ ms: refused by the ACL", server.Output);
+    }
+
+    [Fact]
     public async Task ABadRule_StopsTheStartNamingTheFileAndLine()
     {
         File.WriteAllText(_file, "[black_list]\n10.0.0.1\n[unclosed\n");
