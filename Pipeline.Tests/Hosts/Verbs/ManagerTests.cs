@@ -40,6 +40,7 @@ public sealed partial class ManagerTests
         api.Connect(new IPEndPoint(IPAddress.Loopback, managerPort));
         try
         {
+            await UntilAsync(() => IPGlobalProperties.GetIPGlobalProperties().GetActiveUdpListeners().Any(e => e.Port == managerPort), cancel.Token);
             Assert.Equal("ok", await AskAsync(api, $"add: {{\"server_port\": {serverPort}, \"password\": \"managed\"}}", cancel.Token));
             await UntilAsync(() => Listening(serverPort), cancel.Token); // our server, started by ss-manager
 
