@@ -63,7 +63,15 @@ internal static partial class Daemon
         info.Environment[ChildVariable] = "1";
         using var child = Process.Start(info)!;
         child.StandardInput.Close();
-        child.OutputDataReceived += (_, e) => Forward(output, e.Data);
+        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        child.OutputDataReceived += (_, e) =>
+        {
+            Forward(output, e.Data);
+            if (e.Data?.Contains(" listening on ", StringComparison.Ordinal) == true)
+            {
+                listening.TrySetResult();
+            }
+        };
         child.ErrorDataReceived += (_, e) => Forward(error, e.Data);
         child.BeginOutputReadLine();
         child.BeginErrorReadLine();
@@ -80,6 +88,9 @@ internal static partial class Daemon
 
             if (PidFile.Read(pidFile) == pid)
             {
+                // The child printed where it listens before it wrote the file, but its line may still be in the pipe:
+                // passed on first, or it would be lost when this process exits.
+                await listening.Task.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 output.WriteLine($"shadowsocks: running in the background as pid {pid.ToString(CultureInfo.InvariantCulture)} (pid file {pidFile})");
                 return ExitCodes.Ok;
             }

@@ -48,9 +48,9 @@ public sealed class DaemonTests : IDisposable
         var port = LoopbackPorts.Next();
         var (exit, output, error) = await RunAsync("server", "-s", "127.0.0.1", "-p", Port(port), "-k", "daemon", "-m", "aes-256-gcm", "-f", _pidFile);
         Assert.True(exit == 0, $"exit {exit}: {output} {error}");
-        Assert.Contains("listening on 127.0.0.1:", output, StringComparison.Ordinal);
         var pid = int.Parse(File.ReadAllText(_pidFile).Trim(), CultureInfo.InvariantCulture);
-        _started.Add(pid);
+        _started.Add(pid); // stopped at the end even when an assertion below fails
+        Assert.Contains("listening on 127.0.0.1:", output, StringComparison.Ordinal);
         Assert.Contains($"running in the background as pid {pid}", output, StringComparison.Ordinal);
         using var daemon = Process.GetProcessById(pid);
         Assert.False(daemon.HasExited);
