@@ -98,6 +98,11 @@ internal sealed class TcpSession : IDisposable
         {
             // A callback failed while tearing down; the sockets are closed below regardless.
         }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile on another thread (its own Abort found this one under way and left the rest to it):
+            // nothing is left to cancel; the sockets are closed below.
+        }
 
         Client.Dispose();
         Remote?.Dispose();
