@@ -65,23 +65,14 @@ internal sealed class ManagerReport : IDisposable
 
     public void Dispose() => _timer.Dispose();
 
-    /// <summary><c>HOST:PORT</c> (an address, or <c>localhost</c>); null for anything else, which is a socket path.</summary>
+    /// <summary><c>HOST:PORT</c> (an address, <c>[v6]:PORT</c>, or <c>localhost:PORT</c>); null for anything else, which is a socket path.</summary>
     private static IPEndPoint? TryParseEndPoint(string address)
     {
-        if (address.Contains('/', StringComparison.Ordinal))
+        if (address.StartsWith("localhost:", StringComparison.Ordinal))
         {
-            return null;
+            address = "127.0.0.1" + address["localhost".Length..];
         }
 
-        var colon = address.LastIndexOf(':');
-        if (colon <= 0 || !ushort.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port))
-        {
-            return null;
-        }
-
-        var host = address[..colon].Trim('[', ']');
-        return host == "localhost" ? new IPEndPoint(IPAddress.Loopback, port)
-            : IPAddress.TryParse(host, out var ip) ? new IPEndPoint(ip, port)
-            : null;
+        return !address.Contains('/', StringComparison.Ordinal) && IPEndPoint.TryParse(address, out var endPoint) && endPoint.Port != 0 ? endPoint : null;
     }
 }
