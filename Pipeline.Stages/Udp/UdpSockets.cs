@@ -66,39 +66,50 @@ internal static class UdpSockets
     /// </summary>
     public static Socket ToDestinations(IPAddress? source = null, string? networkInterface = null)
     {
-        Socket? socket = null;
+        var socket = source is not null ? Bound(source) : DualStackOrIPv4();
         try
         {
-            if (source is not null)
-            {
-                socket = new Socket(source.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-                Connections.OutboundSocket.BindToInterface(socket, networkInterface);
-                socket.Bind(new IPEndPoint(source, 0));
-            }
-            else
-            {
-                try
-                {
-                    socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp) { DualMode = true };
-                    Connections.OutboundSocket.BindToInterface(socket, networkInterface);
-                    socket.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
-                }
-                catch (SocketException)
-                {
-                    socket?.Dispose();
-                    socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                    Connections.OutboundSocket.BindToInterface(socket, networkInterface);
-                    socket.Bind(new IPEndPoint(IPAddress.Any, 0));
-                }
-            }
-
+            Connections.OutboundSocket.BindToInterface(socket, networkInterface);
             Tune(socket);
             return socket;
         }
         catch
         {
-            socket?.Dispose();
+            socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>A socket bound to <paramref name="address"/>, any port.</summary>
+    private static Socket Bound(IPAddress address)
+    {
+        var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            socket.Bind(new IPEndPoint(address, 0));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A dual-stack socket on any address, or an IPv4 one where the machine has no IPv6.</summary>
+    private static Socket DualStackOrIPv4()
+    {
+        Socket? socket = null;
+        try
+        {
+            socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp) { DualMode = true };
+            socket.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
+            return socket;
+        }
+        catch (SocketException)
+        {
+            socket?.Dispose();
+            return Bound(IPAddress.Any);
         }
     }
 
