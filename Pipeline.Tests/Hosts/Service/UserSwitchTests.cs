@@ -96,9 +96,7 @@ public sealed class UserSwitchTests
             File.SetUnixFileMode(copy.FullName, (UnixFileMode)0b111_101_101); // rwxr-xr-x
             var (host, _) = await HostProcess.StartAsync("dotnet", new Dictionary<string, string>(), [Path.Combine(copy.FullName, "shadowsocks.dll"), .. server]);
             using var hostProcess = host;
-            var plugin = Directory.GetDirectories($"/proc/{host.Id}/task")
-                .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Single();
+            var plugin = Assert.Single(ProcessTree.Children(host.Id));
             var nobody = NobodyId();
             var uids = File.ReadAllLines($"/proc/{plugin}/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal));
             Assert.Equal(["Uid:", nobody, nobody, nobody, nobody], uids.Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries));

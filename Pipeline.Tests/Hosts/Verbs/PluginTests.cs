@@ -54,9 +54,9 @@ public sealed class PluginTests
         Assert.Equal(port, serverAt.Port);
 
         // SIP003's hand-over: the plugin listens on the public address and reaches us on a loopback port of ours.
-        var plugin = Assert.Single(Children(server.Id));
+        var plugin = Assert.Single(ProcessTree.Children(server.Id));
         Assert.Equal("obfs-server", File.ReadAllText($"/proc/{plugin}/comm").Trim());
-        var environment = Environ(plugin);
+        var environment = ProcessTree.Environment(plugin);
         Assert.Equal("127.0.0.1", environment["SS_REMOTE_HOST"]);
         Assert.Equal(Port(port), environment["SS_REMOTE_PORT"]);
         Assert.Equal("127.0.0.1", environment["SS_LOCAL_HOST"]);
@@ -147,7 +147,7 @@ public sealed class PluginTests
             "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
         using var _ = server;
         Assert.Contains($"listening on 127.0.0.1:{port} and [::1]:{port} tcp", server.Output);
-        Assert.Equal("127.0.0.1|::1", Environ(Assert.Single(Children(server.Id)))["SS_REMOTE_HOST"]);
+        Assert.Equal("127.0.0.1|::1", ProcessTree.Environment(Assert.Single(ProcessTree.Children(server.Id)))["SS_REMOTE_HOST"]);
 
         foreach (var address in new[] { "127.0.0.1", "::1" })
         {
@@ -165,7 +165,7 @@ public sealed class PluginTests
         var (server, _) = await HostProcess.StartAsync(s_environment,
             "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method, "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
         using var _ = server;
-        var plugin = Assert.Single(Children(server.Id));
+        var plugin = Assert.Single(ProcessTree.Children(server.Id));
 
         using (var process = Process.GetProcessById(plugin))
         {
@@ -213,7 +213,7 @@ public sealed class PluginTests
             "local", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method,
             "--plugin", "obfs-local", "--plugin-opts", "obfs=http");
         using var _ = local;
-        var plugin = Assert.Single(Children(local.Id));
+        var plugin = Assert.Single(ProcessTree.Children(local.Id));
 
         var (_, exitCode) = await local.StopAsync(TimeSpan.FromSeconds(20));
         Assert.Equal(0, exitCode);
@@ -260,18 +260,4 @@ public sealed class PluginTests
             Assert.Contains("Host: example.com", text);
         }
     }
-
-    /// <summary>The process's children, from every thread's <c>/proc/PID/task/TID/children</c>.</summary>
-    private static List<int> Children(int pid) =>
-        Directory.GetDirectories($"/proc/{pid}/task")
-            .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Select(id => int.Parse(id, CultureInfo.InvariantCulture))
-            .ToList();
-
-    private static Dictionary<string, string> Environ(int pid) =>
-        File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries)
-            .Select(entry => entry.Split('=', 2))
-            .Where(pair => pair.Length == 2)
-            .GroupBy(pair => pair[0])
-            .ToDictionary(g => g.Key, g => g.Last()[1]);
 }
