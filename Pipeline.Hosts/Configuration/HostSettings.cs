@@ -164,7 +164,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             ParseProtocol(settings));
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
-            Warnings = [.. StartWarnings(settings, verb, relay)],
+            Warnings = [.. StartWarnings(settings, verb, relay, plugin)],
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),
@@ -241,7 +241,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
     }
 
-    private static IEnumerable<string> StartWarnings(LayeredSettings settings, string verb, RelayOptions relay)
+    private static IEnumerable<string> StartWarnings(LayeredSettings settings, string verb, RelayOptions relay, PluginSettings? plugin)
     {
         foreach (var unknown in UnknownKeys(settings, verb))
         {
@@ -253,7 +253,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             yield break;
         }
 
-        if (settings.String("plugin") is { Length: > 0 } && relay.Acl is { RestrictsClients: true })
+        if (plugin is not null && relay.Acl is { RestrictsClients: true })
         {
             yield return $"{settings.Label("acl")} behind the plugin every TCP client connects from loopback, so the ACL's client lists apply to UDP only";
         }

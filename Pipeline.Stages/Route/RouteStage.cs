@@ -28,11 +28,15 @@ internal static class RouteStage
                 session.Direct = acl.Bypasses(ip);
                 session.ResolvedAddresses = [ip];
             }
-            else if (acl.BypassesName(session.Destination.Host!) is var byName && byName is not false)
+            else
             {
-                var addresses = await LookUpAsync(resolver, session).ConfigureAwait(false);
-                session.Direct = addresses.Length > 0 && (byName ?? acl.Bypasses(addresses[0]));
-                session.ResolvedAddresses = addresses;
+                var byName = acl.BypassesName(session.Destination.Host!);
+                if (byName is not false) // through the server by name needs no lookup here
+                {
+                    var addresses = await LookUpAsync(resolver, session).ConfigureAwait(false);
+                    session.Direct = addresses.Length > 0 && (byName ?? acl.Bypasses(addresses[0]));
+                    session.ResolvedAddresses = addresses;
+                }
             }
 
             span?.SetTag(TagNames.Route, session.Direct ? "direct" : "server");
