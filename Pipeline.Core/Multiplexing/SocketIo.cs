@@ -30,6 +30,22 @@ internal static class SocketIo
     }
 
     /// <summary>
+    /// Receives once into a buffer of <paramref name="size"/> bytes rented from the pool only when data is there: while
+    /// the peer sends nothing, the wait holds no buffer. The caller owns the chunk and returns it; a chunk of length 0
+    /// means the peer closed its side.
+    /// </summary>
+    public static ValueTask<Chunk> ReceiveRentedAsync(Socket socket, int size, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (socket.Blocking)
+        {
+            socket.Blocking = false;
+        }
+
+        return TryReceiveRented(socket, size, out var chunk) ? ValueTask.FromResult(chunk) : WaitAndReceiveRentedAsync(socket, size, cancellationToken);
+    }
+
+    /// <summary>
     /// Connects <paramref name="socket"/> to an IP endpoint without blocking: the connect starts at once and its
     /// outcome arrives as writability (then <c>SO_ERROR</c>). "In progress", the usual answer, is a return value here,
     /// not an exception. Other endpoints (host names) go through .NET's own connect. The Socket object is not told
@@ -87,6 +103,39 @@ internal static class SocketIo
         22 => SocketError.InvalidArgument, // EINVAL
         _ => SocketError.SocketError,
     };
+
+    private static async ValueTask<Chunk> WaitAndReceiveRentedAsync(Socket socket, int size, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await SocketReadiness.ReadableAsync(socket, cancellationToken).ConfigureAwait(false);
+            if (TryReceiveRented(socket, size, out var chunk))
+            {
+                return chunk;
+            }
+        }
+    }
+
+    /// <summary>A non-blocking receive into a rented buffer; false (nothing rented) when it would block.</summary>
+    private static bool TryReceiveRented(Socket socket, int size, out Chunk chunk)
+    {
+        var buffer = Chunk.RentBuffer(size);
+        var received = socket.Receive(buffer, 0, size, SocketFlags.None, out var error);
+        if (error == SocketError.Success)
+        {
+            chunk = new Chunk(buffer, received);
+            return true;
+        }
+
+        new Chunk(buffer, 0).Return();
+        chunk = default;
+        if (error != SocketError.WouldBlock)
+        {
+            throw new SocketException((int)error);
+        }
+
+        return false;
+    }
 
     private static async ValueTask<int> WaitAndReceiveAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
     {

@@ -37,8 +37,10 @@ internal static class AddHeaderStage
                 }
 
                 var pending = session.InitialPayload;
-                var headerSize = AddressHeader.GetSize(session.Destination);
-                var first = Chunk.RentBuffer(headerSize + MaxFirstData);
+                var firstDataWaiting = pending is null && await WaitForFirstDataAsync(session, timeProvider).ConfigureAwait(false);
+
+                // Rented after the wait: a client that is slow to speak holds no buffer meanwhile.
+                var first = Chunk.RentBuffer(AddressHeader.GetSize(session.Destination) + MaxFirstData);
                 var filled = AddressHeader.Write(session.Destination, first);
                 if (pending is { } early)
                 {
@@ -47,9 +49,17 @@ internal static class AddHeaderStage
                     early.Return();
                     session.InitialPayload = null;
                 }
-                else
+                else if (firstDataWaiting)
                 {
-                    filled += await ReceiveFirstDataAsync(session, first.AsMemory(filled, MaxFirstData), timeProvider).ConfigureAwait(false);
+                    try
+                    {
+                        filled += await SocketIo.ReceiveAsync(session.Client, first.AsMemory(filled, MaxFirstData), session.Cancellation.Token).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        new Chunk(first, 0).Return();
+                        throw;
+                    }
                 }
 
                 session.InitialPayload = new Chunk(first, filled);
@@ -73,7 +83,8 @@ internal static class AddHeaderStage
         await SocketSend.SendAllAsync(session.Client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);
     }
 
-    private static async ValueTask<int> ReceiveFirstDataAsync(TcpSession session, Memory<byte> destination, TimeProvider timeProvider)
+    /// <summary>Whether the client sends bytes within <see cref="FirstDataWait"/> (false also when it closed its side).</summary>
+    private static async ValueTask<bool> WaitForFirstDataAsync(TcpSession session, TimeProvider timeProvider)
     {
         using var wait = SocketReads.Deadline(FirstDataWait, timeProvider, session.Cancellation.Token);
         try
@@ -82,11 +93,9 @@ internal static class AddHeaderStage
         }
         catch (OperationCanceledException) when (!session.Cancellation.IsCancellationRequested)
         {
-            return 0;
+            return false;
         }
 
-        return session.Client.Available > 0
-            ? await SocketIo.ReceiveAsync(session.Client, destination, session.Cancellation.Token).ConfigureAwait(false)
-            : 0;
+        return session.Client.Available > 0;
     }
 }

@@ -31,8 +31,9 @@ internal static class ReadHeaderStage
             using var span = StageActivity.Start(Name, session, options);
             var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey);
             session.Decryptor = decryptor;
-            var input = Chunk.RentBuffer(ReceiveSize);
-            var plain = Chunk.RentBuffer(AddressHeader.MaxSize + decryptor.MaxOutputSize(ReceiveSize));
+            // Buffers only once bytes are there (a client that connects and says nothing holds none): each receive
+            // rents its input for as long as it takes to decrypt it, and the plaintext is rented at the first bytes.
+            byte[]? plain = null;
             var filled = 0;
             var salt = new byte[cipher.SaltSize];
             var saltFilled = 0;
@@ -43,21 +44,24 @@ internal static class ReadHeaderStage
                     // An idle deadline, re-armed by every receive: a client that stops sending mid-header is closed
                     // exactly as long after its last byte as a drained probe is (no input-dependent close).
                     using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
-                    var received = await SocketIo.ReceiveAsync(session.Client, input.AsMemory(0, ReceiveSize), deadline.Token).ConfigureAwait(false);
-                    if (received == 0)
+                    var input = await SocketIo.ReceiveRentedAsync(session.Client, ReceiveSize, deadline.Token).ConfigureAwait(false);
+                    if (input.Length == 0)
                     {
+                        input.Return();
                         session.Fail("client closed before the address header");
                         break;
                     }
 
                     if (saltFilled < salt.Length)
                     {
-                        var take = Math.Min(salt.Length - saltFilled, received);
-                        input.AsSpan(0, take).CopyTo(salt.AsSpan(saltFilled));
+                        var take = Math.Min(salt.Length - saltFilled, input.Length);
+                        input.Span[..take].CopyTo(salt.AsSpan(saltFilled));
                         saltFilled += take;
                     }
 
-                    var status = decryptor.Decrypt(input.AsSpan(0, received), plain.AsSpan(filled), out var written);
+                    plain ??= Chunk.RentBuffer(AddressHeader.MaxSize + decryptor.MaxOutputSize(ReceiveSize));
+                    var status = decryptor.Decrypt(input.Span, plain.AsSpan(filled), out var written);
+                    input.Return();
                     if (status != DecryptStatus.Ok)
                     {
                         PipelineTelemetry.AuthenticationFailures.Add(1);
@@ -114,8 +118,10 @@ internal static class ReadHeaderStage
             }
             finally
             {
-                new Chunk(input, 0).Return();
-                new Chunk(plain, 0).Return();
+                if (plain is not null)
+                {
+                    new Chunk(plain, 0).Return();
+                }
             }
 
             if (!session.IsAlive)

@@ -36,13 +36,15 @@ internal static class RejectStage
 
     private static async Task DrainAsync(TcpSession session, TimeSpan idleTimeout, TimeProvider timeProvider)
     {
-        var buffer = Chunk.RentBuffer(DrainBufferSize);
         try
         {
             while (true)
             {
+                // A buffer only for the moment bytes are there: a drained probe that waits holds none.
                 using var idle = SocketReads.Deadline(idleTimeout, timeProvider, session.Cancellation.Token);
-                if (await SocketIo.ReceiveAsync(session.Client, buffer, idle.Token).ConfigureAwait(false) == 0)
+                var discarded = await SocketIo.ReceiveRentedAsync(session.Client, DrainBufferSize, idle.Token).ConfigureAwait(false);
+                discarded.Return();
+                if (discarded.Length == 0)
                 {
                     break;
                 }
@@ -54,7 +56,6 @@ internal static class RejectStage
         }
         finally
         {
-            new Chunk(buffer, 0).Return();
             session.Dispose();
         }
     }

@@ -48,6 +48,53 @@ public sealed class SocketIoTests
         Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
     }
 
+    [Fact]
+    public async Task ReceiveRentedAsync_TakesWhatIsThere_WaitsForMore_AndEndsWithAnEmptyChunk()
+    {
+        var (reader, writer) = await SocketReceiveBridgeTests.ConnectedPairAsync();
+        using var _ = reader;
+        using var __ = writer;
+        writer.Send([1, 2]);
+        await Task.Delay(50);
+        var first = await SocketIo.ReceiveRentedAsync(reader, 16, CancellationToken.None).AsTask().WaitAsync(s_wait);
+        Assert.Equal([1, 2], first.Span.ToArray());
+        Assert.True(first.Buffer.Length >= 16);
+        first.Return();
+
+        var waiting = SocketIo.ReceiveRentedAsync(reader, 2, CancellationToken.None).AsTask();
+        await Task.Delay(100);
+        Assert.False(waiting.IsCompleted);
+        writer.Send([3, 4, 5]);
+        var second = await waiting.WaitAsync(s_wait);
+        Assert.Equal([3, 4], second.Span.ToArray()); // at most the size asked for; the rest stays in the socket
+        second.Return();
+        var rest = await SocketIo.ReceiveRentedAsync(reader, 16, CancellationToken.None).AsTask().WaitAsync(s_wait);
+        Assert.Equal([5], rest.Span.ToArray());
+        rest.Return();
+
+        writer.Shutdown(SocketShutdown.Send);
+        var end = await SocketIo.ReceiveRentedAsync(reader, 16, CancellationToken.None).AsTask().WaitAsync(s_wait);
+        Assert.Equal(0, end.Length);
+        end.Return();
+    }
+
+    [Fact]
+    public async Task ReceiveRentedAsync_ThrowsOnAReset_AndOnCancellation()
+    {
+        var (reader, writer) = await SocketReceiveBridgeTests.ConnectedPairAsync();
+        using var _ = reader;
+        using var cancel = new CancellationTokenSource();
+        var cancelled = SocketIo.ReceiveRentedAsync(reader, 16, cancel.Token).AsTask();
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(s_wait));
+
+        var waiting = SocketIo.ReceiveRentedAsync(reader, 16, CancellationToken.None).AsTask();
+        writer.LingerState = new LingerOption(true, 0);
+        writer.Dispose();
+        var e = await Assert.ThrowsAsync<SocketException>(() => waiting.WaitAsync(s_wait));
+        Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
+    }
+
     [Theory]
     [InlineData(AddressFamily.InterNetwork)]
     [InlineData(AddressFamily.InterNetworkV6)]
