@@ -30,6 +30,12 @@ internal sealed record RelayOptions
     /// <summary>Tunnel: the fixed destination (-L).</summary>
     public ShadowsocksAddress? TunnelDestination { get; init; }
 
+    /// <summary>
+    /// What the relay's busy connections read at once: their full-size reads shrink from 128 KiB toward 16 KiB as more
+    /// are busy together (<see cref="Multiplexing.ReadBudget"/>). Shared by every listener of the relay.
+    /// </summary>
+    public Multiplexing.ReadBudget ReadBudget { get; init; } = new(Multiplexing.ReadBudget.DefaultBytes);
+
     /// <summary>Idle timeout of a relayed connection (-t; ss-libev's default is 60 s).</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

@@ -11,7 +11,8 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// <item>Backpressure: the next readiness wait is armed only after <c>SendAsync</c> has accepted the previous chunk,
 /// so a slow consumer slows the sender instead of growing memory.</item>
 /// <item>Reads grow with the burst: the first read after a quiet spell takes at most <see cref="FirstReadSize"/> bytes,
-/// and only a read that fills its buffer moves on to full-size reads. Requests, replies and keep-alives (most bursts)
+/// and only a read that fills its buffer moves on to full-size reads, whose buffer the relay's <see cref="ReadBudget"/>
+/// sizes by how many connections are busy at once. Requests, replies and keep-alives (most bursts)
 /// then rent small buffers; a bulk transfer pays one small read per burst. (Full-size first reads from thousands of
 /// connections opening at once left the shared pool holding megabytes of 64 KiB buffers afterwards.)</item>
 /// <item>Blocks live per burst: when a receive finds nothing waiting (the connection goes quiet) the
@@ -28,19 +29,28 @@ internal static class SocketReceiveBridge
     /// Pumps <paramref name="socket"/> through chains from <paramref name="openChain"/> until end of stream (the last
     /// chain is completed and drained), a fault, cancellation or a socket error. <paramref name="current"/> is a chain
     /// already opened (holding data that must go first), or null. <paramref name="onData"/> sees each chunk's length.
+    /// Full-size reads take <paramref name="readSizeIn"/> of the buffer <paramref name="budget"/> gives (the plain side
+    /// reads less than the buffer, so that its ciphertext fits the same pool bucket).
     /// </summary>
     public static async Task<ReceiveOutcome> RunAsync(
-        Socket socket, Func<ChunkChain> openChain, ChunkChain? current, int chunkSize, Action<int> onData, CancellationToken cancellationToken)
+        Socket socket, Func<ChunkChain> openChain, ChunkChain? current, ReadBudget budget, Func<int, int> readSizeIn, Action<int> onData,
+        CancellationToken cancellationToken)
     {
         Task? draining = null;
         socket.Blocking = false;
         byte[]? buffer = null;
-        var firstReadSize = Math.Min(FirstReadSize, chunkSize);
+        var firstReadSize = Math.Min(FirstReadSize, readSizeIn(ReadBudget.Smallest));
         var readSize = firstReadSize;
+        var busy = false;
         try
         {
             while (true)
             {
+                if (busy)
+                {
+                    readSize = readSizeIn(budget.BufferSize);
+                }
+
                 // Under load data is already waiting: one non-blocking receive takes it, with no readiness round trip.
                 buffer = Chunk.RentBuffer(readSize);
                 var received = socket.Receive(buffer, 0, readSize, SocketFlags.None, out var error);
@@ -52,6 +62,12 @@ internal static class SocketReceiveBridge
                     new Chunk(buffer, 0).Return();
                     buffer = null;
                     readSize = firstReadSize;
+                    if (busy)
+                    {
+                        budget.Leave();
+                        busy = false;
+                    }
+
                     if (current is not null)
                     {
                         current.Head.Complete();
@@ -84,10 +100,11 @@ internal static class SocketReceiveBridge
                 }
 
                 onData(received);
-                if (received == readSize)
+                if (received == readSize && !busy)
                 {
                     // A full buffer: more is waiting, so read at full size from now on.
-                    readSize = chunkSize;
+                    budget.Enter();
+                    busy = true;
                 }
 
                 if (current is null)
@@ -137,6 +154,11 @@ internal static class SocketReceiveBridge
             if (buffer is not null)
             {
                 new Chunk(buffer, 0).Return();
+            }
+
+            if (busy)
+            {
+                budget.Leave();
             }
         }
     }

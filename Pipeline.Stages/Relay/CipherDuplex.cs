@@ -27,21 +27,16 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal static class CipherDuplex
 {
     /// <summary>
-    /// The pool bucket a full read and its ciphertext fit. 128 KiB reads moved 4–10 % more than 64 KiB in an A/B on
-    /// every bulk case, for about a third more peak memory at 1,000 busy connections (bench/RESULTS.md, 2026-11-26).
+    /// Plaintext read into a buffer of <paramref name="bufferSize"/> bytes (a pool bucket, from the relay's
+    /// <see cref="ReadBudget"/>): as much as its AEAD chunks (payload at most 0x3FFF each) carry while their ciphertext,
+    /// with the per-chunk overhead (2-byte length + 2 tags) and the salt, still fits the same bucket. Full chunks alone
+    /// would overflow it by a few hundred bytes and make every ciphertext chunk rent an array of twice the size.
+    /// 128 KiB reads moved 4–10 % more than 64 KiB in an A/B on every bulk case (bench/RESULTS.md, 2026-11-26).
     /// </summary>
-    internal const int ReceiveBufferSize = 128 * 1024;
+    internal static int PlainReadIn(int bufferSize) => bufferSize - ((bufferSize / 0x4000) * (2 + 16 + 16)) - 32;
 
-    /// <summary>
-    /// Plaintext read per receive: as much as eight AEAD chunks (payload at most 0x3FFF each) carry while their
-    /// ciphertext, with the per-chunk overhead (2-byte length + 2 tags) and the salt, still fits
-    /// <see cref="ReceiveBufferSize"/>. Full chunks alone would overflow it by a few hundred bytes and make every
-    /// ciphertext chunk rent an array of twice the size.
-    /// </summary>
-    internal const int PlainReceiveSize = ReceiveBufferSize - ((ReceiveBufferSize / 0x4000) * (2 + 16 + 16)) - 32;
-
-    /// <summary>Ciphertext read per receive.</summary>
-    private const int CipherReceiveSize = ReceiveBufferSize;
+    /// <summary>Ciphertext read into a buffer: all of it.</summary>
+    private static int CipherReadIn(int bufferSize) => bufferSize;
 
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
 
@@ -108,9 +103,9 @@ internal static class CipherDuplex
 
         try
         {
-            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReceiveSize, idle,
+            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, options.ReadBudget, idle,
                 plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes, ("encrypt", pipeline.Encrypt), pipeline.Forward);
-            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReceiveSize, idle,
+            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, options.ReadBudget, idle,
                 plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes, ("decrypt", pipeline.Decrypt), pipeline.Forward);
 
             // This method's frame lives as long as the connection: it must not keep the first burst's blocks alive
@@ -130,7 +125,8 @@ internal static class CipherDuplex
     /// forward stage's as <c>pipeline.forward.*</c>, and the bytes relayed.
     /// </summary>
     private static async Task RunDirectionAsync(
-        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, int receiveSize, IdleTimer idle, string name, ByteCount sent,
+        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, Func<int, int> readSizeIn, ReadBudget budget, IdleTimer idle,
+        string name, ByteCount sent,
         (string Name, StageOptions Options) cipherStage, StageOptions forward)
     {
         using var span = PipelineTelemetry.Source.StartActivity(name, ActivityKind.Internal, session.Span?.Context ?? default);
@@ -144,7 +140,7 @@ internal static class CipherDuplex
             span.SetTag(TagNames.ForwardBoundedCapacity, forward.BoundedCapacity);
         }
 
-        var pumping = SocketReceiveBridge.RunAsync(from, open, first, receiveSize, _ => idle.Touch(), session.Cancellation.Token);
+        var pumping = SocketReceiveBridge.RunAsync(from, open, first, budget, readSizeIn, _ => idle.Touch(), session.Cancellation.Token);
         first = null; // the pump owns the first chain now and drops it when the burst ends
         var outcome = await pumping.ConfigureAwait(false);
         span?.SetTag(TagNames.Bytes, sent.Value);

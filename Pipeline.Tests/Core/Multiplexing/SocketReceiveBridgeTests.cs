@@ -9,6 +9,7 @@ namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
 public sealed class SocketReceiveBridgeTests
 {
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
+    private static readonly ReadBudget s_budget = new(ReadBudget.DefaultBytes);
 
     [Fact]
     public async Task RunAsync_DeliversBytesInOrderAcrossBurstsAndDrainsOnFin()
@@ -33,7 +34,7 @@ public sealed class SocketReceiveBridgeTests
             return new ChunkChain(sink, sink.Completion);
         }
 
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, 1000, _ => { }, CancellationToken.None);
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, s_budget, static b => Math.Min(b, 1000), _ => { }, CancellationToken.None);
         var payload = Enumerable.Range(0, 50_000).Select(i => (byte)i).ToArray();
         await writer.SendAsync(payload.AsMemory(0, 20_000), SocketFlags.None);
         await Task.Delay(300); // a quiet gap: the first burst's chain is drained and dropped
@@ -65,7 +66,7 @@ public sealed class SocketReceiveBridgeTests
             return new ChunkChain(sink, sink.Completion);
         }
 
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, chunkSize, _ => { }, CancellationToken.None);
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, s_budget, static b => Math.Min(b, chunkSize), _ => { }, CancellationToken.None);
         var bulk = new byte[1024 * 1024];
 
         async Task<int[]> BurstAsync(long expectedTotal)
@@ -96,6 +97,56 @@ public sealed class SocketReceiveBridgeTests
     }
 
     [Fact]
+    public async Task RunAsync_ABusyPumpCountsItselfInTheBudget_AndReadsTheShareItGives()
+    {
+        var (reader, writer) = await ConnectedPairAsync();
+        using var _ = reader;
+        using var __ = writer;
+        // 1 MiB shared with 63 other busy pumps: 16 KiB each, the smallest read.
+        var budget = new ReadBudget(1024 * 1024);
+        for (var i = 0; i < 63; i++)
+        {
+            budget.Enter();
+        }
+
+        var lengths = new ConcurrentQueue<int>();
+        var total = 0L;
+        var busyWhileReading = 0;
+        ChunkChain Open()
+        {
+            var sink = new ActionBlock<Chunk>(chunk =>
+            {
+                lengths.Enqueue(chunk.Length);
+                Interlocked.Add(ref total, chunk.Length);
+                Volatile.Write(ref busyWhileReading, Math.Max(Volatile.Read(ref busyWhileReading), budget.Busy));
+                chunk.Return();
+            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
+            return new ChunkChain(sink, sink.Completion);
+        }
+
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, budget, static b => b, _ => { }, CancellationToken.None);
+        var bulk = new byte[2 * 1024 * 1024];
+        await writer.SendAsync(bulk, SocketFlags.None);
+        var deadline = DateTime.UtcNow + s_wait;
+        while (Interlocked.Read(ref total) < bulk.Length && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(bulk.Length, Interlocked.Read(ref total));
+        Assert.Equal(64, Volatile.Read(ref busyWhileReading));
+        Assert.All(lengths, length => Assert.InRange(length, 1, ReadBudget.Smallest));
+        Assert.Contains(lengths, length => length > SocketReceiveBridge.FirstReadSize);
+
+        await Task.Delay(300); // quiet: the pump is no longer busy
+        Assert.Equal(63, budget.Busy);
+        await writer.SendAsync(bulk, SocketFlags.None);
+        writer.Shutdown(SocketShutdown.Send);
+        Assert.Equal(ReceiveOutcome.EndOfStream, await pump.WaitAsync(s_wait));
+        Assert.Equal(63, budget.Busy); // and not after the end either
+    }
+
+    [Fact]
     public async Task RunAsync_StopsReadingWhileChainIsFull_Backpressure()
     {
         var (reader, writer) = await ConnectedPairAsync();
@@ -114,7 +165,7 @@ public sealed class SocketReceiveBridgeTests
         }
 
         using var cancel = new CancellationTokenSource();
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, 1024, _ => Interlocked.Increment(ref chunks), cancel.Token);
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, s_budget, static b => Math.Min(b, 1024), _ => Interlocked.Increment(ref chunks), cancel.Token);
 
         // Write far more than a chunk plus the kernel's buffers can hold: the writer must stall.
         writer.Blocking = false;
@@ -155,7 +206,7 @@ public sealed class SocketReceiveBridgeTests
         using var __ = writer;
         var target = new BufferBlock<Chunk>();
         ((IDataflowBlock)target).Fault(new InvalidOperationException("test"));
-        var pump = SocketReceiveBridge.RunAsync(reader, () => new ChunkChain(target, target.Completion), null, 1024, _ => { }, CancellationToken.None);
+        var pump = SocketReceiveBridge.RunAsync(reader, () => new ChunkChain(target, target.Completion), null, s_budget, static b => Math.Min(b, 1024), _ => { }, CancellationToken.None);
         await writer.SendAsync(new byte[10], SocketFlags.None);
         Assert.Equal(ReceiveOutcome.Faulted, await pump.WaitAsync(s_wait));
     }
@@ -173,7 +224,7 @@ public sealed class SocketReceiveBridgeTests
             Interlocked.Increment(ref opened);
             var sink = new ActionBlock<Chunk>(c => c.Return());
             return new ChunkChain(sink, sink.Completion);
-        }, null, 1024, _ => { }, cancel.Token);
+        }, null, s_budget, static b => Math.Min(b, 1024), _ => { }, cancel.Token);
         await Task.Delay(200);
         Assert.Equal(0, opened);
         cancel.Cancel();

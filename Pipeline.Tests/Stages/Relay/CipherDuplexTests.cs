@@ -1,3 +1,4 @@
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Protocol;
@@ -10,17 +11,20 @@ public sealed class CipherDuplexTests
 
     [Theory]
     [MemberData(nameof(AllMethods))]
-    public void AFullPlaintextRead_EncryptsIntoTheReceiveBuffersBucket(string method)
+    public void AFullPlaintextRead_EncryptsIntoTheReadBuffersBucket_AtEveryBudgetSize(string method)
     {
         // The encrypt stage rents its output from the shared pool by MaxOutputSize; one byte over the bucket would make
         // every chunk of a bulk transfer hold an array twice the size.
         var cipher = CipherMethods.Get(method);
         using var encryptor = ShadowsocksStreamCodec.CreateEncryptor(cipher, CipherMethods.MasterKey(cipher));
-        var plaintext = new byte[CipherDuplex.PlainReceiveSize];
-        Assert.InRange(encryptor.MaxOutputSize(plaintext.Length), plaintext.Length, CipherDuplex.ReceiveBufferSize);
-        var output = new byte[CipherDuplex.ReceiveBufferSize];
-        var first = encryptor.Encrypt(plaintext, output);
-        Assert.InRange(encryptor.MaxOutputSize(plaintext.Length), 0, CipherDuplex.ReceiveBufferSize);
-        Assert.InRange(encryptor.Encrypt(plaintext, output), 0, first);
+        for (var bucket = ReadBudget.Largest; bucket >= ReadBudget.Smallest; bucket /= 2)
+        {
+            var plaintext = new byte[CipherDuplex.PlainReadIn(bucket)];
+            Assert.InRange(encryptor.MaxOutputSize(plaintext.Length), plaintext.Length, bucket);
+            var output = new byte[bucket];
+            var first = encryptor.Encrypt(plaintext, output);
+            Assert.InRange(encryptor.MaxOutputSize(plaintext.Length), 0, bucket);
+            Assert.InRange(encryptor.Encrypt(plaintext, output), 0, first);
+        }
     }
 }
