@@ -6,6 +6,9 @@ namespace Shadowsocks.Pipeline.Hosts.Service;
 /// long as the connections stay quiet. Once a second this checks whether the process allocated anything to speak of
 /// (a quiet second) after having allocated <see cref="TrimAfterBytes"/> since the last trim; if so it runs one
 /// aggressive, compacting collection, which also decommits the freed regions. A busy process never qualifies.
+/// While nothing happens the checks back off (every 2, 4, … up to <see cref="MaxPeriod"/> seconds), so an idle
+/// proxy does not wake its threads every second (a laptop's local sits idle most of the day); the first check that
+/// finds allocation to speak of goes back to once a second.
 /// </summary>
 internal sealed class IdleMemoryTrim : IDisposable
 {
@@ -15,13 +18,18 @@ internal sealed class IdleMemoryTrim : IDisposable
     /// <summary>Allocation since the last trim that makes one worthwhile.</summary>
     private const long TrimAfterBytes = 16L * 1024 * 1024;
 
-    private static readonly TimeSpan s_period = TimeSpan.FromSeconds(1);
+    /// <summary>The check's period while the process is busy, and right after.</summary>
+    public static readonly TimeSpan MinPeriod = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest wait between checks of an idle process: how late a trim can come after a burst in a long quiet spell.</summary>
+    public static readonly TimeSpan MaxPeriod = TimeSpan.FromSeconds(64);
 
     private readonly ITimer _timer;
     private readonly Func<long> _allocatedBytes;
     private readonly Action _collect;
     private long _atLastTrim;
     private long _atLastTick;
+    private TimeSpan _period = MinPeriod;
 
     public IdleMemoryTrim(TimeProvider timeProvider)
         : this(timeProvider, static () => GC.GetTotalAllocatedBytes(), static () => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true))
@@ -34,7 +42,7 @@ internal sealed class IdleMemoryTrim : IDisposable
         _allocatedBytes = allocatedBytes;
         _collect = collect;
         _atLastTrim = _atLastTick = allocatedBytes();
-        _timer = timeProvider.CreateTimer(_ => Tick(), null, s_period, s_period);
+        _timer = timeProvider.CreateTimer(_ => Tick(), null, MinPeriod, MinPeriod);
     }
 
     /// <summary>Collections this instance has run (for tests and -v).</summary>
@@ -42,7 +50,10 @@ internal sealed class IdleMemoryTrim : IDisposable
 
     public void Dispose() => _timer.Dispose();
 
-    /// <summary>One check (the timer calls it once a second).</summary>
+    /// <summary>The wait before the next check.</summary>
+    public TimeSpan Period => _period;
+
+    /// <summary>One check (the timer calls it every <see cref="Period"/>).</summary>
     internal void Tick()
     {
         var now = _allocatedBytes();
@@ -53,6 +64,13 @@ internal sealed class IdleMemoryTrim : IDisposable
             _collect();
             Trims++;
             _atLastTrim = _atLastTick = _allocatedBytes();
+        }
+
+        var next = quiet ? TimeSpan.FromTicks(Math.Min(_period.Ticks * 2, MaxPeriod.Ticks)) : MinPeriod;
+        if (next != _period)
+        {
+            _period = next;
+            _timer.Change(next, next);
         }
     }
 }

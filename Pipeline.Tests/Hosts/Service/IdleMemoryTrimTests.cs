@@ -48,14 +48,52 @@ public sealed class IdleMemoryTrimTests
         Assert.Equal(2, collections);
     }
 
-    /// <summary>A clock whose timer never fires: the test calls Tick itself.</summary>
+    [Fact]
+    public void AnIdleProcess_ChecksLessAndLessOften_AndActivityBringsTheSecondBack()
+    {
+        long allocated = 100 * MiB;
+        var collections = 0;
+        var time = new ManualTime();
+        using var trim = new IdleMemoryTrim(time, () => allocated, () => collections++);
+        Assert.Equal([TimeSpan.FromSeconds(1)], time.Periods); // created ticking every second
+
+        for (var i = 0; i < 8; i++)
+        {
+            trim.Tick(); // nothing happens
+        }
+
+        Assert.Equal([1, 2, 4, 8, 16, 32, 64], time.Periods.Select(static p => p.TotalSeconds));
+        Assert.Equal(IdleMemoryTrim.MaxPeriod, trim.Period);
+
+        allocated += 20 * MiB; // a burst during the long wait: back to every second
+        trim.Tick();
+        Assert.Equal(TimeSpan.FromSeconds(1), trim.Period);
+        Assert.Equal(0, collections);
+
+        trim.Tick(); // the first quiet second after it: the trim, and the backing off starts again
+        Assert.Equal(1, collections);
+        Assert.Equal(TimeSpan.FromSeconds(2), trim.Period);
+        Assert.Equal(TimeSpan.FromSeconds(2), time.Periods[^1]);
+    }
+
+    /// <summary>A clock whose timer never fires (the test calls Tick itself); it records the periods it is given.</summary>
     private sealed class ManualTime : TimeProvider
     {
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => new NeverTimer();
+        public List<TimeSpan> Periods { get; } = [];
 
-        private sealed class NeverTimer : ITimer
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
         {
-            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+            Periods.Add(period);
+            return new NeverTimer(Periods);
+        }
+
+        private sealed class NeverTimer(List<TimeSpan> periods) : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period)
+            {
+                periods.Add(period);
+                return true;
+            }
 
             public void Dispose()
             {
