@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bulk throughput: iperf3 through tunnel -> server, ours and shadowsocks-libev alternately (A B A B ...).
 # usage: bench/e2e/throughput.sh [rounds=3] [seconds=5] [methods="aes-256-gcm chacha20-ietf-poly1305"] [streams="1 8"]
+# Reports Gbit/s (medians, and the ratio ours/libev) and what it costs: CPU seconds of tunnel + server per GB moved.
 source "$(dirname "$0")/common.sh"
 ROUNDS=${1:-3}; SECS=${2:-5}; METHODS=${3:-"aes-256-gcm chacha20-ietf-poly1305"}; STREAMS=${4:-"1 8"}
 build
@@ -9,35 +10,46 @@ IPERF_PORT=$(free_port)
 start iperf3 -s -p "$IPERF_PORT"
 wait_port "$IPERF_PORT"
 
-run_one() { # impl method streams reverse -> Gbit/s
-  local impl=$1 method=$2 streams=$3 reverse=$4 sport tport
+cpu_ticks() { # pid... -> user + system clock ticks, summed
+  local total=0 pid
+  for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+  echo "$total"
+}
+
+run_one() { # impl method streams reverse -> "Gbit/s CPU-seconds-per-GB" (the CPU of tunnel + server)
+  local impl=$1 method=$2 streams=$3 reverse=$4 sport tport server tunnel before after
   sport=$(free_port); tport=$(free_port)
   if [ "$impl" = ours ]; then
-    start "$SS" server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60 --forbidden-ip ""
-    start "$SS" tunnel -s 127.0.0.1 -p "$sport" -l "$tport" -L "127.0.0.1:$IPERF_PORT" -k bench -m "$method" -t 60
+    start "$SS" server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60 --forbidden-ip ""; server=$LAST_PID
+    start "$SS" tunnel -s 127.0.0.1 -p "$sport" -l "$tport" -L "127.0.0.1:$IPERF_PORT" -k bench -m "$method" -t 60; tunnel=$LAST_PID
   else
-    start ss-server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60
-    start ss-tunnel -s 127.0.0.1 -p "$sport" -l "$tport" -L "127.0.0.1:$IPERF_PORT" -k bench -m "$method" -t 60
+    start ss-server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60; server=$LAST_PID
+    start ss-tunnel -s 127.0.0.1 -p "$sport" -l "$tport" -L "127.0.0.1:$IPERF_PORT" -k bench -m "$method" -t 60; tunnel=$LAST_PID
   fi
   wait_port "$sport"; wait_port "$tport"
   local flags=(-c 127.0.0.1 -p "$tport" -t "$SECS" -P "$streams" -J)
   [ "$reverse" = 1 ] && flags+=(-R)
-  iperf3 "${flags[@]}" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.3f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))'
+  before=$(cpu_ticks "$server" "$tunnel")
+  iperf3 "${flags[@]}" > "$RESULT_JSON"
+  after=$(cpu_ticks "$server" "$tunnel")
+  python3 -c 'import json,sys,os; d=json.load(open(sys.argv[1])); e=d["end"]["sum_received"]; cpu=(int(sys.argv[3])-int(sys.argv[2]))/os.sysconf("SC_CLK_TCK"); print("%.3f %.3f" % (e["bits_per_second"]/1e9, cpu/(e["bytes"]/1e9)))' "$RESULT_JSON" "$before" "$after"
   stop_last_two
 }
 
-printf "%-24s %-7s %-9s %10s %10s %7s\n" method streams direction "ours Gb/s" "libev Gb/s" ratio
+RESULT_JSON=$(mktemp); trap 'rm -f "$RESULT_JSON"; cleanup' EXIT
+printf "%-24s %-7s %-9s %10s %10s %7s %13s %13s\n" method streams direction "ours Gb/s" "libev Gb/s" ratio "ours CPU s/GB" "libev CPU s/GB"
 for method in $METHODS; do
   for streams in $STREAMS; do
     for reverse in 0 1; do
-      ours=(); libev=()
+      ours=(); libev=(); ours_cpu=(); libev_cpu=()
       for _ in $(seq "$ROUNDS"); do
-        ours+=("$(run_one ours "$method" "$streams" "$reverse")")
-        libev+=("$(run_one libev "$method" "$streams" "$reverse")")
+        read -r gbps cpu <<< "$(run_one ours "$method" "$streams" "$reverse")"; ours+=("$gbps"); ours_cpu+=("$cpu")
+        read -r gbps cpu <<< "$(run_one libev "$method" "$streams" "$reverse")"; libev+=("$gbps"); libev_cpu+=("$cpu")
       done
       mo=$(median "${ours[@]}"); ml=$(median "${libev[@]}")
       dir=$([ "$reverse" = 1 ] && echo download || echo upload)
-      printf "%-24s %-7s %-9s %10s %10s %7s\n" "$method" "$streams" "$dir" "$mo" "$ml" "$(python3 -c "print(f'{$mo/$ml:.2f}')")"
+      printf "%-24s %-7s %-9s %10s %10s %7s %13s %13s\n" "$method" "$streams" "$dir" "$mo" "$ml" "$(python3 -c "print(f'{$mo/$ml:.2f}')")" \
+        "$(median "${ours_cpu[@]}")" "$(median "${libev_cpu[@]}")"
     done
   done
 done
