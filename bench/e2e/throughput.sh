@@ -2,6 +2,7 @@
 # Bulk throughput: iperf3 through tunnel -> server, ours and shadowsocks-libev alternately (A B A B ...).
 # usage: bench/e2e/throughput.sh [rounds=3] [seconds=5] [methods="aes-256-gcm chacha20-ietf-poly1305"] [streams="1 8"]
 # Reports Gbit/s (medians, and the ratio ours/libev) and what it costs: CPU seconds of tunnel + server per GB moved.
+# SS_B=/path/to/another/shadowsocks: the second slot runs that build of ours instead of ss-libev (an A/B of two builds).
 source "$(dirname "$0")/common.sh"
 ROUNDS=${1:-3}; SECS=${2:-5}; METHODS=${3:-"aes-256-gcm chacha20-ietf-poly1305"}; STREAMS=${4:-"1 8"}
 build
@@ -22,6 +23,9 @@ run_one() { # impl method streams reverse -> "Gbit/s CPU-seconds-per-GB" (the CP
   if [ "$impl" = ours ]; then
     start "$SS" server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60 --forbidden-ip ""; server=$LAST_PID
     start "$SS" tunnel -s 127.0.0.1 -p "$sport" -l "$tport" -L "127.0.0.1:$IPERF_PORT" -k bench -m "$method" -t 60; tunnel=$LAST_PID
+  elif [ -n "${SS_B:-}" ]; then
+    start "$SS_B" server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60 --forbidden-ip ""; server=$LAST_PID
+    start "$SS_B" tunnel -s 127.0.0.1 -p "$sport" -l "$tport" -L "127.0.0.1:$IPERF_PORT" -k bench -m "$method" -t 60; tunnel=$LAST_PID
   else
     start ss-server -s 127.0.0.1 -p "$sport" -k bench -m "$method" -t 60; server=$LAST_PID
     start ss-tunnel -s 127.0.0.1 -p "$sport" -l "$tport" -L "127.0.0.1:$IPERF_PORT" -k bench -m "$method" -t 60; tunnel=$LAST_PID
@@ -37,7 +41,8 @@ run_one() { # impl method streams reverse -> "Gbit/s CPU-seconds-per-GB" (the CP
 }
 
 RESULT_JSON=$(mktemp); trap 'rm -f "$RESULT_JSON"; cleanup' EXIT
-printf "%-24s %-7s %-9s %10s %10s %7s %13s %13s\n" method streams direction "ours Gb/s" "libev Gb/s" ratio "ours CPU s/GB" "libev CPU s/GB"
+B=$([ -n "${SS_B:-}" ] && echo B || echo libev)
+printf "%-24s %-7s %-9s %10s %10s %7s %13s %13s\n" method streams direction "ours Gb/s" "$B Gb/s" ratio "ours CPU s/GB" "$B CPU s/GB"
 for method in $METHODS; do
   for streams in $STREAMS; do
     for reverse in 0 1; do
