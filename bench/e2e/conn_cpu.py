@@ -2,13 +2,15 @@
 """Where a connection's CPU goes: conn_rate.py's load, with each process's CPU time per request.
 
 usage: bench/e2e/conn_cpu.py [rounds=1] [concurrency=50]      (SS_BINARY, FAST_OPEN as for conn_rate.py)
+       SS_B=/path/to/another/shadowsocks bench/e2e/conn_cpu.py [rounds] ...   # an A/B of two builds: B in libev's place
 
 For ours and ss-libev in turn: runs conn_rate.py's client (one asyncio process, which also serves the HTTP file) for
 1 s, then measures 2.5 s: requests per second, CPU microseconds per request of the server and of the local
 (/proc/PID/stat utime + stime), the client's own CPU share, and how idle the machine was (/proc/stat). A process
-that uses less CPU per request while the rate stays put is waiting, not working. Loopback only.
+that uses less CPU per request while the rate stays put is waiting, not working. With more than one round, the
+medians and the ratio of the rates follow. Loopback only.
 """
-import asyncio, os, subprocess, sys, time
+import asyncio, os, statistics, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 1
@@ -17,6 +19,7 @@ sys.argv = [sys.argv[0], "4", "1", CONCURRENCY, "aes-256-gcm", "0"]  # conn_rate
 import conn_rate  # noqa: E402  (reads sys.argv at import)
 
 TICKS = os.sysconf("SC_CLK_TCK")
+OURS = conn_rate.SS
 started = []
 
 
@@ -42,7 +45,8 @@ def idle_seconds():
 
 async def run(impl, hport):
     started.clear()
-    measuring = asyncio.create_task(conn_rate.measure(impl, hport))
+    conn_rate.SS = os.environ["SS_B"] if impl == "B" else OURS  # "B" runs as ours, another build
+    measuring = asyncio.create_task(conn_rate.measure("libev" if impl == "libev" else "ours", hport))
     await asyncio.sleep(1.0)
     server, local = started[0].pid, started[1].pid
     c0, t0, own0, idle0 = (cpu_seconds(server), cpu_seconds(local)), time.time(), sum(os.times()[:2]), idle_seconds()
@@ -50,17 +54,27 @@ async def run(impl, hport):
     c1, elapsed, own1, idle1 = (cpu_seconds(server), cpu_seconds(local)), time.time() - t0, sum(os.times()[:2]), idle_seconds()
     rps, _, p99, _ = await measuring
     requests = rps * elapsed
-    print(f"{impl:<6} {rps:7.0f} req/s  p99 {p99 * 1000:5.1f} ms  CPU per request: server {(c1[0] - c0[0]) / requests * 1e6:4.0f} µs, "
-          f"local {(c1[1] - c0[1]) / requests * 1e6:4.0f} µs  client {(own1 - own0) / elapsed * 100:3.0f} %  "
-          f"machine idle {(idle1 - idle0) / (os.cpu_count() * elapsed) * 100:3.0f} %")
+    server_us, local_us = (c1[0] - c0[0]) / requests * 1e6, (c1[1] - c0[1]) / requests * 1e6
+    print(f"{impl:<6} {rps:7.0f} req/s  p99 {p99 * 1000:5.1f} ms  CPU per request: server {server_us:4.0f} µs, "
+          f"local {local_us:4.0f} µs  client {(own1 - own0) / elapsed * 100:3.0f} %  "
+          f"machine idle {(idle1 - idle0) / (os.cpu_count() * elapsed) * 100:3.0f} %", flush=True)
+    return rps, server_us, local_us
 
 
 async def main():
     server = await conn_rate.http_server()
     hport = server.sockets[0].getsockname()[1]
+    impls = ("ours", "B" if os.environ.get("SS_B") else "libev")
+    results = {impl: [] for impl in impls}
     for _ in range(ROUNDS):
-        for impl in ("ours", "libev"):
-            await run(impl, hport)
+        for impl in impls:
+            results[impl].append(await run(impl, hport))
+    if ROUNDS > 1:
+        for impl, rows in results.items():
+            rps, server_us, local_us = (statistics.median(r[i] for r in rows) for i in range(3))
+            print(f"{impl:<6} median {rps:7.0f} req/s  server {server_us:4.0f} µs  local {local_us:4.0f} µs")
+        a, b = (statistics.median(r[0] for r in results[impl]) for impl in impls)
+        print(f"ratio ours/{impls[1]}: req/s {a / b:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,7 @@ warm-up, and gets the same). Loopback only; every process is killed at the end.
 """
 import asyncio, os, socket, statistics, subprocess, sys, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
+from common import SS, free_port, wait_listening
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 CONCURRENCY = int(sys.argv[3]) if len(sys.argv) > 3 else 50
@@ -21,19 +20,6 @@ METHOD = sys.argv[4] if len(sys.argv) > 4 else "aes-256-gcm"
 WARMUP = float(sys.argv[5]) if len(sys.argv) > 5 else 3
 BODY = b"x" * 1024
 FAST_OPEN = ["--fast-open"] if os.environ.get("FAST_OPEN") == "1" else []
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def wait_listening(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if "LISTEN" in subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 async def http_server():

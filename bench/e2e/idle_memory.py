@@ -9,31 +9,8 @@ implementation, run alternately in the same process. Loopback only; every proces
 """
 import asyncio, os, resource, socket, statistics, subprocess, sys, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
+from common import SS, free_port, wait_listening, rss_kib
 METHOD = "aes-256-gcm"
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def wait_listening(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
-        if "LISTEN" in out:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 async def socks_connect(local_port, dest_port):

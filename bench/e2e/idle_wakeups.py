@@ -10,15 +10,10 @@ over `measure` seconds the times each process's threads were scheduled (the thir
 """
 import glob, os, socket, subprocess, sys, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
+from common import SS, free_port
 SETTLE = float(sys.argv[1]) if len(sys.argv) > 1 else 130
 MEASURE = float(sys.argv[2]) if len(sys.argv) > 2 else 128
 METHOD = "aes-256-gcm"
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
 def sched(pid):

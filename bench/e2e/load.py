@@ -7,26 +7,12 @@ usage: bench/e2e/load.py [connections=1000] [mib_each=1] [rounds=2] [method=aes-
 """
 import asyncio, os, socket, statistics, subprocess, sys, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
+from common import SS, free_port, wait_listening
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 SIZE = int(float(sys.argv[2]) * (1 << 20)) if len(sys.argv) > 2 else 1 << 20
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 METHOD = sys.argv[4] if len(sys.argv) > 4 else "aes-128-gcm"
 PAYLOAD = os.urandom(SIZE)
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def wait_listening(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if "LISTEN" in subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def hwm_kib(pid):

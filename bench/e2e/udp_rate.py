@@ -11,26 +11,12 @@ Reports medians per implementation and the ratio ours/libev, and the CPU time ea
 """
 import os, socket, statistics, subprocess, sys, threading, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
+from common import SS, free_port, wait_listening
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 METHOD = sys.argv[3] if len(sys.argv) > 3 else "aes-256-gcm"
 WINDOW = int(sys.argv[4]) if len(sys.argv) > 4 else 32
 WARMUP = float(sys.argv[5]) if len(sys.argv) > 5 else 2
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def wait_listening(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if "LISTEN" in subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def echo_server():

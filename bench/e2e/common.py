@@ -1,0 +1,28 @@
+"""Shared helpers for the Python end-to-end benchmarks (imported, not run); common.sh is the shell scripts' twin.
+Everything listens on 127.0.0.1."""
+import os, socket, subprocess, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_listening(port, timeout=10):
+    """Waits for a TCP listener on the port by looking at the socket table (a probe connection would reach it)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if "LISTEN" in subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
