@@ -116,8 +116,11 @@ internal static class SocketIo
         }
     }
 
-    /// <summary>A non-blocking receive into a rented buffer; false (nothing rented) when it would block.</summary>
-    private static bool TryReceiveRented(Socket socket, int size, out Chunk chunk)
+    /// <summary>
+    /// A non-blocking receive of at most <paramref name="size"/> bytes into a rented buffer, the caller's to return;
+    /// false, with nothing rented, when it would block. Other errors throw.
+    /// </summary>
+    public static bool TryReceiveRented(Socket socket, int size, out Chunk chunk)
     {
         var buffer = Chunk.RentBuffer(size);
         var received = socket.Receive(buffer, 0, size, SocketFlags.None, out var error);

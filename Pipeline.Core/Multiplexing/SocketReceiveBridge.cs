@@ -38,7 +38,7 @@ internal static class SocketReceiveBridge
     {
         Task? draining = null;
         socket.Blocking = false;
-        byte[]? buffer = null;
+        Chunk? held = null; // received and not yet handed to a chain: returned if anything throws meanwhile
         var firstReadSize = Math.Min(FirstReadSize, readSizeIn(ReadBudget.Smallest));
         var readSize = firstReadSize;
         var busy = false;
@@ -52,15 +52,11 @@ internal static class SocketReceiveBridge
                 }
 
                 // Under load data is already waiting: one non-blocking receive takes it, with no readiness round trip.
-                buffer = Chunk.RentBuffer(readSize);
-                var received = socket.Receive(buffer, 0, readSize, SocketFlags.None, out var error);
-                if (error == SocketError.WouldBlock)
+                if (!SocketIo.TryReceiveRented(socket, readSize, out var chunk))
                 {
-                    // Nothing waiting: the connection has gone quiet. Give the buffer back, let this burst's blocks
-                    // drain and drop them, and wait for the readiness event holding nothing; the next burst starts
-                    // with a small read again.
-                    new Chunk(buffer, 0).Return();
-                    buffer = null;
+                    // Nothing waiting (the buffer went back already): the connection has gone quiet. Let this burst's
+                    // blocks drain and drop them, and wait for the readiness event holding nothing; the next burst
+                    // starts with a small read again.
                     readSize = firstReadSize;
                     if (busy)
                     {
@@ -78,14 +74,10 @@ internal static class SocketReceiveBridge
                     await SocketReadiness.ReadableAsync(socket, cancellationToken).ConfigureAwait(false);
                     continue; // readable: the non-blocking receive above takes it
                 }
-                else if (error != SocketError.Success)
+
+                if (chunk.Length == 0)
                 {
-                    throw new SocketException((int)error);
-                }
-                if (received == 0)
-                {
-                    new Chunk(buffer, 0).Return();
-                    buffer = null;
+                    chunk.Return();
                     if (current is not null)
                     {
                         current.Head.Complete();
@@ -99,8 +91,9 @@ internal static class SocketReceiveBridge
                     return ReceiveOutcome.EndOfStream;
                 }
 
-                onData(received);
-                if (received == readSize && !busy)
+                held = chunk;
+                onData(chunk.Length);
+                if (chunk.Length == readSize && !busy)
                 {
                     // A full buffer: more is waiting, so read at full size from now on.
                     budget.Enter();
@@ -119,8 +112,7 @@ internal static class SocketReceiveBridge
                     current = openChain();
                 }
 
-                var chunk = new Chunk(buffer, received);
-                buffer = null;
+                held = null;
                 if (!await current.Head.SendAsync(chunk, cancellationToken).ConfigureAwait(false))
                 {
                     chunk.Return();
@@ -151,10 +143,7 @@ internal static class SocketReceiveBridge
         }
         finally
         {
-            if (buffer is not null)
-            {
-                new Chunk(buffer, 0).Return();
-            }
+            held?.Return();
 
             if (busy)
             {
