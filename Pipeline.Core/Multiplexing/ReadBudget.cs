@@ -7,6 +7,11 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// together stay within the budget. A few busy connections read 128 KiB at a time (bulk speed); a thousand read
 /// 16 KiB (each moves a little at a time anyway, and their buffers otherwise came to a megabyte per connection).
 /// One budget per relay, shared by its connections' pumps.
+/// <para>It also bounds the chunks a pump keeps moving at once. A pump may hand its chain a chunk while the previous
+/// ones are still being ciphered and sent (read, cipher and send overlap: bulk speed) only while the relay's chunks in
+/// flight, each counted at <see cref="BufferSize"/>, fit the budget; beyond it, it reads its next chunk once its own
+/// chain has sent the last (<see cref="ChunksInFlight"/>), as ss-libev's one buffer per direction does. A pump only
+/// ever waits for its own chain, never for another connection's.</para>
 /// </summary>
 internal sealed class ReadBudget(long bytes)
 {
@@ -20,6 +25,8 @@ internal sealed class ReadBudget(long bytes)
     public const long DefaultBytes = 32L * 1024 * 1024;
 
     private int _busy;
+
+    private int _inFlight;
 
     /// <summary>Pumps reading at full size now.</summary>
     public int Busy => Volatile.Read(ref _busy);
@@ -40,9 +47,21 @@ internal sealed class ReadBudget(long bytes)
         }
     }
 
+    /// <summary>Chunks the relay's pumps have handed to their chains and not yet seen sent.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Whether one more chunk in flight, beside those already moving, stays within the budget.</summary>
+    public bool HasRoomForMore => (InFlight + 1L) * BufferSize <= bytes;
+
     /// <summary>A pump starts reading at full size.</summary>
     public void Enter() => Interlocked.Increment(ref _busy);
 
     /// <summary>A busy pump's socket went quiet, or its stream ended.</summary>
     public void Leave() => Interlocked.Decrement(ref _busy);
+
+    /// <summary>Chunks handed to a chain.</summary>
+    internal void Handed(int chunks) => Interlocked.Add(ref _inFlight, chunks);
+
+    /// <summary>Chunks sent, or dropped with their connection.</summary>
+    internal void Finished(int chunks) => Interlocked.Add(ref _inFlight, -chunks);
 }

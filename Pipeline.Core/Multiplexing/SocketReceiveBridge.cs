@@ -15,6 +15,9 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// sizes by how many connections are busy at once. Requests, replies and keep-alives (most bursts)
 /// then rent small buffers; a bulk transfer pays one small read per burst. (Full-size first reads from thousands of
 /// connections opening at once left the shared pool holding megabytes of 64 KiB buffers afterwards.)</item>
+/// <item>Chunks in flight: while the relay is within its budget a pump reads its next chunk as soon as the chain has
+/// taken the last, so reading, ciphering and sending overlap; over budget (many busy connections) it reads the next
+/// once its own chain has sent the last (<see cref="ChunksInFlight"/>), one buffer per direction.</item>
 /// <item>Blocks live per burst: when a receive finds nothing waiting (the connection goes quiet) the
 /// current chain is completed and let go once it has drained; the next data opens a new one. An idle connection
 /// therefore holds neither a buffer nor blocks; a busy one keeps its chain for as long as data keeps coming.</item>
@@ -29,13 +32,15 @@ internal static class SocketReceiveBridge
     /// Pumps <paramref name="socket"/> through chains from <paramref name="openChain"/> until end of stream (the last
     /// chain is completed and drained), a fault, cancellation or a socket error. <paramref name="current"/> is a chain
     /// already opened (holding data that must go first), or null. <paramref name="onData"/> sees each chunk's length.
-    /// Full-size reads take <paramref name="readSizeIn"/> of the buffer <paramref name="budget"/> gives (the plain side
-    /// reads less than the buffer, so that its ciphertext fits the same pool bucket).
+    /// Full-size reads take <paramref name="readSizeIn"/> of the buffer the relay's budget gives (the plain side
+    /// reads less than the buffer, so that its ciphertext fits the same pool bucket). Every chunk handed to a chain is
+    /// counted in <paramref name="inFlight"/>, whose chains' last blocks count it out once sent.
     /// </summary>
     public static async Task<ReceiveOutcome> RunAsync(
-        Socket socket, Func<ChunkChain> openChain, ChunkChain? current, ReadBudget budget, Func<int, int> readSizeIn, Action<int> onData,
+        Socket socket, Func<ChunkChain> openChain, ChunkChain? current, ChunksInFlight inFlight, Func<int, int> readSizeIn, Action<int> onData,
         CancellationToken cancellationToken)
     {
+        var budget = inFlight.Budget;
         Task? draining = null;
         socket.Blocking = false;
         Chunk? held = null; // received and not yet handed to a chain: returned if anything throws meanwhile
@@ -46,6 +51,12 @@ internal static class SocketReceiveBridge
         {
             while (true)
             {
+                if (!inFlight.MayReadMore)
+                {
+                    // Over budget: one chunk at a time, the next read once this chain has sent the last.
+                    await inFlight.EmptiedAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 if (busy)
                 {
                     readSize = readSizeIn(budget.BufferSize);
@@ -113,9 +124,11 @@ internal static class SocketReceiveBridge
                 }
 
                 held = null;
+                inFlight.Add();
                 if (!await current.Head.SendAsync(chunk, cancellationToken).ConfigureAwait(false))
                 {
                     chunk.Return();
+                    inFlight.Done();
                     return ReceiveOutcome.Faulted;
                 }
             }
@@ -144,7 +157,7 @@ internal static class SocketReceiveBridge
         finally
         {
             held?.Return();
-
+            inFlight.Close();
             if (busy)
             {
                 budget.Leave();

@@ -6,10 +6,13 @@ using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Forward;
 
-/// <summary>Per-connection, ordered: writes each chunk to a socket and returns its buffer.</summary>
+/// <summary>
+/// Per-connection, ordered: writes each chunk to a socket, returns its buffer, and counts it out of its direction's
+/// <see cref="ChunksInFlight"/> (so the pump may read the next).
+/// </summary>
 internal static class ForwardStage
 {
-    public static ActionBlock<Chunk> Create(Socket socket, StageOptions options, Action<int> onSent, CancellationToken cancellationToken) =>
+    public static ActionBlock<Chunk> Create(Socket socket, StageOptions options, Action<int> onSent, ChunksInFlight inFlight, CancellationToken cancellationToken) =>
         new(async chunk =>
         {
             try
@@ -23,6 +26,7 @@ internal static class ForwardStage
             finally
             {
                 chunk.Return();
+                inFlight.Done();
             }
         }, BlockOptions.Ordered(options, cancellationToken));
 }

@@ -47,13 +47,15 @@ internal static class CipherDuplex
         IStreamEncryptor? encryptor = null;
         var encryptedBytes = new ByteCount();
         var decryptedBytes = new ByteCount();
+        var encryptInFlight = new ChunksInFlight(options.ReadBudget);
+        var decryptInFlight = new ChunksInFlight(options.ReadBudget);
 
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()
         {
             encryptor ??= session.Direct ? PlainStreamCodec.Instance : ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
             var encrypt = EncryptStage.Create(encryptor, pipeline.Encrypt, token);
-            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, token);
+            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, encryptInFlight, token);
             encrypt.LinkTo(forward, s_propagate);
             return Watch(session, new ChunkChain(encrypt, ReleaseKeyScheduleAfter(forward.Completion, encryptor.ReleaseKeySchedule)));
         }
@@ -64,11 +66,16 @@ internal static class CipherDuplex
         {
             session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey);
             var decrypt = DecryptStage.Create(session.Decryptor, pipeline.Decrypt, token);
-            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, token);
+            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, decryptInFlight, token);
             decrypt.LinkTo(forward, s_propagate);
-            if (alreadyDecrypted is { } plain && !forward.Post(plain))
+            if (alreadyDecrypted is { } plain)
             {
-                plain.Return();
+                decryptInFlight.Add();
+                if (!forward.Post(plain))
+                {
+                    plain.Return();
+                    decryptInFlight.Done();
+                }
             }
 
             return Watch(session, new ChunkChain(decrypt, ReleaseKeyScheduleAfter(forward.Completion, session.Decryptor.ReleaseKeySchedule)));
@@ -83,9 +90,11 @@ internal static class CipherDuplex
             if (plainSideIsClient)
             {
                 firstEncrypt = OpenEncryptChain();
+                encryptInFlight.Add();
                 if (!firstEncrypt.Head.Post(initial))
                 {
                     initial.Return();
+                    encryptInFlight.Done();
                 }
             }
             else
@@ -103,9 +112,9 @@ internal static class CipherDuplex
 
         try
         {
-            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, options.ReadBudget, idle,
+            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, encryptInFlight, idle,
                 plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes, ("encrypt", pipeline.Encrypt), pipeline.Forward);
-            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, options.ReadBudget, idle,
+            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, decryptInFlight, idle,
                 plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes, ("decrypt", pipeline.Decrypt), pipeline.Forward);
 
             // This method's frame lives as long as the connection: it must not keep the first burst's blocks alive
@@ -125,7 +134,7 @@ internal static class CipherDuplex
     /// forward stage's as <c>pipeline.forward.*</c>, and the bytes relayed.
     /// </summary>
     private static async Task RunDirectionAsync(
-        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, Func<int, int> readSizeIn, ReadBudget budget, IdleTimer idle,
+        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, Func<int, int> readSizeIn, ChunksInFlight inFlight, IdleTimer idle,
         string name, ByteCount sent,
         (string Name, StageOptions Options) cipherStage, StageOptions forward)
     {
@@ -140,7 +149,7 @@ internal static class CipherDuplex
             span.SetTag(TagNames.ForwardBoundedCapacity, forward.BoundedCapacity);
         }
 
-        var pumping = SocketReceiveBridge.RunAsync(from, open, first, budget, readSizeIn, _ => idle.Touch(), session.Cancellation.Token);
+        var pumping = SocketReceiveBridge.RunAsync(from, open, first, inFlight, readSizeIn, _ => idle.Touch(), session.Cancellation.Token);
         first = null; // the pump owns the first chain now and drops it when the burst ends
         var outcome = await pumping.ConfigureAwait(false);
         span?.SetTag(TagNames.Bytes, sent.Value);

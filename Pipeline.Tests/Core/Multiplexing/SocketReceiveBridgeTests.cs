@@ -9,7 +9,6 @@ namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
 public sealed class SocketReceiveBridgeTests
 {
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
-    private static readonly ReadBudget s_budget = new(ReadBudget.DefaultBytes);
 
     [Fact]
     public async Task RunAsync_DeliversBytesInOrderAcrossBurstsAndDrainsOnFin()
@@ -17,6 +16,7 @@ public sealed class SocketReceiveBridgeTests
         var (reader, writer) = await ConnectedPairAsync();
         using var _ = reader;
         using var __ = writer;
+        var inFlight = new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes));
         var received = new ConcurrentQueue<byte>();
         var chains = 0;
         ChunkChain Open()
@@ -30,11 +30,12 @@ public sealed class SocketReceiveBridgeTests
                 }
 
                 chunk.Return();
+                inFlight.Done();
             }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
             return new ChunkChain(sink, sink.Completion);
         }
 
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, s_budget, static b => Math.Min(b, 1000), _ => { }, CancellationToken.None);
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => Math.Min(b, 1000), _ => { }, CancellationToken.None);
         var payload = Enumerable.Range(0, 50_000).Select(i => (byte)i).ToArray();
         await writer.SendAsync(payload.AsMemory(0, 20_000), SocketFlags.None);
         await Task.Delay(300); // a quiet gap: the first burst's chain is drained and dropped
@@ -53,6 +54,7 @@ public sealed class SocketReceiveBridgeTests
         using var _ = reader;
         using var __ = writer;
         const int chunkSize = 64 * 1024;
+        var inFlight = new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes));
         var lengths = new ConcurrentQueue<int>();
         var total = 0L;
         ChunkChain Open()
@@ -62,11 +64,12 @@ public sealed class SocketReceiveBridgeTests
                 lengths.Enqueue(chunk.Length);
                 Interlocked.Add(ref total, chunk.Length);
                 chunk.Return();
+                inFlight.Done();
             }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
             return new ChunkChain(sink, sink.Completion);
         }
 
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, s_budget, static b => Math.Min(b, chunkSize), _ => { }, CancellationToken.None);
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => Math.Min(b, chunkSize), _ => { }, CancellationToken.None);
         var bulk = new byte[1024 * 1024];
 
         async Task<int[]> BurstAsync(long expectedTotal)
@@ -109,6 +112,7 @@ public sealed class SocketReceiveBridgeTests
             budget.Enter();
         }
 
+        var inFlight = new ChunksInFlight(budget);
         var lengths = new ConcurrentQueue<int>();
         var total = 0L;
         var busyWhileReading = 0;
@@ -120,11 +124,12 @@ public sealed class SocketReceiveBridgeTests
                 Interlocked.Add(ref total, chunk.Length);
                 Volatile.Write(ref busyWhileReading, Math.Max(Volatile.Read(ref busyWhileReading), budget.Busy));
                 chunk.Return();
+                inFlight.Done();
             }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
             return new ChunkChain(sink, sink.Completion);
         }
 
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, budget, static b => b, _ => { }, CancellationToken.None);
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => b, _ => { }, CancellationToken.None);
         var bulk = new byte[2 * 1024 * 1024];
         await writer.SendAsync(bulk, SocketFlags.None);
         var deadline = DateTime.UtcNow + s_wait;
@@ -153,6 +158,7 @@ public sealed class SocketReceiveBridgeTests
         using var _ = reader;
         using var __ = writer;
         using var gate = new SemaphoreSlim(0);
+        var inFlight = new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes));
         var chunks = 0;
         ChunkChain Open()
         {
@@ -160,12 +166,13 @@ public sealed class SocketReceiveBridgeTests
             {
                 await gate.WaitAsync();
                 chunk.Return();
+                inFlight.Done();
             }, new ExecutionDataflowBlockOptions { BoundedCapacity = 1 });
             return new ChunkChain(stuck, stuck.Completion);
         }
 
         using var cancel = new CancellationTokenSource();
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, s_budget, static b => Math.Min(b, 1024), _ => Interlocked.Increment(ref chunks), cancel.Token);
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => Math.Min(b, 1024), _ => Interlocked.Increment(ref chunks), cancel.Token);
 
         // Write far more than a chunk plus the kernel's buffers can hold: the writer must stall.
         writer.Blocking = false;
@@ -199,6 +206,94 @@ public sealed class SocketReceiveBridgeTests
     }
 
     [Fact]
+    public async Task RunAsync_OverBudget_ReadsItsNextChunkOnlyOnceItsChainHasSentTheLast()
+    {
+        var (reader, writer) = await ConnectedPairAsync();
+        using var _ = reader;
+        using var __ = writer;
+        // A budget of one smallest buffer: a second chunk in flight never fits.
+        var budget = new ReadBudget(ReadBudget.Smallest);
+        var inFlight = new ChunksInFlight(budget);
+        using var gate = new SemaphoreSlim(0);
+        var chunks = 0;
+        var total = 0L;
+        var mostInFlight = 0;
+        ChunkChain Open()
+        {
+            // Room for several chunks: only the budget keeps the pump at one.
+            var sink = new ActionBlock<Chunk>(async chunk =>
+            {
+                Volatile.Write(ref mostInFlight, Math.Max(Volatile.Read(ref mostInFlight), inFlight.Count));
+                await gate.WaitAsync();
+                Interlocked.Add(ref total, chunk.Length);
+                chunk.Return();
+                inFlight.Done();
+            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 8 });
+            return new ChunkChain(sink, sink.Completion);
+        }
+
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => b, _ => Interlocked.Increment(ref chunks), CancellationToken.None);
+        var bulk = new byte[256 * 1024];
+        var sending = writer.SendAsync(bulk, SocketFlags.None);
+        await Task.Delay(300);
+        Assert.Equal(1, Volatile.Read(ref chunks)); // read, handed over, and waiting for it to be sent
+        Assert.Equal(1, budget.InFlight);
+
+        gate.Release(10_000);
+        await sending.WaitAsync(s_wait);
+        var deadline = DateTime.UtcNow + s_wait;
+        while (Interlocked.Read(ref total) < bulk.Length && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(bulk.Length, Interlocked.Read(ref total));
+        Assert.Equal(1, Volatile.Read(ref mostInFlight));
+        writer.Shutdown(SocketShutdown.Send);
+        Assert.Equal(ReceiveOutcome.EndOfStream, await pump.WaitAsync(s_wait));
+        Assert.Equal(0, budget.InFlight);
+    }
+
+    [Fact]
+    public async Task RunAsync_TornDown_GivesBackTheChunksItsChainNeverSent()
+    {
+        var (reader, writer) = await ConnectedPairAsync();
+        using var _ = reader;
+        using var __ = writer;
+        var budget = new ReadBudget(ReadBudget.DefaultBytes);
+        var inFlight = new ChunksInFlight(budget);
+        using var gate = new SemaphoreSlim(0);
+        ChunkChain Open()
+        {
+            var stuck = new ActionBlock<Chunk>(async chunk =>
+            {
+                await gate.WaitAsync();
+                chunk.Return();
+                inFlight.Done();
+            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
+            return new ChunkChain(stuck, stuck.Completion);
+        }
+
+        using var cancel = new CancellationTokenSource();
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => Math.Min(b, 1024), _ => { }, cancel.Token);
+        await writer.SendAsync(new byte[64 * 1024], SocketFlags.None);
+        var deadline = DateTime.UtcNow + s_wait;
+        while (budget.InFlight < 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(3, budget.InFlight); // one being sent, one queued, one the pump holds while the chain is full
+        cancel.Cancel();
+        Assert.Equal(ReceiveOutcome.Cancelled, await pump.WaitAsync(s_wait));
+        Assert.Equal(0, budget.InFlight);
+
+        gate.Release(10); // the stuck chain finishes late: already given back, not counted twice
+        await Task.Delay(200);
+        Assert.Equal(0, budget.InFlight);
+    }
+
+    [Fact]
     public async Task RunAsync_ReturnsFaulted_WhenChainDeclines()
     {
         var (reader, writer) = await ConnectedPairAsync();
@@ -206,7 +301,7 @@ public sealed class SocketReceiveBridgeTests
         using var __ = writer;
         var target = new BufferBlock<Chunk>();
         ((IDataflowBlock)target).Fault(new InvalidOperationException("test"));
-        var pump = SocketReceiveBridge.RunAsync(reader, () => new ChunkChain(target, target.Completion), null, s_budget, static b => Math.Min(b, 1024), _ => { }, CancellationToken.None);
+        var pump = SocketReceiveBridge.RunAsync(reader, () => new ChunkChain(target, target.Completion), null, new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes)), static b => Math.Min(b, 1024), _ => { }, CancellationToken.None);
         await writer.SendAsync(new byte[10], SocketFlags.None);
         Assert.Equal(ReceiveOutcome.Faulted, await pump.WaitAsync(s_wait));
     }
@@ -224,7 +319,7 @@ public sealed class SocketReceiveBridgeTests
             Interlocked.Increment(ref opened);
             var sink = new ActionBlock<Chunk>(c => c.Return());
             return new ChunkChain(sink, sink.Completion);
-        }, null, s_budget, static b => Math.Min(b, 1024), _ => { }, cancel.Token);
+        }, null, new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes)), static b => Math.Min(b, 1024), _ => { }, cancel.Token);
         await Task.Delay(200);
         Assert.Equal(0, opened);
         cancel.Cancel();
