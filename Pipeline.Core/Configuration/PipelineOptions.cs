@@ -27,5 +27,12 @@ internal sealed record PipelineOptions
 
     public StageOptions Udp { get; init; } = new(Environment.ProcessorCount, 1024);
 
+    /// <summary>
+    /// <c>pipeline.read_budget_mib</c>: what the relay's busy TCP connections read and keep in flight together
+    /// (<see cref="Multiplexing.ReadBudget"/>). Less bounds memory under many busy connections; more lets more of them
+    /// read 128 KiB at a time with reading, ciphering and sending overlapped.
+    /// </summary>
+    public int ReadBudgetMiB { get; init; } = (int)(Multiplexing.ReadBudget.DefaultBytes >> 20);
+
     public static PipelineOptions Default { get; } = new();
 }

@@ -132,6 +132,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             throw new UsageException($"{settings.Label("plugin")} a plugin carries one server, on one port; give one, or no plugin");
         }
 
+        var pipeline = settings.Pipeline(PipelineOptions.Default);
         var relay = new RelayOptions
         {
             Listen = listen,
@@ -156,7 +157,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 : null,
             OutboundAddress = SourceAddress(settings, "outbound_bind_addr") ?? outboundAddress, // shadowsocks-rust's name, every verb
             Acl = acl,
-            Pipeline = settings.Pipeline(PipelineOptions.Default),
+            Pipeline = pipeline,
+            ReadBudget = new(pipeline.ReadBudgetMiB * (1L << 20)),
         };
         var telemetry = new TelemetrySettings(
             settings.String("telemetry:traces") is { Length: > 0 } traces ? traces : null,

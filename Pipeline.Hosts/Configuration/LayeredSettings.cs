@@ -202,7 +202,7 @@ internal sealed class LayeredSettings
         return list;
     }
 
-    /// <summary>The <c>pipeline</c> section: per stage, <c>max_parallelism</c> and <c>bounded_capacity</c>.</summary>
+    /// <summary>The <c>pipeline</c> section: per stage, <c>max_parallelism</c> and <c>bounded_capacity</c>; and <c>read_budget_mib</c>.</summary>
     public PipelineOptions Pipeline(PipelineOptions defaults)
     {
         var section = _root.GetSection("pipeline");
@@ -214,6 +214,15 @@ internal sealed class LayeredSettings
         var result = defaults;
         foreach (var stage in section.GetChildren())
         {
+            if (stage.Key.Equals("read_budget_mib", StringComparison.OrdinalIgnoreCase))
+            {
+                result = result with
+                {
+                    ReadBudgetMiB = Int(stage.Path, 1, 65_536) ?? throw new UsageException($"{Label(stage.Path)} expected a whole number of MiB from 1 to 65536"),
+                };
+                continue;
+            }
+
             result = stage.Key.ToLowerInvariant() switch
             {
                 "handshake" => result with { Handshake = Stage(stage, result.Handshake) },
@@ -223,7 +232,7 @@ internal sealed class LayeredSettings
                 "decrypt" => result with { Decrypt = Stage(stage, result.Decrypt) },
                 "forward" => result with { Forward = Stage(stage, result.Forward) },
                 "udp" => result with { Udp = Stage(stage, result.Udp) },
-                _ => throw new UsageException($"{Label(stage.Path)} unknown stage; one of handshake, resolve, connect, encrypt, decrypt, forward, udp"),
+                _ => throw new UsageException($"{Label(stage.Path)} unknown stage; one of handshake, resolve, connect, encrypt, decrypt, forward, udp (or read_budget_mib)"),
             };
         }
 

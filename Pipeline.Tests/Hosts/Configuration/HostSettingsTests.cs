@@ -1,3 +1,4 @@
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
 
@@ -125,7 +126,39 @@ public sealed class HostSettingsTests
         }
     }
 
+    [Fact]
+    public void Build_ReadBudget_DefaultsTo32MiB_AndTheConfigSetsIt()
+    {
+        var defaults = TestSettings.Build("server", ["-p", "8388", "-k", "x"]);
+        Assert.Equal(32, defaults.Relay.Pipeline.ReadBudgetMiB);
+        Assert.Equal(ReadBudget.Largest, defaults.Relay.ReadBudget.BufferSize);
+
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, """{ "server_port": 8388, "password": "x", "pipeline": { "read_budget_mib": 1, "resolve": { "max_parallelism": 7 } } }""");
+        try
+        {
+            var settings = TestSettings.Build("server", ["-c", path]);
+            Assert.Equal(1, settings.Relay.Pipeline.ReadBudgetMiB);
+            Assert.Equal(7, settings.Relay.Pipeline.Resolve.MaxParallelism);
+
+            // 1 MiB among 16 busy pumps: 64 KiB each (32 MiB would still give each 128 KiB).
+            var budget = settings.Relay.ReadBudget;
+            for (var i = 0; i < 16; i++)
+            {
+                budget.Enter();
+            }
+
+            Assert.Equal(64 * 1024, budget.BufferSize);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Theory]
+    [InlineData("""{ "pipeline": { "read_budget_mib": 0 } }""", "pipeline.read_budget_mib: in")]
+    [InlineData("""{ "pipeline": { "read_budget_mib": "lots" } }""", "pipeline.read_budget_mib: in")]
     [InlineData("""{ "pipeline": { "resolv": { "max_parallelism": 7 } } }""", "pipeline.resolv:")]
     [InlineData("""{ "pipeline": { "resolve": { "max_parallelism": 0 } } }""", "pipeline.resolve.max_parallelism:")]
     [InlineData("""{ "pipeline": { "resolve": { "parallel": 2 } } }""", "pipeline.resolve.parallel:")]
