@@ -27,4 +27,26 @@ public sealed class CipherDuplexTests
             Assert.InRange(encryptor.Encrypt(plaintext, output), 0, first);
         }
     }
+
+    [Fact]
+    public async Task OverBudget_EveryConnectionStillMovesAllItsBytes_AndTheBudgetEndsEmpty()
+    {
+        // One smallest buffer for the whole chain (local and server share it): every pump runs one chunk at a time,
+        // the local's header with first data and the server's data after the header included.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var budget = new ReadBudget(ReadBudget.Smallest);
+        await using var destination = new EchoDestination();
+        await using var chain = RelayChain.Start("aes-256-gcm", tune: o => o with { ReadBudget = budget });
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            Transfer.EchoThroughSocks5Async(chain.Local.LocalEndPoint, destination.EndPoint.Port, 2, 2 << 20, cancel.Token)));
+
+        for (var i = 0; i < 200 && (chain.Local.ActiveSessions > 0 || chain.Server.ActiveSessions > 0 || budget.InFlight != 0); i++)
+        {
+            await Task.Delay(50, cancel.Token);
+        }
+
+        Assert.Equal(0, chain.Local.ActiveSessions + chain.Server.ActiveSessions);
+        Assert.Equal(0, budget.InFlight); // every chunk counted in was counted out: nothing leaks into later connections' share
+        Assert.Equal(0, budget.Busy);
+    }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Xunit.Abstractions;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -18,7 +19,8 @@ public sealed class LoadTests(ITestOutputHelper output)
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         await using var destination = new EchoDestination();
-        await using var chain = RelayChain.Start("aes-128-gcm");
+        var budget = new ReadBudget(ReadBudget.DefaultBytes); // the default, shared here by local and server
+        await using var chain = RelayChain.Start("aes-128-gcm", tune: o => o with { ReadBudget = budget });
 
         // Warm up (thread pool, socket engine, pools) so the baseline is the steady state, not the cold start.
         await RoundAsync(chain, destination, 50, cancel.Token);
@@ -34,6 +36,8 @@ public sealed class LoadTests(ITestOutputHelper output)
 
             // Every session on both sides has ended: nothing is held for a finished connection.
             await WaitUntilAsync(() => chain.Local.ActiveSessions == 0 && chain.Server.ActiveSessions == 0, cancel.Token);
+            Assert.Equal(0, budget.InFlight); // a thousand connections' chunks (pumps held to one each for most of it) all counted out
+            Assert.Equal(0, budget.Busy);
             System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
             GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             GC.WaitForPendingFinalizers();
