@@ -35,6 +35,13 @@ internal sealed class TelemetrySetup : IDisposable
     /// <summary>Where OTLP goes, for the start-up line; <c>null</c> when not exported.</summary>
     public string? OtlpDescription { get; }
 
+    /// <summary>
+    /// The runtime's own meter (.NET 9 and later): <c>dotnet.gc.*</c> (heap size, collections, pauses),
+    /// <c>dotnet.process.*</c> (CPU time, working set), <c>dotnet.thread_pool.*</c> (threads, queue length), exported beside
+    /// the pipeline's, so memory and CPU can be read against the relay's own figures.
+    /// </summary>
+    internal const string RuntimeMeter = "System.Runtime";
+
     public static TelemetrySetup Start(string serviceRole, TelemetrySettings settings)
     {
         var environmentEndpoint = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT");
@@ -51,7 +58,7 @@ internal sealed class TelemetrySetup : IDisposable
         if (otlp)
         {
             tracing.AddOtlpExporter(o => Configure(o, settings, "v1/traces"));
-            meter = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(PipelineTelemetry.Name)
+            meter = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(PipelineTelemetry.Name, RuntimeMeter)
                 .AddOtlpExporter((o, reader) =>
                 {
                     Configure(o, settings, "v1/metrics");

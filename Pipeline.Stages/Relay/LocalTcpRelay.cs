@@ -1,5 +1,6 @@
 using System.Net;
 using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
@@ -85,8 +86,10 @@ internal sealed class LocalTcpRelay(
         connect.LinkTo(reject);
         addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);
         addHeader.LinkTo(reject);
-        _queues = StageQueues.Register(
-            (Socks5HandshakeStage.Name, () => handshake.InputCount), (ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount));
+        _queues = StableCompositeDisposable.Create(
+            StageQueues.Register(
+                (Socks5HandshakeStage.Name, () => handshake.InputCount), (ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount)),
+            ReadBudgetGauges.Register(options.ReadBudget));
 
         _accepts = new AcceptLoop(options, "local", handshake, timeProvider, clientSpeaksFirst: true); // SOCKS5: the greeting comes first
     }

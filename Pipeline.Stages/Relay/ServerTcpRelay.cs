@@ -1,5 +1,6 @@
 using System.Net;
 using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
@@ -55,8 +56,10 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         resolve.LinkTo(reject);
         connect.LinkTo(relay, s_propagate, static s => s.IsAlive);
         connect.LinkTo(reject);
-        _queues = StageQueues.Register(
-            (ReadHeaderStage.Name, () => readHeader.InputCount), (ResolveStage.Name, () => resolve.InputCount), (ConnectStage.Name, () => connect.InputCount));
+        _queues = StableCompositeDisposable.Create(
+            StageQueues.Register(
+                (ReadHeaderStage.Name, () => readHeader.InputCount), (ResolveStage.Name, () => resolve.InputCount), (ConnectStage.Name, () => connect.InputCount)),
+            ReadBudgetGauges.Register(options.ReadBudget));
 
         foreach (var listen in (IEnumerable<IPEndPoint>)[options.Listen, .. options.MoreListens])
         {

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
@@ -52,7 +53,9 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
         connect.LinkTo(reject);
         addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);
         addHeader.LinkTo(reject);
-        _queues = StageQueues.Register((ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount));
+        _queues = StableCompositeDisposable.Create(
+            StageQueues.Register((ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount)),
+            ReadBudgetGauges.Register(options.ReadBudget));
 
         _accepts = new AcceptLoop(options, "tunnel", setDestination, timeProvider);
     }

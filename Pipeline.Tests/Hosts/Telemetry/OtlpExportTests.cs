@@ -44,7 +44,11 @@ public sealed class OtlpExportTests
 
         // The meter's instruments are exported too (at the latest by the flush on shutdown).
         var metrics = Encoding.UTF8.GetString([.. posts.Where(p => p.Path == "/v1/metrics").SelectMany(p => p.Body)]);
-        Assert.Contains("pipeline.bytes_relayed", metrics, StringComparison.Ordinal);
+        foreach (var name in new[] { "pipeline.bytes_relayed", "pipeline.read_budget.in_flight", "pipeline.read_budget.busy", "dotnet.gc.heap.total_allocated", "dotnet.process.cpu.time" })
+        {
+            Assert.Contains(name, metrics, StringComparison.Ordinal); // the pipeline's meter, and the runtime's beside it
+        }
+
         Assert.True(localStop < TimeSpan.FromSeconds(5) && serverStop < TimeSpan.FromSeconds(5), $"stops took {localStop} and {serverStop}");
     }
 
