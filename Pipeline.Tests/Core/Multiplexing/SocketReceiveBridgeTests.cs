@@ -160,19 +160,8 @@ public sealed class SocketReceiveBridgeTests
         using var gate = new SemaphoreSlim(0);
         var inFlight = new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes));
         var chunks = 0;
-        ChunkChain Open()
-        {
-            var stuck = new ActionBlock<Chunk>(async chunk =>
-            {
-                await gate.WaitAsync();
-                chunk.Return();
-                inFlight.Done();
-            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 1 });
-            return new ChunkChain(stuck, stuck.Completion);
-        }
-
         using var cancel = new CancellationTokenSource();
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => Math.Min(b, 1024), _ => Interlocked.Increment(ref chunks), cancel.Token);
+        var pump = SocketReceiveBridge.RunAsync(reader, () => GatedChain(gate, inFlight, capacity: 1), null, inFlight, static b => Math.Min(b, 1024), _ => Interlocked.Increment(ref chunks), cancel.Token);
 
         // Write far more than a chunk plus the kernel's buffers can hold: the writer must stall.
         writer.Blocking = false;
@@ -263,19 +252,8 @@ public sealed class SocketReceiveBridgeTests
         var budget = new ReadBudget(ReadBudget.DefaultBytes);
         var inFlight = new ChunksInFlight(budget);
         using var gate = new SemaphoreSlim(0);
-        ChunkChain Open()
-        {
-            var stuck = new ActionBlock<Chunk>(async chunk =>
-            {
-                await gate.WaitAsync();
-                chunk.Return();
-                inFlight.Done();
-            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
-            return new ChunkChain(stuck, stuck.Completion);
-        }
-
         using var cancel = new CancellationTokenSource();
-        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => Math.Min(b, 1024), _ => { }, cancel.Token);
+        var pump = SocketReceiveBridge.RunAsync(reader, () => GatedChain(gate, inFlight, capacity: 2), null, inFlight, static b => Math.Min(b, 1024), _ => { }, cancel.Token);
         await writer.SendAsync(new byte[64 * 1024], SocketFlags.None);
         var deadline = DateTime.UtcNow + s_wait;
         while (budget.InFlight < 3 && DateTime.UtcNow < deadline)
@@ -324,6 +302,18 @@ public sealed class SocketReceiveBridgeTests
         Assert.Equal(0, opened);
         cancel.Cancel();
         Assert.Equal(ReceiveOutcome.Cancelled, await pump.WaitAsync(s_wait));
+    }
+
+    /// <summary>A chain of one block that sends (drops) each chunk only when <paramref name="gate"/> lets it, holding up to <paramref name="capacity"/>.</summary>
+    private static ChunkChain GatedChain(SemaphoreSlim gate, ChunksInFlight inFlight, int capacity)
+    {
+        var gated = new ActionBlock<Chunk>(async chunk =>
+        {
+            await gate.WaitAsync();
+            chunk.Return();
+            inFlight.Done();
+        }, new ExecutionDataflowBlockOptions { BoundedCapacity = capacity });
+        return new ChunkChain(gated, gated.Completion);
     }
 
     internal static async Task<(Socket Reader, Socket Writer)> ConnectedPairAsync()
