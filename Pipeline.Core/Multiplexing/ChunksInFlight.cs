@@ -56,7 +56,11 @@ internal sealed class ChunksInFlight(ReadBudget budget)
 
         // Continuations asynchronously: the pump must not run inside the chain's last block.
         var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _emptied, emptied);
+
+        // A full fence (not a volatile write), so that the count is read again only after the waiter is visible to
+        // Done: otherwise the read could pass the write, and a Done in between would find no waiter while this found
+        // the chunk still out, and the pump would wait for good.
+        Interlocked.Exchange(ref _emptied, emptied);
         if (Count <= 0)
         {
             // The last chunk went out between the check and the write, and its Done found no waiter.
