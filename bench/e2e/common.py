@@ -6,8 +6,17 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
 
 
+_given = set()
+
+
 def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+    """A loopback port free now and not handed out before in this run: the kernel may give the same port to two binds
+    in a row, and a local started on its server's port fails while the server answers its port check."""
+    while True:
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+        if p not in _given:
+            _given.add(p)
+            return p
 
 
 def wait_listening(port, timeout=10):

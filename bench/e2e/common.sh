@@ -11,6 +11,7 @@ cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  rm -f "$GIVEN_PORTS"
 }
 trap cleanup EXIT
 
@@ -23,8 +24,19 @@ build() {
   done
 }
 
+GIVEN_PORTS="$(mktemp)" # ports handed out in this run: the kernel may give the same port to two binds in a row
+
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 - "$GIVEN_PORTS" <<'PY'
+import socket, sys
+given = set(open(sys.argv[1]).read().split())
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = str(s.getsockname()[1]); s.close()
+    if p not in given:
+        break
+open(sys.argv[1], "a").write(p + "\n")
+print(p)
+PY
 }
 
 wait_port() { # port [seconds]
