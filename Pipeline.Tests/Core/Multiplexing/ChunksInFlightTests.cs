@@ -62,6 +62,25 @@ public sealed class ChunksInFlightTests
     }
 
     [Fact]
+    public async Task EmptiedAsync_NeverMissesTheLastDone_WhenItRacesTheWait()
+    {
+        // The chain's last block counts the chunk out on another thread while the pump starts to wait: a lost
+        // wake-up would leave the pump waiting for good (here: the 10 s timeout).
+        var budget = new ReadBudget(ReadBudget.DefaultBytes);
+        var inFlight = new ChunksInFlight(budget);
+        for (var i = 0; i < 20_000; i++)
+        {
+            inFlight.Add();
+            var done = Task.Run(inFlight.Done);
+            await inFlight.EmptiedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+            await done;
+        }
+
+        Assert.Equal(0, inFlight.Count);
+        Assert.Equal(0, budget.InFlight);
+    }
+
+    [Fact]
     public async Task EmptiedAsync_EndsWithTheConnectionsCancellation()
     {
         var inFlight = new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes));
