@@ -30,9 +30,6 @@ internal static class ReadBudgetGauges
         return owner;
     }
 
-    /// <summary>What the gauges report now: busy directions and chunks in flight.</summary>
-    public static (int Busy, int InFlight) Snapshot() => (Sum(static b => b.Busy), Sum(static b => b.InFlight));
-
     private static int Sum(Func<ReadBudget, int> value) => s_registered.Values.Distinct().Sum(value);
 
     private sealed class Registration : IDisposable
