@@ -29,9 +29,14 @@ def wait_listening(port, timeout=10):
     raise RuntimeError(f"port {port} never opened")
 
 
-def rss_kib(pid):
+def status_kib(pid, field):
+    """A KiB figure from /proc/PID/status: VmRSS (resident now), VmHWM (the peak); 0 when the process has none."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kib(pid):
+    return status_kib(pid, "VmRSS")

@@ -7,20 +7,12 @@ usage: bench/e2e/load.py [connections=1000] [mib_each=1] [rounds=2] [method=aes-
 """
 import asyncio, os, socket, statistics, subprocess, sys, time
 
-from common import SS, free_port, wait_listening
+from common import SS, free_port, status_kib, wait_listening
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 SIZE = int(float(sys.argv[2]) * (1 << 20)) if len(sys.argv) > 2 else 1 << 20
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 2
 METHOD = sys.argv[4] if len(sys.argv) > 4 else "aes-128-gcm"
 PAYLOAD = os.urandom(SIZE)
-
-
-def hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 async def echo_server():
@@ -74,7 +66,7 @@ async def measure(impl, eport):
         elapsed = time.perf_counter() - start
         ok = [r for r in results if isinstance(r, float)]
         ok.sort()
-        peak = sum(hwm_kib(p.pid) for p in procs)
+        peak = sum(status_kib(p.pid, "VmHWM") for p in procs)
         return 2 * SIZE * len(ok) * 8 / elapsed / 1e9, ok[int(len(ok) * 0.99) - 1] * 1000 if ok else float("nan"), peak / 1024, N - len(ok)
     finally:
         for p in procs:

@@ -14,6 +14,7 @@ import asyncio, os, random, socket, subprocess, sys, time
 ARGS = sys.argv[1:]
 sys.argv = sys.argv[:1]  # conn_rate (helpers shared with it) reads its own arguments when imported
 import conn_rate as c  # noqa: E402
+from common import rss_kib  # noqa: E402
 
 PHASES = int(ARGS[0]) if len(ARGS) > 0 else 4
 SECONDS = float(ARGS[1]) if len(ARGS) > 1 else 15
@@ -23,7 +24,7 @@ METHOD = ARGS[3] if len(ARGS) > 3 else "aes-256-gcm"
 
 def stat(pid):
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    rss = int([line for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS")][0].split()[1])
+    rss = rss_kib(pid)
     threads = len(os.listdir(f"/proc/{pid}/task"))
     return f"fds {fds:>4}  rss {rss:>7} KiB  threads {threads:>3}"
 
