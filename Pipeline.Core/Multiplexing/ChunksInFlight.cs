@@ -1,3 +1,5 @@
+using System.Threading.Tasks.Dataflow;
+
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
 /// <summary>
@@ -28,6 +30,20 @@ internal sealed class ChunksInFlight(ReadBudget budget)
     {
         Interlocked.Increment(ref _count);
         Budget.Handed(1);
+    }
+
+    /// <summary>
+    /// Hands <paramref name="chunk"/> to <paramref name="target"/> without waiting (data a handshake stage already
+    /// holds, into a fresh chain), counted in; one the chain refuses goes back to the pool and out of the count.
+    /// </summary>
+    public void Post(ITargetBlock<Chunk> target, Chunk chunk)
+    {
+        Add();
+        if (!target.Post(chunk))
+        {
+            chunk.Return();
+            Done();
+        }
     }
 
     /// <summary>A chunk sent, or one the chain refused or dropped.</summary>

@@ -70,12 +70,7 @@ internal static class CipherDuplex
             decrypt.LinkTo(forward, s_propagate);
             if (alreadyDecrypted is { } plain)
             {
-                decryptInFlight.Add();
-                if (!forward.Post(plain))
-                {
-                    plain.Return();
-                    decryptInFlight.Done();
-                }
+                decryptInFlight.Post(forward, plain);
             }
 
             return Watch(session, new ChunkChain(decrypt, ReleaseKeyScheduleAfter(forward.Completion, session.Decryptor.ReleaseKeySchedule)));
@@ -90,12 +85,7 @@ internal static class CipherDuplex
             if (plainSideIsClient)
             {
                 firstEncrypt = OpenEncryptChain();
-                encryptInFlight.Add();
-                if (!firstEncrypt.Head.Post(initial))
-                {
-                    initial.Return();
-                    encryptInFlight.Done();
-                }
+                encryptInFlight.Post(firstEncrypt.Head, initial);
             }
             else
             {

@@ -1,3 +1,4 @@
+using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
@@ -89,6 +90,29 @@ public sealed class ChunksInFlightTests
         var emptied = inFlight.EmptiedAsync(cancel.Token);
         cancel.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => emptied.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void Post_CountsAnAcceptedChunkIn_AndARefusedOneBackOut()
+    {
+        var budget = new ReadBudget(ReadBudget.DefaultBytes);
+        var inFlight = new ChunksInFlight(budget);
+        var open = new BufferBlock<Chunk>();
+        inFlight.Post(open, Chunk.CopyOf([1, 2, 3]));
+        Assert.Equal(1, inFlight.Count);
+        Assert.Equal(1, budget.InFlight);
+
+        var closed = new BufferBlock<Chunk>();
+        closed.Complete();
+        inFlight.Post(closed, Chunk.CopyOf([4, 5, 6]));
+        Assert.Equal(1, inFlight.Count); // the refused chunk is not in flight
+        Assert.Equal(1, budget.InFlight);
+
+        Assert.True(open.TryReceive(out var accepted));
+        Assert.Equal([1, 2, 3], accepted.Span.ToArray());
+        accepted.Return();
+        inFlight.Done();
+        Assert.Equal(0, budget.InFlight);
     }
 
     [Fact]
