@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -59,6 +60,79 @@ public sealed class ResetTests
         var end = EndOfStreamAsync(victim, cancel.Token);
         Assert.Same(end, await Task.WhenAny(end, Task.Delay(10_000, cancel.Token)));
         await steadyTransfer;
+    }
+
+    [Fact]
+    public async Task Resets_WhileChunksAreInFlight_GiveEveryChunkBack_AndTheRelayMovesOn()
+    {
+        // A one-chunk budget shared by local and server: every pump runs one chunk at a time. Each victim's peer stops
+        // reading for a while, so the socket buffers fill, a forward block waits to send and the pumps behind it wait
+        // for their chains; then a reset tears the connection down with chunks in flight. Half the victims are reset by
+        // their destination, half by their client.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var budget = new ReadBudget(ReadBudget.Smallest);
+        await using var echo = new EchoDestination();
+        using var resetter = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        resetter.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        resetter.Listen(128);
+        await using var chain = RelayChain.Start("aes-256-gcm", tune: o => o with { ReadBudget = budget });
+        const int Victims = 16;
+        const int Payload = 16 << 20; // more than the kernel's socket buffers along the way hold (up to 10 MiB a hop on loopback)
+        var resetting = ResetAfterAStallAsync(resetter, Victims / 2, cancel.Token);
+
+        await Task.WhenAll(Enumerable.Range(0, Victims).Select(async i =>
+        {
+            var toResetter = i % 2 == 0;
+            var port = toResetter ? ((IPEndPoint)resetter.LocalEndPoint!).Port : echo.EndPoint.Port;
+            var (victim, code) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", port, cancel.Token);
+            using var _ = victim;
+            Assert.Equal(0, code);
+            var sending = victim.SendAsync(RandomNumberGenerator.GetBytes(Payload), SocketFlags.None, cancel.Token).AsTask();
+            if (toResetter)
+            {
+                // Ends when the destination's reset has come back through the relay.
+                await sending.ContinueWith(static _ => { }, TaskScheduler.Default);
+                return;
+            }
+
+            // Read a random part of the echo, stop reading until everything behind it is full, then reset.
+            await ReadAtLeastAsync(victim, Random.Shared.Next(1, 512 * 1024), cancel.Token);
+            await Task.Delay(300, cancel.Token);
+            victim.LingerState = new LingerOption(true, 0);
+            victim.Dispose();
+            await sending.ContinueWith(static _ => { }, TaskScheduler.Default); // ended by the reset
+        }));
+
+        await resetting;
+        await WaitUntilAsync(() => chain.Local.ActiveSessions == 0 && chain.Server.ActiveSessions == 0 && budget.InFlight == 0 && budget.Busy == 0, cancel.Token);
+        Assert.Equal(0, chain.Local.ActiveSessions + chain.Server.ActiveSessions);
+        Assert.Equal(0, budget.InFlight); // a chunk the teardown failed to give back would shrink every later connection's share
+        Assert.Equal(0, budget.Busy);
+
+        // And the relay moves on: a whole echo afterwards, every byte checked.
+        await Transfer.EchoThroughSocks5Async(chain.Local.LocalEndPoint, echo.EndPoint.Port, 1, 4 << 20, cancel.Token);
+        Assert.Equal(0, budget.InFlight);
+    }
+
+    /// <summary>Accepts <paramref name="count"/> connections; each reads a random part of what comes, stops reading until the buffers behind it are full, then resets.</summary>
+    private static Task ResetAfterAStallAsync(Socket listener, int count, CancellationToken cancellationToken) =>
+        Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
+        {
+            using var accepted = await listener.AcceptAsync(cancellationToken);
+            await ReadAtLeastAsync(accepted, Random.Shared.Next(0, 768 * 1024), cancellationToken);
+            await Task.Delay(300, cancellationToken);
+            accepted.LingerState = new LingerOption(true, 0);
+        }));
+
+    private static async Task ReadAtLeastAsync(Socket socket, int bytes, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        for (var got = 0; got < bytes;)
+        {
+            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+            Assert.True(n > 0, "the relay ended a connection nobody had reset yet");
+            got += n;
+        }
     }
 
     private static async Task<bool> EndOfStreamAsync(Socket socket, CancellationToken cancellationToken)
