@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Scheduling;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
 using Shadowsocks.Pipeline.Hosts.Demo;
@@ -40,14 +40,15 @@ internal static class DemoVerb
         using var telemetry = TelemetrySetup.Start("demo", new TelemetrySettings(args.Value(Flags.Traces) ?? DefaultTracesDirectory, null, null));
         var key = RandomNumberGenerator.GetBytes(cipher.KeySize == 0 ? 16 : cipher.KeySize);
         var serverOptions = new RelayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Cipher = cipher, MasterKey = key };
-        await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), ThreadPoolScheduler.Instance, TimeProvider.System);
+        var scheduler = new TimeProviderScheduler(TimeProvider.System);
+        await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), scheduler, TimeProvider.System);
         server.Start();
 
         LocalTcpRelay? local = null;
         foreach (var port in new[] { PreferredSocksPort, 0 })
         {
             var localOptions = serverOptions with { Listen = new IPEndPoint(IPAddress.Loopback, port), Server = server.LocalEndPoint };
-            local = new LocalTcpRelay(localOptions, ThreadPoolScheduler.Instance, TimeProvider.System);
+            local = new LocalTcpRelay(localOptions, scheduler, TimeProvider.System);
             try
             {
                 local.Start();

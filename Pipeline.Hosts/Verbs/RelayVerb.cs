@@ -1,11 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Core.Scheduling;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
 using Shadowsocks.Pipeline.Hosts.Logging;
@@ -329,9 +329,10 @@ internal static class RelayVerb
     private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound)> StartAsync(
         string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running)
     {
-        // Every open connection keeps one pending idle timer on this scheduler: ThreadPoolScheduler's is a plain
-        // System.Threading.Timer (≈ 210 bytes), TaskPoolScheduler's a Task.Delay with its own cancellation (≈ 610).
-        var scheduler = ThreadPoolScheduler.Instance;
+        // Every open connection keeps one pending idle timer on this scheduler: a one-shot timer each (Rx's
+        // TaskPoolScheduler's would be a Task.Delay with its own cancellation, ≈ 610 bytes), and no timer of its own
+        // (Rx's ThreadPoolScheduler would wake an idle process every 30 seconds: TimeProviderScheduler says why).
+        var scheduler = new TimeProviderScheduler(TimeProvider.System);
         var listen = relay.Listen;
 
         // The program's own resolver: the hosts file, then -d / "nameserver", else resolv.conf; stopped with the relays.

@@ -2,18 +2,25 @@
 """Idle wake-ups: how often an idle local and server run at all (a laptop's local sits idle most of the day), ours
 and shadowsocks-libev side by side.
 
-usage: bench/e2e/idle_wakeups.py [settle=130] [measure=128]
+usage: bench/e2e/idle_wakeups.py [settle=130] [measure=128] [udp=0]
 
 Starts ours (local + server) and ss-local + ss-server at once, with no traffic, waits `settle` seconds, then counts
-over `measure` seconds the times each process's threads were scheduled (the third field of
-/proc/PID/task/*/schedstat) and the CPU they used. Loopback only; every process is killed at the end.
+over `measure` seconds the times each process's threads were scheduled and the CPU they used. With `udp=1`, each
+local first relays one datagram through a SOCKS5 UDP association (to a UDP echo on loopback, through its server) and
+keeps the association open while the measurement runs: a proxy whose UDP flows (DNS, say) wait to expire (keep
+`measure` below the 300 s the NAT entries live). With `perf` installed the times scheduled are the process's thread
+switches (`sched:sched_switch`, all threads, also those that exit meanwhile); without it, the third field of
+/proc/PID/task/*/schedstat (threads that exit meanwhile are not counted). Loopback only; every process is killed at
+the end.
 """
-import glob, os, socket, subprocess, sys, time
+import glob, os, shutil, socket, subprocess, sys, tempfile, threading, time
 
 from common import SS, free_port
 SETTLE = float(sys.argv[1]) if len(sys.argv) > 1 else 130
 MEASURE = float(sys.argv[2]) if len(sys.argv) > 2 else 128
+UDP = len(sys.argv) > 3 and sys.argv[3] == "1"
 METHOD = "aes-256-gcm"
+PERF = shutil.which("perf")
 
 
 def sched(pid):
@@ -27,29 +34,81 @@ def sched(pid):
     return runs, ns
 
 
+def udp_echo():
+    """A UDP echo on loopback, served by a daemon thread; returns its port."""
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            data, peer = echo.recvfrom(65536)
+            echo.sendto(data, peer)
+    threading.Thread(target=serve, daemon=True).start()
+    return echo.getsockname()[1]
+
+
+def one_datagram(local_port, echo_port):
+    """SOCKS5 UDP ASSOCIATE on the local, one datagram to the echo and its reply; returns the control connection (the
+    association lives as long as it stays open)."""
+    control = socket.create_connection(("127.0.0.1", local_port), timeout=5)
+    control.sendall(b"\x05\x01\x00")
+    assert control.recv(2) == b"\x05\x00"
+    control.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
+    reply = control.recv(10)
+    assert reply[1] == 0, f"UDP ASSOCIATE refused: {reply!r}"
+    relay = (socket.inet_ntoa(reply[4:8]), int.from_bytes(reply[8:10], "big"))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        header = b"\x00\x00\x00\x01\x7f\x00\x00\x01" + echo_port.to_bytes(2, "big")
+        udp.sendto(header + b"ping", relay)
+        assert udp.recvfrom(100)[0] == header + b"ping"
+    return control
+
+
+def switches(pids, seconds):
+    """Each pid's thread switches (times one of its threads was switched out) over `seconds`, all threads counted."""
+    with tempfile.TemporaryDirectory() as scratch:
+        data = os.path.join(scratch, "switches.data")
+        subprocess.run([PERF, "record", "-q", "-e", "sched:sched_switch", "-a", "-o", data, "--", "sleep", str(seconds)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seen = subprocess.run([PERF, "script", "-i", data, "-F", "pid"], check=True, capture_output=True, text=True).stdout.split()
+    return {pid: seen.count(str(pid)) for pid in pids}
+
+
 def main():
     ports = {impl: (free_port(), free_port()) for impl in ("ours", "libev")}
+    udp = ["-u"] if UDP else []
     commands = {
-        "ours server": [SS, "server", "-s", "127.0.0.1", "-p", str(ports["ours"][0]), "-k", "bench", "-m", METHOD],
-        "ours local": [SS, "local", "-s", "127.0.0.1", "-p", str(ports["ours"][0]), "-l", str(ports["ours"][1]), "-k", "bench", "-m", METHOD],
-        "libev server": ["ss-server", "-s", "127.0.0.1", "-p", str(ports["libev"][0]), "-k", "bench", "-m", METHOD],
-        "libev local": ["ss-local", "-s", "127.0.0.1", "-p", str(ports["libev"][0]), "-l", str(ports["libev"][1]), "-k", "bench", "-m", METHOD],
+        "ours server": [SS, "server", "-s", "127.0.0.1", "-p", str(ports["ours"][0]), "-k", "bench", "-m", METHOD, "--forbidden-ip", ""] + udp,
+        "ours local": [SS, "local", "-s", "127.0.0.1", "-p", str(ports["ours"][0]), "-l", str(ports["ours"][1]), "-k", "bench", "-m", METHOD] + udp,
+        "libev server": ["ss-server", "-s", "127.0.0.1", "-p", str(ports["libev"][0]), "-k", "bench", "-m", METHOD] + udp,
+        "libev local": ["ss-local", "-s", "127.0.0.1", "-p", str(ports["libev"][0]), "-l", str(ports["libev"][1]), "-k", "bench", "-m", METHOD] + udp,
     }
     procs = {name: subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, cmd in commands.items()}
+    controls = []
     try:
         time.sleep(SETTLE)
+        if UDP:
+            echo_port = udp_echo()
+            controls = [one_datagram(ports[impl][1], echo_port) for impl in ("ours", "libev")]
         before = {name: sched(p.pid) for name, p in procs.items()}
-        time.sleep(MEASURE)
+        if PERF:
+            counted = switches([p.pid for p in procs.values()], MEASURE)
+        else:
+            time.sleep(MEASURE)
         after = {name: sched(p.pid) for name, p in procs.items()}
         for name, p in procs.items():
             if p.poll() is not None:
                 raise RuntimeError(f"{name} exited")
-        print(f"idle for {SETTLE:.0f} s, then measured over {MEASURE:.0f} s:")
-        for name in procs:
-            runs = after[name][0] - before[name][0]
+        what = "thread switches (perf)" if PERF else "runs (schedstat)"
+        print(f"idle for {SETTLE:.0f} s{', one UDP datagram through each local' if UDP else ''}, then measured over {MEASURE:.0f} s: {what}")
+        for name, p in procs.items():
+            runs = counted[p.pid] if PERF else after[name][0] - before[name][0]
             cpu_ms = (after[name][1] - before[name][1]) / 1e6
             print(f"{name:<13} {runs / MEASURE:8.2f} wake-ups/s {cpu_ms / MEASURE * 1000:8.1f} us CPU/s")
     finally:
+        for control in controls:
+            control.close()
         for p in procs.values():
             p.kill(); p.wait()
 

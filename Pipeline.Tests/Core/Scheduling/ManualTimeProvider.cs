@@ -1,0 +1,87 @@
+namespace Shadowsocks.Pipeline.Tests.Core.Scheduling;
+
+/// <summary>
+/// A clock that moves only when told (<see cref="Advance"/>); its one-shot timers fire, on the caller's thread, when
+/// the time they wait for has come. Periodic timers are not needed here and refused.
+/// </summary>
+internal sealed class ManualTimeProvider : TimeProvider
+{
+    private readonly object _gate = new();
+    private readonly List<ManualTimer> _timers = [];
+    private DateTimeOffset _now = new(2026, 11, 27, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>Timers created and neither fired nor disposed.</summary>
+    public int Pending
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _timers.Count;
+            }
+        }
+    }
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        lock (_gate)
+        {
+            return _now;
+        }
+    }
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        Assert.Equal(Timeout.InfiniteTimeSpan, period);
+        var timer = new ManualTimer(this, callback, state);
+        lock (_gate)
+        {
+            timer.DueAt = _now + dueTime;
+            _timers.Add(timer);
+        }
+
+        return timer;
+    }
+
+    /// <summary>Moves the clock on and fires, in due order, every timer whose time has come.</summary>
+    public void Advance(TimeSpan by)
+    {
+        List<ManualTimer> due;
+        lock (_gate)
+        {
+            _now += by;
+            due = [.. _timers.Where(t => t.DueAt <= _now).OrderBy(t => t.DueAt)];
+            _timers.RemoveAll(due.Contains);
+        }
+
+        foreach (var timer in due)
+        {
+            timer.Fire();
+        }
+    }
+
+    private void Remove(ManualTimer timer)
+    {
+        lock (_gate)
+        {
+            _timers.Remove(timer);
+        }
+    }
+
+    private sealed class ManualTimer(ManualTimeProvider owner, TimerCallback callback, object? state) : ITimer
+    {
+        public DateTimeOffset DueAt { get; set; }
+
+        public void Fire() => callback(state);
+
+        public bool Change(TimeSpan dueTime, TimeSpan period) => throw new NotSupportedException("one-shot timers only");
+
+        public void Dispose() => owner.Remove(this);
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
