@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using Microsoft.Reactive.Testing;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Dns;
@@ -187,7 +188,7 @@ public sealed class DnsResolverTests : IDisposable
             Ipv6First = ipv6First,
             AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(2),
             TotalTimeout = total ?? TimeSpan.FromSeconds(10),
-        }, scheduler ?? TaskPoolScheduler.Default, TimeProvider.System);
+        }, scheduler ?? ProgramScheduler.Instance, TimeProvider.System);
 
     /// <summary>Listens on TCP at <paramref name="port"/> (on 127.0.0.1) and forwards each connection to dnsmasq's TCP port.</summary>
     private sealed class TcpDnsForwarder : IDisposable

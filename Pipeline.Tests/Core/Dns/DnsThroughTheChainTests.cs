@@ -1,7 +1,7 @@
 using System.Net;
-using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Dns;
@@ -15,11 +15,11 @@ public sealed class DnsThroughTheChainTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var dnsmasq = new DnsmasqFixture();
         await using var web = new TinyHttpServer("resolved by our own resolver");
-        using var resolver = new DnsResolver(new DnsResolverOptions { Servers = [dnsmasq.EndPoint] }, TaskPoolScheduler.Default, TimeProvider.System);
+        using var resolver = new DnsResolver(new DnsResolverOptions { Servers = [dnsmasq.EndPoint] }, ProgramScheduler.Instance, TimeProvider.System);
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        await using var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "dns", loopback), resolver, TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "dns", loopback), resolver, ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
-        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "dns", loopback, server.LocalEndPoint), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "dns", loopback, server.LocalEndPoint), ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
 
         var output = await Curl.RunAsync(

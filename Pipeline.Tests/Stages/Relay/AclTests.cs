@@ -1,11 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -20,7 +20,7 @@ public sealed class AclTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await using var destination = new EchoDestination();
         var options = Options("[reject_all]\n[white_list]\n127.0.0.2\n");
-        await using var server = new ServerTcpRelay(options, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(options, new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
 
         using var admitted = await RequestAsync(server.LocalEndPoint, s_second, options, ShadowsocksAddress.FromEndPoint(destination.EndPoint), cancel.Token);
@@ -43,7 +43,7 @@ public sealed class AclTests
         blocked.Listen(4);
         var options = Options("[outbound_block_list]\n127.0.0.2/32\n(^|\\.)blocked\\.test$\n");
         var resolver = new CountingResolver();
-        await using var server = new ServerTcpRelay(options, resolver, TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(options, resolver, ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
 
         using (var toBlocked = await RequestAsync(server.LocalEndPoint, IPAddress.Loopback, options, ShadowsocksAddress.FromEndPoint((IPEndPoint)blocked.LocalEndPoint!), cancel.Token))

@@ -1,7 +1,7 @@
 using System.Net;
-using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -14,10 +14,10 @@ public sealed class ConnectionLimitTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var destination = new EchoDestination();
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        await using var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "limit", loopback), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "limit", loopback), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         var localOptions = RelayChain.Options("aes-256-gcm", "limit", loopback, server.LocalEndPoint) with { MaxConnections = 3 };
-        await using var local = new LocalTcpRelay(localOptions, TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new LocalTcpRelay(localOptions, ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
 
         var held = new List<System.Net.Sockets.Socket>();

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -20,9 +20,9 @@ public sealed class ForbiddenDestinationTests
         await using var destination = new EchoDestination();
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
         var serverOptions = RelayChain.Options("aes-256-gcm", "pw", loopback) with { Forbidden = ForbiddenAddresses.Default };
-        await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(serverOptions, new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
-        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "pw", loopback, server.LocalEndPoint), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "pw", loopback, server.LocalEndPoint), ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
 
         var (socket, _) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, host, destination.EndPoint.Port, cancel.Token);

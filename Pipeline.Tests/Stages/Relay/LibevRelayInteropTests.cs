@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -30,7 +30,7 @@ public sealed class LibevRelayInteropTests
         using var cancel = new CancellationTokenSource(s_timeout);
         await using var destination = new EchoDestination();
         await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", method, "-t", "60");
-        await using var local = new LocalTcpRelay(RelayChain.Options(method, Password, Loopback(), server.EndPoint), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new LocalTcpRelay(RelayChain.Options(method, Password, Loopback(), server.EndPoint), ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
         var (socket, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
         using var _ = socket;
@@ -44,7 +44,7 @@ public sealed class LibevRelayInteropTests
     {
         using var cancel = new CancellationTokenSource(s_timeout);
         await using var destination = new EchoDestination();
-        await using var server = new ServerTcpRelay(RelayChain.Options(method, Password, Loopback()), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(RelayChain.Options(method, Password, Loopback()), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         await using var local = await LibevPeer.StartAsync("ss-local", "-s", "127.0.0.1", "-p", Port(server.LocalEndPoint), "-b", "127.0.0.1", "-k", Password, "-m", method, "-t", "60");
         var (socket, reply) = await Socks5TestClient.ConnectAsync(local.EndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
@@ -61,7 +61,7 @@ public sealed class LibevRelayInteropTests
         await using var destination = new EchoDestination();
         await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", method, "-t", "60");
         var options = RelayChain.Options(method, Password, Loopback(), server.EndPoint) with { TunnelDestination = ShadowsocksAddress.FromEndPoint(destination.EndPoint) };
-        await using var tunnel = new TunnelRelay(options, TaskPoolScheduler.Default, TimeProvider.System);
+        await using var tunnel = new TunnelRelay(options, ProgramScheduler.Instance, TimeProvider.System);
         tunnel.Start();
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(tunnel.LocalEndPoint, cancel.Token);
@@ -74,7 +74,7 @@ public sealed class LibevRelayInteropTests
     {
         using var cancel = new CancellationTokenSource(s_timeout);
         await using var destination = new EchoDestination();
-        await using var server = new ServerTcpRelay(RelayChain.Options(method, Password, Loopback()), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(RelayChain.Options(method, Password, Loopback()), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         await using var tunnel = await LibevPeer.StartAsync("ss-tunnel", "-s", "127.0.0.1", "-p", Port(server.LocalEndPoint), "-b", "127.0.0.1",
             "-L", $"127.0.0.1:{destination.EndPoint.Port}", "-k", Password, "-m", method, "-t", "60");
@@ -89,7 +89,7 @@ public sealed class LibevRelayInteropTests
         using var cancel = new CancellationTokenSource(s_timeout);
         await using var web = new TinyHttpServer("hello through the pipeline");
         await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", "aes-256-gcm", "-t", "60");
-        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", Password, Loopback(), server.EndPoint), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", Password, Loopback(), server.EndPoint), ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
         var output = await Curl.RunAsync(["-sS", "--max-time", "20", "--socks5-hostname", $"127.0.0.1:{local.LocalEndPoint.Port}", $"http://localhost:{web.EndPoint.Port}/"], cancel.Token);
         Assert.Equal("hello through the pipeline", output);

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -70,7 +70,7 @@ public sealed class LibevUdpInteropTests
         await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-u", "-k", Password, "-m", method);
         var options = RelayChain.Options(method, Password, new IPEndPoint(IPAddress.Loopback, 0), server.EndPoint)
             with { TunnelDestination = ShadowsocksAddress.FromEndPoint(echo.EndPoint) };
-        await using var tunnel = new TunnelUdpRelay(options, server.EndPoint, TaskPoolScheduler.Default);
+        await using var tunnel = new TunnelUdpRelay(options, server.EndPoint, ProgramScheduler.Instance);
         tunnel.Start(new IPEndPoint(IPAddress.Loopback, 0));
         await AssertPlainEchoAsync(tunnel.LocalEndPoint, cancel.Token);
     }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -122,7 +123,7 @@ public sealed class LocalServerRelayTests
     {
         using var cancel = new CancellationTokenSource(s_timeout);
         var options = RelayChain.Options("aes-256-gcm", "x", new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(IPAddress.Loopback, FreeClosedPort()));
-        await using var local = new Shadowsocks.Pipeline.Stages.Relay.LocalTcpRelay(options, System.Reactive.Concurrency.TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new Shadowsocks.Pipeline.Stages.Relay.LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
         var (socket, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", 80, cancel.Token);
         using var _ = socket;

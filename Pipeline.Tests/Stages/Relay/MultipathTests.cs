@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -39,7 +39,7 @@ public sealed class MultipathTests
         await using var destination = new EchoDestination();
         await using var server = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", "aes-256-gcm", "-t", "60");
         await using var local = new LocalTcpRelay(
-            RelayChain.Options("aes-256-gcm", Password, Loopback(), server.EndPoint) with { Mptcp = true }, TaskPoolScheduler.Default, TimeProvider.System);
+            RelayChain.Options("aes-256-gcm", Password, Loopback(), server.EndPoint) with { Mptcp = true }, ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
 
         var before = NetstatCounters.Read("MPTcpExt", "MPCapableSYNTX");

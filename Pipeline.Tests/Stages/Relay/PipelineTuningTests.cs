@@ -3,12 +3,12 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Hosts.Configuration;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -54,10 +54,10 @@ public sealed class PipelineTuningTests
         var resolver = new GatedResolver();
         await using var destination = new EchoDestination();
         var serverOptions = settings.Relay with { Listen = new IPEndPoint(IPAddress.Loopback, 0) };
-        await using var server = new ServerTcpRelay(serverOptions, resolver, TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(serverOptions, resolver, ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         var localOptions = RelayChain.Options("aes-256-gcm", "tuning", new IPEndPoint(IPAddress.Loopback, 0), server.LocalEndPoint);
-        await using var local = new LocalTcpRelay(localOptions, TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new LocalTcpRelay(localOptions, ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
 
         var transfers = Enumerable.Range(0, Connections).Select(async i =>
@@ -114,7 +114,7 @@ public sealed class PipelineTuningTests
         };
         var resolver = new GatedResolver();
         using var echo = new UdpEchoDestination(IPAddress.Loopback);
-        await using var server = new ServerUdpRelay(options, resolver, TaskPoolScheduler.Default);
+        await using var server = new ServerUdpRelay(options, resolver, ProgramScheduler.Instance);
         server.Start(new IPEndPoint(IPAddress.Loopback, 0));
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         client.Bind(new IPEndPoint(IPAddress.Loopback, 0));

@@ -2,12 +2,12 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Xunit.Abstractions;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -29,7 +29,7 @@ public sealed class ProbeResistanceTests(ITestOutputHelper output)
     {
         await using var destination = new EchoDestination();
         var options = RelayChain.Options(Method, Password, new IPEndPoint(IPAddress.Loopback, 0)) with { IdleTimeout = s_timeout };
-        await using var ours = new ServerTcpRelay(options, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var ours = new ServerTcpRelay(options, new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         ours.Start();
         await using var libev = await LibevPeer.StartAsync("ss-server", "-s", "127.0.0.1", "-k", Password, "-m", Method,
             "-t", ((int)s_timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture));

@@ -1,10 +1,10 @@
 using System.Net;
-using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -45,15 +45,15 @@ internal sealed class RelayChain : IAsyncDisposable
     {
         tune ??= static options => options;
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        var server = new ServerTcpRelay(tune(Options(method, password, loopback)), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        var server = new ServerTcpRelay(tune(Options(method, password, loopback)), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         var clientOptions = tune(Options(method, localPassword ?? password, loopback, server.LocalEndPoint));
-        var local = new LocalTcpRelay(clientOptions, TaskPoolScheduler.Default, TimeProvider.System);
+        var local = new LocalTcpRelay(clientOptions, ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
         TunnelRelay? tunnel = null;
         if (tunnelTo is { } destination)
         {
-            tunnel = new TunnelRelay(clientOptions with { TunnelDestination = destination }, TaskPoolScheduler.Default, TimeProvider.System);
+            tunnel = new TunnelRelay(clientOptions with { TunnelDestination = destination }, ProgramScheduler.Instance, TimeProvider.System);
             tunnel.Start();
         }
 

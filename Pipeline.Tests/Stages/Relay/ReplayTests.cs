@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -20,7 +20,7 @@ public sealed class ReplayTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await using var destination = new EchoDestination();
         var options = RelayChain.Options(method, "replay", new IPEndPoint(IPAddress.Loopback, 0));
-        await using var server = new ServerTcpRelay(options, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(options, new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
 
         // The recording: address header and data, encrypted once.

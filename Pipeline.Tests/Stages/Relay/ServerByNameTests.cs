@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Dns;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -19,13 +19,13 @@ public sealed class ServerByNameTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var dnsmasq = new DnsmasqFixture();
-        using var resolver = new DnsResolver(new DnsResolverOptions { Servers = [dnsmasq.EndPoint] }, TaskPoolScheduler.Default, TimeProvider.System);
+        using var resolver = new DnsResolver(new DnsResolverOptions { Servers = [dnsmasq.EndPoint] }, ProgramScheduler.Instance, TimeProvider.System);
         await using var destination = new EchoDestination();
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        await using var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "named", loopback), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "named", loopback), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         var named = new DnsEndPoint(DnsmasqFixture.Web, server.LocalEndPoint.Port); // web.test: only dnsmasq knows it
-        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "named", loopback, named), TaskPoolScheduler.Default, TimeProvider.System, serverNames: resolver);
+        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "named", loopback, named), ProgramScheduler.Instance, TimeProvider.System, serverNames: resolver);
         local.Start();
 
         var queriesForTheFirst = 0;
@@ -56,15 +56,15 @@ public sealed class ServerByNameTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var dnsmasq = new DnsmasqFixture();
-        using var resolver = new DnsResolver(new DnsResolverOptions { Servers = [dnsmasq.EndPoint] }, TaskPoolScheduler.Default, TimeProvider.System);
+        using var resolver = new DnsResolver(new DnsResolverOptions { Servers = [dnsmasq.EndPoint] }, ProgramScheduler.Instance, TimeProvider.System);
         await using var destination = new EchoDestination();
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        await using var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "named", loopback), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "named", loopback), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         var target = ShadowsocksAddress.FromEndPoint(destination.EndPoint);
 
         var known = RelayChain.Options("aes-256-gcm", "named", loopback, new DnsEndPoint(DnsmasqFixture.Web, server.LocalEndPoint.Port)) with { TunnelDestination = target };
-        await using (var tunnel = new TunnelRelay(known, TaskPoolScheduler.Default, TimeProvider.System, resolver))
+        await using (var tunnel = new TunnelRelay(known, ProgramScheduler.Instance, TimeProvider.System, resolver))
         {
             tunnel.Start();
             using var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -74,7 +74,7 @@ public sealed class ServerByNameTests
 
         var unknown = RelayChain.Options("aes-256-gcm", "named", loopback, new DnsEndPoint("nobody.test", server.LocalEndPoint.Port))
             with { TunnelDestination = target, ConnectRetries = 0 };
-        await using (var tunnel = new TunnelRelay(unknown, TaskPoolScheduler.Default, TimeProvider.System, resolver))
+        await using (var tunnel = new TunnelRelay(unknown, ProgramScheduler.Instance, TimeProvider.System, resolver))
         {
             tunnel.Start();
             using var client = new Socket(SocketType.Stream, ProtocolType.Tcp);

@@ -1,7 +1,7 @@
 using System.Net;
-using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Loopback;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -18,7 +18,7 @@ public sealed class ServerFailoverTests
         await using var destination = new EchoDestination();
         var server = StartServer(s_loopback);
         var serverEndPoint = server.LocalEndPoint;
-        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "failover", s_loopback, serverEndPoint), TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new LocalTcpRelay(RelayChain.Options("aes-256-gcm", "failover", s_loopback, serverEndPoint), ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
         await AssertEchoAsync(local, destination, cancel.Token);
 
@@ -39,7 +39,7 @@ public sealed class ServerFailoverTests
         await using var live = StartServer(s_loopback);
         var dead = new IPEndPoint(IPAddress.Loopback, LoopbackPorts.Next());
         var options = RelayChain.Options("aes-256-gcm", "failover", s_loopback, dead) with { FallbackServers = [live.LocalEndPoint] };
-        await using var local = new LocalTcpRelay(options, TaskPoolScheduler.Default, TimeProvider.System);
+        await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
         for (var i = 0; i < 6; i++)
         {
@@ -51,7 +51,7 @@ public sealed class ServerFailoverTests
 
     private static ServerTcpRelay StartServer(IPEndPoint listen)
     {
-        var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "failover", listen), new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+        var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "failover", listen), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         return server;
     }

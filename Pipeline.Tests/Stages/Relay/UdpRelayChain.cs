@@ -4,6 +4,7 @@ using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -25,7 +26,7 @@ internal sealed class UdpRelayChain : IAsyncDisposable
 
     public static ServerUdpRelay StartServer(RelayOptions options, IScheduler? scheduler = null, IPEndPoint? listen = null)
     {
-        var server = new ServerUdpRelay(options, new SystemDnsResolver(), scheduler ?? TaskPoolScheduler.Default);
+        var server = new ServerUdpRelay(options, new SystemDnsResolver(), scheduler ?? ProgramScheduler.Instance);
         server.Start(listen ?? new IPEndPoint(IPAddress.Loopback, 0));
         return server;
     }
@@ -39,9 +40,9 @@ internal sealed class UdpRelayChain : IAsyncDisposable
     {
         for (var attempt = 0; ; attempt++)
         {
-            var udp = new LocalUdpRelay(options, server, TaskPoolScheduler.Default);
+            var udp = new LocalUdpRelay(options, server, ProgramScheduler.Instance);
             udp.Start(new IPEndPoint(IPAddress.Loopback, 0));
-            var tcp = new LocalTcpRelay(options with { Listen = udp.LocalEndPoint, Server = server }, TaskPoolScheduler.Default, TimeProvider.System, udp);
+            var tcp = new LocalTcpRelay(options with { Listen = udp.LocalEndPoint, Server = server }, ProgramScheduler.Instance, TimeProvider.System, udp);
             try
             {
                 tcp.Start();
@@ -60,7 +61,7 @@ internal sealed class UdpRelayChain : IAsyncDisposable
         for (var attempt = 0; ; attempt++)
         {
             var udp = StartServer(options);
-            var tcp = new ServerTcpRelay(options with { Listen = udp.LocalEndPoint }, new SystemDnsResolver(), TaskPoolScheduler.Default, TimeProvider.System);
+            var tcp = new ServerTcpRelay(options with { Listen = udp.LocalEndPoint }, new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
             try
             {
                 tcp.Start();
