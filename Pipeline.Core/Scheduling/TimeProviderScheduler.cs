@@ -15,6 +15,12 @@ namespace Shadowsocks.Pipeline.Core.Scheduling;
 /// </summary>
 internal sealed class TimeProviderScheduler(TimeProvider timeProvider) : IScheduler
 {
+    /// <summary>
+    /// The longest wait a timer takes (about 49.7 days). Work due later runs then; the relays' timers re-check the time
+    /// when they run (an idle timer re-arms for what is left, a cache sweep schedules the next), so that is early, not wrong.
+    /// </summary>
+    internal static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     public DateTimeOffset Now => timeProvider.GetUtcNow();
 
     public IDisposable Schedule<TState>(TState state, Func<IScheduler, TState, IDisposable> action) =>
@@ -33,7 +39,8 @@ internal sealed class TimeProviderScheduler(TimeProvider timeProvider) : ISchedu
         }
         else
         {
-            item.Timer = timeProvider.CreateTimer(static self => ((Item<TState>)self!).Execute(), item, dueTime, Timeout.InfiniteTimeSpan);
+            var wait = dueTime < LongestWait ? dueTime : LongestWait;
+            item.Timer = timeProvider.CreateTimer(static self => ((Item<TState>)self!).Execute(), item, wait, Timeout.InfiniteTimeSpan);
         }
 
         return item;

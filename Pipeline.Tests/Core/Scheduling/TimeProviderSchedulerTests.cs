@@ -42,6 +42,22 @@ public sealed class TimeProviderSchedulerTests
     }
 
     [Fact]
+    public void WorkDueBeyondTheLongestTimer_IsAccepted_AndRunsAtThatLimit()
+    {
+        // A real timer refuses a due time over about 49.7 days (the system clock here would throw).
+        var scheduler = new TimeProviderScheduler(TimeProvider.System);
+        scheduler.Schedule(TimeSpan.FromDays(365), () => { }).Dispose();
+
+        var time = new ManualTimeProvider();
+        var runs = 0;
+        new TimeProviderScheduler(time).Schedule(TimeSpan.FromDays(365), () => runs++);
+        time.Advance(TimeProviderScheduler.LongestWait - TimeSpan.FromSeconds(1));
+        Assert.Equal(0, runs);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, runs); // early: the callers re-check the time when they run
+    }
+
+    [Fact]
     public void WorkDisposedBeforeItsTime_NeverRuns_AndLeavesNoTimer()
     {
         var time = new ManualTimeProvider();
