@@ -8,9 +8,11 @@ Starts ours (local + server) and ss-local + ss-server at once, with no traffic, 
 over `measure` seconds the times each process's threads were scheduled and the CPU they used. With `udp=1`, each
 local first relays one datagram through a SOCKS5 UDP association (to a UDP echo on loopback, through its server) and
 keeps the association open while the measurement runs: a proxy whose UDP flows (DNS, say) wait to expire (keep
-`measure` below the 300 s the NAT entries live). With `perf` installed the times scheduled are the process's thread
-switches (`sched:sched_switch`, all threads, also those that exit meanwhile); without it, the third field of
-/proc/PID/task/*/schedstat (threads that exit meanwhile are not counted). Loopback only; every process is killed at
+`measure` below the 300 s the NAT entries live). With `perf` installed it counts each process's thread switches
+(`sched:sched_switch`, all threads, also those that exit meanwhile) and its wake-ups: runs of switches less than
+10 ms apart, however many switches its threads make in one (the thread pool's workers spin before they sleep, each
+spin a switch). Without perf, the third field of /proc/PID/task/*/schedstat (threads that exit meanwhile are not
+counted). Loopback only; every process is killed at
 the end.
 """
 import glob, os, shutil, socket, subprocess, sys, tempfile, threading, time
@@ -21,6 +23,7 @@ MEASURE = float(sys.argv[2]) if len(sys.argv) > 2 else 128
 UDP = len(sys.argv) > 3 and sys.argv[3] == "1"
 METHOD = "aes-256-gcm"
 PERF = shutil.which("perf")
+EPISODE_GAP = 0.010  # seconds between two switches of one process that make them two wake-ups
 
 
 def sched(pid):
@@ -66,13 +69,25 @@ def one_datagram(local_port, echo_port):
 
 
 def switches(pids, seconds):
-    """Each pid's thread switches (times one of its threads was switched out) over `seconds`, all threads counted."""
+    """Each pid's thread switches over `seconds` (times one of its threads was switched out; all threads counted) and
+    its episodes: runs of switches less than EPISODE_GAP apart (one wake-up of the process, however many switches its
+    threads make in it, e.g. the pool's workers spinning before they sleep)."""
     with tempfile.TemporaryDirectory() as scratch:
         data = os.path.join(scratch, "switches.data")
         subprocess.run([PERF, "record", "-q", "-e", "sched:sched_switch", "-a", "-o", data, "--", "sleep", str(seconds)],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        seen = subprocess.run([PERF, "script", "-i", data, "-F", "pid"], check=True, capture_output=True, text=True).stdout.split()
-    return {pid: seen.count(str(pid)) for pid in pids}
+        lines = subprocess.run([PERF, "script", "-i", data, "-F", "pid,time"], check=True, capture_output=True, text=True).stdout.splitlines()
+    times = {pid: [] for pid in pids}
+    for line in lines:
+        fields = line.replace(":", " ").split()
+        if len(fields) >= 2 and fields[0].isdigit() and int(fields[0]) in times:
+            times[int(fields[0])].append(float(fields[1]))
+    result = {}
+    for pid, seen in times.items():
+        seen.sort()
+        episodes = sum(1 for i, t in enumerate(seen) if i == 0 or t - seen[i - 1] > EPISODE_GAP)
+        result[pid] = (len(seen), episodes)
+    return result
 
 
 def main():
@@ -100,12 +115,15 @@ def main():
         for name, p in procs.items():
             if p.poll() is not None:
                 raise RuntimeError(f"{name} exited")
-        what = "thread switches (perf)" if PERF else "runs (schedstat)"
-        print(f"idle for {SETTLE:.0f} s{', one UDP datagram through each local' if UDP else ''}, then measured over {MEASURE:.0f} s: {what}")
+        print(f"idle for {SETTLE:.0f} s{', one UDP datagram through each local' if UDP else ''}, then measured over {MEASURE:.0f} s"
+              + ("" if PERF else " (no perf: threads scheduled, from schedstat, without those that exited meanwhile)"))
         for name, p in procs.items():
-            runs = counted[p.pid] if PERF else after[name][0] - before[name][0]
             cpu_ms = (after[name][1] - before[name][1]) / 1e6
-            print(f"{name:<13} {runs / MEASURE:8.2f} wake-ups/s {cpu_ms / MEASURE * 1000:8.1f} us CPU/s")
+            if PERF:
+                switched, episodes = counted[p.pid]
+                print(f"{name:<13} {episodes / MEASURE:8.2f} wake-ups/s {switched / MEASURE:8.2f} thread switches/s {cpu_ms / MEASURE * 1000:8.1f} us CPU/s")
+            else:
+                print(f"{name:<13} {(after[name][0] - before[name][0]) / MEASURE:8.2f} runs/s {cpu_ms / MEASURE * 1000:8.1f} us CPU/s")
     finally:
         for control in controls:
             control.close()
