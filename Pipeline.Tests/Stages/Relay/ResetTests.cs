@@ -96,7 +96,7 @@ public sealed class ResetTests
             }
 
             // Read a random part of the echo, stop reading until everything behind it is full, then reset.
-            await ReadAtLeastAsync(victim, Random.Shared.Next(1, 512 * 1024), cancel.Token);
+            await Socks5TestClient.ReadExactlyAsync(victim, new byte[Random.Shared.Next(1, 512 * 1024)], cancel.Token);
             await Task.Delay(300, cancel.Token);
             victim.LingerState = new LingerOption(true, 0);
             victim.Dispose();
@@ -119,21 +119,10 @@ public sealed class ResetTests
         Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
         {
             using var accepted = await listener.AcceptAsync(cancellationToken);
-            await ReadAtLeastAsync(accepted, Random.Shared.Next(0, 768 * 1024), cancellationToken);
+            await Socks5TestClient.ReadExactlyAsync(accepted, new byte[Random.Shared.Next(0, 768 * 1024)], cancellationToken);
             await Task.Delay(300, cancellationToken);
             accepted.LingerState = new LingerOption(true, 0);
         }));
-
-    private static async Task ReadAtLeastAsync(Socket socket, int bytes, CancellationToken cancellationToken)
-    {
-        var buffer = new byte[64 * 1024];
-        for (var got = 0; got < bytes;)
-        {
-            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
-            Assert.True(n > 0, "the relay ended a connection nobody had reset yet");
-            got += n;
-        }
-    }
 
     private static async Task<bool> EndOfStreamAsync(Socket socket, CancellationToken cancellationToken)
     {
