@@ -1,6 +1,6 @@
 """Shared helpers for the Python end-to-end benchmarks (imported, not run); common.sh is the shell scripts' twin.
 Everything listens on 127.0.0.1."""
-import os, socket, subprocess, time
+import os, socket, subprocess, threading, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SS = os.environ.get("SS_BINARY") or os.path.join(ROOT, "Pipeline.Hosts", "bin", "Release", "net10.0", "shadowsocks")  # SS_BINARY: e.g. a published build
@@ -40,3 +40,35 @@ def status_kib(pid, field):
 
 def rss_kib(pid):
     return status_kib(pid, "VmRSS")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, in seconds (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def udp_echo_server():
+    """A UDP echo on loopback, served by a daemon thread; returns its socket."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+
+    def run():
+        while True:
+            try:
+                data, peer = s.recvfrom(65536); s.sendto(data, peer)
+            except OSError:
+                return
+    threading.Thread(target=run, daemon=True).start()
+    return s
+
+
+def socks5_udp_associate(port):
+    """SOCKS5 UDP ASSOCIATE on the local at `port`: returns the control connection (the association lives while it is
+    open) and the relay's address for the datagrams."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(bytes([5, 1, 0])); assert c.recv(2) == bytes([5, 0])
+    c.sendall(bytes([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]))
+    r = c.recv(10); assert r[1] == 0, r
+    return c, (socket.inet_ntoa(r[4:8]), (r[8] << 8) | r[9])

@@ -17,6 +17,7 @@ ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 CONCURRENCY = sys.argv[2] if len(sys.argv) > 2 else "50"
 sys.argv = [sys.argv[0], "4", "1", CONCURRENCY, "aes-256-gcm", "0"]  # conn_rate.py's settings: 4 s, no warm-up
 import conn_rate  # noqa: E402  (reads sys.argv at import)
+from common import cpu_seconds  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 OURS = conn_rate.SS
@@ -32,11 +33,6 @@ class Recorded(subprocess.Popen):
 
 
 conn_rate.subprocess.Popen = Recorded
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def idle_seconds():

@@ -15,9 +15,9 @@ spin a switch). Without perf, the third field of /proc/PID/task/*/schedstat (thr
 counted). Loopback only; every process is killed at
 the end.
 """
-import glob, os, shutil, socket, subprocess, sys, tempfile, threading, time
+import glob, os, shutil, socket, subprocess, sys, tempfile, time
 
-from common import SS, free_port
+from common import SS, free_port, socks5_udp_associate, udp_echo_server
 SETTLE = float(sys.argv[1]) if len(sys.argv) > 1 else 130
 MEASURE = float(sys.argv[2]) if len(sys.argv) > 2 else 128
 UDP = len(sys.argv) > 3 and sys.argv[3] == "1"
@@ -37,32 +37,13 @@ def sched(pid):
     return runs, ns
 
 
-def udp_echo():
-    """A UDP echo on loopback, served by a daemon thread; returns its port."""
-    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    echo.bind(("127.0.0.1", 0))
-
-    def serve():
-        while True:
-            data, peer = echo.recvfrom(65536)
-            echo.sendto(data, peer)
-    threading.Thread(target=serve, daemon=True).start()
-    return echo.getsockname()[1]
-
-
 def one_datagram(local_port, echo_port):
-    """SOCKS5 UDP ASSOCIATE on the local, one datagram to the echo and its reply; returns the control connection (the
-    association lives as long as it stays open)."""
-    control = socket.create_connection(("127.0.0.1", local_port), timeout=5)
-    control.sendall(b"\x05\x01\x00")
-    assert control.recv(2) == b"\x05\x00"
-    control.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
-    reply = control.recv(10)
-    assert reply[1] == 0, f"UDP ASSOCIATE refused: {reply!r}"
-    relay = (socket.inet_ntoa(reply[4:8]), int.from_bytes(reply[8:10], "big"))
+    """One datagram through a SOCKS5 UDP association on the local to the echo, and its reply; returns the control
+    connection (the association lives as long as it stays open)."""
+    control, relay = socks5_udp_associate(local_port)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.settimeout(5)
-        header = b"\x00\x00\x00\x01\x7f\x00\x00\x01" + echo_port.to_bytes(2, "big")
+        header = bytes([0, 0, 0, 1, 127, 0, 0, 1, echo_port >> 8, echo_port & 255])
         udp.sendto(header + b"ping", relay)
         assert udp.recvfrom(100)[0] == header + b"ping"
     return control
@@ -104,7 +85,7 @@ def main():
     try:
         time.sleep(SETTLE)
         if UDP:
-            echo_port = udp_echo()
+            echo_port = udp_echo_server().getsockname()[1]
             controls = [one_datagram(ports[impl][1], echo_port) for impl in ("ours", "libev")]
         before = {name: sched(p.pid) for name, p in procs.items()}
         if PERF:

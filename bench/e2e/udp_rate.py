@@ -9,27 +9,14 @@ Each implementation first runs `warmup` seconds of the same load, not counted (a
 Reports medians per implementation and the ratio ours/libev, and the CPU time each process spent per echoed datagram
 (from /proc/PID/stat over the counted seconds). Loopback only; every process is killed at the end.
 """
-import os, socket, statistics, subprocess, sys, threading, time
+import os, socket, statistics, subprocess, sys, time
 
-from common import SS, free_port, wait_listening
+from common import SS, cpu_seconds, free_port, socks5_udp_associate, udp_echo_server, wait_listening
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 METHOD = sys.argv[3] if len(sys.argv) > 3 else "aes-256-gcm"
 WINDOW = int(sys.argv[4]) if len(sys.argv) > 4 else 32
 WARMUP = float(sys.argv[5]) if len(sys.argv) > 5 else 2
-
-
-def echo_server():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    def run():
-        while True:
-            try:
-                data, peer = s.recvfrom(65536); s.sendto(data, peer)
-            except OSError:
-                return
-    threading.Thread(target=run, daemon=True).start()
-    return s
 
 
 def start(impl, echo_port):
@@ -45,29 +32,10 @@ def start(impl, echo_port):
     return procs, lport
 
 
-def cpu_seconds(procs):
-    """user + system CPU of each process so far, in seconds."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    result = []
-    for p in procs:
-        with open(f"/proc/{p.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        result.append((int(fields[11]) + int(fields[12])) / ticks)
-    return result
-
-
-def associate(lport):
-    c = socket.create_connection(("127.0.0.1", lport))
-    c.sendall(bytes([5, 1, 0])); assert c.recv(2) == bytes([5, 0])
-    c.sendall(bytes([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]))
-    r = c.recv(10); assert r[1] == 0, r
-    return c, (socket.inet_ntoa(r[4:8]), (r[8] << 8) | r[9])
-
-
 def measure(impl, echo_port, size):
     procs, lport = start(impl, echo_port)
     try:
-        control, relay = associate(lport)
+        control, relay = socks5_udp_associate(lport)
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); u.settimeout(0.2)
         u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         packet = bytes([0, 0, 0, 1, 127, 0, 0, 1, echo_port >> 8, echo_port & 255]) + os.urandom(size)
@@ -82,7 +50,7 @@ def measure(impl, echo_port, size):
                     u.sendto(packet, relay)
                 continue
             u.sendto(packet, relay)
-        cpu_before = cpu_seconds(procs)
+        cpu_before = [cpu_seconds(p.pid) for p in procs]
         got, deadline, start_t = 0, time.time() + SECONDS, time.time()
         while time.time() < deadline:
             try:
@@ -93,7 +61,7 @@ def measure(impl, echo_port, size):
                 continue
             u.sendto(packet, relay)
         elapsed = time.time() - start_t
-        cpu = [after - before for after, before in zip(cpu_seconds(procs), cpu_before)]
+        cpu = [after - before for after, before in zip([cpu_seconds(p.pid) for p in procs], cpu_before)]
         control.close()
         return got / elapsed, [c * 1e6 / max(got, 1) for c in cpu]
     finally:
@@ -102,7 +70,7 @@ def measure(impl, echo_port, size):
 
 
 def main():
-    echo = echo_server(); port = echo.getsockname()[1]
+    echo = udp_echo_server(); port = echo.getsockname()[1]
     print(f"{'method':<24}{'payload':>8}{'ours dgram/s':>14}{'libev dgram/s':>15}{'ratio':>7}"
           f"{'ours µs/dgram server+local':>28}{'libev µs/dgram server+local':>29}")
     for size in (64, 1400):
