@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Reactive.Disposables;
-using System.Reactive.Linq;
 using System.Runtime.InteropServices;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 
@@ -77,7 +76,7 @@ internal sealed unsafe class EventLoop : IDisposable
     /// receive will not block; data left unread is reported again on the next turn.
     /// </summary>
     public IObservable<Socket> Readable(Socket socket) =>
-        Observable.Create<Socket>(observer => Register(socket, (_, _) => observer.OnNext(socket)));
+        new DirectObservable<Socket>(observer => Register(socket, (_, _) => observer.OnNext(socket)));
 
     public void Dispose()
     {

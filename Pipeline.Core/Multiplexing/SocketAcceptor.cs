@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using System.Reactive.Linq;
+using System.Reactive.Disposables;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
@@ -26,7 +26,24 @@ internal static class SocketAcceptor
     /// <param name="accept">The accept call (tests stand a failing one in: running out of descriptors cannot be staged otherwise).</param>
     public static IObservable<Socket> Accepts(
         Socket listener, Func<CancellationToken, Task>? slot = null, TimeProvider? timeProvider = null, Func<Socket, Socket>? accept = null) =>
-        Observable.Create<Socket>(async (observer, cancellationToken) =>
+        new DirectObservable<Socket>(observer =>
+        {
+            var stop = new CancellationTokenSource();
+            _ = AcceptAsync(listener, observer, slot, timeProvider ?? TimeProvider.System, accept, stop.Token);
+            return Disposable.Create(stop.Cancel);
+        });
+
+    /// <summary>
+    /// The accept loop of one subscription, started on the subscribing thread. Ends with <c>OnCompleted</c> when an
+    /// accept finds the listener closed, with nothing once the subscription is disposed (an accept that raced the
+    /// disposal is closed, not delivered), and with <c>OnError</c> on anything unexpected. The relays dispose the
+    /// subscription before they close the listener: a readiness wait does not see its descriptor close.
+    /// </summary>
+    private static async Task AcceptAsync(
+        Socket listener, IObserver<Socket> observer, Func<CancellationToken, Task>? slot, TimeProvider timeProvider, Func<Socket, Socket>? accept,
+        CancellationToken cancellationToken)
+    {
+        try
         {
             var holdingSlot = false;
             var exhausted = false;
@@ -38,7 +55,7 @@ internal static class SocketAcceptor
                     if (exhausted)
                     {
                         exhausted = false;
-                        await Task.Delay(ExhaustedPause, timeProvider ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                        await Task.Delay(ExhaustedPause, timeProvider, cancellationToken).ConfigureAwait(false);
                     }
 
                     if (slot is not null && !holdingSlot)
@@ -79,11 +96,28 @@ internal static class SocketAcceptor
                     continue; // that client is gone (reset before it was accepted); the slot stays for the next one
                 }
 
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    accepted.Dispose(); // accepted as the subscription was disposed: nobody would take it
+                    break;
+                }
+
                 holdingSlot = false; // the accepted connection holds it now
                 accepted.NoDelay = true;
                 observer.OnNext(accepted);
             }
 
-            observer.OnCompleted();
-        });
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return; // disposed: the subscriber asked for nothing more
+            }
+        }
+        catch (Exception e)
+        {
+            observer.OnError(e);
+            return;
+        }
+
+        observer.OnCompleted();
+    }
 }

@@ -94,6 +94,22 @@ public sealed class SocketAcceptorTests
         Assert.False(SocketReadiness.HasPendingWait(listener), "the listener's readiness wait outlived the subscription");
     }
 
+    [Fact]
+    public async Task AFailingAccept_EndsInOnError_AndNothingAfterIt()
+    {
+        using var listener = Listening();
+        using var client = await ConnectAsync(listener);
+        var failed = new TaskCompletionSource<Exception>();
+        var after = 0;
+        using var subscription = SocketAcceptor.Accepts(listener, accept: _ => throw new InvalidOperationException("broken accept"))
+            .Subscribe(_ => after++, e => failed.SetResult(e), () => after++);
+
+        var error = await failed.Task.WaitAsync(s_wait);
+        Assert.Equal("broken accept", error.Message);
+        await Task.Delay(100);
+        Assert.Equal(0, after);
+    }
+
     private static Socket Listening()
     {
         var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
