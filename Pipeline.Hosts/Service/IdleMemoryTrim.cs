@@ -3,12 +3,14 @@ namespace Shadowsocks.Pipeline.Hosts.Service;
 /// <summary>
 /// Gives memory back after a burst. A proxy's load comes in bursts (many connections open, then sit idle); the GC only
 /// runs when something allocates, so after a burst the heap keeps the burst's garbage and free space resident for as
-/// long as the connections stay quiet. Once a second this checks whether the process allocated anything to speak of
-/// (a quiet second) after having allocated <see cref="TrimAfterBytes"/> since the last trim; if so it runs one
-/// aggressive, compacting collection, which also decommits the freed regions. A busy process never qualifies.
-/// While nothing happens the checks back off (every 2, 4, … up to <see cref="MaxPeriod"/> seconds), so an idle
-/// proxy does not wake its threads every second (a laptop's local sits idle most of the day); the first check that
-/// finds allocation to speak of goes back to once a second.
+/// long as the connections stay quiet. While the process allocates, this checks once a second whether the last second
+/// was quiet (little allocated) after <see cref="TrimAfterBytes"/> since the last trim; if so it runs one aggressive,
+/// compacting collection, which also decommits the freed regions. A busy process never qualifies.
+/// <para>Once a check finds the process quiet with nothing worth trimming, the checks stop: no timer runs, so an idle
+/// proxy never wakes for this (a laptop's local sits idle most of the day). The next garbage collection starts them
+/// again (<see cref="CollectionWatch"/>): a collection comes only after a generation-0 budget of allocation (about
+/// 16 MiB here, the same as <see cref="TrimAfterBytes"/>), so a burst that could be worth a trim always brings them
+/// back. Before, the checks backed off to one a minute and still woke an idle process.</para>
 /// </summary>
 internal sealed class IdleMemoryTrim : IDisposable
 {
@@ -18,59 +20,93 @@ internal sealed class IdleMemoryTrim : IDisposable
     /// <summary>Allocation since the last trim that makes one worthwhile.</summary>
     private const long TrimAfterBytes = 16L * 1024 * 1024;
 
-    /// <summary>The check's period while the process is busy, and right after.</summary>
-    public static readonly TimeSpan MinPeriod = TimeSpan.FromSeconds(1);
+    /// <summary>The checks' period while they run.</summary>
+    public static readonly TimeSpan CheckPeriod = TimeSpan.FromSeconds(1);
 
-    /// <summary>The longest wait between checks of an idle process: how late a trim can come after a burst in a long quiet spell.</summary>
-    public static readonly TimeSpan MaxPeriod = TimeSpan.FromSeconds(64);
-
+    private readonly Lock _gate = new();
     private readonly ITimer _timer;
+    private readonly IDisposable _collections;
     private readonly Func<long> _allocatedBytes;
     private readonly Action _collect;
     private long _atLastTrim;
     private long _atLastTick;
-    private TimeSpan _period = MinPeriod;
+    private bool _checking = true;
 
     public IdleMemoryTrim(TimeProvider timeProvider)
-        : this(timeProvider, static () => GC.GetTotalAllocatedBytes(), static () => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true))
+        : this(
+            timeProvider,
+            static () => GC.GetTotalAllocatedBytes(),
+            static () => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true),
+            static onCollection => new CollectionWatch(onCollection))
     {
     }
 
-    /// <summary>With the allocation counter and the collection injected (tests).</summary>
-    public IdleMemoryTrim(TimeProvider timeProvider, Func<long> allocatedBytes, Action collect)
+    /// <summary>With the allocation counter, the collection and the watch for collections injected (tests).</summary>
+    public IdleMemoryTrim(TimeProvider timeProvider, Func<long> allocatedBytes, Action collect, Func<Action, IDisposable> watchCollections)
     {
         _allocatedBytes = allocatedBytes;
         _collect = collect;
         _atLastTrim = _atLastTick = allocatedBytes();
-        _timer = timeProvider.CreateTimer(_ => Tick(), null, MinPeriod, MinPeriod);
+        _timer = timeProvider.CreateTimer(_ => Tick(), null, CheckPeriod, CheckPeriod);
+        _collections = watchCollections(OnCollection);
     }
 
     /// <summary>Collections this instance has run (for tests and -v).</summary>
     public int Trims { get; private set; }
 
-    public void Dispose() => _timer.Dispose();
+    /// <summary>Whether the checks run (false: stopped until the next garbage collection).</summary>
+    public bool Checking
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _checking;
+            }
+        }
+    }
 
-    /// <summary>The wait before the next check.</summary>
-    public TimeSpan Period => _period;
+    public void Dispose()
+    {
+        _collections.Dispose();
+        _timer.Dispose();
+    }
 
-    /// <summary>One check (the timer calls it every <see cref="Period"/>).</summary>
+    /// <summary>One check (the timer calls it every <see cref="CheckPeriod"/> while the checks run).</summary>
     internal void Tick()
     {
-        var now = _allocatedBytes();
-        var quiet = now - _atLastTick < QuietBytes;
-        _atLastTick = now;
-        if (quiet && now - _atLastTrim >= TrimAfterBytes)
+        lock (_gate)
         {
-            _collect();
-            Trims++;
-            _atLastTrim = _atLastTick = _allocatedBytes();
-        }
+            var now = _allocatedBytes();
+            var quiet = now - _atLastTick < QuietBytes;
+            _atLastTick = now;
+            if (quiet && now - _atLastTrim >= TrimAfterBytes)
+            {
+                _collect();
+                Trims++;
+                _atLastTrim = _atLastTick = _allocatedBytes();
+            }
 
-        var next = quiet ? TimeSpan.FromTicks(Math.Min(_period.Ticks * 2, MaxPeriod.Ticks)) : MinPeriod;
-        if (next != _period)
+            if (quiet && _checking)
+            {
+                // Quiet, and nothing left worth a trim: nothing to check until the process allocates again.
+                _checking = false;
+                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    /// <summary>A garbage collection ran (on the finalizer thread): the process allocates again, so the checks resume.</summary>
+    internal void OnCollection()
+    {
+        lock (_gate)
         {
-            _period = next;
-            _timer.Change(next, next);
+            if (!_checking)
+            {
+                _checking = true;
+                _atLastTick = _allocatedBytes();
+                _timer.Change(CheckPeriod, CheckPeriod);
+            }
         }
     }
 }

@@ -2,7 +2,10 @@ using Shadowsocks.Pipeline.Hosts.Service;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 
-/// <summary>The idle trim collects once after a burst, on the first quiet second, and never while the process is busy.</summary>
+/// <summary>
+/// The idle trim collects once after a burst, on the first quiet second, and never while the process is busy; a quiet
+/// process has no check running until the next garbage collection.
+/// </summary>
 public sealed class IdleMemoryTrimTests
 {
     private const long MiB = 1024 * 1024;
@@ -12,7 +15,7 @@ public sealed class IdleMemoryTrimTests
     {
         long allocated = 100 * MiB;
         var collections = 0;
-        using var trim = new IdleMemoryTrim(new ManualTime(), () => allocated, () => collections++);
+        using var trim = new IdleMemoryTrim(new ManualTime(), () => allocated, () => collections++, static _ => new Watching());
 
         trim.Tick();                 // nothing allocated: nothing to give back
         Assert.Equal(0, collections);
@@ -49,31 +52,55 @@ public sealed class IdleMemoryTrimTests
     }
 
     [Fact]
-    public void AnIdleProcess_ChecksLessAndLessOften_AndActivityBringsTheSecondBack()
+    public void AQuietProcess_StopsChecking_AndTheNextCollectionStartsTheChecksAgain()
     {
         long allocated = 100 * MiB;
         var collections = 0;
         var time = new ManualTime();
-        using var trim = new IdleMemoryTrim(time, () => allocated, () => collections++);
-        Assert.Equal([TimeSpan.FromSeconds(1)], time.Periods); // created ticking every second
-
-        for (var i = 0; i < 8; i++)
+        Action? onCollection = null;
+        var watching = new Watching();
+        using var trim = new IdleMemoryTrim(time, () => allocated, () => collections++, callback =>
         {
-            trim.Tick(); // nothing happens
-        }
+            onCollection = callback;
+            return watching;
+        });
+        Assert.Equal([TimeSpan.FromSeconds(1)], time.Periods); // created checking every second
+        Assert.NotNull(onCollection);
 
-        Assert.Equal([1, 2, 4, 8, 16, 32, 64], time.Periods.Select(static p => p.TotalSeconds));
-        Assert.Equal(IdleMemoryTrim.MaxPeriod, trim.Period);
-
-        allocated += 20 * MiB; // a burst during the long wait: back to every second
+        allocated += 10 * MiB; // busy: the checks go on
         trim.Tick();
-        Assert.Equal(TimeSpan.FromSeconds(1), trim.Period);
+        Assert.True(trim.Checking);
+
+        trim.Tick(); // quiet, and 10 MiB is not worth a trim: no timer any more
+        Assert.False(trim.Checking);
+        Assert.Equal(Timeout.InfiniteTimeSpan, time.Periods[^1]);
         Assert.Equal(0, collections);
 
-        trim.Tick(); // the first quiet second after it: the trim, and the backing off starts again
+        allocated += 16 * MiB; // enough for a collection, which starts the checks again
+        onCollection();
+        Assert.True(trim.Checking);
+        Assert.Equal(TimeSpan.FromSeconds(1), time.Periods[^1]);
+
+        trim.Tick(); // the first quiet second after it: the trim (26 MiB since the last), and the checks stop again
         Assert.Equal(1, collections);
-        Assert.Equal(TimeSpan.FromSeconds(2), trim.Period);
-        Assert.Equal(TimeSpan.FromSeconds(2), time.Periods[^1]);
+        Assert.False(trim.Checking);
+        Assert.Equal(Timeout.InfiniteTimeSpan, time.Periods[^1]);
+
+        onCollection(); // the trim's own collection: one more check, which finds nothing to do
+        trim.Tick();
+        Assert.Equal(1, collections);
+        Assert.False(trim.Checking);
+
+        trim.Dispose();
+        Assert.True(watching.IsDisposed, "the watch for collections outlived the trim");
+    }
+
+    /// <summary>Stands in for the watch on the real collector (the test calls its callback itself).</summary>
+    private sealed class Watching : IDisposable
+    {
+        public bool IsDisposed { get; private set; }
+
+        public void Dispose() => IsDisposed = true;
     }
 
     /// <summary>A clock whose timer never fires (the test calls Tick itself); it records the periods it is given.</summary>
