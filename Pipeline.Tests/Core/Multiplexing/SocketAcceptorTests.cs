@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
@@ -92,6 +93,30 @@ public sealed class SocketAcceptorTests
         using var late = await ConnectAsync(listener); // the kernel still completes it into the backlog
         Assert.False(accepted.TryTake(out _, TimeSpan.FromMilliseconds(300)));
         Assert.False(SocketReadiness.HasPendingWait(listener), "the listener's readiness wait outlived the subscription");
+    }
+
+    [Fact]
+    public void Accepts_AreDeliveredOutsideRxsTrampoline()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.Connect(listener.LocalEndPoint!); // waiting in the backlog: accepted within Subscribe, on this thread
+        bool? scheduleRequired = null; // false inside Rx's CurrentThreadScheduler trampoline (DirectObservableTests)
+        Socket? accepted = null;
+
+        using (SocketAcceptor.Accepts(listener).Subscribe(socket =>
+        {
+            scheduleRequired ??= CurrentThreadScheduler.IsScheduleRequired;
+            accepted ??= socket;
+        }))
+        {
+            Assert.NotNull(accepted);
+            Assert.True(scheduleRequired, "the accept was delivered inside Rx's CurrentThreadScheduler trampoline");
+        }
+
+        accepted.Dispose();
     }
 
     [Fact]
