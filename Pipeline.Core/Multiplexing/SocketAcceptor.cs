@@ -102,8 +102,17 @@ internal static class SocketAcceptor
                     break;
                 }
 
+                try
+                {
+                    accepted.NoDelay = true;
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    accepted.Dispose(); // gone between the accept and its set-up; the slot stays for the next one
+                    continue;
+                }
+
                 holdingSlot = false; // the accepted connection holds it now
-                accepted.NoDelay = true;
                 observer.OnNext(accepted);
             }
 

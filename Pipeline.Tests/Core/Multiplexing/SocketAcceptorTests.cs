@@ -120,6 +120,34 @@ public sealed class SocketAcceptorTests
     }
 
     [Fact]
+    public async Task AConnectionGoneBeforeItsSetUp_IsSkipped_AndTheNextOneIsAccepted()
+    {
+        using var listener = Listening();
+        using var first = await ConnectAsync(listener);
+        var calls = 0;
+        Socket Accept(Socket l)
+        {
+            var socket = l.Accept();
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                socket.Dispose(); // the first one is gone before Nagle can be turned off
+            }
+
+            return socket;
+        }
+
+        var accepted = new BlockingCollection<Socket>();
+        Exception? error = null;
+        using var subscription = SocketAcceptor.Accepts(listener, accept: Accept).Subscribe(accepted.Add, e => error = e);
+        using var second = await ConnectAsync(listener);
+
+        Assert.True(accepted.TryTake(out var socket, s_wait), "the accepts stopped after a connection that was gone");
+        Assert.True(socket.NoDelay);
+        Assert.Null(error);
+        socket.Dispose();
+    }
+
+    [Fact]
     public async Task AFailingAccept_EndsInOnError_AndNothingAfterIt()
     {
         using var listener = Listening();
