@@ -177,7 +177,7 @@ internal sealed unsafe class EventLoop : IDisposable
         while (!_stopping)
         {
             RunTasks();
-            var count = _tasks.IsEmpty ? PollThenWait(events) : Epoll.Wait(_epoll, events, MaxEvents, 0);
+            var count = PollThenWait(events);
             if (count < 0)
             {
                 continue; // EINTR (a signal): poll again
@@ -204,14 +204,14 @@ internal sealed unsafe class EventLoop : IDisposable
     /// Polls up to <see cref="SpinPolls"/> times, yielding the core between polls, before it blocks in
     /// <c>epoll_wait</c>: under load the next event comes within microseconds, and a loop thread that is still
     /// runnable takes it without being woken. Waking a blocked thread costs both sides a switch and, on a virtual
-    /// machine whose idle vCPU halts, the host's help. Returns the events' count.
+    /// machine whose idle vCPU halts, the host's help. With tasks queued it only polls, once. Returns the events' count.
     /// </summary>
     private int PollThenWait(Epoll.Event* events)
     {
-        for (var poll = 0; poll < SpinPolls; poll++)
+        for (var poll = 0; poll < SpinPolls && _tasks.IsEmpty; poll++)
         {
             var count = Epoll.Wait(_epoll, events, MaxEvents, 0);
-            if (count != 0 || !_tasks.IsEmpty)
+            if (count != 0)
             {
                 return count;
             }
