@@ -110,12 +110,12 @@ def main():
         print(f"idle for {SETTLE:.0f} s{', one UDP datagram through each local' if UDP else ''}, then measured over {MEASURE:.0f} s"
               + ("" if PERF else " (no perf: threads scheduled, from schedstat, without those that exited meanwhile)"))
         for name, p in procs.items():
-            cpu_ms = (after[name][1] - before[name][1]) / 1e6
             if PERF:
                 switched, episodes = counted[p.pid]
                 cpu_ms = task_ms[name]
                 print(f"{name:<13} {episodes / MEASURE:8.2f} wake-ups/s {switched / MEASURE:8.2f} thread switches/s {cpu_ms / MEASURE * 1000:8.1f} us CPU/s")
             else:
+                cpu_ms = (after[name][1] - before[name][1]) / 1e6
                 print(f"{name:<13} {(after[name][0] - before[name][0]) / MEASURE:8.2f} runs/s {cpu_ms / MEASURE * 1000:8.1f} us CPU/s")
     finally:
         for control in controls:
