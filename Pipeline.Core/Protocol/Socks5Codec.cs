@@ -25,6 +25,9 @@ internal static class Socks5Codec
     /// <summary>Size of a request before the address: <c>VER | CMD | RSV</c>.</summary>
     private const int RequestPrefixSize = 3;
 
+    /// <summary>The longest reply <see cref="WriteReply"/> writes for a bound IP address (IPv6): 3 + 1 + 16 + 2.</summary>
+    public const int MaxReplySize = RequestPrefixSize + 1 + 16 + 2;
+
     private static readonly ShadowsocksAddress s_unspecified = ShadowsocksAddress.FromIp(IPAddress.Any, 0);
 
     /// <summary>

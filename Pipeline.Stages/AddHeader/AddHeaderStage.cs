@@ -76,11 +76,8 @@ internal static class AddHeaderStage
     /// <summary>Tells the SOCKS5 client its CONNECT succeeded, with the address it is connected to on our side.</summary>
     internal static async ValueTask ReplySucceededAsync(TcpSession session)
     {
-        var reply = new byte[22];
         var bound = session.Client.LocalEndPoint is IPEndPoint local ? ShadowsocksAddress.FromEndPoint(local) : (ShadowsocksAddress?)null;
-        var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, bound, reply);
-        session.Socks5ReplyPending = false;
-        await SocketSend.SendAllAsync(session.Client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);
+        await Socks5HandshakeStage.SendReplyAsync(session, Socks5Reply.Succeeded, bound, session.Cancellation.Token).ConfigureAwait(false);
     }
 
     /// <summary>Whether the client sends bytes within <see cref="FirstDataWait"/> (false also when it closed its side).</summary>

@@ -72,6 +72,12 @@ internal sealed class TcpSession : IDisposable
     /// <summary>Local: the SOCKS5 client has sent its request and still waits for a reply.</summary>
     public bool Socks5ReplyPending { get; set; }
 
+    /// <summary>
+    /// Local: the greeting's method selection (no authentication) is still owed. A client that sent its request right
+    /// behind the greeting gets the selection together with the request's reply, in one segment.
+    /// </summary>
+    public bool Socks5MethodSelectionPending { get; set; }
+
     /// <summary>Local: the SOCKS5 reply a failure after the handshake should give (general failure when unset).</summary>
     public Socks5Reply FailureReply { get; set; } = Socks5Reply.GeneralFailure;
 

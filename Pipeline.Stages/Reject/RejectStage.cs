@@ -27,8 +27,7 @@ internal static class RejectStage
 
             if (session.Socks5ReplyPending)
             {
-                session.Socks5ReplyPending = false;
-                await Socks5HandshakeStage.ReplyAsync(session.Client, session.FailureReply, CancellationToken.None).ConfigureAwait(false);
+                await Socks5HandshakeStage.ReplyAsync(session, session.FailureReply, CancellationToken.None).ConfigureAwait(false);
             }
 
             session.Dispose();

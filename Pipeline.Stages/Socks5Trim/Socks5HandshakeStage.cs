@@ -70,7 +70,8 @@ internal static class Socks5HandshakeStage
                     return "socks5: client offers no acceptable authentication method";
                 }
 
-                await SocketSend.SendAllAsync(socket, new byte[] { 5, Socks5Codec.NoAuthentication }, cancellationToken).ConfigureAwait(false);
+                // Owed until the request is in: a client that pipelined it gets both answers in one segment.
+                session.Socks5MethodSelectionPending = true;
                 break;
             }
 
@@ -114,14 +115,21 @@ internal static class Socks5HandshakeStage
                     session.Socks5ReplyPending = true;
                     return null;
                 case AddressParseStatus.Ok:
-                    await ReplyAsync(socket, Socks5Reply.CommandNotSupported, cancellationToken).ConfigureAwait(false);
+                    await ReplyAsync(session, Socks5Reply.CommandNotSupported, cancellationToken).ConfigureAwait(false);
                     return $"socks5: command {(byte)command} not supported";
                 case AddressParseStatus.UnsupportedAddressType:
-                    await ReplyAsync(socket, Socks5Reply.AddressTypeNotSupported, cancellationToken).ConfigureAwait(false);
+                    await ReplyAsync(session, Socks5Reply.AddressTypeNotSupported, cancellationToken).ConfigureAwait(false);
                     return "socks5: address type not supported";
                 case AddressParseStatus.Malformed:
-                    await ReplyAsync(socket, Socks5Reply.GeneralFailure, cancellationToken).ConfigureAwait(false);
+                    await ReplyAsync(session, Socks5Reply.GeneralFailure, cancellationToken).ConfigureAwait(false);
                     return "socks5: malformed request";
+            }
+
+            if (session.Socks5MethodSelectionPending)
+            {
+                // The request is not all here: the client may be waiting for the selection before it sends the rest.
+                session.Socks5MethodSelectionPending = false;
+                await SocketSend.SendAllAsync(socket, new byte[] { 5, Socks5Codec.NoAuthentication }, cancellationToken).ConfigureAwait(false);
             }
 
             var (more, total) = await FillAsync(socket, buffer, filled, cancellationToken).ConfigureAwait(false);
@@ -134,12 +142,38 @@ internal static class Socks5HandshakeStage
         }
     }
 
-    /// <summary>Sends a reply with no bound address.</summary>
-    public static async ValueTask ReplyAsync(Socket socket, Socks5Reply reply, CancellationToken cancellationToken)
+    /// <summary>Sends a failure reply with no bound address; a client that is gone meanwhile is not an error.</summary>
+    public static async ValueTask ReplyAsync(TcpSession session, Socks5Reply reply, CancellationToken cancellationToken)
     {
-        var bytes = new byte[10];
-        var length = Socks5Codec.WriteReply(reply, null, bytes);
-        await TrySendAsync(socket, bytes.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await SendReplyAsync(session, reply, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The client is gone; there is nobody to answer.
+        }
+    }
+
+    /// <summary>
+    /// Sends the request's reply (<paramref name="bound"/>: BND.ADDR and BND.PORT; none: 0.0.0.0:0), preceded by the
+    /// greeting's method selection while that is still owed (<see cref="TcpSession.Socks5MethodSelectionPending"/>).
+    /// </summary>
+    public static ValueTask SendReplyAsync(TcpSession session, Socks5Reply reply, ShadowsocksAddress? bound, CancellationToken cancellationToken)
+    {
+        var bytes = new byte[2 + Socks5Codec.MaxReplySize];
+        var length = 0;
+        if (session.Socks5MethodSelectionPending)
+        {
+            session.Socks5MethodSelectionPending = false;
+            bytes[0] = 5;
+            bytes[1] = Socks5Codec.NoAuthentication;
+            length = 2;
+        }
+
+        length += Socks5Codec.WriteReply(reply, bound, bytes.AsSpan(length));
+        session.Socks5ReplyPending = false;
+        return SocketSend.SendAllAsync(session.Client, bytes.AsMemory(0, length), cancellationToken);
     }
 
     private static async ValueTask<(bool Ok, int Total)> FillAsync(Socket socket, byte[] buffer, int filled, CancellationToken cancellationToken)

@@ -29,10 +29,7 @@ internal static class UdpAssociateStage
                 ? new IPEndPoint(((IPEndPoint)client.LocalEndPoint!).Address, udpEndPoint.Port)
                 : udpEndPoint);
             registration = associations.Register(DualStack.Unmapped(session.ClientEndPoint!).Address);
-            var reply = new byte[32];
-            var length = Socks5Codec.WriteReply(Socks5Reply.Succeeded, ShadowsocksAddress.FromEndPoint(bound), reply);
-            await SocketSend.SendAllAsync(client, reply.AsMemory(0, length), session.Cancellation.Token).ConfigureAwait(false);
-            session.Socks5ReplyPending = false;
+            await Socks5HandshakeStage.SendReplyAsync(session, Socks5Reply.Succeeded, ShadowsocksAddress.FromEndPoint(bound), session.Cancellation.Token).ConfigureAwait(false);
             session.Span?.SetTag("pipeline.udp.bound", bound.ToString());
 
             var discard = new byte[64];

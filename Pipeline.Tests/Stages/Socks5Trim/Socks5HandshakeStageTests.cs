@@ -1,0 +1,125 @@
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Socks5Trim;
+
+/// <summary>
+/// The local's SOCKS5 handshake on a real socket, byte for byte: a client that sends its request right behind the
+/// greeting gets the method selection and the request's reply together; a client that waits for the selection
+/// gets it at once. Bad requests get their reply code and a closed connection.
+/// </summary>
+public sealed class Socks5HandshakeStageTests
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+
+    private static readonly byte[] s_greeting = [5, 1, 0];
+
+    [Fact]
+    public async Task PipelinedRequest_TheMethodSelectionWaitsForTheReply()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+
+        // A server whose accept queue is full: the local's connect to it hangs until the connect timeout.
+        using var full = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        full.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        full.Listen(0);
+        using var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await filler.ConnectAsync(full.LocalEndPoint!, cancel.Token);
+
+        await using var local = StartLocal((IPEndPoint)full.LocalEndPoint!, TimeSpan.FromSeconds(2));
+        using var client = await ConnectAsync(local.LocalEndPoint, cancel.Token);
+        await client.SendAsync(Pipelined([5, 1, 0, 1, 127, 0, 0, 1, 0, 80]), SocketFlags.None, cancel.Token);
+
+        Assert.False(client.Poll(TimeSpan.FromMilliseconds(500), SelectMode.SelectRead), "the method selection went out before the request's reply");
+        var answer = await Socks5TestClient.ReadToEndAsync(client, cancel.Token);
+        Assert.Equal(12, answer.Length);
+        Assert.Equal([5, 0], answer[..2]);
+        Assert.Equal(5, answer[2]);
+        Assert.Equal((byte)Socks5Reply.HostUnreachable, answer[3]);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 5, 2, 0, 1, 127, 0, 0, 1, 0, 80 }, (byte)Socks5Reply.CommandNotSupported)] // BIND
+    [InlineData(new byte[] { 5, 3, 0, 1, 127, 0, 0, 1, 0, 80 }, (byte)Socks5Reply.CommandNotSupported)] // UDP ASSOCIATE, UDP off
+    [InlineData(new byte[] { 5, 9, 0, 1, 127, 0, 0, 1, 0, 80 }, (byte)Socks5Reply.CommandNotSupported)] // no such command
+    [InlineData(new byte[] { 5, 1, 0, 9, 127, 0, 0, 1, 0, 80 }, (byte)Socks5Reply.AddressTypeNotSupported)]
+    [InlineData(new byte[] { 4, 1, 0, 1, 127, 0, 0, 1, 0, 80 }, (byte)Socks5Reply.GeneralFailure)] // not version 5
+    [InlineData(new byte[] { 5, 1, 0, 3, 0, 0, 80 }, (byte)Socks5Reply.GeneralFailure)] // an empty domain name
+    public async Task PipelinedBadRequest_GetsTheSelectionAndItsReplyCode_ThenTheClose(byte[] request, byte expected)
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var local = StartLocal(new IPEndPoint(IPAddress.Loopback, LocalServerRelayTests.FreeClosedPort()), TimeSpan.FromSeconds(5));
+        using var client = await ConnectAsync(local.LocalEndPoint, cancel.Token);
+        await client.SendAsync(Pipelined(request), SocketFlags.None, cancel.Token);
+
+        var answer = await Socks5TestClient.ReadToEndAsync(client, cancel.Token);
+        Assert.Equal(new byte[] { 5, 0, 5, expected, 0, 1, 0, 0, 0, 0, 0, 0 }, answer);
+    }
+
+    [Fact]
+    public async Task PipelinedRequest_ServerRefuses_TheSelectionComesWithTheFailure()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var local = StartLocal(new IPEndPoint(IPAddress.Loopback, LocalServerRelayTests.FreeClosedPort()), TimeSpan.FromSeconds(5));
+        using var client = await ConnectAsync(local.LocalEndPoint, cancel.Token);
+        await client.SendAsync(Pipelined([5, 1, 0, 1, 127, 0, 0, 1, 0, 80]), SocketFlags.None, cancel.Token);
+
+        var answer = await Socks5TestClient.ReadToEndAsync(client, cancel.Token);
+        Assert.Equal(new byte[] { 5, 0, 5, (byte)Socks5Reply.ConnectionRefused, 0, 1, 0, 0, 0, 0, 0, 0 }, answer);
+    }
+
+    [Fact]
+    public async Task HalfARequestBehindTheGreeting_TheSelectionGoesAtOnce_AndTheRestCompletesIt()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var destination = new EchoDestination();
+        await using var chain = RelayChain.Start("aes-256-gcm");
+        using var client = await ConnectAsync(chain.Local.LocalEndPoint, cancel.Token);
+        byte[] request = [5, 1, 0, 1, 127, 0, 0, 1, (byte)(destination.EndPoint.Port >> 8), (byte)destination.EndPoint.Port];
+        await client.SendAsync(Pipelined(request[..4]), SocketFlags.None, cancel.Token);
+
+        var selection = new byte[2];
+        await Socks5TestClient.ReadExactlyAsync(client, selection, cancel.Token); // the client may wait for it before sending more
+        Assert.Equal([5, 0], selection);
+        await client.SendAsync(request[4..], SocketFlags.None, cancel.Token);
+        Assert.Equal(0, await Socks5TestClient.ReadReplyAsync(client, cancel.Token));
+        await Transfer.EchoRoundTripAsync(client, 4096, cancel.Token);
+    }
+
+    [Fact]
+    public async Task PipelinedRequestAndData_AllArriveAfterOneAnswer()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var destination = new EchoDestination();
+        await using var chain = RelayChain.Start("chacha20-ietf-poly1305");
+        using var client = await ConnectAsync(chain.Local.LocalEndPoint, cancel.Token);
+        byte[] request = [5, 1, 0, 1, 127, 0, 0, 1, (byte)(destination.EndPoint.Port >> 8), (byte)destination.EndPoint.Port];
+        await client.SendAsync(Pipelined([.. request, .. "ping"u8]), SocketFlags.None, cancel.Token);
+
+        var answer = new byte[2 + 10 + 4];
+        await Socks5TestClient.ReadExactlyAsync(client, answer, cancel.Token);
+        Assert.Equal([5, 0, 5, 0], answer[..4]);
+        Assert.Equal("ping"u8.ToArray(), answer[12..]);
+    }
+
+    private static byte[] Pipelined(byte[] request) => [.. s_greeting, .. request];
+
+    private static LocalTcpRelay StartLocal(IPEndPoint server, TimeSpan connectTimeout)
+    {
+        var options = RelayChain.Options("aes-256-gcm", "x", new IPEndPoint(IPAddress.Loopback, 0), server) with { ConnectTimeout = connectTimeout, ConnectRetries = 0 };
+        var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System);
+        local.Start();
+        return local;
+    }
+
+    private static async Task<Socket> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(endPoint, cancellationToken);
+        return socket;
+    }
+}
