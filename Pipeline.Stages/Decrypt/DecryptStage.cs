@@ -19,6 +19,7 @@ internal static class DecryptStage
             byte[]? output = null;
             try
             {
+                cancellationToken.ThrowIfCancellationRequested(); // torn down: the chunk is dropped
                 output = Chunk.RentBuffer(decryptor.MaxOutputSize(cipher.Length));
                 var status = decryptor.Decrypt(cipher.Span, output, out var written);
                 if (status != DecryptStatus.Ok)
@@ -39,5 +40,5 @@ internal static class DecryptStage
                     new Chunk(output, 0).Return();
                 }
             }
-        }, BlockOptions.Ordered(options, cancellationToken));
+        }, BlockOptions.Ordered(options));
 }

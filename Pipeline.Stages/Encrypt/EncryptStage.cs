@@ -14,6 +14,7 @@ internal static class EncryptStage
         {
             try
             {
+                cancellationToken.ThrowIfCancellationRequested(); // torn down: the chunk is dropped
                 var output = Chunk.RentBuffer(encryptor.MaxOutputSize(plain.Length));
                 var written = encryptor.Encrypt(plain.Span, output);
                 return new Chunk(output, written);
@@ -22,5 +23,5 @@ internal static class EncryptStage
             {
                 plain.Return();
             }
-        }, BlockOptions.Ordered(options, cancellationToken));
+        }, BlockOptions.Ordered(options));
 }

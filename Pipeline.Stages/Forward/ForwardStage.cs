@@ -28,5 +28,5 @@ internal static class ForwardStage
                 chunk.Return();
                 inFlight.Done();
             }
-        }, BlockOptions.Ordered(options, cancellationToken));
+        }, BlockOptions.Ordered(options));
 }

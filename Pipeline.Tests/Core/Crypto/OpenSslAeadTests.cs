@@ -46,6 +46,11 @@ public sealed class OpenSslAeadTests
 
     [Theory]
     [MemberData(nameof(Methods))]
+    public void TheCatalogsCipher_IsTheProvidersOwn_NotTheLegacyOneLookedUpOnEverySetUp(string method) =>
+        Assert.NotEqual(Evp(method), LibCrypto.AeadCipher(method));
+
+    [Theory]
+    [MemberData(nameof(Methods))]
     public void InPlace_AndTampering(string method)
     {
         CipherCatalog.TryGet(method, out var info);
