@@ -1,4 +1,5 @@
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
@@ -35,11 +36,12 @@ internal sealed class ChunksInFlight(ReadBudget budget)
     /// <summary>
     /// Hands <paramref name="chunk"/> to <paramref name="target"/> without waiting (data a handshake stage already
     /// holds, into a fresh chain), counted in; one the chain refuses goes back to the pool and out of the count.
+    /// The chain takes it on this thread (<see cref="CallerDrainScheduler"/>): it is one small chunk.
     /// </summary>
     public void Post(ITargetBlock<Chunk> target, Chunk chunk)
     {
         Add();
-        if (!target.Post(chunk))
+        if (!CallerDrainScheduler.Run(static s => s.target.Post(s.chunk), (target, chunk)))
         {
             chunk.Return();
             Done();

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
@@ -125,7 +126,13 @@ internal static class SocketReceiveBridge
 
                 held = null;
                 inFlight.Add();
-                if (!await current.Head.SendAsync(chunk, cancellationToken).ConfigureAwait(false))
+
+                // A short read (the burst's last chunk, or its only one) goes through the chain on this thread; a bulk
+                // transfer's chunks go to the pool, where ciphering and sending overlap with the next read.
+                var handing = busy
+                    ? current.Head.SendAsync(chunk, cancellationToken)
+                    : CallerDrainScheduler.Run(static s => s.Head.SendAsync(s.chunk, s.cancellationToken), (current.Head, chunk, cancellationToken));
+                if (!await handing.ConfigureAwait(false))
                 {
                     chunk.Return();
                     inFlight.Done();

@@ -1,5 +1,6 @@
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Stages.Connections;
 
@@ -38,6 +39,11 @@ internal static class BlockOptions
     /// connection's blocks are left to the collector. Wiring a token into each per-burst block registered and
     /// unregistered a callback on the connection's token source (a lock and an allocation each time): 1 % of the
     /// samples under many short connections.
+    /// <para>
+    /// Their tasks run on <see cref="CallerDrainScheduler"/>: a chunk the pump hands over in a scope (the end of a
+    /// burst, data a handshake stage held) goes through the blocks on the pump's thread; a bulk transfer's chunks go to
+    /// the pool, so that reading, ciphering and sending overlap.
+    /// </para>
     /// </summary>
     public static ExecutionDataflowBlockOptions Ordered(StageOptions options) => new()
     {
@@ -46,5 +52,6 @@ internal static class BlockOptions
         BoundedCapacity = options.BoundedCapacity,
         EnsureOrdered = true,
         SingleProducerConstrained = true,
+        TaskScheduler = CallerDrainScheduler.Instance,
     };
 }
