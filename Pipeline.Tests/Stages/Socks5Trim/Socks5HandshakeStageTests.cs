@@ -79,7 +79,7 @@ public sealed class Socks5HandshakeStageTests
         await using var destination = new EchoDestination();
         await using var chain = RelayChain.Start("aes-256-gcm");
         using var client = await ConnectAsync(chain.Local.LocalEndPoint, cancel.Token);
-        byte[] request = [5, 1, 0, 1, 127, 0, 0, 1, (byte)(destination.EndPoint.Port >> 8), (byte)destination.EndPoint.Port];
+        var request = ConnectTo(destination.EndPoint);
         await client.SendAsync(Pipelined(request[..4]), SocketFlags.None, cancel.Token);
 
         var selection = new byte[2];
@@ -97,7 +97,7 @@ public sealed class Socks5HandshakeStageTests
         await using var destination = new EchoDestination();
         await using var chain = RelayChain.Start("chacha20-ietf-poly1305");
         using var client = await ConnectAsync(chain.Local.LocalEndPoint, cancel.Token);
-        byte[] request = [5, 1, 0, 1, 127, 0, 0, 1, (byte)(destination.EndPoint.Port >> 8), (byte)destination.EndPoint.Port];
+        var request = ConnectTo(destination.EndPoint);
         await client.SendAsync(Pipelined([.. request, .. "ping"u8]), SocketFlags.None, cancel.Token);
 
         var answer = new byte[2 + 10 + 4];
@@ -107,6 +107,10 @@ public sealed class Socks5HandshakeStageTests
     }
 
     private static byte[] Pipelined(byte[] request) => [.. s_greeting, .. request];
+
+    /// <summary>A CONNECT request to an IPv4 endpoint.</summary>
+    private static byte[] ConnectTo(IPEndPoint destination) =>
+        [5, 1, 0, 1, .. destination.Address.GetAddressBytes(), (byte)(destination.Port >> 8), (byte)destination.Port];
 
     private static LocalTcpRelay StartLocal(IPEndPoint server, TimeSpan connectTimeout)
     {
