@@ -106,6 +106,20 @@ public sealed class Socks5HandshakeStageTests
         Assert.Equal("ping"u8.ToArray(), answer[12..]);
     }
 
+    [Fact]
+    public async Task PipelinedUdpAssociate_TheSelectionComesWithTheRelaysAddress()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var chain = UdpRelayChain.Start("aes-256-gcm");
+        using var client = await ConnectAsync(chain.Local.LocalEndPoint, cancel.Token);
+        await client.SendAsync(Pipelined([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]), SocketFlags.None, cancel.Token);
+
+        var answer = new byte[2 + 10];
+        await Socks5TestClient.ReadExactlyAsync(client, answer, cancel.Token);
+        var udpPort = chain.LocalUdp.LocalEndPoint.Port;
+        Assert.Equal(new byte[] { 5, 0, 5, 0, 0, 1, 127, 0, 0, 1, (byte)(udpPort >> 8), (byte)udpPort }, answer);
+    }
+
     private static byte[] Pipelined(byte[] request) => [.. s_greeting, .. request];
 
     /// <summary>A CONNECT request to an IPv4 endpoint.</summary>
