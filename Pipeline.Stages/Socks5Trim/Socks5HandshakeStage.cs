@@ -143,23 +143,18 @@ internal static class Socks5HandshakeStage
     }
 
     /// <summary>Sends a failure reply with no bound address; a client that is gone meanwhile is not an error.</summary>
-    public static async ValueTask ReplyAsync(TcpSession session, Socks5Reply reply, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await SendReplyAsync(session, reply, null, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            // The client is gone; there is nobody to answer.
-        }
-    }
+    public static ValueTask ReplyAsync(TcpSession session, Socks5Reply reply, CancellationToken cancellationToken) =>
+        TrySendAsync(session.Client, ReplyBytes(session, reply, null), cancellationToken);
+
+    /// <summary>Sends the request's reply (<paramref name="bound"/>: BND.ADDR and BND.PORT; none: 0.0.0.0:0).</summary>
+    public static ValueTask SendReplyAsync(TcpSession session, Socks5Reply reply, ShadowsocksAddress? bound, CancellationToken cancellationToken) =>
+        SocketSend.SendAllAsync(session.Client, ReplyBytes(session, reply, bound), cancellationToken);
 
     /// <summary>
-    /// Sends the request's reply (<paramref name="bound"/>: BND.ADDR and BND.PORT; none: 0.0.0.0:0), preceded by the
-    /// greeting's method selection while that is still owed (<see cref="TcpSession.Socks5MethodSelectionPending"/>).
+    /// The request's reply, preceded by the greeting's method selection while that is still owed
+    /// (<see cref="TcpSession.Socks5MethodSelectionPending"/>); the session owes neither afterwards.
     /// </summary>
-    public static ValueTask SendReplyAsync(TcpSession session, Socks5Reply reply, ShadowsocksAddress? bound, CancellationToken cancellationToken)
+    private static ReadOnlyMemory<byte> ReplyBytes(TcpSession session, Socks5Reply reply, ShadowsocksAddress? bound)
     {
         var bytes = new byte[2 + Socks5Codec.MaxReplySize];
         var length = 0;
@@ -173,7 +168,7 @@ internal static class Socks5HandshakeStage
 
         length += Socks5Codec.WriteReply(reply, bound, bytes.AsSpan(length));
         session.Socks5ReplyPending = false;
-        return SocketSend.SendAllAsync(session.Client, bytes.AsMemory(0, length), cancellationToken);
+        return bytes.AsMemory(0, length);
     }
 
     private static async ValueTask<(bool Ok, int Total)> FillAsync(Socket socket, byte[] buffer, int filled, CancellationToken cancellationToken)
