@@ -38,30 +38,54 @@ internal sealed class AcceptLoop : IAsyncDisposable
         var acl = shadowsocksPort ? options.Acl : null;
         _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync, timeProvider).Subscribe(client =>
         {
-            var session = SessionFactory.Accept(client, role, options.Cipher.Name);
-            if (acl is not null && client.RemoteEndPoint is IPEndPoint peer && !acl.Admits(DualStack.Unmapped(peer).Address))
+            TcpSession? session = null;
+            try
             {
-                // Refused by the ACL (--acl): closed at once, as ss-server does (its span says why, for -v and traces).
-                PipelineTelemetry.ConnectionsRefused.Add(1);
-                session.Fail("refused by the ACL");
-                session.Dispose();
-                slots.Release();
-                return;
+                session = SessionFactory.Accept(client, role, options.Cipher.Name);
+                Admit(session, firstStage, slots, acl);
             }
-
-            session.OnDisposed = s =>
+            catch (Exception e)
             {
-                _sessions.Remove(s);
-                slots.Release();
-            };
-            _sessions.Add(session);
-            if (!firstStage.Post(session))
-            {
+                // Nothing above is expected to throw. If it does, only this connection ends: an exception out of here
+                // would end the accept loop and leave the listener open with every later client waiting in its backlog.
                 PipelineTelemetry.ConnectionsRefused.Add(1);
-                session.Fail("refused: handshake stage at capacity");
-                session.Dispose();
+                var releasesSlot = session?.OnDisposed is not null;
+                session?.Fail($"refused: {e.GetType().Name}: {e.Message}");
+                session?.Dispose();
+                client.Dispose();
+                if (!releasesSlot)
+                {
+                    slots.Release();
+                }
             }
         });
+    }
+
+    /// <summary>Hands an accepted session to the first stage, or refuses it (ACL, stage at capacity).</summary>
+    private void Admit(TcpSession session, ITargetBlock<TcpSession> firstStage, SemaphoreSlim slots, AccessControlList? acl)
+    {
+        if (acl is not null && session.Client.RemoteEndPoint is IPEndPoint peer && !acl.Admits(DualStack.Unmapped(peer).Address))
+        {
+            // Refused by the ACL (--acl): closed at once, as ss-server does (its span says why, for -v and traces).
+            PipelineTelemetry.ConnectionsRefused.Add(1);
+            session.Fail("refused by the ACL");
+            session.Dispose();
+            slots.Release();
+            return;
+        }
+
+        session.OnDisposed = s =>
+        {
+            _sessions.Remove(s);
+            slots.Release();
+        };
+        _sessions.Add(session);
+        if (!firstStage.Post(session))
+        {
+            PipelineTelemetry.ConnectionsRefused.Add(1);
+            session.Fail("refused: handshake stage at capacity");
+            session.Dispose();
+        }
     }
 
     /// <summary>The bound endpoint (useful with port 0).</summary>
