@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
@@ -10,7 +9,7 @@ internal static class ShadowsocksStreamCodec
     public static IStreamEncryptor CreateEncryptor(CipherInfo cipher, byte[] masterKey)
     {
         Span<byte> salt = stackalloc byte[cipher.SaltSize];
-        RandomNumberGenerator.Fill(salt);
+        SaltSource.Fill(salt);
         return CreateEncryptorWithSalt(cipher, masterKey, salt);
     }
 
