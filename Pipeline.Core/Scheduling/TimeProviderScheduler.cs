@@ -1,4 +1,5 @@
 using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
 
 namespace Shadowsocks.Pipeline.Core.Scheduling;
 
@@ -83,17 +84,9 @@ internal sealed class TimeProviderScheduler(TimeProvider timeProvider) : ISchedu
             }
 
             Timer?.Dispose();
-            Interlocked.Exchange(ref _inner, DisposedMarker.Instance)?.Dispose();
-        }
-    }
 
-    /// <summary>Stands in for the work's own disposable once the item is disposed, so a late one is disposed at once.</summary>
-    private sealed class DisposedMarker : IDisposable
-    {
-        public static readonly DisposedMarker Instance = new();
-
-        public void Dispose()
-        {
+            // Rx's empty disposable stands in for the work's own, so a late one is disposed at once.
+            Interlocked.Exchange(ref _inner, Disposable.Empty)?.Dispose();
         }
     }
 }

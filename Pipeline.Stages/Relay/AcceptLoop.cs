@@ -42,7 +42,7 @@ internal sealed class AcceptLoop : IAsyncDisposable
             try
             {
                 session = SessionFactory.Accept(client, role, options.Cipher.Name);
-                Admit(session, firstStage, slots, acl);
+                Admit(session, slots, acl);
             }
             catch (Exception e)
             {
@@ -62,7 +62,7 @@ internal sealed class AcceptLoop : IAsyncDisposable
     }
 
     /// <summary>Hands an accepted session to the first stage, or refuses it (ACL, stage at capacity).</summary>
-    private void Admit(TcpSession session, ITargetBlock<TcpSession> firstStage, SemaphoreSlim slots, AccessControlList? acl)
+    private void Admit(TcpSession session, SemaphoreSlim slots, AccessControlList? acl)
     {
         if (acl is not null && session.Client.RemoteEndPoint is IPEndPoint peer && !acl.Admits(DualStack.Unmapped(peer).Address))
         {
@@ -80,7 +80,7 @@ internal sealed class AcceptLoop : IAsyncDisposable
             slots.Release();
         };
         _sessions.Add(session);
-        if (!firstStage.Post(session))
+        if (!_firstStage.Post(session))
         {
             PipelineTelemetry.ConnectionsRefused.Add(1);
             session.Fail("refused: handshake stage at capacity");

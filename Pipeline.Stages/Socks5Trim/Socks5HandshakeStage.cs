@@ -21,6 +21,9 @@ internal static class Socks5HandshakeStage
 
     public const string Name = "socks5.handshake";
 
+    /// <summary>The greeting's answer: version 5, no authentication. Never written to.</summary>
+    private static readonly byte[] s_methodSelection = [5, Socks5Codec.NoAuthentication];
+
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false) =>
         new(async session =>
         {
@@ -129,7 +132,7 @@ internal static class Socks5HandshakeStage
             {
                 // The request is not all here: the client may be waiting for the selection before it sends the rest.
                 session.Socks5MethodSelectionPending = false;
-                await SocketSend.SendAllAsync(socket, new byte[] { 5, Socks5Codec.NoAuthentication }, cancellationToken).ConfigureAwait(false);
+                await SocketSend.SendAllAsync(socket, s_methodSelection, cancellationToken).ConfigureAwait(false);
             }
 
             var (more, total) = await FillAsync(socket, buffer, filled, cancellationToken).ConfigureAwait(false);
@@ -156,14 +159,13 @@ internal static class Socks5HandshakeStage
     /// </summary>
     private static ReadOnlyMemory<byte> ReplyBytes(TcpSession session, Socks5Reply reply, ShadowsocksAddress? bound)
     {
-        var bytes = new byte[2 + Socks5Codec.MaxReplySize];
+        var bytes = new byte[s_methodSelection.Length + Socks5Codec.MaxReplySize];
         var length = 0;
         if (session.Socks5MethodSelectionPending)
         {
             session.Socks5MethodSelectionPending = false;
-            bytes[0] = 5;
-            bytes[1] = Socks5Codec.NoAuthentication;
-            length = 2;
+            s_methodSelection.CopyTo(bytes, 0);
+            length = s_methodSelection.Length;
         }
 
         length += Socks5Codec.WriteReply(reply, bound, bytes.AsSpan(length));

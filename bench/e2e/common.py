@@ -64,6 +64,16 @@ def udp_echo_server():
     return s
 
 
+def socks5_connect(port):
+    """A SOCKS5 greeting (no authentication) and, pipelined behind it, a CONNECT to 127.0.0.1:`port`."""
+    return bytes([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 255])
+
+
+def socks5_udp_header(port):
+    """The SOCKS5 UDP request header of a datagram to 127.0.0.1:`port` (no fragmentation)."""
+    return bytes([0, 0, 0, 1, 127, 0, 0, 1, port >> 8, port & 255])
+
+
 def socks5_udp_associate(port):
     """SOCKS5 UDP ASSOCIATE on the local at `port`: returns the control connection (the association lives while it is
     open) and the relay's address for the datagrams."""

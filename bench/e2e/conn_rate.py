@@ -12,7 +12,7 @@ warm-up, and gets the same). Loopback only; every process is killed at the end.
 """
 import asyncio, os, socket, statistics, subprocess, sys, time
 
-from common import SS, free_port, wait_listening
+from common import SS, free_port, socks5_connect, wait_listening
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 CONCURRENCY = int(sys.argv[3]) if len(sys.argv) > 3 else 50
@@ -33,7 +33,7 @@ async def http_server():
 async def one(lport, hport):
     start = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", lport)
-    writer.write(bytes([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, hport >> 8, hport & 255]))
+    writer.write(socks5_connect(hport))
     await reader.readexactly(2 + 10)
     writer.write(b"GET / HTTP/1.0\r\n\r\n")
     data = await reader.read()

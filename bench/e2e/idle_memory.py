@@ -9,13 +9,13 @@ implementation, run alternately in the same process. Loopback only; every proces
 """
 import asyncio, os, resource, socket, statistics, subprocess, sys, time
 
-from common import SS, free_port, wait_listening, rss_kib
+from common import SS, free_port, rss_kib, socks5_connect, wait_listening
 METHOD = "aes-256-gcm"
 
 
 async def socks_connect(local_port, dest_port):
     reader, writer = await asyncio.open_connection("127.0.0.1", local_port)
-    writer.write(bytes([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, dest_port >> 8, dest_port & 255]))
+    writer.write(socks5_connect(dest_port))
     await writer.drain()
     reply = await reader.readexactly(12)
     if reply[1] != 0 or reply[3] != 0:

@@ -17,7 +17,7 @@ process is killed at the end.
 """
 import glob, os, shutil, socket, subprocess, sys, tempfile, time
 
-from common import SS, free_port, socks5_udp_associate, udp_echo_server
+from common import SS, free_port, socks5_udp_associate, socks5_udp_header, udp_echo_server
 SETTLE = float(sys.argv[1]) if len(sys.argv) > 1 else 130
 MEASURE = float(sys.argv[2]) if len(sys.argv) > 2 else 128
 UDP = len(sys.argv) > 3 and sys.argv[3] == "1"
@@ -43,7 +43,7 @@ def one_datagram(local_port, echo_port):
     control, relay = socks5_udp_associate(local_port)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.settimeout(5)
-        header = bytes([0, 0, 0, 1, 127, 0, 0, 1, echo_port >> 8, echo_port & 255])
+        header = socks5_udp_header(echo_port)
         udp.sendto(header + b"ping", relay)
         assert udp.recvfrom(100)[0] == header + b"ping"
     return control
@@ -93,7 +93,6 @@ def main():
         if UDP:
             echo_port = udp_echo_server().getsockname()[1]
             controls = [one_datagram(ports[impl][1], echo_port) for impl in ("ours", "libev")]
-        before = {name: sched(p.pid) for name, p in procs.items()}
         if PERF:
             # CPU time with perf too: schedstat loses the threads that exit within the window (the pool's idle workers).
             clocks = {name: subprocess.Popen([PERF, "stat", "-e", "task-clock", "-x", ",", "-p", str(p.pid), "--", "sleep", str(MEASURE)],
@@ -102,8 +101,9 @@ def main():
             counted = switches([p.pid for p in procs.values()], MEASURE)
             task_ms = {name: task_clock_ms(c.communicate()[1]) for name, c in clocks.items()}
         else:
+            before = {name: sched(p.pid) for name, p in procs.items()}
             time.sleep(MEASURE)
-        after = {name: sched(p.pid) for name, p in procs.items()}
+            after = {name: sched(p.pid) for name, p in procs.items()}
         for name, p in procs.items():
             if p.poll() is not None:
                 raise RuntimeError(f"{name} exited")

@@ -7,7 +7,7 @@ usage: bench/e2e/load.py [connections=1000] [mib_each=1] [rounds=2] [method=aes-
 """
 import asyncio, os, socket, statistics, subprocess, sys, time
 
-from common import SS, free_port, status_kib, wait_listening
+from common import SS, free_port, socks5_connect, status_kib, wait_listening
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 SIZE = int(float(sys.argv[2]) * (1 << 20)) if len(sys.argv) > 2 else 1 << 20
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 2
@@ -30,7 +30,7 @@ async def echo_server():
 async def one(lport, eport):
     start = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", lport, limit=1 << 20)
-    writer.write(bytes([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, eport >> 8, eport & 255]))
+    writer.write(socks5_connect(eport))
     reply = await reader.readexactly(12)
     connected = time.perf_counter() - start
     if reply[3] != 0:

@@ -14,7 +14,7 @@ import asyncio, os, random, socket, subprocess, sys, time
 ARGS = sys.argv[1:]
 sys.argv = sys.argv[:1]  # conn_rate (helpers shared with it) reads its own arguments when imported
 import conn_rate as c  # noqa: E402
-from common import rss_kib  # noqa: E402
+from common import rss_kib, socks5_connect  # noqa: E402
 
 PHASES = int(ARGS[0]) if len(ARGS) > 0 else 4
 SECONDS = float(ARGS[1]) if len(ARGS) > 1 else 15
@@ -27,10 +27,6 @@ def stat(pid):
     rss = rss_kib(pid)
     threads = len(os.listdir(f"/proc/{pid}/task"))
     return f"fds {fds:>4}  rss {rss:>7} KiB  threads {threads:>3}"
-
-
-def socks5_connect(hport):
-    return bytes([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, hport >> 8, hport & 255])
 
 
 async def resetting(lport, hport):

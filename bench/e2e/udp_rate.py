@@ -11,7 +11,7 @@ Reports medians per implementation and the ratio ours/libev, and the CPU time ea
 """
 import os, socket, statistics, subprocess, sys, time
 
-from common import SS, cpu_seconds, free_port, socks5_udp_associate, udp_echo_server, wait_listening
+from common import SS, cpu_seconds, free_port, socks5_udp_associate, socks5_udp_header, udp_echo_server, wait_listening
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 METHOD = sys.argv[3] if len(sys.argv) > 3 else "aes-256-gcm"
@@ -38,7 +38,7 @@ def measure(impl, echo_port, size):
         control, relay = socks5_udp_associate(lport)
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); u.settimeout(0.2)
         u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        packet = bytes([0, 0, 0, 1, 127, 0, 0, 1, echo_port >> 8, echo_port & 255]) + os.urandom(size)
+        packet = socks5_udp_header(echo_port) + os.urandom(size)
         for _ in range(WINDOW):
             u.sendto(packet, relay)
         warm_until = time.time() + WARMUP
