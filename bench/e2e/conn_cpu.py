@@ -3,12 +3,15 @@
 
 usage: bench/e2e/conn_cpu.py [rounds=1] [concurrency=50]      (SS_BINARY, FAST_OPEN as for conn_rate.py)
        SS_B=/path/to/another/shadowsocks bench/e2e/conn_cpu.py [rounds] ...   # an A/B of two builds: B in libev's place
+       THREADS=1 bench/e2e/conn_cpu.py ...   # also each process's threads (same names summed): CPU and switches per request
 
 For ours and ss-libev in turn: runs conn_rate.py's client (one asyncio process, which also serves the HTTP file) for
 1 s, then measures 2.5 s: requests per second, CPU microseconds per request of the server and of the local
 (/proc/PID/stat utime + stime), the client's own CPU share, and how idle the machine was (/proc/stat). A process
 that uses less CPU per request while the rate stays put is waiting, not working. With more than one round, the
-medians and the ratio of the rates follow. Loopback only.
+medians and the ratio of the rates follow. With THREADS=1, each process's threads follow, those of one name summed
+(the pool's workers): CPU per request, and context switches per request, voluntary (the thread blocked: it slept until
+woken) and involuntary (it was preempted, or yielded the core while it spun), from /proc/PID/task/*/status. Loopback only.
 """
 import asyncio, os, statistics, subprocess, sys, time
 
@@ -35,6 +38,34 @@ class Recorded(subprocess.Popen):
 conn_rate.subprocess.Popen = Recorded
 
 
+def threads(pid):
+    """{thread name: [count, CPU seconds, voluntary switches, involuntary switches]}, threads of one name summed."""
+    named = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        row = named.setdefault(status["Name"].strip(), [0, 0.0, 0, 0])
+        row[0] += 1
+        row[1] += (int(fields[11]) + int(fields[12])) / TICKS
+        row[2] += int(status["voluntary_ctxt_switches"])
+        row[3] += int(status["nonvoluntary_ctxt_switches"])
+    return named
+
+
+def print_threads(role, before, after, requests):
+    for name, (count, cpu, voluntary, involuntary) in sorted(after.items(), key=lambda kv: -kv[1][1]):
+        b = before.get(name, [0, 0.0, 0, 0])
+        cpu_us, vol, invol = (cpu - b[1]) / requests * 1e6, (voluntary - b[2]) / requests, (involuntary - b[3]) / requests
+        if cpu_us >= 0.5 or vol + invol >= 0.05:
+            print(f"    {role:<6} {name:<16} x{count:<2} CPU {cpu_us:5.1f} µs  switches per request: voluntary {vol:4.2f}, "
+                  f"involuntary {invol:4.2f}")
+
+
 def idle_seconds():
     return int(open("/proc/stat").readline().split()[4]) / TICKS
 
@@ -45,15 +76,21 @@ async def run(impl, hport):
     measuring = asyncio.create_task(conn_rate.measure("libev" if impl == "libev" else "ours", hport))
     await asyncio.sleep(1.0)
     server, local = started[0].pid, started[1].pid
+    per_thread = os.environ.get("THREADS") == "1"
+    th0 = (threads(server), threads(local)) if per_thread else None
     c0, t0, own0, idle0 = (cpu_seconds(server), cpu_seconds(local)), time.time(), sum(os.times()[:2]), idle_seconds()
     await asyncio.sleep(2.5)
     c1, elapsed, own1, idle1 = (cpu_seconds(server), cpu_seconds(local)), time.time() - t0, sum(os.times()[:2]), idle_seconds()
+    th1 = (threads(server), threads(local)) if per_thread else None
     rps, _, p99, _ = await measuring
     requests = rps * elapsed
     server_us, local_us = (c1[0] - c0[0]) / requests * 1e6, (c1[1] - c0[1]) / requests * 1e6
     print(f"{impl:<6} {rps:7.0f} req/s  p99 {p99 * 1000:5.1f} ms  CPU per request: server {server_us:4.0f} µs, "
           f"local {local_us:4.0f} µs  client {(own1 - own0) / elapsed * 100:3.0f} %  "
           f"machine idle {(idle1 - idle0) / (os.cpu_count() * elapsed) * 100:3.0f} %", flush=True)
+    if per_thread:
+        print_threads("server", th0[0], th1[0], requests)
+        print_threads("local", th0[1], th1[1], requests)
     return rps, server_us, local_us
 
 
