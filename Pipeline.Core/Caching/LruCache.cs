@@ -93,6 +93,7 @@ internal sealed class LruCache<TKey, TValue> : IDisposable
                 return node.Value.Value;
             }
 
+            ObjectDisposedException.ThrowIf(_disposed, this); // before create: a value made now would have no owner
             value = create(key);
             SetLocked(key, value, _ttl, evicted);
         }

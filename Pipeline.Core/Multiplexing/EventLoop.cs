@@ -79,6 +79,9 @@ internal sealed unsafe class EventLoop : IDisposable
 
     public bool IsLoopThread => Thread.CurrentThread == _thread;
 
+    /// <summary>Ids whose events still have a handler (armed interests and subscriptions): a leak shows here.</summary>
+    internal int HandlerCount => _handlers.Count;
+
     /// <summary>
     /// The socket's readiness to read, level-triggered: each notification (on the loop's thread) means at least one
     /// receive will not block; data left unread is reported again on the next turn.
@@ -153,7 +156,19 @@ internal sealed unsafe class EventLoop : IDisposable
         var id = Interlocked.Increment(ref _nextId);
         _handlers[id] = handler;
         var ev = new Epoll.Event { Events = events, Data = id };
-        if (Epoll.Control(_epoll, operation, handle, &ev) != 0)
+        int result;
+        try
+        {
+            result = Epoll.Control(_epoll, operation, handle, &ev);
+        }
+        catch
+        {
+            // A closed handle throws before the call (ObjectDisposedException): the handler must not stay behind.
+            _handlers.TryRemove(id, out _);
+            throw;
+        }
+
+        if (result != 0)
         {
             _handlers.TryRemove(id, out _);
             throw Epoll.LastError("epoll_ctl");

@@ -110,4 +110,19 @@ public sealed class LruCacheTests
         Assert.Equal(1, created);
         Assert.All(values, v => Assert.Same(values[0], v));
     }
+
+    [Fact]
+    public void GetOrAddAfterDisposalThrowsWithoutMakingTheValue()
+    {
+        // A value made after disposal would belong to nobody: a UDP NAT entry's socket, open and watched, for good.
+        var cache = new LruCache<string, object>(10, s_ttl, sliding: true, new TestScheduler());
+        cache.Dispose();
+        var created = 0;
+        Assert.Throws<ObjectDisposedException>(() => cache.GetOrAdd("k", _ =>
+        {
+            created++;
+            return new object();
+        }));
+        Assert.Equal(0, created);
+    }
 }

@@ -37,6 +37,33 @@ public sealed class EventLoopTests
     }
 
     [Fact]
+    public void Readable_OnAClosedSocket_Throws_AndKeepsNoHandler()
+    {
+        // A UDP NAT entry can expire (its socket closed) just as its receiver watches the socket again.
+        using var loop = new EventLoop("test loop");
+        var closed = Bound();
+        closed.Dispose();
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Throws<ObjectDisposedException>(() => loop.Readable(closed).Subscribe(_ => { }));
+        }
+
+        Assert.Equal(0, loop.HandlerCount);
+    }
+
+    [Fact]
+    public async Task AWaitOnAClosedSocket_Throws_AndKeepsNoHandler()
+    {
+        using var loop = new EventLoop("test loop");
+        var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+        var interest = new SocketInterest(loop, closed);
+        closed.Dispose();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => interest.WaitAsync(write: false, CancellationToken.None));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => interest.WaitAsync(write: true, CancellationToken.None));
+        Assert.Equal(0, loop.HandlerCount);
+    }
+
+    [Fact]
     public async Task BlocksOnTheScheduler_RunOnTheLoopThread_WhoeverPostsToThem()
     {
         using var loop = new EventLoop("test loop");
