@@ -29,6 +29,9 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// [socks5 handshake] ─► [route] ─► [connect to server] ─► ...
 ///                          └ direct ─► [connect to destination] ─► [reply] ─► data stages (plain)
 /// </code>
+/// Every link names the sessions it takes, and only failed ones go to reject: a stage at its bounded capacity
+/// postpones what it is offered, Dataflow then offers it to the next link, and a catch-all link there would take a
+/// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
 /// </summary>
 internal sealed class LocalTcpRelay(
     RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null, IDnsResolver? serverNames = null,
@@ -66,26 +69,26 @@ internal sealed class LocalTcpRelay(
             var route = RouteStage.Create(pipeline.Resolve, acl, routeNames ?? throw new ArgumentNullException(nameof(routeNames), "an ACL needs a resolver"));
             var connectDirect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, how: new OpenOptions(Interface: options.OutboundInterface));
             var replyDirect = Socks5ReplyStage.Create(pipeline.Handshake);
-            handshake.LinkTo(route, s_propagate, static s => s.IsAlive);
-            handshake.LinkTo(reject);
+            handshake.LinkTo(route, s_propagate, static s => s.IsAlive && !s.UdpAssociate);
+            handshake.LinkTo(reject, static s => !s.IsAlive);
             route.LinkTo(connectDirect, s_propagate, static s => s.IsAlive && s.Direct);
-            route.LinkTo(connect, s_propagate, static s => s.IsAlive);
-            route.LinkTo(reject);
+            route.LinkTo(connect, s_propagate, static s => s.IsAlive && !s.Direct);
+            route.LinkTo(reject, static s => !s.IsAlive);
             connectDirect.LinkTo(replyDirect, s_propagate, static s => s.IsAlive);
-            connectDirect.LinkTo(reject);
+            connectDirect.LinkTo(reject, static s => !s.IsAlive);
             replyDirect.LinkTo(relay, static s => s.IsAlive); // the server's way completes the relay block
-            replyDirect.LinkTo(reject);
+            replyDirect.LinkTo(reject, static s => !s.IsAlive);
         }
         else
         {
-            handshake.LinkTo(connect, s_propagate, static s => s.IsAlive);
-            handshake.LinkTo(reject);
+            handshake.LinkTo(connect, s_propagate, static s => s.IsAlive && !s.UdpAssociate);
+            handshake.LinkTo(reject, static s => !s.IsAlive);
         }
 
         connect.LinkTo(addHeader, s_propagate, static s => s.IsAlive);
-        connect.LinkTo(reject);
+        connect.LinkTo(reject, static s => !s.IsAlive);
         addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);
-        addHeader.LinkTo(reject);
+        addHeader.LinkTo(reject, static s => !s.IsAlive);
         _queues = StableCompositeDisposable.Create(
             StageQueues.Register(
                 (Socks5HandshakeStage.Name, () => handshake.InputCount), (ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount)),

@@ -21,6 +21,9 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///                 │ failed (drained)       │ failed        │ failed
 ///                 └──────────────────► [reject: drain or close] ◄┘
 /// </code>
+/// Every link names the sessions it takes, and only failed ones go to reject: a stage at its bounded capacity
+/// postpones what it is offered, Dataflow then offers it to the next link, and a catch-all link there would take a
+/// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
 /// </summary>
 internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider) : ITcpRelay
 {
@@ -51,11 +54,11 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
         readHeader.LinkTo(resolve, s_propagate, static s => s.IsAlive);
-        readHeader.LinkTo(reject);
+        readHeader.LinkTo(reject, static s => !s.IsAlive);
         resolve.LinkTo(connect, s_propagate, static s => s.IsAlive);
-        resolve.LinkTo(reject);
+        resolve.LinkTo(reject, static s => !s.IsAlive);
         connect.LinkTo(relay, s_propagate, static s => s.IsAlive);
-        connect.LinkTo(reject);
+        connect.LinkTo(reject, static s => !s.IsAlive);
         _queues = StableCompositeDisposable.Create(
             StageQueues.Register(
                 (ReadHeaderStage.Name, () => readHeader.InputCount), (ResolveStage.Name, () => resolve.InputCount), (ConnectStage.Name, () => connect.InputCount)),

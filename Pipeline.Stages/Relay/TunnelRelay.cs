@@ -19,6 +19,9 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 ///                                      │ failed              │ failed
 ///                                      └───────► [reject: close] ◄┘
 /// </code>
+/// Every link names the sessions it takes, and only failed ones go to reject: a stage at its bounded capacity
+/// postpones what it is offered, Dataflow then offers it to the next link, and a catch-all link there would take a
+/// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
 /// </summary>
 internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, IDnsResolver? serverNames = null) : ITcpRelay
 {
@@ -50,9 +53,9 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
 
         setDestination.LinkTo(connect, s_propagate);
         connect.LinkTo(addHeader, s_propagate, static s => s.IsAlive);
-        connect.LinkTo(reject);
+        connect.LinkTo(reject, static s => !s.IsAlive);
         addHeader.LinkTo(relay, s_propagate, static s => s.IsAlive);
-        addHeader.LinkTo(reject);
+        addHeader.LinkTo(reject, static s => !s.IsAlive);
         _queues = StableCompositeDisposable.Create(
             StageQueues.Register((ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount)),
             ReadBudgetGauges.Register(options.ReadBudget));
