@@ -123,6 +123,7 @@ internal sealed class TcpSession : IDisposable
         }
 
         Abort();
+        Remote?.Dispose(); // set after an Abort (a connect that finished as the relay was stopping): Abort missed it
         OnDisposed?.Invoke(this);
         Decryptor?.Dispose();
         InitialPayload?.Return();

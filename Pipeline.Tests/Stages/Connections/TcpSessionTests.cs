@@ -36,4 +36,18 @@ public sealed class TcpSessionTests
             Assert.Throws<ObjectDisposedException>(() => client.Available);
         }
     }
+
+    [Fact]
+    public void Dispose_ClosesAnOutboundSocketSetAfterTheAbort()
+    {
+        // A relay stopping aborts every session; a connect that finishes just then sets Remote after the abort.
+        var session = new TcpSession(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), span: null);
+        session.Abort();
+        var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        session.Remote = remote;
+
+        session.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => remote.Available);
+    }
 }
