@@ -59,7 +59,7 @@ internal static class ReadHeaderStage
                         saltFilled += take;
                     }
 
-                    plain ??= Chunk.RentBuffer(AddressHeader.MaxSize + decryptor.MaxOutputSize(ReceiveSize));
+                    plain = Room(plain, filled, decryptor.MaxOutputSize(input.Length));
                     var status = decryptor.Decrypt(input.Span, plain.AsSpan(filled), out var written);
                     input.Return();
                     if (status != DecryptStatus.Ok)
@@ -100,12 +100,6 @@ internal static class ReadHeaderStage
                         break;
                     }
 
-                    if (plain.Length - filled < decryptor.MaxOutputSize(ReceiveSize))
-                    {
-                        // Only an endless header could get here: a domain header is at most 259 bytes.
-                        session.Fail("address header too long", drain: true);
-                        break;
-                    }
                 }
             }
             catch (OperationCanceledException)
@@ -131,4 +125,28 @@ internal static class ReadHeaderStage
 
             return session;
         }, BlockOptions.Shared(options));
+
+    /// <summary>
+    /// The plaintext buffer with room for <paramref name="more"/> bytes after the <paramref name="filled"/> ones: rented
+    /// at the first bytes (one chunk's worth), and grown when a large first chunk arrives in pieces (its part buffered
+    /// in the decryptor comes out with the next piece). The header is complete or malformed within 259 bytes, so this
+    /// stays under two chunks.
+    /// </summary>
+    private static byte[] Room(byte[]? plain, int filled, int more)
+    {
+        if (plain is null)
+        {
+            return Chunk.RentBuffer(Math.Max(AddressHeader.MaxSize + ReceiveSize, more));
+        }
+
+        if (plain.Length - filled >= more)
+        {
+            return plain;
+        }
+
+        var larger = Chunk.RentBuffer(filled + more);
+        plain.AsSpan(0, filled).CopyTo(larger);
+        new Chunk(plain, 0).Return();
+        return larger;
+    }
 }
