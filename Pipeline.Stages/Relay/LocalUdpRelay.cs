@@ -50,7 +50,8 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(addSocks5, s_propagate);
         addSocks5.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, _ => UdpSockets.ToServer(_server, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local");
+        _nat = new UdpNatTable(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, _ => UdpSockets.ToServer(_server, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local",
+            admits: client => Associations.Contains(client.Address)); // asked again as an entry would be made: the association may have ended since
 
         // Out, in flow order.
         var trimSocks5 = UdpHeaderStages.TrimSocks5(udp, loop);

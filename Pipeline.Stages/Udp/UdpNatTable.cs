@@ -21,12 +21,22 @@ internal sealed class UdpNatTable : IDisposable
     private readonly ITargetBlock<Datagram> _back;
     private readonly EventLoop _loop;
     private readonly string _role;
+    private readonly Func<IPEndPoint, bool>? _admits;
+    private readonly object _admission = new();
 
     /// <param name="openOutbound">Makes the outbound socket for a new client (connected to the server, or unconnected).</param>
     /// <param name="back">The first stage of the way back (replies toward the client).</param>
     /// <param name="loop">Where the entries' sockets are received on.</param>
-    public UdpNatTable(int capacity, TimeSpan timeout, IScheduler scheduler, Func<IPEndPoint, Socket> openOutbound, ITargetBlock<Datagram> back, EventLoop loop, string role)
+    /// <param name="admits">
+    /// Whether a client may have a new entry (local: it holds a live association). Asked as the entry would be made,
+    /// under the same lock as <see cref="RemoveClient"/>, so an association that ends while its last datagram is on
+    /// the way leaves no entry behind.
+    /// </param>
+    public UdpNatTable(
+        int capacity, TimeSpan timeout, IScheduler scheduler, Func<IPEndPoint, Socket> openOutbound, ITargetBlock<Datagram> back, EventLoop loop, string role,
+        Func<IPEndPoint, bool>? admits = null)
     {
+        _admits = admits;
         _loop = loop;
         _openOutbound = openOutbound;
         _back = back;
@@ -36,11 +46,31 @@ internal sealed class UdpNatTable : IDisposable
 
     public int Count => _entries.Count;
 
-    /// <summary>The client's entry, made (socket opened, reply loop started) on its first datagram.</summary>
-    public UdpNatEntry GetOrAdd(IPEndPoint client) => _entries.GetOrAdd(client, Open);
+    /// <summary>
+    /// The client's entry, made (socket opened, reply loop started) on its first datagram; null when the client may
+    /// not have one (see the constructor's <c>admits</c>).
+    /// </summary>
+    public UdpNatEntry? GetOrAdd(IPEndPoint client)
+    {
+        if (_admits is null)
+        {
+            return _entries.GetOrAdd(client, Open);
+        }
+
+        lock (_admission)
+        {
+            return _entries.TryGet(client, out var entry) ? entry : _admits(client) ? _entries.GetOrAdd(client, Open) : null;
+        }
+    }
 
     /// <summary>Ends every association of one client address (its SOCKS5 control connection closed).</summary>
-    public int RemoveClient(IPAddress address) => _entries.RemoveWhere(endPoint => endPoint.Address.Equals(address));
+    public int RemoveClient(IPAddress address)
+    {
+        lock (_admission)
+        {
+            return _entries.RemoveWhere(endPoint => endPoint.Address.Equals(address));
+        }
+    }
 
     public void Dispose() => _entries.Dispose();
 

@@ -18,14 +18,20 @@ internal static class UdpSendStages
     /// <summary>
     /// Out through the client's NAT entry: to the server (local, tunnel: connected socket) or to
     /// <see cref="Datagram.Resolved"/> (server). A new entry that cannot be opened (no socket left, or the event loop
-    /// cannot watch it: <see cref="IOException"/>) costs this datagram only.
+    /// cannot watch it: <see cref="IOException"/>) costs this datagram only, as does one the table does not admit (local:
+    /// the client's association ended while the datagram was on its way).
     /// </summary>
     public static ActionBlock<Datagram> ThroughNat(StageOptions options, TaskScheduler loop, UdpNatTable nat, IPEndPoint? server) =>
         new(datagram =>
         {
             try
             {
-                var entry = nat.GetOrAdd(datagram.Client);
+                if (nat.GetOrAdd(datagram.Client) is not { } entry)
+                {
+                    UdpCounters.Drop(datagram, "association ended");
+                    return;
+                }
+
                 entry.CountOut();
                 TrafficTotal.Add(entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, server ?? datagram.Resolved!)));
                 datagram.Return();

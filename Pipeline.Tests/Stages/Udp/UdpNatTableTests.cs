@@ -1,0 +1,63 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
+using Microsoft.Reactive.Testing;
+using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Stages.Udp;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Udp;
+
+/// <summary>
+/// The local's NAT table asks whether a client still holds its association as it would make the client's entry: a
+/// datagram let in while the association was live can reach the table after the control connection closed, and must
+/// not open an entry (a socket to the server, kept for the UDP timeout) for a client that has none.
+/// </summary>
+public sealed class UdpNatTableTests
+{
+    private static readonly IPEndPoint s_client = new(IPAddress.Loopback, 40_000);
+
+    [Fact]
+    public void AClientNoLongerAdmitted_GetsNoEntry_AndNoSocketIsOpened()
+    {
+        using var loop = new EventLoop("test loop");
+        var admitted = true;
+        var opened = new List<Socket>();
+        using var nat = Table(loop, opened, _ => admitted);
+
+        Assert.NotNull(nat.GetOrAdd(s_client));
+        Assert.Equal(1, nat.RemoveClient(s_client.Address)); // the control connection closed
+        admitted = false;
+
+        Assert.Null(nat.GetOrAdd(s_client)); // a datagram that was on its way
+        Assert.Equal(0, nat.Count);
+        Assert.Single(opened);
+        Assert.True(opened[0].SafeHandle.IsClosed);
+    }
+
+    [Fact]
+    public void AnEntryAlreadyMade_IsFoundWithoutAskingAgain()
+    {
+        using var loop = new EventLoop("test loop");
+        var asked = 0;
+        var opened = new List<Socket>();
+        using var nat = Table(loop, opened, _ =>
+        {
+            asked++;
+            return true;
+        });
+
+        var first = nat.GetOrAdd(s_client);
+        Assert.Same(first, nat.GetOrAdd(s_client));
+        Assert.Equal(1, asked);
+        Assert.Single(opened);
+    }
+
+    private static UdpNatTable Table(EventLoop loop, List<Socket> opened, Func<IPEndPoint, bool> admits) =>
+        new(16, TimeSpan.FromMinutes(5), new TestScheduler(), _ =>
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            opened.Add(socket);
+            return socket;
+        }, new BufferBlock<Datagram>(), loop, "test", admits);
+}
