@@ -26,7 +26,7 @@ internal static class AddHeaderStage
     private const int MaxFirstData = 0x3FFF - AddressHeader.MaxSize;
 
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, bool replyToSocks5, TimeProvider timeProvider) =>
-        new(async session =>
+        new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             try
@@ -71,7 +71,7 @@ internal static class AddHeaderStage
             }
 
             return session;
-        }, BlockOptions.Shared(options));
+        }), BlockOptions.Shared(options));
 
     /// <summary>Tells the SOCKS5 client its CONNECT succeeded, with the address it is connected to on our side.</summary>
     internal static async ValueTask ReplySucceededAsync(TcpSession session)

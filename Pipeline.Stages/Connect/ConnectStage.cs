@@ -34,7 +34,7 @@ internal static class ConnectStage
         Func<EndPoint, CancellationToken, ValueTask<Socket>> open = serverNames is null
             ? (server, token) => OpenAsync(server, how, token)
             : (server, token) => server is DnsEndPoint name ? OpenByNameAsync(name, serverNames, how, token) : OpenAsync(server, how, token);
-        return new(async session =>
+        return new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             try
@@ -55,7 +55,7 @@ internal static class ConnectStage
             }
 
             return session;
-        }, BlockOptions.Shared(options));
+        }), BlockOptions.Shared(options));
     }
 
     /// <summary>
@@ -66,7 +66,7 @@ internal static class ConnectStage
     public static TransformBlock<TcpSession, TcpSession> ToDestination(
         StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null, OpenOptions how = default,
         AccessControlList? acl = null) =>
-        new(async session =>
+        new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             string? lastError = null;
@@ -110,7 +110,7 @@ internal static class ConnectStage
             span.Fail(reason);
             session.Fail(reason);
             return session;
-        }, BlockOptions.Shared(options));
+        }), BlockOptions.Shared(options));
 
     private static async ValueTask<Socket> OpenByNameAsync(DnsEndPoint server, IDnsResolver resolver, OpenOptions how, CancellationToken cancellationToken)
     {

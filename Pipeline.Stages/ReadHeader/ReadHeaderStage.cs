@@ -26,7 +26,7 @@ internal static class ReadHeaderStage
 
     public static TransformBlock<TcpSession, TcpSession> Create(
         StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider, PingPongBloomFilter? replays = null) =>
-        new(async session =>
+        new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey);
@@ -124,7 +124,7 @@ internal static class ReadHeaderStage
             }
 
             return session;
-        }, BlockOptions.Shared(options));
+        }), BlockOptions.Shared(options));
 
     /// <summary>
     /// The plaintext buffer with room for <paramref name="more"/> bytes after the <paramref name="filled"/> ones: rented

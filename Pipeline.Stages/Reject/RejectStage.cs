@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Socks5Trim;
@@ -25,12 +27,24 @@ internal static class RejectStage
                 return;
             }
 
-            if (session.Socks5ReplyPending)
+            try
             {
-                await Socks5HandshakeStage.ReplyAsync(session, session.FailureReply, CancellationToken.None).ConfigureAwait(false);
+                if (session.Socks5ReplyPending)
+                {
+                    await Socks5HandshakeStage.ReplyAsync(session, session.FailureReply, CancellationToken.None).ConfigureAwait(false);
+                }
             }
-
-            session.Dispose();
+            catch (Exception e)
+            {
+                // Not expected (the reply's own send failures are its business), and the stage must not fault: a
+                // faulted reject stage would leave every later failed connection open, holding its slot.
+                PipelineTelemetry.StageFaults.Add(1, new KeyValuePair<string, object?>(TagNames.Stage, "reject"));
+                Trace.TraceError($"reject: {e}");
+            }
+            finally
+            {
+                session.Dispose();
+            }
         }, new ExecutionDataflowBlockOptions { BoundedCapacity = DataflowBlockOptions.Unbounded, MaxDegreeOfParallelism = DataflowBlockOptions.Unbounded });
 
     private static async Task DrainAsync(TcpSession session, TimeSpan idleTimeout, TimeProvider timeProvider)

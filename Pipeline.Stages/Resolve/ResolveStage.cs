@@ -14,7 +14,7 @@ internal static class ResolveStage
     public const string Name = "resolve";
 
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, IDnsResolver resolver, AccessControlList? acl = null) =>
-        new(async session =>
+        new(StageGuard.Isolate(Name, async session =>
         {
             if (session.Destination.Host is { } name && acl?.BlocksOutbound(name) == true)
             {
@@ -48,5 +48,5 @@ internal static class ResolveStage
             }
 
             return session;
-        }, BlockOptions.Shared(options));
+        }), BlockOptions.Shared(options));
 }

@@ -20,7 +20,7 @@ internal static class RouteStage
     public const string Name = "route";
 
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, AccessControlList acl, IDnsResolver resolver) =>
-        new(async session =>
+        new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             if (session.Destination.Ip is { } ip)
@@ -41,7 +41,7 @@ internal static class RouteStage
 
             span?.SetTag(TagNames.Route, session.Direct ? "direct" : "server");
             return session;
-        }, BlockOptions.Shared(options));
+        }), BlockOptions.Shared(options));
 
     private static async ValueTask<IPAddress[]> LookUpAsync(IDnsResolver resolver, TcpSession session)
     {

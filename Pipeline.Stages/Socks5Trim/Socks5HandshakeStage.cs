@@ -25,7 +25,7 @@ internal static class Socks5HandshakeStage
     private static readonly byte[] s_methodSelection = [5, Socks5Codec.NoAuthentication];
 
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false) =>
-        new(async session =>
+        new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
@@ -53,7 +53,7 @@ internal static class Socks5HandshakeStage
             }
 
             return session;
-        }, BlockOptions.Shared(options));
+        }), BlockOptions.Shared(options));
 
     private static async ValueTask<string?> RunAsync(TcpSession session, byte[] buffer, bool udpAssociate, CancellationToken cancellationToken)
     {

@@ -15,7 +15,7 @@ internal static class Socks5ReplyStage
     public const string Name = "socks5_reply";
 
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options) =>
-        new(async session =>
+        new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             try
@@ -29,5 +29,5 @@ internal static class Socks5ReplyStage
             }
 
             return session;
-        }, BlockOptions.Shared(options));
+        }), BlockOptions.Shared(options));
 }
