@@ -47,7 +47,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     {
         var settings = LayeredSettings.Build(args, environment);
         var methodKey = SharedKey(settings, "method");
-        var methodName = settings.String(methodKey) is { Length: > 0 } m ? m : DefaultMethod;
+        var methodName = settings.String(methodKey) switch
+        {
+            null => DefaultMethod,
+            { Length: 0 } => throw new UsageException($"{settings.Label(methodKey)} '' is not a method; give one (`shadowsocks methods` lists them) or leave it out for {DefaultMethod}"),
+            var m => m,
+        };
         if (!CipherCatalog.TryGet(methodName, out var cipher, out var methodError))
         {
             throw new UsageException(Relabel(settings, methodKey, methodError!));
@@ -86,6 +91,13 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         EndPoint? server = null;
         IReadOnlyList<EndPoint> fallbackServers = [];
         ShadowsocksAddress? tunnelDestination = null;
+        if (settings.List("server") is { } givenServer && string.IsNullOrWhiteSpace(givenServer))
+        {
+            throw new UsageException(verb == "server"
+                ? $"{settings.Label("server")} '' is not an address; give the address to listen on (0.0.0.0 for every IPv4 address) or leave it out"
+                : $"{settings.Label("server")} '' is not an address; give the server's");
+        }
+
         var serverHosts = settings.List("server") is { Length: > 0 } serverText
             ? serverText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(h => (Host: h, Port: (int?)null)).ToList()
             : settings.Servers().ToList();
@@ -234,6 +246,10 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         if (host.StartsWith('[') && host.EndsWith(']'))
         {
             host = host[1..^1];
+        }
+        else if (host.Contains(':'))
+        {
+            throw new UsageException($"{label} '{text}': an IPv6 address goes in brackets, [2001:db8::1]:53");
         }
 
         return IPAddress.TryParse(host, out var ip)
@@ -398,7 +414,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         for (var i = 0; settings.String($"servers:{i}:server") is { Length: > 0 }; i++)
         {
             string? differs = null;
-            if (settings.String($"servers:{i}:method") is { Length: > 0 } method && method != cipher.Name)
+            if (settings.String($"servers:{i}:method") is { Length: > 0 } method
+                && !(CipherCatalog.TryGet(method, out var named, out _) && named.Name == cipher.Name)) // names match as the catalog reads them
             {
                 differs = "method";
             }
@@ -423,8 +440,10 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
     private static byte[] MasterKey(LayeredSettings settings, CipherInfo cipher)
     {
+        // Key and password are one setting given two ways: the layer that gives either wins (-k beats the file's key);
+        // within one layer the key wins, as with ss-libev.
         var keyKey = SharedKey(settings, "key");
-        if (settings.String(keyKey) is { Length: > 0 } base64)
+        if (settings.String(keyKey) is { Length: > 0 } base64 && settings.Layer(keyKey) >= settings.Layer(SharedKey(settings, "password")))
         {
             return KeyDerivation.TryParseBase64Key(cipher, base64, out var key, out var error) ? key : throw new UsageException(Relabel(settings, keyKey, error!));
         }

@@ -45,6 +45,11 @@ internal sealed class LayeredSettings
         string? file = null;
         if (args.Value(Flags.Config) is { } path)
         {
+            if (string.IsNullOrWhiteSpace(path))
+            {
+                throw new UsageException("-c: the config file's path is empty; give one (e.g. -c /etc/shadowsocks/config.json)");
+            }
+
             file = Path.GetFullPath(path);
             // Without exclusions: the default provider will not read a file whose name starts with a dot (ss-manager
             // writes .shadowsocks_PORT.conf, and ~/.shadowsocks.json is a common name).
@@ -113,9 +118,34 @@ internal sealed class LayeredSettings
         }
         catch (Exception e) when (e is FormatException or InvalidDataException or JsonException)
         {
-            var detail = e.InnerException is JsonException json ? $"line {json.LineNumber + 1}: {OneLine(json.Message)}" : OneLine(e.Message);
+            var json = Causes(e).OfType<JsonException>().FirstOrDefault(); // under InvalidDataException and FormatException
+            var detail = json is not null ? $"line {json.LineNumber + 1}: {OneLine(json.Message)}"
+                : Causes(e).LastOrDefault(static c => c is FormatException) is { } format ? OneLine(format.Message)
+                : OneLine(e.Message);
             throw new UsageException($"-c {file}: not a valid config file (one JSON object of shadowsocks keys): {detail}");
         }
+    }
+
+    private static IEnumerable<Exception> Causes(Exception e)
+    {
+        for (Exception? cause = e; cause is not null; cause = cause.InnerException)
+        {
+            yield return cause;
+        }
+    }
+
+    /// <summary>The layer that gives <paramref name="key"/>: higher wins (file 0 … command line); -1 when none does.</summary>
+    public int Layer(string key)
+    {
+        for (var i = _providers.Length - 1; i >= 0; i--)
+        {
+            if (_providers[i].TryGet(key, out var value) && !string.IsNullOrEmpty(value))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>Where <paramref name="key"/> came from, as an error's opening words: "-p:", "timeout: in FILE,", "SHADOWSOCKS_TIMEOUT:".</summary>
@@ -133,11 +163,13 @@ internal sealed class LayeredSettings
         return $"{Dotted(key)}:";
     }
 
-    /// <summary>A text setting; for a JSON array, its first element; <c>null</c> when absent.</summary>
+    /// <summary>A single text setting; <c>null</c> when absent. A JSON array or object there is refused.</summary>
     public string? String(string key)
     {
         var section = _root.GetSection(key);
-        return section.Value ?? section.GetChildren().FirstOrDefault()?.Value;
+        return section.Value is { } text ? text
+            : section.GetChildren().Any() ? throw new UsageException($"{Label(key)} expected a single value, not a list or an object")
+            : null;
     }
 
     /// <summary>A list: a comma-separated string or a JSON array of strings, joined with commas.</summary>

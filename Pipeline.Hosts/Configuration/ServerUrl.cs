@@ -99,6 +99,10 @@ internal sealed record ServerUrl(string Method, string Password, string Host, in
         {
             host = host[1..^1];
         }
+        else if (host.Contains(':'))
+        {
+            throw Error("an IPv6 host goes in brackets, with the port after them: [::1]:8388");
+        }
 
         return host.Length == 0 ? throw Error("the host is empty") : new ServerUrl(method, password, host, port, tag, plugin, pluginOptions);
     }

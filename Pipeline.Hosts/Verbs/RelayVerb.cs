@@ -60,7 +60,18 @@ internal static class RelayVerb
             : verb == "server" ? relay with { Listen = new IPEndPoint(IPAddress.Loopback, 0), MoreListens = [] }
             : relay with { Server = pluginPort, FallbackServers = [] };
 
-        using var telemetry = TelemetrySetup.Start(verb, settings.Telemetry);
+        TelemetrySetup telemetrySetup;
+        try
+        {
+            telemetrySetup = TelemetrySetup.Start(verb, settings.Telemetry);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"shadowsocks: traces: cannot write a trace file in {settings.Telemetry.TracesDirectory}: {e.Message.TrimEnd('.')}; give a writable folder");
+            return ExitCodes.Usage;
+        }
+
+        using var telemetry = telemetrySetup;
 
         // Before the first port opens: a connection accepted at once must find its span listened to (with -v).
         using var loggers = HostLogging.Create(settings.Verbose);
@@ -102,6 +113,20 @@ internal static class RelayVerb
             return ExitCodes.RuntimeFailure;
         }
 
+        if (settings.PidFile is { } pidPath)
+        {
+            try
+            {
+                PidFile.Write(pidPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await StopAsync(running).ConfigureAwait(false);
+                error.WriteLine($"shadowsocks: pid_file: cannot write {pidPath}: {e.Message}");
+                return ExitCodes.RuntimeFailure;
+            }
+        }
+
         var what = verb switch
         {
             "server" => "shadowsocks server",
@@ -138,11 +163,6 @@ internal static class RelayVerb
         using var trim = new IdleMemoryTrim(TimeProvider.System);
         try
         {
-            if (settings.PidFile is { } file)
-            {
-                PidFile.Write(file);
-            }
-
             // The ports are open and the pid file written: root is no longer needed.
             if (settings.User is { } user && UserSwitch.To(user) is { } refused)
             {

@@ -176,4 +176,12 @@ public sealed class HostSettingsTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void ATunnelDestination_InIPv6WithoutBrackets_IsRefused()
+    {
+        // Was taken as host "2001:db8:" port 53, which every server refuses as a host name.
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("tunnel", ["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", "2001:db8::53"]));
+        Assert.StartsWith("-L: '2001:db8::53': an IPv6 address goes in brackets", error.Message);
+    }
 }

@@ -204,4 +204,49 @@ public sealed class LayeredSettingsTests : IDisposable
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", "/nonexistent/config.json"]));
         Assert.StartsWith("-c /nonexistent/config.json: cannot read the config file", error.Message);
     }
+
+    [Theory]
+    [InlineData("""{ "server_port": 8388, "password": "pw", "timeout": [5, 7] }""", "timeout: in FILE, expected a single value, not a list or an object")]
+    [InlineData("""{ "server_port": [8388, 9], "password": "pw" }""", "server_port: in FILE, expected a single value")]
+    [InlineData("""{ "server_port": 8388, "password": "pw", "method": { "name": "aes-256-gcm" } }""", "method: in FILE, expected a single value")]
+    [InlineData("""{ "server_port": 8388, "password": "pw", "method": "" }""", "method: in FILE, '' is not a method")]
+    [InlineData("""{ "server": "", "server_port": 8388, "password": "pw" }""", "server: in FILE, '' is not an address")]
+    [InlineData("""{ "server_port": 8388,\n "server_port": 9, "password": "pw" }""", "-c FILE: not a valid config file (one JSON object of shadowsocks keys): A duplicate key 'server_port'")]
+    [InlineData("""{ "server_port": 8388,\n "password": "pw" """, "-c FILE: not a valid config file (one JSON object of shadowsocks keys): line 2:")]
+    public void AValueOfTheWrongShape_IsRefusedWithOneLine_NeverReadAsSomethingElse(string json, string expected)
+    {
+        // A list where one value goes was read as its first element, an empty method as the default one, and an empty
+        // server address as every address (0.0.0.0); a syntax error lost its line.
+        File.WriteAllText(_file, json.Replace("\\n", "\n", StringComparison.Ordinal));
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", _file]));
+        Assert.StartsWith(expected.Replace("FILE", _file, StringComparison.Ordinal), error.Message);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void AnEmptyConfigPath_IsRefusedWithOneLine()
+    {
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", ""]));
+        Assert.StartsWith("-c: the config file's path is empty", error.Message);
+    }
+
+    [Fact]
+    public void TheCommandLinesPassword_WinsOverTheFilesKey_AsEveryLayerDoes()
+    {
+        File.WriteAllText(_file, """{ "server_port": 8388, "method": "aes-256-gcm", "key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" }""");
+        var fromFile = TestSettings.Build("server", ["-c", _file]).Relay;
+        var withPassword = TestSettings.Build("server", ["-c", _file, "-k", "pw"]).Relay;
+        var fromEnvironment = TestSettings.Build("server", ["-c", _file], new() { ["SHADOWSOCKS_PASSWORD"] = "env-pw" }).Relay;
+
+        Assert.Equal(Enumerable.Range(0, 32).Select(static i => (byte)i), fromFile.MasterKey);
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(withPassword.Cipher, "pw"), withPassword.MasterKey);
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(fromEnvironment.Cipher, "env-pw"), fromEnvironment.MasterKey);
+    }
+
+    [Fact]
+    public void RustStyleServersList_TheMethodInUseInAnyCase_IsTheSameMethod()
+    {
+        File.WriteAllText(_file, """{ "local_port": 1080, "servers": [ { "server": "192.0.2.1", "server_port": 8388, "method": "AES-256-GCM", "password": "pw" } ] }""");
+        Assert.Equal("aes-256-gcm", TestSettings.Build("local", ["-c", _file]).Relay.Cipher.Name);
+    }
 }

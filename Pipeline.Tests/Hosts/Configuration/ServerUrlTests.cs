@@ -47,6 +47,7 @@ public sealed class ServerUrlTests
     [InlineData("ss://!!!@1.2.3.4:1", "neither base64url nor method:password")]
     [InlineData("ss://c2VjcmV0@1.2.3.4:1", "must be method:password")] // base64 of "secret": no method
     [InlineData("ss://aes-256-gcm:@1.2.3.4:1", "password is empty")]
+    [InlineData("ss://YWVzLTI1Ni1nY206c2VjcmV0@fe80::1", "an IPv6 host goes in brackets")] // was read as host "fe80:", port 1
     public void BadUrls_OneLineNamingTheFlag_WithoutThePassword(string text, string problem)
     {
         var error = Assert.Throws<UsageException>(() => ServerUrl.Parse(text));

@@ -32,4 +32,26 @@ public sealed class VerbTests
         Assert.DoesNotContain('\n', text);
         Assert.Contains("aes-256-gcm", text);
     }
+
+    [Fact]
+    public async Task TracesIntoAFile_ExitsTwoWithOneLine_BeforeAnyPortOpens()
+    {
+        // A trace folder that is a file threw out of the verb: a stack trace and exit code 134.
+        var notAFolder = Path.GetTempFileName();
+        try
+        {
+            var output = new StringWriter();
+            var error = new StringWriter();
+            Assert.Equal(2, await Program.RunAsync(
+                ["server", "-s", "127.0.0.1", "-p", "1", "-k", "x", "--traces", notAFolder], output, error, CancellationToken.None));
+            var text = error.ToString().TrimEnd();
+            Assert.StartsWith($"shadowsocks: traces: cannot write a trace file in {notAFolder}:", text);
+            Assert.DoesNotContain('\n', text);
+            Assert.DoesNotContain("listening", output.ToString());
+        }
+        finally
+        {
+            File.Delete(notAFolder);
+        }
+    }
 }
