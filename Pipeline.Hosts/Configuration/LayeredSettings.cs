@@ -38,6 +38,9 @@ internal sealed class LayeredSettings
 
     public IConfiguration Configuration => _root;
 
+    /// <summary>The largest config file read: ample for any real one (ss-manager's hold a few hundred bytes).</summary>
+    internal const int MaxConfigBytes = 1024 * 1024;
+
     public static LayeredSettings Build(ParsedArguments args, IReadOnlyDictionary<string, string?> environment)
     {
         var builder = new ConfigurationBuilder();
@@ -57,6 +60,12 @@ internal sealed class LayeredSettings
             if (!File.Exists(file))
             {
                 throw new UsageException($"-c {path}: cannot read the config file: no such file");
+            }
+
+            if (new FileInfo(file).Length > MaxConfigBytes)
+            {
+                // ss-libev refuses such a file too; read whole, it would sit in memory for the life of the process.
+                throw new UsageException($"-c {path}: the config file is {new FileInfo(file).Length / 1024} KiB; a config file is at most {MaxConfigBytes / 1024} KiB (is it the right file?)");
             }
 
             builder.AddJsonFile(

@@ -88,8 +88,8 @@ internal static partial class Daemon
 
             if (PidFile.Read(pidFile) == pid)
             {
-                // The child printed where it listens before it wrote the file, but its line may still be in the pipe:
-                // passed on first, or it would be lost when this process exits.
+                // The child writes the file just before it prints where it listens: that line may still be on its way,
+                // and is passed on first, or it would be lost when this process exits.
                 await listening.Task.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 output.WriteLine($"shadowsocks: running in the background as pid {pid.ToString(CultureInfo.InvariantCulture)} (pid file {pidFile})");
                 return ExitCodes.Ok;
@@ -99,6 +99,13 @@ internal static partial class Daemon
         }
 
         child.Kill(entireProcessTree: true);
+        if (stop.IsCancellationRequested)
+        {
+            // SIGINT or SIGTERM while the child was starting: a stop asked for, not a failure.
+            error.WriteLine($"shadowsocks: -f {pidFile}: stopped while the background process was starting; stopped it too");
+            return ExitCodes.Ok;
+        }
+
         error.WriteLine($"shadowsocks: -f {pidFile}: the background process did not start within {s_startTimeout.TotalSeconds:F0} s; stopped it");
         return ExitCodes.RuntimeFailure;
     }

@@ -79,7 +79,7 @@ internal sealed partial class PluginProcess : IAsyncDisposable
     /// on every address), looking at the kernel's table rather than connecting: a test connection would go through
     /// the plugin to the other side. Null when it listens; otherwise why not (it exited, or not within <paramref name="limit"/>).
     /// </summary>
-    public async Task<string?> WaitListeningAsync(IPEndPoint endPoint, TimeSpan limit, TimeProvider time)
+    public async Task<string?> WaitListeningAsync(IPEndPoint endPoint, TimeSpan limit, TimeProvider time, CancellationToken cancellationToken = default)
     {
         var started = time.GetTimestamp();
         while (true)
@@ -99,7 +99,8 @@ internal sealed partial class PluginProcess : IAsyncDisposable
                 return $"plugin {Settings.Name} did not listen on {endPoint} within {limit.TotalSeconds:0} s";
             }
 
-            await Task.WhenAny(Exited, Task.Delay(TimeSpan.FromMilliseconds(20), time)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            await Task.WhenAny(Exited, Task.Delay(TimeSpan.FromMilliseconds(20), time, cancellationToken)).ConfigureAwait(false);
         }
     }
 

@@ -83,7 +83,7 @@ internal static class RelayVerb
         PluginProcess? pluginProcess = null;
         try
         {
-            (bound, var tcpBound, moreBound) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running).ConfigureAwait(false);
+            (bound, var tcpBound, moreBound) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running, stop).ConfigureAwait(false);
             if (plugin is not null)
             {
                 // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
@@ -91,7 +91,7 @@ internal static class RelayVerb
                     ? (string.Join('|', relay.MoreListens.Prepend(relay.Listen).Select(static l => l.Address.ToString())), relay.Listen.Port)
                     : HostAndPort(relay.Server!);
                 var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
-                if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error).ConfigureAwait(false) is not { } started)
+                if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error, stop).ConfigureAwait(false) is not { } started)
                 {
                     await StopAsync(running).ConfigureAwait(false);
                     return ExitCodes.RuntimeFailure;
@@ -111,6 +111,12 @@ internal static class RelayVerb
             await StopAsync(running).ConfigureAwait(false);
             error.WriteLine($"shadowsocks: {e.Message}");
             return ExitCodes.RuntimeFailure;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop now.
+            await StopAsync(running).ConfigureAwait(false);
+            return ExitCodes.Ok;
         }
 
         if (settings.PidFile is { } pidPath)
@@ -269,7 +275,8 @@ internal static class RelayVerb
     /// waits until it listens. Null, with one line on <paramref name="error"/>, when it cannot start or does not listen.
     /// </summary>
     private static async Task<PluginProcess?> StartPluginAsync(
-        PluginSettings plugin, string remoteHost, int remotePort, IPEndPoint local, IPEndPoint listens, string? user, List<IAsyncDisposable> running, TextWriter error)
+        PluginSettings plugin, string remoteHost, int remotePort, IPEndPoint local, IPEndPoint listens, string? user, List<IAsyncDisposable> running, TextWriter error,
+        CancellationToken stop)
     {
         PluginProcess process;
         try
@@ -283,7 +290,7 @@ internal static class RelayVerb
         }
 
         running.Add(process);
-        if (await process.WaitListeningAsync(listens, PluginStartTimeout, TimeProvider.System).ConfigureAwait(false) is { } notListening)
+        if (await process.WaitListeningAsync(listens, PluginStartTimeout, TimeProvider.System, stop).ConfigureAwait(false) is { } notListening)
         {
             error.WriteLine($"shadowsocks: {notListening}");
             return null;
@@ -347,7 +354,7 @@ internal static class RelayVerb
     /// and tunnel's TCP server is the plugin's port.
     /// </summary>
     private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound)> StartAsync(
-        string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running)
+        string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running, CancellationToken stop)
     {
         // Every open connection keeps one pending idle timer on this scheduler: a one-shot timer each (Rx's
         // TaskPoolScheduler's would be a Task.Delay with its own cancellation, ≈ 610 bytes), and no timer of its own
@@ -399,7 +406,7 @@ internal static class RelayVerb
             || (udp && relay.Server is System.Net.DnsEndPoint)
             ? OpenResolver()
             : null;
-        var serverEndPoint = udp ? await ResolveServerAsync(relay.Server!, serverNames).ConfigureAwait(false) : null;
+        var serverEndPoint = udp ? await ResolveServerAsync(relay.Server!, serverNames, stop).ConfigureAwait(false) : null;
 
         if (verb == "local")
         {
@@ -441,7 +448,7 @@ internal static class RelayVerb
     }
 
     /// <summary>The UDP relays need the server's address up front: a name is looked up once, through the program's resolver.</summary>
-    private static async Task<IPEndPoint> ResolveServerAsync(System.Net.EndPoint server, IDnsResolver? resolver)
+    private static async Task<IPEndPoint> ResolveServerAsync(System.Net.EndPoint server, IDnsResolver? resolver, CancellationToken stop)
     {
         if (server is IPEndPoint ip)
         {
@@ -452,10 +459,11 @@ internal static class RelayVerb
         IPAddress[] addresses;
         try
         {
-            using var timeout = new CancellationTokenSource(ServerLookupTimeout);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            timeout.CancelAfter(ServerLookupTimeout);
             addresses = await resolver!.ResolveAsync(dns.Host, timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+        catch (Exception e) when ((e is SocketException or OperationCanceledException or IOException) && !stop.IsCancellationRequested)
         {
             throw new ServerLookupException(dns.Host, e is OperationCanceledException ? "no answer in time" : e.Message);
         }

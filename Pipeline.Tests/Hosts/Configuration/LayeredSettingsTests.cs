@@ -249,4 +249,12 @@ public sealed class LayeredSettingsTests : IDisposable
         File.WriteAllText(_file, """{ "local_port": 1080, "servers": [ { "server": "192.0.2.1", "server_port": 8388, "method": "AES-256-GCM", "password": "pw" } ] }""");
         Assert.Equal("aes-256-gcm", TestSettings.Build("local", ["-c", _file]).Relay.Cipher.Name);
     }
+
+    [Fact]
+    public void AConfigFileOfMoreThanAMebibyte_IsRefused()
+    {
+        File.WriteAllText(_file, "{ \"server_port\": 8388, \"password\": \"pw\", \"padding\": \"" + new string('x', 1024 * 1024) + "\" }");
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", _file]));
+        Assert.StartsWith($"-c {_file}: the config file is 1024 KiB; a config file is at most 1024 KiB", error.Message);
+    }
 }

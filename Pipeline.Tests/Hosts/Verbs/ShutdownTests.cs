@@ -41,6 +41,27 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task AStopWhileTheServersNameIsLookedUp_EndsTheStartAtOnce_ExitZero()
+    {
+        // A name server that never answers holds the UDP side's one lookup of the server's name. A stop then went
+        // unheard until the lookup gave up, and the program exited 1 with "cannot look up the server".
+        using var silentDns = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        silentDns.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var dns = (IPEndPoint)silentDns.LocalEndPoint!;
+        using var stop = new CancellationTokenSource();
+        var error = new StringWriter();
+        var run = Shadowsocks.Pipeline.Hosts.Program.RunAsync(
+            ["local", "-s", "server.invalid-name.test", "-p", "8388", "-l", "0", "-k", "x", "-u", "-d", $"127.0.0.1:{dns.Port}"],
+            new StringWriter(), error, stop.Token);
+        var query = new byte[512];
+        await silentDns.ReceiveFromAsync(query, new IPEndPoint(IPAddress.Any, 0)); // the lookup is under way
+        stop.Cancel();
+
+        Assert.Equal(0, await run);
+        Assert.DoesNotContain("cannot look up", error.ToString());
+    }
+
+    [Fact]
     public async Task UnderSystemd_NotifiesReadyThenStopping()
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
