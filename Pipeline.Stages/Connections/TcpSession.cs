@@ -88,6 +88,21 @@ internal sealed class TcpSession : IDisposable
         Span?.SetStatus(ActivityStatusCode.Error, reason);
     }
 
+    /// <summary>
+    /// <see cref="Abort"/>, with both sockets closing with a reset rather than a FIN: for a reset that must reach the
+    /// far side after a half-close, where a FIN has already gone out and another close would tell it nothing.
+    /// </summary>
+    public void Reset()
+    {
+        if (Volatile.Read(ref _aborted) == 0)
+        {
+            ResetOnClose(Client);
+            ResetOnClose(Remote);
+        }
+
+        Abort();
+    }
+
     /// <summary>Tears the connection down: cancels everything still running for it and closes both sockets. Idempotent.</summary>
     public void Abort()
     {
@@ -112,6 +127,18 @@ internal sealed class TcpSession : IDisposable
 
         Client.Dispose();
         Remote?.Dispose();
+    }
+
+    private static void ResetOnClose(Socket? socket)
+    {
+        try
+        {
+            socket?.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Closed already: nothing to reset.
+        }
     }
 
     /// <summary>Aborts (if not yet) and releases what the session owns. Call once the stages are done with it.</summary>

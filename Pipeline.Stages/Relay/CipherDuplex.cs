@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
@@ -102,9 +103,10 @@ internal static class CipherDuplex
 
         try
         {
-            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, encryptInFlight, idle,
+            var ended = new StrongBox<int>();
+            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, encryptInFlight, idle, ended,
                 plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes, ("encrypt", pipeline.Encrypt), pipeline.Forward);
-            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, decryptInFlight, idle,
+            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, decryptInFlight, idle, ended,
                 plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes, ("decrypt", pipeline.Decrypt), pipeline.Forward);
 
             // This method's frame lives as long as the connection: it must not keep the first burst's blocks alive
@@ -125,7 +127,7 @@ internal static class CipherDuplex
     /// </summary>
     private static async Task RunDirectionAsync(
         TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, Func<int, int> readSizeIn, ChunksInFlight inFlight, IdleTimer idle,
-        string name, ByteCount sent,
+        StrongBox<int> ended, string name, ByteCount sent,
         (string Name, StageOptions Options) cipherStage, StageOptions forward)
     {
         using var span = PipelineTelemetry.Source.StartActivity(name, ActivityKind.Internal, session.Span?.Context ?? default);
@@ -160,6 +162,33 @@ internal static class CipherDuplex
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             // Already closed by the other direction's teardown.
+        }
+
+        if (Interlocked.Increment(ref ended.Value) == 1)
+        {
+            _ = AbortOnResetAsync(session, from); // the other direction goes on
+        }
+    }
+
+    /// <summary>
+    /// A socket read to its end is read no more, so a reset on it (a client that half-closed, then aborted) would go
+    /// unseen while the other direction waits for data, until the idle timeout. Watched for an error until the
+    /// connection ends; a reset tears the whole connection down and is passed on as a reset. (A hang-up without an
+    /// error is the other direction ending too: nothing to do.)
+    /// </summary>
+    private static async Task AbortOnResetAsync(TcpSession session, Socket socket)
+    {
+        try
+        {
+            await SocketReadiness.BrokenAsync(socket, session.Cancellation.Token).ConfigureAwait(false);
+            if (socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error && error != 0)
+            {
+                session.Reset(); // the far side has had its FIN already: a reset is what tells it
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // The connection ended first.
         }
     }
 

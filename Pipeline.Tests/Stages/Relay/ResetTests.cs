@@ -62,6 +62,48 @@ public sealed class ResetTests
         await steadyTransfer;
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AResetAfterAHalfClose_EndsTheConnection_BeforeTheIdleTimeout(bool clientResets)
+    {
+        // One side sends, half-closes, then resets; the other side is idle, waiting. The relay reads the half-closed
+        // socket no more, so the reset went unseen until the idle timeout (30 s in RelayChain) closed the connection.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var destination = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        destination.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        destination.Listen();
+        await using var chain = RelayChain.Start("aes-256-gcm");
+        var (client, code) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", ((IPEndPoint)destination.LocalEndPoint!).Port, cancel.Token);
+        using var _ = client;
+        Assert.Equal(0, code);
+        using var accepted = await destination.AcceptAsync(cancel.Token);
+        var (resetting, waiting) = clientResets ? (client, accepted) : (accepted, client);
+
+        await resetting.SendAsync("last words"u8.ToArray(), SocketFlags.None, cancel.Token);
+        resetting.Shutdown(SocketShutdown.Send);
+        var received = new byte[64];
+        var got = 0;
+        while (true)
+        {
+            var n = await waiting.ReceiveAsync(received.AsMemory(got), SocketFlags.None, cancel.Token);
+            if (n == 0)
+            {
+                break; // the half-close came through, after the data
+            }
+
+            got += n;
+        }
+
+        Assert.Equal("last words"u8.ToArray(), received[..got]);
+        resetting.LingerState = new LingerOption(true, 0);
+        resetting.Close(); // RST
+
+        // The waiting side's connection is torn down (its peer's sockets closed): a send fails, or a receive ends.
+        await WaitUntilAsync(() => chain.Local.ActiveSessions == 0 && chain.Server.ActiveSessions == 0, cancel.Token);
+        Assert.True(chain.Local.ActiveSessions == 0 && chain.Server.ActiveSessions == 0, $"sessions open: local {chain.Local.ActiveSessions}, server {chain.Server.ActiveSessions}");
+    }
+
     [Fact]
     public async Task Resets_WhileChunksAreInFlight_GiveEveryChunkBack_AndTheRelayMovesOn()
     {
