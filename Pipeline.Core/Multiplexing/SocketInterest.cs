@@ -5,7 +5,7 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
 /// <summary>
 /// A TCP socket's pending waits for readiness on the process's readiness loop (<see cref="SocketReadiness"/>): at
-/// most one of each <see cref="Readiness"/> (reading, writing, and an error or hang-up). The socket is in the loop's epoll set only as a one-shot,
+/// most one for reading and one for writing. The socket is in the loop's epoll set only as a one-shot,
 /// level-triggered interest in what is awaited right now, re-armed for each wait: nothing wakes the loop for a
 /// socket nobody waits on. (.NET's socket engine registers every socket for reading and writing, edge-triggered, for
 /// its whole life, so a bulk transfer woke its epoll thread about once per 128 KiB chunk sent or received although
@@ -20,7 +20,6 @@ internal sealed class SocketInterest
     private readonly Action<ulong, uint> _onReady;
     private ReadinessWaiter? _read;
     private ReadinessWaiter? _write;
-    private ReadinessWaiter? _broken;
     private ulong _armed;
     private bool _added;
 
@@ -38,18 +37,17 @@ internal sealed class SocketInterest
         {
             lock (_gate)
             {
-                return _armed != 0 || _read is not null || _write is not null || _broken is not null;
+                return _armed != 0 || _read is not null || _write is not null;
             }
         }
     }
 
     /// <summary>
-    /// Completes when the socket is <paramref name="readiness"/>: readable (data, end of stream or an error), writable
-    /// (room to send, a finished connect, or an error) or broken (an error or a hang-up only). The token must be
-    /// cancelled before the socket is closed while a wait may be pending (a closed descriptor leaves the epoll set
-    /// and would never report).
+    /// Completes when the socket is readable (<paramref name="write"/> false: data, end of stream or an error) or
+    /// writable (true: room to send, a finished connect, or an error). The token must be cancelled before the socket
+    /// is closed while a wait may be pending (a closed descriptor leaves the epoll set and would never report).
     /// </summary>
-    public Task WaitAsync(Readiness readiness, CancellationToken cancellationToken)
+    public Task WaitAsync(bool write, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -73,11 +71,11 @@ internal sealed class SocketInterest
                 return waiter.Task; // cancelled while registering
             }
 
-            ref var slot = ref Slot(readiness);
+            ref var slot = ref write ? ref _write : ref _read;
             if (slot is not null)
             {
                 waiter.Registration.Unregister();
-                throw new InvalidOperationException($"a wait until {readiness} is already pending on this socket");
+                throw new InvalidOperationException($"a {(write ? "write" : "read")} wait is already pending on this socket");
             }
 
             slot = waiter;
@@ -108,12 +106,8 @@ internal sealed class SocketInterest
             {
                 _write = null;
             }
-            else if (_broken == waiter)
-            {
-                _broken = null;
-            }
 
-            if (_read is null && _write is null && _broken is null && _armed != 0)
+            if (_read is null && _write is null && _armed != 0)
             {
                 // The one-shot interest may still fire; its id is forgotten, so it is ignored (and then off).
                 _loop.Forget(_armed);
@@ -127,7 +121,7 @@ internal sealed class SocketInterest
     /// <summary>On the loop's thread: completes the waits the events answer and re-arms for the rest.</summary>
     private void OnReady(ulong id, uint events)
     {
-        ReadinessWaiter? read = null, write = null, broken = null;
+        ReadinessWaiter? read = null, write = null;
         lock (_gate)
         {
             if (id != _armed)
@@ -147,12 +141,7 @@ internal sealed class SocketInterest
                 (write, _write) = (_write, null);
             }
 
-            if ((events & (Epoll.Error | Epoll.HangUp)) != 0)
-            {
-                (broken, _broken) = (_broken, null);
-            }
-
-            if (_read is not null || _write is not null || _broken is not null)
+            if (_read is not null || _write is not null)
             {
                 try
                 {
@@ -163,22 +152,19 @@ internal sealed class SocketInterest
                     // The socket is closing: let the remaining wait go; its next call sees the error.
                     read ??= _read;
                     write ??= _write;
-                    broken ??= _broken;
-                    _read = _write = _broken = null;
+                    _read = _write = null;
                 }
             }
         }
 
         read?.Complete();
         write?.Complete();
-        broken?.Complete();
     }
 
     /// <summary>Under the lock: one-shot interest in what is awaited now, under a new id.</summary>
     private void Arm()
     {
-        // Errors and hang-ups are reported whatever the mask (epoll adds them); a broken wait alone arms only them.
-        var events = (_read is null ? 0u : Epoll.In) | (_write is null ? 0u : Epoll.Out) | (_broken is null ? 0u : Epoll.Error | Epoll.HangUp);
+        var events = (_read is null ? 0u : Epoll.In) | (_write is null ? 0u : Epoll.Out);
         if (_armed != 0)
         {
             _loop.Forget(_armed);
@@ -187,20 +173,5 @@ internal sealed class SocketInterest
 
         _armed = _loop.ArmOnce(_handle, events, add: !_added, _onReady);
         _added = true;
-    }
-
-    private ref ReadinessWaiter? Slot(Readiness readiness)
-    {
-        if (readiness == Readiness.Readable)
-        {
-            return ref _read;
-        }
-
-        if (readiness == Readiness.Writable)
-        {
-            return ref _write;
-        }
-
-        return ref _broken;
     }
 }

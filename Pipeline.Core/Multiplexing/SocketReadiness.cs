@@ -19,18 +19,11 @@ internal static class SocketReadiness
 
     /// <summary>Completes when a receive will not block: data, end of stream or an error. Holds no buffer meanwhile.</summary>
     public static Task ReadableAsync(Socket socket, CancellationToken cancellationToken) =>
-        Interest(socket).WaitAsync(Readiness.Readable, cancellationToken);
+        Interest(socket).WaitAsync(write: false, cancellationToken);
 
     /// <summary>Completes when a send will not block (room in the send buffer), a connect has finished, or on an error.</summary>
     public static Task WritableAsync(Socket socket, CancellationToken cancellationToken) =>
-        Interest(socket).WaitAsync(Readiness.Writable, cancellationToken);
-
-    /// <summary>
-    /// Completes on an error (a reset) or a hang-up only: for a socket read to its end of stream, which stays readable
-    /// for good, so a read wait would return at once.
-    /// </summary>
-    public static Task BrokenAsync(Socket socket, CancellationToken cancellationToken) =>
-        Interest(socket).WaitAsync(Readiness.Broken, cancellationToken);
+        Interest(socket).WaitAsync(write: true, cancellationToken);
 
     /// <summary>Whether a wait on <paramref name="socket"/> is pending or armed (for tests).</summary>
     internal static bool HasPendingWait(Socket socket) => s_interests.TryGetValue(socket, out var interest) && interest.HasPendingWait;

@@ -166,29 +166,7 @@ internal static class CipherDuplex
 
         if (Interlocked.Increment(ref ended.Value) == 1)
         {
-            _ = AbortOnResetAsync(session, from); // the other direction goes on
-        }
-    }
-
-    /// <summary>
-    /// A socket read to its end is read no more, so a reset on it (a client that half-closed, then aborted) would go
-    /// unseen while the other direction waits for data, until the idle timeout. Watched for an error until the
-    /// connection ends; a reset tears the whole connection down and is passed on as a reset. (A hang-up without an
-    /// error is the other direction ending too: nothing to do.)
-    /// </summary>
-    private static async Task AbortOnResetAsync(TcpSession session, Socket socket)
-    {
-        try
-        {
-            await SocketReadiness.BrokenAsync(socket, session.Cancellation.Token).ConfigureAwait(false);
-            if (socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error && error != 0)
-            {
-                session.Reset(); // the far side has had its FIN already: a reset is what tells it
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-            // The connection ended first.
+            HalfOpenWatch.Shared.Watch(session, from); // the other direction goes on: a reset on this side must still end it
         }
     }
 

@@ -38,6 +38,7 @@ internal static class SessionRunner
         finally
         {
             idle.Dispose();
+            HalfOpenWatch.Shared.Forget(session);
             session.Dispose();
             PipelineTelemetry.ActiveConnections.Add(-1);
         }

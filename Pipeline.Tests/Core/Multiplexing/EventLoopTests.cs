@@ -58,8 +58,8 @@ public sealed class EventLoopTests
         var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
         var interest = new SocketInterest(loop, closed);
         closed.Dispose();
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => interest.WaitAsync(Readiness.Readable, CancellationToken.None));
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => interest.WaitAsync(Readiness.Writable, CancellationToken.None));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => interest.WaitAsync(write: false, CancellationToken.None));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => interest.WaitAsync(write: true, CancellationToken.None));
         Assert.Equal(0, loop.HandlerCount);
     }
 
