@@ -122,10 +122,16 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     var a = await OrNullOnServerFailure(v4).ConfigureAwait(false);
                     var aaaa = await OrNullOnServerFailure(v6).ConfigureAwait(false);
 
-                    // Some servers refuse one type (dnsmasq's --address does for AAAA): one good family is an answer.
-                    return a is null && aaaa is null
-                        ? throw new DnsServerFailureException()
-                        : (a ?? Empty, aaaa ?? Empty);
+                    // Some servers refuse one type (dnsmasq's --address does for AAAA): one good family is an answer, if
+                    // it says something (addresses, or that the name does not exist). An empty answer beside a failed one
+                    // says nothing about the failed family: the next server is asked.
+                    var answered = a ?? aaaa;
+                    if (answered is null || ((a is null || aaaa is null) && answered.Addresses.Count == 0 && !answered.IsNameError))
+                    {
+                        throw new DnsServerFailureException();
+                    }
+
+                    return (a ?? Empty, aaaa ?? Empty);
                 },
                 _stop.Token).ConfigureAwait(false);
 

@@ -33,7 +33,9 @@ internal static class ConnectStage
     {
         Func<EndPoint, CancellationToken, ValueTask<Socket>> open = serverNames is null
             ? (server, token) => OpenAsync(server, how, token)
-            : (server, token) => server is DnsEndPoint name ? OpenByNameAsync(name, serverNames, how, token) : OpenAsync(server, how, token);
+            : (server, token) => server is DnsEndPoint name
+                ? OpenByNameAsync(name, serverNames, how, servers.AttemptTimeout, servers.TimeProvider, token)
+                : OpenAsync(server, how, token);
         return new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
@@ -112,19 +114,30 @@ internal static class ConnectStage
             return session;
         }), BlockOptions.Shared(options));
 
-    private static async ValueTask<Socket> OpenByNameAsync(DnsEndPoint server, IDnsResolver resolver, OpenOptions how, CancellationToken cancellationToken)
+    /// <summary>
+    /// A server by name: its addresses in the resolver's order, the attempt's time shared out among them, so that one
+    /// that never answers (an IPv6 path that drops packets) leaves the next its turn; the last has what is left.
+    /// </summary>
+    private static async ValueTask<Socket> OpenByNameAsync(
+        DnsEndPoint server, IDnsResolver resolver, OpenOptions how, TimeSpan attemptTimeout, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
         var addresses = await resolver.ResolveAsync(server.Host, cancellationToken).ConfigureAwait(false);
         SocketException? last = null;
-        foreach (var address in addresses)
+        for (var i = 0; i < addresses.Length; i++)
         {
+            var isLast = i == addresses.Length - 1;
+            using var slice = isLast ? null : SocketReads.Deadline(attemptTimeout / addresses.Length, timeProvider, cancellationToken);
             try
             {
-                return await OpenAsync(new IPEndPoint(address, server.Port), how, cancellationToken).ConfigureAwait(false);
+                return await OpenAsync(new IPEndPoint(addresses[i], server.Port), how, slice?.Token ?? cancellationToken).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
                 last = e;
+            }
+            catch (OperationCanceledException) when (!isLast && !cancellationToken.IsCancellationRequested)
+            {
+                last = new SocketException((int)SocketError.TimedOut); // its share ran out: the next address
             }
         }
 

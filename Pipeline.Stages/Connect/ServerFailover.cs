@@ -24,11 +24,18 @@ internal sealed class ServerFailover
     public ServerFailover(IReadOnlyList<EndPoint> servers, TimeSpan attemptTimeout, int retries, TimeProvider timeProvider)
     {
         ArgumentOutOfRangeException.ThrowIfZero(servers.Count);
+        AttemptTimeout = attemptTimeout;
+        TimeProvider = timeProvider;
         _servers = [.. servers.Select(server => (server, Build(attemptTimeout, retries, timeProvider, withBreaker: servers.Count > 1)))];
         _direct = new ResiliencePipelineBuilder { TimeProvider = timeProvider }.AddTimeout(attemptTimeout).Build();
     }
 
     public IReadOnlyList<EndPoint> Servers => [.. _servers.Select(s => s.Server)];
+
+    /// <summary>How long one attempt at one server may take (<c>connect_timeout</c>).</summary>
+    public TimeSpan AttemptTimeout { get; }
+
+    public TimeProvider TimeProvider { get; }
 
     /// <summary>Connects to the first server that answers; throws the last failure when none does.</summary>
     public async Task<(Socket Socket, EndPoint Server)> ConnectAsync(Func<EndPoint, CancellationToken, ValueTask<Socket>> open, CancellationToken cancellationToken)
@@ -73,24 +80,29 @@ internal sealed class ServerFailover
         var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider };
         if (retries > 0)
         {
+            // A quick failure (refused, reset) is retried: a restarting server may be back a moment later. A timeout is
+            // not: a server that does not answer in connect_timeout will not answer the retry either, and three of them
+            // held each connection three timeouts long before the next server was tried.
             builder.AddRetry(new RetryStrategyOptions
             {
                 MaxRetryAttempts = retries,
                 Delay = s_firstRetryDelay,
                 BackoffType = DelayBackoffType.Exponential,
-                ShouldHandle = handled,
+                ShouldHandle = new PredicateBuilder().Handle<SocketException>(),
             });
         }
 
         if (withBreaker)
         {
-            // Half the attempts failing over 10 s (at least 3) opens the circuit for 5 s: connections go to the next server.
+            // Half the attempts failing (at least 2) within three attempt timeouts opens the circuit for 30 s: connections
+            // go to the next server at once. The window spans several timeouts so that a server that does not answer
+            // opens it with connections made one at a time (over 10 s, one 10 s timeout each never made 3).
             builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
                 FailureRatio = 0.5,
-                MinimumThroughput = 3,
-                SamplingDuration = TimeSpan.FromSeconds(10),
-                BreakDuration = TimeSpan.FromSeconds(5),
+                MinimumThroughput = 2,
+                SamplingDuration = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, 3 * attemptTimeout.Ticks)),
+                BreakDuration = TimeSpan.FromSeconds(30),
                 ShouldHandle = handled,
             });
         }

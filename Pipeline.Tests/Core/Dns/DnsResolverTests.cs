@@ -92,6 +92,29 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task AServerThatFailsOneFamily_AndHasNothingForTheOther_IsNotTheAnswer_TheNextServerIs()
+    {
+        // SERVFAIL for A, an empty answer for AAAA: that says nothing about A. It was taken (and cached) as "no such name".
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var failing = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>(
+            [(IsAQuery(query) ? FakeDnsServer.Answer(query, [], rcode: 2) : FakeDnsServer.Answer(query, []), false)]));
+        using var resolver = Resolver([failing.EndPoint, _dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromMilliseconds(500));
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(2, failing.Queries);
+    }
+
+    private static bool IsAQuery(byte[] query)
+    {
+        var i = 12; // past the header: the question's name, then its type
+        while (query[i] != 0)
+        {
+            i += query[i] + 1;
+        }
+
+        return query[i + 1] == 0 && query[i + 2] == 1;
+    }
+
+    [Fact]
     public async Task NoServerAnswers_EmptyWithinTheTotalDeadline()
     {
         using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));

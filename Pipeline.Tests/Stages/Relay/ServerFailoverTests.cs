@@ -49,6 +49,59 @@ public sealed class ServerFailoverTests
         Assert.Equal(6, destination.Accepted);
     }
 
+    [Fact]
+    public async Task AFirstServerThatNeverAnswers_CostsOneTimeoutPerConnection_ThenIsSkipped()
+    {
+        // Timeouts were retried on the same server (three connect timeouts per connection) and, one connection at a
+        // time, never opened its circuit: every connection waited three timeouts before the next server was tried.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        await using var live = StartServer(s_loopback);
+        using var silent = new StalledListener();
+        var timeout = TimeSpan.FromSeconds(2);
+        var options = RelayChain.Options("aes-256-gcm", "failover", s_loopback, silent.EndPoint) with
+        {
+            FallbackServers = [live.LocalEndPoint],
+            ConnectTimeout = timeout,
+        };
+        await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System);
+        local.Start();
+
+        for (var i = 0; i < 5; i++)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await AssertEchoAsync(local, destination, cancel.Token);
+            if (i < 2)
+            {
+                Assert.True(clock.Elapsed < 2.5 * timeout, $"connection {i}: {clock.Elapsed} (one timeout, then the next server)");
+            }
+            else
+            {
+                Assert.True(clock.Elapsed < timeout, $"connection {i}: {clock.Elapsed} (the silent server's circuit is open)");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task AServerNameWhoseFirstAddressNeverAnswers_IsReachedAtItsNextAddress()
+    {
+        // The addresses shared one connect timeout: the first, silent, took all of it on every attempt.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        using var silent = new StalledListener(IPAddress.Parse("127.0.0.2"));
+        await using var live = StartServer(new IPEndPoint(IPAddress.Loopback, silent.EndPoint.Port));
+        var options = RelayChain.Options("aes-256-gcm", "failover", s_loopback, new DnsEndPoint("server.test", silent.EndPoint.Port)) with
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+        };
+        var names = new FixedResolver([IPAddress.Parse("127.0.0.2"), IPAddress.Loopback]);
+        await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System, serverNames: names);
+        local.Start();
+
+        await AssertEchoAsync(local, destination, cancel.Token);
+        await AssertEchoAsync(local, destination, cancel.Token);
+    }
+
     private static ServerTcpRelay StartServer(IPEndPoint listen)
     {
         var server = new ServerTcpRelay(RelayChain.Options("aes-256-gcm", "failover", listen), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
@@ -62,5 +115,10 @@ public sealed class ServerFailoverTests
         using var _ = socket;
         Assert.Equal(0, reply);
         await Transfer.EchoRoundTripAsync(socket, 32 * 1024, cancellationToken);
+    }
+
+    private sealed class FixedResolver(IPAddress[] addresses) : IDnsResolver
+    {
+        public ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) => ValueTask.FromResult(addresses);
     }
 }

@@ -70,59 +70,35 @@ public sealed class StageCapacityTests
         server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         server.Listen(16);
 
-        // A destination whose connects hang: its accept queue is full, so the kernel drops further SYNs.
-        using var stalled = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        stalled.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        stalled.Listen(0);
-        var fillers = new List<Socket>();
-        try
+        // A destination whose connects hang.
+        using var stalled = new StalledListener();
+        await using var destination = new EchoDestination();
+        Assert.True(AccessControlList.TryParse("[proxy_all]\n[bypass_list]\n127.0.0.0/8\n", out var acl, out var error), error);
+        var options = RelayChain.Options("aes-256-gcm", "capacity", new IPEndPoint(IPAddress.Loopback, 0), server.LocalEndPoint) with
         {
-            for (var i = 0; i < 3; i++)
-            {
-                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
-                fillers.Add(filler);
-                try
-                {
-                    filler.Connect(stalled.LocalEndPoint!);
-                }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
-                {
-                    // in progress, or stalled: either way the queue fills
-                }
-            }
+            Acl = acl,
+            Pipeline = PipelineOptions.Default with { Connect = new StageOptions(1, 1) }, // one connect at a time, each way
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+        };
+        await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System, routeNames: new SystemDnsResolver());
+        local.Start();
 
-            await using var destination = new EchoDestination();
-            Assert.True(AccessControlList.TryParse("[proxy_all]\n[bypass_list]\n127.0.0.0/8\n", out var acl, out var error), error);
-            var options = RelayChain.Options("aes-256-gcm", "capacity", new IPEndPoint(IPAddress.Loopback, 0), server.LocalEndPoint) with
-            {
-                Acl = acl,
-                Pipeline = PipelineOptions.Default with { Connect = new StageOptions(1, 1) }, // one connect at a time, each way
-                ConnectTimeout = TimeSpan.FromSeconds(2),
-            };
-            await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System, routeNames: new SystemDnsResolver());
-            local.Start();
+        // The first direct connection holds the direct connect stage until its connect times out.
+        var first = Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", stalled.EndPoint.Port, cancel.Token);
+        await Task.Delay(300, cancel.Token);
 
-            // The first direct connection holds the direct connect stage until its connect times out.
-            var first = Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", ((IPEndPoint)stalled.LocalEndPoint!).Port, cancel.Token);
-            await Task.Delay(300, cancel.Token);
-
-            // The second, direct as well, waits for the stage; it is served directly once the first gives up.
-            var (second, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
-            using (second)
-            {
-                Assert.Equal(0, reply);
-                await Transfer.EchoRoundTripAsync(second, 1024, cancel.Token);
-            }
-
-            var (firstSocket, firstReply) = await first;
-            firstSocket.Dispose();
-            Assert.NotEqual(0, firstReply);
-            Assert.False(server.Poll(0, SelectMode.SelectRead), "a direct connection went to the Shadowsocks server");
-        }
-        finally
+        // The second, direct as well, waits for the stage; it is served directly once the first gives up.
+        var (second, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using (second)
         {
-            fillers.ForEach(static f => f.Dispose());
+            Assert.Equal(0, reply);
+            await Transfer.EchoRoundTripAsync(second, 1024, cancel.Token);
         }
+
+        var (firstSocket, firstReply) = await first;
+        firstSocket.Dispose();
+        Assert.NotEqual(0, firstReply);
+        Assert.False(server.Poll(0, SelectMode.SelectRead), "a direct connection went to the Shadowsocks server");
     }
 
     /// <summary>Answers every name with loopback once opened; until then each lookup waits.</summary>
