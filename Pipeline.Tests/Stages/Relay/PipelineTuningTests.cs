@@ -60,15 +60,7 @@ public sealed class PipelineTuningTests
         await using var local = new LocalTcpRelay(localOptions, ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
 
-        var transfers = Enumerable.Range(0, Connections).Select(async i =>
-        {
-            var (socket, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, $"host{i}.{run}.test", destination.EndPoint.Port, cancel.Token);
-            using (socket)
-            {
-                Assert.Equal(0, reply);
-                await Transfer.EchoRoundTripAsync(socket, 4096, cancel.Token);
-            }
-        }).ToList();
+        var transfers = Transfer.EchoAtOnceThroughSocks5(local.LocalEndPoint, i => $"host{i}.{run}.test", destination.EndPoint.Port, Connections, 4096, cancel.Token);
 
         // Wait until the stage has taken all the lookups it will take at once, then a little longer to see it take no more.
         while (resolver.InFlight < expectedAtOnce)

@@ -35,15 +35,7 @@ public sealed class StageCapacityTests
         await using var local = new LocalTcpRelay(localOptions, ProgramScheduler.Instance, TimeProvider.System);
         local.Start();
 
-        var echoes = Enumerable.Range(0, Connections).Select(async i =>
-        {
-            var (socket, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, $"h{i}.{run}.test", destination.EndPoint.Port, cancel.Token);
-            using (socket)
-            {
-                Assert.Equal(0, reply);
-                await Transfer.EchoRoundTripAsync(socket, 1024, cancel.Token);
-            }
-        }).ToList();
+        var echoes = Transfer.EchoAtOnceThroughSocks5(local.LocalEndPoint, i => $"h{i}.{run}.test", destination.EndPoint.Port, Connections, 1024, cancel.Token);
 
         // Every connection reaches the server and its header is read while the first lookup is held: the stage is
         // full, and the rest wait behind it.

@@ -24,6 +24,23 @@ internal static class Transfer
     }
 
     /// <summary>
+    /// <paramref name="connections"/> SOCKS5 CONNECTs through <paramref name="proxy"/> at once, the i-th to
+    /// <paramref name="host"/>(i) port <paramref name="echoPort"/>, each answered with success and echoing
+    /// <paramref name="bytes"/>: one task each.
+    /// </summary>
+    public static List<Task> EchoAtOnceThroughSocks5(
+        IPEndPoint proxy, Func<int, string> host, int echoPort, int connections, int bytes, CancellationToken cancellationToken) =>
+        [.. Enumerable.Range(0, connections).Select(async i =>
+        {
+            var (socket, reply) = await Socks5TestClient.ConnectAsync(proxy, host(i), echoPort, cancellationToken);
+            using (socket)
+            {
+                Assert.Equal(0, reply);
+                await EchoRoundTripAsync(socket, bytes, cancellationToken);
+            }
+        })];
+
+    /// <summary>
     /// With <paramref name="halfClose"/> the client shuts down sending after the payload and reads to the end (the
     /// FIN must cross the relay and come back). Without it the client reads exactly the payload's length: that is
     /// how to talk to shadowsocks-libev, which closes both directions when one ends (it has no half-close).
