@@ -39,12 +39,8 @@ public sealed class StageGuardTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var destination = new EchoDestination();
-        var serverOptions = RelayChain.Options("aes-256-gcm", "guard", new IPEndPoint(IPAddress.Loopback, 0)) with { Forbidden = ForbiddenAddresses.None };
-        await using var server = new ServerTcpRelay(serverOptions, new ThrowingResolver(), ProgramScheduler.Instance, TimeProvider.System);
-        server.Start();
-        var localOptions = RelayChain.Options("aes-256-gcm", "guard", new IPEndPoint(IPAddress.Loopback, 0), server.LocalEndPoint);
-        await using var local = new LocalTcpRelay(localOptions, ProgramScheduler.Instance, TimeProvider.System);
-        local.Start();
+        await using var chain = RelayChain.Start("aes-256-gcm", resolver: new ThrowingResolver(), tune: static o => o with { Forbidden = ForbiddenAddresses.None });
+        var local = chain.Local;
 
         for (var i = 0; i < 3; i++)
         {

@@ -40,12 +40,14 @@ internal sealed class RelayChain : IAsyncDisposable
     }
 
     /// <param name="tune">Applied to the server's and the clients' options alike (e.g. <c>o => o with { FastOpen = true }</c>).</param>
+    /// <param name="resolver">The server's resolver (the system's by default).</param>
     public static RelayChain Start(
-        string method, string password = "test-password", string? localPassword = null, ShadowsocksAddress? tunnelTo = null, Func<RelayOptions, RelayOptions>? tune = null)
+        string method, string password = "test-password", string? localPassword = null, ShadowsocksAddress? tunnelTo = null, Func<RelayOptions, RelayOptions>? tune = null,
+        IDnsResolver? resolver = null)
     {
         tune ??= static options => options;
         var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        var server = new ServerTcpRelay(tune(Options(method, password, loopback)), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
+        var server = new ServerTcpRelay(tune(Options(method, password, loopback)), resolver ?? new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
         server.Start();
         var clientOptions = tune(Options(method, localPassword ?? password, loopback, server.LocalEndPoint));
         var local = new LocalTcpRelay(clientOptions, ProgramScheduler.Instance, TimeProvider.System);

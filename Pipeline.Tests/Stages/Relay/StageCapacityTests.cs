@@ -24,16 +24,12 @@ public sealed class StageCapacityTests
         var run = Guid.NewGuid().ToString("N")[..8];
         var resolver = new GatedResolver();
         await using var destination = new EchoDestination();
-        var serverOptions = RelayChain.Options("aes-256-gcm", "capacity", new IPEndPoint(IPAddress.Loopback, 0)) with
+        await using var chain = RelayChain.Start("aes-256-gcm", resolver: resolver, tune: static o => o with
         {
             Forbidden = ForbiddenAddresses.None,
             Pipeline = PipelineOptions.Default with { Resolve = new StageOptions(1, 2) }, // one lookup at a time, two held
-        };
-        await using var server = new ServerTcpRelay(serverOptions, resolver, ProgramScheduler.Instance, TimeProvider.System);
-        server.Start();
-        var localOptions = RelayChain.Options("aes-256-gcm", "capacity", new IPEndPoint(IPAddress.Loopback, 0), server.LocalEndPoint);
-        await using var local = new LocalTcpRelay(localOptions, ProgramScheduler.Instance, TimeProvider.System);
-        local.Start();
+        });
+        var (server, local) = (chain.Server, chain.Local);
 
         var echoes = Transfer.EchoAtOnceThroughSocks5(local.LocalEndPoint, i => $"h{i}.{run}.test", destination.EndPoint.Port, Connections, 1024, cancel.Token);
 
