@@ -34,7 +34,7 @@ internal static class ConnectStage
         Func<EndPoint, CancellationToken, ValueTask<Socket>> open = serverNames is null
             ? (server, token) => OpenAsync(server, how, token)
             : (server, token) => server is DnsEndPoint name
-                ? OpenByNameAsync(name, serverNames, how, servers.AttemptTimeout, servers.TimeProvider, token)
+                ? OpenByNameAsync(name, serverNames, how, servers, token)
                 : OpenAsync(server, how, token);
         return new(StageGuard.Isolate(Name, async session =>
         {
@@ -115,21 +115,30 @@ internal static class ConnectStage
         }), BlockOptions.Shared(options));
 
     /// <summary>
-    /// A server by name: its addresses in the resolver's order, the attempt's time shared out among them, so that one
-    /// that never answers (an IPv6 path that drops packets) leaves the next its turn; the last has what is left.
+    /// A server by name: the address that answered last time first, then the others in the resolver's order, the
+    /// attempt's time shared out among them, so that one that never answers (an IPv6 path that drops packets) leaves
+    /// the next its turn; the last has what is left. The address that answers is remembered (in
+    /// <paramref name="servers"/>), so a silent one costs its share once, not on every connection.
     /// </summary>
     private static async ValueTask<Socket> OpenByNameAsync(
-        DnsEndPoint server, IDnsResolver resolver, OpenOptions how, TimeSpan attemptTimeout, TimeProvider timeProvider, CancellationToken cancellationToken)
+        DnsEndPoint server, IDnsResolver resolver, OpenOptions how, ServerFailover servers, CancellationToken cancellationToken)
     {
         var addresses = await resolver.ResolveAsync(server.Host, cancellationToken).ConfigureAwait(false);
+        if (servers.LastAnswered(server) is { } answered && Array.IndexOf(addresses, answered) > 0)
+        {
+            addresses = [answered, .. addresses.Where(a => !a.Equals(answered))];
+        }
+
         SocketException? last = null;
         for (var i = 0; i < addresses.Length; i++)
         {
             var isLast = i == addresses.Length - 1;
-            using var slice = isLast ? null : SocketReads.Deadline(attemptTimeout / addresses.Length, timeProvider, cancellationToken);
+            using var slice = isLast ? null : SocketReads.Deadline(servers.AttemptTimeout / addresses.Length, servers.TimeProvider, cancellationToken);
             try
             {
-                return await OpenAsync(new IPEndPoint(addresses[i], server.Port), how, slice?.Token ?? cancellationToken).ConfigureAwait(false);
+                var socket = await OpenAsync(new IPEndPoint(addresses[i], server.Port), how, slice?.Token ?? cancellationToken).ConfigureAwait(false);
+                servers.Answered(server, addresses[i]);
+                return socket;
             }
             catch (SocketException e)
             {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Polly;
@@ -20,6 +21,7 @@ internal sealed class ServerFailover
 
     private readonly (EndPoint Server, ResiliencePipeline Pipeline)[] _servers;
     private readonly ResiliencePipeline _direct;
+    private readonly ConcurrentDictionary<string, IPAddress> _answered = new(StringComparer.OrdinalIgnoreCase);
 
     public ServerFailover(IReadOnlyList<EndPoint> servers, TimeSpan attemptTimeout, int retries, TimeProvider timeProvider)
     {
@@ -36,6 +38,17 @@ internal sealed class ServerFailover
     public TimeSpan AttemptTimeout { get; }
 
     public TimeProvider TimeProvider { get; }
+
+    /// <summary>The address a server given by name last answered at (null before the first connection).</summary>
+    public IPAddress? LastAnswered(DnsEndPoint server) => _answered.TryGetValue(server.Host, out var address) ? address : null;
+
+    public void Answered(DnsEndPoint server, IPAddress address)
+    {
+        if (!address.Equals(LastAnswered(server)))
+        {
+            _answered[server.Host] = address;
+        }
+    }
 
     /// <summary>Connects to the first server that answers; throws the last failure when none does.</summary>
     public async Task<(Socket Socket, EndPoint Server)> ConnectAsync(Func<EndPoint, CancellationToken, ValueTask<Socket>> open, CancellationToken cancellationToken)
