@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 
 namespace Shadowsocks.Pipeline.Hosts.Cli;
 
@@ -111,6 +112,17 @@ internal static class CommandLine
             }
         }
 
-        return new ParsedArguments(verb, values);
+        // Where each flag was last given: flags that set one thing (-u and -U, -k and --password-env) take the last.
+        var positions = new Dictionary<Flag, int>();
+        for (var i = 0; i < result.Tokens.Count; i++)
+        {
+            var token = result.Tokens[i];
+            if (token.Type == TokenType.Option && options.FirstOrDefault(o => o.Option.Name == token.Value || o.Option.Aliases.Contains(token.Value)) is { Option: not null } named)
+            {
+                positions[named.Flag] = i;
+            }
+        }
+
+        return new ParsedArguments(verb, values, positions);
     }
 }

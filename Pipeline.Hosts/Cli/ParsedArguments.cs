@@ -7,12 +7,18 @@ namespace Shadowsocks.Pipeline.Hosts.Cli;
 internal sealed class ParsedArguments
 {
     private readonly Dictionary<Flag, List<string>> _values;
+    private readonly Dictionary<Flag, int> _positions;
 
-    public ParsedArguments(string verb, Dictionary<Flag, List<string>> values)
+    public ParsedArguments(string verb, Dictionary<Flag, List<string>> values, Dictionary<Flag, int>? positions = null)
     {
         Verb = verb;
         _values = values;
+        _positions = positions ?? [];
     }
+
+    /// <summary>The given flags among <paramref name="flags"/>, in the order they were last given on the command line.</summary>
+    public IEnumerable<Flag> InOrderGiven(IEnumerable<Flag> flags) =>
+        flags.Where(Has).OrderBy(flag => _positions.GetValueOrDefault(flag, -1));
 
     public string Verb { get; }
 

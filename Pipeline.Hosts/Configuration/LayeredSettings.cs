@@ -97,7 +97,7 @@ internal sealed class LayeredSettings
 
         var flagOf = new Dictionary<string, Flag>(StringComparer.OrdinalIgnoreCase);
         var commandLine = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        foreach (var flag in Flags.Relay.Where(args.Has)) // in table order: -U after -u wins, as before
+        foreach (var flag in args.InOrderGiven(Flags.Relay)) // the last given wins (-u -U: UDP only; -U -u: both), as with ss-libev's getopt
         {
             if (flag == Flags.PasswordEnv)
             {

@@ -1,3 +1,4 @@
+using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
@@ -99,6 +100,21 @@ public sealed class HostSettingsTests
         Assert.Equal(RelayMode.TcpAndUdp, TestSettings.Build("server", ["-p", "1", "-k", "x", "-u"]).Mode);
         Assert.Equal(RelayMode.UdpOnly, TestSettings.Build("server", ["-p", "1", "-k", "x", "-U"]).Mode);
         Assert.Equal(RelayMode.TcpOnly, TestSettings.Build("server", ["-p", "1", "-k", "x"]).Mode);
+    }
+
+    [Fact]
+    public void FlagsThatSetOneThing_TheLastGivenWins_AsWithSsLibev()
+    {
+        // They were applied in the flags' table order: -U -u gave UDP only, where ss-server relays both.
+        Assert.Equal(RelayMode.TcpAndUdp, TestSettings.Build("server", ["-p", "1", "-k", "x", "-U", "-u"]).Mode);
+        Assert.Equal(RelayMode.UdpOnly, TestSettings.Build("server", ["-p", "1", "-k", "x", "-u", "-U"]).Mode);
+        Assert.Equal(RelayMode.UdpOnly, TestSettings.Build("server", ["-p", "1", "-k", "x", "--tcp-and-udp", "--udp-only"]).Mode);
+
+        var environment = new Dictionary<string, string?> { ["OTHER_PW"] = "from-variable" };
+        var fromVariable = TestSettings.Build("server", ["-p", "1", "-k", "from-flag", "--password-env", "OTHER_PW"], environment).Relay;
+        var fromFlag = TestSettings.Build("server", ["-p", "1", "--password-env", "OTHER_PW", "-k", "from-flag"], environment).Relay;
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(fromVariable.Cipher, "from-variable"), fromVariable.MasterKey);
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(fromFlag.Cipher, "from-flag"), fromFlag.MasterKey);
     }
 
     [Fact]
