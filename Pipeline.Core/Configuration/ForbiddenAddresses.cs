@@ -56,6 +56,17 @@ internal sealed class ForbiddenAddresses
             address = address.MapToIPv4();
         }
 
+        // A connection or datagram to the unspecified address reaches this machine's own loopback (Linux): it is
+        // forbidden when loopback is.
+        if (address.Equals(IPAddress.Any))
+        {
+            address = IPAddress.Loopback;
+        }
+        else if (address.Equals(IPAddress.IPv6Any))
+        {
+            address = IPAddress.IPv6Loopback;
+        }
+
         foreach (var network in _networks)
         {
             if (network.Contains(address))

@@ -16,8 +16,16 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 /// </summary>
 internal static class UdpAssociateStage
 {
+    /// <summary>
+    /// Starts each association's hold and returns at once. (A lambda whose body is <c>_ = HoldAsync(...)</c> is a
+    /// <c>Func&lt;T, Task&gt;</c>: the block awaited each hold, one at a time, so a second client's association waited
+    /// for the first to end.)
+    /// </summary>
     public static ActionBlock<TcpSession> Create(UdpAssociations associations, IPEndPoint udpEndPoint) =>
-        new(session => _ = HoldAsync(session, associations, udpEndPoint));
+        new(session =>
+        {
+            _ = HoldAsync(session, associations, udpEndPoint);
+        });
 
     private static async Task HoldAsync(TcpSession session, UdpAssociations associations, IPEndPoint udpEndPoint)
     {

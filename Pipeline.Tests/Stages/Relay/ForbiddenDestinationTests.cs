@@ -14,6 +14,7 @@ public sealed class ForbiddenDestinationTests
     [Theory]
     [InlineData("127.0.0.1")]
     [InlineData("localhost")]
+    [InlineData("0.0.0.0")] // the unspecified address reaches loopback
     public async Task ForbiddenDestination_IsNeverReached_AllowedOneIs(string host)
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
@@ -36,8 +37,10 @@ public sealed class ForbiddenDestinationTests
         Assert.Equal(0, destination.Accepted);
     }
 
-    [Fact]
-    public async Task ForbiddenUdpDestination_IsDropped()
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("0.0.0.0")] // the unspecified address reaches loopback
+    public async Task ForbiddenUdpDestination_IsDropped(string host)
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         using var echo = new UdpEchoDestination(IPAddress.Loopback);
@@ -47,7 +50,7 @@ public sealed class ForbiddenDestinationTests
         await using var _ = udp;
         await using var __ = tcp;
         using var client = await Socks5UdpTestClient.AssociateAsync(tcp.LocalEndPoint, cancel.Token);
-        await client.SendAsync("127.0.0.1", echo.EndPoint.Port, "never"u8, cancel.Token);
+        await client.SendAsync(host, echo.EndPoint.Port, "never"u8, cancel.Token);
         Assert.Null(await client.TryReceiveAsync(TimeSpan.FromMilliseconds(500)));
         Assert.Equal(0, echo.Received);
     }

@@ -33,6 +33,35 @@ public sealed class UdpRelayTests
         }
     }
 
+    [Fact]
+    public async Task SeveralAssociationsOpenAtOnce_EachIsAnsweredAndServed()
+    {
+        // The associate stage awaited each association's hold, one at a time: a second client's UDP ASSOCIATE was
+        // answered only when the first client's control connection closed.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start("aes-256-gcm");
+        var clients = new List<Socks5UdpTestClient>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                clients.Add(await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token)); // the others stay open
+            }
+
+            foreach (var client in clients)
+            {
+                var payload = RandomNumberGenerator.GetBytes(100);
+                await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
+                Assert.Equal(payload, await client.ReceiveAsync(cancel.Token));
+            }
+        }
+        finally
+        {
+            clients.ForEach(static c => c.Dispose());
+        }
+    }
+
     [Theory]
     [InlineData("::1")]
     [InlineData("localhost")]
