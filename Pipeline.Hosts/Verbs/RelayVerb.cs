@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Multiplexing;
@@ -372,13 +373,14 @@ internal static class RelayVerb
 
         if (verb == "server")
         {
-            // One resolver for the TCP and UDP relays' destinations.
+            // One resolver for the TCP and UDP relays' destinations, and one replay filter for all their salts (as ss-server).
             var resolver = OpenResolver();
+            var replays = new PingPongBloomFilter(relay.ReplayFilterCapacity, relay.ReplayFilterErrorRate);
             IPEndPoint? tcpBound = null;
             IPEndPoint[] listens = [listen, .. relay.MoreListens];
             if (tcp)
             {
-                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System);
+                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System, replays);
                 running.Add(server);
                 server.Start();
                 tcpBound = server.LocalEndPoint;
@@ -390,7 +392,7 @@ internal static class RelayVerb
                 // One UDP relay per address, each on the TCP listener's port (as ss-server).
                 for (var i = 0; i < listens.Length; i++)
                 {
-                    var serverUdp = new ServerUdpRelay(relay, resolver, scheduler);
+                    var serverUdp = new ServerUdpRelay(relay, resolver, scheduler, replays);
                     running.Add(serverUdp);
                     serverUdp.Start(listens[i]);
                     listens[i] = serverUdp.LocalEndPoint;

@@ -25,7 +25,8 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// postpones what it is offered, Dataflow then offers it to the next link, and a catch-all link there would take a
 /// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
 /// </summary>
-internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider) : ITcpRelay
+internal sealed class ServerTcpRelay(
+    RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider, PingPongBloomFilter? replays = null) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private readonly List<AcceptLoop> _accepts = [];
@@ -44,9 +45,9 @@ internal sealed class ServerTcpRelay(RelayOptions options, IDnsResolver resolver
         var pipeline = options.Pipeline;
 
         // Connection-level stages, shared by every connection, in flow order.
-        var replays = new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate);
         var readHeader = ReadHeaderStage.Create(
-            pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider, replays); // same wait as a drain: probes see one close behaviour
+            pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider,
+            replays ?? new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate)); // same wait as a drain: probes see one close behaviour
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);

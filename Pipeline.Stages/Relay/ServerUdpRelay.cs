@@ -1,6 +1,7 @@
 using System.Net;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Udp;
@@ -14,9 +15,11 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// out:  receive ─► [decrypt] ─► [read header] ─► [resolve] ─► [send through the client's NAT entry]
 /// back: NAT entry receive ─► [add header: the reply's source] ─► [encrypt] ─► [send to the client]
 /// </code>
-/// Any datagram that fails a stage is dropped and counted; nothing else is affected.
+/// Any datagram that fails a stage is dropped and counted; nothing else is affected. A replayed datagram (a salt seen
+/// before, in <paramref name="replays"/>: the TCP relay's filter when given, so a process remembers salts once) is
+/// dropped unanswered.
 /// </summary>
-internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler) : IAsyncDisposable
+internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, PingPongBloomFilter? replays = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
@@ -41,7 +44,8 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToDestinations(options.OutboundAddress, options.OutboundInterface), addHeader, _listener.Loop, "server");
 
         // Out, in flow order.
-        var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey);
+        var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey,
+            replays ?? new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate));
         var readHeader = UdpHeaderStages.ReadHeader(udp, loop);
         var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden, options.Acl);
         var forward = UdpSendStages.ThroughNat(udp, loop, _nat, server: null);

@@ -1,4 +1,5 @@
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Diagnostics;
@@ -23,8 +24,13 @@ internal static class UdpCipherStages
             return datagram;
         }, BlockOptions.OnLoop(options, loop));
 
-    /// <summary>Yields nothing for a packet that is too short or fails authentication (counted, buffer returned).</summary>
-    public static TransformManyBlock<Datagram, Datagram> Decrypt(StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey) =>
+    /// <summary>
+    /// Yields nothing for a packet that is too short or fails authentication (counted, buffer returned). With
+    /// <paramref name="replays"/> (the server) a packet whose salt was seen before, a replayed recording, is dropped
+    /// too, unanswered (as ss-server does); a salt is remembered only once its packet authenticated.
+    /// </summary>
+    public static TransformManyBlock<Datagram, Datagram> Decrypt(
+        StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey, PingPongBloomFilter? replays = null) =>
         new(datagram =>
         {
             var payload = datagram.Buffer.AsSpan(datagram.Offset + cipher.SaltSize);
@@ -32,6 +38,13 @@ internal static class UdpCipherStages
             {
                 PipelineTelemetry.AuthenticationFailures.Add(1);
                 UdpCounters.Drop(datagram, "authentication failed");
+                return [];
+            }
+
+            if (replays is not null && cipher.SaltSize > 0 && !replays.TryAdd(datagram.Buffer.AsSpan(datagram.Offset, cipher.SaltSize)))
+            {
+                PipelineTelemetry.AuthenticationFailures.Add(1);
+                UdpCounters.Drop(datagram, "replayed salt");
                 return [];
             }
 
