@@ -3,6 +3,7 @@ using Shadowsocks.Pipeline.Hosts.Service;
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 
 /// <summary>The watch calls back after every collection, generation 0 included, and never once disposed.</summary>
+[Collection(nameof(GarbageCollectorCollection))]
 public sealed class CollectionWatchTests
 {
     [Fact]
