@@ -156,22 +156,18 @@ internal sealed unsafe class EventLoop : IDisposable
         var id = Interlocked.Increment(ref _nextId);
         _handlers[id] = handler;
         var ev = new Epoll.Event { Events = events, Data = id };
-        int result;
         try
         {
-            result = Epoll.Control(_epoll, operation, handle, &ev);
+            if (Epoll.Control(_epoll, operation, handle, &ev) != 0)
+            {
+                throw Epoll.LastError("epoll_ctl");
+            }
         }
         catch
         {
-            // A closed handle throws before the call (ObjectDisposedException): the handler must not stay behind.
+            // A failed call, or a closed handle (ObjectDisposedException before the call): no handler stays behind.
             _handlers.TryRemove(id, out _);
             throw;
-        }
-
-        if (result != 0)
-        {
-            _handlers.TryRemove(id, out _);
-            throw Epoll.LastError("epoll_ctl");
         }
 
         return id;
