@@ -39,9 +39,13 @@ internal static class StageGuard
         }
     }
 
+    /// <summary>Counts an unforeseen exception of <paramref name="stage"/>'s work in <c>pipeline.stage_faults</c>.</summary>
+    public static void CountFault(string stage) =>
+        PipelineTelemetry.StageFaults.Add(1, new KeyValuePair<string, object?>(TagNames.Stage, stage));
+
     private static TcpSession Failed(string stage, TcpSession session, Exception e)
     {
-        PipelineTelemetry.StageFaults.Add(1, new KeyValuePair<string, object?>(TagNames.Stage, stage));
+        CountFault(stage);
         session.Fail($"{stage}: {e.GetType().Name}: {e.Message}");
         return session;
     }

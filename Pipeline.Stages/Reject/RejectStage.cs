@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
-using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Socks5Trim;
@@ -38,7 +37,7 @@ internal static class RejectStage
             {
                 // Not expected (the reply's own send failures are its business), and the stage must not fault: a
                 // faulted reject stage would leave every later failed connection open, holding its slot.
-                PipelineTelemetry.StageFaults.Add(1, new KeyValuePair<string, object?>(TagNames.Stage, "reject"));
+                StageGuard.CountFault("reject");
                 Trace.TraceError($"reject: {e}");
             }
             finally
