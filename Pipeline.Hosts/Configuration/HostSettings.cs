@@ -242,15 +242,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             throw new UsageException($"{label} '{text}' is not HOST:PORT (e.g. 127.0.0.1:53 or [::1]:53 or example.com:80)");
         }
 
-        var host = text[..colon];
-        if (host.StartsWith('[') && host.EndsWith(']'))
-        {
-            host = host[1..^1];
-        }
-        else if (host.Contains(':'))
-        {
-            throw new UsageException($"{label} '{text}': an IPv6 address goes in brackets, [2001:db8::1]:53");
-        }
+        var host = HostPart.Unbracket(text[..colon]) ?? throw new UsageException($"{label} '{text}': an IPv6 address goes in brackets, [2001:db8::1]:53");
 
         return IPAddress.TryParse(host, out var ip)
             ? ShadowsocksAddress.FromIp(ip, port)

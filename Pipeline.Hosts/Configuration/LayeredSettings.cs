@@ -62,10 +62,10 @@ internal sealed class LayeredSettings
                 throw new UsageException($"-c {path}: cannot read the config file: no such file");
             }
 
-            if (new FileInfo(file).Length > MaxConfigBytes)
+            if (new FileInfo(file).Length is var size and > MaxConfigBytes)
             {
                 // ss-libev refuses such a file too; read whole, it would sit in memory for the life of the process.
-                throw new UsageException($"-c {path}: the config file is {new FileInfo(file).Length / 1024} KiB; a config file is at most {MaxConfigBytes / 1024} KiB (is it the right file?)");
+                throw new UsageException($"-c {path}: the config file is {size / 1024} KiB; a config file is at most {MaxConfigBytes / 1024} KiB (is it the right file?)");
             }
 
             builder.AddJsonFile(

@@ -94,15 +94,7 @@ internal sealed record ServerUrl(string Method, string Password, string Host, in
             throw Error("expected host:port after '@', with a port from 1 to 65535 (IPv6 in brackets: [::1]:8388)");
         }
 
-        var host = hostPort[..portColon];
-        if (host.StartsWith('[') && host.EndsWith(']'))
-        {
-            host = host[1..^1];
-        }
-        else if (host.Contains(':'))
-        {
-            throw Error("an IPv6 host goes in brackets, with the port after them: [::1]:8388");
-        }
+        var host = HostPart.Unbracket(hostPort[..portColon]) ?? throw Error("an IPv6 host goes in brackets, with the port after them: [::1]:8388");
 
         return host.Length == 0 ? throw Error("the host is empty") : new ServerUrl(method, password, host, port, tag, plugin, pluginOptions);
     }
