@@ -34,7 +34,7 @@ internal sealed class ServerFailover
 
     public IReadOnlyList<EndPoint> Servers => [.. _servers.Select(s => s.Server)];
 
-    /// <summary>How long one attempt at one server may take (<c>connect_timeout</c>).</summary>
+    /// <summary>How long one attempt at one server may take (the connect timeout).</summary>
     public TimeSpan AttemptTimeout { get; }
 
     public TimeProvider TimeProvider { get; }
@@ -94,7 +94,7 @@ internal sealed class ServerFailover
         if (retries > 0)
         {
             // A quick failure (refused, reset) is retried: a restarting server may be back a moment later. A timeout is
-            // not: a server that does not answer in connect_timeout will not answer the retry either, and three of them
+            // not: a server that does not answer within the connect timeout will not answer the retry either, and three of them
             // held each connection three timeouts long before the next server was tried.
             builder.AddRetry(new RetryStrategyOptions
             {

@@ -10,7 +10,7 @@ namespace Shadowsocks.Pipeline.Stages.Connections;
 /// per <see cref="Period"/>, only while there are any (an idle process is not woken); a reset tears its connection
 /// down and is passed on as a reset (<see cref="TcpSession.Reset"/>). A sweep instead of a readiness wait per
 /// half-close: short connections half-close on every request and end microseconds later, and a wait armed for each
-/// cost 2–3 µs of CPU per request in each process (bench/RESULTS.md, thirteenth session).
+/// cost 2–5 µs of CPU per request in each process (bench/RESULTS.md, thirteenth session).
 /// </summary>
 internal sealed class HalfOpenWatch
 {
