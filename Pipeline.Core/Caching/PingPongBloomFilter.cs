@@ -12,7 +12,7 @@ namespace Shadowsocks.Pipeline.Core.Caching;
 /// are added, so only a holder of the key could add any. (HMAC-SHA256 through .NET did it before: more than a
 /// microsecond per item, which every UDP datagram now pays: bench/RESULTS.md, thirteenth session.) Thread-safe.
 /// </summary>
-internal sealed class PingPongBloomFilter
+internal sealed class PingPongBloomFilter : ISaltFilter
 {
     private readonly object _gate = new();
     private readonly ulong _seed1;

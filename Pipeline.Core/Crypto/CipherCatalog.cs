@@ -28,6 +28,11 @@ internal static class CipherCatalog
         Aead("aes-192-ocb", 24, static k => new BouncyAesOcb(k.Span)),
         Aead("aes-256-ocb", 32, static k => new BouncyAesOcb(k.Span)),
 
+        // Shadowsocks 2022 (SIP022), TCP: the same AEADs under BLAKE3 subkeys of a base64 PSK.
+        OpenSslOr("2022-blake3-aes-128-gcm", 16, static k => new DotNetAesGcm(k.Span), "aes-128-gcm"),
+        OpenSslOr("2022-blake3-aes-256-gcm", 32, static k => new DotNetAesGcm(k.Span), "aes-256-gcm"),
+        OpenSslOr("2022-blake3-chacha20-poly1305", 32, static k => new DotNetChaCha20Poly1305(k.Span), "chacha20-ietf-poly1305"),
+
         // Stream: AES.
         .. AesModes(16), .. AesModes(24), .. AesModes(32),
 
@@ -96,10 +101,11 @@ internal static class CipherCatalog
     private static CipherInfo Aead(string name, int keySize, Func<ReadOnlyMemory<byte>, IAeadCipher> factory) =>
         new(name, CipherFamily.Aead, keySize, keySize, factory, null);
 
-    private static CipherInfo OpenSslOr(string name, int keySize, Func<ReadOnlyMemory<byte>, IAeadCipher> fallback)
+    private static CipherInfo OpenSslOr(string name, int keySize, Func<ReadOnlyMemory<byte>, IAeadCipher> fallback, string? aeadOf2022 = null)
     {
-        var evp = LibCrypto.AeadCipher(name);
-        return Aead(name, keySize, evp == 0 ? fallback : k => new OpenSslAead(evp, k.Span));
+        var evp = LibCrypto.AeadCipher(aeadOf2022 ?? name);
+        Func<ReadOnlyMemory<byte>, IAeadCipher> factory = evp == 0 ? fallback : k => new OpenSslAead(evp, k.Span);
+        return aeadOf2022 is null ? Aead(name, keySize, factory) : new(name, CipherFamily.Aead2022, keySize, keySize, factory, null);
     }
 
     private static CipherInfo Stream(

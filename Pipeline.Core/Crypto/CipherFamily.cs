@@ -8,4 +8,10 @@ public enum CipherFamily
 
     /// <summary>Legacy stream cipher: IV, then one keystream over the whole stream.</summary>
     Stream,
+
+    /// <summary>
+    /// SIP022 (Shadowsocks 2022): a base64 PSK, BLAKE3 subkeys, header chunks with a type and a timestamp, and a
+    /// response bound to its request's salt. TCP only here.
+    /// </summary>
+    Aead2022,
 }

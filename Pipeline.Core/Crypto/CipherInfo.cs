@@ -22,7 +22,10 @@ internal sealed class CipherInfo(
     public int SaltSize { get; } = saltSize;
 
     /// <summary>AEAD tag length; 0 for stream ciphers.</summary>
-    public int TagSize => Family == CipherFamily.Aead ? 16 : 0;
+    public int TagSize => Family == CipherFamily.Stream ? 0 : 16;
+
+    /// <summary>A Shadowsocks 2022 method: the key is a base64 PSK of exactly <see cref="KeySize"/> bytes, never a password.</summary>
+    public bool Is2022 => Family == CipherFamily.Aead2022;
 
     /// <summary>Creates the AEAD for a session subkey (AEAD family only).</summary>
     public IAeadCipher CreateAead(ReadOnlySpan<byte> subkey) =>

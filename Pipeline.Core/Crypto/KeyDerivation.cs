@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
+using Org.BouncyCastle.Crypto.Digests;
+using Org.BouncyCastle.Crypto.Parameters;
 
 namespace Shadowsocks.Pipeline.Core.Crypto;
 
@@ -8,6 +10,9 @@ internal static class KeyDerivation
 {
     /// <summary>HKDF info string of SIP007.</summary>
     private static readonly byte[] s_subkeyInfo = "ss-subkey"u8.ToArray();
+
+    /// <summary>SIP022: the BLAKE3 key-derivation context of a session subkey.</summary>
+    private static readonly byte[] s_2022Context = "shadowsocks 2022 session subkey"u8.ToArray();
 
     /// <summary>
     /// OpenSSL <c>EVP_BytesToKey(MD5, no salt, count 1)</c>: D_i = MD5(D_{i-1} || password), concatenated to <paramref name="keyLength"/>.
@@ -44,6 +49,23 @@ internal static class KeyDerivation
     /// <summary>SIP007 session subkey: HKDF-SHA1(key = master, salt = salt, info = "ss-subkey").</summary>
     public static void SessionSubkey(ReadOnlySpan<byte> masterKey, ReadOnlySpan<byte> salt, Span<byte> subkey) =>
         HkdfSha1(masterKey, salt, s_subkeyInfo, subkey);
+
+    /// <summary>
+    /// SIP022 session subkey: BLAKE3 <c>derive_key(context "shadowsocks 2022 session subkey", psk || salt)</c>, as many
+    /// bytes as <paramref name="subkey"/> holds (at most 32; a shorter key is the output's prefix, as BLAKE3's output is
+    /// extendable).
+    /// </summary>
+    public static void Blake3SessionSubkey(ReadOnlySpan<byte> psk, ReadOnlySpan<byte> salt, Span<byte> subkey)
+    {
+        var digest = new Blake3Digest(256);
+        digest.Init(Blake3Parameters.Context(s_2022Context));
+        digest.BlockUpdate(psk);
+        digest.BlockUpdate(salt);
+        Span<byte> output = stackalloc byte[32];
+        digest.DoFinal(output);
+        output[..subkey.Length].CopyTo(subkey);
+        CryptographicOperations.ZeroMemory(output);
+    }
 
     /// <summary>HKDF (RFC 5869) with SHA-1: extract with <paramref name="salt"/>, expand with <paramref name="info"/> to fill <paramref name="output"/>.</summary>
     public static void HkdfSha1(ReadOnlySpan<byte> inputKey, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> info, Span<byte> output) =>

@@ -112,6 +112,19 @@ internal static class AddressHeader
         return AddressParseStatus.Ok;
     }
 
+    /// <summary>
+    /// The size of the header at the start of <paramref name="source"/> as its type and length byte give it, without
+    /// reading the address; -1 for an unknown type or a domain whose length byte is missing or zero. The header may
+    /// still be malformed (<see cref="TryRead"/> says so) or longer than <paramref name="source"/>.
+    /// </summary>
+    public static int SizeOf(ReadOnlySpan<byte> source) => source.IsEmpty ? -1 : source[0] switch
+    {
+        AtypIPv4 => 1 + IPv4Size + PortSize,
+        AtypIPv6 => 1 + IPv6Size + PortSize,
+        AtypDomain when source.Length >= 2 && source[1] != 0 => 1 + 1 + source[1] + PortSize,
+        _ => -1,
+    };
+
     /// <summary>The encoded size of <paramref name="address"/>. Throws for a domain over 255 bytes or a non-IP address family.</summary>
     public static int GetSize(in ShadowsocksAddress address)
     {

@@ -2,29 +2,60 @@ using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
 
-/// <summary>Creates the TCP stream encryptor and decryptor for a method: AEAD chunk framing or stream-cipher framing.</summary>
+/// <summary>
+/// Creates the TCP stream encryptor and decryptor for a method: AEAD chunk framing, 2022 framing or stream-cipher
+/// framing. A 2022 stream knows its direction: a response is made with the other direction's codec (the server's
+/// encryptor names the request's salt; the client's decryptor checks it), a request without.
+/// </summary>
 internal static class ShadowsocksStreamCodec
 {
-    /// <summary>An encryptor with a fresh random salt/IV, emitted before the first bytes.</summary>
-    public static IStreamEncryptor CreateEncryptor(CipherInfo cipher, byte[] masterKey)
+    /// <summary>
+    /// An encryptor with a fresh random salt/IV, emitted before the first bytes. <paramref name="answering"/> is the
+    /// decryptor of the request this stream answers (a server's; 2022 needs it), null for a client's request stream.
+    /// </summary>
+    public static IStreamEncryptor CreateEncryptor(CipherInfo cipher, byte[] masterKey, IStreamDecryptor? answering = null, TimeProvider? time = null)
     {
         Span<byte> salt = stackalloc byte[cipher.SaltSize];
         SaltSource.Fill(salt);
-        return CreateEncryptorWithSalt(cipher, masterKey, salt);
+        return CreateEncryptorWithSalt(cipher, masterKey, salt, answering, time);
     }
 
-    /// <summary>A decryptor that reads the peer's salt/IV from the stream itself.</summary>
-    public static IStreamDecryptor CreateDecryptor(CipherInfo cipher, byte[] masterKey) =>
-        cipher.Family == CipherFamily.Aead
-            ? new AeadStreamDecryptor(cipher, masterKey)
-            : new StreamCipherDecryptor(cipher, masterKey);
+    /// <summary>
+    /// A decryptor that reads the peer's salt/IV from the stream itself. <paramref name="request"/> is the encryptor of
+    /// the request this stream answers (a client's; 2022 needs it), null for a server's request stream.
+    /// </summary>
+    public static IStreamDecryptor CreateDecryptor(CipherInfo cipher, byte[] masterKey, IStreamEncryptor? request = null, TimeProvider? time = null) =>
+        cipher.Family switch
+        {
+            CipherFamily.Aead => new AeadStreamDecryptor(cipher, masterKey),
+            CipherFamily.Aead2022 => new Aead2022StreamDecryptor(cipher, masterKey, Request(request), time ?? TimeProvider.System),
+            _ => new StreamCipherDecryptor(cipher, masterKey),
+        };
 
     /// <summary>
     /// An encryptor with a chosen salt/IV. For known-answer tests only: a real connection must use a fresh random
     /// salt (<see cref="CreateEncryptor"/>), since a repeated AEAD salt repeats the subkey and nonces.
     /// </summary>
-    internal static IStreamEncryptor CreateEncryptorWithSalt(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> salt) =>
-        cipher.Family == CipherFamily.Aead
-            ? new AeadStreamEncryptor(cipher, masterKey, salt)
-            : new StreamCipherEncryptor(cipher, masterKey, salt);
+    internal static IStreamEncryptor CreateEncryptorWithSalt(
+        CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> salt, IStreamDecryptor? answering = null, TimeProvider? time = null) =>
+        cipher.Family switch
+        {
+            CipherFamily.Aead => new AeadStreamEncryptor(cipher, masterKey, salt),
+            CipherFamily.Aead2022 => new Aead2022StreamEncryptor(cipher, masterKey, salt, Answering(answering), time ?? TimeProvider.System),
+            _ => new StreamCipherEncryptor(cipher, masterKey, salt),
+        };
+
+    private static Aead2022StreamEncryptor? Request(IStreamEncryptor? request) => request switch
+    {
+        null => null,
+        Aead2022StreamEncryptor encryptor => encryptor,
+        _ => throw new ArgumentException("A 2022 response is read against a 2022 request.", nameof(request)),
+    };
+
+    private static Aead2022StreamDecryptor? Answering(IStreamDecryptor? answering) => answering switch
+    {
+        null => null,
+        Aead2022StreamDecryptor decryptor => decryptor,
+        _ => throw new ArgumentException("A 2022 response answers a 2022 request.", nameof(answering)),
+    };
 }

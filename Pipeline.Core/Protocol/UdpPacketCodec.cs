@@ -25,12 +25,22 @@ internal static class UdpPacketCodec
     /// <summary>Each packet has its own subkey, so the nonce is always zero (SIP004); long enough for every AEAD's nonce.</summary>
     private static readonly byte[] s_zeroNonce = new byte[24];
 
+    /// <summary>SIP022's UDP is session-based (its own header, IDs and replay windows): not this codec's, and not built yet.</summary>
+    private static void NotFor2022(CipherInfo cipher)
+    {
+        if (cipher.Is2022)
+        {
+            throw new NotSupportedException($"{cipher.Name} has no UDP relay here (the host refuses UDP modes for it).");
+        }
+    }
+
     /// <summary>The largest packet <see cref="Encrypt"/> writes for a payload of <paramref name="payloadLength"/> bytes.</summary>
     public static int MaxPacketSize(CipherInfo cipher, int payloadLength) => cipher.SaltSize + payloadLength + cipher.TagSize;
 
     /// <summary>Encrypts one payload (address header and data) with a fresh salt/IV; returns the packet length.</summary>
     public static int Encrypt(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> payload, Span<byte> packet)
     {
+        NotFor2022(cipher);
         var size = MaxPacketSize(cipher, payload.Length);
         if (packet.Length < size)
         {
@@ -60,6 +70,7 @@ internal static class UdpPacketCodec
     /// <remarks>Also false when <paramref name="payload"/> is shorter than the packet's body; on false nothing in it is valid.</remarks>
     public static bool TryDecrypt(CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> packet, Span<byte> payload, out int payloadLength)
     {
+        NotFor2022(cipher);
         payloadLength = 0;
         var bodyLength = packet.Length - cipher.SaltSize - cipher.TagSize;
         if (bodyLength < 0 || payload.Length < bodyLength)

@@ -67,6 +67,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var maxConnections = maxConnectionsSet ?? DefaultMaxConnections;
         var handshakeTimeout = settings.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
         var mode = ParseMode(settings);
+        if (cipher.Is2022 && mode != RelayMode.TcpOnly)
+        {
+            throw new UsageException(
+                $"{settings.Label("mode")} {settings.String("mode")}: {cipher.Name} relays TCP only here (2022's session UDP is not built yet); use tcp_only (drop -u / -U), or an AEAD method such as aes-256-gcm for UDP");
+        }
+
         var serverPort = settings.Int("server_port", 1, 65535);
         var ipv6First = settings.Bool("ipv6_first") ?? false;
         var forbidden = ForbiddenAddresses.Default;
@@ -417,7 +423,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 differs = "key";
             }
             else if (settings.String($"servers:{i}:password") is { Length: > 0 } password
-                && !KeyDerivation.MasterKeyFromPassword(cipher, password).AsSpan().SequenceEqual(key))
+                && !(cipher.Is2022
+                    ? KeyDerivation.TryParseBase64Key(cipher, password, out var psk, out _) && psk.AsSpan().SequenceEqual(key)
+                    : KeyDerivation.MasterKeyFromPassword(cipher, password).AsSpan().SequenceEqual(key)))
             {
                 differs = "password";
             }
@@ -440,10 +448,19 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             return KeyDerivation.TryParseBase64Key(cipher, base64, out var key, out var error) ? key : throw new UsageException(Relabel(settings, keyKey, error!));
         }
 
-        var password = settings.String(SharedKey(settings, "password"));
+        var passwordKey = SharedKey(settings, "password");
+        var password = settings.String(passwordKey);
         if (string.IsNullOrEmpty(password))
         {
             throw new UsageException($"-k: missing password; give -k PASSWORD, --key BASE64, \"password\" in the config file, or set {PasswordVariable}");
+        }
+
+        if (cipher.Is2022)
+        {
+            // SIP022: the key is given, never derived; its "password" is the base64 key itself, as shadowsocks-rust reads it.
+            return KeyDerivation.TryParseBase64Key(cipher, password, out var psk, out var pskError)
+                ? psk
+                : throw new UsageException(Relabel(settings, passwordKey, $"{pskError!["key: ".Length..]}; a 2022 method's password is its base64 key, not a passphrase"));
         }
 
         return KeyDerivation.MasterKeyFromPassword(cipher, password);

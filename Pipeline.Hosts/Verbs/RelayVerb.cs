@@ -380,7 +380,9 @@ internal static class RelayVerb
             IPEndPoint[] listens = [listen, .. relay.MoreListens];
             if (tcp)
             {
-                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System, replays);
+                // A 2022 method keeps its own salts exactly (SIP022 forbids a Bloom filter) and has no UDP relay to share them with.
+                ISaltFilter tcpReplays = relay.Cipher.Is2022 ? SaltFilters.For(relay, TimeProvider.System) : replays;
+                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System, tcpReplays);
                 running.Add(server);
                 server.Start();
                 tcpBound = server.LocalEndPoint;

@@ -25,11 +25,11 @@ internal static class ReadHeaderStage
     private const int ReceiveSize = 2 + 16 + 0x3FFF + 16;
 
     public static TransformBlock<TcpSession, TcpSession> Create(
-        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider, PingPongBloomFilter? replays = null) =>
+        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider, ISaltFilter? replays = null) =>
         new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
-            var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey);
+            var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey, time: timeProvider);
             session.Decryptor = decryptor;
             // Buffers only once bytes are there (a client that connects and says nothing holds none): each receive
             // rents its input for as long as it takes to decrypt it, and the plaintext is rented at the first bytes.

@@ -51,22 +51,31 @@ internal static class CipherDuplex
         var encryptInFlight = new ChunksInFlight(options.ReadBudget);
         var decryptInFlight = new ChunksInFlight(options.ReadBudget);
 
+        // The codecs, on first use. A 2022 stream's two directions know each other: the server's response names the
+        // request's salt (its decryptor is the read-header stage's), and the client's decryptor checks that name.
+        IStreamEncryptor Encryptor() =>
+            encryptor ??= session.Direct ? PlainStreamCodec.Instance
+                : ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor);
+        IStreamDecryptor Decryptor() =>
+            session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance
+                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null);
+
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()
         {
-            encryptor ??= session.Direct ? PlainStreamCodec.Instance : ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
-            var encrypt = EncryptStage.Create(encryptor, pipeline.Encrypt, token);
+            var codec = Encryptor();
+            var encrypt = EncryptStage.Create(codec, pipeline.Encrypt, token);
             var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, encryptInFlight, token);
             encrypt.LinkTo(forward, s_propagate);
-            return Watch(session, new ChunkChain(encrypt, ReleaseKeyScheduleAfter(forward.Completion, encryptor.ReleaseKeySchedule)));
+            return Watch(session, new ChunkChain(encrypt, ReleaseKeyScheduleAfter(forward.Completion, codec.ReleaseKeySchedule)));
         }
 
         // Decrypt direction, per burst: cipher side → decrypt → forward → plain side. The server's plaintext that
         // came with the header (already decrypted by the read-header stage) goes straight to the forward block.
         ChunkChain OpenDecryptChain(Chunk? alreadyDecrypted)
         {
-            session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey);
-            var decrypt = DecryptStage.Create(session.Decryptor, pipeline.Decrypt, token);
+            var codec = Decryptor();
+            var decrypt = DecryptStage.Create(codec, pipeline.Decrypt, token);
             var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, decryptInFlight, token);
             decrypt.LinkTo(forward, s_propagate);
             if (alreadyDecrypted is { } plain)
@@ -74,7 +83,7 @@ internal static class CipherDuplex
                 decryptInFlight.Post(forward, plain);
             }
 
-            return Watch(session, new ChunkChain(decrypt, ReleaseKeyScheduleAfter(forward.Completion, session.Decryptor.ReleaseKeySchedule)));
+            return Watch(session, new ChunkChain(decrypt, ReleaseKeyScheduleAfter(forward.Completion, codec.ReleaseKeySchedule)));
         }
 
         // What the handshake stages hold goes first: the local's header and first data, the server's data after the header.

@@ -26,7 +26,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
 /// </summary>
 internal sealed class ServerTcpRelay(
-    RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider, PingPongBloomFilter? replays = null) : ITcpRelay
+    RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider, ISaltFilter? replays = null) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private readonly List<AcceptLoop> _accepts = [];
@@ -47,7 +47,7 @@ internal sealed class ServerTcpRelay(
         // Connection-level stages, shared by every connection, in flow order.
         var readHeader = ReadHeaderStage.Create(
             pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider,
-            replays ?? new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate)); // same wait as a drain: probes see one close behaviour
+            replays ?? SaltFilters.For(options, timeProvider)); // same wait as a drain: probes see one close behaviour
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);

@@ -14,6 +14,9 @@ public sealed class CipherCatalogTests
     [InlineData("chacha20-poly1305", 32, 32)]
     [InlineData("aes-128-ocb", 16, 16)]
     [InlineData("aes-256-ocb", 32, 32)]
+    [InlineData("2022-blake3-aes-128-gcm", 16, 16)]
+    [InlineData("2022-blake3-aes-256-gcm", 32, 32)]
+    [InlineData("2022-blake3-chacha20-poly1305", 32, 32)]
     [InlineData("aes-128-cfb", 16, 16)]
     [InlineData("aes-192-ctr", 24, 16)]
     [InlineData("aes-256-cfb1", 32, 16)]
@@ -47,6 +50,7 @@ public sealed class CipherCatalogTests
         [
             "aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305", "xchacha20-ietf-poly1305",
             "chacha20-poly1305", "aes-128-ocb", "aes-192-ocb", "aes-256-ocb",
+            "2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm", "2022-blake3-chacha20-poly1305",
             .. new[] { 128, 192, 256 }.SelectMany(b => new[] { "cfb", "ctr", "ofb", "cfb8", "cfb1" }.Select(m => $"aes-{b}-{m}")),
             .. new[] { 128, 192, 256 }.SelectMany(b => new[] { "cfb", "ctr", "ofb" }.Select(m => $"camellia-{b}-{m}")),
             "bf-cfb", "cast5-cfb", "des-cfb", "idea-cfb", "rc2-cfb", "seed-cfb", "salsa20", "chacha20", "chacha20-ietf",

@@ -2,15 +2,23 @@ using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Protocol;
 
-/// <summary>Theory data over the cipher catalog, so methods added to it later are covered without touching the tests.</summary>
+/// <summary>
+/// Theory data over the cipher catalog, so methods added to it later are covered without touching the tests.
+/// The 2022 methods are left out of <see cref="All"/> and <see cref="Encrypting"/>: their request stream must start
+/// with an address header, their response needs its request, and they have no UDP packet codec; they have tests of
+/// their own (<see cref="Sip022"/>).
+/// </summary>
 internal static class CipherMethods
 {
-    public static TheoryData<string> All() => Names(static _ => true);
+    public static TheoryData<string> All() => Names(static c => !c.Is2022);
 
     public static TheoryData<string> Aead() => Names(static c => c.Family == CipherFamily.Aead);
 
-    /// <summary>Every method that changes the bytes: all but <c>none</c>/<c>plain</c>.</summary>
-    public static TheoryData<string> Encrypting() => Names(static c => c.Name is not ("none" or "plain"));
+    /// <summary>Every method that changes the bytes: all but <c>none</c>/<c>plain</c> (and 2022, see above).</summary>
+    public static TheoryData<string> Encrypting() => Names(static c => c.Name is not ("none" or "plain") && !c.Is2022);
+
+    /// <summary>The Shadowsocks 2022 methods.</summary>
+    public static TheoryData<string> Sip022() => Names(static c => c.Is2022);
 
     /// <summary>
     /// The AEAD methods on the platform's primitives, which encrypt and decrypt without allocating. The others

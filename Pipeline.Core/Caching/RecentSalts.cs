@@ -1,0 +1,55 @@
+using System.Buffers.Binary;
+
+namespace Shadowsocks.Pipeline.Core.Caching;
+
+/// <summary>
+/// The salts seen in the last <c>retention</c> (SIP022: 60 s), exactly: a set and a queue in arrival order, the
+/// expired ones dropped on each add. SIP022 forbids a Bloom filter here (no false positive may turn a fresh stream
+/// away); the timestamp check bounds what must be kept, so memory follows the connection rate: about 100 bytes a
+/// connection for a minute. Salts of at most 32 bytes. Thread-safe.
+/// </summary>
+internal sealed class RecentSalts(TimeSpan retention, TimeProvider time) : ISaltFilter
+{
+    private readonly object _gate = new();
+    private readonly HashSet<(UInt128, UInt128)> _seen = [];
+    private readonly Queue<((UInt128, UInt128) Salt, long Expires)> _order = new();
+    private readonly long _retention = retention.Ticks;
+
+    /// <summary>Salts remembered now.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _seen.Count;
+            }
+        }
+    }
+
+    public bool TryAdd(ReadOnlySpan<byte> salt)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(salt.Length, 32, nameof(salt));
+        Span<byte> padded = stackalloc byte[32];
+        padded.Clear();
+        salt.CopyTo(padded);
+        var key = (BinaryPrimitives.ReadUInt128LittleEndian(padded), BinaryPrimitives.ReadUInt128LittleEndian(padded[16..]));
+        var now = time.GetUtcNow().UtcTicks; // the wall clock, as the timestamps this window goes with
+        lock (_gate)
+        {
+            while (_order.TryPeek(out var oldest) && oldest.Expires <= now)
+            {
+                _order.Dequeue();
+                _seen.Remove(oldest.Salt);
+            }
+
+            if (!_seen.Add(key))
+            {
+                return false;
+            }
+
+            _order.Enqueue((key, now + _retention));
+            return true;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using Shadowsocks.Pipeline.Core.Caching;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
+
+namespace Shadowsocks.Pipeline.Tests.Core.Caching;
+
+public sealed class RecentSaltsTests
+{
+    [Theory]
+    [InlineData(16)]
+    [InlineData(32)]
+    public void ASaltSeenWithinTheWindow_IsARepeat_AndAFreshOneIsNot(int size)
+    {
+        var salts = new RecentSalts(TimeSpan.FromSeconds(60), new ManualTimeProvider());
+        var salt = Salt(size, 1);
+
+        Assert.True(salts.TryAdd(salt));
+        Assert.False(salts.TryAdd(salt));
+        Assert.True(salts.TryAdd(Salt(size, 2)));
+        Assert.False(salts.TryAdd(Salt(size, 2)));
+    }
+
+    [Fact]
+    public void SaltsDifferingInOneByteAnywhere_AreDistinct()
+    {
+        var salts = new RecentSalts(TimeSpan.FromSeconds(60), new ManualTimeProvider());
+        var first = Salt(32, 7);
+        Assert.True(salts.TryAdd(first));
+        for (var i = 0; i < first.Length; i++)
+        {
+            var other = (byte[])first.Clone();
+            other[i] ^= 0x80;
+            Assert.True(salts.TryAdd(other), $"byte {i}");
+        }
+
+        Assert.Equal(33, salts.Count);
+    }
+
+    [Fact]
+    public void ASalt_IsForgottenOnlyAfterTheRetention()
+    {
+        var time = new ManualTimeProvider();
+        var salts = new RecentSalts(TimeSpan.FromSeconds(60), time);
+        Assert.True(salts.TryAdd(Salt(16, 1)));
+
+        time.Advance(TimeSpan.FromSeconds(59));
+        Assert.False(salts.TryAdd(Salt(16, 1)));
+        Assert.True(salts.TryAdd(Salt(16, 2)));
+
+        time.Advance(TimeSpan.FromSeconds(1)); // the first is 60 s old: gone; the second is 1 s old
+        Assert.True(salts.TryAdd(Salt(16, 1)));
+        Assert.False(salts.TryAdd(Salt(16, 2)));
+        Assert.Equal(2, salts.Count);
+    }
+
+    [Fact]
+    public void ManyThreadsAddingTheSameSalts_AdmitEachExactlyOnce()
+    {
+        var salts = new RecentSalts(TimeSpan.FromSeconds(60), new ManualTimeProvider());
+        var admitted = 0;
+        Parallel.For(0, 8, _ =>
+        {
+            for (var i = 0; i < 2_000; i++)
+            {
+                if (salts.TryAdd(Salt(32, i)))
+                {
+                    Interlocked.Increment(ref admitted);
+                }
+            }
+        });
+
+        Assert.Equal(2_000, admitted);
+    }
+
+    private static byte[] Salt(int size, int seed)
+    {
+        var salt = new byte[size];
+        new Random(seed).NextBytes(salt);
+        return salt;
+    }
+}
