@@ -11,7 +11,7 @@ public enum CipherFamily
 
     /// <summary>
     /// SIP022 (Shadowsocks 2022): a base64 PSK, BLAKE3 subkeys, header chunks with a type and a timestamp, and a
-    /// response bound to its request's salt. TCP only here.
+    /// response bound to its request's salt; UDP in sessions with packet IDs.
     /// </summary>
     Aead2022,
 }

@@ -25,12 +25,12 @@ internal static class UdpPacketCodec
     /// <summary>Each packet has its own subkey, so the nonce is always zero (SIP004); long enough for every AEAD's nonce.</summary>
     private static readonly byte[] s_zeroNonce = new byte[24];
 
-    /// <summary>SIP022's UDP is session-based (its own header, IDs and replay windows): not this codec's, and not built yet.</summary>
+    /// <summary>SIP022's UDP is session-based (its own header, IDs and replay windows): <see cref="Udp2022Codec"/>'s.</summary>
     private static void NotFor2022(CipherInfo cipher)
     {
         if (cipher.Is2022)
         {
-            throw new NotSupportedException($"{cipher.Name} has no UDP relay here (the host refuses UDP modes for it).");
+            throw new NotSupportedException($"{cipher.Name} packets are sealed in sessions: Udp2022Codec.");
         }
     }
 

@@ -67,12 +67,6 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var maxConnections = maxConnectionsSet ?? DefaultMaxConnections;
         var handshakeTimeout = settings.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
         var mode = ParseMode(settings);
-        if (cipher.Is2022 && mode != RelayMode.TcpOnly)
-        {
-            throw new UsageException(
-                $"{settings.Label("mode")} {settings.String("mode")}: {cipher.Name} relays TCP only here (2022's session UDP is not built yet); use tcp_only (drop -u / -U), or an AEAD method such as aes-256-gcm for UDP");
-        }
-
         var serverPort = settings.Int("server_port", 1, 65535);
         var ipv6First = settings.Bool("ipv6_first") ?? false;
         var forbidden = ForbiddenAddresses.Default;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -22,6 +23,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     private readonly IScheduler _scheduler;
     private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
+    private Udp2022Sessions<Udp2022ClientSession>? _sessions;
 
     public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler)
     {
@@ -44,8 +46,10 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         _listener = new UdpListenLoop(listen, "udp local", _options.ReusePort);
         var loop = _listener.Scheduler;
 
+        _sessions = _options.Cipher.Is2022 ? new Udp2022Sessions<Udp2022ClientSession>(_options, _scheduler, TimeProvider.System) : null;
+
         // Back, in flow order.
-        var decrypt = UdpCipherStages.Decrypt(udp, loop, _options.Cipher, _options.MasterKey);
+        var decrypt = _sessions is null ? UdpCipherStages.Decrypt(udp, loop, _options.Cipher, _options.MasterKey) : Udp2022CipherStages.OpenAtClient(udp, loop, _sessions);
         var addSocks5 = UdpHeaderStages.AddSocks5(udp, loop);
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(addSocks5, s_propagate);
@@ -55,7 +59,9 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
 
         // Out, in flow order.
         var trimSocks5 = UdpHeaderStages.TrimSocks5(udp, loop);
-        var encrypt = UdpCipherStages.Encrypt(udp, loop, _options.Cipher, _options.MasterKey);
+        IPropagatorBlock<Datagram, Datagram> encrypt = _sessions is null
+            ? UdpCipherStages.Encrypt(udp, loop, _options.Cipher, _options.MasterKey)
+            : Udp2022CipherStages.SealFromClient(udp, loop, _sessions);
         var forward = UdpSendStages.ThroughNat(udp, loop, _nat, _server);
         trimSocks5.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
@@ -67,6 +73,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     {
         _nat?.Dispose();
         _listener?.Dispose();
+        _sessions?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

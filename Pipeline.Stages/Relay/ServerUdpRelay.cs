@@ -4,6 +4,7 @@ using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -17,13 +18,15 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// </code>
 /// Any datagram that fails a stage is dropped and counted; nothing else is affected. A replayed datagram (a salt seen
 /// before, in <paramref name="replays"/>: the TCP relay's filter when given, so a process remembers salts once) is
-/// dropped unanswered.
+/// dropped unanswered. A 2022 method keeps a session per client address instead (<see cref="Udp2022CipherStages"/>):
+/// its packet IDs are the replay check, and the replies are sealed in the client's session.
 /// </summary>
 internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, PingPongBloomFilter? replays = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
+    private Udp2022Sessions<Udp2022ServerSession>? _sessions;
 
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
@@ -35,17 +38,22 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         _listener = new UdpListenLoop(listen, "udp server", options.ReusePort);
         var loop = _listener.Scheduler;
 
+        _sessions = options.Cipher.Is2022 ? new Udp2022Sessions<Udp2022ServerSession>(options, scheduler, TimeProvider.System) : null;
+
         // Back, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop);
-        var encrypt = UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey);
+        IPropagatorBlock<Datagram, Datagram> encrypt = _sessions is null
+            ? UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey)
+            : Udp2022CipherStages.SealFromServer(udp, loop, _sessions);
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(toClient, s_propagate);
         _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToDestinations(options.OutboundAddress, options.OutboundInterface), addHeader, _listener.Loop, "server");
 
         // Out, in flow order.
-        var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey,
-            replays ?? new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate));
+        var decrypt = _sessions is null
+            ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey, replays ?? new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate))
+            : Udp2022CipherStages.OpenAtServer(udp, loop, _sessions);
         var readHeader = UdpHeaderStages.ReadHeader(udp, loop);
         var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden, options.Acl);
         var forward = UdpSendStages.ThroughNat(udp, loop, _nat, server: null);
@@ -60,6 +68,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
     {
         _nat?.Dispose();
         _listener?.Dispose();
+        _sessions?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -19,6 +20,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
+    private Udp2022Sessions<Udp2022ClientSession>? _sessions;
 
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
@@ -30,8 +32,10 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         _listener = new UdpListenLoop(listen, "udp tunnel", options.ReusePort);
         var loop = _listener.Scheduler;
 
+        _sessions = options.Cipher.Is2022 ? new Udp2022Sessions<Udp2022ClientSession>(options, scheduler, TimeProvider.System) : null;
+
         // Back, in flow order.
-        var decrypt = UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey);
+        var decrypt = _sessions is null ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey) : Udp2022CipherStages.OpenAtClient(udp, loop, _sessions);
         var stripHeader = UdpHeaderStages.StripHeader(udp, loop);
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(stripHeader, s_propagate);
@@ -40,7 +44,9 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
 
         // Out, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop, options.TunnelDestination!.Value);
-        var encrypt = UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey);
+        IPropagatorBlock<Datagram, Datagram> encrypt = _sessions is null
+            ? UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey)
+            : Udp2022CipherStages.SealFromClient(udp, loop, _sessions);
         var forward = UdpSendStages.ThroughNat(udp, loop, _nat, server);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
@@ -52,6 +58,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
     {
         _nat?.Dispose();
         _listener?.Dispose();
+        _sessions?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

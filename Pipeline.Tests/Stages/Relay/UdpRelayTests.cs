@@ -15,8 +15,7 @@ public sealed class UdpRelayTests
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>Every method with a UDP relay: all but the 2022 ones (TCP only here; the host refuses UDP modes for them).</summary>
-    public static TheoryData<string> AllMethods() => new(CipherCatalog.All.Where(c => !c.Is2022).Select(c => c.Name));
+    public static TheoryData<string> AllMethods() => new(CipherCatalog.All.Select(c => c.Name));
 
     [Theory]
     [MemberData(nameof(AllMethods))]

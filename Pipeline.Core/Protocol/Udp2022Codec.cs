@@ -1,0 +1,332 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Crypto;
+
+namespace Shadowsocks.Pipeline.Core.Protocol;
+
+/// <summary>
+/// SIP022 UDP packets for one PSK: sealing and opening, in place, for both ends.
+/// </summary>
+/// <remarks>
+/// <code>
+/// AES methods:  | AES-ECB_psk(session ID 8 | packet ID u64 BE 8) | AEAD_subkey(body) | tag 16 |
+///               subkey = BLAKE3 derive_key("shadowsocks 2022 session subkey", psk || session ID); nonce = header[4..16]
+/// ChaCha20:     | nonce 24 | XChaCha20-Poly1305_psk(session ID | packet ID | body) | tag 16 |
+///
+/// body, client to server: type 0 | timestamp u64 BE | padding length u16 BE | padding | address header | data
+/// body, server to client: type 1 | timestamp u64 BE | client session ID 8 | padding length | padding | address | data
+/// </code>
+/// Each side numbers its packets from zero in its own session; the receiver takes a packet ID once, in a sliding
+/// window (<see cref="Caching.PacketIdWindow"/>), and only after the packet authenticated and its timestamp is within
+/// 30 s. This end sends no padding. The payload (address header and data) sits at <see cref="PrefixSize"/> in the packet
+/// buffer when sealing, and is found at the returned offset when opening.
+/// </remarks>
+internal sealed class Udp2022Codec : IDisposable
+{
+    public const int TagSize = 16;
+
+    private const int SeparateHeaderSize = 16;
+    private const int XNonceSize = 24;
+
+    private readonly CipherInfo _cipher;
+    private readonly byte[] _psk;
+    private readonly TimeProvider _time;
+    private readonly Aes? _headerCipher;
+    private readonly bool _chacha;
+
+    public Udp2022Codec(CipherInfo cipher, byte[] psk, TimeProvider time)
+    {
+        if (!cipher.Is2022)
+        {
+            throw new ArgumentException($"{cipher.Name} is not a 2022 method.", nameof(cipher));
+        }
+
+        _cipher = cipher;
+        _psk = psk;
+        _time = time;
+        _chacha = cipher.Name.Contains("chacha", StringComparison.Ordinal);
+        if (!_chacha)
+        {
+            _headerCipher = Aes.Create();
+            _headerCipher.Key = psk;
+        }
+    }
+
+    /// <summary>Bytes in front of the payload in a packet this end seals (it sends no padding).</summary>
+    public int PrefixSize(bool fromServer) => (_chacha ? XNonceSize + 16 : SeparateHeaderSize) + 1 + 8 + (fromServer ? 8 : 0) + 2;
+
+    /// <summary>A client's new session: a random session ID (and its AEAD, for AES methods).</summary>
+    public Udp2022ClientSession NewClientSession()
+    {
+        var id = RandomId();
+        return new Udp2022ClientSession(id, SessionAead(id));
+    }
+
+    /// <summary>Client: seals the payload at <c>packet[PrefixSize(false)..]</c>; returns the packet's length, 0 if the session has ended.</summary>
+    public int SealFromClient(Udp2022ClientSession session, Span<byte> packet, int payloadLength)
+    {
+        lock (session.Gate)
+        {
+            if (session.Ended)
+            {
+                return 0;
+            }
+
+            var body = BodyStart(packet);
+            body[0] = Aead2022Framing.RequestType;
+            WriteTime(body);
+            BinaryPrimitives.WriteUInt16BigEndian(body[9..], 0);
+            return Seal(packet, session.SessionId, session.NextPacketId++, session.Aead, 11 + payloadLength);
+        }
+    }
+
+    /// <summary>
+    /// Server: seals the payload at <c>packet[PrefixSize(true)..]</c> as a reply in <paramref name="session"/>; returns the
+    /// packet's length, 0 if the session has ended.
+    /// </summary>
+    public int SealFromServer(Udp2022ServerSession session, Span<byte> packet, int payloadLength)
+    {
+        lock (session.Gate)
+        {
+            if (session.Ended)
+            {
+                return 0;
+            }
+
+            var body = BodyStart(packet);
+            body[0] = Aead2022Framing.ResponseType;
+            WriteTime(body);
+            BinaryPrimitives.WriteUInt64BigEndian(body[9..], session.ClientSessionId);
+            BinaryPrimitives.WriteUInt16BigEndian(body[17..], 0);
+            return Seal(packet, session.ServerSessionId, session.NextPacketId++, session.ServerAead, 19 + payloadLength);
+        }
+    }
+
+    /// <summary>
+    /// Server: opens a client's packet in place. <paramref name="known"/> is the session this client address had (or
+    /// null); when the packet names another session ID a new session is made for it, and returned in
+    /// <paramref name="session"/> only if the packet authenticates. The payload is at <paramref name="offset"/>.
+    /// </summary>
+    public Udp2022Status OpenAtServer(Span<byte> packet, Udp2022ServerSession? known, out Udp2022ServerSession? session, out int offset, out int length)
+    {
+        session = null;
+        offset = length = 0;
+        if (packet.Length < PrefixSize(fromServer: false) + TagSize)
+        {
+            return Udp2022Status.TooShort;
+        }
+
+        Span<byte> header = stackalloc byte[SeparateHeaderSize];
+        if (!TryIds(packet, header, out var clientSessionId, out var packetId, out var body))
+        {
+            return Udp2022Status.AuthenticationFailed;
+        }
+
+        var candidate = known is not null && known.ClientSessionId == clientSessionId ? known : null;
+        var made = candidate is null;
+        candidate ??= new Udp2022ServerSession(clientSessionId, SessionAead(clientSessionId), RandomId());
+        Udp2022Status status;
+        lock (candidate.Gate)
+        {
+            status = candidate.Ended ? Udp2022Status.SessionEnded
+                : !OpenBody(packet, header, candidate.ClientAead, ref body) ? Udp2022Status.AuthenticationFailed
+                : body[0] != Aead2022Framing.RequestType ? Udp2022Status.InvalidHeader
+                : !Aead2022Framing.HasFreshTime(body, _time) ? Udp2022Status.StaleTimestamp
+                : !TryPadding(body, 9, out var payloadStart) ? Udp2022Status.InvalidHeader
+                : !candidate.ClientPackets.TryTake(packetId) ? Udp2022Status.Replayed
+                : Found(packet, body, payloadStart, out offset, out length);
+            if (status == Udp2022Status.Ok && made)
+            {
+                candidate.ServerAead = SessionAead(candidate.ServerSessionId);
+            }
+        }
+
+        if (status != Udp2022Status.Ok)
+        {
+            if (made)
+            {
+                candidate.Dispose();
+            }
+
+            return status;
+        }
+
+        session = candidate;
+        return Udp2022Status.Ok;
+    }
+
+    /// <summary>Client: opens a server's packet to <paramref name="session"/> in place; the payload is at <paramref name="offset"/>.</summary>
+    public Udp2022Status OpenAtClient(Udp2022ClientSession session, Span<byte> packet, out int offset, out int length)
+    {
+        offset = length = 0;
+        if (packet.Length < PrefixSize(fromServer: true) + TagSize)
+        {
+            return Udp2022Status.TooShort;
+        }
+
+        Span<byte> header = stackalloc byte[SeparateHeaderSize];
+        if (!TryIds(packet, header, out var serverSessionId, out var packetId, out var body))
+        {
+            return Udp2022Status.AuthenticationFailed;
+        }
+
+        lock (session.Gate)
+        {
+            if (session.Ended)
+            {
+                return Udp2022Status.SessionEnded;
+            }
+
+            var side = session.Current?.Id == serverSessionId ? session.Current
+                : session.Old?.Id == serverSessionId ? session.Old
+                : null;
+            var made = side is null;
+            var now = _time.GetUtcNow();
+            if (made && session.Old is not null && now - session.Old.LastHeard < Udp2022ClientSession.OldSessionHold)
+            {
+                return Udp2022Status.Replayed; // a third server session while the old one still speaks
+            }
+
+            side ??= new Udp2022ClientSession.ServerSide(serverSessionId, SessionAead(serverSessionId));
+            var status = !OpenBody(packet, header, side.Aead, ref body) ? Udp2022Status.AuthenticationFailed
+                : body[0] != Aead2022Framing.ResponseType || BinaryPrimitives.ReadUInt64BigEndian(body[9..]) != session.SessionId ? Udp2022Status.InvalidHeader
+                : !Aead2022Framing.HasFreshTime(body, _time) ? Udp2022Status.StaleTimestamp
+                : !TryPadding(body, 17, out var payloadStart) ? Udp2022Status.InvalidHeader
+                : !side.Packets.TryTake(packetId) ? Udp2022Status.Replayed
+                : Found(packet, body, payloadStart, out offset, out length);
+            if (status != Udp2022Status.Ok)
+            {
+                if (made)
+                {
+                    side.Aead?.Dispose();
+                }
+
+                return status;
+            }
+
+            side.LastHeard = now;
+            if (made)
+            {
+                session.Old?.Aead?.Dispose();
+                session.Old = session.Current;
+                session.Current = side;
+            }
+
+            return Udp2022Status.Ok;
+        }
+    }
+
+    public void Dispose() => _headerCipher?.Dispose();
+
+    private static ulong RandomId()
+    {
+        Span<byte> id = stackalloc byte[8];
+        RandomNumberGenerator.Fill(id);
+        return BinaryPrimitives.ReadUInt64BigEndian(id);
+    }
+
+    /// <summary>The padding length at <paramref name="at"/> and the padding after it must fit the body; the payload follows.</summary>
+    private static bool TryPadding(ReadOnlySpan<byte> body, int at, out int payloadStart)
+    {
+        payloadStart = at + 2 + BinaryPrimitives.ReadUInt16BigEndian(body[at..]);
+        return payloadStart <= body.Length;
+    }
+
+    private void WriteTime(Span<byte> body) => BinaryPrimitives.WriteUInt64BigEndian(body[1..], (ulong)_time.GetUtcNow().ToUnixTimeSeconds());
+
+    /// <summary>Where the body (type first) starts in a packet.</summary>
+    private Span<byte> BodyStart(Span<byte> packet) => packet[(_chacha ? XNonceSize + 16 : SeparateHeaderSize)..];
+
+    /// <summary>AES methods: the session's AEAD under its BLAKE3 subkey; ChaCha20: none (the PSK's XChaCha seals all).</summary>
+    private IAeadCipher? SessionAead(ulong sessionId)
+    {
+        if (_chacha)
+        {
+            return null;
+        }
+
+        Span<byte> id = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(id, sessionId);
+        Span<byte> subkey = stackalloc byte[_cipher.KeySize];
+        KeyDerivation.Blake3SessionSubkey(_psk, id, subkey);
+        var aead = _cipher.CreateAead(subkey);
+        CryptographicOperations.ZeroMemory(subkey);
+        return aead;
+    }
+
+    /// <summary>Seals <paramref name="bodyLength"/> bytes of body (from <see cref="BodyStart"/>) under the given IDs; returns the packet's length.</summary>
+    private int Seal(Span<byte> packet, ulong sessionId, ulong packetId, IAeadCipher? aead, int bodyLength)
+    {
+        if (_chacha)
+        {
+            var nonce = packet[..XNonceSize];
+            RandomNumberGenerator.Fill(nonce);
+            BinaryPrimitives.WriteUInt64BigEndian(packet[XNonceSize..], sessionId);
+            BinaryPrimitives.WriteUInt64BigEndian(packet[(XNonceSize + 8)..], packetId);
+            var sealedLength = 16 + bodyLength;
+            var plain = packet.Slice(XNonceSize, sealedLength);
+            using var xchacha = new DotNetXChaCha20Poly1305(_psk);
+            xchacha.Encrypt(nonce, plain, plain, packet.Slice(XNonceSize + sealedLength, TagSize));
+            return XNonceSize + sealedLength + TagSize;
+        }
+
+        Span<byte> header = stackalloc byte[SeparateHeaderSize];
+        BinaryPrimitives.WriteUInt64BigEndian(header, sessionId);
+        BinaryPrimitives.WriteUInt64BigEndian(header[8..], packetId);
+        var body = packet.Slice(SeparateHeaderSize, bodyLength);
+        aead!.Encrypt(header[4..], body, body, packet.Slice(SeparateHeaderSize + bodyLength, TagSize));
+        lock (_headerCipher!)
+        {
+            _headerCipher.EncryptEcb(header, packet[..SeparateHeaderSize], PaddingMode.None);
+        }
+
+        return SeparateHeaderSize + bodyLength + TagSize;
+    }
+
+    /// <summary>
+    /// A packet's session and packet IDs. AES methods: the separate header decrypted into <paramref name="header"/>
+    /// (its last 12 bytes are the body's nonce), not yet authenticated: <see cref="OpenBody"/> does that with the
+    /// session's AEAD. ChaCha20: the whole packet opened in place with the PSK, so false means it did not authenticate,
+    /// and <paramref name="body"/> is its plaintext from the type byte on.
+    /// </summary>
+    private bool TryIds(Span<byte> packet, Span<byte> header, out ulong sessionId, out ulong packetId, out Span<byte> body)
+    {
+        if (_chacha)
+        {
+            var sealedPart = packet[XNonceSize..^TagSize];
+            using var xchacha = new DotNetXChaCha20Poly1305(_psk);
+            if (!xchacha.TryDecrypt(packet[..XNonceSize], sealedPart, packet[^TagSize..], sealedPart))
+            {
+                sessionId = packetId = 0;
+                body = default;
+                return false;
+            }
+
+            sessionId = BinaryPrimitives.ReadUInt64BigEndian(sealedPart);
+            packetId = BinaryPrimitives.ReadUInt64BigEndian(sealedPart[8..]);
+            body = sealedPart[16..];
+            return true;
+        }
+
+        lock (_headerCipher!)
+        {
+            _headerCipher.DecryptEcb(packet[..SeparateHeaderSize], header, PaddingMode.None);
+        }
+
+        sessionId = BinaryPrimitives.ReadUInt64BigEndian(header);
+        packetId = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
+        body = packet[SeparateHeaderSize..^TagSize];
+        return true;
+    }
+
+    /// <summary>AES methods: opens the body in place with the session's AEAD. ChaCha20: already open (<see cref="TryIds"/>).</summary>
+    private bool OpenBody(Span<byte> packet, ReadOnlySpan<byte> header, IAeadCipher? aead, ref Span<byte> body) =>
+        _chacha || aead!.TryDecrypt(header[4..], body, packet[^TagSize..], body);
+
+    private static Udp2022Status Found(Span<byte> packet, Span<byte> body, int payloadStart, out int offset, out int length)
+    {
+        offset = packet.Length - TagSize - body.Length + payloadStart;
+        length = body.Length - payloadStart;
+        return Udp2022Status.Ok;
+    }
+}
