@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
@@ -16,7 +17,8 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// As a response (the client's side, given the request's encryptor) it checks the type, the timestamp and that the
 /// header names the request's salt. A failed check is <see cref="DecryptStatus.InvalidHeader"/> or
 /// <see cref="DecryptStatus.StaleTimestamp"/>, and kills the stream as a failed tag does. Whether a request's salt was
-/// seen before is the caller's to ask (<see cref="Salt"/>), once the header is through. The output must not overlap
+/// seen before is the caller's to ask (<see cref="Salt"/>), once the header is through; a response's is asked here,
+/// of the client's store when it has one (<see cref="DecryptStatus.ReplayedSalt"/>). The output must not overlap
 /// the input. A unit cut by the end of the input is copied into a buffer rented for it and given back once it is whole.
 /// </remarks>
 internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
@@ -35,6 +37,7 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
     private readonly byte[] _salt;
     private readonly Aead2022StreamEncryptor? _request;
     private readonly TimeProvider _time;
+    private readonly ISaltFilter? _seenResponseSalts;
     private int _saltCount;
     private IAeadCipher? _aead;
     private byte[] _nonce = [];
@@ -52,7 +55,7 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
     /// A request stream (what a server reads) when <paramref name="request"/> is null; else the response stream (what a
     /// client reads) to the request <paramref name="request"/> encrypts.
     /// </summary>
-    public Aead2022StreamDecryptor(CipherInfo cipher, byte[] psk, Aead2022StreamEncryptor? request, TimeProvider time)
+    public Aead2022StreamDecryptor(CipherInfo cipher, byte[] psk, Aead2022StreamEncryptor? request, TimeProvider time, ISaltFilter? seenResponseSalts = null)
     {
         if (!cipher.Is2022)
         {
@@ -64,6 +67,7 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
         _salt = new byte[cipher.SaltSize];
         _request = request;
         _time = time;
+        _seenResponseSalts = seenResponseSalts;
     }
 
     /// <summary>The peer's salt once all of it has been read; empty before.</summary>
@@ -209,6 +213,11 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
         if (check != DecryptStatus.Ok)
         {
             return check;
+        }
+
+        if (_seenResponseSalts?.TryAdd(_salt) == false)
+        {
+            return DecryptStatus.ReplayedSalt; // checked after the header, so only authenticated salts are remembered
         }
 
         Next(Unit.Payload, payloadLength);

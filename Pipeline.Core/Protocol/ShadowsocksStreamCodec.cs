@@ -1,3 +1,4 @@
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
@@ -22,13 +23,16 @@ internal static class ShadowsocksStreamCodec
 
     /// <summary>
     /// A decryptor that reads the peer's salt/IV from the stream itself. <paramref name="request"/> is the encryptor of
-    /// the request this stream answers (a client's; 2022 needs it), null for a server's request stream.
+    /// the request this stream answers (a client's; 2022 needs it), null for a server's request stream. A 2022 response
+    /// whose salt <paramref name="seenSalts"/> already holds is refused (a server's request salts are checked by its
+    /// read-header stage instead).
     /// </summary>
-    public static IStreamDecryptor CreateDecryptor(CipherInfo cipher, byte[] masterKey, IStreamEncryptor? request = null, TimeProvider? time = null) =>
+    public static IStreamDecryptor CreateDecryptor(
+        CipherInfo cipher, byte[] masterKey, IStreamEncryptor? request = null, TimeProvider? time = null, ISaltFilter? seenSalts = null) =>
         cipher.Family switch
         {
             CipherFamily.Aead => new AeadStreamDecryptor(cipher, masterKey),
-            CipherFamily.Aead2022 => new Aead2022StreamDecryptor(cipher, masterKey, Request(request), time ?? TimeProvider.System),
+            CipherFamily.Aead2022 => new Aead2022StreamDecryptor(cipher, masterKey, Request(request), time ?? TimeProvider.System, seenSalts),
             _ => new StreamCipherDecryptor(cipher, masterKey),
         };
 

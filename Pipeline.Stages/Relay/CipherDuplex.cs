@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Dataflow;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
@@ -41,7 +42,8 @@ internal static class CipherDuplex
 
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
 
-    public static async Task RunAsync(TcpSession session, Socket plainSide, Socket cipherSide, bool plainSideIsClient, RelayOptions options, IdleTimer idle)
+    public static async Task RunAsync(
+        TcpSession session, Socket plainSide, Socket cipherSide, bool plainSideIsClient, RelayOptions options, IdleTimer idle, ISaltFilter? responseSalts = null)
     {
         var token = session.Cancellation.Token;
         var pipeline = options.Pipeline;
@@ -58,7 +60,7 @@ internal static class CipherDuplex
                 : ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor);
         IStreamDecryptor Decryptor() =>
             session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance
-                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null);
+                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, seenSalts: responseSalts);
 
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()

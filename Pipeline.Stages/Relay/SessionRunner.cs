@@ -1,4 +1,5 @@
 using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
@@ -15,12 +16,13 @@ internal static class SessionRunner
     /// blocks, encrypting the first payload, the first non-blocking receives) on that block's single thread
     /// serialized connection starts (traces showed the server's read_header waiting 14 ms at p50 for it under 50
     /// concurrent short connections). The decryptor is the session's own when the handshake already created it
-    /// (server); otherwise a new one.
+    /// (server); otherwise a new one. <paramref name="responseSalts"/>: a 2022 client's memory of the salts its
+    /// server's responses came with (SIP022 § 3.1.4: clients too must refuse a salt seen in the last minute).
     /// </summary>
-    public static void Start(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler) =>
-        _ = Task.Run(() => RunAsync(session, plainSideIsClient, options, scheduler));
+    public static void Start(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, ISaltFilter? responseSalts = null) =>
+        _ = Task.Run(() => RunAsync(session, plainSideIsClient, options, scheduler, responseSalts));
 
-    private static async Task RunAsync(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler)
+    private static async Task RunAsync(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, ISaltFilter? responseSalts)
     {
         PipelineTelemetry.ActiveConnections.Add(1);
         var idle = new IdleTimer(scheduler, options.IdleTimeout, session.Abort);
@@ -28,7 +30,7 @@ internal static class SessionRunner
         {
             var remote = session.Remote!;
             var (plainSide, cipherSide) = plainSideIsClient ? (session.Client, remote) : (remote, session.Client);
-            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle).ConfigureAwait(false);
+            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle, responseSalts).ConfigureAwait(false);
         }
         catch (Exception e)
         {

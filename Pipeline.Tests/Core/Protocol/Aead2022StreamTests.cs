@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
@@ -136,6 +137,31 @@ public sealed class Aead2022StreamTests
         Assert.Equal(DecryptStatus.InvalidHeader, result);
         Assert.Equal(0, written);
         Assert.Equal(DecryptStatus.InvalidHeader, clientIn.Decrypt(wire, output, out _)); // and for good
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void AResponseSaltSeenWithinAMinute_IsRefusedByTheClient(string method)
+    {
+        var (cipher, psk) = Setup(method);
+        var time = new ManualTimeProvider();
+        var seen = new RecentSalts(TimeSpan.FromSeconds(60), time);
+        var responseSalt = Salt(cipher);
+        DecryptStatus Answer()
+        {
+            using var request = new Aead2022StreamEncryptor(cipher, psk, Salt(cipher), null, time);
+            using var serverIn = new Aead2022StreamDecryptor(cipher, psk, null, time);
+            var output = new byte[1000];
+            Assert.Equal(DecryptStatus.Ok, serverIn.Decrypt(Encrypt(request, s_header), output, out _));
+            using var serverOut = new Aead2022StreamEncryptor(cipher, psk, responseSalt, serverIn, time);
+            using var clientIn = new Aead2022StreamDecryptor(cipher, psk, request, time, seen);
+            return clientIn.Decrypt(Encrypt(serverOut, "reply"u8.ToArray()), output, out _);
+        }
+
+        Assert.Equal(DecryptStatus.Ok, Answer());
+        Assert.Equal(DecryptStatus.ReplayedSalt, Answer()); // a server (or a recording) answering with the same salt
+        time.Advance(TimeSpan.FromSeconds(61));
+        Assert.Equal(DecryptStatus.Ok, Answer());
     }
 
     [Theory]
