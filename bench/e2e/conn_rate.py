@@ -3,6 +3,7 @@
 
 usage: bench/e2e/conn_rate.py [seconds=5] [rounds=3] [concurrency=50] [method=aes-256-gcm] [warmup=3]
        FAST_OPEN=1 bench/e2e/conn_rate.py ...   # both implementations with --fast-open (needs net.ipv4.tcp_fastopen=3)
+       OURS_METHOD=2022-blake3-aes-256-gcm bench/e2e/conn_rate.py ...   # ours with that method (a fresh key), ss-libev with `method`
 
 Each worker loops: connect to the local, SOCKS5 CONNECT to a loopback HTTP server, GET a 1 KiB file, read it to the
 end, close. Reports requests per second, p50 and p99 latency (connect to last byte) per implementation (medians over
@@ -20,6 +21,8 @@ METHOD = sys.argv[4] if len(sys.argv) > 4 else "aes-256-gcm"
 WARMUP = float(sys.argv[5]) if len(sys.argv) > 5 else 3
 BODY = b"x" * 1024
 FAST_OPEN = ["--fast-open"] if os.environ.get("FAST_OPEN") == "1" else []
+OURS_METHOD = os.environ.get("OURS_METHOD") or METHOD
+OURS_KEY = subprocess.check_output([SS, "genkey", "-m", OURS_METHOD], text=True).strip() if os.environ.get("OURS_METHOD") else "bench"
 
 
 async def http_server():
@@ -46,8 +49,8 @@ async def one(lport, hport):
 async def measure(impl, hport):
     sport, lport = free_port(), free_port()
     if impl == "ours":
-        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD, "--forbidden-ip", ""] + FAST_OPEN,
-                [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD] + FAST_OPEN]
+        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", OURS_KEY, "-m", OURS_METHOD, "--forbidden-ip", ""] + FAST_OPEN,
+                [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", OURS_KEY, "-m", OURS_METHOD] + FAST_OPEN]
     else:
         cmds = [["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD] + FAST_OPEN,
                 ["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD] + FAST_OPEN]
