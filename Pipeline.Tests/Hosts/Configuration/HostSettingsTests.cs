@@ -79,6 +79,51 @@ public sealed class HostSettingsTests
     }
 
     [Fact]
+    public void A2022Method_TakesItsPasswordAsTheBase64Key_AndRefusesAPassphrase()
+    {
+        var psk = Enumerable.Range(1, 32).Select(i => (byte)i).ToArray();
+        var fromPassword = TestSettings.Build("server", ["-p", "8388", "-k", Convert.ToBase64String(psk), "-m", "2022-blake3-aes-256-gcm"]);
+        Assert.Equal(psk, fromPassword.Relay.MasterKey);
+        var fromKey = TestSettings.Build("server", ["-p", "8388", "--key", Convert.ToBase64String(psk), "-m", "2022-blake3-aes-256-gcm", "-u"]);
+        Assert.Equal(psk, fromKey.Relay.MasterKey);
+
+        var passphrase = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "8388", "-k", "correct horse battery", "-m", "2022-blake3-aes-256-gcm"]));
+        Assert.StartsWith("-k: ", passphrase.Message);
+        Assert.Contains("base64 key", passphrase.Message);
+        Assert.Contains("genkey -m 2022-blake3-aes-256-gcm", passphrase.Message);
+        Assert.DoesNotContain('\n', passphrase.Message);
+
+        var shortKey = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "8388", "-k", Convert.ToBase64String(new byte[16]), "-m", "2022-blake3-aes-256-gcm"]));
+        Assert.Contains("32 bytes", shortKey.Message);
+    }
+
+    [Fact]
+    public void A2022ServersList_WithTheSameBase64Password_IsOneSecret_AndAnotherIsRefused()
+    {
+        var psk = Convert.ToBase64String(Enumerable.Range(1, 16).Select(i => (byte)i).ToArray());
+        var other = Convert.ToBase64String(new byte[16]);
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, Servers(psk, psk));
+            Assert.Equal(16, TestSettings.Build("local", ["-c", path]).Relay.MasterKey.Length);
+
+            File.WriteAllText(path, Servers(psk, other));
+            var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", ["-c", path]));
+            Assert.Contains("differs from the password in use", error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        static string Servers(string first, string second) =>
+            "{ \"local_port\": 1080, \"servers\": ["
+            + $"{{ \"server\": \"127.0.0.1\", \"server_port\": 8388, \"method\": \"2022-blake3-aes-128-gcm\", \"password\": \"{first}\" }},"
+            + $"{{ \"server\": \"127.0.0.2\", \"server_port\": 8388, \"method\": \"2022-blake3-aes-128-gcm\", \"password\": \"{second}\" }} ] }}";
+    }
+
+    [Fact]
     public void Build_BadPort_NamesTheFlag()
     {
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "99999", "-k", "x"]));
