@@ -103,11 +103,12 @@ internal sealed class Udp2022Codec : IDisposable
     }
 
     /// <summary>
-    /// Server: opens a client's packet in place. <paramref name="known"/> is the session this client address had (or
-    /// null); when the packet names another session ID a new session is made for it, and returned in
-    /// <paramref name="session"/> only if the packet authenticates. The payload is at <paramref name="offset"/>.
+    /// Server: opens a client's packet in place. <paramref name="find"/> gives the live session of a client session ID
+    /// (or null); for an unknown one a new session is made, and returned in <paramref name="session"/> only if the
+    /// packet authenticates (the caller then keeps it). Sessions go by their ID, not by the address they come from, so
+    /// a packet replayed from another address meets the same replay window. The payload is at <paramref name="offset"/>.
     /// </summary>
-    public Udp2022Status OpenAtServer(Span<byte> packet, Udp2022ServerSession? known, out Udp2022ServerSession? session, out int offset, out int length)
+    public Udp2022Status OpenAtServer(Span<byte> packet, Func<ulong, Udp2022ServerSession?> find, out Udp2022ServerSession? session, out int offset, out int length)
     {
         session = null;
         offset = length = 0;
@@ -122,7 +123,7 @@ internal sealed class Udp2022Codec : IDisposable
             return Udp2022Status.AuthenticationFailed;
         }
 
-        var candidate = known is not null && known.ClientSessionId == clientSessionId ? known : null;
+        var candidate = find(clientSessionId);
         var made = candidate is null;
         candidate ??= new Udp2022ServerSession(clientSessionId, SessionAead(clientSessionId), RandomId());
         Udp2022Status status;

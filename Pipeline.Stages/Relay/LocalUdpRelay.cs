@@ -23,7 +23,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     private readonly IScheduler _scheduler;
     private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
-    private Udp2022Sessions<Udp2022ClientSession>? _sessions;
+    private Udp2022ClientSessions? _sessions;
 
     public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler)
     {
@@ -46,7 +46,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         _listener = new UdpListenLoop(listen, "udp local", _options.ReusePort);
         var loop = _listener.Scheduler;
 
-        _sessions = _options.Cipher.Is2022 ? new Udp2022Sessions<Udp2022ClientSession>(_options, _scheduler, TimeProvider.System) : null;
+        _sessions = _options.Cipher.Is2022 ? new Udp2022ClientSessions(_options, _scheduler, TimeProvider.System) : null;
 
         // Back, in flow order.
         var decrypt = _sessions is null ? UdpCipherStages.Decrypt(udp, loop, _options.Cipher, _options.MasterKey) : Udp2022CipherStages.OpenAtClient(udp, loop, _sessions);

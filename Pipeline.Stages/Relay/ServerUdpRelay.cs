@@ -26,7 +26,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
-    private Udp2022Sessions<Udp2022ServerSession>? _sessions;
+    private Udp2022ServerSessions? _sessions;
 
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
@@ -38,7 +38,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         _listener = new UdpListenLoop(listen, "udp server", options.ReusePort);
         var loop = _listener.Scheduler;
 
-        _sessions = options.Cipher.Is2022 ? new Udp2022Sessions<Udp2022ServerSession>(options, scheduler, TimeProvider.System) : null;
+        _sessions = options.Cipher.Is2022 ? new Udp2022ServerSessions(options, scheduler, TimeProvider.System) : null;
 
         // Back, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop);

@@ -20,7 +20,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
-    private Udp2022Sessions<Udp2022ClientSession>? _sessions;
+    private Udp2022ClientSessions? _sessions;
 
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
@@ -32,7 +32,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         _listener = new UdpListenLoop(listen, "udp tunnel", options.ReusePort);
         var loop = _listener.Scheduler;
 
-        _sessions = options.Cipher.Is2022 ? new Udp2022Sessions<Udp2022ClientSession>(options, scheduler, TimeProvider.System) : null;
+        _sessions = options.Cipher.Is2022 ? new Udp2022ClientSessions(options, scheduler, TimeProvider.System) : null;
 
         // Back, in flow order.
         var decrypt = _sessions is null ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey) : Udp2022CipherStages.OpenAtClient(udp, loop, _sessions);

@@ -17,10 +17,10 @@ internal static class Udp2022CipherStages
 {
     /// <summary>Local and tunnel, outbound: seals the client's payload in its session (made on its first datagram).</summary>
     public static TransformManyBlock<Datagram, Datagram> SealFromClient(
-        StageOptions options, TaskScheduler loop, Udp2022Sessions<Udp2022ClientSession> side) =>
+        StageOptions options, TaskScheduler loop, Udp2022ClientSessions side) =>
         new(datagram =>
         {
-            var (codec, sessions) = (side.Codec, side.Table);
+            var (codec, sessions) = (side.Codec, side.ByAddress);
             var session = sessions.GetOrAdd(datagram.Client, _ => codec.NewClientSession());
             var prefix = codec.PrefixSize(fromServer: false);
             var start = datagram.Offset - prefix;
@@ -30,10 +30,10 @@ internal static class Udp2022CipherStages
 
     /// <summary>Local and tunnel, back: opens the server's reply in the client's session.</summary>
     public static TransformManyBlock<Datagram, Datagram> OpenAtClient(
-        StageOptions options, TaskScheduler loop, Udp2022Sessions<Udp2022ClientSession> side) =>
+        StageOptions options, TaskScheduler loop, Udp2022ClientSessions side) =>
         new(datagram =>
         {
-            var (codec, sessions) = (side.Codec, side.Table);
+            var (codec, sessions) = (side.Codec, side.ByAddress);
             if (!sessions.TryGet(datagram.Client, out var session))
             {
                 UdpCounters.Drop(datagram, "2022 session ended");
@@ -43,29 +43,33 @@ internal static class Udp2022CipherStages
             return Opened(datagram, codec.OpenAtClient(session, datagram.Data, out var offset, out var length), offset, length);
         }, BlockOptions.OnLoop(options, loop));
 
-    /// <summary>Server, outbound: opens a client's packet; a new session ID from an address starts its session there.</summary>
-    public static TransformManyBlock<Datagram, Datagram> OpenAtServer(
-        StageOptions options, TaskScheduler loop, Udp2022Sessions<Udp2022ServerSession> side) =>
+    /// <summary>
+    /// Server, outbound: opens a client's packet in the session its ID names (made on its first packet); the session is
+    /// then the one this address's replies go in.
+    /// </summary>
+    public static TransformManyBlock<Datagram, Datagram> OpenAtServer(StageOptions options, TaskScheduler loop, Udp2022ServerSessions sessions) =>
         new(datagram =>
         {
-            var (codec, sessions) = (side.Codec, side.Table);
-            sessions.TryGet(datagram.Client, out var known);
-            var status = codec.OpenAtServer(datagram.Data, known, out var session, out var offset, out var length);
-            if (status == Udp2022Status.Ok && !ReferenceEquals(session, known))
+            var status = sessions.Codec.OpenAtServer(datagram.Data, sessions.Find, out var session, out var offset, out var length);
+            if (status == Udp2022Status.Ok)
             {
-                sessions.Set(datagram.Client, session!); // the address's old session (a restarted client) ends
+                if (!sessions.ById.TryGet(session!.ClientSessionId, out _))
+                {
+                    sessions.ById.Set(session.ClientSessionId, session);
+                }
+
+                sessions.ByAddress.Set(datagram.Client, session);
             }
 
             return Opened(datagram, status, offset, length);
         }, BlockOptions.OnLoop(options, loop));
 
     /// <summary>Server, back: seals a reply in the session of the client it goes to.</summary>
-    public static TransformManyBlock<Datagram, Datagram> SealFromServer(
-        StageOptions options, TaskScheduler loop, Udp2022Sessions<Udp2022ServerSession> side) =>
+    public static TransformManyBlock<Datagram, Datagram> SealFromServer(StageOptions options, TaskScheduler loop, Udp2022ServerSessions sessions) =>
         new(datagram =>
         {
-            var (codec, sessions) = (side.Codec, side.Table);
-            if (!sessions.TryGet(datagram.Client, out var session))
+            var codec = sessions.Codec;
+            if (!sessions.ByAddress.TryGet(datagram.Client, out var session) || !sessions.ById.TryGet(session.ClientSessionId, out _)) // a reply keeps it alive too
             {
                 UdpCounters.Drop(datagram, "2022 session ended");
                 return [];

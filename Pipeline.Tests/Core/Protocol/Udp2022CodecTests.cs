@@ -21,7 +21,7 @@ public sealed class Udp2022CodecTests
         using var client = codec.NewClientSession();
 
         var packet = SealFromClient(codec, client, s_payload);
-        Assert.Equal(Udp2022Status.Ok, codec.OpenAtServer(packet, null, out var session, out var offset, out var length));
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, packet, null, out var session, out var offset, out var length));
         Assert.NotNull(session);
         Assert.Equal(client.SessionId, session.ClientSessionId);
         Assert.Equal(s_payload, packet.AsSpan(offset, length).ToArray());
@@ -41,11 +41,11 @@ public sealed class Udp2022CodecTests
         using var client = codec.NewClientSession();
         var packets = Enumerable.Range(0, 1100).Select(_ => SealFromClient(codec, client, s_payload)).ToArray();
 
-        Assert.Equal(Udp2022Status.Ok, codec.OpenAtServer(Copy(packets[1099]), null, out var session, out _, out _));
-        Assert.Equal(Udp2022Status.Replayed, codec.OpenAtServer(Copy(packets[1099]), session, out _, out _, out _));
-        Assert.Equal(Udp2022Status.Ok, codec.OpenAtServer(Copy(packets[100]), session, out _, out _, out _)); // 999 behind: in the window
-        Assert.Equal(Udp2022Status.Replayed, codec.OpenAtServer(Copy(packets[100]), session, out _, out _, out _));
-        Assert.Equal(Udp2022Status.Replayed, codec.OpenAtServer(Copy(packets[50]), session, out _, out _, out _)); // 1,049 behind: out of it
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, Copy(packets[1099]), null, out var session, out _, out _));
+        Assert.Equal(Udp2022Status.Replayed, OpenAtServer(codec, Copy(packets[1099]), session, out _, out _, out _));
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, Copy(packets[100]), session, out _, out _, out _)); // 999 behind: in the window
+        Assert.Equal(Udp2022Status.Replayed, OpenAtServer(codec, Copy(packets[100]), session, out _, out _, out _));
+        Assert.Equal(Udp2022Status.Replayed, OpenAtServer(codec, Copy(packets[50]), session, out _, out _, out _)); // 1,049 behind: out of it
         session!.Dispose();
     }
 
@@ -56,7 +56,7 @@ public sealed class Udp2022CodecTests
         using var codec = Codec(method, out _);
         using var client = codec.NewClientSession();
         using var other = codec.NewClientSession();
-        Assert.Equal(Udp2022Status.Ok, codec.OpenAtServer(SealFromClient(codec, client, s_payload), null, out var session, out _, out _));
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, SealFromClient(codec, client, s_payload), null, out var session, out _, out _));
 
         var back = SealFromServer(codec, session!, s_payload);
 
@@ -81,7 +81,7 @@ public sealed class Udp2022CodecTests
         using var receiver = new Udp2022Codec(cipher, psk, receiverTime);
         using var client = sender.NewClientSession();
 
-        Assert.Equal(expected, receiver.OpenAtServer(SealFromClient(sender, client, s_payload), null, out var session, out _, out _));
+        Assert.Equal(expected, OpenAtServer(receiver, SealFromClient(sender, client, s_payload), null, out var session, out _, out _));
         Assert.Equal(expected == Udp2022Status.Ok, session is not null);
         session?.Dispose();
     }
@@ -93,7 +93,7 @@ public sealed class Udp2022CodecTests
         using var codec = Codec(method, out var cipher);
         using var stranger = new Udp2022Codec(cipher, RandomNumberGenerator.GetBytes(cipher.KeySize), TimeProvider.System);
         using var client = stranger.NewClientSession();
-        Assert.Equal(Udp2022Status.AuthenticationFailed, codec.OpenAtServer(SealFromClient(stranger, client, s_payload), null, out var none, out _, out _));
+        Assert.Equal(Udp2022Status.AuthenticationFailed, OpenAtServer(codec, SealFromClient(stranger, client, s_payload), null, out var none, out _, out _));
         Assert.Null(none);
 
         using var ours = codec.NewClientSession();
@@ -102,7 +102,7 @@ public sealed class Udp2022CodecTests
         {
             var tampered = Copy(good);
             tampered[i] ^= (byte)(1 << (i % 8));
-            var status = codec.OpenAtServer(tampered, null, out var session, out _, out _);
+            var status = OpenAtServer(codec, tampered, null, out var session, out _, out _);
             Assert.True(status is Udp2022Status.AuthenticationFailed, $"byte {i}: {status}");
             Assert.Null(session);
         }
@@ -115,9 +115,9 @@ public sealed class Udp2022CodecTests
         using var codec = Codec(method, out _);
         using var first = codec.NewClientSession();
         using var second = codec.NewClientSession();
-        Assert.Equal(Udp2022Status.Ok, codec.OpenAtServer(SealFromClient(codec, first, s_payload), null, out var known, out _, out _));
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, SealFromClient(codec, first, s_payload), null, out var known, out _, out _));
 
-        Assert.Equal(Udp2022Status.Ok, codec.OpenAtServer(SealFromClient(codec, second, s_payload), known, out var next, out _, out _));
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, SealFromClient(codec, second, s_payload), known, out var next, out _, out _));
 
         Assert.NotSame(known, next);
         Assert.Equal(second.SessionId, next!.ClientSessionId);
@@ -138,7 +138,7 @@ public sealed class Udp2022CodecTests
         for (var i = 0; i < 3; i++)
         {
             // A server that forgot the session (restarted) answers from a new server session each time.
-            Assert.Equal(Udp2022Status.Ok, codec.OpenAtServer(SealFromClient(codec, client, s_payload), null, out var session, out _, out _));
+            Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, SealFromClient(codec, client, s_payload), null, out var session, out _, out _));
             servers.Add(session!);
         }
 
@@ -161,7 +161,7 @@ public sealed class Udp2022CodecTests
         var client = codec.NewClientSession();
         var packet = SealFromClient(codec, client, s_payload);
         var later = SealFromClient(codec, client, s_payload);
-        Assert.Equal(Udp2022Status.Ok, codec.OpenAtServer(packet, null, out var session, out _, out _));
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, packet, null, out var session, out _, out _));
         var reply = SealFromServer(codec, session!, s_payload);
 
         client.Dispose();
@@ -172,7 +172,7 @@ public sealed class Udp2022CodecTests
         Assert.Equal(0, codec.SealFromClient(client, buffer, s_payload.Length));
         Assert.Equal(0, codec.SealFromServer(session, buffer, s_payload.Length));
         Assert.Equal(Udp2022Status.SessionEnded, codec.OpenAtClient(client, reply, out _, out _));
-        Assert.Equal(Udp2022Status.SessionEnded, codec.OpenAtServer(later, session, out _, out _, out _));
+        Assert.Equal(Udp2022Status.SessionEnded, OpenAtServer(codec, later, session, out _, out _, out _));
     }
 
     [Theory]
@@ -184,7 +184,7 @@ public sealed class Udp2022CodecTests
         for (var length = 0; length < codec.PrefixSize(fromServer: true) + Udp2022Codec.TagSize + 2; length++)
         {
             var noise = RandomNumberGenerator.GetBytes(length);
-            Assert.NotEqual(Udp2022Status.Ok, codec.OpenAtServer(Copy(noise), null, out _, out _, out _));
+            Assert.NotEqual(Udp2022Status.Ok, OpenAtServer(codec, Copy(noise), null, out _, out _, out _));
             Assert.NotEqual(Udp2022Status.Ok, codec.OpenAtClient(client, Copy(noise), out _, out _));
         }
     }
@@ -208,6 +208,10 @@ public sealed class Udp2022CodecTests
         AddressHeader.Write(address, header);
         return header;
     }
+
+    /// <summary>The server side as the relay runs it: <paramref name="known"/> is the one live session, if any.</summary>
+    private static Udp2022Status OpenAtServer(Udp2022Codec codec, byte[] packet, Udp2022ServerSession? known, out Udp2022ServerSession? session, out int offset, out int length) =>
+        codec.OpenAtServer(packet, id => known is not null && known.ClientSessionId == id ? known : null, out session, out offset, out length);
 
     private static byte[] Copy(byte[] bytes) => (byte[])bytes.Clone();
 

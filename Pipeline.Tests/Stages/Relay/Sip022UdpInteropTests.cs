@@ -156,6 +156,29 @@ public sealed class Sip022UdpInteropTests
 
     [Theory]
     [MemberData(nameof(Methods))]
+    public async Task ReferenceClient_APacketReplayedFromAnotherPort_IsDroppedUnanswered(string method)
+    {
+        // § 3.2.4: sessions go by session ID, so a recorded packet sent again from another address meets the same
+        // sliding window (keyed by address, it would have found a fresh session and reached the destination twice).
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var (reference, options) = Peer(method);
+        await using var server = UdpRelayChain.StartServer(options);
+        using var first = Bind();
+        using var attacker = Bind();
+        var session = Sip022UdpReference.NewSessionId();
+        var packet = reference.SealClient(session, 0, Sip022UdpReference.Address(echo.EndPoint), "once"u8);
+
+        await first.SendToAsync(packet, SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        Assert.Equal("once"u8.ToArray(), reference.OpenServer(await TryReceiveAsync(first, server.LocalEndPoint, s_reply) ?? [])?.Payload);
+        await attacker.SendToAsync(packet, SocketFlags.None, server.LocalEndPoint, cancel.Token);
+
+        Assert.Null(await TryReceiveAsync(attacker, server.LocalEndPoint, s_quiet));
+        Assert.Null(await TryReceiveAsync(first, server.LocalEndPoint, s_quiet));
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
     public Task ReferenceClient_TimestampsOver30SecondsOff_AreDroppedUnanswered(string method) =>
         AssertServerDropsAsync(method, static (reference, session, target, _) =>
         [

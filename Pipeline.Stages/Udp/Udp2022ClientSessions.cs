@@ -1,0 +1,31 @@
+using System.Net;
+using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Caching;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Protocol;
+
+namespace Shadowsocks.Pipeline.Stages.Udp;
+
+/// <summary>
+/// A SIP022 UDP client's (local, tunnel) codec and its sessions, one per client address: as many as the NAT table
+/// holds, each kept <c>udp_timeout</c> after its last packet but at least 60 s, and disposed as it leaves.
+/// </summary>
+internal sealed class Udp2022ClientSessions : IDisposable
+{
+    public Udp2022ClientSessions(RelayOptions options, IScheduler scheduler, TimeProvider time)
+    {
+        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time);
+        ByAddress = new LruCache<IPEndPoint, Udp2022ClientSession>(
+            options.UdpMaxAssociations, Udp2022ServerSessions.Keep(options), sliding: true, scheduler, static (_, session, _) => session.Dispose());
+    }
+
+    public Udp2022Codec Codec { get; }
+
+    public LruCache<IPEndPoint, Udp2022ClientSession> ByAddress { get; }
+
+    public void Dispose()
+    {
+        ByAddress.Dispose();
+        Codec.Dispose();
+    }
+}
