@@ -27,22 +27,24 @@ internal sealed class RecentSalts(TimeSpan retention, TimeProvider time) : ISalt
         }
     }
 
-    public bool TryAdd(ReadOnlySpan<byte> salt)
+    /// <summary>Whether <paramref name="salt"/> was added within the retention (without adding it).</summary>
+    public bool Contains(ReadOnlySpan<byte> salt)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(salt.Length, 32, nameof(salt));
-        Span<byte> padded = stackalloc byte[32];
-        padded.Clear();
-        salt.CopyTo(padded);
-        var key = (BinaryPrimitives.ReadUInt128LittleEndian(padded), BinaryPrimitives.ReadUInt128LittleEndian(padded[16..]));
-        var now = time.GetUtcNow().UtcTicks; // the wall clock, as the timestamps this window goes with
+        var key = Key(salt);
         lock (_gate)
         {
-            while (_order.TryPeek(out var oldest) && oldest.Expires <= now)
-            {
-                _order.Dequeue();
-                _seen.Remove(oldest.Salt);
-            }
+            Expire();
+            return _seen.Contains(key);
+        }
+    }
 
+    public bool TryAdd(ReadOnlySpan<byte> salt)
+    {
+        var key = Key(salt);
+        var now = time.GetUtcNow().UtcTicks;
+        lock (_gate)
+        {
+            Expire();
             if (!_seen.Add(key))
             {
                 return false;
@@ -50,6 +52,26 @@ internal sealed class RecentSalts(TimeSpan retention, TimeProvider time) : ISalt
 
             _order.Enqueue((key, now + _retention));
             return true;
+        }
+    }
+
+    private static (UInt128, UInt128) Key(ReadOnlySpan<byte> salt)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(salt.Length, 32, nameof(salt));
+        Span<byte> padded = stackalloc byte[32];
+        padded.Clear();
+        salt.CopyTo(padded);
+        return (BinaryPrimitives.ReadUInt128LittleEndian(padded), BinaryPrimitives.ReadUInt128LittleEndian(padded[16..]));
+    }
+
+    /// <summary>Drops what is past the retention; under the lock. The wall clock, as the timestamps this window goes with.</summary>
+    private void Expire()
+    {
+        var now = time.GetUtcNow().UtcTicks;
+        while (_order.TryPeek(out var oldest) && oldest.Expires <= now)
+        {
+            _order.Dequeue();
+            _seen.Remove(oldest.Salt);
         }
     }
 }

@@ -29,8 +29,8 @@ internal static class Aead2022Framing
     /// <summary>The most padding a request may carry.</summary>
     public const int MaxPaddingLength = 900;
 
-    /// <summary>The largest payload (or variable header) one chunk may carry.</summary>
-    public const int MaxChunkSize = 0xFFFF;
+    /// <summary>The one 2022 method whose UDP packets are sealed whole with XChaCha20-Poly1305 under the PSK (SIP022 § 4.1).</summary>
+    public const string ChaChaMethod = "2022-blake3-chacha20-poly1305";
 
     /// <summary>How far a header's timestamp may be from this machine's clock.</summary>
     public static readonly TimeSpan TimestampWindow = TimeSpan.FromSeconds(30);

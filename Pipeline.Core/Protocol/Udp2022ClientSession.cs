@@ -28,9 +28,9 @@ internal sealed class Udp2022ClientSession : IDisposable
 
     internal ulong NextPacketId { get; set; }
 
-    internal ServerSide? Current { get; set; }
+    internal Udp2022ServerSide? Current { get; set; }
 
-    internal ServerSide? Old { get; set; }
+    internal Udp2022ServerSide? Old { get; set; }
 
     /// <summary>Set by <see cref="Dispose"/>: a stage still holding the session drops its datagram instead of using it.</summary>
     internal bool Ended { get; private set; }
@@ -46,15 +46,4 @@ internal sealed class Udp2022ClientSession : IDisposable
         }
     }
 
-    /// <summary>One server session as this client sees it.</summary>
-    internal sealed class ServerSide(ulong id, IAeadCipher? aead)
-    {
-        public ulong Id { get; } = id;
-
-        public IAeadCipher? Aead { get; } = aead;
-
-        public PacketIdWindow Packets { get; } = new();
-
-        public DateTimeOffset LastHeard { get; set; }
-    }
 }

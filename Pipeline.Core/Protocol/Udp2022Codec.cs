@@ -28,6 +28,11 @@ internal sealed class Udp2022Codec : IDisposable
     private const int SeparateHeaderSize = 16;
     private const int XNonceSize = 24;
 
+    /// <summary>Body offsets: type (1), timestamp (8), then the client's padding length, or the server's client session ID (8) and padding length.</summary>
+    private const int ClientPaddingAt = 1 + 8;
+    private const int ServerClientSessionAt = 1 + 8;
+    private const int ServerPaddingAt = ServerClientSessionAt + 8;
+
     private readonly CipherInfo _cipher;
     private readonly byte[] _psk;
     private readonly TimeProvider _time;
@@ -44,7 +49,7 @@ internal sealed class Udp2022Codec : IDisposable
         _cipher = cipher;
         _psk = psk;
         _time = time;
-        _chacha = cipher.Name.Contains("chacha", StringComparison.Ordinal);
+        _chacha = cipher.Name == Aead2022Framing.ChaChaMethod;
         if (!_chacha)
         {
             _headerCipher = Aes.Create();
@@ -53,7 +58,7 @@ internal sealed class Udp2022Codec : IDisposable
     }
 
     /// <summary>Bytes in front of the payload in a packet this end seals (it sends no padding).</summary>
-    public int PrefixSize(bool fromServer) => (_chacha ? XNonceSize + 16 : SeparateHeaderSize) + 1 + 8 + (fromServer ? 8 : 0) + 2;
+    public int PrefixSize(bool fromServer) => (_chacha ? XNonceSize + SeparateHeaderSize : SeparateHeaderSize) + (fromServer ? ServerPaddingAt : ClientPaddingAt) + 2;
 
     /// <summary>A client's new session: a random session ID (and its AEAD, for AES methods).</summary>
     public Udp2022ClientSession NewClientSession()
@@ -75,8 +80,8 @@ internal sealed class Udp2022Codec : IDisposable
             var body = BodyStart(packet);
             body[0] = Aead2022Framing.RequestType;
             WriteTime(body);
-            BinaryPrimitives.WriteUInt16BigEndian(body[9..], 0);
-            return Seal(packet, session.SessionId, session.NextPacketId++, session.Aead, 11 + payloadLength);
+            BinaryPrimitives.WriteUInt16BigEndian(body[ClientPaddingAt..], 0);
+            return Seal(packet, session.SessionId, session.NextPacketId++, session.Aead, ClientPaddingAt + 2 + payloadLength);
         }
     }
 
@@ -96,9 +101,9 @@ internal sealed class Udp2022Codec : IDisposable
             var body = BodyStart(packet);
             body[0] = Aead2022Framing.ResponseType;
             WriteTime(body);
-            BinaryPrimitives.WriteUInt64BigEndian(body[9..], session.ClientSessionId);
-            BinaryPrimitives.WriteUInt16BigEndian(body[17..], 0);
-            return Seal(packet, session.ServerSessionId, session.NextPacketId++, session.ServerAead, 19 + payloadLength);
+            BinaryPrimitives.WriteUInt64BigEndian(body[ServerClientSessionAt..], session.ClientSessionId);
+            BinaryPrimitives.WriteUInt16BigEndian(body[ServerPaddingAt..], 0);
+            return Seal(packet, session.ServerSessionId, session.NextPacketId++, session.ServerAead, ServerPaddingAt + 2 + payloadLength);
         }
     }
 
@@ -133,7 +138,7 @@ internal sealed class Udp2022Codec : IDisposable
                 : !OpenBody(packet, header, candidate.ClientAead, ref body) ? Udp2022Status.AuthenticationFailed
                 : body[0] != Aead2022Framing.RequestType ? Udp2022Status.InvalidHeader
                 : !Aead2022Framing.HasFreshTime(body, _time) ? Udp2022Status.StaleTimestamp
-                : !TryPadding(body, 9, out var payloadStart) ? Udp2022Status.InvalidHeader
+                : !TryPadding(body, ClientPaddingAt, out var payloadStart) ? Udp2022Status.InvalidHeader
                 : !candidate.ClientPackets.TryTake(packetId) ? Udp2022Status.Replayed
                 : Found(packet, body, payloadStart, out offset, out length);
             if (status == Udp2022Status.Ok && made)
@@ -188,11 +193,11 @@ internal sealed class Udp2022Codec : IDisposable
                 return Udp2022Status.Replayed; // a third server session while the old one still speaks
             }
 
-            side ??= new Udp2022ClientSession.ServerSide(serverSessionId, SessionAead(serverSessionId));
+            side ??= new Udp2022ServerSide(serverSessionId, SessionAead(serverSessionId));
             var status = !OpenBody(packet, header, side.Aead, ref body) ? Udp2022Status.AuthenticationFailed
-                : body[0] != Aead2022Framing.ResponseType || BinaryPrimitives.ReadUInt64BigEndian(body[9..]) != session.SessionId ? Udp2022Status.InvalidHeader
+                : body[0] != Aead2022Framing.ResponseType || BinaryPrimitives.ReadUInt64BigEndian(body[ServerClientSessionAt..]) != session.SessionId ? Udp2022Status.InvalidHeader
                 : !Aead2022Framing.HasFreshTime(body, _time) ? Udp2022Status.StaleTimestamp
-                : !TryPadding(body, 17, out var payloadStart) ? Udp2022Status.InvalidHeader
+                : !TryPadding(body, ServerPaddingAt, out var payloadStart) ? Udp2022Status.InvalidHeader
                 : !side.Packets.TryTake(packetId) ? Udp2022Status.Replayed
                 : Found(packet, body, payloadStart, out offset, out length);
             if (status != Udp2022Status.Ok)
@@ -236,7 +241,7 @@ internal sealed class Udp2022Codec : IDisposable
     private void WriteTime(Span<byte> body) => BinaryPrimitives.WriteUInt64BigEndian(body[1..], (ulong)_time.GetUtcNow().ToUnixTimeSeconds());
 
     /// <summary>Where the body (type first) starts in a packet.</summary>
-    private Span<byte> BodyStart(Span<byte> packet) => packet[(_chacha ? XNonceSize + 16 : SeparateHeaderSize)..];
+    private Span<byte> BodyStart(Span<byte> packet) => packet[(_chacha ? XNonceSize + SeparateHeaderSize : SeparateHeaderSize)..];
 
     /// <summary>AES methods: the session's AEAD under its BLAKE3 subkey; ChaCha20: none (the PSK's XChaCha seals all).</summary>
     private IAeadCipher? SessionAead(ulong sessionId)
@@ -264,7 +269,7 @@ internal sealed class Udp2022Codec : IDisposable
             RandomNumberGenerator.Fill(nonce);
             BinaryPrimitives.WriteUInt64BigEndian(packet[XNonceSize..], sessionId);
             BinaryPrimitives.WriteUInt64BigEndian(packet[(XNonceSize + 8)..], packetId);
-            var sealedLength = 16 + bodyLength;
+            var sealedLength = SeparateHeaderSize + bodyLength;
             var plain = packet.Slice(XNonceSize, sealedLength);
             using var xchacha = new DotNetXChaCha20Poly1305(_psk);
             xchacha.Encrypt(nonce, plain, plain, packet.Slice(XNonceSize + sealedLength, TagSize));
@@ -305,7 +310,7 @@ internal sealed class Udp2022Codec : IDisposable
 
             sessionId = BinaryPrimitives.ReadUInt64BigEndian(sealedPart);
             packetId = BinaryPrimitives.ReadUInt64BigEndian(sealedPart[8..]);
-            body = sealedPart[16..];
+            body = sealedPart[SeparateHeaderSize..];
             return true;
         }
 

@@ -31,6 +31,9 @@ internal sealed class Udp2022ServerSession : IDisposable
 
     internal ulong NextPacketId { get; set; }
 
+    /// <summary>The address the client was last heard from: where replies go (SIP022 § 3.2.4), whichever NAT entry they come back on.</summary>
+    public System.Net.IPEndPoint? LastHeardFrom { get; set; }
+
     /// <summary>Set by <see cref="Dispose"/>: a stage still holding the session drops its datagram instead of using it.</summary>
     internal bool Ended { get; private set; }
 

@@ -454,11 +454,14 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             // SIP022: the key is given, never derived; its "password" is the base64 key itself, as shadowsocks-rust reads it.
             return KeyDerivation.TryParseBase64Key(cipher, password, out var psk, out var pskError)
                 ? psk
-                : throw new UsageException(Relabel(settings, passwordKey, $"{pskError!["key: ".Length..]}; a 2022 method's password is its base64 key, not a passphrase"));
+                : throw new UsageException(Relabel(settings, passwordKey, $"{Unlabelled(pskError!)}; a 2022 method's password is its base64 key, not a passphrase"));
         }
 
         return KeyDerivation.MasterKeyFromPassword(cipher, password);
     }
+
+    /// <summary>A Core parser's "field: problem" message without its field (another field is about to be named).</summary>
+    private static string Unlabelled(string error) => error.IndexOf(": ", StringComparison.Ordinal) is var colon and > 0 ? error[(colon + 2)..] : error;
 
     /// <summary>A Core parser's "field: problem" message, opened instead with where the value came from.</summary>
     private static string Relabel(LayeredSettings settings, string key, string error)

@@ -130,7 +130,7 @@ internal static class ReadHeaderStage
     /// The plaintext buffer with room for <paramref name="more"/> bytes after the <paramref name="filled"/> ones: rented
     /// at the first bytes (one chunk's worth), and grown when a large first chunk arrives in pieces (its part buffered
     /// in the decryptor comes out with the next piece). The header is complete or malformed within 259 bytes, so this
-    /// stays under two chunks.
+    /// stays under two chunks (SIP004), or one variable header of up to 0xFFFF bytes and a chunk (2022).
     /// </summary>
     private static byte[] Room(byte[]? plain, int filled, int more)
     {

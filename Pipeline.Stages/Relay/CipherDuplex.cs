@@ -43,7 +43,8 @@ internal static class CipherDuplex
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
 
     public static async Task RunAsync(
-        TcpSession session, Socket plainSide, Socket cipherSide, bool plainSideIsClient, RelayOptions options, IdleTimer idle, ISaltFilter? responseSalts = null)
+        TcpSession session, Socket plainSide, Socket cipherSide, bool plainSideIsClient, RelayOptions options, IdleTimer idle, TimeProvider time,
+        ISaltFilter? responseSalts = null)
     {
         var token = session.Cancellation.Token;
         var pipeline = options.Pipeline;
@@ -57,10 +58,10 @@ internal static class CipherDuplex
         // request's salt (its decryptor is the read-header stage's), and the client's decryptor checks that name.
         IStreamEncryptor Encryptor() =>
             encryptor ??= session.Direct ? PlainStreamCodec.Instance
-                : ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor);
+                : ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor, time);
         IStreamDecryptor Decryptor() =>
             session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance
-                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, seenSalts: responseSalts);
+                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, time, responseSalts);
 
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()

@@ -58,7 +58,7 @@ internal sealed class LocalTcpRelay(
             new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: true, timeProvider);
         var responseSalts = options.Cipher.Is2022 ? new RecentSalts(SaltFilters.Retention2022, timeProvider) : null;
-        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler, responseSalts));
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler, timeProvider, responseSalts));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
         if (udp is not null)

@@ -21,12 +21,14 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     private readonly RelayOptions _options;
     private readonly IPEndPoint _server;
     private readonly IScheduler _scheduler;
+    private readonly TimeProvider _time;
     private UdpListenLoop? _listener;
     private UdpNatTable? _nat;
     private Udp2022ClientSessions? _sessions;
 
-    public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler)
+    public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _options = options;
         _server = server;
         _scheduler = scheduler;
@@ -46,7 +48,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         _listener = new UdpListenLoop(listen, "udp local", _options.ReusePort);
         var loop = _listener.Scheduler;
 
-        _sessions = _options.Cipher.Is2022 ? new Udp2022ClientSessions(_options, _scheduler, TimeProvider.System) : null;
+        _sessions = _options.Cipher.Is2022 ? new Udp2022ClientSessions(_options, _scheduler, _time) : null;
 
         // Back, in flow order.
         var decrypt = _sessions is null ? UdpCipherStages.Decrypt(udp, loop, _options.Cipher, _options.MasterKey) : Udp2022CipherStages.OpenAtClient(udp, loop, _sessions);

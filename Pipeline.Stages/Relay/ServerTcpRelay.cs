@@ -51,7 +51,7 @@ internal sealed class ServerTcpRelay(
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);
-        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler));
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler, timeProvider));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
         readHeader.LinkTo(resolve, s_propagate, static s => s.IsAlive);

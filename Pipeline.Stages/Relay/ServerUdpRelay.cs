@@ -18,10 +18,11 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// </code>
 /// Any datagram that fails a stage is dropped and counted; nothing else is affected. A replayed datagram (a salt seen
 /// before, in <paramref name="replays"/>: the TCP relay's filter when given, so a process remembers salts once) is
-/// dropped unanswered. A 2022 method keeps a session per client address instead (<see cref="Udp2022CipherStages"/>):
-/// its packet IDs are the replay check, and the replies are sealed in the client's session.
+/// dropped unanswered. A 2022 method keeps sessions by the client's session ID instead (<see cref="Udp2022ServerSessions"/>):
+/// their packet IDs are the replay check, and the replies are sealed in the client's session and go to the address it
+/// was last heard from.
 /// </summary>
-internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, PingPongBloomFilter? replays = null) : IAsyncDisposable
+internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, PingPongBloomFilter? replays = null, TimeProvider? time = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
@@ -38,7 +39,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         _listener = new UdpListenLoop(listen, "udp server", options.ReusePort);
         var loop = _listener.Scheduler;
 
-        _sessions = options.Cipher.Is2022 ? new Udp2022ServerSessions(options, scheduler, TimeProvider.System) : null;
+        _sessions = options.Cipher.Is2022 ? new Udp2022ServerSessions(options, scheduler, time ?? TimeProvider.System) : null;
 
         // Back, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop);

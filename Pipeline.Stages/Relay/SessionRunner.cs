@@ -19,10 +19,12 @@ internal static class SessionRunner
     /// (server); otherwise a new one. <paramref name="responseSalts"/>: a 2022 client's memory of the salts its
     /// server's responses came with (SIP022 § 3.1.4: clients too must refuse a salt seen in the last minute).
     /// </summary>
-    public static void Start(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, ISaltFilter? responseSalts = null) =>
-        _ = Task.Run(() => RunAsync(session, plainSideIsClient, options, scheduler, responseSalts));
+    public static void Start(
+        TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ISaltFilter? responseSalts = null) =>
+        _ = Task.Run(() => RunAsync(session, plainSideIsClient, options, scheduler, time, responseSalts));
 
-    private static async Task RunAsync(TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, ISaltFilter? responseSalts)
+    private static async Task RunAsync(
+        TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ISaltFilter? responseSalts)
     {
         PipelineTelemetry.ActiveConnections.Add(1);
         var idle = new IdleTimer(scheduler, options.IdleTimeout, session.Abort);
@@ -30,7 +32,7 @@ internal static class SessionRunner
         {
             var remote = session.Remote!;
             var (plainSide, cipherSide) = plainSideIsClient ? (session.Client, remote) : (remote, session.Client);
-            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle, responseSalts).ConfigureAwait(false);
+            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle, time, responseSalts).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -15,7 +15,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// back: NAT entry receive ─► [decrypt] ─► [strip header] ─► [send to the client]
 /// </code>
 /// </summary>
-internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler) : IAsyncDisposable
+internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler, TimeProvider? time = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
@@ -32,7 +32,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         _listener = new UdpListenLoop(listen, "udp tunnel", options.ReusePort);
         var loop = _listener.Scheduler;
 
-        _sessions = options.Cipher.Is2022 ? new Udp2022ClientSessions(options, scheduler, TimeProvider.System) : null;
+        _sessions = options.Cipher.Is2022 ? new Udp2022ClientSessions(options, scheduler, time ?? TimeProvider.System) : null;
 
         // Back, in flow order.
         var decrypt = _sessions is null ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey) : Udp2022CipherStages.OpenAtClient(udp, loop, _sessions);

@@ -21,7 +21,7 @@ internal static class Udp2022CipherStages
         new(datagram =>
         {
             var (codec, sessions) = (side.Codec, side.ByAddress);
-            var session = sessions.GetOrAdd(datagram.Client, _ => codec.NewClientSession());
+            var session = sessions.GetOrAdd(datagram.Client, side.NewSession);
             var prefix = codec.PrefixSize(fromServer: false);
             var start = datagram.Offset - prefix;
             var length = codec.SealFromClient(session, datagram.Buffer.AsSpan(start, prefix + datagram.Length + Udp2022Codec.TagSize), datagram.Length);
@@ -51,14 +51,9 @@ internal static class Udp2022CipherStages
         new(datagram =>
         {
             var status = sessions.Codec.OpenAtServer(datagram.Data, sessions.Find, out var session, out var offset, out var length);
-            if (status == Udp2022Status.Ok)
+            if (status == Udp2022Status.Ok && !sessions.Keep(session!, datagram.Client))
             {
-                if (!sessions.ById.TryGet(session!.ClientSessionId, out _))
-                {
-                    sessions.ById.Set(session.ClientSessionId, session);
-                }
-
-                sessions.ByAddress.Set(datagram.Client, session);
+                status = Udp2022Status.Replayed; // a new session for an ID whose session was pushed out for room within the window
             }
 
             return Opened(datagram, status, offset, length);
@@ -74,6 +69,8 @@ internal static class Udp2022CipherStages
                 UdpCounters.Drop(datagram, "2022 session ended");
                 return [];
             }
+
+            datagram.Client = session.LastHeardFrom ?? datagram.Client; // the client may have moved since this NAT entry was made
 
             var prefix = codec.PrefixSize(fromServer: true);
             var start = datagram.Offset - prefix;

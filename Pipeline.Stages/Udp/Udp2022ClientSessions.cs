@@ -16,8 +16,12 @@ internal sealed class Udp2022ClientSessions : IDisposable
     {
         Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time);
         ByAddress = new LruCache<IPEndPoint, Udp2022ClientSession>(
-            options.UdpMaxAssociations, Udp2022ServerSessions.Keep(options), sliding: true, scheduler, static (_, session, _) => session.Dispose());
+            options.UdpMaxAssociations, SaltFilters.Keep2022(options.UdpTimeout), sliding: true, scheduler, static (_, session, _) => session.Dispose());
+        NewSession = _ => Codec.NewClientSession();
     }
+
+    /// <summary>A new session for a client address (one delegate, made once).</summary>
+    public Func<IPEndPoint, Udp2022ClientSession> NewSession { get; }
 
     public Udp2022Codec Codec { get; }
 

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Caching;
@@ -11,17 +12,33 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// them: they are disposed as they leave that table), and each remembers the address it was last heard from, where
 /// the replies go (the NAT table and <see cref="ByAddress"/> go by address). So a client whose address changes keeps
 /// its session, and a packet replayed from another address meets the same replay window. Kept <c>udp_timeout</c>
-/// after the last packet either way, but at least 60 s.
+/// after the last packet either way, but at least 61 s (<see cref="SaltFilters.Keep2022"/>). A session pushed out for
+/// room (the table full) leaves its ID barred for as long: a new session under it would start with an empty replay
+/// window, and the old session's recorded packets would pass it.
 /// </summary>
 internal sealed class Udp2022ServerSessions : IDisposable
 {
     public Udp2022ServerSessions(RelayOptions options, IScheduler scheduler, TimeProvider time)
     {
         Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time);
-        ById = new LruCache<ulong, Udp2022ServerSession>(options.UdpMaxAssociations, Keep(options), sliding: true, scheduler, static (_, session, _) => session.Dispose());
-        ByAddress = new LruCache<IPEndPoint, Udp2022ServerSession>(options.UdpMaxAssociations, Keep(options), sliding: true, scheduler);
+        var keep = SaltFilters.Keep2022(options.UdpTimeout);
+        _pushedOut = new RecentSalts(SaltFilters.Retention2022, time);
+        ById = new LruCache<ulong, Udp2022ServerSession>(options.UdpMaxAssociations, keep, sliding: true, scheduler, (id, session, reason) =>
+        {
+            if (reason == EvictionReason.Capacity)
+            {
+                Span<byte> key = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64BigEndian(key, id);
+                _pushedOut.TryAdd(key);
+            }
+
+            session.Dispose();
+        });
+        ByAddress = new LruCache<IPEndPoint, Udp2022ServerSession>(options.UdpMaxAssociations, keep, sliding: true, scheduler);
         Find = id => ById.TryGet(id, out var session) ? session : null;
     }
+
+    private readonly RecentSalts _pushedOut;
 
     public Udp2022Codec Codec { get; }
 
@@ -34,8 +51,37 @@ internal sealed class Udp2022ServerSessions : IDisposable
     /// <summary><see cref="ById"/> as the codec asks it (one delegate, made once).</summary>
     public Func<ulong, Udp2022ServerSession?> Find { get; }
 
-    /// <summary>SIP022 § 3.2.4: sessions are remembered at least 60 s.</summary>
-    internal static TimeSpan Keep(RelayOptions options) => options.UdpTimeout > TimeSpan.FromMinutes(1) ? options.UdpTimeout : TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// After a packet opened in <paramref name="session"/>: keeps a new session (false, and it is disposed, if its ID was
+    /// pushed out for room within the retention) and notes the address it came from, where the replies now go.
+    /// </summary>
+    public bool Keep(Udp2022ServerSession session, IPEndPoint from)
+    {
+        if (!ById.TryGet(session.ClientSessionId, out var kept) || !ReferenceEquals(kept, session))
+        {
+            Span<byte> key = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64BigEndian(key, session.ClientSessionId);
+            if (_pushedOut.Contains(key))
+            {
+                session.Dispose();
+                return false;
+            }
+
+            ById.Set(session.ClientSessionId, session);
+        }
+
+        if (!Equals(session.LastHeardFrom, from))
+        {
+            session.LastHeardFrom = from;
+        }
+
+        if (!ByAddress.TryGet(from, out var there) || !ReferenceEquals(there, session))
+        {
+            ByAddress.Set(from, session);
+        }
+
+        return true;
+    }
 
     public void Dispose()
     {

@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using Shadowsocks.Pipeline.Core.Caching;
+using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Caching;
@@ -50,6 +52,29 @@ public sealed class RecentSaltsTests
         Assert.True(salts.TryAdd(Salt(16, 1)));
         Assert.False(salts.TryAdd(Salt(16, 2)));
         Assert.Equal(2, salts.Count);
+    }
+
+    [Fact]
+    public void ASalt_OutlivesEveryMomentItsTimestampStillPasses()
+    {
+        // A request stamped s passes the ±30 s check (whole seconds, edge included) from s − 30 until just before
+        // s + 31. Accepted at 0.9 s past the second s − 30, its salt must still be remembered at 0.95 s past s + 30,
+        // when the same request would pass again: 60.05 s later. At a 60 s retention it was forgotten by then.
+        var time = new ManualTimeProvider();
+        time.Advance(TimeSpan.FromMilliseconds(900));
+        var salts = new RecentSalts(SaltFilters.Retention2022, time);
+        var stamp = time.GetUtcNow().ToUnixTimeSeconds() + 30;
+        Span<byte> header = stackalloc byte[9];
+        BinaryPrimitives.WriteUInt64BigEndian(header[1..], (ulong)stamp);
+        Assert.True(Aead2022Framing.HasFreshTime(header, time));
+        Assert.True(salts.TryAdd(Salt(32, 9)));
+
+        time.Advance(TimeSpan.FromMilliseconds(60_050));
+
+        Assert.True(Aead2022Framing.HasFreshTime(header, time));
+        Assert.False(salts.TryAdd(Salt(32, 9)));
+        time.Advance(TimeSpan.FromMilliseconds(950));
+        Assert.False(Aead2022Framing.HasFreshTime(header, time)); // and once it is forgotten, the stamp no longer passes
     }
 
     [Fact]

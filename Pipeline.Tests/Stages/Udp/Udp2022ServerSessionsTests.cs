@@ -1,0 +1,77 @@
+using System.Net;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Udp;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Udp;
+
+public sealed class Udp2022ServerSessionsTests
+{
+    private static readonly IPEndPoint s_first = new(IPAddress.Loopback, 40001);
+    private static readonly IPEndPoint s_moved = new(IPAddress.Loopback, 40002);
+
+    [Fact]
+    public void ASessionPushedOutForRoom_CannotStartAgainUnderItsId_WithinTheRetention()
+    {
+        using var sessions = Sessions(capacity: 1, out var codec);
+        using var a = codec.NewClientSession();
+        using var b = codec.NewClientSession();
+        var recordedA = Seal(codec, a);
+
+        Assert.True(sessions.Keep(Open(sessions, Seal(codec, a)), s_first));
+        Assert.True(sessions.Keep(Open(sessions, Seal(codec, b)), s_moved)); // the table holds one: a's session goes
+
+        // a's recorded packet would open in a fresh session with an empty replay window: it is refused instead.
+        Assert.False(sessions.Keep(Open(sessions, recordedA), s_first));
+        Assert.Equal(1, sessions.ById.Count);
+    }
+
+    [Fact]
+    public void ASessionHeardFromAnotherAddress_SendsItsRepliesThere()
+    {
+        using var sessions = Sessions(capacity: 16, out var codec);
+        using var client = codec.NewClientSession();
+        var session = Open(sessions, Seal(codec, client));
+        Assert.True(sessions.Keep(session, s_first));
+        Assert.Equal(s_first, session.LastHeardFrom);
+
+        var again = Open(sessions, Seal(codec, client));
+        Assert.Same(session, again);
+        Assert.True(sessions.Keep(again, s_moved));
+
+        Assert.Equal(s_moved, session.LastHeardFrom);
+        Assert.True(sessions.ByAddress.TryGet(s_first, out var byOld)); // a reply on the old address's NAT entry ...
+        Assert.Same(session, byOld); // ... is sealed in the session, and goes to LastHeardFrom
+    }
+
+    private static Udp2022ServerSessions Sessions(int capacity, out Udp2022Codec codec)
+    {
+        var method = "2022-blake3-aes-128-gcm";
+        var options = RelayChain.Options(method, "unused", new IPEndPoint(IPAddress.Loopback, 0)) with
+        {
+            MasterKey = RandomNumberGenerator.GetBytes(16),
+            UdpMaxAssociations = capacity,
+        };
+        var sessions = new Udp2022ServerSessions(options, ProgramScheduler.Instance, TimeProvider.System);
+        codec = sessions.Codec;
+        return sessions;
+    }
+
+    private static byte[] Seal(Udp2022Codec codec, Udp2022ClientSession session)
+    {
+        byte[] payload = [1, 127, 0, 0, 1, 0, 53, 42];
+        var prefix = codec.PrefixSize(fromServer: false);
+        var packet = new byte[prefix + payload.Length + Udp2022Codec.TagSize];
+        payload.CopyTo(packet, prefix);
+        codec.SealFromClient(session, packet, payload.Length);
+        return packet;
+    }
+
+    private static Udp2022ServerSession Open(Udp2022ServerSessions sessions, byte[] packet)
+    {
+        Assert.Equal(Udp2022Status.Ok, sessions.Codec.OpenAtServer(packet, sessions.Find, out var session, out _, out _));
+        return session!;
+    }
+}
