@@ -64,6 +64,22 @@ internal sealed class LruCache<TKey, TValue> : IDisposable
         return false;
     }
 
+    /// <summary>Finds a live entry without marking it used (its place and life stay as they are).</summary>
+    public bool TryPeek(TKey key, out TValue value)
+    {
+        lock (_gate)
+        {
+            if (_map.TryGetValue(key, out var node) && node.Value.ExpiresAt > _scheduler.Now)
+            {
+                value = node.Value.Value;
+                return true;
+            }
+        }
+
+        value = default!;
+        return false;
+    }
+
     /// <summary>Adds or replaces an entry; a replaced value and any entry pushed out by the size bound are evicted.</summary>
     public void Set(TKey key, TValue value, TimeSpan? ttl = null)
     {

@@ -64,11 +64,14 @@ internal static class Udp2022CipherStages
         new(datagram =>
         {
             var codec = sessions.Codec;
-            if (!sessions.ByAddress.TryGet(datagram.Client, out var session) || !sessions.ById.TryGet(session.ClientSessionId, out _)) // a reply keeps it alive too
+            if (!sessions.ByAddress.TryGet(datagram.Client, out var session)
+                || !sessions.ById.TryPeek(session.ClientSessionId, out var live) || !ReferenceEquals(live, session))
             {
                 UdpCounters.Drop(datagram, "2022 session ended");
                 return [];
             }
+
+            sessions.ById.TryGet(session.ClientSessionId, out _); // a reply keeps its session alive too
 
             datagram.Client = session.LastHeardFrom ?? datagram.Client; // the client may have moved since this NAT entry was made
 

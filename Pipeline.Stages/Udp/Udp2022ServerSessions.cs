@@ -35,7 +35,7 @@ internal sealed class Udp2022ServerSessions : IDisposable
             session.Dispose();
         });
         ByAddress = new LruCache<IPEndPoint, Udp2022ServerSession>(options.UdpMaxAssociations, keep, sliding: true, scheduler);
-        Find = id => ById.TryGet(id, out var session) ? session : null;
+        Find = id => ById.TryPeek(id, out var session) ? session : null; // not yet a use: the packet may still be refused
     }
 
     private readonly RecentSalts _pushedOut;
@@ -48,7 +48,11 @@ internal sealed class Udp2022ServerSessions : IDisposable
     /// <summary>The session each client address was last heard in: for the replies.</summary>
     public LruCache<IPEndPoint, Udp2022ServerSession> ByAddress { get; }
 
-    /// <summary><see cref="ById"/> as the codec asks it (one delegate, made once).</summary>
+    /// <summary>
+    /// <see cref="ById"/> as the codec asks it, before the packet is checked: a peek, so a refused packet (a replay of a
+    /// recording, however old) keeps no session alive and pushes no other out; <see cref="Keep"/> marks the use. One
+    /// delegate, made once.
+    /// </summary>
     public Func<ulong, Udp2022ServerSession?> Find { get; }
 
     /// <summary>

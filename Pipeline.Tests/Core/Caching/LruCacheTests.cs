@@ -72,6 +72,27 @@ public sealed class LruCacheTests
     }
 
     [Fact]
+    public void APeek_FindsALiveEntry_ButNeitherRefreshesItNorSavesItFromTheSizeBound()
+    {
+        var scheduler = new TestScheduler();
+        var evicted = new List<(string, EvictionReason)>();
+        using var cache = new LruCache<string, int>(2, s_ttl, sliding: true, scheduler, (k, _, r) => evicted.Add((k, r)));
+        cache.Set("a", 1);
+        cache.Set("b", 2);
+
+        Assert.True(cache.TryPeek("a", out var value));
+        Assert.Equal(1, value);
+        cache.Set("c", 3); // a is still the least recently used
+        Assert.Equal([("a", EvictionReason.Capacity)], evicted);
+        Assert.False(cache.TryPeek("a", out _));
+
+        scheduler.AdvanceBy((s_ttl - TimeSpan.FromSeconds(1)).Ticks);
+        Assert.True(cache.TryPeek("b", out _));
+        scheduler.AdvanceBy(TimeSpan.FromSeconds(2).Ticks); // b's life was not extended by the peek
+        Assert.False(cache.TryPeek("b", out _));
+    }
+
+    [Fact]
     public void EveryEntryIsEvictedExactlyOnce()
     {
         var scheduler = new TestScheduler();

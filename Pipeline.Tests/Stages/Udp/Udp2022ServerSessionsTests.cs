@@ -29,6 +29,25 @@ public sealed class Udp2022ServerSessionsTests
     }
 
     [Fact]
+    public void ARefusedReplay_NeitherKeepsItsSessionAlive_NorPushesALiveOneOut()
+    {
+        using var sessions = Sessions(capacity: 2, out var codec);
+        using var a = codec.NewClientSession();
+        using var b = codec.NewClientSession();
+        using var c = codec.NewClientSession();
+        var recordedA = Seal(codec, a);
+        Assert.True(sessions.Keep(Open(sessions, Copy(recordedA)), s_first));
+        Assert.True(sessions.Keep(Open(sessions, Seal(codec, b)), s_moved));
+
+        // Anyone may send a recorded packet again; refused, it must not count as a's use.
+        Assert.Equal(Udp2022Status.Replayed, sessions.Codec.OpenAtServer(Copy(recordedA), sessions.Find, out _, out _, out _));
+        Assert.True(sessions.Keep(Open(sessions, Seal(codec, c)), new IPEndPoint(IPAddress.Loopback, 40003)));
+
+        Assert.False(sessions.ById.TryPeek(a.SessionId, out _)); // a, the least recently used, made room
+        Assert.True(sessions.Keep(Open(sessions, Seal(codec, b)), s_moved)); // b was not pushed out (nor barred)
+    }
+
+    [Fact]
     public void ASessionHeardFromAnotherAddress_SendsItsRepliesThere()
     {
         using var sessions = Sessions(capacity: 16, out var codec);
@@ -68,6 +87,8 @@ public sealed class Udp2022ServerSessionsTests
         codec.SealFromClient(session, packet, payload.Length);
         return packet;
     }
+
+    private static byte[] Copy(byte[] packet) => (byte[])packet.Clone();
 
     private static Udp2022ServerSession Open(Udp2022ServerSessions sessions, byte[] packet)
     {
