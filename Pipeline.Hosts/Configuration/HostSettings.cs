@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Configuration;
@@ -237,7 +238,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     public static ShadowsocksAddress ParseHostPort(string text, string label)
     {
         var colon = text.LastIndexOf(':');
-        if (colon <= 0 || !ushort.TryParse(text[(colon + 1)..], out var port) || port == 0)
+        // Digits only, as --server-url reads its port: no sign, no spaces, whatever the culture.
+        if (colon <= 0 || !ushort.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port == 0)
         {
             throw new UsageException($"{label} '{text}' is not HOST:PORT (e.g. 127.0.0.1:53 or [::1]:53 or example.com:80)");
         }

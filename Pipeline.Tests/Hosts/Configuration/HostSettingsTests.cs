@@ -139,6 +139,18 @@ public sealed class HostSettingsTests
         Assert.Equal("example.test", name.Relay.TunnelDestination!.Value.Host);
     }
 
+    [Theory]
+    [InlineData("1.1.1.1:+53")]
+    [InlineData("1.1.1.1: 53")]
+    [InlineData("1.1.1.1:53 ")]
+    [InlineData("1.1.1.1:0")]
+    [InlineData("1.1.1.1:65536")]
+    public void ATunnelDestinationPort_IsDigitsOnly_AsTheServerUrlsIs(string destination)
+    {
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("tunnel", ["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", destination]));
+        Assert.Contains("is not HOST:PORT", error.Message);
+    }
+
     [Fact]
     public void Build_ModeFromFlagsAndFile()
     {
