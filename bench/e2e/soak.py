@@ -20,6 +20,8 @@ PHASES = int(ARGS[0]) if len(ARGS) > 0 else 4
 SECONDS = float(ARGS[1]) if len(ARGS) > 1 else 15
 CONCURRENCY = int(ARGS[2]) if len(ARGS) > 2 else 50
 METHOD = ARGS[3] if len(ARGS) > 3 else "aes-256-gcm"
+# A 2022 method takes a base64 key of its size, never a password.
+KEY = subprocess.check_output([c.SS, "genkey", "-m", METHOD], text=True).strip() if METHOD.startswith("2022-") else "soak"
 
 
 def stat(pid):
@@ -73,9 +75,9 @@ async def main():
     server = await quiet_http_server()
     hport = server.sockets[0].getsockname()[1]
     sport, lport = c.free_port(), c.free_port()
-    procs = [subprocess.Popen([c.SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", "soak", "-m", METHOD, "--forbidden-ip", ""],
+    procs = [subprocess.Popen([c.SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", KEY, "-m", METHOD, "--forbidden-ip", ""],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-             subprocess.Popen([c.SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "soak", "-m", METHOD],
+             subprocess.Popen([c.SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", KEY, "-m", METHOD],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         c.wait_listening(sport); c.wait_listening(lport)

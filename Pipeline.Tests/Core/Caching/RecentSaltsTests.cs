@@ -78,6 +78,27 @@ public sealed class RecentSaltsTests
     }
 
     [Fact]
+    public void AfterABurst_TheStoreShrinksOnceItsSaltsExpire()
+    {
+        var time = new ManualTimeProvider();
+        var salts = new RecentSalts(TimeSpan.FromSeconds(60), time);
+        for (var i = 0; i < 50_000; i++)
+        {
+            Assert.True(salts.TryAdd(Salt(32, i)));
+        }
+
+        var peak = salts.Capacity;
+        Assert.True(peak >= 50_000);
+
+        time.Advance(TimeSpan.FromSeconds(61));
+        Assert.True(salts.TryAdd(Salt(32, -1))); // the next connection sweeps the expired ones
+
+        Assert.Equal(1, salts.Count);
+        Assert.True(salts.Capacity < 100, $"capacity {salts.Capacity} after the burst expired (peak {peak})");
+        Assert.False(salts.TryAdd(Salt(32, -1)));
+    }
+
+    [Fact]
     public void ManyThreadsAddingTheSameSalts_AdmitEachExactlyOnce()
     {
         var salts = new RecentSalts(TimeSpan.FromSeconds(60), new ManualTimeProvider());
