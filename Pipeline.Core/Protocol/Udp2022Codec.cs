@@ -46,6 +46,9 @@ internal sealed class Udp2022Codec : IDisposable
     /// </summary>
     private readonly PacketAead? _xInner;
 
+    /// <summary>AES methods: OpenSSL's AES-GCM of the key's size on a per-thread context, for a new session's first packet.</summary>
+    private readonly PacketAead? _firstOpen;
+
     public Udp2022Codec(CipherInfo cipher, byte[] psk, TimeProvider time)
     {
         if (!cipher.Is2022)
@@ -61,6 +64,10 @@ internal sealed class Udp2022Codec : IDisposable
         {
             _headerCipher = Aes.Create();
             _headerCipher.Key = psk;
+            if (CipherCatalog.TryGet(cipher.KeySize == 16 ? "aes-128-gcm" : "aes-256-gcm", out var gcm) && PacketAead.TryGet(gcm, out var first))
+            {
+                _firstOpen = first;
+            }
         }
         else if (CipherCatalog.TryGet("chacha20-ietf-poly1305", out var inner) && PacketAead.TryGet(inner, out var packetAead))
         {
@@ -141,12 +148,24 @@ internal sealed class Udp2022Codec : IDisposable
 
         var candidate = find(clientSessionId);
         var made = candidate is null;
-        candidate ??= new Udp2022ServerSession(clientSessionId, SessionAead(clientSessionId), RandomId());
+        var opened = _chacha;
+        if (made)
+        {
+            // An unknown session ID is most often noise (or a probe): it is authenticated on this thread's context
+            // before a session, its own cipher and its window are built for it.
+            if (!TryOpenFirst(packet, header, clientSessionId, ref body, ref opened))
+            {
+                return Udp2022Status.AuthenticationFailed;
+            }
+
+            candidate = new Udp2022ServerSession(clientSessionId, SessionAead(clientSessionId), RandomId());
+        }
+
         Udp2022Status status;
-        lock (candidate.Gate)
+        lock (candidate!.Gate)
         {
             status = candidate.Ended ? Udp2022Status.SessionEnded
-                : !OpenBody(packet, header, candidate.ClientAead, ref body) ? Udp2022Status.AuthenticationFailed
+                : !(opened || OpenBody(packet, header, candidate.ClientAead, ref body)) ? Udp2022Status.AuthenticationFailed
                 : body[0] != Aead2022Framing.RequestType ? Udp2022Status.InvalidHeader
                 : !Aead2022Framing.HasFreshTime(body, _time) ? Udp2022Status.StaleTimestamp
                 : !TryPadding(body, ClientPaddingAt, out var payloadStart) ? Udp2022Status.InvalidHeader
@@ -332,6 +351,27 @@ internal sealed class Udp2022Codec : IDisposable
         packetId = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
         body = packet[SeparateHeaderSize..^TagSize];
         return true;
+    }
+
+    /// <summary>
+    /// AES methods, a session's first packet: opens the body in place under the session's subkey on this thread's
+    /// re-keyed OpenSSL context (<see cref="PacketAead"/>), so noise costs a key derivation and a failed open, not a
+    /// session. Where that context is not there, leaves the opening to the session's own cipher (true, not opened).
+    /// </summary>
+    private bool TryOpenFirst(Span<byte> packet, ReadOnlySpan<byte> header, ulong sessionId, ref Span<byte> body, ref bool opened)
+    {
+        if (opened || _firstOpen is null)
+        {
+            return true;
+        }
+
+        Span<byte> id = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(id, sessionId);
+        Span<byte> subkey = stackalloc byte[_cipher.KeySize];
+        KeyDerivation.Blake3SessionSubkey(_psk, id, subkey);
+        opened = _firstOpen.TryOpen(subkey, header[4..], body, packet[^TagSize..], body);
+        CryptographicOperations.ZeroMemory(subkey);
+        return opened;
     }
 
     /// <summary>AES methods: opens the body in place with the session's AEAD. ChaCha20: already open (<see cref="TryIds"/>).</summary>
