@@ -3,10 +3,10 @@ using System.Buffers.Binary;
 namespace Shadowsocks.Pipeline.Core.Caching;
 
 /// <summary>
-/// The salts seen in the last <c>retention</c> (SIP022: 60 s), exactly: a set and a queue in arrival order, the
-/// expired ones dropped on each add. SIP022 forbids a Bloom filter here (no false positive may turn a fresh stream
-/// away); the timestamp check bounds what must be kept, so memory follows the connection rate: about 100 bytes a
-/// connection for a minute. Salts of at most 32 bytes. Thread-safe.
+/// The salts seen in the last <c>retention</c> (SIP022: <see cref="SaltFilters.Retention2022"/>), exactly: a set and a
+/// queue in arrival order, the expired ones dropped on each add. SIP022 forbids a Bloom filter here (no false positive
+/// may turn a fresh stream away); the timestamp check bounds what must be kept, so memory follows the connection rate:
+/// about 95 bytes a connection for the retention. Salts of at most 32 bytes. Thread-safe.
 /// </summary>
 internal sealed class RecentSalts(TimeSpan retention, TimeProvider time) : ISaltFilter
 {
@@ -48,7 +48,7 @@ internal sealed class RecentSalts(TimeSpan retention, TimeProvider time) : ISalt
         var key = Key(salt);
         lock (_gate)
         {
-            Expire();
+            Expire(time.GetUtcNow().UtcTicks);
             return _seen.Contains(key);
         }
     }
@@ -56,10 +56,10 @@ internal sealed class RecentSalts(TimeSpan retention, TimeProvider time) : ISalt
     public bool TryAdd(ReadOnlySpan<byte> salt)
     {
         var key = Key(salt);
-        var now = time.GetUtcNow().UtcTicks;
+        var now = time.GetUtcNow().UtcTicks; // the wall clock, as the timestamps this window goes with
         lock (_gate)
         {
-            Expire();
+            Expire(now);
             if (!_seen.Add(key))
             {
                 return false;
@@ -80,13 +80,12 @@ internal sealed class RecentSalts(TimeSpan retention, TimeProvider time) : ISalt
     }
 
     /// <summary>
-    /// Drops what is past the retention; under the lock. The wall clock, as the timestamps this window goes with. The
-    /// set and the queue keep their size after a burst (about 95 bytes a salt: 29 MB after a minute at 5,000
-    /// connections a second), so once three quarters empty they shrink to what they hold.
+    /// Drops what is past the retention at <paramref name="now"/>; under the lock. The set and the queue keep their size
+    /// after a burst (about 95 bytes a salt: 29 MB after a minute at 5,000 connections a second), so once three
+    /// quarters empty they shrink to what they hold.
     /// </summary>
-    private void Expire()
+    private void Expire(long now)
     {
-        var now = time.GetUtcNow().UtcTicks;
         var expired = false;
         while (_order.TryPeek(out var oldest) && oldest.Expires <= now)
         {

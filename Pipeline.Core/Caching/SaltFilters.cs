@@ -15,9 +15,16 @@ internal static class SaltFilters
     /// <summary>How long a 2022 UDP session is kept after its last packet: <c>udp_timeout</c>, at least <see cref="Retention2022"/>.</summary>
     public static TimeSpan Keep2022(TimeSpan udpTimeout) => udpTimeout > Retention2022 ? udpTimeout : Retention2022;
 
-    /// <summary>2022 methods: the exact salts of the last minute; others: ss-libev's ping-pong Bloom filter.</summary>
+    /// <summary>
+    /// A server's: 2022 methods, the exact salts of the retention (their UDP checks packet IDs instead); others,
+    /// ss-libev's ping-pong Bloom filter, one for the process's TCP and UDP relays.
+    /// </summary>
     public static ISaltFilter For(RelayOptions options, TimeProvider time) =>
         options.Cipher.Is2022
             ? new RecentSalts(Retention2022, time)
             : new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate);
+
+    /// <summary>A client's (local, tunnel), for the salts of its server's responses: 2022 methods only (SIP022 § 3.1.4).</summary>
+    public static ISaltFilter? ForResponses(RelayOptions options, TimeProvider time) =>
+        options.Cipher.Is2022 ? new RecentSalts(Retention2022, time) : null;
 }

@@ -84,10 +84,33 @@ internal static class KeyDerivation
         Sha1Hmac.Hkdf(inputKey, salt, info, output);
 
     /// <summary>
-    /// Decodes a <c>--key</c> value: standard or URL-safe base64 of exactly the method's key length.
-    /// Returns a one-line error otherwise.
+    /// The master key a password stands for: EVP_BytesToKey (or the bytes, see <see cref="MasterKeyFromPassword"/>),
+    /// except for a 2022 method, whose key is given, never derived (SIP022 § 2.1): its password is the base64 key
+    /// itself, as shadowsocks-rust reads it; anything else gets a one-line error naming the password.
     /// </summary>
-    public static bool TryParseBase64Key(CipherInfo cipher, string text, out byte[] key, out string? error)
+    public static bool TryMasterKeyFromPassword(CipherInfo cipher, string password, out byte[] key, out string? error)
+    {
+        if (!cipher.Is2022)
+        {
+            key = MasterKeyFromPassword(cipher, password);
+            error = null;
+            return true;
+        }
+
+        if (TryParseBase64Key(cipher, password, out key, out error, field: "password"))
+        {
+            return true;
+        }
+
+        error += "; a 2022 method's password is its base64 key, not a passphrase";
+        return false;
+    }
+
+    /// <summary>
+    /// Decodes a <c>--key</c> value (or another <paramref name="field"/> that holds one): standard or URL-safe base64 of
+    /// exactly the method's key length. Returns a one-line error, opened with the field's name, otherwise.
+    /// </summary>
+    public static bool TryParseBase64Key(CipherInfo cipher, string text, out byte[] key, out string? error, string field = "key")
     {
         key = [];
         var normalized = text.Trim().Replace('-', '+').Replace('_', '/');
@@ -99,13 +122,13 @@ internal static class KeyDerivation
         }
         catch (FormatException)
         {
-            error = $"key: not valid base64; expected base64 of {cipher.KeySize} bytes for {cipher.Name} (make one with: shadowsocks genkey -m {cipher.Name})";
+            error = $"{field}: not valid base64; expected base64 of {cipher.KeySize} bytes for {cipher.Name} (make one with: shadowsocks genkey -m {cipher.Name})";
             return false;
         }
 
         if (cipher.KeySize != 0 && decoded.Length != cipher.KeySize)
         {
-            error = $"key: decodes to {decoded.Length} bytes, but {cipher.Name} needs exactly {cipher.KeySize} bytes (make one with: shadowsocks genkey -m {cipher.Name})";
+            error = $"{field}: decodes to {decoded.Length} bytes, but {cipher.Name} needs exactly {cipher.KeySize} bytes (make one with: shadowsocks genkey -m {cipher.Name})";
             return false;
         }
 

@@ -96,8 +96,7 @@ internal sealed class Udp2022Codec : IDisposable
             }
 
             var body = BodyStart(packet);
-            body[0] = Aead2022Framing.RequestType;
-            WriteTime(body);
+            Aead2022Framing.WriteTypeAndTime(body, Aead2022Framing.RequestType, _time);
             BinaryPrimitives.WriteUInt16BigEndian(body[ClientPaddingAt..], 0);
             return Seal(packet, session.SessionId, session.NextPacketId++, session.Aead, ClientPaddingAt + 2 + payloadLength);
         }
@@ -117,8 +116,7 @@ internal sealed class Udp2022Codec : IDisposable
             }
 
             var body = BodyStart(packet);
-            body[0] = Aead2022Framing.ResponseType;
-            WriteTime(body);
+            Aead2022Framing.WriteTypeAndTime(body, Aead2022Framing.ResponseType, _time);
             BinaryPrimitives.WriteUInt64BigEndian(body[ServerClientSessionAt..], session.ClientSessionId);
             BinaryPrimitives.WriteUInt16BigEndian(body[ServerPaddingAt..], 0);
             return Seal(packet, session.ServerSessionId, session.NextPacketId++, session.ServerAead, ServerPaddingAt + 2 + payloadLength);
@@ -153,19 +151,18 @@ internal sealed class Udp2022Codec : IDisposable
         {
             // An unknown session ID is most often noise (or a probe): it is authenticated on this thread's context
             // before a session, its own cipher and its window are built for it.
-            if (!TryOpenFirst(packet, header, clientSessionId, ref body, ref opened))
+            candidate = TryNewSession(packet, header, clientSessionId, body, ref opened);
+            if (candidate is null)
             {
                 return Udp2022Status.AuthenticationFailed;
             }
-
-            candidate = new Udp2022ServerSession(clientSessionId, SessionAead(clientSessionId), RandomId());
         }
 
         Udp2022Status status;
         lock (candidate!.Gate)
         {
             status = candidate.Ended ? Udp2022Status.SessionEnded
-                : !(opened || OpenBody(packet, header, candidate.ClientAead, ref body)) ? Udp2022Status.AuthenticationFailed
+                : !(opened || OpenBody(packet, header, candidate.ClientAead, body)) ? Udp2022Status.AuthenticationFailed
                 : body[0] != Aead2022Framing.RequestType ? Udp2022Status.InvalidHeader
                 : !Aead2022Framing.HasFreshTime(body, _time) ? Udp2022Status.StaleTimestamp
                 : !TryPadding(body, ClientPaddingAt, out var payloadStart) ? Udp2022Status.InvalidHeader
@@ -224,7 +221,7 @@ internal sealed class Udp2022Codec : IDisposable
             }
 
             side ??= new Udp2022ServerSide(serverSessionId, SessionAead(serverSessionId));
-            var status = !OpenBody(packet, header, side.Aead, ref body) ? Udp2022Status.AuthenticationFailed
+            var status = !OpenBody(packet, header, side.Aead, body) ? Udp2022Status.AuthenticationFailed
                 : body[0] != Aead2022Framing.ResponseType || BinaryPrimitives.ReadUInt64BigEndian(body[ServerClientSessionAt..]) != session.SessionId ? Udp2022Status.InvalidHeader
                 : !Aead2022Framing.HasFreshTime(body, _time) ? Udp2022Status.StaleTimestamp
                 : !TryPadding(body, ServerPaddingAt, out var payloadStart) ? Udp2022Status.InvalidHeader
@@ -268,8 +265,6 @@ internal sealed class Udp2022Codec : IDisposable
         return payloadStart <= body.Length;
     }
 
-    private void WriteTime(Span<byte> body) => BinaryPrimitives.WriteUInt64BigEndian(body[1..], (ulong)_time.GetUtcNow().ToUnixTimeSeconds());
-
     /// <summary>Where the body (type first) starts in a packet.</summary>
     private Span<byte> BodyStart(Span<byte> packet) => packet[(_chacha ? XNonceSize + SeparateHeaderSize : SeparateHeaderSize)..];
 
@@ -281,13 +276,19 @@ internal sealed class Udp2022Codec : IDisposable
             return null;
         }
 
-        Span<byte> id = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64BigEndian(id, sessionId);
         Span<byte> subkey = stackalloc byte[_cipher.KeySize];
-        KeyDerivation.Blake3SessionSubkey(_psk, id, subkey);
+        SessionSubkey(sessionId, subkey);
         var aead = _cipher.CreateAead(subkey);
         CryptographicOperations.ZeroMemory(subkey);
         return aead;
+    }
+
+    /// <summary>SIP022 § 3.2.1: BLAKE3 <c>derive_key</c> of the PSK and the session ID's 8 bytes.</summary>
+    private void SessionSubkey(ulong sessionId, Span<byte> subkey)
+    {
+        Span<byte> id = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(id, sessionId);
+        KeyDerivation.Blake3SessionSubkey(_psk, id, subkey);
     }
 
     /// <summary>Seals <paramref name="bodyLength"/> bytes of body (from <see cref="BodyStart"/>) under the given IDs; returns the packet's length.</summary>
@@ -354,28 +355,42 @@ internal sealed class Udp2022Codec : IDisposable
     }
 
     /// <summary>
-    /// AES methods, a session's first packet: opens the body in place under the session's subkey on this thread's
-    /// re-keyed OpenSSL context (<see cref="PacketAead"/>), so noise costs a key derivation and a failed open, not a
-    /// session. Where that context is not there, leaves the opening to the session's own cipher (true, not opened).
+    /// A server session for a client session ID seen for the first time, or null when its packet does not authenticate.
+    /// AES methods: the body is opened in place under the session's subkey on this thread's re-keyed OpenSSL context
+    /// (<see cref="PacketAead"/>; <paramref name="opened"/> then says so), so noise costs a key derivation and a failed
+    /// open, not a session; the session's own cipher is made from the same subkey. Where that context is not there,
+    /// the opening is left to the session's cipher. ChaCha20: the packet is already open (<see cref="TryIds"/>).
     /// </summary>
-    private bool TryOpenFirst(Span<byte> packet, ReadOnlySpan<byte> header, ulong sessionId, ref Span<byte> body, ref bool opened)
+    private Udp2022ServerSession? TryNewSession(Span<byte> packet, ReadOnlySpan<byte> header, ulong sessionId, Span<byte> body, ref bool opened)
     {
-        if (opened || _firstOpen is null)
+        if (_chacha)
         {
-            return true;
+            return new Udp2022ServerSession(sessionId, null, RandomId());
         }
 
-        Span<byte> id = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64BigEndian(id, sessionId);
         Span<byte> subkey = stackalloc byte[_cipher.KeySize];
-        KeyDerivation.Blake3SessionSubkey(_psk, id, subkey);
-        opened = _firstOpen.TryOpen(subkey, header[4..], body, packet[^TagSize..], body);
-        CryptographicOperations.ZeroMemory(subkey);
-        return opened;
+        SessionSubkey(sessionId, subkey);
+        try
+        {
+            if (_firstOpen is not null)
+            {
+                opened = _firstOpen.TryOpen(subkey, header[4..], body, packet[^TagSize..], body);
+                if (!opened)
+                {
+                    return null;
+                }
+            }
+
+            return new Udp2022ServerSession(sessionId, _cipher.CreateAead(subkey), RandomId());
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(subkey);
+        }
     }
 
     /// <summary>AES methods: opens the body in place with the session's AEAD. ChaCha20: already open (<see cref="TryIds"/>).</summary>
-    private bool OpenBody(Span<byte> packet, ReadOnlySpan<byte> header, IAeadCipher? aead, ref Span<byte> body) =>
+    private bool OpenBody(Span<byte> packet, ReadOnlySpan<byte> header, IAeadCipher? aead, Span<byte> body) =>
         _chacha || aead!.TryDecrypt(header[4..], body, packet[^TagSize..], body);
 
     private static Udp2022Status Found(Span<byte> packet, Span<byte> body, int payloadStart, out int offset, out int length)

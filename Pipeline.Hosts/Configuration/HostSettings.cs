@@ -419,9 +419,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 differs = "key";
             }
             else if (settings.String($"servers:{i}:password") is { Length: > 0 } password
-                && !(cipher.Is2022
-                    ? KeyDerivation.TryParseBase64Key(cipher, password, out var psk, out _) && psk.AsSpan().SequenceEqual(key)
-                    : KeyDerivation.MasterKeyFromPassword(cipher, password).AsSpan().SequenceEqual(key)))
+                && !(KeyDerivation.TryMasterKeyFromPassword(cipher, password, out var theirs, out _) && theirs.AsSpan().SequenceEqual(key)))
             {
                 differs = "password";
             }
@@ -451,19 +449,10 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             throw new UsageException($"-k: missing password; give -k PASSWORD, --key BASE64, \"password\" in the config file, or set {PasswordVariable}");
         }
 
-        if (cipher.Is2022)
-        {
-            // SIP022: the key is given, never derived; its "password" is the base64 key itself, as shadowsocks-rust reads it.
-            return KeyDerivation.TryParseBase64Key(cipher, password, out var psk, out var pskError)
-                ? psk
-                : throw new UsageException(Relabel(settings, passwordKey, $"{Unlabelled(pskError!)}; a 2022 method's password is its base64 key, not a passphrase"));
-        }
-
-        return KeyDerivation.MasterKeyFromPassword(cipher, password);
+        return KeyDerivation.TryMasterKeyFromPassword(cipher, password, out var derived, out var passwordError)
+            ? derived
+            : throw new UsageException(Relabel(settings, passwordKey, passwordError!));
     }
-
-    /// <summary>A Core parser's "field: problem" message without its field (another field is about to be named).</summary>
-    private static string Unlabelled(string error) => error.IndexOf(": ", StringComparison.Ordinal) is var colon and > 0 ? error[(colon + 2)..] : error;
 
     /// <summary>A Core parser's "field: problem" message, opened instead with where the value came from.</summary>
     private static string Relabel(LayeredSettings settings, string key, string error)

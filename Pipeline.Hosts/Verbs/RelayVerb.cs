@@ -373,16 +373,15 @@ internal static class RelayVerb
 
         if (verb == "server")
         {
-            // One resolver for the TCP and UDP relays' destinations, and one replay filter for all their salts (as ss-server).
+            // One resolver for the TCP and UDP relays' destinations, and one replay filter for all their salts (as ss-server;
+            // a 2022 method's UDP checks packet IDs instead).
             var resolver = OpenResolver();
-            var replays = new PingPongBloomFilter(relay.ReplayFilterCapacity, relay.ReplayFilterErrorRate);
+            var replays = SaltFilters.For(relay, TimeProvider.System);
             IPEndPoint? tcpBound = null;
             IPEndPoint[] listens = [listen, .. relay.MoreListens];
             if (tcp)
             {
-                // A 2022 method keeps its own salts exactly (SIP022 forbids a Bloom filter) and has no UDP relay to share them with.
-                ISaltFilter tcpReplays = relay.Cipher.Is2022 ? SaltFilters.For(relay, TimeProvider.System) : replays;
-                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System, tcpReplays);
+                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System, replays);
                 running.Add(server);
                 server.Start();
                 tcpBound = server.LocalEndPoint;

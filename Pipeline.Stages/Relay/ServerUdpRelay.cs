@@ -22,7 +22,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// their packet IDs are the replay check, and the replies are sealed in the client's session and go to the address it
 /// was last heard from.
 /// </summary>
-internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, PingPongBloomFilter? replays = null, TimeProvider? time = null) : IAsyncDisposable
+internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, ISaltFilter? replays = null, TimeProvider? time = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
@@ -53,7 +53,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
 
         // Out, in flow order.
         var decrypt = _sessions is null
-            ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey, replays ?? new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate))
+            ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey, replays ?? SaltFilters.For(options, time ?? TimeProvider.System))
             : Udp2022CipherStages.OpenAtServer(udp, loop, _sessions);
         var readHeader = UdpHeaderStages.ReadHeader(udp, loop);
         var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden, options.Acl);

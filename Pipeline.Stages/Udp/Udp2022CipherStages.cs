@@ -64,8 +64,9 @@ internal static class Udp2022CipherStages
         new(datagram =>
         {
             var codec = sessions.Codec;
-            if (!sessions.ByAddress.TryGet(datagram.Client, out var session)
-                || !sessions.ById.TryPeek(session.ClientSessionId, out var live) || !ReferenceEquals(live, session))
+            // A session that left the ID table (expired, pushed out, or replaced by a newer one under its ID) was disposed
+            // as it left: an ended session here is one this address's replies no longer go in.
+            if (!sessions.ByAddress.TryGet(datagram.Client, out var session) || session.Ended)
             {
                 UdpCounters.Drop(datagram, "2022 session ended");
                 return [];

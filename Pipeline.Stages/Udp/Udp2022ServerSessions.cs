@@ -74,11 +74,7 @@ internal sealed class Udp2022ServerSessions : IDisposable
             ById.Set(session.ClientSessionId, session);
         }
 
-        if (!Equals(session.LastHeardFrom, from))
-        {
-            session.LastHeardFrom = from;
-        }
-
+        session.LastHeardFrom = from;
         if (!ByAddress.TryGet(from, out var there) || !ReferenceEquals(there, session))
         {
             ByAddress.Set(from, session);

@@ -30,7 +30,7 @@ internal static class UdpCipherStages
     /// too, unanswered (as ss-server does); a salt is remembered only once its packet authenticated.
     /// </summary>
     public static TransformManyBlock<Datagram, Datagram> Decrypt(
-        StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey, PingPongBloomFilter? replays = null) =>
+        StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey, ISaltFilter? replays = null) =>
         new(datagram =>
         {
             var payload = datagram.Buffer.AsSpan(datagram.Offset + cipher.SaltSize);
