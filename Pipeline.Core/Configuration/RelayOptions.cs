@@ -21,6 +21,20 @@ internal sealed record RelayOptions
     /// <summary>The master key (EVP_BytesToKey of the password, or the --key bytes).</summary>
     public required byte[] MasterKey { get; init; }
 
+    /// <summary>
+    /// Local and tunnel, 2022 AES methods (SIP023): the identity keys (iPSKs) of the hops before the user's server, in
+    /// order, the first hop's first; <see cref="MasterKey"/> is then the user's key (uPSK). From a password of the form
+    /// <c>iPSK:...:uPSK</c>, as shadowsocks-rust reads it. Empty: no identity headers.
+    /// </summary>
+    public IReadOnlyList<byte[]> IdentityKeys { get; init; } = [];
+
+    /// <summary>
+    /// Server, 2022 AES methods (SIP023): the users it serves on its one port, each with its own key (uPSK);
+    /// <see cref="MasterKey"/> is then the server's identity key (iPSK), and every request must name its user in an
+    /// identity header. Empty: one key, no identity headers.
+    /// </summary>
+    public IReadOnlyList<UserKey> Users { get; init; } = [];
+
     /// <summary>Local and tunnel: the Shadowsocks server.</summary>
     public EndPoint? Server { get; init; }
 
