@@ -27,6 +27,9 @@ internal sealed class CipherInfo(
     /// <summary>A Shadowsocks 2022 method: the key is a base64 PSK of exactly <see cref="KeySize"/> bytes, never a password.</summary>
     public bool Is2022 => Family == CipherFamily.Aead2022;
 
+    /// <summary>SIP023: the 2022 AES methods carry identity headers (multi-user servers); the ChaCha20 one does not.</summary>
+    public bool HasIdentityHeaders => Is2022 && Name != "2022-blake3-chacha20-poly1305";
+
     /// <summary>Creates the AEAD for a session subkey (AEAD family only).</summary>
     public IAeadCipher CreateAead(ReadOnlySpan<byte> subkey) =>
         (aeadFactory ?? throw new InvalidOperationException($"{Name} is not an AEAD method."))(subkey.ToArray());

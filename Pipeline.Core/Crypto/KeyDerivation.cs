@@ -14,12 +14,19 @@ internal static class KeyDerivation
     /// <summary>SIP022: the BLAKE3 key-derivation context of a session subkey.</summary>
     private static readonly byte[] s_2022Context = "shadowsocks 2022 session subkey"u8.ToArray();
 
+    /// <summary>SIP023: the BLAKE3 key-derivation context of an identity header's subkey.</summary>
+    private static readonly byte[] s_identityContext = "shadowsocks 2022 identity subkey"u8.ToArray();
+
     /// <summary>
     /// This thread's BLAKE3 in derive-key mode, its context already hashed: a new digest per subkey cost 4 µs and
     /// 712 bytes, this 2 µs and none (the review of the 2022 methods, bench/RESULTS.md); <c>DoFinal</c> resets it.
     /// </summary>
     [ThreadStatic]
     private static Blake3Digest? t_blake3;
+
+    /// <summary>The same for SIP023's identity subkeys.</summary>
+    [ThreadStatic]
+    private static Blake3Digest? t_blake3Identity;
 
     /// <summary>
     /// OpenSSL <c>EVP_BytesToKey(MD5, no salt, count 1)</c>: D_i = MD5(D_{i-1} || password), concatenated to <paramref name="keyLength"/>.
@@ -62,15 +69,35 @@ internal static class KeyDerivation
     /// bytes as <paramref name="subkey"/> holds (at most 32; a shorter key is the output's prefix, as BLAKE3's output is
     /// extendable).
     /// </summary>
-    public static void Blake3SessionSubkey(ReadOnlySpan<byte> psk, ReadOnlySpan<byte> salt, Span<byte> subkey)
-    {
-        var digest = t_blake3;
-        if (digest is null)
-        {
-            digest = t_blake3 = new Blake3Digest(256);
-            digest.Init(Blake3Parameters.Context(s_2022Context));
-        }
+    public static void Blake3SessionSubkey(ReadOnlySpan<byte> psk, ReadOnlySpan<byte> salt, Span<byte> subkey) =>
+        Blake3DeriveKey(t_blake3 ??= DeriveKeyDigest(s_2022Context), psk, salt, subkey);
 
+    /// <summary>
+    /// SIP023 identity subkey (TCP): BLAKE3 <c>derive_key(context "shadowsocks 2022 identity subkey", ipsk || salt)</c>,
+    /// as many bytes as <paramref name="subkey"/> holds.
+    /// </summary>
+    public static void Blake3IdentitySubkey(ReadOnlySpan<byte> identityKey, ReadOnlySpan<byte> salt, Span<byte> subkey) =>
+        Blake3DeriveKey(t_blake3Identity ??= DeriveKeyDigest(s_identityContext), identityKey, salt, subkey);
+
+    /// <summary>SIP023: the first 16 bytes of the plain BLAKE3 hash of a key, the name an identity header carries.</summary>
+    public static byte[] Blake3KeyHash(ReadOnlySpan<byte> key)
+    {
+        var digest = new Blake3Digest(256);
+        digest.BlockUpdate(key);
+        Span<byte> output = stackalloc byte[32];
+        digest.DoFinal(output);
+        return output[..16].ToArray();
+    }
+
+    private static Blake3Digest DeriveKeyDigest(byte[] context)
+    {
+        var digest = new Blake3Digest(256);
+        digest.Init(Blake3Parameters.Context(context));
+        return digest;
+    }
+
+    private static void Blake3DeriveKey(Blake3Digest digest, ReadOnlySpan<byte> psk, ReadOnlySpan<byte> salt, Span<byte> subkey)
+    {
         digest.BlockUpdate(psk);
         digest.BlockUpdate(salt);
         Span<byte> output = stackalloc byte[32];
@@ -104,6 +131,46 @@ internal static class KeyDerivation
 
         error += "; a 2022 method's password is its base64 key, not a passphrase";
         return false;
+    }
+
+    /// <summary>
+    /// A client's keys from its password: as <see cref="TryMasterKeyFromPassword"/>, except that a 2022 AES method's
+    /// password may be a chain <c>iPSK:...:uPSK</c> of base64 keys (SIP023, as shadowsocks-rust reads it): the last is
+    /// the user's key, returned as <paramref name="key"/>, and the ones before it the identity keys of the hops on the way.
+    /// </summary>
+    public static bool TryClientKeysFromPassword(
+        CipherInfo cipher, string password, out byte[] key, out byte[][] identityKeys, out string? error, string field = "password")
+    {
+        identityKeys = [];
+        if (!cipher.Is2022 || !password.Contains(':', StringComparison.Ordinal))
+        {
+            return field == "password"
+                ? TryMasterKeyFromPassword(cipher, password, out key, out error)
+                : TryParseBase64Key(cipher, password, out key, out error, field);
+        }
+
+        key = [];
+        if (!cipher.HasIdentityHeaders)
+        {
+            error = $"{field}: a chain of keys (iPSK:uPSK) needs identity headers, which {cipher.Name} does not have (SIP023: the 2022 AES methods only); give one key";
+            return false;
+        }
+
+        var parts = password.Split(':');
+        var keys = new byte[parts.Length][];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (!TryParseBase64Key(cipher, parts[i], out keys[i], out error, field))
+            {
+                error += $" (part {i + 1} of {parts.Length} of iPSK:...:uPSK)";
+                return false;
+            }
+        }
+
+        key = keys[^1];
+        identityKeys = keys[..^1];
+        error = null;
+        return true;
     }
 
     /// <summary>

@@ -20,6 +20,9 @@ internal static class TagNames
     public const string Role = "shadowsocks.role";
     public const string Reason = "pipeline.reason";
 
+    /// <summary>A multi-user 2022 server's user (SIP023), by the name its config gives.</summary>
+    public const string UserName = "user.name";
+
     /// <summary>The local's route for a connection under an ACL: <c>direct</c> or <c>server</c>.</summary>
     public const string Route = "pipeline.route";
 }

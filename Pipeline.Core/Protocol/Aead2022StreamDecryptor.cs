@@ -20,6 +20,8 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// seen before is the caller's to ask (<see cref="Salt"/>), once the header is through; a response's is asked here,
 /// of the client's store when it has one (<see cref="DecryptStatus.ReplayedSalt"/>). The output must not overlap
 /// the input. A unit cut by the end of the input is copied into a buffer rented for it and given back once it is whole.
+/// A multi-user server's request stream (SIP023) reads the identity header after the salt and goes on under the key of
+/// the user it names (<see cref="User"/>, <see cref="Psk"/>); a header that names none fails as a bad tag does.
 /// </remarks>
 internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
 {
@@ -33,8 +35,13 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
     }
 
     private readonly CipherInfo _cipher;
-    private readonly byte[] _psk;
     private readonly byte[] _salt;
+
+    /// <summary>A multi-user server's users (SIP023): an identity header follows the salt, and names the key of the rest.</summary>
+    private readonly ServerUsers? _users;
+
+    /// <summary>The salt, then the identity header when there are <see cref="_users"/>.</summary>
+    private readonly byte[] _saltAndIdentity;
     private readonly Aead2022StreamEncryptor? _request;
     private readonly TimeProvider _time;
     private readonly ISaltFilter? _seenResponseSalts;
@@ -53,25 +60,43 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
 
     /// <summary>
     /// A request stream (what a server reads) when <paramref name="request"/> is null; else the response stream (what a
-    /// client reads) to the request <paramref name="request"/> encrypts.
+    /// client reads) to the request <paramref name="request"/> encrypts. A multi-user server's request stream is given
+    /// its <paramref name="users"/>, and <paramref name="psk"/> is then its identity key.
     /// </summary>
-    public Aead2022StreamDecryptor(CipherInfo cipher, byte[] psk, Aead2022StreamEncryptor? request, TimeProvider time, ISaltFilter? seenResponseSalts = null)
+    public Aead2022StreamDecryptor(
+        CipherInfo cipher, byte[] psk, Aead2022StreamEncryptor? request, TimeProvider time, ISaltFilter? seenResponseSalts = null, ServerUsers? users = null)
     {
         if (!cipher.Is2022)
         {
             throw new ArgumentException($"{cipher.Name} is not a 2022 method.", nameof(cipher));
         }
 
+        if (users is not null && request is not null)
+        {
+            throw new ArgumentException("Identity headers come in requests only.", nameof(users));
+        }
+
         _cipher = cipher;
-        _psk = psk;
+        Psk = psk;
+        _users = users;
         _salt = new byte[cipher.SaltSize];
+        _saltAndIdentity = users is null ? _salt : new byte[cipher.SaltSize + AesBlock.Size];
         _request = request;
         _time = time;
         _seenResponseSalts = seenResponseSalts;
     }
 
-    /// <summary>The peer's salt once all of it has been read; empty before.</summary>
-    public ReadOnlySpan<byte> Salt => _saltCount == _salt.Length ? _salt : [];
+    /// <summary>The peer's salt once all of it (and the identity header, if any) has been read; empty before.</summary>
+    public ReadOnlySpan<byte> Salt => _saltCount == _saltAndIdentity.Length ? _saltAndIdentity.AsSpan(0, _salt.Length) : [];
+
+    /// <summary>
+    /// The key of this stream's session: the PSK, or on a multi-user server, once the identity header is read, the
+    /// user's key (which the response is sealed with too).
+    /// </summary>
+    public byte[] Psk { get; private set; }
+
+    /// <summary>A multi-user server's request stream: the user its identity header named, once read; else null.</summary>
+    public ServerUser? User { get; private set; }
 
     private static int TagSize => 16;
 
@@ -88,16 +113,19 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
 
         if (_unit == Unit.Salt)
         {
-            var take = Math.Min(_salt.Length - _saltCount, ciphertext.Length);
-            ciphertext[..take].CopyTo(_salt.AsSpan(_saltCount));
+            var take = Math.Min(_saltAndIdentity.Length - _saltCount, ciphertext.Length);
+            ciphertext[..take].CopyTo(_saltAndIdentity.AsSpan(_saltCount));
             _saltCount += take;
             ciphertext = ciphertext[take..];
-            if (_saltCount < _salt.Length)
+            if (_saltCount < _saltAndIdentity.Length)
             {
                 return DecryptStatus.Ok;
             }
 
-            StartSession();
+            if (!StartSession())
+            {
+                return Fail(DecryptStatus.AuthenticationFailed); // no user of ours: as a failed tag, to a prober
+            }
         }
 
         while (true)
@@ -264,14 +292,28 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
         _unitLength = plaintextLength;
     }
 
-    private void StartSession()
+    /// <summary>The session's AEAD under the PSK, or the user's key its identity header names; false for no user of ours.</summary>
+    private bool StartSession()
     {
+        if (_users is not null)
+        {
+            _saltAndIdentity.AsSpan(0, _salt.Length).CopyTo(_salt);
+            User = _users.FindTcp(_salt, _saltAndIdentity.AsSpan(_salt.Length));
+            if (User is null)
+            {
+                return false;
+            }
+
+            Psk = User.Key;
+        }
+
         Span<byte> subkey = stackalloc byte[_cipher.KeySize];
-        KeyDerivation.Blake3SessionSubkey(_psk, _salt, subkey);
+        KeyDerivation.Blake3SessionSubkey(Psk, _salt, subkey);
         _aead = _cipher.CreateAead(subkey);
         CryptographicOperations.ZeroMemory(subkey);
         _nonce = new byte[_aead.NonceSize];
         Next(Unit.Header, _request is null ? Aead2022Framing.RequestFixedHeaderSize : Aead2022Framing.ResponseHeaderSize(_salt.Length));
+        return true;
     }
 
     private void ReleasePending()

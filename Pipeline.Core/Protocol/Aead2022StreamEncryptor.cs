@@ -20,13 +20,18 @@ internal sealed class Aead2022StreamEncryptor : IStreamEncryptor
     private readonly byte[] _nonce;
     private readonly Aead2022StreamDecryptor? _request;
     private readonly TimeProvider _time;
+
+    /// <summary>A request's identity headers (SIP023), written after the salt; null without.</summary>
+    private readonly IdentityChain? _identities;
     private bool _headerWritten;
 
     /// <summary>
     /// A request stream (client to server) when <paramref name="request"/> is null; else a response stream (server to
-    /// client) answering the request that <paramref name="request"/> decrypts.
+    /// client) answering the request that <paramref name="request"/> decrypts. A request through a multi-user server
+    /// carries <paramref name="identities"/>' headers after its salt; <paramref name="psk"/> is then the user's key.
     /// </summary>
-    public Aead2022StreamEncryptor(CipherInfo cipher, ReadOnlySpan<byte> psk, ReadOnlySpan<byte> salt, Aead2022StreamDecryptor? request, TimeProvider time)
+    public Aead2022StreamEncryptor(
+        CipherInfo cipher, ReadOnlySpan<byte> psk, ReadOnlySpan<byte> salt, Aead2022StreamDecryptor? request, TimeProvider time, IdentityChain? identities = null)
     {
         if (!cipher.Is2022)
         {
@@ -46,6 +51,7 @@ internal sealed class Aead2022StreamEncryptor : IStreamEncryptor
         _nonce = new byte[_aead.NonceSize];
         _request = request;
         _time = time;
+        _identities = request is null || identities is null ? identities : throw new ArgumentException("Identity headers come in requests only.", nameof(identities));
     }
 
     /// <summary>This stream's salt: the one a response must name.</summary>
@@ -60,7 +66,7 @@ internal sealed class Aead2022StreamEncryptor : IStreamEncryptor
         }
 
         return _request is null
-            ? _salt.Length + Aead2022Framing.RequestFixedHeaderSize + AeadTagSize + 2 + Aead2022Framing.MaxPaddingLength + AeadTagSize + chunks
+            ? _salt.Length + (_identities?.Size ?? 0) + Aead2022Framing.RequestFixedHeaderSize + AeadTagSize + 2 + Aead2022Framing.MaxPaddingLength + AeadTagSize + chunks
             : _salt.Length + Aead2022Framing.ResponseHeaderSize(_salt.Length) + AeadTagSize + chunks;
     }
 
@@ -82,6 +88,12 @@ internal sealed class Aead2022StreamEncryptor : IStreamEncryptor
 
             _salt.CopyTo(output);
             offset = _salt.Length;
+            if (_identities is not null)
+            {
+                _identities.WriteTcp(_salt, output[offset..]);
+                offset += _identities.Size;
+            }
+
             var consumed = _request is null ? WriteRequestHeaders(plaintext, output, ref offset) : WriteResponseHeader(plaintext, output, ref offset);
             plaintext = plaintext[consumed..];
             _headerWritten = true;

@@ -12,27 +12,31 @@ internal static class ShadowsocksStreamCodec
 {
     /// <summary>
     /// An encryptor with a fresh random salt/IV, emitted before the first bytes. <paramref name="answering"/> is the
-    /// decryptor of the request this stream answers (a server's; 2022 needs it), null for a client's request stream.
+    /// decryptor of the request this stream answers (a server's; 2022 needs it, and a 2022 answer is sealed with the key
+    /// its request was: a multi-user server's user's), null for a client's request stream, which carries
+    /// <paramref name="identities"/>' headers when given (SIP023; <paramref name="masterKey"/> is then the user's key).
     /// </summary>
-    public static IStreamEncryptor CreateEncryptor(CipherInfo cipher, byte[] masterKey, IStreamDecryptor? answering = null, TimeProvider? time = null)
+    public static IStreamEncryptor CreateEncryptor(
+        CipherInfo cipher, byte[] masterKey, IStreamDecryptor? answering = null, TimeProvider? time = null, IdentityChain? identities = null)
     {
         Span<byte> salt = stackalloc byte[cipher.SaltSize];
         SaltSource.Fill(salt);
-        return CreateEncryptorWithSalt(cipher, masterKey, salt, answering, time);
+        return CreateEncryptorWithSalt(cipher, masterKey, salt, answering, time, identities);
     }
 
     /// <summary>
     /// A decryptor that reads the peer's salt/IV from the stream itself. <paramref name="request"/> is the encryptor of
     /// the request this stream answers (a client's; 2022 needs it), null for a server's request stream. A 2022 response
     /// whose salt <paramref name="seenSalts"/> already holds is refused (a server's request salts are checked by its
-    /// read-header stage instead).
+    /// read-header stage instead). A multi-user server's request stream is read with its <paramref name="users"/>
+    /// (SIP023; <paramref name="masterKey"/> is then its identity key).
     /// </summary>
     public static IStreamDecryptor CreateDecryptor(
-        CipherInfo cipher, byte[] masterKey, IStreamEncryptor? request = null, TimeProvider? time = null, ISaltFilter? seenSalts = null) =>
+        CipherInfo cipher, byte[] masterKey, IStreamEncryptor? request = null, TimeProvider? time = null, ISaltFilter? seenSalts = null, ServerUsers? users = null) =>
         cipher.Family switch
         {
             CipherFamily.Aead => new AeadStreamDecryptor(cipher, masterKey),
-            CipherFamily.Aead2022 => new Aead2022StreamDecryptor(cipher, masterKey, Request(request), time ?? TimeProvider.System, seenSalts),
+            CipherFamily.Aead2022 => new Aead2022StreamDecryptor(cipher, masterKey, Request(request), time ?? TimeProvider.System, seenSalts, users),
             _ => new StreamCipherDecryptor(cipher, masterKey),
         };
 
@@ -41,11 +45,12 @@ internal static class ShadowsocksStreamCodec
     /// salt (<see cref="CreateEncryptor"/>), since a repeated AEAD salt repeats the subkey and nonces.
     /// </summary>
     internal static IStreamEncryptor CreateEncryptorWithSalt(
-        CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> salt, IStreamDecryptor? answering = null, TimeProvider? time = null) =>
+        CipherInfo cipher, byte[] masterKey, ReadOnlySpan<byte> salt, IStreamDecryptor? answering = null, TimeProvider? time = null, IdentityChain? identities = null) =>
         cipher.Family switch
         {
             CipherFamily.Aead => new AeadStreamEncryptor(cipher, masterKey, salt),
-            CipherFamily.Aead2022 => new Aead2022StreamEncryptor(cipher, masterKey, salt, Answering(answering), time ?? TimeProvider.System),
+            CipherFamily.Aead2022 when Answering(answering) is { } request => new Aead2022StreamEncryptor(cipher, request.Psk, salt, request, time ?? TimeProvider.System),
+            CipherFamily.Aead2022 => new Aead2022StreamEncryptor(cipher, masterKey, salt, null, time ?? TimeProvider.System, identities),
             _ => new StreamCipherEncryptor(cipher, masterKey, salt),
         };
 

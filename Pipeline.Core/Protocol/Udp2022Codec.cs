@@ -20,6 +20,12 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// window (<see cref="Caching.PacketIdWindow"/>), and only after the packet authenticated and its timestamp is within
 /// 30 s. This end sends no padding. The payload (address header and data) sits at <see cref="PrefixSize"/> in the packet
 /// buffer when sealing, and is found at the returned offset when opening.
+/// <para>
+/// SIP023 (AES methods): a client given an <see cref="IdentityChain"/> seals its separate header with the first
+/// identity key and puts the identity headers between it and the body, whose keys come from the user's key (the PSK
+/// here). A server given <see cref="ServerUsers"/> opens the separate header and the identity header with its identity
+/// key (the PSK here), and runs each session, replies included, under the key of the user it names.
+/// </para>
 /// </remarks>
 internal sealed class Udp2022Codec : IDisposable
 {
@@ -39,6 +45,17 @@ internal sealed class Udp2022Codec : IDisposable
     private readonly Aes? _headerCipher;
     private readonly bool _chacha;
 
+    /// <summary>SIP023 client: the identity headers, and a cipher under each identity key (the first also seals the separate header).</summary>
+    private readonly IdentityChain? _identities;
+    private readonly Aes[] _identityCiphers = [];
+
+    /// <summary>SIP023 server: the users, and a cipher under each user's key for the separate headers of its replies.</summary>
+    private readonly ServerUsers? _users;
+    private readonly Aes[] _userHeaderCiphers = [];
+
+    /// <summary>The identity headers' bytes in a request packet: a client's chain, or the one header a multi-user server reads.</summary>
+    private readonly int _requestIdentitySize;
+
     /// <summary>
     /// ChaCha20: XChaCha20-Poly1305 as HChaCha20 and then OpenSSL's ChaCha20-Poly1305 on this thread's re-keyed
     /// context (a .NET cipher object per packet cost about 4 µs a datagram in each process: bench/RESULTS.md); null where
@@ -49,11 +66,20 @@ internal sealed class Udp2022Codec : IDisposable
     /// <summary>AES methods: OpenSSL's AES-GCM of the key's size on a per-thread context, for a new session's first packet.</summary>
     private readonly PacketAead? _firstOpen;
 
-    public Udp2022Codec(CipherInfo cipher, byte[] psk, TimeProvider time)
+    /// <summary>
+    /// A codec under <paramref name="psk"/>; a SIP023 client's with its <paramref name="identities"/> (the PSK is then the
+    /// user's key), a multi-user server's with its <paramref name="users"/> (the PSK is then its identity key).
+    /// </summary>
+    public Udp2022Codec(CipherInfo cipher, byte[] psk, TimeProvider time, IdentityChain? identities = null, ServerUsers? users = null)
     {
         if (!cipher.Is2022)
         {
             throw new ArgumentException($"{cipher.Name} is not a 2022 method.", nameof(cipher));
+        }
+
+        if (identities is not null && users is not null)
+        {
+            throw new ArgumentException("A codec is a client's (identities) or a server's (users), not both.", nameof(users));
         }
 
         _cipher = cipher;
@@ -64,10 +90,24 @@ internal sealed class Udp2022Codec : IDisposable
         {
             _headerCipher = Aes.Create();
             _headerCipher.Key = psk;
+            _identities = identities;
+            _identityCiphers = identities?.CreateUdpCiphers() ?? [];
+            _users = users;
+            _userHeaderCiphers = users is null ? [] : [.. users.All.Select(u =>
+            {
+                var aes = Aes.Create();
+                aes.Key = u.Key;
+                return aes;
+            })];
+            _requestIdentitySize = identities?.Size ?? (users is null ? 0 : AesBlock.Size);
             if (CipherCatalog.TryGet(cipher.KeySize == 16 ? "aes-128-gcm" : "aes-256-gcm", out var gcm) && PacketAead.TryGet(gcm, out var first))
             {
                 _firstOpen = first;
             }
+        }
+        else if (identities is not null || users is not null)
+        {
+            throw new ArgumentException($"{cipher.Name} has no identity headers (SIP023: the 2022 AES methods only).", nameof(cipher));
         }
         else if (CipherCatalog.TryGet("chacha20-ietf-poly1305", out var inner) && PacketAead.TryGet(inner, out var packetAead))
         {
@@ -76,13 +116,13 @@ internal sealed class Udp2022Codec : IDisposable
     }
 
     /// <summary>Bytes in front of the payload in a packet this end seals (it sends no padding).</summary>
-    public int PrefixSize(bool fromServer) => (_chacha ? XNonceSize + SeparateHeaderSize : SeparateHeaderSize) + (fromServer ? ServerPaddingAt : ClientPaddingAt) + 2;
+    public int PrefixSize(bool fromServer) => BodyAt(fromServer) + (fromServer ? ServerPaddingAt : ClientPaddingAt) + 2;
 
     /// <summary>A client's new session: a random session ID (and its AEAD, for AES methods).</summary>
     public Udp2022ClientSession NewClientSession()
     {
         var id = RandomId();
-        return new Udp2022ClientSession(id, SessionAead(id));
+        return new Udp2022ClientSession(id, SessionAead(id, _psk));
     }
 
     /// <summary>Client: seals the payload at <c>packet[PrefixSize(false)..]</c>; returns the packet's length, 0 if the session has ended.</summary>
@@ -95,10 +135,10 @@ internal sealed class Udp2022Codec : IDisposable
                 return 0;
             }
 
-            var body = BodyStart(packet);
+            var body = packet[BodyAt(fromServer: false)..];
             Aead2022Framing.WriteTypeAndTime(body, Aead2022Framing.RequestType, _time);
             BinaryPrimitives.WriteUInt16BigEndian(body[ClientPaddingAt..], 0);
-            return Seal(packet, session.SessionId, session.NextPacketId++, session.Aead, ClientPaddingAt + 2 + payloadLength);
+            return Seal(packet, session.SessionId, session.NextPacketId++, session.Aead, ClientPaddingAt + 2 + payloadLength, fromServer: false, null);
         }
     }
 
@@ -115,11 +155,11 @@ internal sealed class Udp2022Codec : IDisposable
                 return 0;
             }
 
-            var body = BodyStart(packet);
+            var body = packet[BodyAt(fromServer: true)..];
             Aead2022Framing.WriteTypeAndTime(body, Aead2022Framing.ResponseType, _time);
             BinaryPrimitives.WriteUInt64BigEndian(body[ServerClientSessionAt..], session.ClientSessionId);
             BinaryPrimitives.WriteUInt16BigEndian(body[ServerPaddingAt..], 0);
-            return Seal(packet, session.ServerSessionId, session.NextPacketId++, session.ServerAead, ServerPaddingAt + 2 + payloadLength);
+            return Seal(packet, session.ServerSessionId, session.NextPacketId++, session.ServerAead, ServerPaddingAt + 2 + payloadLength, fromServer: true, session.User);
         }
     }
 
@@ -139,19 +179,31 @@ internal sealed class Udp2022Codec : IDisposable
         }
 
         Span<byte> header = stackalloc byte[SeparateHeaderSize];
-        if (!TryIds(packet, header, out var clientSessionId, out var packetId, out var body))
+        if (!TryIds(packet, header, fromServer: false, out var clientSessionId, out var packetId, out var body))
+        {
+            return Udp2022Status.AuthenticationFailed;
+        }
+
+        // A multi-user server: the identity header names the user, whose key the session runs under (none of ours: noise).
+        var user = _users?.FindUdp(header, packet[SeparateHeaderSize..], _headerCipher!);
+        if (_users is not null && user is null)
         {
             return Udp2022Status.AuthenticationFailed;
         }
 
         var candidate = find(clientSessionId);
+        if (candidate is not null && candidate.User != user)
+        {
+            return Udp2022Status.AuthenticationFailed; // another user's session ID: its keys are not this packet's
+        }
+
         var made = candidate is null;
         var opened = _chacha;
         if (made)
         {
             // An unknown session ID is most often noise (or a probe): it is authenticated on this thread's context
             // before a session, its own cipher and its window are built for it.
-            candidate = TryNewSession(packet, header, clientSessionId, body, ref opened);
+            candidate = TryNewSession(packet, header, clientSessionId, body, user, ref opened);
             if (candidate is null)
             {
                 return Udp2022Status.AuthenticationFailed;
@@ -170,7 +222,7 @@ internal sealed class Udp2022Codec : IDisposable
                 : Found(packet, body, payloadStart, out offset, out length);
             if (status == Udp2022Status.Ok && made)
             {
-                candidate.ServerAead = SessionAead(candidate.ServerSessionId);
+                candidate.ServerAead = SessionAead(candidate.ServerSessionId, user?.Key ?? _psk);
             }
         }
 
@@ -198,7 +250,7 @@ internal sealed class Udp2022Codec : IDisposable
         }
 
         Span<byte> header = stackalloc byte[SeparateHeaderSize];
-        if (!TryIds(packet, header, out var serverSessionId, out var packetId, out var body))
+        if (!TryIds(packet, header, fromServer: true, out var serverSessionId, out var packetId, out var body))
         {
             return Udp2022Status.AuthenticationFailed;
         }
@@ -220,7 +272,7 @@ internal sealed class Udp2022Codec : IDisposable
                 return Udp2022Status.Replayed; // a third server session while the old one still speaks
             }
 
-            side ??= new Udp2022ServerSide(serverSessionId, SessionAead(serverSessionId));
+            side ??= new Udp2022ServerSide(serverSessionId, SessionAead(serverSessionId, _psk));
             var status = !OpenBody(packet, header, side.Aead, body) ? Udp2022Status.AuthenticationFailed
                 : body[0] != Aead2022Framing.ResponseType || BinaryPrimitives.ReadUInt64BigEndian(body[ServerClientSessionAt..]) != session.SessionId ? Udp2022Status.InvalidHeader
                 : !Aead2022Framing.HasFreshTime(body, _time) ? Udp2022Status.StaleTimestamp
@@ -249,7 +301,14 @@ internal sealed class Udp2022Codec : IDisposable
         }
     }
 
-    public void Dispose() => _headerCipher?.Dispose();
+    public void Dispose()
+    {
+        _headerCipher?.Dispose();
+        foreach (var cipher in _identityCiphers.Concat(_userHeaderCiphers))
+        {
+            cipher.Dispose();
+        }
+    }
 
     private static ulong RandomId()
     {
@@ -265,11 +324,11 @@ internal sealed class Udp2022Codec : IDisposable
         return payloadStart <= body.Length;
     }
 
-    /// <summary>Where the body (type first) starts in a packet.</summary>
-    private Span<byte> BodyStart(Span<byte> packet) => packet[(_chacha ? XNonceSize + SeparateHeaderSize : SeparateHeaderSize)..];
+    /// <summary>Where the body (type first) starts in a packet from the server, or from the client (after any identity headers).</summary>
+    private int BodyAt(bool fromServer) => _chacha ? XNonceSize + SeparateHeaderSize : SeparateHeaderSize + (fromServer ? 0 : _requestIdentitySize);
 
-    /// <summary>AES methods: the session's AEAD under its BLAKE3 subkey; ChaCha20: none (the PSK's XChaCha seals all).</summary>
-    private IAeadCipher? SessionAead(ulong sessionId)
+    /// <summary>AES methods: the session's AEAD under its BLAKE3 subkey from <paramref name="key"/>; ChaCha20: none (the PSK's XChaCha seals all).</summary>
+    private IAeadCipher? SessionAead(ulong sessionId, byte[] key)
     {
         if (_chacha)
         {
@@ -277,22 +336,26 @@ internal sealed class Udp2022Codec : IDisposable
         }
 
         Span<byte> subkey = stackalloc byte[_cipher.KeySize];
-        SessionSubkey(sessionId, subkey);
+        SessionSubkey(sessionId, key, subkey);
         var aead = _cipher.CreateAead(subkey);
         CryptographicOperations.ZeroMemory(subkey);
         return aead;
     }
 
-    /// <summary>SIP022 § 3.2.1: BLAKE3 <c>derive_key</c> of the PSK and the session ID's 8 bytes.</summary>
-    private void SessionSubkey(ulong sessionId, Span<byte> subkey)
+    /// <summary>SIP022 § 3.2.1: BLAKE3 <c>derive_key</c> of the PSK (or the user's key) and the session ID's 8 bytes.</summary>
+    private static void SessionSubkey(ulong sessionId, byte[] key, Span<byte> subkey)
     {
         Span<byte> id = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(id, sessionId);
-        KeyDerivation.Blake3SessionSubkey(_psk, id, subkey);
+        KeyDerivation.Blake3SessionSubkey(key, id, subkey);
     }
 
-    /// <summary>Seals <paramref name="bodyLength"/> bytes of body (from <see cref="BodyStart"/>) under the given IDs; returns the packet's length.</summary>
-    private int Seal(Span<byte> packet, ulong sessionId, ulong packetId, IAeadCipher? aead, int bodyLength)
+    /// <summary>
+    /// Seals <paramref name="bodyLength"/> bytes of body (from <see cref="BodyAt"/>) under the given IDs; returns the
+    /// packet's length. A client's request carries its identity headers, its separate header sealed with the first
+    /// identity key; a reply to a multi-user server's <paramref name="user"/> has its separate header sealed with the user's key.
+    /// </summary>
+    private int Seal(Span<byte> packet, ulong sessionId, ulong packetId, IAeadCipher? aead, int bodyLength, bool fromServer, ServerUser? user)
     {
         if (_chacha)
         {
@@ -309,14 +372,26 @@ internal sealed class Udp2022Codec : IDisposable
         Span<byte> header = stackalloc byte[SeparateHeaderSize];
         BinaryPrimitives.WriteUInt64BigEndian(header, sessionId);
         BinaryPrimitives.WriteUInt64BigEndian(header[8..], packetId);
-        var body = packet.Slice(SeparateHeaderSize, bodyLength);
-        aead!.Encrypt(header[4..], body, body, packet.Slice(SeparateHeaderSize + bodyLength, TagSize));
-        lock (_headerCipher!)
+        var bodyAt = BodyAt(fromServer);
+        var body = packet.Slice(bodyAt, bodyLength);
+        aead!.Encrypt(header[4..], body, body, packet.Slice(bodyAt + bodyLength, TagSize));
+        var headerCipher = _headerCipher!;
+        if (!fromServer && _identities is not null)
         {
-            _headerCipher.EncryptEcb(header, packet[..SeparateHeaderSize], PaddingMode.None);
+            _identities.WriteUdp(header, packet[SeparateHeaderSize..], _identityCiphers);
+            headerCipher = _identityCiphers[0];
+        }
+        else if (user is not null)
+        {
+            headerCipher = _userHeaderCiphers[user.Index];
         }
 
-        return SeparateHeaderSize + bodyLength + TagSize;
+        lock (headerCipher)
+        {
+            headerCipher.EncryptEcb(header, packet[..SeparateHeaderSize], PaddingMode.None);
+        }
+
+        return bodyAt + bodyLength + TagSize;
     }
 
     /// <summary>
@@ -325,7 +400,7 @@ internal sealed class Udp2022Codec : IDisposable
     /// session's AEAD. ChaCha20: the whole packet opened in place with the PSK, so false means it did not authenticate,
     /// and <paramref name="body"/> is its plaintext from the type byte on.
     /// </summary>
-    private bool TryIds(Span<byte> packet, Span<byte> header, out ulong sessionId, out ulong packetId, out Span<byte> body)
+    private bool TryIds(Span<byte> packet, Span<byte> header, bool fromServer, out ulong sessionId, out ulong packetId, out Span<byte> body)
     {
         if (_chacha)
         {
@@ -350,7 +425,7 @@ internal sealed class Udp2022Codec : IDisposable
 
         sessionId = BinaryPrimitives.ReadUInt64BigEndian(header);
         packetId = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
-        body = packet[SeparateHeaderSize..^TagSize];
+        body = packet[BodyAt(fromServer)..^TagSize];
         return true;
     }
 
@@ -361,7 +436,7 @@ internal sealed class Udp2022Codec : IDisposable
     /// open, not a session; the session's own cipher is made from the same subkey. Where that context is not there,
     /// the opening is left to the session's cipher. ChaCha20: the packet is already open (<see cref="TryIds"/>).
     /// </summary>
-    private Udp2022ServerSession? TryNewSession(Span<byte> packet, ReadOnlySpan<byte> header, ulong sessionId, Span<byte> body, ref bool opened)
+    private Udp2022ServerSession? TryNewSession(Span<byte> packet, ReadOnlySpan<byte> header, ulong sessionId, Span<byte> body, ServerUser? user, ref bool opened)
     {
         if (_chacha)
         {
@@ -369,7 +444,7 @@ internal sealed class Udp2022Codec : IDisposable
         }
 
         Span<byte> subkey = stackalloc byte[_cipher.KeySize];
-        SessionSubkey(sessionId, subkey);
+        SessionSubkey(sessionId, user?.Key ?? _psk, subkey);
         try
         {
             if (_firstOpen is not null)
@@ -381,7 +456,7 @@ internal sealed class Udp2022Codec : IDisposable
                 }
             }
 
-            return new Udp2022ServerSession(sessionId, _cipher.CreateAead(subkey), RandomId());
+            return new Udp2022ServerSession(sessionId, _cipher.CreateAead(subkey), RandomId(), user);
         }
         finally
         {

@@ -9,16 +9,20 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// </summary>
 internal sealed class Udp2022ServerSession : IDisposable
 {
-    internal Udp2022ServerSession(ulong clientSessionId, IAeadCipher? clientAead, ulong serverSessionId)
+    internal Udp2022ServerSession(ulong clientSessionId, IAeadCipher? clientAead, ulong serverSessionId, ServerUser? user = null)
     {
         ClientSessionId = clientSessionId;
         ClientAead = clientAead;
         ServerSessionId = serverSessionId;
+        User = user;
     }
 
     public ulong ClientSessionId { get; }
 
     public ulong ServerSessionId { get; }
+
+    /// <summary>A multi-user server's session (SIP023): the user whose key it runs under; null on a one-key server.</summary>
+    public ServerUser? User { get; }
 
     internal object Gate { get; } = new();
 

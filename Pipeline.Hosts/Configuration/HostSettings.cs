@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Dns;
@@ -59,8 +60,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             throw new UsageException(Relabel(settings, methodKey, methodError!));
         }
 
-        var key = MasterKey(settings, cipher);
-        CheckOneSecret(settings, cipher, key);
+        var (key, identityKeys) = Keys(settings, cipher, verb);
+        CheckOneSecret(settings, cipher, key, identityKeys);
+        var users = Users(settings, cipher, verb);
         var timeout = settings.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
         var udpTimeout = settings.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
         var udpMax = settings.Int("udp_max_associations", 1, 1_000_000) ?? DefaultUdpMaxAssociations;
@@ -152,6 +154,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             MoreListens = moreListens,
             Cipher = cipher,
             MasterKey = key,
+            IdentityKeys = identityKeys,
+            Users = users,
             Server = server,
             FallbackServers = fallbackServers,
             TunnelDestination = tunnelDestination,
@@ -286,7 +290,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     {
         var known = new HashSet<string>(
             Flags.Relay.Where(static f => f.Key is not null).Select(static f => f.Key!.Split(':')[0])
-                .Concat(["servers", "pipeline", "telemetry", "outbound_bind_addr", "outbound_bind_interface"]),
+                .Concat(["servers", "pipeline", "telemetry", "outbound_bind_addr", "outbound_bind_interface", "users"]),
             StringComparer.OrdinalIgnoreCase);
         foreach (var key in settings.FileKeys())
         {
@@ -403,8 +407,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// Every server of a <c>servers</c> list shares the one method and key in use (as ss-libev's list of servers does):
     /// an entry with another is refused here rather than failing at its first connection. Passwords are never echoed.
     /// </summary>
-    private static void CheckOneSecret(LayeredSettings settings, CipherInfo cipher, byte[] key)
+    private static void CheckOneSecret(LayeredSettings settings, CipherInfo cipher, byte[] key, byte[][] identityKeys)
     {
+        bool Same(byte[] own, byte[][] ownIdentities) =>
+            own.AsSpan().SequenceEqual(key) && ownIdentities.Length == identityKeys.Length
+            && ownIdentities.Zip(identityKeys).All(static p => p.First.AsSpan().SequenceEqual(p.Second));
+
         for (var i = 0; settings.String($"servers:{i}:server") is { Length: > 0 }; i++)
         {
             string? differs = null;
@@ -414,12 +422,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 differs = "method";
             }
             else if (settings.String($"servers:{i}:key") is { Length: > 0 } base64
-                && !(KeyDerivation.TryParseBase64Key(cipher, base64, out var own, out _) && own.AsSpan().SequenceEqual(key)))
+                && !(KeyDerivation.TryClientKeysFromPassword(cipher, base64, out var own, out var ownIdentities, out _, field: "key") && Same(own, ownIdentities)))
             {
                 differs = "key";
             }
             else if (settings.String($"servers:{i}:password") is { Length: > 0 } password
-                && !(KeyDerivation.TryMasterKeyFromPassword(cipher, password, out var theirs, out _) && theirs.AsSpan().SequenceEqual(key)))
+                && !(KeyDerivation.TryClientKeysFromPassword(cipher, password, out var theirs, out var theirIdentities, out _) && Same(theirs, theirIdentities)))
             {
                 differs = "password";
             }
@@ -432,26 +440,97 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
     }
 
-    private static byte[] MasterKey(LayeredSettings settings, CipherInfo cipher)
+    /// <summary>
+    /// The master key, and a local's or tunnel's identity keys: a 2022 AES method's password (or key) may be a chain
+    /// <c>iPSK:...:uPSK</c> for a multi-user server (SIP023); a server's is its own key, its users' keys in <c>users</c>.
+    /// </summary>
+    private static (byte[] Key, byte[][] IdentityKeys) Keys(LayeredSettings settings, CipherInfo cipher, string verb)
     {
         // Key and password are one setting given two ways: the layer that gives either wins (-k beats the file's key);
         // within one layer the key wins, as with ss-libev.
         var keyKey = SharedKey(settings, "key");
-        if (settings.String(keyKey) is { Length: > 0 } base64 && settings.Layer(keyKey) >= settings.Layer(SharedKey(settings, "password")))
+        var field = "key";
+        if (settings.String(keyKey) is not { Length: > 0 } secret || settings.Layer(keyKey) < settings.Layer(SharedKey(settings, "password")))
         {
-            return KeyDerivation.TryParseBase64Key(cipher, base64, out var key, out var error) ? key : throw new UsageException(Relabel(settings, keyKey, error!));
+            keyKey = SharedKey(settings, "password");
+            field = "password";
+            secret = settings.String(keyKey);
+            if (string.IsNullOrEmpty(secret))
+            {
+                throw new UsageException($"-k: missing password; give -k PASSWORD, --key BASE64, \"password\" in the config file, or set {PasswordVariable}");
+            }
         }
 
-        var passwordKey = SharedKey(settings, "password");
-        var password = settings.String(passwordKey);
-        if (string.IsNullOrEmpty(password))
+        if (verb == "server" && cipher.Is2022 && secret.Contains(':', StringComparison.Ordinal))
         {
-            throw new UsageException($"-k: missing password; give -k PASSWORD, --key BASE64, \"password\" in the config file, or set {PasswordVariable}");
+            throw new UsageException(
+                $"{settings.Label(keyKey)} a server's {field} is its own key (iPSK:uPSK is a client's); give its users' keys in \"users\": [{{\"name\": ..., \"password\": ...}}]");
         }
 
-        return KeyDerivation.TryMasterKeyFromPassword(cipher, password, out var derived, out var passwordError)
-            ? derived
-            : throw new UsageException(Relabel(settings, passwordKey, passwordError!));
+        return KeyDerivation.TryClientKeysFromPassword(cipher, secret, out var key, out var identityKeys, out var error, field)
+            ? (key, identityKeys)
+            : throw new UsageException(Relabel(settings, keyKey, error!));
+    }
+
+    /// <summary>
+    /// A multi-user 2022 server's <c>users</c> (SIP023, shadowsocks-rust's form): <c>[{"name": NAME, "password": KEY}]</c>
+    /// at the top level or in the first <c>servers</c> entry, each key base64 of the method's key size, none twice.
+    /// </summary>
+    private static UserKey[] Users(LayeredSettings settings, CipherInfo cipher, string verb)
+    {
+        var path = settings.Configuration.GetSection("users").Exists() ? "users" : SharedKey(settings, "password") == "servers:0:password" ? "servers:0:users" : "users";
+        var section = settings.Configuration.GetSection(path);
+        if (!section.Exists())
+        {
+            return [];
+        }
+
+        const string Form = "[{\"name\": NAME, \"password\": BASE64 KEY}, ...]";
+        if (verb != "server")
+        {
+            throw new UsageException($"{settings.Label(path)} only a server has users; a local or tunnel gives its user's key after the server's, as password \"iPSK:uPSK\"");
+        }
+
+        if (!cipher.HasIdentityHeaders)
+        {
+            throw new UsageException(
+                $"{settings.Label(path)} several users on one port need identity headers (SIP023), which only 2022-blake3-aes-128-gcm and 2022-blake3-aes-256-gcm have, not {cipher.Name}");
+        }
+
+        var items = section.GetChildren().ToList();
+        if (section.Value is not null || items.Count == 0 || items.Any(static i => i.Value is not null))
+        {
+            throw new UsageException($"{settings.Label(path)} expected {Form}");
+        }
+
+        var users = new List<UserKey>();
+        foreach (var item in items)
+        {
+            var nameKey = $"{item.Path}:name";
+            var passwordKey = $"{item.Path}:password";
+            var name = settings.String(nameKey) is { Length: > 0 } given ? given.Trim()
+                : throw new UsageException($"{settings.Label(item.Path)} missing \"name\"; every user has a name (it goes on the user's connections in logs and traces)");
+            var password = settings.String(passwordKey) is { Length: > 0 } text ? text
+                : throw new UsageException($"{settings.Label(item.Path)} missing \"password\"; give the user's key (make one with: shadowsocks genkey -m {cipher.Name})");
+            if (!KeyDerivation.TryParseBase64Key(cipher, password, out var key, out var error, field: "password"))
+            {
+                throw new UsageException(Relabel(settings, passwordKey, error!));
+            }
+
+            if (users.FirstOrDefault(u => u.Name == name) is not null)
+            {
+                throw new UsageException($"{settings.Label(nameKey)} '{name}' is the name of another user too; give each user a name of their own");
+            }
+
+            if (users.FirstOrDefault(u => u.Key.AsSpan().SequenceEqual(key)) is { } twin)
+            {
+                throw new UsageException($"{settings.Label(passwordKey)} is user '{twin.Name}''s key too; give each user a key of their own (the key says who is who)");
+            }
+
+            users.Add(new UserKey(name, key));
+        }
+
+        return [.. users];
     }
 
     /// <summary>A Core parser's "field: problem" message, opened instead with where the value came from.</summary>

@@ -9,7 +9,7 @@ namespace Shadowsocks.Pipeline.Hosts.Logging;
 
 /// <summary>
 /// With <c>-v</c>: one debug line per connection when it ends, read off its spans (peer, destination, duration,
-/// bytes each way, and the failing stage's reason), so the stages need no logger of their own.
+/// bytes each way, and the failing stage's reason; a multi-user server's user), so the stages need no logger of their own.
 /// </summary>
 internal sealed class ConnectionLog : IDisposable
 {
@@ -72,7 +72,8 @@ internal sealed class ConnectionLog : IDisposable
         }
 
         done ??= new Summary();
-        var peer = $"{activity.GetTagItem(TagNames.NetworkPeerAddress)}:{activity.GetTagItem(TagNames.NetworkPeerPort)}";
+        var peer = $"{activity.GetTagItem(TagNames.NetworkPeerAddress)}:{activity.GetTagItem(TagNames.NetworkPeerPort)}"
+            + (activity.GetTagItem(TagNames.UserName) is string user ? $" (user {user})" : "");
         var destination = $"{activity.GetTagItem(TagNames.ServerAddress)}:{activity.GetTagItem(TagNames.ServerPort)}{(done.Direct ? " (direct, by the ACL)" : "")}";
         var took = activity.Duration.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture);
         if (done.Failure is not null || activity.Status == ActivityStatusCode.Error)

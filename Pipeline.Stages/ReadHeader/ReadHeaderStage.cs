@@ -15,7 +15,8 @@ namespace Shadowsocks.Pipeline.Stages.ReadHeader;
 /// Keeps the decryptor for the rest of the stream and any data after the header as the initial payload.
 /// The salt of an authenticated stream is remembered; a salt seen before (a replay) counts as an authentication
 /// failure. An authentication failure or a bad header marks the session for draining (probe resistance: no answer, no
-/// input-dependent close).
+/// input-dependent close). A multi-user 2022 server (SIP023) reads with its <c>users</c>: a request naming none of them
+/// fails as a bad tag does, and the user it names goes on the connection's span (<c>user.name</c>).
 /// </summary>
 internal static class ReadHeaderStage
 {
@@ -25,11 +26,12 @@ internal static class ReadHeaderStage
     private const int ReceiveSize = 2 + 16 + 0x3FFF + 16;
 
     public static TransformBlock<TcpSession, TcpSession> Create(
-        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider, ISaltFilter? replays = null) =>
+        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider, ISaltFilter? replays = null,
+        ServerUsers? users = null) =>
         new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
-            var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey, time: timeProvider);
+            var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey, time: timeProvider, users: users);
             session.Decryptor = decryptor;
             // Buffers only once bytes are there (a client that connects and says nothing holds none): each receive
             // rents its input for as long as it takes to decrypt it, and the plaintext is rented at the first bytes.
@@ -83,6 +85,11 @@ internal static class ReadHeaderStage
                     if (header == AddressParseStatus.Ok)
                     {
                         session.Destination = address;
+                        if (decryptor is Aead2022StreamDecryptor { User: { } user })
+                        {
+                            session.Span?.SetTag(TagNames.UserName, user.Name);
+                        }
+
                         session.Span?.SetTag(TagNames.ServerAddress, address.Host ?? address.Ip!.ToString());
                         session.Span?.SetTag(TagNames.ServerPort, (int)address.Port);
                         if (filled > consumed)

@@ -44,7 +44,7 @@ internal static class CipherDuplex
 
     public static async Task RunAsync(
         TcpSession session, Socket plainSide, Socket cipherSide, bool plainSideIsClient, RelayOptions options, IdleTimer idle, TimeProvider time,
-        ISaltFilter? responseSalts = null)
+        ClientSide? clientSide = null)
     {
         var token = session.Cancellation.Token;
         var pipeline = options.Pipeline;
@@ -58,10 +58,11 @@ internal static class CipherDuplex
         // request's salt (its decryptor is the read-header stage's), and the client's decryptor checks that name.
         IStreamEncryptor Encryptor() =>
             encryptor ??= session.Direct ? PlainStreamCodec.Instance
-                : ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor, time);
+                : ShadowsocksStreamCodec.CreateEncryptor(
+                    options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor, time, clientSide?.Identities);
         IStreamDecryptor Decryptor() =>
             session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance
-                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, time, responseSalts);
+                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, time, clientSide?.ResponseSalts);
 
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()

@@ -57,8 +57,8 @@ internal sealed class LocalTcpRelay(
             new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames,
             new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: true, timeProvider);
-        var responseSalts = SaltFilters.ForResponses(options, timeProvider);
-        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler, timeProvider, responseSalts));
+        var clientSide = ClientSide.For(options, timeProvider);
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler, timeProvider, clientSide));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
         if (udp is not null)

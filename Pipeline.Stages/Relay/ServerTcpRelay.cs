@@ -6,6 +6,7 @@ using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.ReadHeader;
@@ -47,7 +48,8 @@ internal sealed class ServerTcpRelay(
         // Connection-level stages, shared by every connection, in flow order.
         var readHeader = ReadHeaderStage.Create(
             pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider,
-            replays ?? SaltFilters.For(options, timeProvider)); // same wait as a drain: probes see one close behaviour
+            replays ?? SaltFilters.For(options, timeProvider), // same wait as a drain: probes see one close behaviour
+            ServerUsers.For(options));
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);

@@ -1,5 +1,4 @@
 using System.Reactive.Concurrency;
-using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
@@ -16,15 +15,14 @@ internal static class SessionRunner
     /// blocks, encrypting the first payload, the first non-blocking receives) on that block's single thread
     /// serialized connection starts (traces showed the server's read_header waiting 14 ms at p50 for it under 50
     /// concurrent short connections). The decryptor is the session's own when the handshake already created it
-    /// (server); otherwise a new one. <paramref name="responseSalts"/>: a 2022 client's memory of the salts its
-    /// server's responses came with (SIP022 § 3.1.4: clients too must refuse a salt seen in the last minute).
+    /// (server); otherwise a new one. <paramref name="clientSide"/>: what a local's or tunnel's streams share (2022).
     /// </summary>
     public static void Start(
-        TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ISaltFilter? responseSalts = null) =>
-        _ = Task.Run(() => RunAsync(session, plainSideIsClient, options, scheduler, time, responseSalts));
+        TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide = null) =>
+        _ = Task.Run(() => RunAsync(session, plainSideIsClient, options, scheduler, time, clientSide));
 
     private static async Task RunAsync(
-        TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ISaltFilter? responseSalts)
+        TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide)
     {
         PipelineTelemetry.ActiveConnections.Add(1);
         var idle = new IdleTimer(scheduler, options.IdleTimeout, session.Abort);
@@ -32,7 +30,7 @@ internal static class SessionRunner
         {
             var remote = session.Remote!;
             var (plainSide, cipherSide) = plainSideIsClient ? (session.Client, remote) : (remote, session.Client);
-            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle, time, responseSalts).ConfigureAwait(false);
+            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle, time, clientSide).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -14,7 +14,7 @@ internal sealed class Udp2022ClientSessions : IDisposable
 {
     public Udp2022ClientSessions(RelayOptions options, IScheduler scheduler, TimeProvider time)
     {
-        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time);
+        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time, identities: IdentityChain.For(options));
         ByAddress = new LruCache<IPEndPoint, Udp2022ClientSession>(
             options.UdpMaxAssociations, SaltFilters.Keep2022(options.UdpTimeout), sliding: true, scheduler, static (_, session, _) => session.Dispose());
         NewSession = _ => Codec.NewClientSession();

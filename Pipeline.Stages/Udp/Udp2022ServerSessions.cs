@@ -20,7 +20,7 @@ internal sealed class Udp2022ServerSessions : IDisposable
 {
     public Udp2022ServerSessions(RelayOptions options, IScheduler scheduler, TimeProvider time)
     {
-        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time);
+        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time, users: ServerUsers.For(options));
         var keep = SaltFilters.Keep2022(options.UdpTimeout);
         _pushedOut = new RecentSalts(SaltFilters.Retention2022, time);
         ById = new LruCache<ulong, Udp2022ServerSession>(options.UdpMaxAssociations, keep, sliding: true, scheduler, (id, session, reason) =>

@@ -1,0 +1,79 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Crypto;
+
+namespace Shadowsocks.Pipeline.Core.Protocol;
+
+/// <summary>
+/// SIP023, a server's side: its identity key (iPSK) and its users, found by the 16-byte BLAKE3 hash of their key that
+/// a request's identity header carries (layout in <see cref="IdentityChain"/>). Immutable; thread-safe.
+/// </summary>
+internal sealed class ServerUsers
+{
+    private readonly byte[] _identityKey;
+    private readonly Dictionary<UInt128, ServerUser> _byHash;
+
+    public ServerUsers(CipherInfo cipher, byte[] identityKey, IReadOnlyList<UserKey> users)
+    {
+        if (!cipher.HasIdentityHeaders)
+        {
+            throw new ArgumentException($"{cipher.Name} has no identity headers (SIP023: the 2022 AES methods only).", nameof(cipher));
+        }
+
+        if (identityKey.Length != cipher.KeySize || users.Any(u => u.Key.Length != cipher.KeySize))
+        {
+            throw new ArgumentException($"Every key of {cipher.Name} has {cipher.KeySize} bytes.", nameof(users));
+        }
+
+        _identityKey = identityKey;
+        All = [.. users.Select((u, i) => new ServerUser(u.Name, u.Key, i))];
+        _byHash = [];
+        foreach (var user in All)
+        {
+            if (!_byHash.TryAdd(Name(KeyDerivation.Blake3KeyHash(user.Key)), user))
+            {
+                throw new ArgumentException($"Users {_byHash[Name(KeyDerivation.Blake3KeyHash(user.Key))].Name} and {user.Name} have the same key.", nameof(users));
+            }
+        }
+    }
+
+    /// <summary>The table of <see cref="RelayOptions.Users"/>, under <see cref="RelayOptions.MasterKey"/>, or null without users.</summary>
+    public static ServerUsers? For(RelayOptions options) =>
+        options.Users.Count == 0 ? null : new ServerUsers(options.Cipher, options.MasterKey, options.Users);
+
+    public IReadOnlyList<ServerUser> All { get; }
+
+    /// <summary>The user a TCP request's identity header names under <paramref name="salt"/>, or null (not one of ours: a probe, or a wrong key).</summary>
+    public ServerUser? FindTcp(ReadOnlySpan<byte> salt, ReadOnlySpan<byte> identityHeader)
+    {
+        Span<byte> subkey = stackalloc byte[_identityKey.Length];
+        Span<byte> hash = stackalloc byte[AesBlock.Size];
+        KeyDerivation.Blake3IdentitySubkey(_identityKey, salt, subkey);
+        AesBlock.Decrypt(subkey, identityHeader, hash);
+        CryptographicOperations.ZeroMemory(subkey);
+        return _byHash.GetValueOrDefault(Name(hash));
+    }
+
+    /// <summary>
+    /// The user a UDP request's identity header names, given the plaintext of its <paramref name="separateHeader"/> and
+    /// a cipher under the identity key (the one that opened the separate header; used under its lock), or null.
+    /// </summary>
+    public ServerUser? FindUdp(ReadOnlySpan<byte> separateHeader, ReadOnlySpan<byte> identityHeader, Aes identityCipher)
+    {
+        Span<byte> hash = stackalloc byte[AesBlock.Size];
+        lock (identityCipher)
+        {
+            identityCipher.DecryptEcb(identityHeader[..AesBlock.Size], hash, PaddingMode.None);
+        }
+
+        for (var i = 0; i < hash.Length; i++)
+        {
+            hash[i] ^= separateHeader[i];
+        }
+
+        return _byHash.GetValueOrDefault(Name(hash));
+    }
+
+    private static UInt128 Name(ReadOnlySpan<byte> hash) => BinaryPrimitives.ReadUInt128LittleEndian(hash);
+}
