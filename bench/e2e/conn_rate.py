@@ -4,6 +4,8 @@
 usage: bench/e2e/conn_rate.py [seconds=5] [rounds=3] [concurrency=50] [method=aes-256-gcm] [warmup=3]
        FAST_OPEN=1 bench/e2e/conn_rate.py ...   # both implementations with --fast-open (needs net.ipv4.tcp_fastopen=3)
        OURS_METHOD=2022-blake3-aes-256-gcm bench/e2e/conn_rate.py ...   # ours with that method (a fresh key), ss-libev with `method`
+       OURS_METHOD=2022-blake3-aes-256-gcm OURS_USERS=1000 bench/e2e/conn_rate.py ...   # ours as a multi-user server (SIP023)
+           with that many users, the local as the last of them (iPSK:uPSK)
 
 Each worker loops: connect to the local, SOCKS5 CONNECT to a loopback HTTP server, GET a 1 KiB file, read it to the
 end, close. Reports requests per second, p50 and p99 latency (connect to last byte) per implementation (medians over
@@ -11,7 +13,7 @@ rounds) and the ratios ours/libev. Each implementation first runs `warmup` secon
 the figures are a running server's (ours JIT-compiles and tiers up its hot paths in the first seconds; libev needs no
 warm-up, and gets the same). Loopback only; every process is killed at the end.
 """
-import asyncio, os, socket, statistics, subprocess, sys, time
+import asyncio, base64, json, os, socket, statistics, subprocess, sys, tempfile, time
 
 from common import SS, free_port, socks5_connect, wait_listening
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5
@@ -23,6 +25,18 @@ BODY = b"x" * 1024
 FAST_OPEN = ["--fast-open"] if os.environ.get("FAST_OPEN") == "1" else []
 OURS_METHOD = os.environ.get("OURS_METHOD") or METHOD
 OURS_KEY = subprocess.check_output([SS, "genkey", "-m", OURS_METHOD], text=True).strip() if os.environ.get("OURS_METHOD") else "bench"
+OURS_USERS = int(os.environ.get("OURS_USERS") or 0)
+
+
+def multi_user_config():
+    """A server config with OURS_USERS users (OURS_KEY is the server's identity key); returns its path and the last user's key."""
+    size = 16 if "128" in OURS_METHOD else 32
+    keys = [base64.b64encode(os.urandom(size)).decode() for _ in range(OURS_USERS)]
+    users = [{"name": "user%d" % i, "password": k} for i, k in enumerate(keys)]
+    handle, path = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(handle, "w") as f:
+        json.dump({"users": users}, f)
+    return path, keys[-1]
 
 
 async def http_server():
@@ -49,8 +63,12 @@ async def one(lport, hport):
 async def measure(impl, hport):
     sport, lport = free_port(), free_port()
     if impl == "ours":
-        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", OURS_KEY, "-m", OURS_METHOD, "--forbidden-ip", ""] + FAST_OPEN,
-                [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", OURS_KEY, "-m", OURS_METHOD] + FAST_OPEN]
+        users, local_key = [], OURS_KEY
+        if OURS_USERS:
+            config, user_key = multi_user_config()
+            users, local_key = ["-c", config], OURS_KEY + ":" + user_key
+        cmds = [[SS, "server", "-s", "127.0.0.1", "-p", str(sport), "-k", OURS_KEY, "-m", OURS_METHOD, "--forbidden-ip", ""] + users + FAST_OPEN,
+                [SS, "local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", local_key, "-m", OURS_METHOD] + FAST_OPEN]
     else:
         cmds = [["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench", "-m", METHOD] + FAST_OPEN,
                 ["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(lport), "-k", "bench", "-m", METHOD] + FAST_OPEN]

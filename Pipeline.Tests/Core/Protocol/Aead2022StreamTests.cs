@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
+using static Shadowsocks.Pipeline.Tests.Core.Protocol.StreamCodecKit;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Protocol;
@@ -270,26 +271,6 @@ public sealed class Aead2022StreamTests
 
     private static byte[] Salt(CipherInfo cipher) => RandomNumberGenerator.GetBytes(cipher.SaltSize);
 
-    private static byte[] Header(ShadowsocksAddress address)
-    {
-        var header = new byte[AddressHeader.GetSize(address)];
-        AddressHeader.Write(address, header);
-        return header;
-    }
-
-    private static byte[] RandomBytes(Random random, int length)
-    {
-        var bytes = new byte[length];
-        random.NextBytes(bytes);
-        return bytes;
-    }
-
-    private static byte[] Encrypt(IStreamEncryptor encryptor, byte[] plaintext)
-    {
-        var output = new byte[encryptor.MaxOutputSize(plaintext.Length)];
-        return output[..encryptor.Encrypt(plaintext, output)];
-    }
-
     /// <summary>The first piece carries the header, as the relay's first chunk does; the rest at random sizes.</summary>
     private static byte[] EncryptInPieces(IStreamEncryptor encryptor, byte[] plaintext, Random random)
     {
@@ -303,26 +284,5 @@ public sealed class Aead2022StreamTests
         }
 
         return [.. wire];
-    }
-
-    private static (DecryptStatus Status, byte[] Plain) DecryptInPieces(IStreamDecryptor decryptor, byte[] wire, Random random)
-    {
-        var plain = new List<byte>();
-        var offset = 0;
-        while (offset < wire.Length)
-        {
-            var n = Math.Min(wire.Length - offset, random.Next(1, 40_000));
-            var output = new byte[decryptor.MaxOutputSize(n)];
-            var status = decryptor.Decrypt(wire.AsSpan(offset, n), output, out var written);
-            plain.AddRange(output.AsSpan(0, written).ToArray());
-            if (status != DecryptStatus.Ok)
-            {
-                return (status, [.. plain]);
-            }
-
-            offset += n;
-        }
-
-        return (DecryptStatus.Ok, [.. plain]);
     }
 }

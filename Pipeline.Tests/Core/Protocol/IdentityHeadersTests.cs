@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
+using static Shadowsocks.Pipeline.Tests.Core.Protocol.StreamCodecKit;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Protocol;
 
@@ -213,46 +214,5 @@ public sealed class IdentityHeadersTests
     {
         Assert.True(CipherCatalog.TryGet(method, out var cipher));
         return cipher;
-    }
-
-    private static byte[] Header(ShadowsocksAddress address)
-    {
-        var header = new byte[AddressHeader.GetSize(address)];
-        AddressHeader.Write(address, header);
-        return header;
-    }
-
-    private static byte[] RandomBytes(Random random, int length)
-    {
-        var bytes = new byte[length];
-        random.NextBytes(bytes);
-        return bytes;
-    }
-
-    private static byte[] Encrypt(IStreamEncryptor encryptor, byte[] plaintext)
-    {
-        var output = new byte[encryptor.MaxOutputSize(plaintext.Length)];
-        return output[..encryptor.Encrypt(plaintext, output)];
-    }
-
-    private static (DecryptStatus Status, byte[] Plain) DecryptInPieces(IStreamDecryptor decryptor, byte[] wire, Random random)
-    {
-        var plain = new List<byte>();
-        var offset = 0;
-        while (offset < wire.Length)
-        {
-            var n = Math.Min(wire.Length - offset, random.Next(1, 40_000));
-            var output = new byte[decryptor.MaxOutputSize(n)];
-            var status = decryptor.Decrypt(wire.AsSpan(offset, n), output, out var written);
-            plain.AddRange(output.AsSpan(0, written).ToArray());
-            if (status != DecryptStatus.Ok)
-            {
-                return (status, [.. plain]);
-            }
-
-            offset += n;
-        }
-
-        return (DecryptStatus.Ok, [.. plain]);
     }
 }
