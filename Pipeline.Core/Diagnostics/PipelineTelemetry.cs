@@ -31,7 +31,7 @@ internal static class PipelineTelemetry
         }
     }
 
-    public static readonly Counter<long> BytesRelayed = Meter.CreateCounter<long>("pipeline.bytes_relayed", "By", "Bytes relayed, by direction.");
+    public static readonly Counter<long> BytesRelayed = Meter.CreateCounter<long>("pipeline.bytes_relayed", "By", "Bytes relayed over TCP, by direction (and by user on a multi-user 2022 server).");
 
     public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("pipeline.active_connections", "{connection}", "Open relayed connections.");
 

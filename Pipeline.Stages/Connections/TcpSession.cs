@@ -43,6 +43,9 @@ internal sealed class TcpSession : IDisposable
     /// <summary>The server-side decryptor, created while reading the header and kept for the rest of the stream.</summary>
     public IStreamDecryptor? Decryptor { get; set; }
 
+    /// <summary>A multi-user 2022 server's connection (SIP023): the name of the user its identity header named.</summary>
+    public string? User { get; set; }
+
     /// <summary>The root span of this connection (null when nobody listens).</summary>
     public Activity? Span { get; }
 

@@ -87,6 +87,7 @@ internal static class ReadHeaderStage
                         session.Destination = address;
                         if (decryptor is Aead2022StreamDecryptor { User: { } user })
                         {
+                            session.User = user.Name;
                             session.Span?.SetTag(TagNames.UserName, user.Name);
                         }
 

@@ -158,7 +158,14 @@ internal static class CipherDuplex
         first = null; // the pump owns the first chain now and drops it when the burst ends
         var outcome = await pumping.ConfigureAwait(false);
         span?.SetTag(TagNames.Bytes, sent.Value);
-        PipelineTelemetry.BytesRelayed.Add(sent.Value, new KeyValuePair<string, object?>(TagNames.Direction, name));
+        if (session.User is { } user)
+        {
+            PipelineTelemetry.BytesRelayed.Add(sent.Value, new(TagNames.Direction, name), new(TagNames.UserName, user));
+        }
+        else
+        {
+            PipelineTelemetry.BytesRelayed.Add(sent.Value, new KeyValuePair<string, object?>(TagNames.Direction, name));
+        }
         if (outcome != ReceiveOutcome.EndOfStream)
         {
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Hosts.Logging;
+
+namespace Shadowsocks.Pipeline.Tests.Hosts.Logging;
+
+/// <summary>The <c>-v</c> line of a connection, read off its spans.</summary>
+public sealed class ConnectionLogTests
+{
+    [Fact]
+    public void AMultiUserServersConnection_NamesItsUser_AndOthersNone()
+    {
+        var logger = new LinesLogger();
+        using var log = new ConnectionLog(logger);
+        var peer = $"10.1.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
+
+        Finish(peer, 40001, "alice");
+        Finish(peer, 40002, null);
+
+        var mine = logger.Lines.Where(l => l.Contains(peer, StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, mine.Count);
+        Assert.Contains($"{peer}:40001 (user alice) -> example.com:443 closed after", mine[0]);
+        Assert.Contains($"{peer}:40002 -> example.com:443 closed after", mine[1]);
+        Assert.DoesNotContain("user", mine[1]);
+    }
+
+    private static void Finish(string peer, int port, string? user)
+    {
+        using var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server);
+        Assert.NotNull(span); // the log's listener samples every connection
+        span.SetTag(TagNames.NetworkPeerAddress, peer);
+        span.SetTag(TagNames.NetworkPeerPort, port);
+        span.SetTag(TagNames.ServerAddress, "example.com");
+        span.SetTag(TagNames.ServerPort, 443);
+        if (user is not null)
+        {
+            span.SetTag(TagNames.UserName, user);
+        }
+    }
+
+    private sealed class LinesLogger : ILogger
+    {
+        private readonly List<string> _lines = [];
+
+        public List<string> Lines
+        {
+            get
+            {
+                lock (_lines)
+                {
+                    return [.. _lines];
+                }
+            }
+        }
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (_lines)
+            {
+                _lines.Add(formatter(state, exception));
+            }
+        }
+    }
+}
