@@ -61,9 +61,10 @@ internal static class ConnectStage
     }
 
     /// <summary>
-    /// Server: connects to the first of the resolved addresses that answers within <paramref name="timeout"/>, from
-    /// <paramref name="how"/>'s source address and interface when given (<c>-b</c>, <c>-i</c>). Addresses that are
-    /// <paramref name="forbidden"/> or on the <paramref name="acl"/>'s outbound block list are skipped.
+    /// Server: connects to the first of the resolved addresses that answers within <paramref name="timeout"/> (all
+    /// of them together), racing them as <see cref="HappyEyeballs"/> does, from <paramref name="how"/>'s source address
+    /// and interface when given (<c>-b</c>, <c>-i</c>). Addresses that are <paramref name="forbidden"/> or on the
+    /// <paramref name="acl"/>'s outbound block list are skipped.
     /// </summary>
     public static TransformBlock<TcpSession, TcpSession> ToDestination(
         StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null, OpenOptions how = default,
@@ -73,26 +74,36 @@ internal static class ConnectStage
             using var span = StageActivity.Start(Name, session, options);
             string? lastError = null;
             var refused = false;
+            var allowed = new List<IPAddress>(session.ResolvedAddresses.Length);
             foreach (var address in session.ResolvedAddresses)
             {
                 if (forbidden?.Contains(address) == true)
                 {
                     lastError = $"{address} is a forbidden destination (--forbidden-ip)";
-                    continue;
                 }
-
-                if (acl?.BlocksOutbound(address) == true)
+                else if (acl?.BlocksOutbound(address) == true)
                 {
                     lastError = $"{address} is refused by the ACL (outbound_block_list)";
-                    continue;
                 }
+                else
+                {
+                    allowed.Add(address);
+                }
+            }
 
-                var target = new IPEndPoint(address, session.Destination.Port);
+            if (allowed.Count > 0)
+            {
+                var port = session.Destination.Port;
+                var order = HappyEyeballs.Interleave(allowed);
                 using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
                 try
                 {
-                    session.Remote = await OpenAsync(target, how, deadline.Token).ConfigureAwait(false);
-                    span?.SetTag(TagNames.NetworkPeerAddress, address.ToString());
+                    var (socket, index) = order.Count == 1
+                        ? (await OpenAsync(new IPEndPoint(order[0], port), how, deadline.Token).ConfigureAwait(false), 0)
+                        : await HappyEyeballs.ConnectAsync(order, (address, token) => OpenAsync(new IPEndPoint(address, port), how, token), timeProvider, deadline.Token)
+                            .ConfigureAwait(false);
+                    session.Remote = socket;
+                    span?.SetTag(TagNames.NetworkPeerAddress, order[index].ToString());
                     return session;
                 }
                 catch (SocketException e)
@@ -115,42 +126,29 @@ internal static class ConnectStage
         }), BlockOptions.Shared(options));
 
     /// <summary>
-    /// A server by name: the address that answered last time first, then the others in the resolver's order, the
-    /// attempt's time shared out among them, so that one that never answers (an IPv6 path that drops packets) leaves
-    /// the next its turn; the last has what is left. The address that answers is remembered (in
-    /// <paramref name="servers"/>), so a silent one costs its share once, not on every connection.
+    /// A server by name: the address that answered last time first, then the others, families alternating, raced as
+    /// <see cref="HappyEyeballs"/> does, so that one that never answers (an IPv6 path that drops packets) costs a
+    /// quarter of a second. The address that answers is remembered (in <paramref name="servers"/>).
     /// </summary>
     private static async ValueTask<Socket> OpenByNameAsync(
         DnsEndPoint server, IDnsResolver resolver, OpenOptions how, ServerFailover servers, CancellationToken cancellationToken)
     {
         var addresses = await resolver.ResolveAsync(server.Host, cancellationToken).ConfigureAwait(false);
-        if (servers.LastAnswered(server) is { } answered && Array.IndexOf(addresses, answered) > 0)
+        if (addresses.Length == 0)
         {
-            addresses = [answered, .. addresses.Where(a => !a.Equals(answered))];
+            throw new SocketException((int)SocketError.HostNotFound);
         }
 
-        SocketException? last = null;
-        for (var i = 0; i < addresses.Length; i++)
+        var order = HappyEyeballs.Interleave(addresses);
+        if (servers.LastAnswered(server) is { } answered && order.Contains(answered))
         {
-            var isLast = i == addresses.Length - 1;
-            using var slice = isLast ? null : SocketReads.Deadline(servers.AttemptTimeout / addresses.Length, servers.TimeProvider, cancellationToken);
-            try
-            {
-                var socket = await OpenAsync(new IPEndPoint(addresses[i], server.Port), how, slice?.Token ?? cancellationToken).ConfigureAwait(false);
-                servers.Answered(server, addresses[i]);
-                return socket;
-            }
-            catch (SocketException e)
-            {
-                last = e;
-            }
-            catch (OperationCanceledException) when (!isLast && !cancellationToken.IsCancellationRequested)
-            {
-                last = new SocketException((int)SocketError.TimedOut); // its share ran out: the next address
-            }
+            order = [answered, .. HappyEyeballs.Interleave([.. addresses.Where(a => !a.Equals(answered))])];
         }
 
-        throw last ?? new SocketException((int)SocketError.HostNotFound);
+        var (socket, index) = await HappyEyeballs.ConnectAsync(
+            order, (address, token) => OpenAsync(new IPEndPoint(address, server.Port), how, token), servers.TimeProvider, cancellationToken).ConfigureAwait(false);
+        servers.Answered(server, order[index]);
+        return socket;
     }
 
     private static async ValueTask<Socket> OpenAsync(EndPoint endPoint, OpenOptions how, CancellationToken cancellationToken)

@@ -12,10 +12,12 @@ internal sealed class StalledListener : IDisposable
     private readonly Socket _listener;
     private readonly List<Socket> _fillers = [];
 
-    public StalledListener(IPAddress? address = null)
+    /// <param name="address">Where it listens (127.0.0.1 by default).</param>
+    /// <param name="port">Its port (any free one by default): another loopback address's port, to stand for one host of two addresses.</param>
+    public StalledListener(IPAddress? address = null, int port = 0)
     {
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(address ?? IPAddress.Loopback, 0));
+        _listener.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         _listener.Listen(0);
         for (var i = 0; i < 3; i++)
         {
