@@ -264,9 +264,17 @@ internal sealed class Sip022Reference : IDisposable
     /// <see cref="InvalidDataException"/> if the address or the padding runs past the variable header.
     /// </summary>
     public async Task<(byte Type, long Timestamp, byte[] Address, int PaddingLength, byte[] InitialPayload)> ReadRequestAsync(
-        Socket socket, CancellationToken cancellationToken)
+        Socket socket, CancellationToken cancellationToken) =>
+        await ReadRequestAsync(socket, await ReadExactlyAsync(socket, KeySize, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// Server role, the salt already read (with whatever followed it before the first chunk, e.g. SIP023 identity
+    /// headers): reads both request header chunks. Throws like <see cref="ReadRequestAsync(Socket, CancellationToken)"/>.
+    /// </summary>
+    public async Task<(byte Type, long Timestamp, byte[] Address, int PaddingLength, byte[] InitialPayload)> ReadRequestAsync(
+        Socket socket, byte[] salt, CancellationToken cancellationToken)
     {
-        BeginReceiving(await ReadExactlyAsync(socket, KeySize, cancellationToken));
+        BeginReceiving(salt);
         var fixedHeader = Open(await ReadExactlyAsync(socket, RequestFixedHeaderSize + TagSize, cancellationToken));
         var type = fixedHeader[0];
         var timestamp = (long)BinaryPrimitives.ReadUInt64BigEndian(fixedHeader.AsSpan(1));
@@ -291,7 +299,7 @@ internal sealed class Sip022Reference : IDisposable
 
     /// <summary>
     /// Client role: reads the server's salt, the response header chunk and the payload chunk it announces. Throws
-    /// like <see cref="ReadRequestAsync"/>.
+    /// like <see cref="ReadRequestAsync(Socket, CancellationToken)"/>.
     /// </summary>
     public async Task<(byte Type, long Timestamp, byte[] RequestSalt, byte[] Payload)> ReadResponseHeaderAsync(
         Socket socket, CancellationToken cancellationToken)
