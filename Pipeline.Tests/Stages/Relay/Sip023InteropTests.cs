@@ -56,6 +56,19 @@ public sealed class Sip023InteropTests
         return data;
     }
 
+    public static TheoryData<string, string> Replays()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var method in Sip023Reference.Methods)
+        {
+            data.Add(method, "identical bytes");
+            data.Add(method, "same salt, the same user's new request");
+            data.Add(method, "same salt, another user's new request");
+        }
+
+        return data;
+    }
+
     // --- our server, the reference client ---
 
     [Theory]
@@ -165,17 +178,20 @@ public sealed class Sip023InteropTests
     }
 
     [Theory]
-    [MemberData(nameof(Methods))]
-    public async Task OurServer_ReplayedRequestWithIdentityHeader_FirstServed_SecondNoAnswer(string method)
+    [MemberData(nameof(Replays))]
+    public async Task OurServer_ReplayedSaltWithIdentityHeader_FirstServed_SecondNoAnswer(string method, string kind)
     {
+        // SIP022 § 3.1.4: a salt seen in the last 60 s closes the session, whoever sends it: every user knows the
+        // iPSK, but a salt is in the clear anyway.
         using var cancel = new CancellationTokenSource(s_timeout);
         await using var destination = new EchoDestination();
         var keys = Keys.New(method);
         await using var server = StartServer(method, keys, s_idle);
+        var address = Sip022Reference.Address(destination.EndPoint);
+        var salt = Keys.NewKey(method);
         using var original = new Sip022Reference(method, keys.Bob);
         var payload = RandomNumberGenerator.GetBytes(200);
-        var recording = Sip023Reference.WithTcpIdentityHeaders(
-            original.EncodeRequest(Sip022Reference.Address(destination.EndPoint), Sip022Reference.Now, 32, payload), [keys.Identity], keys.Bob);
+        var recording = Sip023Reference.WithTcpIdentityHeaders(original.EncodeRequest(address, Sip022Reference.Now, 32, payload, salt: salt), [keys.Identity], keys.Bob);
 
         using (var first = await ConnectAsync(server.LocalEndPoint, cancel.Token))
         {
@@ -185,8 +201,14 @@ public sealed class Sip023InteropTests
             AssertSameBytes(payload, await ReadPayloadAsync(original, first, response.Payload, payload.Length, cancel.Token));
         }
 
+        var userKey = kind == "same salt, another user's new request" ? keys.Alice : keys.Bob;
+        using var again = new Sip022Reference(method, userKey);
+        var replay = kind == "identical bytes"
+            ? recording
+            : Sip023Reference.WithTcpIdentityHeaders(again.EncodeRequest(address, Sip022Reference.Now, 77, RandomNumberGenerator.GetBytes(150), salt: salt), [keys.Identity], userKey);
+
         using var second = await ConnectAsync(server.LocalEndPoint, cancel.Token);
-        await second.SendAsync(recording, SocketFlags.None, cancel.Token);
+        await second.SendAsync(replay, SocketFlags.None, cancel.Token);
         await AssertSilentThenClosedAtIdleAsync(second, cancel.Token);
         Assert.Equal(1, destination.Accepted);
     }

@@ -187,6 +187,37 @@ public sealed class Sip023UdpInteropTests
         Assert.Equal(4, echo.Received);
     }
 
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public async Task ReferenceClient_AnotherUserSendsWithAlicesSessionId_AlicesSessionKeepsItsKeyAddressAndWindow(string method)
+    {
+        // Beyond the spec's letter: every user of a server knows its iPSK, so bob can read alice's session ID from her
+        // separate header and send, under his own key, packets that carry it. They must not take over alice's session:
+        // her replies stay at her address and under her key, and her packet IDs stay fresh.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var keys = Keys.New(method);
+        await using var server = StartServer(method, keys);
+        using var aliceSocket = Bind();
+        using var bobSocket = Bind();
+        var session = Sip022UdpReference.NewSessionId();
+        var target = Sip022UdpReference.Address(echo.EndPoint);
+        var alice = new Sip022UdpReference(method, keys.Alice);
+
+        await aliceSocket.SendToAsync(Sip023Reference.SealUdpClient(method, [keys.Identity], keys.Alice, session, 0, target, "alice 0"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        Assert.Equal("alice 0"u8.ToArray(), alice.OpenServer(await TryReceiveAsync(aliceSocket, server.LocalEndPoint, s_reply) ?? [])?.Payload);
+
+        await bobSocket.SendToAsync(Sip023Reference.SealUdpClient(method, [keys.Identity], keys.Bob, session, 1_000_000, target, "bob in alice's session"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        var toBob = await CollectAsync(bobSocket, server.LocalEndPoint, s_quiet, once: false);
+        Assert.All(toBob, d => Assert.Null(alice.OpenServer(d))); // whatever bob gets, nothing under alice's key
+
+        await aliceSocket.SendToAsync(Sip023Reference.SealUdpClient(method, [keys.Identity], keys.Alice, session, 1, target, "alice 1"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        var reply = alice.OpenServer(await TryReceiveAsync(aliceSocket, server.LocalEndPoint, s_reply) ?? []);
+        Assert.True(reply is not null, "alice's packet 1, after bob's packet with her session ID, got no reply at her address under her key");
+        Assert.Equal("alice 1"u8.ToArray(), reply.Payload);
+        Assert.Equal(session, reply.ClientSessionId);
+    }
+
     // --- our local and tunnel, the reference multi-user server ---
 
     [Theory]
