@@ -16,6 +16,12 @@ internal static class Program
             return;
         }
 
+        if (args.Length > 0 && args[0] == "eih")
+        {
+            Identity.IdentityHeaderCost.Run(args);
+            return;
+        }
+
         if (args.Length > 0 && args[0] == "udp-crypto")
         {
             Udp.UdpPacketRate.Run(args);
