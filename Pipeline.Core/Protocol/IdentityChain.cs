@@ -19,6 +19,9 @@ internal sealed class IdentityChain
     private readonly byte[][] _identityKeys;
     private readonly byte[][] _nextHashes;
 
+    /// <summary>UDP: a cipher under each identity key; the first also seals the separate header.</summary>
+    private readonly AesEcb[] _udpCiphers;
+
     public IdentityChain(CipherInfo cipher, IReadOnlyList<byte[]> identityKeys, byte[] userKey)
     {
         if (!cipher.HasIdentityHeaders)
@@ -33,6 +36,7 @@ internal sealed class IdentityChain
 
         _identityKeys = [.. identityKeys];
         _nextHashes = [.. identityKeys.Skip(1).Append(userKey).Select(k => KeyDerivation.Blake3KeyHash(k))];
+        _udpCiphers = [.. identityKeys.Select(k => new AesEcb(k))];
     }
 
     /// <summary>The chain of <see cref="RelayOptions.IdentityKeys"/> before <see cref="RelayOptions.MasterKey"/>, or null without any.</summary>
@@ -42,8 +46,8 @@ internal sealed class IdentityChain
     /// <summary>The identity headers' bytes in a request.</summary>
     public int Size => AesBlock.Size * _identityKeys.Length;
 
-    /// <summary>The key a UDP request's separate header is sealed with: the first hop's identity key.</summary>
-    public byte[] FirstIdentityKey => _identityKeys[0];
+    /// <summary>Seals a UDP request's separate header, with the first hop's identity key (SIP023: not the user's).</summary>
+    public void SealSeparateHeader(ReadOnlySpan<byte> separateHeader, Span<byte> destination) => _udpCiphers[0].Encrypt(separateHeader, destination);
 
     /// <summary>A TCP request's identity headers for <paramref name="salt"/>, written to <c>destination[..Size]</c>.</summary>
     public void WriteTcp(ReadOnlySpan<byte> salt, Span<byte> destination)
@@ -58,12 +62,8 @@ internal sealed class IdentityChain
         CryptographicOperations.ZeroMemory(subkey);
     }
 
-    /// <summary>
-    /// A UDP request's identity headers for the plaintext <paramref name="separateHeader"/>, written to
-    /// <c>destination[..Size]</c>, each sealed with its identity key's cipher from <paramref name="ciphers"/>
-    /// (<see cref="CreateUdpCiphers"/>; each used under a lock, as <see cref="Aes"/> is not thread-safe).
-    /// </summary>
-    public void WriteUdp(ReadOnlySpan<byte> separateHeader, Span<byte> destination, Aes[] ciphers)
+    /// <summary>A UDP request's identity headers for the plaintext <paramref name="separateHeader"/>, written to <c>destination[..Size]</c>.</summary>
+    public void WriteUdp(ReadOnlySpan<byte> separateHeader, Span<byte> destination)
     {
         Span<byte> plain = stackalloc byte[AesBlock.Size];
         for (var i = 0; i < _identityKeys.Length; i++)
@@ -73,19 +73,7 @@ internal sealed class IdentityChain
                 plain[j] = (byte)(_nextHashes[i][j] ^ separateHeader[j]);
             }
 
-            lock (ciphers[i])
-            {
-                ciphers[i].EncryptEcb(plain, destination.Slice(i * AesBlock.Size, AesBlock.Size), PaddingMode.None);
-            }
+            _udpCiphers[i].Encrypt(plain, destination.Slice(i * AesBlock.Size, AesBlock.Size));
         }
     }
-
-    /// <summary>One AES cipher per identity key, for <see cref="WriteUdp"/>; the caller owns and disposes them.</summary>
-    public Aes[] CreateUdpCiphers() =>
-        [.. _identityKeys.Select(key =>
-        {
-            var aes = Aes.Create();
-            aes.Key = key;
-            return aes;
-        })];
 }

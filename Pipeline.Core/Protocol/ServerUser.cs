@@ -1,3 +1,5 @@
+using Shadowsocks.Pipeline.Core.Crypto;
+
 namespace Shadowsocks.Pipeline.Core.Protocol;
 
 /// <summary>One user of a multi-user 2022 server (SIP023): its name (logs, traces), key (uPSK) and place in its table.</summary>
@@ -10,4 +12,7 @@ internal sealed class ServerUser(string name, byte[] key, int index)
 
     /// <summary>Its position among <see cref="ServerUsers.All"/>.</summary>
     public int Index { get; } = index;
+
+    /// <summary>UDP: seals the separate headers of the replies to this user's sessions, under the user's key.</summary>
+    public AesEcb HeaderCipher { get; } = new(key);
 }

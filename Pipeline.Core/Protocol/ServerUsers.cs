@@ -12,6 +12,7 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 internal sealed class ServerUsers
 {
     private readonly byte[] _identityKey;
+    private readonly AesEcb _identityCipher;
     private readonly Dictionary<UInt128, ServerUser> _byHash;
 
     public ServerUsers(CipherInfo cipher, byte[] identityKey, IReadOnlyList<UserKey> users)
@@ -27,6 +28,7 @@ internal sealed class ServerUsers
         }
 
         _identityKey = identityKey;
+        _identityCipher = new AesEcb(identityKey);
         All = [.. users.Select((u, i) => new ServerUser(u.Name, u.Key, i))];
         _byHash = [];
         foreach (var user in All)
@@ -55,17 +57,11 @@ internal sealed class ServerUsers
         return _byHash.GetValueOrDefault(Name(hash));
     }
 
-    /// <summary>
-    /// The user a UDP request's identity header names, given the plaintext of its <paramref name="separateHeader"/> and
-    /// a cipher under the identity key (the one that opened the separate header; used under its lock), or null.
-    /// </summary>
-    public ServerUser? FindUdp(ReadOnlySpan<byte> separateHeader, ReadOnlySpan<byte> identityHeader, Aes identityCipher)
+    /// <summary>The user a UDP request's identity header names, given the plaintext of its <paramref name="separateHeader"/>, or null.</summary>
+    public ServerUser? FindUdp(ReadOnlySpan<byte> separateHeader, ReadOnlySpan<byte> identityHeader)
     {
         Span<byte> hash = stackalloc byte[AesBlock.Size];
-        lock (identityCipher)
-        {
-            identityCipher.DecryptEcb(identityHeader[..AesBlock.Size], hash, PaddingMode.None);
-        }
+        _identityCipher.Decrypt(identityHeader, hash);
 
         for (var i = 0; i < hash.Length; i++)
         {

@@ -27,7 +27,7 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// key (the PSK here), and runs each session, replies included, under the key of the user it names.
 /// </para>
 /// </remarks>
-internal sealed class Udp2022Codec : IDisposable
+internal sealed class Udp2022Codec
 {
     public const int TagSize = 16;
 
@@ -42,16 +42,14 @@ internal sealed class Udp2022Codec : IDisposable
     private readonly CipherInfo _cipher;
     private readonly byte[] _psk;
     private readonly TimeProvider _time;
-    private readonly Aes? _headerCipher;
+    private readonly AesEcb? _headerCipher;
     private readonly bool _chacha;
 
-    /// <summary>SIP023 client: the identity headers, and a cipher under each identity key (the first also seals the separate header).</summary>
+    /// <summary>SIP023 client: the identity headers (and the first identity key, which seals the separate header).</summary>
     private readonly IdentityChain? _identities;
-    private readonly Aes[] _identityCiphers = [];
 
-    /// <summary>SIP023 server: the users, and a cipher under each user's key for the separate headers of its replies.</summary>
+    /// <summary>SIP023 server: the users (each with a cipher under its key for the separate headers of its replies).</summary>
     private readonly ServerUsers? _users;
-    private readonly Aes[] _userHeaderCiphers = [];
 
     /// <summary>The identity headers' bytes in a request packet: a client's chain, or the one header a multi-user server reads.</summary>
     private readonly int _requestIdentitySize;
@@ -88,17 +86,9 @@ internal sealed class Udp2022Codec : IDisposable
         _chacha = cipher.Name == Aead2022Framing.ChaChaMethod;
         if (!_chacha)
         {
-            _headerCipher = Aes.Create();
-            _headerCipher.Key = psk;
+            _headerCipher = new AesEcb(psk);
             _identities = identities;
-            _identityCiphers = identities?.CreateUdpCiphers() ?? [];
             _users = users;
-            _userHeaderCiphers = users is null ? [] : [.. users.All.Select(u =>
-            {
-                var aes = Aes.Create();
-                aes.Key = u.Key;
-                return aes;
-            })];
             _requestIdentitySize = identities?.Size ?? (users is null ? 0 : AesBlock.Size);
             if (CipherCatalog.TryGet(cipher.KeySize == 16 ? "aes-128-gcm" : "aes-256-gcm", out var gcm) && PacketAead.TryGet(gcm, out var first))
             {
@@ -185,7 +175,7 @@ internal sealed class Udp2022Codec : IDisposable
         }
 
         // A multi-user server: the identity header names the user, whose key the session runs under (none of ours: noise).
-        var user = _users?.FindUdp(header, packet[SeparateHeaderSize..], _headerCipher!);
+        var user = _users?.FindUdp(header, packet[SeparateHeaderSize..]);
         if (_users is not null && user is null)
         {
             return Udp2022Status.AuthenticationFailed;
@@ -301,15 +291,6 @@ internal sealed class Udp2022Codec : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _headerCipher?.Dispose();
-        foreach (var cipher in _identityCiphers.Concat(_userHeaderCiphers))
-        {
-            cipher.Dispose();
-        }
-    }
-
     private static ulong RandomId()
     {
         Span<byte> id = stackalloc byte[8];
@@ -375,20 +356,14 @@ internal sealed class Udp2022Codec : IDisposable
         var bodyAt = BodyAt(fromServer);
         var body = packet.Slice(bodyAt, bodyLength);
         aead!.Encrypt(header[4..], body, body, packet.Slice(bodyAt + bodyLength, TagSize));
-        var headerCipher = _headerCipher!;
         if (!fromServer && _identities is not null)
         {
-            _identities.WriteUdp(header, packet[SeparateHeaderSize..], _identityCiphers);
-            headerCipher = _identityCiphers[0];
+            _identities.WriteUdp(header, packet[SeparateHeaderSize..]);
+            _identities.SealSeparateHeader(header, packet);
         }
-        else if (user is not null)
+        else
         {
-            headerCipher = _userHeaderCiphers[user.Index];
-        }
-
-        lock (headerCipher)
-        {
-            headerCipher.EncryptEcb(header, packet[..SeparateHeaderSize], PaddingMode.None);
+            (user?.HeaderCipher ?? _headerCipher!).Encrypt(header, packet);
         }
 
         return bodyAt + bodyLength + TagSize;
@@ -418,10 +393,7 @@ internal sealed class Udp2022Codec : IDisposable
             return true;
         }
 
-        lock (_headerCipher!)
-        {
-            _headerCipher.DecryptEcb(packet[..SeparateHeaderSize], header, PaddingMode.None);
-        }
+        _headerCipher!.Decrypt(packet, header);
 
         sessionId = BinaryPrimitives.ReadUInt64BigEndian(header);
         packetId = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);

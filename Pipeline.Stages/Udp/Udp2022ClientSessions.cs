@@ -30,6 +30,5 @@ internal sealed class Udp2022ClientSessions : IDisposable
     public void Dispose()
     {
         ByAddress.Dispose();
-        Codec.Dispose();
     }
 }

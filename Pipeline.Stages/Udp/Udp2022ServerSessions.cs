@@ -87,6 +87,5 @@ internal sealed class Udp2022ServerSessions : IDisposable
     {
         ByAddress.Dispose();
         ById.Dispose();
-        Codec.Dispose();
     }
 }

@@ -129,11 +129,11 @@ public sealed class IdentityHeadersTests
     {
         var (cipher, identity, users) = Setup(method, 2);
         var table = new ServerUsers(cipher, identity, users);
-        using var server = new Udp2022Codec(cipher, identity, TimeProvider.System, users: table);
+        var server = new Udp2022Codec(cipher, identity, TimeProvider.System, users: table);
         var sessions = new Dictionary<ulong, Udp2022ServerSession>();
         foreach (var user in users)
         {
-            using var client = new Udp2022Codec(cipher, user.Key, TimeProvider.System, identities: new IdentityChain(cipher, [identity], user.Key));
+            var client = new Udp2022Codec(cipher, user.Key, TimeProvider.System, identities: new IdentityChain(cipher, [identity], user.Key));
             using var session = client.NewClientSession();
             for (var i = 0; i < 3; i++)
             {
@@ -170,10 +170,10 @@ public sealed class IdentityHeadersTests
     public void Udp_UnknownUser_OrAnotherUsersSessionId_IsDropped(string method)
     {
         var (cipher, identity, users) = Setup(method, 2);
-        using var server = new Udp2022Codec(cipher, identity, TimeProvider.System, users: new ServerUsers(cipher, identity, users));
+        var server = new Udp2022Codec(cipher, identity, TimeProvider.System, users: new ServerUsers(cipher, identity, users));
         var stranger = RandomNumberGenerator.GetBytes(cipher.KeySize);
-        using var strangerClient = new Udp2022Codec(cipher, stranger, TimeProvider.System, identities: new IdentityChain(cipher, [identity], stranger));
-        using var plainClient = new Udp2022Codec(cipher, users[0].Key, TimeProvider.System);
+        var strangerClient = new Udp2022Codec(cipher, stranger, TimeProvider.System, identities: new IdentityChain(cipher, [identity], stranger));
+        var plainClient = new Udp2022Codec(cipher, users[0].Key, TimeProvider.System);
         foreach (var client in new[] { strangerClient, plainClient })
         {
             using var session = client.NewClientSession();
@@ -184,7 +184,7 @@ public sealed class IdentityHeadersTests
         }
 
         // User 1 reusing user 0's session ID: the session is user 0's, so user 1's packet is not taken in it.
-        using var alice = new Udp2022Codec(cipher, users[0].Key, TimeProvider.System, identities: new IdentityChain(cipher, [identity], users[0].Key));
+        var alice = new Udp2022Codec(cipher, users[0].Key, TimeProvider.System, identities: new IdentityChain(cipher, [identity], users[0].Key));
         using var aliceSession = alice.NewClientSession();
         var first = new byte[512];
         var firstLength = alice.SealFromClient(aliceSession, first, 10);
@@ -192,15 +192,11 @@ public sealed class IdentityHeadersTests
         using var held = serverSession!;
         var forged = new byte[512];
         var bobKeyedClient = new Udp2022Codec(cipher, users[1].Key, TimeProvider.System, identities: new IdentityChain(cipher, [identity], users[1].Key));
-        using (bobKeyedClient)
-        {
-            var bobSession = bobKeyedClient.NewClientSession();
-            var length = bobKeyedClient.SealFromClient(bobSession, forged, 10);
-            Assert.Equal(Udp2022Status.Ok, server.OpenAtServer(forged.AsSpan(0, length), _ => null, out var bobServerSession, out _, out _));
-            bobServerSession!.Dispose();
-            Assert.Equal(Udp2022Status.AuthenticationFailed, server.OpenAtServer(forged.AsSpan(0, length), _ => held, out _, out _, out _));
-            bobSession.Dispose();
-        }
+        using var bobSession = bobKeyedClient.NewClientSession();
+        var forgedLength = bobKeyedClient.SealFromClient(bobSession, forged, 10);
+        Assert.Equal(Udp2022Status.Ok, server.OpenAtServer(forged.AsSpan(0, forgedLength), _ => null, out var bobServerSession, out _, out _));
+        bobServerSession!.Dispose();
+        Assert.Equal(Udp2022Status.AuthenticationFailed, server.OpenAtServer(forged.AsSpan(0, forgedLength), _ => held, out _, out _, out _));
     }
 
     private static (CipherInfo Cipher, byte[] Identity, UserKey[] Users) Setup(string method, int users)

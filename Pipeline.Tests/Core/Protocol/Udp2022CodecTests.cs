@@ -17,7 +17,7 @@ public sealed class Udp2022CodecTests
     [MemberData(nameof(Methods))]
     public void ClientToServer_AndTheReply_ComeThroughIntact(string method)
     {
-        using var codec = Codec(method, out _);
+        var codec = Codec(method, out _);
         using var client = codec.NewClientSession();
 
         var packet = SealFromClient(codec, client, s_payload);
@@ -37,7 +37,7 @@ public sealed class Udp2022CodecTests
     [MemberData(nameof(Methods))]
     public void APacketOpenedTwice_IsAReplay_AndLateOnesWithinTheWindowAreTaken(string method)
     {
-        using var codec = Codec(method, out _);
+        var codec = Codec(method, out _);
         using var client = codec.NewClientSession();
         var packets = Enumerable.Range(0, 1100).Select(_ => SealFromClient(codec, client, s_payload)).ToArray();
 
@@ -53,7 +53,7 @@ public sealed class Udp2022CodecTests
     [MemberData(nameof(Methods))]
     public void AReplyToAnotherClientSession_IsRefused(string method)
     {
-        using var codec = Codec(method, out _);
+        var codec = Codec(method, out _);
         using var client = codec.NewClientSession();
         using var other = codec.NewClientSession();
         Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, SealFromClient(codec, client, s_payload), null, out var session, out _, out _));
@@ -77,8 +77,8 @@ public sealed class Udp2022CodecTests
         var receiverTime = new ManualTimeProvider();
         senderTime.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(senderAheadSeconds));
         receiverTime.Advance(TimeSpan.FromHours(1));
-        using var sender = new Udp2022Codec(cipher, psk, senderTime);
-        using var receiver = new Udp2022Codec(cipher, psk, receiverTime);
+        var sender = new Udp2022Codec(cipher, psk, senderTime);
+        var receiver = new Udp2022Codec(cipher, psk, receiverTime);
         using var client = sender.NewClientSession();
 
         Assert.Equal(expected, OpenAtServer(receiver, SealFromClient(sender, client, s_payload), null, out var session, out _, out _));
@@ -90,8 +90,8 @@ public sealed class Udp2022CodecTests
     [MemberData(nameof(Methods))]
     public void AnotherKeyOrAnyFlippedBit_FailsAuthentication_AndMakesNoSession(string method)
     {
-        using var codec = Codec(method, out var cipher);
-        using var stranger = new Udp2022Codec(cipher, RandomNumberGenerator.GetBytes(cipher.KeySize), TimeProvider.System);
+        var codec = Codec(method, out var cipher);
+        var stranger = new Udp2022Codec(cipher, RandomNumberGenerator.GetBytes(cipher.KeySize), TimeProvider.System);
         using var client = stranger.NewClientSession();
         Assert.Equal(Udp2022Status.AuthenticationFailed, OpenAtServer(codec, SealFromClient(stranger, client, s_payload), null, out var none, out _, out _));
         Assert.Null(none);
@@ -112,7 +112,7 @@ public sealed class Udp2022CodecTests
     [MemberData(nameof(Methods))]
     public void ARestartedClient_OnTheSameAddress_StartsANewServerSession(string method)
     {
-        using var codec = Codec(method, out _);
+        var codec = Codec(method, out _);
         using var first = codec.NewClientSession();
         using var second = codec.NewClientSession();
         Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, SealFromClient(codec, first, s_payload), null, out var known, out _, out _));
@@ -132,7 +132,7 @@ public sealed class Udp2022CodecTests
         var cipher = Cipher("2022-blake3-aes-128-gcm");
         var psk = RandomNumberGenerator.GetBytes(cipher.KeySize);
         var time = new ManualTimeProvider();
-        using var codec = new Udp2022Codec(cipher, psk, time);
+        var codec = new Udp2022Codec(cipher, psk, time);
         using var client = codec.NewClientSession();
         var servers = new List<Udp2022ServerSession>();
         for (var i = 0; i < 3; i++)
@@ -157,7 +157,7 @@ public sealed class Udp2022CodecTests
     [MemberData(nameof(Methods))]
     public void AnEndedSession_SealsNothing_AndOpensNothing(string method)
     {
-        using var codec = Codec(method, out _);
+        var codec = Codec(method, out _);
         var client = codec.NewClientSession();
         var packet = SealFromClient(codec, client, s_payload);
         var later = SealFromClient(codec, client, s_payload);
@@ -179,7 +179,7 @@ public sealed class Udp2022CodecTests
     [MemberData(nameof(Methods))]
     public void ShortOrEmptyPackets_AreRefused_NeverThrow(string method)
     {
-        using var codec = Codec(method, out _);
+        var codec = Codec(method, out _);
         using var client = codec.NewClientSession();
         for (var length = 0; length < codec.PrefixSize(fromServer: true) + Udp2022Codec.TagSize + 2; length++)
         {
