@@ -504,6 +504,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         var users = new List<UserKey>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var keys = new Dictionary<string, string>(StringComparer.Ordinal); // a key (base64, as decoded) -> its user's name
         foreach (var item in items)
         {
             var nameKey = $"{item.Path}:name";
@@ -517,14 +519,15 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 throw new UsageException(Relabel(settings, passwordKey, error!));
             }
 
-            if (users.FirstOrDefault(u => u.Name == name) is not null)
+            if (!names.Add(name))
             {
                 throw new UsageException($"{settings.Label(nameKey)} '{name}' is the name of another user too; give each user a name of their own");
             }
 
-            if (users.FirstOrDefault(u => u.Key.AsSpan().SequenceEqual(key)) is { } twin)
+            if (!keys.TryAdd(Convert.ToBase64String(key), name))
             {
-                throw new UsageException($"{settings.Label(passwordKey)} is user '{twin.Name}''s key too; give each user a key of their own (the key says who is who)");
+                throw new UsageException(
+                    $"{settings.Label(passwordKey)} is user '{keys[Convert.ToBase64String(key)]}''s key too; give each user a key of their own (the key says who is who)");
             }
 
             users.Add(new UserKey(name, key));
