@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Parameters;
 
@@ -5,7 +6,7 @@ namespace Shadowsocks.Pipeline.Core.Crypto;
 
 /// <summary>
 /// One AES block (ECB, no padding) under a key used once: SIP023's TCP identity headers, whose key is per salt. One
-/// engine per thread and direction, keyed anew each time (see <see cref="AesEcb"/> for why BouncyCastle's).
+/// engine per thread and direction, keyed anew each time (see <see cref="AesEcb"/> for why BouncyCastle's, and when not).
 /// </summary>
 internal static class AesBlock
 {
@@ -19,6 +20,14 @@ internal static class AesBlock
 
     public static void Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> block, Span<byte> destination)
     {
+        if (!AesEcb.Hardware)
+        {
+            using var aes = Aes.Create();
+            aes.SetKey(key);
+            aes.EncryptEcb(block[..Size], destination[..Size], PaddingMode.None);
+            return;
+        }
+
         var engine = t_encrypt ??= AesUtilities.CreateEngine();
         engine.Init(true, new KeyParameter(key));
         engine.ProcessBlock(block[..Size], destination[..Size]);
@@ -26,6 +35,14 @@ internal static class AesBlock
 
     public static void Decrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> block, Span<byte> destination)
     {
+        if (!AesEcb.Hardware)
+        {
+            using var aes = Aes.Create();
+            aes.SetKey(key);
+            aes.DecryptEcb(block[..Size], destination[..Size], PaddingMode.None);
+            return;
+        }
+
         var engine = t_decrypt ??= AesUtilities.CreateEngine();
         engine.Init(false, new KeyParameter(key));
         engine.ProcessBlock(block[..Size], destination[..Size]);

@@ -133,6 +133,9 @@ internal static class KeyDerivation
         return false;
     }
 
+    /// <summary>SIP023: the most identity keys a client's chain holds (the UDP datagrams' headroom has room for their headers).</summary>
+    public const int MaxIdentityKeys = 4;
+
     /// <summary>
     /// A client's keys from its password: as <see cref="TryMasterKeyFromPassword"/>, except that a 2022 AES method's
     /// password may be a chain <c>iPSK:...:uPSK</c> of base64 keys (SIP023, as shadowsocks-rust reads it): the last is
@@ -157,6 +160,12 @@ internal static class KeyDerivation
         }
 
         var parts = password.Split(':');
+        if (parts.Length - 1 > MaxIdentityKeys)
+        {
+            error = $"{field}: {parts.Length - 1} identity keys before the user's; at most {MaxIdentityKeys} (one per hop on the way)";
+            return false;
+        }
+
         var keys = new byte[parts.Length][];
         for (var i = 0; i < parts.Length; i++)
         {

@@ -29,9 +29,10 @@ internal sealed class IdentityChain
             throw new ArgumentException($"{cipher.Name} has no identity headers (SIP023: the 2022 AES methods only).", nameof(cipher));
         }
 
-        if (identityKeys.Count == 0 || identityKeys.Any(k => k.Length != cipher.KeySize) || userKey.Length != cipher.KeySize)
+        if (identityKeys.Count is 0 or > KeyDerivation.MaxIdentityKeys || identityKeys.Any(k => k.Length != cipher.KeySize) || userKey.Length != cipher.KeySize)
         {
-            throw new ArgumentException($"Every key of {cipher.Name} has {cipher.KeySize} bytes, and a chain has at least one identity key.", nameof(identityKeys));
+            throw new ArgumentException(
+                $"Every key of {cipher.Name} has {cipher.KeySize} bytes, and a chain has 1 to {KeyDerivation.MaxIdentityKeys} identity keys.", nameof(identityKeys));
         }
 
         _identityKeys = [.. identityKeys];

@@ -478,8 +478,19 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// </summary>
     private static UserKey[] Users(LayeredSettings settings, CipherInfo cipher, string verb)
     {
-        var path = settings.Configuration.GetSection("users").Exists() ? "users" : SharedKey(settings, "password") == "servers:0:password" ? "servers:0:users" : "users";
-        var section = settings.Configuration.GetSection(path);
+        var configuration = settings.Configuration;
+        if (configuration.GetSection("servers").GetChildren().Skip(1).FirstOrDefault(s => s.GetSection("users").Exists()) is { } later)
+        {
+            throw new UsageException($"{settings.Label($"{later.Path}:users")} a server has one users list: give it at the top level (or in the first servers entry)");
+        }
+
+        if (configuration.GetSection("users").Exists() && configuration.GetSection("servers:0:users").Exists())
+        {
+            throw new UsageException($"{settings.Label("servers:0:users")} users are given at the top level too; keep one list");
+        }
+
+        var path = configuration.GetSection("users").Exists() ? "users" : "servers:0:users";
+        var section = configuration.GetSection(path);
         if (!section.Exists())
         {
             return [];
@@ -510,7 +521,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         {
             var nameKey = $"{item.Path}:name";
             var passwordKey = $"{item.Path}:password";
-            var name = settings.String(nameKey) is { Length: > 0 } given ? given.Trim()
+            var name = settings.String(nameKey)?.Trim() is { Length: > 0 } given ? given
                 : throw new UsageException($"{settings.Label(item.Path)} missing \"name\"; every user has a name (it goes on the user's connections in logs and traces)");
             var password = settings.String(passwordKey) is { Length: > 0 } text ? text
                 : throw new UsageException($"{settings.Label(item.Path)} missing \"password\"; give the user's key (make one with: shadowsocks genkey -m {cipher.Name})");

@@ -111,9 +111,11 @@ internal static class ConnectStage
                     lastError = e.SocketErrorCode.ToString();
                     refused = e.SocketErrorCode == SocketError.ConnectionRefused;
                 }
-                catch (OperationCanceledException)
+                catch (OperationCanceledException e)
                 {
-                    lastError = "timed out";
+                    // One address may have refused while another never answered: a refusal is the better answer.
+                    lastError = e.InnerException is SocketException failed ? $"timed out; {failed.SocketErrorCode} before that" : "timed out";
+                    refused = e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
                 }
             }
 
@@ -139,11 +141,9 @@ internal static class ConnectStage
             throw new SocketException((int)SocketError.HostNotFound);
         }
 
-        var order = HappyEyeballs.Interleave(addresses);
-        if (servers.LastAnswered(server) is { } answered && order.Contains(answered))
-        {
-            order = [answered, .. HappyEyeballs.Interleave([.. addresses.Where(a => !a.Equals(answered))])];
-        }
+        var order = servers.LastAnswered(server) is { } answered && Array.IndexOf(addresses, answered) > 0
+            ? HappyEyeballs.Interleave([answered, .. addresses.Where(a => !a.Equals(answered))])
+            : HappyEyeballs.Interleave(addresses);
 
         var (socket, index) = await HappyEyeballs.ConnectAsync(
             order, (address, token) => OpenAsync(new IPEndPoint(address, server.Port), how, token), servers.TimeProvider, cancellationToken).ConfigureAwait(false);

@@ -49,8 +49,9 @@ internal static class HappyEyeballs
     /// Opens a connection to the first of <paramref name="targets"/> that answers, by <paramref name="open"/> (which
     /// disposes its socket when it fails or is cancelled), and returns it with its index. When every attempt fails,
     /// throws the last failure; when <paramref name="cancellationToken"/> fires (the caller's deadline), an
-    /// <see cref="OperationCanceledException"/>. Attempts still under way when one wins are cancelled; one that
-    /// connects all the same is closed.
+    /// <see cref="OperationCanceledException"/> whose inner exception is the last attempt that failed before it, if any
+    /// (one address refused while another never answered). Attempts still under way when one wins are cancelled; one
+    /// that connects all the same is closed.
     /// </summary>
     public static async Task<(Socket Socket, int Index)> ConnectAsync<T>(
         IReadOnlyList<T> targets, Func<T, CancellationToken, ValueTask<Socket>> open, TimeProvider timeProvider, CancellationToken cancellationToken)
@@ -68,7 +69,7 @@ internal static class HappyEyeballs
         {
             while (next < targets.Count || running.Count > 0)
             {
-                cancellationToken.ThrowIfCancellationRequested(); // the deadline: what still runs is cancelled below
+                ThrowIfOver(cancellationToken, last); // the deadline: what still runs is cancelled below
                 if (next < targets.Count)
                 {
                     running.Add((open(targets[next], race.Token).AsTask(), next));
@@ -91,28 +92,36 @@ internal static class HappyEyeballs
                     running.RemoveAt(index);
                     if (attempt.IsCompletedSuccessfully)
                     {
+                        await delayOver.CancelAsync().ConfigureAwait(false); // its timer ends now, not 250 ms on
                         return (attempt.Result, target);
                     }
 
-                    last = attempt.Exception?.InnerException ?? new OperationCanceledException(cancellationToken);
+                    last = attempt.Exception?.InnerException ?? last;
                     await delayOver.CancelAsync().ConfigureAwait(false); // failed: the next starts at once
                     break;
                 }
             }
 
-            cancellationToken.ThrowIfCancellationRequested();
+            ThrowIfOver(cancellationToken, last);
             throw last ?? new SocketException((int)SocketError.HostNotFound);
         }
         finally
         {
-            if (running.Count > 0)
+            await race.CancelAsync().ConfigureAwait(false);
+            foreach (var (attempt, _) in running)
             {
-                await race.CancelAsync().ConfigureAwait(false);
-                foreach (var (attempt, _) in running)
-                {
-                    _ = attempt.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
-                }
+                _ = attempt.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
             }
+        }
+    }
+
+    private static void ThrowIfOver(CancellationToken cancellationToken, Exception? last)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            throw last is SocketException failed
+                ? new OperationCanceledException($"timed out; an earlier address: {failed.SocketErrorCode}", failed, cancellationToken)
+                : new OperationCanceledException(cancellationToken);
         }
     }
 }

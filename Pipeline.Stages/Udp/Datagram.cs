@@ -12,8 +12,11 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// </summary>
 internal sealed class Datagram
 {
-    /// <summary>Room in front: salt (32) + SOCKS5 RSV/FRAG (3) + the longest address header (259), rounded up.</summary>
-    public const int Headroom = 320;
+    /// <summary>
+    /// Room in front: the longest address header (259) after the longest prefix a sealed datagram has: a SIP023
+    /// client's, separate header (16), up to four identity headers (64) and type, time and padding length (11); rounded up.
+    /// </summary>
+    public const int Headroom = 384;
 
     /// <summary>Room behind: one AEAD tag.</summary>
     public const int Tailroom = 16;

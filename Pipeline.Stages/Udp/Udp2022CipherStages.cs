@@ -53,7 +53,7 @@ internal static class Udp2022CipherStages
             var status = sessions.Codec.OpenAtServer(datagram.Data, sessions.Find, out var session, out var offset, out var length);
             if (status == Udp2022Status.Ok && !sessions.Keep(session!, datagram.Client))
             {
-                status = Udp2022Status.Replayed; // a new session for an ID whose session was pushed out for room within the window
+                status = Udp2022Status.Replayed; // an ID pushed out for room within the window, or another user's address
             }
 
             return Opened(datagram, status, offset, length);

@@ -56,12 +56,26 @@ internal sealed class Udp2022ServerSessions : IDisposable
     public Func<ulong, Udp2022ServerSession?> Find { get; }
 
     /// <summary>
-    /// After a packet opened in <paramref name="session"/>: keeps a new session (false, and it is disposed, if its ID was
-    /// pushed out for room within the retention) and notes the address it came from, where the replies now go.
+    /// After a packet opened in <paramref name="session"/>: keeps a new session and notes the address it came from,
+    /// where the replies now go. False (a new session is disposed) when its ID was pushed out for room within the
+    /// retention, or when the address is another user's (a multi-user server): the NAT entry and the replies go by
+    /// address, so one user's packet from another's address, spoofed or a port a NAT gave again, must not take that
+    /// user's replies; it is dropped until the other user's session there ends.
     /// </summary>
     public bool Keep(Udp2022ServerSession session, IPEndPoint from)
     {
-        if (!ById.TryGet(session.ClientSessionId, out var kept) || !ReferenceEquals(kept, session))
+        var isNew = !ById.TryPeek(session.ClientSessionId, out var kept) || !ReferenceEquals(kept, session);
+        if (session.User is not null && ByAddress.TryPeek(from, out var holder) && holder.User != session.User && !holder.Ended)
+        {
+            if (isNew)
+            {
+                session.Dispose();
+            }
+
+            return false;
+        }
+
+        if (isNew)
         {
             Span<byte> key = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64BigEndian(key, session.ClientSessionId);
@@ -72,6 +86,10 @@ internal sealed class Udp2022ServerSessions : IDisposable
             }
 
             ById.Set(session.ClientSessionId, session);
+        }
+        else
+        {
+            ById.TryGet(session.ClientSessionId, out _); // the packet passed every check: a use
         }
 
         session.LastHeardFrom = from;

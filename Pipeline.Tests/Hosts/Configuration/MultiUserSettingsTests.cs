@@ -105,6 +105,76 @@ public sealed class MultiUserSettingsTests
     }
 
     [Fact]
+    public void TheFirstServersEntrysUsers_AreRead_HoweverItsKeyIsGiven()
+    {
+        var users = $"[{{\"name\": \"alice\", \"password\": \"{B64(s_alice)}\"}}]";
+        var byKey = WithConfig($"{{\"server_port\": 8388, \"servers\": [{{\"server\": \"127.0.0.1\", \"server_port\": 8388, \"method\": \"{Method}\", \"key\": \"{B64(s_identity)}\", \"users\": {users}}}]}}");
+        Assert.Equal(["alice"], byKey.Users.Select(u => u.Name));
+
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, $"{{\"server_port\": 8388, \"servers\": [{{\"server\": \"127.0.0.1\", \"server_port\": 8388, \"method\": \"{Method}\", \"users\": {users}}}]}}");
+            var keyOnTheCommandLine = TestSettings.Build("server", ["-c", path, "-k", B64(s_identity)]).Relay;
+            Assert.Equal(["alice"], keyOnTheCommandLine.Users.Select(u => u.Name));
+            Assert.Equal(s_identity, keyOnTheCommandLine.MasterKey);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData("second")]
+    [InlineData("both")]
+    public void UsersThatWouldBeIgnored_AreRefused(string where)
+    {
+        var users = $"[{{\"name\": \"alice\", \"password\": \"{B64(s_alice)}\"}}]";
+        var json = where == "second"
+            ? $"{{\"server_port\": 8388, \"method\": \"{Method}\", \"password\": \"{B64(s_identity)}\", \"servers\": [{{\"server\": \"127.0.0.1\", \"server_port\": 8388}}, {{\"server\": \"::1\", \"server_port\": 8388, \"users\": {users}}}]}}"
+            : $"{{\"server_port\": 8388, \"users\": {users}, \"servers\": [{{\"server\": \"127.0.0.1\", \"server_port\": 8388, \"method\": \"{Method}\", \"password\": \"{B64(s_identity)}\", \"users\": {users}}}]}}";
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, json);
+            var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", path]));
+            Assert.Contains(where == "second" ? "servers.1.users" : "servers.0.users", error.Message);
+            Assert.Contains("one", error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void ABlankUserName_IsRefused()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, $"{{\"server\": \"127.0.0.1\", \"server_port\": 8388, \"method\": \"{Method}\", \"password\": \"{B64(s_identity)}\", \"users\": [{{\"name\": \"  \", \"password\": \"{B64(s_alice)}\"}}]}}");
+            var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", path]));
+            Assert.Contains("missing \"name\"", error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void AChainOfMoreThanFourIdentityKeys_IsRefused()
+    {
+        var five = string.Join(':', Enumerable.Range(10, 5).Select(i => B64(Key(i))));
+        var error = Refused("local", ["-s", "127.0.0.1", "-p", "8388", "-l", "1080", "-m", Method, "-k", $"{five}:{B64(s_alice)}"]);
+        Assert.Contains("at most 4", error);
+        var four = string.Join(':', Enumerable.Range(10, 4).Select(i => B64(Key(i))));
+        Assert.Equal(4, TestSettings.Build("local", ["-s", "127.0.0.1", "-p", "8388", "-l", "1080", "-m", Method, "-k", $"{four}:{B64(s_alice)}"]).Relay.IdentityKeys.Count);
+    }
+
+    [Fact]
     public void UsersOnALocal_AreRefused_WithTheClientsForm()
     {
         var path = Path.GetTempFileName();

@@ -61,6 +61,7 @@ public sealed class HappyEyeballsTests
 
         using var _ = socket;
         Assert.Equal(0, index);
+        Assert.Equal(0, time.Pending); // the next attempt's delay ended with the race
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.False(second.Poll(200_000, SelectMode.SelectRead)); // nobody came to the second
     }
@@ -119,6 +120,23 @@ public sealed class HappyEyeballsTests
                 return false;
             }
         }
+    }
+
+    [Fact]
+    public async Task ADeadlineAfterARefusal_SaysSo()
+    {
+        using var silent = new StalledListener();
+        var time = new ManualTimeProvider();
+        using var deadline = new CancellationTokenSource();
+        var refused = ClosedPort();
+        var race = HappyEyeballs.ConnectAsync([silent.EndPoint, refused], Open, time, deadline.Token);
+        time.Advance(HappyEyeballs.AttemptDelay); // the second starts, and is refused at once; the first stays silent
+        await Task.Delay(300);
+        Assert.False(race.IsCompleted);
+        await deadline.CancelAsync();
+
+        var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => race.WaitAsync(s_wall));
+        Assert.Equal(SocketError.ConnectionRefused, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
     }
 
     [Fact]

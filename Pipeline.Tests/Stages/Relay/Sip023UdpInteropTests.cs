@@ -104,19 +104,27 @@ public sealed class Sip023UdpInteropTests
 
     [Theory]
     [MemberData(nameof(Methods))]
-    public async Task ReferenceClient_TwoUsersFromOnePort_EachAnsweredUnderItsOwnKey(string method)
+    public async Task ReferenceClient_TwoUsers_EachAnsweredUnderItsOwnKey_AndOneUsersPortIsNotAnothers(string method)
     {
+        // The server's NAT entries and replies go by client address, so while alice's session lives at an address,
+        // bob's packets from that same address are dropped (else replies to alice's destinations could be sealed for
+        // bob): bob is served from a port of his own.
         using var cancel = new CancellationTokenSource(s_timeout);
         using var echo = new UdpEchoDestination(IPAddress.Loopback);
         var keys = Keys.New(method);
         await using var server = StartServer(method, keys);
-        using var client = Bind();
+        using var aliceSocket = Bind();
+        using var bobSocket = Bind();
         var target = Sip022UdpReference.Address(echo.EndPoint);
-        var sessions = new[] { ("alice", keys.Alice, keys.Bob, Sip022UdpReference.NewSessionId()), ("bob", keys.Bob, keys.Alice, Sip022UdpReference.NewSessionId()) };
+        var sessions = new[]
+        {
+            ("alice", keys.Alice, keys.Bob, Sip022UdpReference.NewSessionId(), aliceSocket),
+            ("bob", keys.Bob, keys.Alice, Sip022UdpReference.NewSessionId(), bobSocket),
+        };
 
         for (var round = 0; round < 2; round++)
         {
-            foreach (var (name, key, other, session) in sessions)
+            foreach (var (name, key, other, session, client) in sessions)
             {
                 var payload = Encoding.ASCII.GetBytes($"{name} {round}");
                 await client.SendToAsync(Sip023Reference.SealUdpClient(method, [keys.Identity], key, session, (ulong)round, target, payload), SocketFlags.None, server.LocalEndPoint, cancel.Token);
@@ -129,6 +137,11 @@ public sealed class Sip023UdpInteropTests
             }
         }
 
+        // Bob from alice's port: dropped, unanswered, and it never reaches the destination.
+        var bobSession = sessions[1].Item4;
+        await aliceSocket.SendToAsync(
+            Sip023Reference.SealUdpClient(method, [keys.Identity], keys.Bob, bobSession, 2, target, "bob from alice's port"u8.ToArray()), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        Assert.Null(await TryReceiveAsync(aliceSocket, server.LocalEndPoint, s_reply));
         Assert.Equal(4, echo.Received);
     }
 

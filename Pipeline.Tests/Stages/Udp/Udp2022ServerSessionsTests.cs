@@ -1,5 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Udp;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
@@ -63,6 +65,45 @@ public sealed class Udp2022ServerSessionsTests
         Assert.Equal(s_moved, session.LastHeardFrom);
         Assert.True(sessions.ByAddress.TryGet(s_first, out var byOld)); // a reply on the old address's NAT entry ...
         Assert.Same(session, byOld); // ... is sealed in the session, and goes to LastHeardFrom
+    }
+
+    /// <summary>
+    /// A multi-user server (SIP023): the NAT entry and the replies go by address, so bob's packet from alice's address
+    /// (spoofed, or a port a NAT gave again) must not make her replies his. It is dropped while her session lives there;
+    /// bob from his own address is served, and once her session has ended the address is free.
+    /// </summary>
+    [Fact]
+    public void AnotherUsersPacketFromAUsersAddress_IsDropped_WhileThatUsersSessionLives()
+    {
+        Assert.True(CipherCatalog.TryGet("2022-blake3-aes-128-gcm", out var cipher));
+        var identity = RandomNumberGenerator.GetBytes(16);
+        var (aliceKey, bobKey) = (RandomNumberGenerator.GetBytes(16), RandomNumberGenerator.GetBytes(16));
+        var options = RelayChain.Options(cipher.Name, "unused", s_first) with
+        {
+            MasterKey = identity,
+            Users = [new UserKey("alice", aliceKey), new UserKey("bob", bobKey)],
+        };
+        using var sessions = new Udp2022ServerSessions(options, ProgramScheduler.Instance, TimeProvider.System);
+        var alice = new Udp2022Codec(cipher, aliceKey, TimeProvider.System, identities: new IdentityChain(cipher, [identity], aliceKey));
+        var bob = new Udp2022Codec(cipher, bobKey, TimeProvider.System, identities: new IdentityChain(cipher, [identity], bobKey));
+        using var aliceClient = alice.NewClientSession();
+        using var bobClient = bob.NewClientSession();
+
+        var aliceSession = Open(sessions, Seal(alice, aliceClient));
+        Assert.True(sessions.Keep(aliceSession, s_first));
+        Assert.False(sessions.Keep(Open(sessions, Seal(bob, bobClient)), s_first)); // from alice's address: dropped
+        Assert.Equal(1, sessions.ById.Count); // and bob's new session not kept
+        Assert.True(sessions.Keep(Open(sessions, Seal(bob, bobClient)), s_moved)); // from his own: served
+
+        Assert.True(sessions.ByAddress.TryGet(s_first, out var repliesGoIn));
+        Assert.Equal("alice", repliesGoIn.User?.Name);
+        Assert.Equal(s_first, repliesGoIn.LastHeardFrom);
+
+        sessions.ById.Remove(aliceClient.SessionId); // her session ends (expired, say)
+        Assert.True(aliceSession.Ended);
+        Assert.True(sessions.Keep(Open(sessions, Seal(bob, bobClient)), s_first));
+        Assert.True(sessions.ByAddress.TryGet(s_first, out var now));
+        Assert.Equal("bob", now.User?.Name);
     }
 
     private static Udp2022ServerSessions Sessions(int capacity, out Udp2022Codec codec)
