@@ -23,7 +23,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     private readonly IScheduler _scheduler;
     private readonly TimeProvider _time;
     private UdpListenLoop? _listener;
-    private UdpNatTable? _nat;
+    private UdpNatTable<IPEndPoint>? _nat;
     private Udp2022ClientSessions? _sessions;
 
     public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler, TimeProvider? time = null)
@@ -32,7 +32,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         _options = options;
         _server = server;
         _scheduler = scheduler;
-        Associations = new UdpAssociations(address => _nat?.RemoveClient(address));
+        Associations = new UdpAssociations(address => _nat?.RemoveWhere(client => client.Address.Equals(address)));
     }
 
     /// <summary>Client addresses with a live UDP ASSOCIATE control connection.</summary>
@@ -56,7 +56,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(addSocks5, s_propagate);
         addSocks5.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, _ => UdpSockets.ToServer(_server, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local",
+        _nat = new UdpNatTable<IPEndPoint>(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, static client => client, _ => UdpSockets.ToServer(_server, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local",
             admits: client => Associations.Contains(client.Address)); // asked again as an entry would be made: the association may have ended since
 
         // Out, in flow order.
@@ -64,7 +64,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         IPropagatorBlock<Datagram, Datagram> encrypt = _sessions is null
             ? UdpCipherStages.Encrypt(udp, loop, _options.Cipher, _options.MasterKey)
             : Udp2022CipherStages.SealFromClient(udp, loop, _sessions);
-        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, _server);
+        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, static d => d.Client, _server);
         trimSocks5.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 

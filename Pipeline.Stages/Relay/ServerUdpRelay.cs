@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Caching;
@@ -26,12 +27,13 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
-    private UdpNatTable? _nat;
+    private UdpNatTable<IPEndPoint>? _nat;
+    private UdpNatTable<Udp2022ServerSession>? _sessionNat;
     private Udp2022ServerSessions? _sessions;
 
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
-    public int Associations => _nat?.Count ?? 0;
+    public int Associations => _nat?.Count ?? _sessionNat?.Count ?? 0;
 
     public void Start(IPEndPoint listen)
     {
@@ -49,7 +51,18 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToDestinations(options.OutboundAddress, options.OutboundInterface), addHeader, _listener.Loop, "server");
+        // A NAT entry per client address; with a 2022 method, per client session (SIP022 § 3.2.4), so a client whose
+        // address changes keeps its outbound socket, and its replies go where it was last heard from.
+        Socket Outbound(IPEndPoint _) => UdpSockets.ToDestinations(options.OutboundAddress, options.OutboundInterface);
+        if (_sessions is null)
+        {
+            _nat = new UdpNatTable<IPEndPoint>(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static client => client, Outbound, addHeader, _listener.Loop, "server");
+        }
+        else
+        {
+            _sessionNat = new UdpNatTable<Udp2022ServerSession>(
+                options.UdpMaxAssociations, options.UdpTimeout, scheduler, static session => session.LastHeardFrom!, Outbound, addHeader, _listener.Loop, "server");
+        }
 
         // Out, in flow order.
         var decrypt = _sessions is null
@@ -57,7 +70,9 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
             : Udp2022CipherStages.OpenAtServer(udp, loop, _sessions);
         var readHeader = UdpHeaderStages.ReadHeader(udp, loop);
         var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden, options.Acl);
-        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, server: null);
+        ITargetBlock<Datagram> forward = _sessionNat is null
+            ? UdpSendStages.ThroughNat(udp, loop, _nat!, static d => d.Client, server: null)
+            : UdpSendStages.ThroughNat(udp, loop, _sessionNat, static d => d.Session!, server: null);
         decrypt.LinkTo(readHeader, s_propagate);
         readHeader.LinkTo(resolve, s_propagate);
         resolve.LinkTo(forward, s_propagate);
@@ -68,6 +83,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
     public ValueTask DisposeAsync()
     {
         _nat?.Dispose();
+        _sessionNat?.Dispose();
         _listener?.Dispose();
         _sessions?.Dispose();
         return ValueTask.CompletedTask;

@@ -19,7 +19,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
-    private UdpNatTable? _nat;
+    private UdpNatTable<IPEndPoint>? _nat;
     private Udp2022ClientSessions? _sessions;
 
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
@@ -40,14 +40,14 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(stripHeader, s_propagate);
         stripHeader.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable(options.UdpMaxAssociations, options.UdpTimeout, scheduler, _ => UdpSockets.ToServer(server, options.OutboundInterface, options.OutboundAddress), decrypt, _listener.Loop, "tunnel");
+        _nat = new UdpNatTable<IPEndPoint>(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static client => client, _ => UdpSockets.ToServer(server, options.OutboundInterface, options.OutboundAddress), decrypt, _listener.Loop, "tunnel");
 
         // Out, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop, options.TunnelDestination!.Value);
         IPropagatorBlock<Datagram, Datagram> encrypt = _sessions is null
             ? UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey)
             : Udp2022CipherStages.SealFromClient(udp, loop, _sessions);
-        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, server);
+        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, static d => d.Client, server);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 

@@ -47,6 +47,9 @@ internal sealed class Datagram
     /// <summary>Server: <see cref="Target"/> resolved.</summary>
     public IPEndPoint? Resolved { get; set; }
 
+    /// <summary>A 2022 server: the client session this datagram came in, or its reply goes back in (its NAT key).</summary>
+    public Core.Protocol.Udp2022ServerSession? Session { get; set; }
+
     public Span<byte> Data => Buffer.AsSpan(Offset, Length);
 
     /// <summary>Where a receive writes: one byte more than the largest legal payload, so oversize shows as length.</summary>

@@ -44,8 +44,8 @@ internal static class Udp2022CipherStages
         }, BlockOptions.OnLoop(options, loop));
 
     /// <summary>
-    /// Server, outbound: opens a client's packet in the session its ID names (made on its first packet); the session is
-    /// then the one this address's replies go in.
+    /// Server, outbound: opens a client's packet in the session its ID names (made on its first packet), and hands the
+    /// session on with it: the session is its NAT key, and its replies come back carrying it.
     /// </summary>
     public static TransformManyBlock<Datagram, Datagram> OpenAtServer(StageOptions options, TaskScheduler loop, Udp2022ServerSessions sessions) =>
         new(datagram =>
@@ -53,7 +53,12 @@ internal static class Udp2022CipherStages
             var status = sessions.Codec.OpenAtServer(datagram.Data, sessions.Find, out var session, out var offset, out var length);
             if (status == Udp2022Status.Ok && !sessions.Keep(session!, datagram.Client))
             {
-                status = Udp2022Status.Replayed; // an ID pushed out for room within the window, or another user's address
+                status = Udp2022Status.Replayed; // a new session for an ID whose session was pushed out for room within the window
+            }
+
+            if (status == Udp2022Status.Ok)
+            {
+                datagram.Session = session;
             }
 
             return Opened(datagram, status, offset, length);
@@ -64,9 +69,9 @@ internal static class Udp2022CipherStages
         new(datagram =>
         {
             var codec = sessions.Codec;
-            // A session that left the ID table (expired, pushed out, or replaced by a newer one under its ID) was disposed
-            // as it left: an ended session here is one this address's replies no longer go in.
-            if (!sessions.ByAddress.TryGet(datagram.Client, out var session) || session.Ended)
+            // A session that left the ID table (expired, or pushed out) was disposed as it left: its NAT entry's late
+            // replies have no session to go in.
+            if (datagram.Session is not { Ended: false } session)
             {
                 UdpCounters.Drop(datagram, "2022 session ended");
                 return [];
@@ -74,7 +79,6 @@ internal static class Udp2022CipherStages
 
             sessions.ById.TryGet(session.ClientSessionId, out _); // a reply keeps its session alive too
 
-            datagram.Client = session.LastHeardFrom ?? datagram.Client; // the client may have moved since this NAT entry was made
 
             var prefix = codec.PrefixSize(fromServer: true);
             var start = datagram.Offset - prefix;

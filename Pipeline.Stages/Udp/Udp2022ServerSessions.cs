@@ -10,8 +10,9 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// <summary>
 /// A SIP022 UDP server's codec and its sessions. SIP022 § 3.2.4: sessions go by the client's session ID (which owns
 /// them: they are disposed as they leave that table), and each remembers the address it was last heard from, where
-/// the replies go (the NAT table and <see cref="ByAddress"/> go by address). So a client whose address changes keeps
-/// its session, and a packet replayed from another address meets the same replay window. Kept <c>udp_timeout</c>
+/// the replies go; the relay's NAT entries go by session too. So a client whose address changes keeps its session and
+/// its outbound socket, a packet replayed from another address meets the same replay window, and two clients (two
+/// users of a multi-user server) behind one address and port each get their own replies. Kept <c>udp_timeout</c>
 /// after the last packet either way, but at least 61 s (<see cref="SaltFilters.Keep2022"/>). A session pushed out for
 /// room (the table full) leaves its ID barred for as long: a new session under it would start with an empty replay
 /// window, and the old session's recorded packets would pass it.
@@ -34,7 +35,6 @@ internal sealed class Udp2022ServerSessions : IDisposable
 
             session.Dispose();
         });
-        ByAddress = new LruCache<IPEndPoint, Udp2022ServerSession>(options.UdpMaxAssociations, keep, sliding: true, scheduler);
         Find = id => ById.TryPeek(id, out var session) ? session : null; // not yet a use: the packet may still be refused
     }
 
@@ -45,9 +45,6 @@ internal sealed class Udp2022ServerSessions : IDisposable
     /// <summary>Sessions by client session ID: the owner.</summary>
     public LruCache<ulong, Udp2022ServerSession> ById { get; }
 
-    /// <summary>The session each client address was last heard in: for the replies.</summary>
-    public LruCache<IPEndPoint, Udp2022ServerSession> ByAddress { get; }
-
     /// <summary>
     /// <see cref="ById"/> as the codec asks it, before the packet is checked: a peek, so a refused packet (a replay of a
     /// recording, however old) keeps no session alive and pushes no other out; <see cref="Keep"/> marks the use. One
@@ -56,26 +53,12 @@ internal sealed class Udp2022ServerSessions : IDisposable
     public Func<ulong, Udp2022ServerSession?> Find { get; }
 
     /// <summary>
-    /// After a packet opened in <paramref name="session"/>: keeps a new session and notes the address it came from,
-    /// where the replies now go. False (a new session is disposed) when its ID was pushed out for room within the
-    /// retention, or when the address is another user's (a multi-user server): the NAT entry and the replies go by
-    /// address, so one user's packet from another's address, spoofed or a port a NAT gave again, must not take that
-    /// user's replies; it is dropped until the other user's session there ends.
+    /// After a packet opened in <paramref name="session"/>: keeps a new session (false, and it is disposed, if its ID was
+    /// pushed out for room within the retention) and notes the address it came from, where the replies now go.
     /// </summary>
     public bool Keep(Udp2022ServerSession session, IPEndPoint from)
     {
-        var isNew = !ById.TryPeek(session.ClientSessionId, out var kept) || !ReferenceEquals(kept, session);
-        if (session.User is not null && ByAddress.TryPeek(from, out var holder) && holder.User != session.User && !holder.Ended)
-        {
-            if (isNew)
-            {
-                session.Dispose();
-            }
-
-            return false;
-        }
-
-        if (isNew)
+        if (!ById.TryGet(session.ClientSessionId, out var kept) || !ReferenceEquals(kept, session))
         {
             Span<byte> key = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64BigEndian(key, session.ClientSessionId);
@@ -87,23 +70,14 @@ internal sealed class Udp2022ServerSessions : IDisposable
 
             ById.Set(session.ClientSessionId, session);
         }
-        else
-        {
-            ById.TryGet(session.ClientSessionId, out _); // the packet passed every check: a use
-        }
 
         session.LastHeardFrom = from;
-        if (!ByAddress.TryGet(from, out var there) || !ReferenceEquals(there, session))
-        {
-            ByAddress.Set(from, session);
-        }
 
         return true;
     }
 
     public void Dispose()
     {
-        ByAddress.Dispose();
         ById.Dispose();
     }
 }

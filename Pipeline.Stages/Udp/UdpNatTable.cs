@@ -10,38 +10,44 @@ using Shadowsocks.Pipeline.Core.Multiplexing;
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
 /// <summary>
-/// Client endpoint → <see cref="UdpNatEntry"/>, on the LRU cache: entries expire <c>udp_timeout</c> after their last
+/// A client's key → <see cref="UdpNatEntry"/>, on the LRU cache: entries expire <c>udp_timeout</c> after their last
 /// datagram either way (sliding), the least recently used goes when the table is full, and every entry that leaves
-/// closes its socket. Replies received on an entry's socket are stamped with the client and offered to <c>back</c>.
+/// closes its socket. Replies received on an entry's socket are stamped with the client they go to and offered to
+/// <c>back</c>. The key is the client's address, or a 2022 server's client session (SIP022 § 3.2.4), which keeps its
+/// outbound socket when the client's address changes; a reply to a session also carries the session.
 /// </summary>
-internal sealed class UdpNatTable : IDisposable
+internal sealed class UdpNatTable<TKey> : IDisposable
+    where TKey : notnull
 {
-    private readonly LruCache<IPEndPoint, UdpNatEntry> _entries;
+    private readonly LruCache<TKey, UdpNatEntry> _entries;
+    private readonly Func<TKey, IPEndPoint> _clientOf;
     private readonly Func<IPEndPoint, Socket> _openOutbound;
     private readonly ITargetBlock<Datagram> _back;
     private readonly EventLoop _loop;
     private readonly string _role;
-    private readonly Func<IPEndPoint, bool>? _admits;
+    private readonly Func<TKey, bool>? _admits;
     private readonly object _admission = new();
 
+    /// <param name="clientOf">Where a key's replies go, asked for each reply (a session's client may have moved).</param>
     /// <param name="openOutbound">Makes the outbound socket for a new client (connected to the server, or unconnected).</param>
     /// <param name="back">The first stage of the way back (replies toward the client).</param>
     /// <param name="loop">Where the entries' sockets are received on.</param>
     /// <param name="admits">
     /// Whether a client may have a new entry (local: it holds a live association). Asked as the entry would be made,
-    /// under the same lock as <see cref="RemoveClient"/>, so an association that ends while its last datagram is on
+    /// under the same lock as <see cref="RemoveWhere"/>, so an association that ends while its last datagram is on
     /// the way leaves no entry behind.
     /// </param>
     public UdpNatTable(
-        int capacity, TimeSpan timeout, IScheduler scheduler, Func<IPEndPoint, Socket> openOutbound, ITargetBlock<Datagram> back, EventLoop loop, string role,
-        Func<IPEndPoint, bool>? admits = null)
+        int capacity, TimeSpan timeout, IScheduler scheduler, Func<TKey, IPEndPoint> clientOf, Func<IPEndPoint, Socket> openOutbound, ITargetBlock<Datagram> back,
+        EventLoop loop, string role, Func<TKey, bool>? admits = null)
     {
         _admits = admits;
+        _clientOf = clientOf;
         _loop = loop;
         _openOutbound = openOutbound;
         _back = back;
         _role = role;
-        _entries = new LruCache<IPEndPoint, UdpNatEntry>(capacity, timeout, sliding: true, scheduler, static (_, entry, _) => entry.Dispose());
+        _entries = new LruCache<TKey, UdpNatEntry>(capacity, timeout, sliding: true, scheduler, static (_, entry, _) => entry.Dispose());
     }
 
     public int Count => _entries.Count;
@@ -50,32 +56,33 @@ internal sealed class UdpNatTable : IDisposable
     /// The client's entry, made (socket opened, reply loop started) on its first datagram; null when the client may
     /// not have one (see the constructor's <c>admits</c>).
     /// </summary>
-    public UdpNatEntry? GetOrAdd(IPEndPoint client)
+    public UdpNatEntry? GetOrAdd(TKey key)
     {
         if (_admits is null)
         {
-            return _entries.GetOrAdd(client, Open);
+            return _entries.GetOrAdd(key, Open);
         }
 
         lock (_admission)
         {
-            return _entries.TryGet(client, out var entry) ? entry : _admits(client) ? _entries.GetOrAdd(client, Open) : null;
+            return _entries.TryGet(key, out var entry) ? entry : _admits(key) ? _entries.GetOrAdd(key, Open) : null;
         }
     }
 
-    /// <summary>Ends every association of one client address (its SOCKS5 control connection closed).</summary>
-    public int RemoveClient(IPAddress address)
+    /// <summary>Ends every association whose key matches (local: all of one client address, its SOCKS5 control connection closed).</summary>
+    public int RemoveWhere(Func<TKey, bool> match)
     {
         lock (_admission)
         {
-            return _entries.RemoveWhere(endPoint => endPoint.Address.Equals(address));
+            return _entries.RemoveWhere(match);
         }
     }
 
     public void Dispose() => _entries.Dispose();
 
-    private UdpNatEntry Open(IPEndPoint client)
+    private UdpNatEntry Open(TKey key)
     {
+        var client = _clientOf(key);
         var span = PipelineTelemetry.StartRoot("udp.association", ActivityKind.Server);
         span?.SetTag(TagNames.Role, _role);
         span?.SetTag(TagNames.NetworkTransport, "udp");
@@ -95,7 +102,7 @@ internal sealed class UdpNatTable : IDisposable
         var entry = new UdpNatEntry(client, outbound, span);
         try
         {
-            entry.Receiving = UdpReceiver.Start(_loop, entry.Outbound, _back, reply => Stamp(entry, reply), "back");
+            entry.Receiving = UdpReceiver.Start(_loop, entry.Outbound, _back, reply => Stamp(key, entry, reply), "back");
         }
         catch
         {
@@ -106,13 +113,14 @@ internal sealed class UdpNatTable : IDisposable
         return entry;
     }
 
-    /// <summary>A reply: remember where it came from, address it to the entry's client, and keep the entry alive.</summary>
-    private bool Stamp(UdpNatEntry entry, Datagram reply)
+    /// <summary>A reply: remember where it came from, address it to the key's client (and session), and keep the entry alive.</summary>
+    private bool Stamp(TKey key, UdpNatEntry entry, Datagram reply)
     {
         reply.Target = Core.Protocol.ShadowsocksAddress.FromEndPoint(reply.Client);
-        reply.Client = entry.Client;
+        reply.Client = _clientOf(key);
+        reply.Session = key as Core.Protocol.Udp2022ServerSession;
         entry.CountBack();
-        _entries.TryGet(entry.Client, out _);
+        _entries.TryGet(key, out _);
         return true;
     }
 }

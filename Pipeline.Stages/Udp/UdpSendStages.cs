@@ -16,17 +16,18 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 internal static class UdpSendStages
 {
     /// <summary>
-    /// Out through the client's NAT entry: to the server (local, tunnel: connected socket) or to
-    /// <see cref="Datagram.Resolved"/> (server). A new entry that cannot be opened (no socket left, or the event loop
+    /// Out through the NAT entry of the datagram's client (<paramref name="keyOf"/>: its address, or a 2022 server's
+    /// session): to the server (local, tunnel: connected socket) or to <see cref="Datagram.Resolved"/> (server). A new entry that cannot be opened (no socket left, or the event loop
     /// cannot watch it: <see cref="IOException"/>) costs this datagram only, as does one the table does not admit (local:
     /// the client's association ended while the datagram was on its way).
     /// </summary>
-    public static ActionBlock<Datagram> ThroughNat(StageOptions options, TaskScheduler loop, UdpNatTable nat, IPEndPoint? server) =>
+    public static ActionBlock<Datagram> ThroughNat<TKey>(StageOptions options, TaskScheduler loop, UdpNatTable<TKey> nat, Func<Datagram, TKey> keyOf, IPEndPoint? server)
+        where TKey : notnull =>
         new(datagram =>
         {
             try
             {
-                if (nat.GetOrAdd(datagram.Client) is not { } entry)
+                if (nat.GetOrAdd(keyOf(datagram)) is not { } entry)
                 {
                     UdpCounters.Drop(datagram, "association ended");
                     return;

@@ -156,6 +156,36 @@ public sealed class Sip022UdpInteropTests
 
     [Theory]
     [MemberData(nameof(Methods))]
+    public async Task ReferenceClient_AClientThatMoves_KeepsItsOutboundSocket(string method)
+    {
+        // § 3.2.4: the server's NAT entries go by client session, so the destination sees a moved client's datagrams
+        // from the same address and port as before, and its replies reach the client where it is now.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var destination = Bind();
+        var (reference, options) = Peer(method);
+        await using var server = UdpRelayChain.StartServer(options);
+        using var before = Bind();
+        using var after = Bind();
+        var session = Sip022UdpReference.NewSessionId();
+        var target = Sip022UdpReference.Address((IPEndPoint)destination.LocalEndPoint!);
+        var buffer = new byte[2048];
+        EndPoint any = new IPEndPoint(IPAddress.Any, 0);
+
+        await before.SendToAsync(reference.SealClient(session, 0, target, "one"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        var first = await destination.ReceiveFromAsync(buffer, SocketFlags.None, any, cancel.Token);
+        await after.SendToAsync(reference.SealClient(session, 1, target, "two"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        var second = await destination.ReceiveFromAsync(buffer, SocketFlags.None, any, cancel.Token);
+
+        Assert.Equal("two"u8.ToArray(), buffer.AsSpan(0, second.ReceivedBytes).ToArray());
+        Assert.Equal(first.RemoteEndPoint, second.RemoteEndPoint);
+        await destination.SendToAsync("back"u8.ToArray(), SocketFlags.None, second.RemoteEndPoint, cancel.Token);
+        var reply = reference.OpenServer(await TryReceiveAsync(after, server.LocalEndPoint, s_reply) ?? []);
+        Assert.True(reply is not null, "no reply at the client's new address");
+        Assert.Equal("back"u8.ToArray(), reply.Payload);
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
     public async Task ReferenceClient_APacketReplayedFromAnotherPort_IsDroppedUnanswered(string method)
     {
         // § 3.2.4: sessions go by session ID, so a recorded packet sent again from another address meets the same

@@ -25,7 +25,7 @@ public sealed class UdpNatTableTests
         using var nat = Table(loop, opened, _ => admitted);
 
         Assert.NotNull(nat.GetOrAdd(s_client));
-        Assert.Equal(1, nat.RemoveClient(s_client.Address)); // the control connection closed
+        Assert.Equal(1, nat.RemoveWhere(client => client.Address.Equals(s_client.Address))); // the control connection closed
         admitted = false;
 
         Assert.Null(nat.GetOrAdd(s_client)); // a datagram that was on its way
@@ -52,8 +52,8 @@ public sealed class UdpNatTableTests
         Assert.Single(opened);
     }
 
-    private static UdpNatTable Table(EventLoop loop, List<Socket> opened, Func<IPEndPoint, bool> admits) =>
-        new(16, TimeSpan.FromMinutes(5), new TestScheduler(), _ =>
+    private static UdpNatTable<IPEndPoint> Table(EventLoop loop, List<Socket> opened, Func<IPEndPoint, bool> admits) =>
+        new(16, TimeSpan.FromMinutes(5), new TestScheduler(), static client => client, _ =>
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
