@@ -11,8 +11,9 @@ using Shadowsocks.Pipeline.Stages.Udp;
 namespace Shadowsocks.Pipeline.Stages.Relay;
 
 /// <summary>
-/// <c>shadowsocks server</c> over UDP. Each client endpoint gets a NAT entry (its own outbound socket) that lives
-/// <c>udp_timeout</c> after its last datagram.
+/// <c>shadowsocks server</c> over UDP. Each client endpoint (with a 2022 method: each client session) gets a NAT entry
+/// (its own outbound socket) that lives <c>udp_timeout</c> after its last datagram; a 2022 session's entry goes when
+/// the session does.
 /// <code>
 /// out:  receive ─► [decrypt] ─► [read header] ─► [resolve] ─► [send through the client's NAT entry]
 /// back: NAT entry receive ─► [add header: the reply's source] ─► [encrypt] ─► [send to the client]
@@ -41,7 +42,9 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         _listener = new UdpListenLoop(listen, "udp server", options.ReusePort);
         var loop = _listener.Scheduler;
 
-        _sessions = options.Cipher.Is2022 ? new Udp2022ServerSessions(options, scheduler, time ?? TimeProvider.System) : null;
+        _sessions = options.Cipher.Is2022
+            ? new Udp2022ServerSessions(options, scheduler, time ?? TimeProvider.System, ended: session => _sessionNat?.Remove(session))
+            : null;
 
         // Back, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop);
@@ -60,8 +63,10 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         }
         else
         {
+            // A session that ended (its table's callback removes its entry under the same lock) gets no new entry.
             _sessionNat = new UdpNatTable<Udp2022ServerSession>(
-                options.UdpMaxAssociations, options.UdpTimeout, scheduler, static session => session.LastHeardFrom!, Outbound, addHeader, _listener.Loop, "server");
+                options.UdpMaxAssociations, options.UdpTimeout, scheduler, static session => session.LastHeardFrom!, Outbound, addHeader, _listener.Loop, "server",
+                admits: static session => !session.Ended);
         }
 
         // Out, in flow order.

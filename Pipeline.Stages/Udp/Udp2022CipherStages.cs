@@ -8,9 +8,9 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 
 /// <summary>
 /// The cipher stages of the SIP022 UDP relays, in place in a datagram's buffer, like <see cref="UdpCipherStages"/>.
-/// A 2022 packet belongs to a session: each client address has one (client: its session ID and packet counter;
-/// server: the client's session, its replay window and the server's own session for the replies), kept in an LRU
-/// table with the NAT table's size and timeout. A packet that fails to open, is replayed or belongs to a session that
+/// A 2022 packet belongs to a session (client: one per client address, its session ID and packet counter; server: one
+/// per client session ID, its replay window and the server's own session for the replies, and the NAT entry's key),
+/// kept in an LRU table with the NAT table's size and a timeout of at least 61 s. A packet that fails to open, is replayed or belongs to a session that
 /// has gone is dropped and counted; nothing else is affected.
 /// </summary>
 internal static class Udp2022CipherStages
@@ -78,7 +78,6 @@ internal static class Udp2022CipherStages
             }
 
             sessions.ById.TryGet(session.ClientSessionId, out _); // a reply keeps its session alive too
-
 
             var prefix = codec.PrefixSize(fromServer: true);
             var start = datagram.Offset - prefix;

@@ -19,7 +19,8 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// </summary>
 internal sealed class Udp2022ServerSessions : IDisposable
 {
-    public Udp2022ServerSessions(RelayOptions options, IScheduler scheduler, TimeProvider time)
+    /// <param name="ended">Told of each session as it leaves the ID table, disposed (the relay ends its NAT entry).</param>
+    public Udp2022ServerSessions(RelayOptions options, IScheduler scheduler, TimeProvider time, Action<Udp2022ServerSession>? ended = null)
     {
         Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time, users: ServerUsers.For(options));
         var keep = SaltFilters.Keep2022(options.UdpTimeout);
@@ -34,6 +35,7 @@ internal sealed class Udp2022ServerSessions : IDisposable
             }
 
             session.Dispose();
+            ended?.Invoke(session);
         });
         Find = id => ById.TryPeek(id, out var session) ? session : null; // not yet a use: the packet may still be refused
     }
@@ -58,6 +60,11 @@ internal sealed class Udp2022ServerSessions : IDisposable
     /// </summary>
     public bool Keep(Udp2022ServerSession session, IPEndPoint from)
     {
+        if (session.Ended)
+        {
+            return false; // expired between the codec's look-up and here (the table's sweep runs on a timer thread)
+        }
+
         if (!ById.TryGet(session.ClientSessionId, out var kept) || !ReferenceEquals(kept, session))
         {
             Span<byte> key = stackalloc byte[8];
@@ -69,6 +76,11 @@ internal sealed class Udp2022ServerSessions : IDisposable
             }
 
             ById.Set(session.ClientSessionId, session);
+            if (session.Ended)
+            {
+                ById.Remove(session.ClientSessionId); // it ended as it was put back: take it out again
+                return false;
+            }
         }
 
         session.LastHeardFrom = from;

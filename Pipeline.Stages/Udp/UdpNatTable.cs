@@ -69,6 +69,15 @@ internal sealed class UdpNatTable<TKey> : IDisposable
         }
     }
 
+    /// <summary>Ends one key's association (a 2022 server: its session ended), under the admission lock.</summary>
+    public bool Remove(TKey key)
+    {
+        lock (_admission)
+        {
+            return _entries.Remove(key);
+        }
+    }
+
     /// <summary>Ends every association whose key matches (local: all of one client address, its SOCKS5 control connection closed).</summary>
     public int RemoveWhere(Func<TKey, bool> match)
     {

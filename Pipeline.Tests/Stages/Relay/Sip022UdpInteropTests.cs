@@ -186,6 +186,32 @@ public sealed class Sip022UdpInteropTests
 
     [Theory]
     [MemberData(nameof(Methods))]
+    public async Task ASessionPushedOutForRoom_TakesItsNatEntryWithIt(string method)
+    {
+        // The NAT entries go by session: when a session leaves its table, its entry (an open socket) must go too, or
+        // it would sit there, and a destination that kept sending to it would keep it alive. Room for two: a session
+        // to the echo (an entry), one to a forbidden address (a session, no entry), then a third pushes the first out.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var (reference, options) = Peer(method);
+        Assert.True(ForbiddenAddresses.TryParse("192.0.2.1", out var forbidden, out _));
+        await using var server = UdpRelayChain.StartServer(options with { UdpMaxAssociations = 2, Forbidden = forbidden });
+        using var client = Bind();
+        var target = Sip022UdpReference.Address(echo.EndPoint);
+
+        await client.SendToAsync(reference.SealClient(Sip022UdpReference.NewSessionId(), 0, target, "first"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        Assert.Equal("first"u8.ToArray(), reference.OpenServer(await TryReceiveAsync(client, server.LocalEndPoint, s_reply) ?? [])?.Payload);
+        var nowhere = Sip022UdpReference.Address(new IPEndPoint(IPAddress.Parse("192.0.2.1"), 9));
+        await client.SendToAsync(reference.SealClient(Sip022UdpReference.NewSessionId(), 0, nowhere, "forbidden"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        Assert.Null(await TryReceiveAsync(client, server.LocalEndPoint, s_quiet));
+        await client.SendToAsync(reference.SealClient(Sip022UdpReference.NewSessionId(), 0, target, "third"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        Assert.Equal("third"u8.ToArray(), reference.OpenServer(await TryReceiveAsync(client, server.LocalEndPoint, s_reply) ?? [])?.Payload);
+
+        Assert.Equal(1, server.Associations); // the third session's; the first's entry went with its session
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
     public async Task ReferenceClient_APacketReplayedFromAnotherPort_IsDroppedUnanswered(string method)
     {
         // § 3.2.4: sessions go by session ID, so a recorded packet sent again from another address meets the same
