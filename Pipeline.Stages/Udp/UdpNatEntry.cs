@@ -15,15 +15,12 @@ internal sealed class UdpNatEntry : IDisposable
     private long _datagramsBack;
     private int _disposed;
 
-    public UdpNatEntry(IPEndPoint client, Socket outbound, Activity? span)
+    public UdpNatEntry(Socket outbound, Activity? span)
     {
-        Client = client;
         Outbound = outbound;
         Span = span;
         PipelineTelemetry.UdpAssociations.Add(1);
     }
-
-    public IPEndPoint Client { get; }
 
     public Socket Outbound { get; }
 

@@ -108,7 +108,7 @@ internal sealed class UdpNatTable<TKey> : IDisposable
             throw;
         }
 
-        var entry = new UdpNatEntry(client, outbound, span);
+        var entry = new UdpNatEntry(outbound, span);
         try
         {
             entry.Receiving = UdpReceiver.Start(_loop, entry.Outbound, _back, reply => Stamp(key, entry, reply), "back");
