@@ -20,6 +20,9 @@ internal static class TagNames
     public const string Role = "shadowsocks.role";
     public const string Reason = "pipeline.reason";
 
+    /// <summary>A 2022 UDP association's client session ID, in hex.</summary>
+    public const string SessionId = "shadowsocks.session_id";
+
     /// <summary>A multi-user 2022 server's user (SIP023), by the name its config gives.</summary>
     public const string UserName = "user.name";
 

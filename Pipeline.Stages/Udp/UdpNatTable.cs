@@ -97,6 +97,16 @@ internal sealed class UdpNatTable<TKey> : IDisposable
         span?.SetTag(TagNames.NetworkTransport, "udp");
         span?.SetTag(TagNames.NetworkPeerAddress, client.Address.ToString());
         span?.SetTag(TagNames.NetworkPeerPort, client.Port);
+        if (span is not null && key is Core.Protocol.Udp2022ServerSession session)
+        {
+            // A 2022 server's association is a client session: which one, and a multi-user server's user.
+            span.SetTag(TagNames.SessionId, session.ClientSessionId.ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
+            if (session.User is { } user)
+            {
+                span.SetTag(TagNames.UserName, user.Name);
+            }
+        }
+
         Socket outbound;
         try
         {
