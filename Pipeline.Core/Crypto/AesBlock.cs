@@ -18,33 +18,26 @@ internal static class AesBlock
     [ThreadStatic]
     private static IBlockCipher? t_decrypt;
 
-    public static void Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> block, Span<byte> destination)
+    public static void Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> block, Span<byte> destination) =>
+        Process(forEncryption: true, key, block, destination);
+
+    public static void Decrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> block, Span<byte> destination) =>
+        Process(forEncryption: false, key, block, destination);
+
+    private static void Process(bool forEncryption, ReadOnlySpan<byte> key, ReadOnlySpan<byte> block, Span<byte> destination)
     {
         if (!AesEcb.Hardware)
         {
             using var aes = Aes.Create();
             aes.SetKey(key);
-            aes.EncryptEcb(block[..Size], destination[..Size], PaddingMode.None);
+            _ = forEncryption
+                ? aes.EncryptEcb(block[..Size], destination[..Size], PaddingMode.None)
+                : aes.DecryptEcb(block[..Size], destination[..Size], PaddingMode.None);
             return;
         }
 
-        var engine = t_encrypt ??= AesUtilities.CreateEngine();
-        engine.Init(true, new KeyParameter(key));
-        engine.ProcessBlock(block[..Size], destination[..Size]);
-    }
-
-    public static void Decrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> block, Span<byte> destination)
-    {
-        if (!AesEcb.Hardware)
-        {
-            using var aes = Aes.Create();
-            aes.SetKey(key);
-            aes.DecryptEcb(block[..Size], destination[..Size], PaddingMode.None);
-            return;
-        }
-
-        var engine = t_decrypt ??= AesUtilities.CreateEngine();
-        engine.Init(false, new KeyParameter(key));
+        var engine = forEncryption ? t_encrypt ??= AesUtilities.CreateEngine() : t_decrypt ??= AesUtilities.CreateEngine();
+        engine.Init(forEncryption, new KeyParameter(key));
         engine.ProcessBlock(block[..Size], destination[..Size]);
     }
 }

@@ -23,40 +23,26 @@ internal sealed class AesEcb(byte[] key)
     private IBlockCipher? _decrypt;
     private Aes? _platform;
 
-    public void Encrypt(ReadOnlySpan<byte> block, Span<byte> destination)
+    public void Encrypt(ReadOnlySpan<byte> block, Span<byte> destination) => Process(forEncryption: true, block, destination);
+
+    public void Decrypt(ReadOnlySpan<byte> block, Span<byte> destination) => Process(forEncryption: false, block, destination);
+
+    private void Process(bool forEncryption, ReadOnlySpan<byte> block, Span<byte> destination)
     {
         if (!Hardware)
         {
             var aes = Platform();
             lock (aes)
             {
-                aes.EncryptEcb(block[..BlockSize], destination[..BlockSize], PaddingMode.None);
+                _ = forEncryption
+                    ? aes.EncryptEcb(block[..BlockSize], destination[..BlockSize], PaddingMode.None)
+                    : aes.DecryptEcb(block[..BlockSize], destination[..BlockSize], PaddingMode.None);
             }
 
             return;
         }
 
-        var engine = _encrypt ?? Engine(ref _encrypt, forEncryption: true);
-        lock (engine)
-        {
-            engine.ProcessBlock(block[..BlockSize], destination[..BlockSize]);
-        }
-    }
-
-    public void Decrypt(ReadOnlySpan<byte> block, Span<byte> destination)
-    {
-        if (!Hardware)
-        {
-            var aes = Platform();
-            lock (aes)
-            {
-                aes.DecryptEcb(block[..BlockSize], destination[..BlockSize], PaddingMode.None);
-            }
-
-            return;
-        }
-
-        var engine = _decrypt ?? Engine(ref _decrypt, forEncryption: false);
+        var engine = forEncryption ? _encrypt ?? Engine(ref _encrypt, forEncryption) : _decrypt ?? Engine(ref _decrypt, forEncryption);
         lock (engine)
         {
             engine.ProcessBlock(block[..BlockSize], destination[..BlockSize]);

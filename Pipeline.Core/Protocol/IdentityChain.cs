@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
@@ -67,13 +68,10 @@ internal sealed class IdentityChain
     public void WriteUdp(ReadOnlySpan<byte> separateHeader, Span<byte> destination)
     {
         Span<byte> plain = stackalloc byte[AesBlock.Size];
+        var header = BinaryPrimitives.ReadUInt128LittleEndian(separateHeader);
         for (var i = 0; i < _identityKeys.Length; i++)
         {
-            for (var j = 0; j < AesBlock.Size; j++)
-            {
-                plain[j] = (byte)(_nextHashes[i][j] ^ separateHeader[j]);
-            }
-
+            BinaryPrimitives.WriteUInt128LittleEndian(plain, BinaryPrimitives.ReadUInt128LittleEndian(_nextHashes[i]) ^ header);
             _udpCiphers[i].Encrypt(plain, destination.Slice(i * AesBlock.Size, AesBlock.Size));
         }
     }

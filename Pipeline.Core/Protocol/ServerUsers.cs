@@ -29,13 +29,13 @@ internal sealed class ServerUsers
 
         _identityKey = identityKey;
         _identityCipher = new AesEcb(identityKey);
-        All = [.. users.Select((u, i) => new ServerUser(u.Name, u.Key, i))];
         _byHash = [];
-        foreach (var user in All)
+        foreach (var (name, key) in users)
         {
-            if (!_byHash.TryAdd(Name(KeyDerivation.Blake3KeyHash(user.Key)), user))
+            var hash = Name(KeyDerivation.Blake3KeyHash(key));
+            if (!_byHash.TryAdd(hash, new ServerUser(name, key)))
             {
-                throw new ArgumentException($"Users {_byHash[Name(KeyDerivation.Blake3KeyHash(user.Key))].Name} and {user.Name} have the same key.", nameof(users));
+                throw new ArgumentException($"Users {_byHash[hash].Name} and {name} have the same key.", nameof(users));
             }
         }
     }
@@ -43,8 +43,6 @@ internal sealed class ServerUsers
     /// <summary>The table of <see cref="RelayOptions.Users"/>, under <see cref="RelayOptions.MasterKey"/>, or null without users.</summary>
     public static ServerUsers? For(RelayOptions options) =>
         options.Users.Count == 0 ? null : new ServerUsers(options.Cipher, options.MasterKey, options.Users);
-
-    public IReadOnlyList<ServerUser> All { get; }
 
     /// <summary>The user a TCP request's identity header names under <paramref name="salt"/>, or null (not one of ours: a probe, or a wrong key).</summary>
     public ServerUser? FindTcp(ReadOnlySpan<byte> salt, ReadOnlySpan<byte> identityHeader)
@@ -62,13 +60,7 @@ internal sealed class ServerUsers
     {
         Span<byte> hash = stackalloc byte[AesBlock.Size];
         _identityCipher.Decrypt(identityHeader, hash);
-
-        for (var i = 0; i < hash.Length; i++)
-        {
-            hash[i] ^= separateHeader[i];
-        }
-
-        return _byHash.GetValueOrDefault(Name(hash));
+        return _byHash.GetValueOrDefault(Name(hash) ^ Name(separateHeader)); // the hash was sealed XORed with the separate header
     }
 
     private static UInt128 Name(ReadOnlySpan<byte> hash) => BinaryPrimitives.ReadUInt128LittleEndian(hash);
