@@ -9,6 +9,8 @@ using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Protocol;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
+using static Shadowsocks.Pipeline.Tests.Stages.Relay.DatagramsFrom;
+
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
 /// <summary>
@@ -25,7 +27,7 @@ public sealed class Sip022UdpInteropTests
     private static readonly TimeSpan s_reply = TimeSpan.FromSeconds(5);
 
     /// <summary>How long to listen for a reply that must not come.</summary>
-    private static readonly TimeSpan s_quiet = TimeSpan.FromSeconds(1.5);
+    private static readonly TimeSpan s_quiet = DatagramsFrom.Quiet;
 
     public static TheoryData<string> Methods() => new(Sip022UdpReference.Methods);
 
@@ -299,10 +301,10 @@ public sealed class Sip022UdpInteropTests
         await peer.App.SendToAsync("query"u8.ToArray(), SocketFlags.None, peer.Tunnel.LocalEndPoint, cancel.Token);
         var (request, from) = await ReceiveRequestAsync(peer.Server, peer.Reference);
         await peer.Server.SendToAsync(peer.Reference.SealServer(serverSession, 0, request.SessionId ^ 1, destination, "foreign"u8), SocketFlags.None, from, cancel.Token);
-        Assert.Empty(await CollectAsync(peer.App, peer.Tunnel.LocalEndPoint, s_quiet));
+        Assert.Empty(await CollectTextAsync(peer.App, peer.Tunnel.LocalEndPoint, s_quiet));
 
         await peer.Server.SendToAsync(peer.Reference.SealServer(serverSession, 1, request.SessionId, destination, "own"u8), SocketFlags.None, from, cancel.Token);
-        Assert.Equal(["own"], await CollectAsync(peer.App, peer.Tunnel.LocalEndPoint, s_reply));
+        Assert.Equal(["own"], await CollectTextAsync(peer.App, peer.Tunnel.LocalEndPoint, s_reply));
     }
 
     [Theory]
@@ -318,7 +320,7 @@ public sealed class Sip022UdpInteropTests
         var (request, from) = await ReceiveRequestAsync(peer.Server, peer.Reference);
         var first = peer.Reference.SealServer(serverSession, 0, request.SessionId, destination, "first"u8);
         await peer.Server.SendToAsync(first, SocketFlags.None, from, cancel.Token);
-        Assert.Equal(["first"], await CollectAsync(peer.App, peer.Tunnel.LocalEndPoint, s_reply));
+        Assert.Equal(["first"], await CollectTextAsync(peer.App, peer.Tunnel.LocalEndPoint, s_reply));
 
         var foreignKey = new Sip022UdpReference(method, RandomNumberGenerator.GetBytes(Sip022UdpReference.KeySize(method)));
         byte[][] bad =
@@ -336,7 +338,7 @@ public sealed class Sip022UdpInteropTests
         }
 
         await peer.Server.SendToAsync(peer.Reference.SealServer(serverSession, 5, request.SessionId, destination, "good"u8), SocketFlags.None, from, cancel.Token);
-        Assert.Equal(["good"], await CollectAsync(peer.App, peer.Tunnel.LocalEndPoint, s_reply));
+        Assert.Equal(["good"], await CollectTextAsync(peer.App, peer.Tunnel.LocalEndPoint, s_reply));
     }
 
     [Theory]
@@ -451,62 +453,6 @@ public sealed class Sip022UdpInteropTests
 
         Assert.Fail($"no packet that opens reached the reference server ({unopened} did not open)");
         throw new UnreachableException();
-    }
-
-    /// <summary>Every datagram from <paramref name="from"/>: the first within <paramref name="wait"/>, each next within the quiet time.</summary>
-    private static async Task<List<string>> CollectAsync(Socket socket, EndPoint from, TimeSpan wait) =>
-        (await CollectAsync(socket, from, wait, once: false)).Select(static d => Encoding.ASCII.GetString(d)).ToList();
-
-    private static async Task<List<byte[]>> CollectAsync(Socket socket, EndPoint from, TimeSpan wait, bool once)
-    {
-        var seen = new List<byte[]>();
-        while (await TryReceiveAsync(socket, from, wait) is { } datagram)
-        {
-            seen.Add(datagram);
-            if (once)
-            {
-                break;
-            }
-
-            wait = s_quiet;
-        }
-
-        return seen;
-    }
-
-    /// <summary>The next datagram from <paramref name="from"/> (others are skipped: strays for a previous owner of the port), or null after <paramref name="wait"/>.</summary>
-    private static async Task<byte[]?> TryReceiveAsync(Socket socket, EndPoint from, TimeSpan wait)
-    {
-        var deadline = Stopwatch.GetTimestamp() + (long)(wait.TotalSeconds * Stopwatch.Frequency);
-        while (await ReceiveFromAsync(socket, Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline)) is { } datagram)
-        {
-            if (from.Equals(datagram.From))
-            {
-                return datagram.Data;
-            }
-        }
-
-        return null;
-    }
-
-    private static async Task<(byte[] Data, IPEndPoint From)?> ReceiveFromAsync(Socket socket, TimeSpan wait)
-    {
-        if (wait <= TimeSpan.Zero)
-        {
-            return null;
-        }
-
-        using var timeout = new CancellationTokenSource(wait);
-        var buffer = new byte[65_536];
-        try
-        {
-            var result = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), timeout.Token);
-            return (buffer[..result.ReceivedBytes], (IPEndPoint)result.RemoteEndPoint);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
     }
 
     private sealed record TunnelPeer(Sip022UdpReference Reference, Socket Server, TunnelUdpRelay Tunnel, Socket App, IPEndPoint Destination) : IAsyncDisposable

@@ -9,6 +9,8 @@ using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Protocol;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
+using static Shadowsocks.Pipeline.Tests.Stages.Relay.DatagramsFrom;
+
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
 /// <summary>
@@ -26,7 +28,7 @@ public sealed class Sip023UdpInteropTests
     private static readonly TimeSpan s_reply = TimeSpan.FromSeconds(5);
 
     /// <summary>How long to listen for a reply that must not come.</summary>
-    private static readonly TimeSpan s_quiet = TimeSpan.FromSeconds(1.5);
+    private static readonly TimeSpan s_quiet = DatagramsFrom.Quiet;
 
     public static TheoryData<string> Methods() => new(Sip023Reference.Methods);
 
@@ -436,57 +438,5 @@ public sealed class Sip023UdpInteropTests
 
         Assert.Fail($"no packet that names a user and opens reached the reference server ({unopened} did not)");
         throw new UnreachableException();
-    }
-
-    private static async Task<List<byte[]>> CollectAsync(Socket socket, EndPoint from, TimeSpan wait, bool once)
-    {
-        var seen = new List<byte[]>();
-        while (await TryReceiveAsync(socket, from, wait) is { } datagram)
-        {
-            seen.Add(datagram);
-            if (once)
-            {
-                break;
-            }
-
-            wait = s_quiet;
-        }
-
-        return seen;
-    }
-
-    /// <summary>The next datagram from <paramref name="from"/> (others are skipped), or null after <paramref name="wait"/>.</summary>
-    private static async Task<byte[]?> TryReceiveAsync(Socket socket, EndPoint from, TimeSpan wait)
-    {
-        var deadline = Stopwatch.GetTimestamp() + (long)(wait.TotalSeconds * Stopwatch.Frequency);
-        while (await ReceiveFromAsync(socket, Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline)) is { } datagram)
-        {
-            if (from.Equals(datagram.From))
-            {
-                return datagram.Data;
-            }
-        }
-
-        return null;
-    }
-
-    private static async Task<(byte[] Data, IPEndPoint From)?> ReceiveFromAsync(Socket socket, TimeSpan wait)
-    {
-        if (wait <= TimeSpan.Zero)
-        {
-            return null;
-        }
-
-        using var timeout = new CancellationTokenSource(wait);
-        var buffer = new byte[65_536];
-        try
-        {
-            var result = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), timeout.Token);
-            return (buffer[..result.ReceivedBytes], (IPEndPoint)result.RemoteEndPoint);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
     }
 }
