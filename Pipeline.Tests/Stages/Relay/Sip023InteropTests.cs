@@ -12,6 +12,8 @@ using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Protocol;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
+using static Shadowsocks.Pipeline.Tests.Stages.Relay.Sip022Streams;
+
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
 /// <summary>
@@ -25,10 +27,10 @@ public sealed class Sip023InteropTests
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
     /// <summary>The server's idle timeout in the refusal tests: the drain of a bad request ends with it.</summary>
-    private static readonly TimeSpan s_idle = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan s_idle = Sip022Streams.Idle;
 
     /// <summary>How long a bad request must go unanswered and its connection stay open.</summary>
-    private static readonly TimeSpan s_quiet = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan s_quiet = Sip022Streams.Quiet;
 
     public static TheoryData<string> Methods() => new(Sip023Reference.Methods);
 
@@ -514,90 +516,6 @@ public sealed class Sip023InteropTests
             connection.Shutdown(SocketShutdown.Send);
             return (user, request);
         }, cancellationToken);
-
-    /// <summary>Reads length/payload chunks after <paramref name="first"/> until <paramref name="total"/> bytes.</summary>
-    private static async Task<byte[]> ReadPayloadAsync(Sip022Reference client, Socket socket, byte[] first, int total, CancellationToken cancellationToken)
-    {
-        var all = new MemoryStream();
-        all.Write(first);
-        while (all.Length < total)
-        {
-            var chunk = await client.ReadChunkAsync(socket, cancellationToken);
-            Assert.True(chunk is not null, $"the server ended the response after {all.Length} of {total} bytes");
-            all.Write(chunk);
-        }
-
-        return all.ToArray();
-    }
-
-    private static void AssertSameBytes(byte[] expected, byte[] actual)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        var firstDifference = expected.AsSpan().CommonPrefixLength(actual);
-        Assert.True(firstDifference == expected.Length, $"the bytes differ from offset {firstDifference}");
-    }
-
-    /// <summary>
-    /// As <c>Sip022InteropTests</c> asserts a bad tag's handling: no byte back and no close for <see cref="s_quiet"/>;
-    /// the server still takes more bytes; then a FIN with no byte before it, around the idle timeout after the last byte sent.
-    /// </summary>
-    private static async Task AssertSilentThenClosedAtIdleAsync(Socket socket, CancellationToken cancellationToken)
-    {
-        var buffer = new byte[4096];
-        using (var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-        {
-            quiet.CancelAfter(s_quiet);
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await socket.ReceiveAsync(buffer, SocketFlags.None, quiet.Token));
-        }
-
-        await socket.SendAsync(RandomNumberGenerator.GetBytes(3000), SocketFlags.None, cancellationToken); // still read and discarded
-        var clock = Stopwatch.StartNew();
-        using var cap = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cap.CancelAfter(s_idle + TimeSpan.FromSeconds(4));
-        int received;
-        try
-        {
-            received = await socket.ReceiveAsync(buffer, SocketFlags.None, cap.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            Assert.Fail($"still open {clock.Elapsed.TotalSeconds:F1} s after the last byte; the idle timeout is {s_idle.TotalSeconds} s");
-            return;
-        }
-
-        Assert.True(received == 0, $"the server answered a bad request with {received} bytes: {Convert.ToHexString(buffer, 0, Math.Min(received, 64))}");
-        Assert.InRange(clock.Elapsed, s_idle - TimeSpan.FromMilliseconds(300), s_idle + TimeSpan.FromSeconds(3));
-    }
-
-    /// <summary>Reads until the peer closes or <paramref name="wait"/> passes: the bytes, and "FIN", "RST" or "still open".</summary>
-    private static async Task<(byte[] Received, string Closed)> ReadUntilClosedAsync(Socket socket, TimeSpan wait, CancellationToken cancellationToken)
-    {
-        var received = new MemoryStream();
-        var buffer = new byte[4096];
-        using var closeWait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        closeWait.CancelAfter(wait);
-        try
-        {
-            while (true)
-            {
-                var n = await socket.ReceiveAsync(buffer, SocketFlags.None, closeWait.Token);
-                if (n == 0)
-                {
-                    return (received.ToArray(), "FIN");
-                }
-
-                received.Write(buffer, 0, n);
-            }
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
-        {
-            return (received.ToArray(), "RST");
-        }
-        catch (OperationCanceledException)
-        {
-            return (received.ToArray(), "still open");
-        }
-    }
 
     private static byte[] Flip(byte[] bytes, int position)
     {
