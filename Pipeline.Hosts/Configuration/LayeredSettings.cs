@@ -172,13 +172,30 @@ internal sealed class LayeredSettings
         return $"{Dotted(key)}:";
     }
 
-    /// <summary>A single text setting; <c>null</c> when absent. A JSON array or object there is refused.</summary>
+    /// <summary>
+    /// A single text setting; <c>null</c> when absent. A JSON array or object there is refused, an empty one too
+    /// (<c>"timeout": {}</c>, which the JSON provider keeps as the key with no value, would otherwise read as absent).
+    /// </summary>
     public string? String(string key)
     {
         var section = _root.GetSection(key);
         return section.Value is { } text ? text
-            : section.GetChildren().Any() ? throw new UsageException($"{Label(key)} expected a single value, not a list or an object")
+            : section.GetChildren().Any() || GivenEmpty(key) ? throw new UsageException($"{Label(key)} expected a single value, not a list or an object")
             : null;
+    }
+
+    /// <summary>The winning layer gives <paramref name="key"/> as an empty JSON array or object (present, with no value and no children).</summary>
+    private bool GivenEmpty(string key)
+    {
+        for (var i = _providers.Length - 1; i >= 0; i--)
+        {
+            if (_providers[i].TryGet(key, out var value))
+            {
+                return value is null;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>A list: a comma-separated string or a JSON array of strings, joined with commas.</summary>

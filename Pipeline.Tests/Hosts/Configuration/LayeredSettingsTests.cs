@@ -207,6 +207,7 @@ public sealed class LayeredSettingsTests : IDisposable
 
     [Theory]
     [InlineData("""{ "server_port": 8388, "password": "pw", "timeout": [5, 7] }""", "timeout: in FILE, expected a single value, not a list or an object")]
+    [InlineData("""{ "server_port": 8388, "password": "pw", "timeout": {} }""", "timeout: in FILE, expected a single value, not a list or an object")]
     [InlineData("""{ "server_port": [8388, 9], "password": "pw" }""", "server_port: in FILE, expected a single value")]
     [InlineData("""{ "server_port": 8388, "password": "pw", "method": { "name": "aes-256-gcm" } }""", "method: in FILE, expected a single value")]
     [InlineData("""{ "server_port": 8388, "password": "pw", "method": "" }""", "method: in FILE, '' is not a method")]
