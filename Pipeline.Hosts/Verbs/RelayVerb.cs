@@ -6,6 +6,7 @@ using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Core.Scheduling;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
@@ -377,11 +378,12 @@ internal static class RelayVerb
             // a 2022 method's UDP checks packet IDs instead).
             var resolver = OpenResolver();
             var replays = SaltFilters.For(relay, TimeProvider.System);
+            var users = ServerUsers.For(relay); // a multi-user server's table: built once (10,000 users take about 150 ms)
             IPEndPoint? tcpBound = null;
             IPEndPoint[] listens = [listen, .. relay.MoreListens];
             if (tcp)
             {
-                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System, replays);
+                var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System, replays, users);
                 running.Add(server);
                 server.Start();
                 tcpBound = server.LocalEndPoint;
@@ -393,7 +395,7 @@ internal static class RelayVerb
                 // One UDP relay per address, each on the TCP listener's port (as ss-server).
                 for (var i = 0; i < listens.Length; i++)
                 {
-                    var serverUdp = new ServerUdpRelay(relay, resolver, scheduler, replays);
+                    var serverUdp = new ServerUdpRelay(relay, resolver, scheduler, replays, users: users);
                     running.Add(serverUdp);
                     serverUdp.Start(listens[i]);
                     listens[i] = serverUdp.LocalEndPoint;

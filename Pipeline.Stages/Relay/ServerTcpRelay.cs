@@ -27,7 +27,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
 /// </summary>
 internal sealed class ServerTcpRelay(
-    RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider, ISaltFilter? replays = null) : ITcpRelay
+    RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider, ISaltFilter? replays = null, ServerUsers? users = null) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private readonly List<AcceptLoop> _accepts = [];
@@ -49,7 +49,7 @@ internal sealed class ServerTcpRelay(
         var readHeader = ReadHeaderStage.Create(
             pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider,
             replays ?? SaltFilters.For(options, timeProvider), // same wait as a drain: probes see one close behaviour
-            ServerUsers.For(options));
+            users ?? ServerUsers.For(options)); // the process's table when given (built once for all its relays)
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);

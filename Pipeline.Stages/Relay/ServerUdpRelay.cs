@@ -22,9 +22,11 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// before, in <paramref name="replays"/>: the TCP relay's filter when given, so a process remembers salts once) is
 /// dropped unanswered. A 2022 method keeps sessions by the client's session ID instead (<see cref="Udp2022ServerSessions"/>):
 /// their packet IDs are the replay check, and the replies are sealed in the client's session and go to the address it
-/// was last heard from.
+/// was last heard from. A multi-user server's table of users is <paramref name="users"/> when given (the process builds
+/// it once for all its relays), else its own.
 /// </summary>
-internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver, IScheduler scheduler, ISaltFilter? replays = null, TimeProvider? time = null) : IAsyncDisposable
+internal sealed class ServerUdpRelay(
+    RelayOptions options, IDnsResolver resolver, IScheduler scheduler, ISaltFilter? replays = null, TimeProvider? time = null, ServerUsers? users = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private UdpListenLoop? _listener;
@@ -43,7 +45,7 @@ internal sealed class ServerUdpRelay(RelayOptions options, IDnsResolver resolver
         var loop = _listener.Scheduler;
 
         _sessions = options.Cipher.Is2022
-            ? new Udp2022ServerSessions(options, scheduler, time ?? TimeProvider.System, ended: session => _sessionNat?.Remove(session))
+            ? new Udp2022ServerSessions(options, scheduler, time ?? TimeProvider.System, ended: session => _sessionNat?.Remove(session), users)
             : null;
 
         // Back, in flow order.

@@ -20,9 +20,10 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 internal sealed class Udp2022ServerSessions : IDisposable
 {
     /// <param name="ended">Told of each session as it leaves the ID table, disposed (the relay ends its NAT entry).</param>
-    public Udp2022ServerSessions(RelayOptions options, IScheduler scheduler, TimeProvider time, Action<Udp2022ServerSession>? ended = null)
+    /// <param name="users">A multi-user server's table (the process's one, shared with its other relays); else built from the options.</param>
+    public Udp2022ServerSessions(RelayOptions options, IScheduler scheduler, TimeProvider time, Action<Udp2022ServerSession>? ended = null, ServerUsers? users = null)
     {
-        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time, users: ServerUsers.For(options));
+        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time, users: users ?? ServerUsers.For(options));
         var keep = SaltFilters.Keep2022(options.UdpTimeout);
         _pushedOut = new RecentSalts(SaltFilters.Retention2022, time);
         ById = new LruCache<ulong, Udp2022ServerSession>(options.UdpMaxAssociations, keep, sliding: true, scheduler, (id, session, reason) =>
