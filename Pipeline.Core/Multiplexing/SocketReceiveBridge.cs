@@ -150,6 +150,9 @@ internal static class SocketReceiveBridge
         }
         catch (SocketException)
         {
+            // A reset (or another failure) of this socket. What was read before it still goes out first, as the
+            // bytes before a FIN do; then the caller passes the failure on.
+            await DrainedAsync(current, draining).ConfigureAwait(false);
             return ReceiveOutcome.SocketError;
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
@@ -169,6 +172,28 @@ internal static class SocketReceiveBridge
             {
                 budget.Leave();
             }
+        }
+    }
+
+    /// <summary>Completes <paramref name="current"/> and waits until it, and <paramref name="draining"/>, are done, however they end.</summary>
+    private static async Task DrainedAsync(ChunkChain? current, Task? draining)
+    {
+        try
+        {
+            if (draining is not null)
+            {
+                await draining.ConfigureAwait(false);
+            }
+
+            if (current is not null)
+            {
+                current.Head.Complete();
+                await current.Tail.ConfigureAwait(false);
+            }
+        }
+        catch (Exception)
+        {
+            // A chain that faulted or was cancelled: the connection is ending either way.
         }
     }
 }

@@ -92,8 +92,10 @@ internal sealed class TcpSession : IDisposable
     }
 
     /// <summary>
-    /// <see cref="Abort"/>, with both sockets closing with a reset rather than a FIN: for a reset that must reach the
-    /// far side after a half-close, where a FIN has already gone out and another close would tell it nothing.
+    /// <see cref="Abort"/>, with both sockets closing with a reset rather than a FIN: a connection that ended abnormally
+    /// on one side (a reset, a failed send) ends the same way on the other, so a peer never takes a cut-off stream for
+    /// a complete one. Also for a reset that must reach the far side after a half-close, where a FIN has already gone
+    /// out and another close would tell it nothing. A no-op once torn down.
     /// </summary>
     public void Reset()
     {
@@ -101,6 +103,17 @@ internal sealed class TcpSession : IDisposable
         {
             ResetOnClose(Client);
             ResetOnClose(Remote);
+        }
+
+        Abort();
+    }
+
+    /// <summary><see cref="Abort"/>, with <paramref name="socket"/> (one of this session's) closing with a reset, the other as usual.</summary>
+    public void Reset(Socket socket)
+    {
+        if (Volatile.Read(ref _aborted) == 0)
+        {
+            ResetOnClose(socket);
         }
 
         Abort();

@@ -9,11 +9,12 @@ namespace Shadowsocks.Pipeline.Stages.Decrypt;
 
 /// <summary>
 /// Per-connection, ordered: ciphertext chunk in, the plaintext it completes out (possibly empty while a chunk is
-/// partial). A failed tag or chunk length faults the block, which tears the connection down.
+/// partial). A failed tag or chunk length first calls <c>onFailure</c> (the relay decides how the connection ends,
+/// before anything else can tear it down) and then faults the block.
 /// </summary>
 internal static class DecryptStage
 {
-    public static TransformBlock<Chunk, Chunk> Create(IStreamDecryptor decryptor, StageOptions options, CancellationToken cancellationToken) =>
+    public static TransformBlock<Chunk, Chunk> Create(IStreamDecryptor decryptor, StageOptions options, Action onFailure, CancellationToken cancellationToken) =>
         new(cipher =>
         {
             byte[]? output = null;
@@ -25,6 +26,7 @@ internal static class DecryptStage
                 if (status != DecryptStatus.Ok)
                 {
                     PipelineTelemetry.AuthenticationFailures.Add(1);
+                    onFailure();
                     throw new StreamDecryptionException(status);
                 }
 

@@ -8,11 +8,13 @@ namespace Shadowsocks.Pipeline.Stages.Forward;
 
 /// <summary>
 /// Per-connection, ordered: writes each chunk to a socket, returns its buffer, and counts it out of its direction's
-/// <see cref="ChunksInFlight"/> (so the pump may read the next).
+/// <see cref="ChunksInFlight"/> (so the pump may read the next). A send that fails (the peer reset, or went away)
+/// first calls <c>onFailure</c> (the relay decides how the connection ends, before anything else can tear it down)
+/// and then faults the block.
 /// </summary>
 internal static class ForwardStage
 {
-    public static ActionBlock<Chunk> Create(Socket socket, StageOptions options, Action<int> onSent, ChunksInFlight inFlight, CancellationToken cancellationToken) =>
+    public static ActionBlock<Chunk> Create(Socket socket, StageOptions options, Action<int> onSent, ChunksInFlight inFlight, Action onFailure, CancellationToken cancellationToken) =>
         new(async chunk =>
         {
             try
@@ -22,6 +24,11 @@ internal static class ForwardStage
                     await SocketSend.SendAllAsync(socket, chunk.Memory, cancellationToken).ConfigureAwait(false);
                     onSent(chunk.Length);
                 }
+            }
+            catch (SocketException)
+            {
+                onFailure();
+                throw;
             }
             finally
             {

@@ -24,7 +24,11 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// is the other end of the Shadowsocks stream. Each direction's blocks are built per burst of data
 /// (<see cref="SocketReceiveBridge"/>) and its cipher state on first use, so an idle connection holds neither.
 /// A FIN read on one side drains that direction and then shuts down sending toward the other side (half-close);
-/// the other direction flows on until it ends too. A fault, a reset or the idle timer tears the whole connection down.
+/// the other direction flows on until it ends too. A reset read on one side (after what came before it has gone out)
+/// or a send that fails ends the connection with a reset on both sides, and a stream that fails authentication ends
+/// with a reset toward the plain side: a peer never takes a stream cut off that way for a complete one. Through a
+/// local and a server, a reset on either end thereby reaches the other end as a reset. The idle timer, and any other
+/// fault, close both sides as usual.
 /// </summary>
 internal static class CipherDuplex
 {
@@ -64,12 +68,17 @@ internal static class CipherDuplex
             session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance
                 : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, time, clientSide?.ResponseSalts);
 
+        // How a broken connection ends (decided where it breaks, before the block's fault tears it down): a failed
+        // send resets both sides; a stream that fails authentication resets the plain side, its bytes' destination.
+        Action resetBoth = session.Reset;
+        Action resetPlainSide = () => session.Reset(plainSide);
+
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()
         {
             var codec = Encryptor();
             var encrypt = EncryptStage.Create(codec, pipeline.Encrypt, token);
-            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, encryptInFlight, token);
+            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, encryptInFlight, resetBoth, token);
             encrypt.LinkTo(forward, s_propagate);
             return Watch(session, new ChunkChain(encrypt, ReleaseKeyScheduleAfter(forward.Completion, codec.ReleaseKeySchedule)));
         }
@@ -79,8 +88,8 @@ internal static class CipherDuplex
         ChunkChain OpenDecryptChain(Chunk? alreadyDecrypted)
         {
             var codec = Decryptor();
-            var decrypt = DecryptStage.Create(codec, pipeline.Decrypt, token);
-            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, decryptInFlight, token);
+            var decrypt = DecryptStage.Create(codec, pipeline.Decrypt, resetPlainSide, token);
+            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, decryptInFlight, resetBoth, token);
             decrypt.LinkTo(forward, s_propagate);
             if (alreadyDecrypted is { } plain)
             {
@@ -169,7 +178,15 @@ internal static class CipherDuplex
         if (outcome != ReceiveOutcome.EndOfStream)
         {
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
-            session.Abort();
+            if (outcome == ReceiveOutcome.SocketError)
+            {
+                session.Reset(); // this side reset (or failed): the other side learns of it the same way
+            }
+            else
+            {
+                session.Abort();
+            }
+
             return;
         }
 

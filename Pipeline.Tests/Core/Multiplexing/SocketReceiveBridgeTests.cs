@@ -285,6 +285,42 @@ public sealed class SocketReceiveBridgeTests
     }
 
     [Fact]
+    public async Task RunAsync_OnAReset_ReturnsSocketError_OnlyOnceItsChainHasTakenWhatCameBeforeIt()
+    {
+        // The chain is slow (each chunk waits for a gate): the reset is read while chunks are still in it. The pump
+        // lets them through before it reports the reset, as it does before a FIN, so the relay's reset comes after them.
+        var (reader, writer) = await ConnectedPairAsync();
+        using var _ = reader;
+        using var __ = writer;
+        var inFlight = new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes));
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var received = 0;
+        ChunkChain Open()
+        {
+            var sink = new ActionBlock<Chunk>(async chunk =>
+            {
+                await gate.Task;
+                Interlocked.Add(ref received, chunk.Length);
+                chunk.Return();
+                inFlight.Done();
+            }, new ExecutionDataflowBlockOptions { BoundedCapacity = 64 });
+            return new ChunkChain(sink, sink.Completion);
+        }
+
+        var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => Math.Min(b, 1000), _ => { }, CancellationToken.None);
+        await writer.SendAsync(new byte[20_000], SocketFlags.None);
+        await Task.Delay(200); // read into the waiting chain
+        writer.LingerState = new LingerOption(true, 0);
+        writer.Close(); // RST
+        await Task.Delay(200);
+        Assert.False(pump.IsCompleted, "the pump reported the reset while its chain still held the bytes before it");
+
+        gate.SetResult();
+        Assert.Equal(ReceiveOutcome.SocketError, await pump.WaitAsync(s_wait));
+        Assert.Equal(20_000, Volatile.Read(ref received));
+    }
+
+    [Fact]
     public async Task RunAsync_IdleConnection_HoldsNoChain()
     {
         var (reader, writer) = await ConnectedPairAsync();

@@ -1,0 +1,240 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Protocol;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>
+/// A connection that ends abnormally on one end ends abnormally on the other: a reset (or a stream that fails
+/// authentication) reaches the far end as a reset, after the bytes that came before it, never as a FIN that would let
+/// a cut-off transfer pass for a complete one. A FIN still arrives as a FIN.
+/// </summary>
+public sealed class ResetPropagationTests
+{
+    // A few bytes fit every socket buffer on the way, so they are all delivered before the reset; of a bulk transfer
+    // cut off by a reset, what still sat in a sender's socket buffer is lost (TCP drops it with the reset, at the
+    // sender and at each hop alike): the far end gets a prefix, and then the reset.
+    private const int Small = 1000;
+    private const int Bulk = 4 << 20;
+
+    [Theory]
+    [InlineData("aes-256-gcm", false, Small)]
+    [InlineData("chacha20-ietf-poly1305", false, Small)]
+    [InlineData("aes-256-gcm", true, Small)]
+    [InlineData("aes-256-gcm", false, Bulk)]
+    public async Task DestinationReset_ReachesTheClient_AsAReset_AfterTheBytesBeforeIt(string method, bool throughTunnel, int size)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var pair = await ConnectedPairAsync(method, throughTunnel, cancel.Token);
+        var sent = RandomNumberGenerator.GetBytes(size);
+        var sending = pair.Destination.SendAsync(sent, SocketFlags.None, cancel.Token).AsTask();
+        var reading = ReadToTheEndAsync(pair.Client, cancel.Token);
+        await WhenSentAsync(sending, size);
+        pair.Destination.LingerState = new LingerOption(true, 0);
+        pair.Destination.Close(); // RST
+
+        var (received, end) = await reading;
+        AssertDelivered(sent, received, size);
+        Assert.Equal(SocketError.ConnectionReset, end);
+    }
+
+    [Theory]
+    [InlineData("aes-256-gcm", false, Small)]
+    [InlineData("chacha20-ietf-poly1305", true, Small)]
+    [InlineData("chacha20-ietf-poly1305", false, Bulk)]
+    public async Task ClientReset_ReachesTheDestination_AsAReset_AfterTheBytesBeforeIt(string method, bool throughTunnel, int size)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var pair = await ConnectedPairAsync(method, throughTunnel, cancel.Token);
+        var sent = RandomNumberGenerator.GetBytes(size);
+        var sending = pair.Client.SendAsync(sent, SocketFlags.None, cancel.Token).AsTask();
+        var reading = ReadToTheEndAsync(pair.Destination, cancel.Token);
+        await WhenSentAsync(sending, size);
+        pair.Client.LingerState = new LingerOption(true, 0);
+        pair.Client.Close();
+
+        var (received, end) = await reading;
+        AssertDelivered(sent, received, size);
+        Assert.Equal(SocketError.ConnectionReset, end);
+    }
+
+    /// <summary>A small send has completed; a bulk one is reset halfway (it cannot complete while the reader is slower than the relay's buffers hold).</summary>
+    private static async Task WhenSentAsync(Task sending, int size)
+    {
+        if (size == Small)
+        {
+            await sending;
+            await Task.Delay(100); // through every hop (the receive is already waiting at the far end)
+        }
+        else
+        {
+            await Task.Delay(20);
+        }
+    }
+
+    private static void AssertDelivered(byte[] sent, byte[] received, int size)
+    {
+        if (size == Small)
+        {
+            Assert.Equal(sent, received);
+        }
+        else
+        {
+            Assert.InRange(received.Length, 1, sent.Length);
+            Assert.True(sent.AsSpan(0, received.Length).SequenceEqual(received), "what arrived is not the start of what was sent");
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AFin_StillArrivesAsAFin(bool destinationCloses)
+    {
+        // The control: an ordinary close is passed on as an ordinary close, with everything before it.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var pair = await ConnectedPairAsync("aes-256-gcm", throughTunnel: false, cancel.Token);
+        var (closing, other) = destinationCloses ? (pair.Destination, pair.Client) : (pair.Client, pair.Destination);
+        var sent = RandomNumberGenerator.GetBytes(Bulk);
+        var reading = ReadToTheEndAsync(other, cancel.Token);
+        await closing.SendAsync(sent, SocketFlags.None, cancel.Token);
+        closing.Shutdown(SocketShutdown.Both);
+        closing.Close();
+
+        var (received, end) = await reading;
+        Assert.Equal(sent, received);
+        Assert.Equal(SocketError.Success, end);
+    }
+
+    [Fact]
+    public async Task ServersStreamFailingAuthentication_ResetsTheLocalsClient_AfterTheBytesBeforeIt()
+    {
+        // A stand-in server answers with one good chunk, then one whose tag is wrong (corrupted on the way).
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var fakeServer = Listen();
+        var options = RelayChain.Options("aes-256-gcm", "mid-stream", new IPEndPoint(IPAddress.Loopback, 0), fakeServer.LocalEndPoint);
+        await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System);
+        local.Start();
+        var (client, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", 9, cancel.Token);
+        using var _ = client;
+        Assert.Equal(0, reply);
+        await client.SendAsync("request"u8.ToArray(), SocketFlags.None, cancel.Token);
+        using var tunnel = await fakeServer.AcceptAsync(cancel.Token);
+
+        using var encryptor = ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
+        await tunnel.SendAsync(StreamCodecKit.Encrypt(encryptor, "good bytes"u8.ToArray()), SocketFlags.None, cancel.Token);
+        var good = new byte[10];
+        await Socks5TestClient.ReadExactlyAsync(client, good, cancel.Token);
+        Assert.Equal("good bytes"u8.ToArray(), good);
+
+        var corrupted = StreamCodecKit.Encrypt(encryptor, "bad bytes"u8.ToArray());
+        corrupted[^1] ^= 1;
+        await tunnel.SendAsync(corrupted, SocketFlags.None, cancel.Token);
+
+        var (rest, end) = await ReadToTheEndAsync(client, cancel.Token);
+        Assert.Empty(rest);
+        Assert.Equal(SocketError.ConnectionReset, end);
+    }
+
+    [Fact]
+    public async Task ClientsStreamFailingAuthentication_ResetsTheServersDestination_AfterTheBytesBeforeIt()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var destination = Listen();
+        var options = RelayChain.Options("chacha20-ietf-poly1305", "mid-stream", new IPEndPoint(IPAddress.Loopback, 0));
+        await using var server = new ServerTcpRelay(options, new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
+        server.Start();
+
+        using var encryptor = ShadowsocksStreamCodec.CreateEncryptor(options.Cipher, options.MasterKey);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(server.LocalEndPoint, cancel.Token);
+        var header = StreamCodecKit.Header(ShadowsocksAddress.FromEndPoint((IPEndPoint)destination.LocalEndPoint!));
+        await client.SendAsync(StreamCodecKit.Encrypt(encryptor, [.. header, .. "good bytes"u8]), SocketFlags.None, cancel.Token);
+        using var accepted = await destination.AcceptAsync(cancel.Token);
+        var good = new byte[10];
+        await Socks5TestClient.ReadExactlyAsync(accepted, good, cancel.Token);
+        Assert.Equal("good bytes"u8.ToArray(), good);
+
+        var corrupted = StreamCodecKit.Encrypt(encryptor, "bad bytes"u8.ToArray());
+        corrupted[^1] ^= 1;
+        await client.SendAsync(corrupted, SocketFlags.None, cancel.Token);
+
+        var (rest, end) = await ReadToTheEndAsync(accepted, cancel.Token);
+        Assert.Empty(rest);
+        Assert.Equal(SocketError.ConnectionReset, end);
+    }
+
+    private static Socket Listen()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        return listener;
+    }
+
+    /// <summary>A client connected through our local (or tunnel) and server to a destination socket of the test's own.</summary>
+    private static async Task<ConnectedPair> ConnectedPairAsync(string method, bool throughTunnel, CancellationToken cancellationToken)
+    {
+        var listener = Listen();
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var chain = RelayChain.Start(method, tunnelTo: throughTunnel ? ShadowsocksAddress.FromEndPoint(new IPEndPoint(IPAddress.Loopback, port)) : null);
+        Socket client;
+        if (throughTunnel)
+        {
+            client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await client.ConnectAsync(chain.Tunnel!.LocalEndPoint, cancellationToken);
+            await client.SendAsync("hello"u8.ToArray(), SocketFlags.None, cancellationToken); // a tunnel connects on first data
+        }
+        else
+        {
+            (client, var reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", port, cancellationToken);
+            Assert.Equal(0, reply);
+            await client.SendAsync("hello"u8.ToArray(), SocketFlags.None, cancellationToken);
+        }
+
+        var destination = await listener.AcceptAsync(cancellationToken);
+        await Socks5TestClient.ReadExactlyAsync(destination, new byte[5], cancellationToken);
+        return new ConnectedPair(chain, listener, client, destination);
+    }
+
+    /// <summary>Everything <paramref name="socket"/> receives, and how its stream ended: Success for a FIN, else the error.</summary>
+    private static async Task<(byte[] Received, SocketError End)> ReadToTheEndAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var received = new MemoryStream();
+        var buffer = new byte[65536];
+        while (true)
+        {
+            int n;
+            try
+            {
+                n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+            }
+            catch (SocketException e)
+            {
+                return (received.ToArray(), e.SocketErrorCode);
+            }
+
+            if (n == 0)
+            {
+                return (received.ToArray(), SocketError.Success);
+            }
+
+            received.Write(buffer, 0, n);
+        }
+    }
+
+    private sealed record ConnectedPair(RelayChain Chain, Socket Listener, Socket Client, Socket Destination) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            Destination.Dispose();
+            Listener.Dispose();
+            await Chain.DisposeAsync();
+        }
+    }
+}
