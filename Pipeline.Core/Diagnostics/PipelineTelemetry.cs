@@ -41,6 +41,9 @@ internal static class PipelineTelemetry
 
     public static readonly Counter<long> AcceptsPostponed = Meter.CreateCounter<long>("pipeline.accepts_postponed", "{accept}", "Accepts put off for a moment because the process had no file descriptor (or kernel buffer) to spare: raise nofile.");
 
+    public static readonly Counter<long> ConnectionsReset = Meter.CreateCounter<long>("pipeline.connections_reset", "{connection}",
+        "TCP connections that one side ended abnormally, passed on to the other side as a reset: by the side that broke (pipeline.side: client, remote) and how (pipeline.reason: reset, send_failed, authentication_failed).");
+
     public static readonly Counter<long> ConnectionsRefused = Meter.CreateCounter<long>("pipeline.connections_refused", "{connection}", "Connections refused: a stage at capacity, or a client the ACL (--acl) does not admit.");
 
     public static readonly Counter<long> UdpDatagrams = Meter.CreateCounter<long>("pipeline.udp.datagrams", "{datagram}", "UDP datagrams received, by direction.");

@@ -20,6 +20,9 @@ internal static class TagNames
     public const string Role = "shadowsocks.role";
     public const string Reason = "pipeline.reason";
 
+    /// <summary>A TCP connection's side: <c>client</c> (the accepted connection) or <c>remote</c> (the outbound one).</summary>
+    public const string Side = "pipeline.side";
+
     /// <summary>A 2022 UDP association's client session ID, in hex.</summary>
     public const string SessionId = "shadowsocks.session_id";
 

@@ -58,7 +58,7 @@ internal sealed class HalfOpenWatch
 
             if (error != 0 && _watched.TryRemove(session, out _) && error > 0)
             {
-                session.Reset();
+                session.Broken(socket, BrokenBy.Reset);
             }
         }
 

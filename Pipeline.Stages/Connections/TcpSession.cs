@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 
@@ -14,6 +15,7 @@ namespace Shadowsocks.Pipeline.Stages.Connections;
 internal sealed class TcpSession : IDisposable
 {
     private int _aborted;
+    private int _broken;
     private int _disposed;
 
     public TcpSession(Socket client, Activity? span)
@@ -92,28 +94,32 @@ internal sealed class TcpSession : IDisposable
     }
 
     /// <summary>
-    /// <see cref="Abort"/>, with both sockets closing with a reset rather than a FIN: a connection that ended abnormally
-    /// on one side (a reset, a failed send) ends the same way on the other, so a peer never takes a cut-off stream for
-    /// a complete one. Also for a reset that must reach the far side after a half-close, where a FIN has already gone
-    /// out and another close would tell it nothing. A no-op once torn down.
+    /// <paramref name="side"/> (one of this session's sockets) ended abnormally, <paramref name="reason"/> being one of
+    /// <see cref="BrokenBy"/>'s. The connection is torn down (<see cref="Abort"/>) with a reset rather than a FIN toward
+    /// <paramref name="resetOnly"/>, or toward both sides when null, so a peer never takes a stream cut off that way for
+    /// a complete one (and a reset after a half-close, where a FIN has gone out already, still tells the far side).
+    /// Counted in <c>pipeline.connections_reset</c>, once, and not when the connection was being torn down already (our
+    /// own close fails sends too). A no-op once torn down.
     /// </summary>
-    public void Reset()
+    public void Broken(Socket side, string reason, Socket? resetOnly = null)
     {
         if (Volatile.Read(ref _aborted) == 0)
         {
-            ResetOnClose(Client);
-            ResetOnClose(Remote);
-        }
+            if (Interlocked.Exchange(ref _broken, 1) == 0)
+            {
+                PipelineTelemetry.ConnectionsReset.Add(
+                    1, new(TagNames.Side, ReferenceEquals(side, Client) ? "client" : "remote"), new KeyValuePair<string, object?>(TagNames.Reason, reason));
+            }
 
-        Abort();
-    }
-
-    /// <summary><see cref="Abort"/>, with <paramref name="socket"/> (one of this session's) closing with a reset, the other as usual.</summary>
-    public void Reset(Socket socket)
-    {
-        if (Volatile.Read(ref _aborted) == 0)
-        {
-            ResetOnClose(socket);
+            if (resetOnly is null)
+            {
+                ResetOnClose(Client);
+                ResetOnClose(Remote);
+            }
+            else
+            {
+                ResetOnClose(resetOnly);
+            }
         }
 
         Abort();

@@ -70,15 +70,16 @@ internal static class CipherDuplex
 
         // How a broken connection ends (decided where it breaks, before the block's fault tears it down): a failed
         // send resets both sides; a stream that fails authentication resets the plain side, its bytes' destination.
-        Action resetBoth = session.Reset;
-        Action resetPlainSide = () => session.Reset(plainSide);
+        Action sendToCipherSideFailed = () => session.Broken(cipherSide, BrokenBy.SendFailed);
+        Action sendToPlainSideFailed = () => session.Broken(plainSide, BrokenBy.SendFailed);
+        Action cipherSideFailedAuthentication = () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed, resetOnly: plainSide);
 
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()
         {
             var codec = Encryptor();
             var encrypt = EncryptStage.Create(codec, pipeline.Encrypt, token);
-            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, encryptInFlight, resetBoth, token);
+            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, encryptInFlight, sendToCipherSideFailed, token);
             encrypt.LinkTo(forward, s_propagate);
             return Watch(session, new ChunkChain(encrypt, ReleaseKeyScheduleAfter(forward.Completion, codec.ReleaseKeySchedule)));
         }
@@ -88,8 +89,8 @@ internal static class CipherDuplex
         ChunkChain OpenDecryptChain(Chunk? alreadyDecrypted)
         {
             var codec = Decryptor();
-            var decrypt = DecryptStage.Create(codec, pipeline.Decrypt, resetPlainSide, token);
-            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, decryptInFlight, resetBoth, token);
+            var decrypt = DecryptStage.Create(codec, pipeline.Decrypt, cipherSideFailedAuthentication, token);
+            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, decryptInFlight, sendToPlainSideFailed, token);
             decrypt.LinkTo(forward, s_propagate);
             if (alreadyDecrypted is { } plain)
             {
@@ -180,7 +181,7 @@ internal static class CipherDuplex
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
             if (outcome == ReceiveOutcome.SocketError)
             {
-                session.Reset(); // this side reset (or failed): the other side learns of it the same way
+                session.Broken(from, BrokenBy.Reset); // this side reset (or failed): the other side learns of it the same way
             }
             else
             {

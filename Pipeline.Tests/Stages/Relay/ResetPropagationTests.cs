@@ -12,8 +12,10 @@ namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 /// <summary>
 /// A connection that ends abnormally on one end ends abnormally on the other: a reset (or a stream that fails
 /// authentication) reaches the far end as a reset, after the bytes that came before it, never as a FIN that would let
-/// a cut-off transfer pass for a complete one. A FIN still arrives as a FIN.
+/// a cut-off transfer pass for a complete one. A FIN still arrives as a FIN. Each process on the way counts the
+/// connection once in <c>pipeline.connections_reset</c>, by the side that broke it and how.
 /// </summary>
+[Collection(nameof(ConnectionResetCountCollection))]
 public sealed class ResetPropagationTests
 {
     // A few bytes fit every socket buffer on the way, so they are all delivered before the reset; of a bulk transfer
@@ -31,6 +33,7 @@ public sealed class ResetPropagationTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var pair = await ConnectedPairAsync(method, throughTunnel, cancel.Token);
+        using var counts = new ResetCounts();
         var sent = RandomNumberGenerator.GetBytes(size);
         var sending = pair.Destination.SendAsync(sent, SocketFlags.None, cancel.Token).AsTask();
         var reading = ReadToTheEndAsync(pair.Client, cancel.Token);
@@ -41,6 +44,7 @@ public sealed class ResetPropagationTests
         var (received, end) = await reading;
         AssertDelivered(sent, received, size);
         Assert.Equal(SocketError.ConnectionReset, end);
+        Assert.Equal("remote/reset=2", counts.Snapshot()); // the server's destination, then the local's server
     }
 
     [Theory]
@@ -51,6 +55,7 @@ public sealed class ResetPropagationTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var pair = await ConnectedPairAsync(method, throughTunnel, cancel.Token);
+        using var counts = new ResetCounts();
         var sent = RandomNumberGenerator.GetBytes(size);
         var sending = pair.Client.SendAsync(sent, SocketFlags.None, cancel.Token).AsTask();
         var reading = ReadToTheEndAsync(pair.Destination, cancel.Token);
@@ -61,6 +66,7 @@ public sealed class ResetPropagationTests
         var (received, end) = await reading;
         AssertDelivered(sent, received, size);
         Assert.Equal(SocketError.ConnectionReset, end);
+        Assert.Equal("client/reset=2", counts.Snapshot()); // the local's client, then the server's
     }
 
     /// <summary>A small send has completed; a bulk one is reset halfway (it cannot complete while the reader is slower than the relay's buffers hold).</summary>
@@ -98,6 +104,7 @@ public sealed class ResetPropagationTests
         // The control: an ordinary close is passed on as an ordinary close, with everything before it.
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var pair = await ConnectedPairAsync("aes-256-gcm", throughTunnel: false, cancel.Token);
+        using var counts = new ResetCounts();
         var (closing, other) = destinationCloses ? (pair.Destination, pair.Client) : (pair.Client, pair.Destination);
         var sent = RandomNumberGenerator.GetBytes(Bulk);
         var reading = ReadToTheEndAsync(other, cancel.Token);
@@ -108,6 +115,7 @@ public sealed class ResetPropagationTests
         var (received, end) = await reading;
         Assert.Equal(sent, received);
         Assert.Equal(SocketError.Success, end);
+        Assert.Equal("", counts.Snapshot());
     }
 
     [Fact]
@@ -131,6 +139,7 @@ public sealed class ResetPropagationTests
         await Socks5TestClient.ReadExactlyAsync(client, good, cancel.Token);
         Assert.Equal("good bytes"u8.ToArray(), good);
 
+        using var counts = new ResetCounts();
         var corrupted = StreamCodecKit.Encrypt(encryptor, "bad bytes"u8.ToArray());
         corrupted[^1] ^= 1;
         await tunnel.SendAsync(corrupted, SocketFlags.None, cancel.Token);
@@ -138,6 +147,7 @@ public sealed class ResetPropagationTests
         var (rest, end) = await ReadToTheEndAsync(client, cancel.Token);
         Assert.Empty(rest);
         Assert.Equal(SocketError.ConnectionReset, end);
+        Assert.Equal("remote/authentication_failed=1", counts.Snapshot());
     }
 
     [Fact]
@@ -159,6 +169,7 @@ public sealed class ResetPropagationTests
         await Socks5TestClient.ReadExactlyAsync(accepted, good, cancel.Token);
         Assert.Equal("good bytes"u8.ToArray(), good);
 
+        using var counts = new ResetCounts();
         var corrupted = StreamCodecKit.Encrypt(encryptor, "bad bytes"u8.ToArray());
         corrupted[^1] ^= 1;
         await client.SendAsync(corrupted, SocketFlags.None, cancel.Token);
@@ -166,6 +177,7 @@ public sealed class ResetPropagationTests
         var (rest, end) = await ReadToTheEndAsync(accepted, cancel.Token);
         Assert.Empty(rest);
         Assert.Equal(SocketError.ConnectionReset, end);
+        Assert.Equal("client/authentication_failed=1", counts.Snapshot());
     }
 
     private static Socket Listen()
