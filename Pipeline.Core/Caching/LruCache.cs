@@ -137,16 +137,19 @@ internal sealed class LruCache<TKey, TValue> : IDisposable
     }
 
     /// <summary>Removes every entry whose key matches (for example: all NAT entries of one client address).</summary>
-    public int RemoveWhere(Func<TKey, bool> match)
+    public int RemoveWhere(Func<TKey, bool> match) => RemoveWhere((key, _) => match(key));
+
+    /// <summary>Removes every entry that <paramref name="match"/> picks by key and value (it runs under the cache's lock: keep it short).</summary>
+    public int RemoveWhere(Func<TKey, TValue, bool> match)
     {
         var evicted = new List<(TKey, TValue, EvictionReason)>();
         lock (_gate)
         {
-            foreach (var key in _map.Keys.Where(match).ToList())
+            foreach (var (key, node) in _map.Where(entry => match(entry.Key, entry.Value.Value.Value)).ToList())
             {
-                _map.Remove(key, out var node);
-                _order.Remove(node!);
-                evicted.Add((key, node!.Value.Value, EvictionReason.Removed));
+                _map.Remove(key);
+                _order.Remove(node);
+                evicted.Add((key, node.Value.Value, EvictionReason.Removed));
             }
         }
 

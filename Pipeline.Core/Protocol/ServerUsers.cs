@@ -7,13 +7,16 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 
 /// <summary>
 /// SIP023, a server's side: its identity key (iPSK) and its users, found by the 16-byte BLAKE3 hash of their key that
-/// a request's identity header carries (layout in <see cref="IdentityChain"/>). Immutable; thread-safe.
+/// a request's identity header carries (layout in <see cref="IdentityChain"/>). Thread-safe. The users can be replaced
+/// while the server runs (<see cref="Replace"/>, on SIGHUP): a look-up sees the old list or the new one, whole; the
+/// identity key stays.
 /// </summary>
 internal sealed class ServerUsers
 {
+    private readonly CipherInfo _cipher;
     private readonly byte[] _identityKey;
     private readonly AesEcb _identityCipher;
-    private readonly Dictionary<UInt128, ServerUser> _byHash;
+    private volatile Dictionary<UInt128, ServerUser> _byHash;
 
     public ServerUsers(CipherInfo cipher, byte[] identityKey, IReadOnlyList<UserKey> users)
     {
@@ -22,22 +25,53 @@ internal sealed class ServerUsers
             throw new ArgumentException($"{cipher.Name} has no identity headers (SIP023: the 2022 AES methods only).", nameof(cipher));
         }
 
-        if (identityKey.Length != cipher.KeySize || users.Any(u => u.Key.Length != cipher.KeySize))
+        if (identityKey.Length != cipher.KeySize)
         {
-            throw new ArgumentException($"Every key of {cipher.Name} has {cipher.KeySize} bytes.", nameof(users));
+            throw new ArgumentException($"Every key of {cipher.Name} has {cipher.KeySize} bytes.", nameof(identityKey));
         }
 
+        _cipher = cipher;
         _identityKey = identityKey;
         _identityCipher = new AesEcb(identityKey);
-        _byHash = [];
+        _byHash = Table(users, []);
+    }
+
+    /// <summary>The users' names, in no particular order.</summary>
+    public IReadOnlyCollection<string> Names => [.. _byHash.Values.Select(static u => u.Name)];
+
+    /// <summary>
+    /// Puts <paramref name="users"/> in place of the users now served: requests from now on are looked up among them.
+    /// A user kept with the same name and key keeps its <see cref="ServerUser"/> (and the key schedules it has made).
+    /// Returns the users no longer served (gone, renamed or given another key). Throws, changing nothing, on a list the
+    /// constructor would refuse.
+    /// </summary>
+    public IReadOnlyList<ServerUser> Replace(IReadOnlyList<UserKey> users)
+    {
+        var before = _byHash;
+        var after = Table(users, before);
+        _byHash = after;
+        return [.. before.Where(entry => !after.TryGetValue(entry.Key, out var kept) || !ReferenceEquals(kept, entry.Value)).Select(static entry => entry.Value)];
+    }
+
+    private Dictionary<UInt128, ServerUser> Table(IReadOnlyList<UserKey> users, Dictionary<UInt128, ServerUser> current)
+    {
+        if (users.Any(u => u.Key.Length != _cipher.KeySize))
+        {
+            throw new ArgumentException($"Every key of {_cipher.Name} has {_cipher.KeySize} bytes.", nameof(users));
+        }
+
+        var table = new Dictionary<UInt128, ServerUser>(users.Count);
         foreach (var (name, key) in users)
         {
             var hash = Name(KeyDerivation.Blake3KeyHash(key));
-            if (!_byHash.TryAdd(hash, new ServerUser(name, key)))
+            var user = current.TryGetValue(hash, out var same) && same.Name == name ? same : new ServerUser(name, key);
+            if (!table.TryAdd(hash, user))
             {
-                throw new ArgumentException($"Users {_byHash[hash].Name} and {name} have the same key.", nameof(users));
+                throw new ArgumentException($"Users {table[hash].Name} and {name} have the same key.", nameof(users));
             }
         }
+
+        return table;
     }
 
     /// <summary>The table of <see cref="RelayOptions.Users"/>, under <see cref="RelayOptions.MasterKey"/>, or null without users.</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Shadowsocks.Pipeline.Core.Caching;
@@ -83,9 +84,10 @@ internal static class RelayVerb
         IPEndPoint bound;
         IPEndPoint[] moreBound = [];
         PluginProcess? pluginProcess = null;
+        UsersReload? usersReload;
         try
         {
-            (bound, var tcpBound, moreBound) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running, stop).ConfigureAwait(false);
+            (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running, stop).ConfigureAwait(false);
             if (plugin is not null)
             {
                 // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
@@ -134,6 +136,19 @@ internal static class RelayVerb
                 return ExitCodes.RuntimeFailure;
             }
         }
+
+        // A server reloads its users on SIGHUP (systemctl reload), a multi-user one that is: a server with one key says
+        // there is nothing to reload rather than stop. A local or tunnel keeps SIGHUP's default (a closed terminal stops it).
+        using var hangUp = verb != "server" ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            _ = Task.Run(() =>
+            {
+                var (applied, line) = usersReload?.Apply(() => HostSettings.Build(verb, args))
+                    ?? (false, "SIGHUP: nothing to reload (a multi-user server reloads its users; other settings take effect on restart)");
+                (applied ? output : error).WriteLine(applied ? line : $"shadowsocks: {line}");
+            });
+        });
 
         var what = verb switch
         {
@@ -355,7 +370,7 @@ internal static class RelayVerb
     /// then the server's TCP listener is on a loopback port of its own (the plugin has the public one) and the local's
     /// and tunnel's TCP server is the plugin's port.
     /// </summary>
-    private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound)> StartAsync(
+    private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound, UsersReload? Reload)> StartAsync(
         string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running, CancellationToken stop)
     {
         // Every open connection keeps one pending idle timer on this scheduler: a one-shot timer each (Rx's
@@ -379,6 +394,7 @@ internal static class RelayVerb
             var resolver = OpenResolver();
             var replays = SaltFilters.For(relay, TimeProvider.System);
             var users = ServerUsers.For(relay); // a multi-user server's table: built once (10,000 users take about 150 ms)
+            var reload = users is null ? null : new UsersReload(users, relay.Cipher, relay.MasterKey);
             IPEndPoint? tcpBound = null;
             IPEndPoint[] listens = [listen, .. relay.MoreListens];
             if (tcp)
@@ -386,6 +402,7 @@ internal static class RelayVerb
                 var server = new ServerTcpRelay(tcpRelay, resolver, scheduler, TimeProvider.System, replays, users);
                 running.Add(server);
                 server.Start();
+                reload?.Serve(server);
                 tcpBound = server.LocalEndPoint;
                 listens = ReferenceEquals(tcpRelay, relay) ? [.. server.LocalEndPoints] : listens; // behind a plugin, UDP keeps the public address
             }
@@ -398,11 +415,12 @@ internal static class RelayVerb
                     var serverUdp = new ServerUdpRelay(relay, resolver, scheduler, replays, users: users);
                     running.Add(serverUdp);
                     serverUdp.Start(listens[i]);
+                    reload?.Serve(serverUdp);
                     listens[i] = serverUdp.LocalEndPoint;
                 }
             }
 
-            return (listens[0], tcpBound, listens[1..]);
+            return (listens[0], tcpBound, listens[1..], reload);
         }
 
         // A server given by name: the program's own resolver looks it up (TCP: per connection, the answer kept for its
@@ -430,7 +448,7 @@ internal static class RelayVerb
             var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames, routeNames);
             running.Add(local);
             local.Start();
-            return (local.LocalEndPoint, local.LocalEndPoint, []);
+            return (local.LocalEndPoint, local.LocalEndPoint, [], null);
         }
 
         if (tcp)
@@ -449,7 +467,7 @@ internal static class RelayVerb
             listen = tunnelUdp.LocalEndPoint;
         }
 
-        return (listen, tcp ? listen : null, []);
+        return (listen, tcp ? listen : null, [], null);
     }
 
     /// <summary>The UDP relays need the server's address up front: a name is looked up once, through the program's resolver.</summary>

@@ -13,11 +13,21 @@ internal sealed class SessionRegistry
 
     public void Remove(TcpSession session) => _sessions.TryRemove(session, out _);
 
-    public void AbortAll()
+    public void AbortAll() => AbortWhere(static _ => true);
+
+    /// <summary>Tears down every open session that <paramref name="match"/> picks; returns how many.</summary>
+    public int AbortWhere(Func<TcpSession, bool> match)
     {
+        var aborted = 0;
         foreach (var session in _sessions.Keys)
         {
-            session.Abort();
+            if (match(session))
+            {
+                session.Abort();
+                aborted++;
+            }
         }
+
+        return aborted;
     }
 }

@@ -94,6 +94,9 @@ internal sealed class AcceptLoop : IAsyncDisposable
     /// <summary>Sessions open now.</summary>
     public int ActiveSessions => _sessions.Count;
 
+    /// <summary>Tears down the open sessions that <paramref name="match"/> picks; returns how many.</summary>
+    public int EndSessions(Func<TcpSession, bool> match) => _sessions.AbortWhere(match);
+
     /// <summary>Closes the listener; open sessions go on until they end or this is disposed.</summary>
     public void StopAccepting()
     {

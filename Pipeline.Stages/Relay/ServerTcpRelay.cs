@@ -73,6 +73,13 @@ internal sealed class ServerTcpRelay(
         }
     }
 
+    /// <summary>
+    /// A multi-user server's users taken off its list (<see cref="ServerUsers.Replace"/>): their open connections end
+    /// (closed as at the idle timeout). Returns how many.
+    /// </summary>
+    public int EndConnectionsOf(IReadOnlySet<string> users) =>
+        _accepts.Sum(accepts => accepts.EndSessions(session => session.User is { } user && users.Contains(user)));
+
     public void StopAccepting()
     {
         foreach (var accepts in _accepts)

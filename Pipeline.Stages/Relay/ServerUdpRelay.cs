@@ -34,6 +34,13 @@ internal sealed class ServerUdpRelay(
     private UdpNatTable<Udp2022ServerSession>? _sessionNat;
     private Udp2022ServerSessions? _sessions;
 
+    /// <summary>
+    /// A multi-user server's users taken off its list (<see cref="ServerUsers.Replace"/>): their 2022 sessions end, with
+    /// their NAT entries and sockets; their next packets find no user. Returns how many.
+    /// </summary>
+    public int EndSessionsOf(IReadOnlyCollection<ServerUser> users) =>
+        _sessions?.ById.RemoveWhere((_, session) => session.User is { } user && users.Contains(user)) ?? 0;
+
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
     public int Associations => _nat?.Count ?? _sessionNat?.Count ?? 0;

@@ -59,10 +59,30 @@ internal sealed class HostProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public void SendSigterm()
+    public void SendSigterm() => Signal("TERM");
+
+    /// <summary>Sends the signal of that name (<c>HUP</c>, <c>TERM</c>, ...).</summary>
+    public void Signal(string name)
     {
-        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = Process.Start("kill", [$"-{name}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
+    }
+
+    /// <summary>Waits until the output has a line containing <paramref name="text"/> (the output so far included); false after <paramref name="limit"/>.</summary>
+    public async Task<bool> WaitForOutputAsync(string text, TimeSpan limit)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (deadline.Elapsed > limit)
+            {
+                return false;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return true;
     }
 
     /// <summary>Waits for the exit; returns the exit code.</summary>

@@ -73,6 +73,106 @@ public sealed class MultiUserServerTests
         }
     }
 
+    [Fact]
+    public async Task OnSighup_TheUsersAreReloaded_ARemovedUsersConnectionsEnd_AndABadReloadChangesNothing()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var (identity, alice, bob) = (Key(), Key(), Key());
+        var port = LoopbackPorts.Next();
+        var config = Path.GetTempFileName();
+        void Users(params (string Name, string Key)[] users) => File.WriteAllText(config, $$"""
+            { "server": "127.0.0.1", "server_port": {{port}}, "method": "{{Method}}", "password": "{{identity}}",
+              "mode": "tcp_and_udp", "forbidden_ip": "",
+              "users": [ {{string.Join(", ", users.Select(u => $$"""{ "name": "{{u.Name}}", "password": "{{u.Key}}" }"""))}} ] }
+            """);
+        Users(("alice", alice));
+        try
+        {
+            var (server, serverAt) = await HostProcess.StartAsync(new Dictionary<string, string>(), "server", "-c", config);
+            using var _ = server;
+            await using var echo = new EchoDestination();
+            using var udpEcho = new UdpEchoDestination(IPAddress.Loopback);
+            var (aliceLocal, aliceAt) = await StartLocalAsync(serverAt, $"{identity}:{alice}");
+            using var __ = aliceLocal;
+            var (bobLocal, bobAt) = await StartLocalAsync(serverAt, $"{identity}:{bob}");
+            using var ___ = bobLocal;
+
+            // Alice is served and keeps a connection and a UDP session open; Bob is not on the list.
+            var (open, reply) = await Socks5TestClient.ConnectAsync(aliceAt, "127.0.0.1", echo.EndPoint.Port, cancel.Token);
+            using var ____ = open;
+            Assert.Equal(0, reply);
+            await open.SendAsync("ping"u8.ToArray(), SocketFlags.None, cancel.Token);
+            await Socks5TestClient.ReadExactlyAsync(open, new byte[4], cancel.Token);
+            using var aliceUdp = await Socks5UdpTestClient.AssociateAsync(aliceAt, cancel.Token);
+            await aliceUdp.SendAsync("127.0.0.1", udpEcho.EndPoint.Port, "ping"u8, cancel.Token);
+            Assert.Equal("ping"u8.ToArray(), await aliceUdp.ReceiveAsync(cancel.Token));
+            Assert.False(await GetsThroughAsync(bobAt, echo, cancel.Token));
+
+            // Bob in, Alice out.
+            Users(("bob", bob));
+            server.Signal("HUP");
+            Assert.True(await server.WaitForOutputAsync("users reloaded: 1 users (1 added, 1 removed, 0 with a new key); 2 of their connections and UDP sessions ended", TimeSpan.FromSeconds(10)), server.Output);
+            Assert.True(await GetsThroughAsync(bobAt, echo, cancel.Token));
+            Assert.False(await GetsThroughAsync(aliceAt, echo, cancel.Token));
+            Assert.Equal(0, await open.ReceiveAsync(new byte[16], SocketFlags.None, cancel.Token)); // her open connection was closed
+            var received = udpEcho.Received;
+            await aliceUdp.SendAsync("127.0.0.1", udpEcho.EndPoint.Port, "ping"u8, cancel.Token);
+            await Task.Delay(500, cancel.Token);
+            Assert.Equal(received, udpEcho.Received); // her session is gone, and a new one is not opened for her
+            using (var bobUdp = await Socks5UdpTestClient.AssociateAsync(bobAt, cancel.Token))
+            {
+                await bobUdp.SendAsync("127.0.0.1", udpEcho.EndPoint.Port, "pong"u8, cancel.Token);
+                Assert.Equal("pong"u8.ToArray(), await bobUdp.ReceiveAsync(cancel.Token));
+            }
+
+            // A config that cannot be read changes nothing, and says so in one line.
+            File.WriteAllText(config, "{ not json");
+            server.Signal("HUP");
+            Assert.True(await server.WaitForOutputAsync("shadowsocks: users not reloaded: -c ", TimeSpan.FromSeconds(10)), server.Output);
+            Assert.True(await GetsThroughAsync(bobAt, echo, cancel.Token));
+            Assert.False(server.HasExited);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task AServerWithOneKey_OnSighup_SaysThereIsNothingToReload_AndGoesOn()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var key = Key();
+        var (server, serverAt) = await HostProcess.StartAsync(new Dictionary<string, string>(),
+            "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-m", Method, "-k", key, "--forbidden-ip", "");
+        using var _ = server;
+        server.Signal("HUP");
+        Assert.True(await server.WaitForOutputAsync("shadowsocks: SIGHUP: nothing to reload", TimeSpan.FromSeconds(10)), server.Output);
+        await using var echo = new EchoDestination();
+        var (local, localAt) = await StartLocalAsync(serverAt, key);
+        using var __ = local;
+        Assert.True(await GetsThroughAsync(localAt, echo, cancel.Token));
+    }
+
+    /// <summary>Whether an echo through the local at <paramref name="localAt"/> comes back (false: the server never answered).</summary>
+    private static async Task<bool> GetsThroughAsync(IPEndPoint localAt, EchoDestination echo, CancellationToken cancellationToken)
+    {
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", echo.EndPoint.Port, cancellationToken);
+        using var _ = socket;
+        Assert.Equal(0, reply);
+        await socket.SendAsync("hello"u8.ToArray(), SocketFlags.None, cancellationToken);
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        quiet.CancelAfter(TimeSpan.FromMilliseconds(700));
+        try
+        {
+            return await Socks5TestClient.TryReadExactlyAsync(socket, new byte[5], quiet.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     private static Task<(HostProcess Host, IPEndPoint Listening)> StartLocalAsync(IPEndPoint server, string key) =>
         HostProcess.StartAsync(new Dictionary<string, string>(),
             "local", "-s", "127.0.0.1", "-p", Port(server), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-m", Method, "-k", key, "-u");
