@@ -23,6 +23,9 @@ internal static class TagNames
     /// <summary>A TCP connection's side: <c>client</c> (the accepted connection) or <c>remote</c> (the outbound one).</summary>
     public const string Side = "pipeline.side";
 
+    /// <summary>On a connection's span: the side (<see cref="Side"/>'s values) that ended it abnormally, passed on as a reset.</summary>
+    public const string ResetBy = "pipeline.reset_by";
+
     /// <summary>A 2022 UDP association's client session ID, in hex.</summary>
     public const string SessionId = "shadowsocks.session_id";
 

@@ -78,8 +78,10 @@ internal sealed class ConnectionLog : IDisposable
         var took = activity.Duration.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture);
         if (done.Failure is not null || activity.Status == ActivityStatusCode.Error)
         {
+            // A connection one side broke says how on its own span (its directions only say they failed).
+            var reason = activity.GetTagItem(TagNames.ResetBy) is not null ? activity.StatusDescription : done.Failure ?? activity.StatusDescription;
             logger.LogDebug("{Connection} {Peer} -> {Destination} failed after {Milliseconds} ms: {Reason}",
-                activity.OperationName, peer, destination, took, done.Failure ?? activity.StatusDescription);
+                activity.OperationName, peer, destination, took, reason);
         }
         else
         {

@@ -107,8 +107,15 @@ internal sealed class TcpSession : IDisposable
         {
             if (Interlocked.Exchange(ref _broken, 1) == 0)
             {
-                PipelineTelemetry.ConnectionsReset.Add(
-                    1, new(TagNames.Side, ReferenceEquals(side, Client) ? "client" : "remote"), new KeyValuePair<string, object?>(TagNames.Reason, reason));
+                var name = ReferenceEquals(side, Client) ? "client" : "remote";
+                PipelineTelemetry.ConnectionsReset.Add(1, new(TagNames.Side, name), new KeyValuePair<string, object?>(TagNames.Reason, reason));
+                Span?.SetTag(TagNames.ResetBy, name);
+                Span?.SetStatus(ActivityStatusCode.Error, reason switch
+                {
+                    BrokenBy.SendFailed => $"a send to the {name} failed; reset",
+                    BrokenBy.AuthenticationFailed => $"the {name}'s stream failed authentication; reset",
+                    _ => $"reset by the {name}",
+                });
             }
 
             if (resetOnly is null)

@@ -25,6 +25,32 @@ public sealed class ConnectionLogTests
         Assert.DoesNotContain("user", mine[1]);
     }
 
+    [Fact]
+    public void AConnectionOneSideReset_SaysWhichSide_NotThatADirectionFailed()
+    {
+        var logger = new LinesLogger();
+        using var log = new ConnectionLog(logger);
+        var peer = $"10.2.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
+        using (var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server))
+        {
+            Assert.NotNull(span);
+            span.SetTag(TagNames.NetworkPeerAddress, peer);
+            span.SetTag(TagNames.NetworkPeerPort, 40003);
+            span.SetTag(TagNames.ServerAddress, "example.com");
+            span.SetTag(TagNames.ServerPort, 443);
+            using (var direction = PipelineTelemetry.Source.StartActivity("downstream", ActivityKind.Internal, span.Context))
+            {
+                direction?.SetStatus(ActivityStatusCode.Error, "SocketError");
+            }
+
+            span.SetTag(TagNames.ResetBy, "remote"); // as TcpSession.Broken marks it
+            span.SetStatus(ActivityStatusCode.Error, "reset by the remote");
+        }
+
+        var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
+        Assert.Matches("-> example.com:443 failed after [0-9]+ ms: reset by the remote$", line);
+    }
+
     private static void Finish(string peer, int port, string? user)
     {
         using var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server);

@@ -32,6 +32,7 @@ public sealed class ResetPropagationTests
     public async Task DestinationReset_ReachesTheClient_AsAReset_AfterTheBytesBeforeIt(string method, bool throughTunnel, int size)
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var spans = new BrokenConnectionSpans(); // before the connection: its spans start with it
         await using var pair = await ConnectedPairAsync(method, throughTunnel, cancel.Token);
         using var counts = new ResetCounts();
         var sent = RandomNumberGenerator.GetBytes(size);
@@ -45,6 +46,8 @@ public sealed class ResetPropagationTests
         AssertDelivered(sent, received, size);
         Assert.Equal(SocketError.ConnectionReset, end);
         Assert.Equal("remote/reset=2", counts.Snapshot()); // the server's destination, then the local's server
+        await pair.DisposeAsync(); // the connection spans end
+        Assert.Equal([$"{(throughTunnel ? "server" : "local")}: reset by the remote", $"{(throughTunnel ? "tunnel" : "server")}: reset by the remote"], spans.Ended());
     }
 
     [Theory]

@@ -1,0 +1,34 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+/// <summary>The connection spans that end marked as broken (<c>pipeline.reset_by</c>) while this listens.</summary>
+internal sealed class BrokenConnectionSpans : IDisposable
+{
+    private readonly ConcurrentQueue<string> _ended = new();
+    private readonly ActivityListener _listener;
+
+    public BrokenConnectionSpans()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = static source => source.Name == PipelineTelemetry.Name,
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.ParentSpanId == default && activity.GetTagItem(TagNames.ResetBy) is not null)
+                {
+                    _ended.Enqueue($"{activity.OperationName.Replace(" connection", "", StringComparison.Ordinal)}: {activity.StatusDescription}");
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    /// <summary>"role: status" of each, in order of role.</summary>
+    public string[] Ended() => [.. _ended.Order(StringComparer.Ordinal)];
+
+    public void Dispose() => _listener.Dispose();
+}
