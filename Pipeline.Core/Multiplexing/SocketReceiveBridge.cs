@@ -35,11 +35,12 @@ internal static class SocketReceiveBridge
     /// already opened (holding data that must go first), or null. <paramref name="onData"/> sees each chunk's length.
     /// Full-size reads take <paramref name="readSizeIn"/> of the buffer the relay's budget gives (the plain side
     /// reads less than the buffer, so that its ciphertext fits the same pool bucket). Every chunk handed to a chain is
-    /// counted in <paramref name="inFlight"/>, whose chains' last blocks count it out once sent.
+    /// counted in <paramref name="inFlight"/>, whose chains' last blocks count it out once sent. A socket error (a reset)
+    /// is told to <paramref name="onSocketError"/> at once, before the chain drains what came before it.
     /// </summary>
     public static async Task<ReceiveOutcome> RunAsync(
         Socket socket, Func<ChunkChain> openChain, ChunkChain? current, ChunksInFlight inFlight, Func<int, int> readSizeIn, Action<int> onData,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, Action<Socket>? onSocketError = null)
     {
         var budget = inFlight.Budget;
         Task? draining = null;
@@ -151,7 +152,10 @@ internal static class SocketReceiveBridge
         catch (SocketException)
         {
             // A reset (or another failure) of this socket. What was read before it still goes out first, as the
-            // bytes before a FIN do; then the caller passes the failure on.
+            // bytes before a FIN do; then the caller passes the failure on. It hears of it now, though: the drain can
+            // stall (the other side not reading) until something else ends the connection, which must then end it
+            // as a reset too.
+            onSocketError?.Invoke(socket);
             await DrainedAsync(current, draining).ConfigureAwait(false);
             return ReceiveOutcome.SocketError;
         }

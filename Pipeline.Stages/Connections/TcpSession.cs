@@ -95,41 +95,83 @@ internal sealed class TcpSession : IDisposable
 
     /// <summary>
     /// <paramref name="side"/> (one of this session's sockets) ended abnormally, <paramref name="reason"/> being one of
-    /// <see cref="BrokenBy"/>'s. The connection is torn down (<see cref="Abort"/>) with a reset rather than a FIN toward
-    /// <paramref name="resetOnly"/>, or toward both sides when null, so a peer never takes a stream cut off that way for
-    /// a complete one (and a reset after a half-close, where a FIN has gone out already, still tells the far side).
-    /// Counted in <c>pipeline.connections_reset</c>, once, and not when the connection was being torn down already (our
-    /// own close fails sends too). A no-op once torn down.
+    /// <see cref="BrokenBy"/>'s: <see cref="MarkBroken"/>, then torn down (<see cref="Abort"/>). A no-op once torn down.
     /// </summary>
     public void Broken(Socket side, string reason, Socket? resetOnly = null)
     {
-        if (Volatile.Read(ref _aborted) == 0)
-        {
-            if (Interlocked.Exchange(ref _broken, 1) == 0)
-            {
-                var name = ReferenceEquals(side, Client) ? "client" : "remote";
-                PipelineTelemetry.ConnectionsReset.Add(1, new(TagNames.Side, name), new KeyValuePair<string, object?>(TagNames.Reason, reason));
-                Span?.SetTag(TagNames.ResetBy, name);
-                Span?.SetStatus(ActivityStatusCode.Error, reason switch
-                {
-                    BrokenBy.SendFailed => $"a send to the {name} failed; reset",
-                    BrokenBy.AuthenticationFailed => $"the {name}'s stream failed authentication; reset",
-                    _ => $"reset by the {name}",
-                });
-            }
+        MarkBroken(side, reason, resetOnly);
+        Abort();
+    }
 
-            if (resetOnly is null)
-            {
-                ResetOnClose(Client);
-                ResetOnClose(Remote);
-            }
-            else
-            {
-                ResetOnClose(resetOnly);
-            }
+    /// <summary>
+    /// Decides how the connection ends, without ending it yet (the bytes read before a reset still go out first): it
+    /// will close with a reset rather than a FIN toward <paramref name="resetOnly"/>, or toward both sides when null,
+    /// whoever closes it (the pump, the idle timer, the relay's stop), so a peer never takes a stream cut off that way
+    /// for a complete one (and a reset after a half-close, where a FIN has gone out already, still tells the far side).
+    /// Counted in <c>pipeline.connections_reset</c> and named on the connection's span, once, and not when the
+    /// connection was being torn down already (our own close fails sends too).
+    /// </summary>
+    public void MarkBroken(Socket side, string reason, Socket? resetOnly = null)
+    {
+        if (Volatile.Read(ref _aborted) != 0)
+        {
+            return;
         }
 
-        Abort();
+        if (Interlocked.Exchange(ref _broken, 1) == 0)
+        {
+            var name = ReferenceEquals(side, Client) ? "client" : "remote";
+            PipelineTelemetry.ConnectionsReset.Add(1, new(TagNames.Side, name), new KeyValuePair<string, object?>(TagNames.Reason, reason));
+            Span?.SetTag(TagNames.ResetBy, name);
+            Span?.SetStatus(ActivityStatusCode.Error, reason switch
+            {
+                BrokenBy.SendFailed => $"a send to the {name} failed; reset",
+                BrokenBy.AuthenticationFailed => $"the {name}'s stream failed authentication; reset",
+                _ => $"reset by the {name}",
+            });
+        }
+
+        if (resetOnly is null)
+        {
+            ResetOnClose(Client);
+            ResetOnClose(Remote);
+        }
+        else
+        {
+            ResetOnClose(resetOnly);
+        }
+    }
+
+    /// <summary>
+    /// The idle timeout: torn down as usual (a FIN each way), unless a side has reset meanwhile without its pump seeing
+    /// it (held back by the other side's backpressure, it reads no more): that reset is then passed on.
+    /// </summary>
+    public void IdleTimedOut()
+    {
+        if (HasPendingError(Client))
+        {
+            Broken(Client, BrokenBy.Reset);
+        }
+        else if (Remote is { } remote && HasPendingError(remote))
+        {
+            Broken(remote, BrokenBy.Reset);
+        }
+        else
+        {
+            Abort();
+        }
+    }
+
+    private static bool HasPendingError(Socket socket)
+    {
+        try
+        {
+            return socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error && error != 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false; // closed meanwhile: the connection is ending anyway
+        }
     }
 
     /// <summary>Tears the connection down: cancels everything still running for it and closes both sockets. Idempotent.</summary>

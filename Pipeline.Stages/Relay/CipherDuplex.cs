@@ -68,18 +68,22 @@ internal static class CipherDuplex
             session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance
                 : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, time, clientSide?.ResponseSalts);
 
-        // How a broken connection ends (decided where it breaks, before the block's fault tears it down): a failed
-        // send resets both sides; a stream that fails authentication resets the plain side, its bytes' destination.
-        Action sendToCipherSideFailed = () => session.Broken(cipherSide, BrokenBy.SendFailed);
-        Action sendToPlainSideFailed = () => session.Broken(plainSide, BrokenBy.SendFailed);
-        Action cipherSideFailedAuthentication = () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed, resetOnly: plainSide);
+        // How a broken connection ends, decided where it breaks (before a block's fault, or a stalled drain, lets
+        // anything else end it): a reset read or a failed send resets both sides. A stream that fails authentication
+        // resets both on a local (the server is ours), and only the destination on a server: its Shadowsocks client
+        // is closed as before (probe resistance, PROTOCOL.md).
+        Action<Socket> readFailed = socket => session.MarkBroken(socket, BrokenBy.Reset);
+        Action<Socket> sendFailed = socket => session.Broken(socket, BrokenBy.SendFailed);
+        Action cipherSideFailedAuthentication = plainSideIsClient
+            ? () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed)
+            : () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed, resetOnly: plainSide);
 
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()
         {
             var codec = Encryptor();
             var encrypt = EncryptStage.Create(codec, pipeline.Encrypt, token);
-            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, encryptInFlight, sendToCipherSideFailed, token);
+            var forward = ForwardStage.Create(cipherSide, pipeline.Forward, encryptedBytes.Add, encryptInFlight, sendFailed, token);
             encrypt.LinkTo(forward, s_propagate);
             return Watch(session, new ChunkChain(encrypt, ReleaseKeyScheduleAfter(forward.Completion, codec.ReleaseKeySchedule)));
         }
@@ -90,7 +94,7 @@ internal static class CipherDuplex
         {
             var codec = Decryptor();
             var decrypt = DecryptStage.Create(codec, pipeline.Decrypt, cipherSideFailedAuthentication, token);
-            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, decryptInFlight, sendToPlainSideFailed, token);
+            var forward = ForwardStage.Create(plainSide, pipeline.Forward, decryptedBytes.Add, decryptInFlight, sendFailed, token);
             decrypt.LinkTo(forward, s_propagate);
             if (alreadyDecrypted is { } plain)
             {
@@ -127,9 +131,9 @@ internal static class CipherDuplex
         try
         {
             var ended = new StrongBox<int>();
-            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, encryptInFlight, idle, ended,
+            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, encryptInFlight, idle, ended, readFailed,
                 plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes, ("encrypt", pipeline.Encrypt), pipeline.Forward);
-            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, decryptInFlight, idle, ended,
+            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, decryptInFlight, idle, ended, readFailed,
                 plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes, ("decrypt", pipeline.Decrypt), pipeline.Forward);
 
             // This method's frame lives as long as the connection: it must not keep the first burst's blocks alive
@@ -150,7 +154,7 @@ internal static class CipherDuplex
     /// </summary>
     private static async Task RunDirectionAsync(
         TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, Func<int, int> readSizeIn, ChunksInFlight inFlight, IdleTimer idle,
-        StrongBox<int> ended, string name, ByteCount sent,
+        StrongBox<int> ended, Action<Socket> readFailed, string name, ByteCount sent,
         (string Name, StageOptions Options) cipherStage, StageOptions forward)
     {
         using var span = PipelineTelemetry.Source.StartActivity(name, ActivityKind.Internal, session.Span?.Context ?? default);
@@ -164,7 +168,7 @@ internal static class CipherDuplex
             span.SetTag(TagNames.ForwardBoundedCapacity, forward.BoundedCapacity);
         }
 
-        var pumping = SocketReceiveBridge.RunAsync(from, open, first, inFlight, readSizeIn, _ => idle.Touch(), session.Cancellation.Token);
+        var pumping = SocketReceiveBridge.RunAsync(from, open, first, inFlight, readSizeIn, _ => idle.Touch(), session.Cancellation.Token, readFailed);
         first = null; // the pump owns the first chain now and drops it when the burst ends
         var outcome = await pumping.ConfigureAwait(false);
         span?.SetTag(TagNames.Bytes, sent.Value);

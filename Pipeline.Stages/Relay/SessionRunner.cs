@@ -25,7 +25,7 @@ internal static class SessionRunner
         TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide)
     {
         PipelineTelemetry.ActiveConnections.Add(1);
-        var idle = new IdleTimer(scheduler, options.IdleTimeout, session.Abort);
+        var idle = new IdleTimer(scheduler, options.IdleTimeout, session.IdleTimedOut);
         try
         {
             var remote = session.Remote!;

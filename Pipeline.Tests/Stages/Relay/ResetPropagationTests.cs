@@ -72,6 +72,43 @@ public sealed class ResetPropagationTests
         Assert.Equal("client/reset=2", counts.Snapshot()); // the local's client, then the server's
     }
 
+    [Theory]
+    [InlineData(3_150_000)] // the server's pump reads the reset, and its drain toward the destination stalls
+    [InlineData(3_250_000)] // the server's pump, held back by the destination, never reads the reset at all
+    public async Task ClientReset_WhileTheDestinationDoesNotRead_ReachesItAsAReset_AtTheIdleTimeout(int size)
+    {
+        // The destination reads nothing (its receive window 4 KiB): the client sends a little more than the way to
+        // it holds, then resets. Either way the idle timeout ends the connection (nothing moves), and the destination
+        // must then get a reset, not a FIN after a cut-off stream. (Found in review: the idle timer's close went
+        // out as a FIN, the reset decided only after a drain that never finished.)
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.ReceiveBufferSize = 4096;
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        await using var chain = RelayChain.Start("aes-256-gcm", tune: o => o with { IdleTimeout = TimeSpan.FromSeconds(2) });
+        var (client, reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", port, cancel.Token);
+        using var __ = client;
+        Assert.Equal(0, reply);
+        await client.SendAsync("hello"u8.ToArray(), SocketFlags.None, cancel.Token);
+        using var destination = await listener.AcceptAsync(cancel.Token);
+        await Socks5TestClient.ReadExactlyAsync(destination, new byte[5], cancel.Token);
+        using var counts = new ResetCounts();
+
+        var sent = RandomNumberGenerator.GetBytes(size);
+        _ = client.SendAsync(sent, SocketFlags.None, cancel.Token).AsTask().ContinueWith(static _ => { }, TaskScheduler.Default);
+        await Task.Delay(1000, cancel.Token);
+        client.LingerState = new LingerOption(true, 0);
+        client.Close(); // RST, while the destination has not read
+
+        await Task.Delay(TimeSpan.FromSeconds(3.5), cancel.Token); // past the idle timeout
+        var (received, end) = await ReadToTheEndAsync(destination, cancel.Token);
+        Assert.True(sent.AsSpan(0, received.Length).SequenceEqual(received), "what arrived is not the start of what was sent");
+        Assert.Equal(SocketError.ConnectionReset, end);
+        Assert.Equal("client/reset=2", counts.Snapshot());
+    }
+
     /// <summary>A small send has completed; a bulk one is reset halfway (it cannot complete while the reader is slower than the relay's buffers hold).</summary>
     private static async Task WhenSentAsync(Task sending, int size)
     {
@@ -151,6 +188,11 @@ public sealed class ResetPropagationTests
         Assert.Empty(rest);
         Assert.Equal(SocketError.ConnectionReset, end);
         Assert.Equal("remote/authentication_failed=1", counts.Snapshot());
+
+        // And the server's side is reset too (the server is ours: no probe to hide from), so that it passes on a
+        // reset, not a FIN, to a destination whose upload the local's teardown cut short.
+        var (_, tunnelEnd) = await ReadToTheEndAsync(tunnel, cancel.Token);
+        Assert.Equal(SocketError.ConnectionReset, tunnelEnd);
     }
 
     [Fact]
@@ -181,6 +223,10 @@ public sealed class ResetPropagationTests
         Assert.Empty(rest);
         Assert.Equal(SocketError.ConnectionReset, end);
         Assert.Equal("client/authentication_failed=1", counts.Snapshot());
+
+        // Only the destination: the Shadowsocks client's connection closes as before (probe resistance, PROTOCOL.md).
+        var (_, clientEnd) = await ReadToTheEndAsync(client, cancel.Token);
+        Assert.Equal(SocketError.Success, clientEnd);
     }
 
     private static Socket Listen()
