@@ -8,7 +8,7 @@ namespace Shadowsocks.Pipeline.Stages.Connections;
 /// end of stream), so a reset arriving there later (a client that half-closed, then aborted) would go unseen while
 /// the other direction waits for data, until the idle timeout. Each such socket is asked for a pending error once
 /// per <see cref="Period"/>, only while there are any (an idle process is not woken); a reset tears its connection
-/// down and is passed on as a reset (<see cref="TcpSession.Reset"/>). A sweep instead of a readiness wait per
+/// down and is passed on as a reset (<see cref="TcpSession.Broken"/>). A sweep instead of a readiness wait per
 /// half-close: short connections half-close on every request and end microseconds later, and a wait armed for each
 /// cost 2–5 µs of CPU per request in each process (bench/RESULTS.md, thirteenth session).
 /// </summary>
