@@ -9,14 +9,16 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// SIP023, a server's side: its identity key (iPSK) and its users, found by the 16-byte BLAKE3 hash of their key that
 /// a request's identity header carries (layout in <see cref="IdentityChain"/>). Thread-safe. The users can be replaced
 /// while the server runs (<see cref="Replace"/>, on SIGHUP): a look-up sees the old list or the new one, whole; the
-/// identity key stays.
+/// identity key stays. A user found just before a replacement is checked again with <see cref="Serves"/> once the
+/// connection or session is marked with it (the reload ends those it finds marked).
 /// </summary>
 internal sealed class ServerUsers
 {
     private readonly CipherInfo _cipher;
     private readonly byte[] _identityKey;
     private readonly AesEcb _identityCipher;
-    private volatile Dictionary<UInt128, ServerUser> _byHash;
+    private readonly Lock _replacing = new();
+    private Dictionary<UInt128, ServerUser> _byHash; // replaced whole (Interlocked), never changed in place
 
     public ServerUsers(CipherInfo cipher, byte[] identityKey, IReadOnlyList<UserKey> users)
     {
@@ -47,11 +49,22 @@ internal sealed class ServerUsers
     /// </summary>
     public IReadOnlyList<ServerUser> Replace(IReadOnlyList<UserKey> users)
     {
-        var before = _byHash;
-        var after = Table(users, before);
-        _byHash = after;
-        return [.. before.Where(entry => !after.TryGetValue(entry.Key, out var kept) || !ReferenceEquals(kept, entry.Value)).Select(static entry => entry.Value)];
+        lock (_replacing)
+        {
+            var before = _byHash;
+            var after = Table(users, before);
+            Interlocked.Exchange(ref _byHash, after); // a full fence: the reload's look for marked connections comes after it
+            return [.. before.Where(entry => !after.TryGetValue(entry.Key, out var kept) || !ReferenceEquals(kept, entry.Value)).Select(static entry => entry.Value)];
+        }
     }
+
+    /// <summary>
+    /// Whether <paramref name="user"/> (found by a look-up) is still served: the list in place now has it. Called once a
+    /// connection or session carries the user, after a full fence, so that a reload either finds it marked or is seen
+    /// here.
+    /// </summary>
+    public bool Serves(ServerUser user) =>
+        _byHash.TryGetValue(Name(KeyDerivation.Blake3KeyHash(user.Key)), out var current) && ReferenceEquals(current, user);
 
     private Dictionary<UInt128, ServerUser> Table(IReadOnlyList<UserKey> users, Dictionary<UInt128, ServerUser> current)
     {

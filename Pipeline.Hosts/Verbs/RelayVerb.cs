@@ -45,6 +45,38 @@ internal static class RelayVerb
             error.WriteLine($"shadowsocks: {warning}");
         }
 
+        // A server reloads its users on SIGHUP (systemctl reload), a multi-user one that is; one with a single key says
+        // there is nothing to reload rather than stop, and so does a server still starting. Registered first and
+        // disposed last, so that no SIGHUP while starting or stopping takes SIGHUP's default (the process's end). A
+        // local or tunnel keeps that default (a closed terminal stops it).
+        UsersReload? usersReload = null;
+        using var hangUp = verb != "server" ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            var reload = Volatile.Read(ref usersReload);
+            _ = Task.Run(() =>
+            {
+                try
+                {
+                    var (applied, line) = reload?.Apply(() => HostSettings.Build(verb, args))
+                        ?? (false, "SIGHUP: nothing to reload (a multi-user server reloads its users, once listening; other settings take effect on restart)");
+                    (applied ? output : error).WriteLine(applied ? line : $"shadowsocks: {line}");
+                }
+                catch (Exception e)
+                {
+                    // Not expected (Apply answers every refusal in its line): said, never lost, never the process's end.
+                    try
+                    {
+                        error.WriteLine($"shadowsocks: users reload failed: {e.GetType().Name}: {e.Message}");
+                    }
+                    catch (IOException)
+                    {
+                        // Nowhere to say it (a closed terminal).
+                    }
+                }
+            });
+        });
+
         var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
         var udp = settings.Mode != RelayMode.TcpOnly;
         if (PrepareProcess(settings, udp, error) is not { } prepared)
@@ -84,7 +116,6 @@ internal static class RelayVerb
         IPEndPoint bound;
         IPEndPoint[] moreBound = [];
         PluginProcess? pluginProcess = null;
-        UsersReload? usersReload;
         try
         {
             (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running, stop).ConfigureAwait(false);
@@ -136,19 +167,6 @@ internal static class RelayVerb
                 return ExitCodes.RuntimeFailure;
             }
         }
-
-        // A server reloads its users on SIGHUP (systemctl reload), a multi-user one that is: a server with one key says
-        // there is nothing to reload rather than stop. A local or tunnel keeps SIGHUP's default (a closed terminal stops it).
-        using var hangUp = verb != "server" ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
-        {
-            context.Cancel = true;
-            _ = Task.Run(() =>
-            {
-                var (applied, line) = usersReload?.Apply(() => HostSettings.Build(verb, args))
-                    ?? (false, "SIGHUP: nothing to reload (a multi-user server reloads its users; other settings take effect on restart)");
-                (applied ? output : error).WriteLine(applied ? line : $"shadowsocks: {line}");
-            });
-        });
 
         var what = verb switch
         {

@@ -89,6 +89,16 @@ internal static class ReadHeaderStage
                         {
                             session.User = user.Name;
                             session.Span?.SetTag(TagNames.UserName, user.Name);
+
+                            // Found before a reload took the user off the list, marked after it looked for marked
+                            // connections: one of the two sees the other (a fence each side), so this one is refused here.
+                            Interlocked.MemoryBarrier();
+                            if (users?.Serves(user) == false)
+                            {
+                                PipelineTelemetry.AuthenticationFailures.Add(1);
+                                session.Fail($"user {user.Name} is no longer served", drain: true);
+                                break;
+                            }
                         }
 
                         session.Span?.SetTag(TagNames.ServerAddress, address.Host ?? address.Ip!.ToString());

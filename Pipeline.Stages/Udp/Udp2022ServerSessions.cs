@@ -23,7 +23,8 @@ internal sealed class Udp2022ServerSessions : IDisposable
     /// <param name="users">A multi-user server's table (the process's one, shared with its other relays); else built from the options.</param>
     public Udp2022ServerSessions(RelayOptions options, IScheduler scheduler, TimeProvider time, Action<Udp2022ServerSession>? ended = null, ServerUsers? users = null)
     {
-        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time, users: users ?? ServerUsers.For(options));
+        _users = users ?? ServerUsers.For(options);
+        Codec = new Udp2022Codec(options.Cipher, options.MasterKey, time, users: _users);
         var keep = SaltFilters.Keep2022(options.UdpTimeout);
         _pushedOut = new RecentSalts(SaltFilters.Retention2022, time);
         ById = new LruCache<ulong, Udp2022ServerSession>(options.UdpMaxAssociations, keep, sliding: true, scheduler, (id, session, reason) =>
@@ -42,6 +43,7 @@ internal sealed class Udp2022ServerSessions : IDisposable
     }
 
     private readonly RecentSalts _pushedOut;
+    private readonly ServerUsers? _users;
 
     public Udp2022Codec Codec { get; }
 
@@ -77,9 +79,11 @@ internal sealed class Udp2022ServerSessions : IDisposable
             }
 
             ById.Set(session.ClientSessionId, session);
-            if (session.Ended)
+            if (session.Ended || (session.User is { } user && _users?.Serves(user) == false))
             {
-                ById.Remove(session.ClientSessionId); // it ended as it was put back: take it out again
+                // It ended as it was put back, or its user was taken off the list (a reload) after the packet was
+                // opened: a reload's sweep either found it in the table (under the table's lock) or is seen here.
+                ById.Remove(session.ClientSessionId);
                 return false;
             }
         }

@@ -131,7 +131,18 @@ public sealed class MultiUserServerTests
             File.WriteAllText(config, "{ not json");
             server.Signal("HUP");
             Assert.True(await server.WaitForOutputAsync("shadowsocks: users not reloaded: -c ", TimeSpan.FromSeconds(10)), server.Output);
+
+            // Nor does a list that is empty now, or another identity key (the server's password): they need a restart.
+            File.WriteAllText(config, $$"""{ "server": "127.0.0.1", "server_port": {{port}}, "method": "{{Method}}", "password": "{{identity}}", "mode": "tcp_and_udp" }""");
+            server.Signal("HUP");
+            Assert.True(await server.WaitForOutputAsync("shadowsocks: users not reloaded: the settings give no users now", TimeSpan.FromSeconds(10)), server.Output);
+            identity = Key();
+            Users(("bob", bob), ("alice", alice));
+            server.Signal("HUP");
+            Assert.True(await server.WaitForOutputAsync("shadowsocks: users not reloaded: the method or the server's password", TimeSpan.FromSeconds(10)), server.Output);
+            Assert.DoesNotContain(identity, server.Output, StringComparison.Ordinal);
             Assert.True(await GetsThroughAsync(bobAt, echo, s_answer, cancel.Token));
+            Assert.False(await GetsThroughAsync(aliceAt, echo, s_noAnswer, cancel.Token));
             Assert.False(server.HasExited);
         }
         finally

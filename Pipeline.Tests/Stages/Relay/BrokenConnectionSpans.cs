@@ -27,8 +27,17 @@ internal sealed class BrokenConnectionSpans : IDisposable
         ActivitySource.AddActivityListener(_listener);
     }
 
-    /// <summary>"role: status" of each, in order of role.</summary>
-    public string[] Ended() => [.. _ended.Order(StringComparer.Ordinal)];
+    /// <summary>"role: status" of each, in order of role, once <paramref name="count"/> have ended (or 10 s have passed).</summary>
+    public async Task<string[]> EndedAsync(int count)
+    {
+        // A connection's span ends when its session is disposed, on its own thread, a moment after its sockets close.
+        for (var i = 0; i < 200 && _ended.Count < count; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        return [.. _ended.Order(StringComparer.Ordinal)];
+    }
 
     public void Dispose() => _listener.Dispose();
 }

@@ -6,6 +6,7 @@ using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Udp;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Core.Protocol.StreamCodecKit;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Udp;
 
@@ -128,5 +129,44 @@ public sealed class Udp2022ServerSessionsTests
     {
         Assert.Equal(Udp2022Status.Ok, sessions.Codec.OpenAtServer(packet, sessions.Find, out var session, out _, out _));
         return session!;
+    }
+
+    [Fact]
+    public void ARemovedUsersSession_MadeFromAPacketOpenedBeforeTheReload_IsNotKeptAfterIt()
+    {
+        Assert.True(CipherCatalog.TryGet("2022-blake3-aes-256-gcm", out var cipher));
+        var identity = RandomNumberGenerator.GetBytes(cipher.KeySize);
+        var alice = new UserKey("udp-reload-alice", RandomNumberGenerator.GetBytes(cipher.KeySize));
+        var bob = new UserKey("udp-reload-bob", RandomNumberGenerator.GetBytes(cipher.KeySize));
+        var users = new ServerUsers(cipher, identity, [alice]);
+        var options = new RelayOptions
+        {
+            Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            Cipher = cipher,
+            MasterKey = identity,
+            Users = [alice],
+        };
+        using var sessions = new Udp2022ServerSessions(options, ProgramScheduler.Instance, TimeProvider.System, users: users);
+
+        // Alice's packet, opened (FindUdp: alice) on the relay's loop...
+        var client = new Udp2022Codec(cipher, alice.Key, TimeProvider.System, identities: new IdentityChain(cipher, [identity], alice.Key));
+        var clientSession = client.NewClientSession();
+        var packet = new byte[client.PrefixSize(fromServer: false) + 7 + 4 + Udp2022Codec.TagSize];
+        var payload = Header(ShadowsocksAddress.FromIp(IPAddress.Loopback, 9)).Concat("ping"u8.ToArray()).ToArray();
+        payload.CopyTo(packet.AsSpan(client.PrefixSize(fromServer: false)));
+        var length = client.SealFromClient(clientSession, packet, payload.Length);
+        Assert.Equal(Udp2022Status.Ok, sessions.Codec.OpenAtServer(packet.AsSpan(0, length), sessions.Find, out var session, out _, out _));
+
+        // ...while the reload runs on another thread: alice off the list, her sessions ended (EndSessionsOf)...
+        users.Replace([bob]);
+        var ended = sessions.ById.RemoveWhere((_, s) => s.User is { Name: "udp-reload-alice" });
+
+        // ...and then the loop keeps the session it made for her.
+        var kept = sessions.Keep(session!, new IPEndPoint(IPAddress.Loopback, 1));
+
+        // Not in the table when the reload swept it, it is refused as it is put in: nothing stays to seal replies for her.
+        Assert.Equal(0, ended);
+        Assert.False(kept);
+        Assert.Equal(0, sessions.ById.Count);
     }
 }
