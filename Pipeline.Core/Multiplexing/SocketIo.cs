@@ -157,4 +157,20 @@ internal static class SocketIo
             }
         }
     }
+
+    /// <summary>
+    /// The socket's pending error (<c>SO_ERROR</c>, cleared by the read): 0 for none, a positive errno (a reset that no
+    /// receive has seen), or -1 when the socket is closed already.
+    /// </summary>
+    public static int PendingError(Socket socket)
+    {
+        try
+        {
+            return socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error ? error : 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return -1;
+        }
+    }
 }

@@ -64,7 +64,7 @@ internal sealed class ServerUsers
     /// here.
     /// </summary>
     public bool Serves(ServerUser user) =>
-        _byHash.TryGetValue(Name(KeyDerivation.Blake3KeyHash(user.Key)), out var current) && ReferenceEquals(current, user);
+        _byHash.TryGetValue(user.Hash, out var current) && ReferenceEquals(current, user);
 
     private Dictionary<UInt128, ServerUser> Table(IReadOnlyList<UserKey> users, Dictionary<UInt128, ServerUser> current)
     {
@@ -77,7 +77,7 @@ internal sealed class ServerUsers
         foreach (var (name, key) in users)
         {
             var hash = Name(KeyDerivation.Blake3KeyHash(key));
-            var user = current.TryGetValue(hash, out var same) && same.Name == name ? same : new ServerUser(name, key);
+            var user = current.TryGetValue(hash, out var same) && same.Name == name ? same : new ServerUser(name, key, hash);
             if (!table.TryAdd(hash, user))
             {
                 throw new ArgumentException($"Users {table[hash].Name} and {name} have the same key.", nameof(users));

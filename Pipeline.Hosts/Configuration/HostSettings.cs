@@ -535,10 +535,11 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 throw new UsageException($"{settings.Label(nameKey)} '{name}' is the name of another user too; give each user a name of their own");
             }
 
-            if (!keys.TryAdd(Convert.ToBase64String(key), name))
+            var encoded = Convert.ToBase64String(key);
+            if (!keys.TryAdd(encoded, name))
             {
                 throw new UsageException(
-                    $"{settings.Label(passwordKey)} is user '{keys[Convert.ToBase64String(key)]}''s key too; give each user a key of their own (the key says who is who)");
+                    $"{settings.Label(passwordKey)} is user '{keys[encoded]}''s key too; give each user a key of their own (the key says who is who)");
             }
 
             users.Add(new UserKey(name, key));

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Stages.Connections;
 
@@ -46,16 +47,7 @@ internal sealed class HalfOpenWatch
     {
         foreach (var (session, socket) in _watched)
         {
-            int error;
-            try
-            {
-                error = socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int e ? e : 0;
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                error = -1; // closed meanwhile: its connection is ending
-            }
-
+            var error = SocketIo.PendingError(socket); // -1: closed meanwhile, its connection is ending
             if (error != 0 && _watched.TryRemove(session, out _) && error > 0)
             {
                 session.Broken(socket, BrokenBy.Reset);

@@ -148,29 +148,17 @@ internal sealed class TcpSession : IDisposable
     /// </summary>
     public void IdleTimedOut()
     {
-        if (HasPendingError(Client))
+        if (SocketIo.PendingError(Client) > 0)
         {
             Broken(Client, BrokenBy.Reset);
         }
-        else if (Remote is { } remote && HasPendingError(remote))
+        else if (Remote is { } remote && SocketIo.PendingError(remote) > 0)
         {
             Broken(remote, BrokenBy.Reset);
         }
         else
         {
             Abort();
-        }
-    }
-
-    private static bool HasPendingError(Socket socket)
-    {
-        try
-        {
-            return socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error && error != 0;
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            return false; // closed meanwhile: the connection is ending anyway
         }
     }
 

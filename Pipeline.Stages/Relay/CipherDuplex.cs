@@ -183,15 +183,7 @@ internal static class CipherDuplex
         if (outcome != ReceiveOutcome.EndOfStream)
         {
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
-            if (outcome == ReceiveOutcome.SocketError)
-            {
-                session.Broken(from, BrokenBy.Reset); // this side reset (or failed): the other side learns of it the same way
-            }
-            else
-            {
-                session.Abort();
-            }
-
+            session.Abort(); // a reset read here was marked when the pump read it (readFailed): the other side learns of it the same way
             return;
         }
 

@@ -75,7 +75,7 @@ public sealed class UdpNatTableTests
             },
         };
         ActivitySource.AddActivityListener(listener);
-        var user = new ServerUser("alice", new byte[16]);
+        var user = new ServerUser("alice", new byte[16], hash: 0);
         using var session = new Udp2022ServerSession(0x0123456789abcdef, null, 42, user) { LastHeardFrom = s_client };
         using var nat = new UdpNatTable<Udp2022ServerSession>(16, TimeSpan.FromMinutes(5), new TestScheduler(), static s => s.LastHeardFrom!, _ =>
         {
