@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Bench.Timing;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
@@ -50,25 +50,7 @@ internal static class IdentityHeaderCost
 
     private static void Report(string label, double seconds, Action operation)
     {
-        for (var i = 0; i < 20_000; i++)
-        {
-            operation(); // warm-up: tiered JIT
-        }
-
-        var allocated = GC.GetAllocatedBytesForCurrentThread();
-        var watch = Stopwatch.StartNew();
-        long count = 0;
-        while (watch.Elapsed.TotalSeconds < seconds)
-        {
-            for (var i = 0; i < 1000; i++)
-            {
-                operation();
-            }
-
-            count += 1000;
-        }
-
-        var bytes = (GC.GetAllocatedBytesForCurrentThread() - allocated) / (double)count;
-        Console.WriteLine($"{label,-64}{watch.Elapsed.TotalMicroseconds / count,8:F2} µs {bytes,8:F0} B");
+        var (microseconds, bytes) = PerOperation.Measure(seconds, operation);
+        Console.WriteLine($"{label,-64}{microseconds,8:F2} µs {bytes,8:F0} B");
     }
 }

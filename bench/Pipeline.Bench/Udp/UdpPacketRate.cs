@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
+using Shadowsocks.Pipeline.Bench.Timing;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
 
@@ -53,25 +53,6 @@ internal static class UdpPacketRate
         }
     }
 
-    private static void Report(string label, double seconds, Action operation)
-    {
-        for (var i = 0; i < 20_000; i++)
-        {
-            operation(); // warm-up: tiered JIT
-        }
-
-        var watch = Stopwatch.StartNew();
-        long count = 0;
-        while (watch.Elapsed.TotalSeconds < seconds)
-        {
-            for (var i = 0; i < 1000; i++)
-            {
-                operation();
-            }
-
-            count += 1000;
-        }
-
-        Console.WriteLine($"{label,-44}{watch.Elapsed.TotalMicroseconds / count,8:F2} µs");
-    }
+    private static void Report(string label, double seconds, Action operation) =>
+        Console.WriteLine($"{label,-44}{PerOperation.Measure(seconds, operation).Microseconds,8:F2} µs");
 }
