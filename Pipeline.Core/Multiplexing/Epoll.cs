@@ -5,7 +5,8 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// <summary>
 /// The Linux calls <see cref="EventLoop"/> needs: epoll, an eventfd to wake the loop, a <c>recvfrom</c> that never
 /// waits (MSG_DONTWAIT, whatever the socket's mode) and reads the sender's address as the kernel wrote it, and a
-/// <c>connect</c> whose "in progress" is a return value (.NET's non-blocking connect throws it as an exception).
+/// <c>connect</c> whose "in progress" is a return value (.NET's non-blocking connect throws it as an exception), and
+/// the send queue's length (<c>ioctl(SIOCOUTQ)</c>, which .NET's <c>IOControl</c> does not pass on).
 /// Socket arguments are <see cref="SafeHandle"/>s, so a socket disposed on another thread is not closed (and its
 /// descriptor not reused) while a call is using it.
 /// </summary>
@@ -60,6 +61,12 @@ internal static unsafe partial class Epoll
 
     [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
     public static partial int Connect(SafeHandle socket, byte* address, int addressLength);
+
+    /// <summary><c>SIOCOUTQ</c>: bytes in a TCP socket's send queue, sent or not, that its peer has not acknowledged.</summary>
+    public const nuint OutQueue = 0x5411;
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int IoControl(SafeHandle socket, nuint request, out int value);
 
     [LibraryImport("libc", EntryPoint = "recvfrom", SetLastError = true)]
     public static partial nint ReceiveFrom(SafeHandle socket, byte* buffer, nint length, int flags, byte* address, ref int addressLength);

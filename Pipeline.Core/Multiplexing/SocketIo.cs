@@ -173,4 +173,20 @@ internal static class SocketIo
             return -1;
         }
     }
+
+    /// <summary>
+    /// Bytes queued toward the socket's peer that it has not acknowledged yet (<c>SIOCOUTQ</c>): 0 once everything
+    /// sent has been delivered to the peer's kernel, or -1 when the socket is closed already (or not a TCP stream).
+    /// </summary>
+    public static int UnsentBytes(Socket socket)
+    {
+        try
+        {
+            return Epoll.IoControl(socket.SafeHandle, Epoll.OutQueue, out var queued) == 0 ? queued : -1;
+        }
+        catch (ObjectDisposedException)
+        {
+            return -1;
+        }
+    }
 }

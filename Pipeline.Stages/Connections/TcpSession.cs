@@ -14,9 +14,15 @@ namespace Shadowsocks.Pipeline.Stages.Connections;
 /// </summary>
 internal sealed class TcpSession : IDisposable
 {
+    private const int ClientSide = 1;
+    private const int RemoteSide = 2;
+
     private int _aborted;
     private int _broken;
     private int _disposed;
+    private int _resetSides;
+    private int _brokenSides;
+    private Socket? _closedRemote;
 
     public TcpSession(Socket client, Activity? span)
     {
@@ -86,6 +92,12 @@ internal sealed class TcpSession : IDisposable
     /// <summary>Local: the SOCKS5 reply a failure after the handshake should give (general failure when unset).</summary>
     public Socks5Reply FailureReply { get; set; } = Socks5Reply.GeneralFailure;
 
+    /// <summary>
+    /// How long a side to be reset may keep its peer's bytes queued without delivering any more of them before the
+    /// reset goes anyway (<see cref="ResetAfterDelivery"/>): the relay's idle timeout. Zero resets at once.
+    /// </summary>
+    public TimeSpan ResetPatience { get; set; }
+
     public void Fail(string reason, bool drain = false)
     {
         FailureReason ??= reason;
@@ -108,6 +120,7 @@ internal sealed class TcpSession : IDisposable
     /// will close with a reset rather than a FIN toward <paramref name="resetOnly"/>, or toward both sides when null,
     /// whoever closes it (the pump, the idle timer, the relay's stop), so a peer never takes a stream cut off that way
     /// for a complete one (and a reset after a half-close, where a FIN has gone out already, still tells the far side).
+    /// A side reset that did not break itself gets what is queued toward it first (<see cref="ResetAfterDelivery"/>).
     /// Counted in <c>pipeline.connections_reset</c> and named on the connection's span, once, and not when the
     /// connection was being torn down already (our own close fails sends too).
     /// </summary>
@@ -118,9 +131,11 @@ internal sealed class TcpSession : IDisposable
             return;
         }
 
+        var isClient = ReferenceEquals(side, Client);
+        Interlocked.Or(ref _brokenSides, isClient ? ClientSide : RemoteSide);
         if (Interlocked.Exchange(ref _broken, 1) == 0)
         {
-            var name = ReferenceEquals(side, Client) ? "client" : "remote";
+            var name = isClient ? "client" : "remote";
             PipelineTelemetry.ConnectionsReset.Add(1, new(TagNames.Side, name), new KeyValuePair<string, object?>(TagNames.Reason, reason));
             Span?.SetTag(TagNames.ResetBy, name);
             Span?.SetStatus(ActivityStatusCode.Error, reason switch
@@ -131,14 +146,14 @@ internal sealed class TcpSession : IDisposable
             });
         }
 
-        if (resetOnly is null)
+        if (resetOnly is null || ReferenceEquals(resetOnly, Client))
         {
-            ResetOnClose(Client);
-            ResetOnClose(Remote);
+            ResetOnClose(Client, ClientSide);
         }
-        else
+
+        if (resetOnly is null || !ReferenceEquals(resetOnly, Client))
         {
-            ResetOnClose(resetOnly);
+            ResetOnClose(Remote, RemoteSide);
         }
     }
 
@@ -184,15 +199,44 @@ internal sealed class TcpSession : IDisposable
             // nothing is left to cancel; the sockets are closed below.
         }
 
-        Client.Dispose();
-        Remote?.Dispose();
+        Close(Client, ClientSide);
+        var remote = Remote;
+        _closedRemote = remote;
+        Close(remote, RemoteSide);
     }
 
-    private static void ResetOnClose(Socket? socket)
+    /// <summary>
+    /// A side to be reset that did not break itself (its own peer reset it, or a send to it failed: nothing queued
+    /// toward it will arrive) is reset once its peer has what is queued toward it; any other side is closed now.
+    /// </summary>
+    private void Close(Socket? socket, int side)
     {
+        if (socket is null)
+        {
+            return;
+        }
+
+        if ((Volatile.Read(ref _resetSides) & side) != 0 && (Volatile.Read(ref _brokenSides) & side) == 0)
+        {
+            ResetAfterDelivery.Shared.Close(socket, ResetPatience);
+        }
+        else
+        {
+            socket.Dispose();
+        }
+    }
+
+    private void ResetOnClose(Socket? socket, int side)
+    {
+        if (socket is null)
+        {
+            return;
+        }
+
         try
         {
-            socket?.LingerState = new LingerOption(true, 0);
+            socket.LingerState = new LingerOption(true, 0);
+            Interlocked.Or(ref _resetSides, side);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -209,7 +253,11 @@ internal sealed class TcpSession : IDisposable
         }
 
         Abort();
-        Remote?.Dispose(); // set after an Abort (a connect that finished as the relay was stopping): Abort missed it
+        if (!ReferenceEquals(Remote, _closedRemote))
+        {
+            Remote?.Dispose(); // set after an Abort (a connect that finished as the relay was stopping): Abort missed it
+        }
+
         OnDisposed?.Invoke(this);
         Decryptor?.Dispose();
         InitialPayload?.Return();

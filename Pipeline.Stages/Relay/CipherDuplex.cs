@@ -26,7 +26,8 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// A FIN read on one side drains that direction and then shuts down sending toward the other side (half-close);
 /// the other direction flows on until it ends too. A reset read on one side (after what came before it has gone out)
 /// or a send that fails ends the connection with a reset on both sides, and a stream that fails authentication ends
-/// with a reset toward the plain side: a peer never takes a stream cut off that way for a complete one. Through a
+/// with a reset toward the plain side: a peer never takes a stream cut off that way for a complete one, and it gets
+/// what was queued toward it before the reset (<see cref="ResetAfterDelivery"/>). Through a
 /// local and a server, a reset on either end thereby reaches the other end as a reset. The idle timer, and any other
 /// fault, close both sides as usual.
 /// </summary>

@@ -26,6 +26,7 @@ internal static class SessionRunner
     {
         PipelineTelemetry.ActiveConnections.Add(1);
         var idle = new IdleTimer(scheduler, options.IdleTimeout, session.IdleTimedOut);
+        session.ResetPatience = options.IdleTimeout;
         try
         {
             var remote = session.Remote!;

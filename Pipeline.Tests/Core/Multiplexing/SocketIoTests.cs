@@ -10,6 +10,38 @@ public sealed class SocketIoTests
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
 
     [Fact]
+    public async Task UnsentBytes_CountsWhatThePeerHasNotTaken_ZeroOnceItHas_AndMinusOneOnceClosed()
+    {
+        var (reader, writer) = await SocketReceiveBridgeTests.ConnectedPairAsync();
+        using var _ = reader;
+        Assert.Equal(0, SocketIo.UnsentBytes(writer));
+        writer.Blocking = false;
+        var block = new byte[64 << 10];
+        var sent = 0;
+        while (sent < (64 << 20) && writer.Send(block, SocketFlags.None, out var error) is var n && error == SocketError.Success)
+        {
+            sent += n;
+        }
+
+        var queued = SocketIo.UnsentBytes(writer);
+        Assert.InRange(queued, 1, sent); // the reader reads nothing: its window is full and the rest waits here
+
+        var buffer = new byte[1 << 20];
+        for (var read = 0; read < sent; read += reader.Receive(buffer))
+        {
+        }
+
+        for (var i = 0; i < 200 && SocketIo.UnsentBytes(writer) > 0; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        Assert.Equal(0, SocketIo.UnsentBytes(writer));
+        writer.Dispose();
+        Assert.Equal(-1, SocketIo.UnsentBytes(writer));
+    }
+
+    [Fact]
     public async Task ReceiveAsync_TakesWhatIsThere_WaitsForMore_AndReturnsZeroAtTheEnd()
     {
         var (reader, writer) = await SocketReceiveBridgeTests.ConnectedPairAsync();

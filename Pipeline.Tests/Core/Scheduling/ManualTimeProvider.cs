@@ -30,6 +30,11 @@ internal sealed class ManualTimeProvider : TimeProvider
         }
     }
 
+    /// <summary>The manual clock as a timestamp too (the base class would read the real one).</summary>
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp() => GetUtcNow().UtcTicks;
+
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         Assert.Equal(Timeout.InfiniteTimeSpan, period);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Protocol;
@@ -19,8 +20,8 @@ namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 public sealed class ResetPropagationTests
 {
     // A few bytes fit every socket buffer on the way, so they are all delivered before the reset; of a bulk transfer
-    // cut off by a reset, what still sat in a sender's socket buffer is lost (TCP drops it with the reset, at the
-    // sender and at each hop alike): the far end gets a prefix, and then the reset.
+    // cut off by a reset, what still sat in the resetting end's socket buffer is lost (TCP drops it with the reset):
+    // the far end gets a prefix, and then the reset. The relays on the way lose nothing (the next test).
     private const int Small = 1000;
     private const int Bulk = 4 << 20;
 
@@ -47,6 +48,36 @@ public sealed class ResetPropagationTests
         Assert.Equal(SocketError.ConnectionReset, end);
         Assert.Equal("remote/reset=2", counts.Snapshot()); // the server's destination, then the local's server
         Assert.Equal([$"{(throughTunnel ? "server" : "local")}: reset by the remote", $"{(throughTunnel ? "tunnel" : "server")}: reset by the remote"], await spans.EndedAsync(2));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DestinationReset_AfterTheServerHasItsWholeAnswer_ReachesASlowClient_AfterAllOfIt(bool throughTunnel)
+    {
+        // The destination's answer has all reached the server's kernel (nothing queued at the destination) when it
+        // resets; the client reads slowly, so most of the answer still sits in the relays' send queues toward the
+        // local and the client. A reset at once would discard them (SO_LINGER 0): each relay's reset must wait until
+        // its peer has what is queued (ResetAfterDelivery), and the client gets every byte, then the reset.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var pair = await ConnectedPairAsync("aes-256-gcm", throughTunnel, cancel.Token, clientReceiveBuffer: 16 << 10);
+        using var counts = new ResetCounts();
+        var sent = RandomNumberGenerator.GetBytes(1 << 20);
+        var reading = ReadToTheEndAsync(pair.Client, cancel.Token, readSize: 8 << 10, pause: TimeSpan.FromMilliseconds(2));
+        await pair.Destination.SendAsync(sent, SocketFlags.None, cancel.Token);
+        while (SocketIo.UnsentBytes(pair.Destination) != 0)
+        {
+            await Task.Delay(5, cancel.Token);
+        }
+
+        pair.Destination.LingerState = new LingerOption(true, 0);
+        pair.Destination.Close(); // RST: what it sent has all been delivered to the server
+
+        var (received, end) = await reading;
+        Assert.Equal(sent.Length, received.Length);
+        Assert.Equal(sent, received);
+        Assert.Equal(SocketError.ConnectionReset, end);
+        Assert.Equal("remote/reset=2", counts.Snapshot());
     }
 
     [Theory]
@@ -237,7 +268,7 @@ public sealed class ResetPropagationTests
     }
 
     /// <summary>A client connected through our local (or tunnel) and server to a destination socket of the test's own.</summary>
-    private static async Task<ConnectedPair> ConnectedPairAsync(string method, bool throughTunnel, CancellationToken cancellationToken)
+    private static async Task<ConnectedPair> ConnectedPairAsync(string method, bool throughTunnel, CancellationToken cancellationToken, int clientReceiveBuffer = 0)
     {
         var listener = Listen();
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
@@ -246,12 +277,17 @@ public sealed class ResetPropagationTests
         if (throughTunnel)
         {
             client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            if (clientReceiveBuffer > 0)
+            {
+                client.ReceiveBufferSize = clientReceiveBuffer; // before connecting: shrunk afterwards, loopback TCP stalls
+            }
+
             await client.ConnectAsync(chain.Tunnel!.LocalEndPoint, cancellationToken);
             await client.SendAsync("hello"u8.ToArray(), SocketFlags.None, cancellationToken); // a tunnel connects on first data
         }
         else
         {
-            (client, var reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", port, cancellationToken);
+            (client, var reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", port, cancellationToken, clientReceiveBuffer);
             Assert.Equal(0, reply);
             await client.SendAsync("hello"u8.ToArray(), SocketFlags.None, cancellationToken);
         }
@@ -262,12 +298,18 @@ public sealed class ResetPropagationTests
     }
 
     /// <summary>Everything <paramref name="socket"/> receives, and how its stream ended: Success for a FIN, else the error.</summary>
-    private static async Task<(byte[] Received, SocketError End)> ReadToTheEndAsync(Socket socket, CancellationToken cancellationToken)
+    private static async Task<(byte[] Received, SocketError End)> ReadToTheEndAsync(
+        Socket socket, CancellationToken cancellationToken, int readSize = 65536, TimeSpan pause = default)
     {
         var received = new MemoryStream();
-        var buffer = new byte[65536];
+        var buffer = new byte[readSize];
         while (true)
         {
+            if (pause > TimeSpan.Zero)
+            {
+                await Task.Delay(pause, cancellationToken);
+            }
+
             int n;
             try
             {

@@ -7,12 +7,21 @@ namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 /// <summary>A SOCKS5 client written from RFC 1928 in the test, independent of the codec under test.</summary>
 internal static class Socks5TestClient
 {
-    /// <summary>Connects through <paramref name="proxy"/> to <paramref name="host"/>:<paramref name="port"/>; returns the socket and the reply code.</summary>
-    public static async Task<(Socket Socket, byte Reply)> ConnectAsync(IPEndPoint proxy, string host, int port, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects through <paramref name="proxy"/> to <paramref name="host"/>:<paramref name="port"/>; returns the socket
+    /// and the reply code. <paramref name="receiveBuffer"/>: the socket's receive buffer, set before connecting (shrunk
+    /// afterwards, a loopback connection stalls); 0 leaves the system's.
+    /// </summary>
+    public static async Task<(Socket Socket, byte Reply)> ConnectAsync(IPEndPoint proxy, string host, int port, CancellationToken cancellationToken, int receiveBuffer = 0)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            if (receiveBuffer > 0)
+            {
+                socket.ReceiveBufferSize = receiveBuffer;
+            }
+
             await socket.ConnectAsync(proxy, cancellationToken);
             await socket.SendAsync(new byte[] { 5, 1, 0 }, SocketFlags.None, cancellationToken);
             var method = new byte[2];
