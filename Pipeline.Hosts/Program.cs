@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.Runtime.InteropServices;
 using Shadowsocks.Pipeline.Hosts.Cli;
+using Shadowsocks.Pipeline.Hosts.Logging;
+using Shadowsocks.Pipeline.Hosts.Service;
 using Shadowsocks.Pipeline.Hosts.Verbs;
 
 namespace Shadowsocks.Pipeline.Hosts;
@@ -13,6 +15,21 @@ internal static class Program
         using var stop = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => Stop(context, stop));
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Stop(context, stop));
+
+        // In the background (-f) the output is a pipe to a parent that exits once we listen: every line goes to syslog
+        // too, as ss-libev's do there (the console logger writes to Console.Out, so it is replaced, not only passed on).
+        using var syslog = Daemon.IsChild ? Syslog.ForProcess() : null;
+        if (syslog is not null)
+        {
+            Console.SetOut(TextWriter.Synchronized(new SyslogWriter(Console.Out, syslog, Syslog.Informational)));
+            Console.SetError(TextWriter.Synchronized(new SyslogWriter(Console.Error, syslog, Syslog.Error)));
+            if (!syslog.Reachable())
+            {
+                // Said while the parent still passes our lines on to the terminal.
+                Console.Error.WriteLine($"shadowsocks: no syslog listens at {syslog.Path}: in the background, lines after start go nowhere (start rsyslog or systemd-journald, or run it under systemd without -f)");
+            }
+        }
+
         return await RunAsync(args, Console.Out, Console.Error, stop.Token).ConfigureAwait(false);
     }
 

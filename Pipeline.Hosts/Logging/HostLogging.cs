@@ -1,12 +1,14 @@
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Shadowsocks.Pipeline.Hosts.Service;
 
 namespace Shadowsocks.Pipeline.Hosts.Logging;
 
 /// <summary>
 /// The program's logging on Microsoft.Extensions.Logging: one line per event on the console, debug with <c>-v</c>;
-/// no colour codes and no timestamps under systemd (the journal adds its own) or when the output is not a terminal.
+/// no colour codes under systemd or when the output is not a terminal, and no timestamps under systemd or in the
+/// background (the journal or syslog adds its own).
 /// Nothing logged carries a password or key: the settings are logged by name and value only for non-secret fields.
 /// </summary>
 internal static class HostLogging
@@ -21,7 +23,7 @@ internal static class HostLogging
             {
                 options.SingleLine = true;
                 options.ColorBehavior = plain ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
-                options.TimestampFormat = systemd ? null : "HH:mm:ss.fff ";
+                options.TimestampFormat = systemd || Daemon.IsChild ? null : "HH:mm:ss.fff "; // the journal's, or syslog's (-f)
                 options.UseUtcTimestamp = false;
             }));
     }

@@ -52,6 +52,11 @@ public sealed class DaemonTests : IDisposable
         _started.Add(pid); // stopped at the end even when an assertion below fails
         Assert.Contains("listening on 127.0.0.1:", output, StringComparison.Ordinal);
         Assert.Contains($"running in the background as pid {pid}", output, StringComparison.Ordinal);
+        if (!File.Exists("/dev/log"))
+        {
+            Assert.Contains("no syslog listens at /dev/log: in the background, lines after start go nowhere", error, StringComparison.Ordinal);
+        }
+
         using var daemon = Process.GetProcessById(pid);
         Assert.False(daemon.HasExited);
         using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
@@ -136,9 +141,88 @@ public sealed class DaemonTests : IDisposable
         }
     }
 
-    private static async Task<(int Exit, string Output, string Error)> RunAsync(params string[] args)
+    [Fact]
+    public async Task InTheBackground_EveryLine_GoesToSyslog_AlsoThoseAfterTheParentHasGone()
+    {
+        // A real Unix datagram socket stands in for /dev/log. The line that a SIGHUP sets off comes long after the
+        // parent has exited (the process's output is then a pipe nobody reads): before, it went nowhere.
+        var path = Path.Combine(Path.GetTempPath(), $"ss-syslog-{Guid.NewGuid():N}.sock");
+        using var daemon = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        daemon.Bind(new UnixDomainSocketEndPoint(path));
+        try
+        {
+            var port = LoopbackPorts.Next();
+            var (exit, output, error) = await RunAsync(
+                new Dictionary<string, string> { ["SSPIPELINE_SYSLOG_SOCKET"] = path },
+                "server", "-s", "127.0.0.1", "-p", Port(port), "-k", "daemon", "-m", "aes-256-gcm", "-f", _pidFile);
+            Assert.True(exit == 0, $"exit {exit}: {output} {error}");
+            var pid = int.Parse(File.ReadAllText(_pidFile).Trim(), CultureInfo.InvariantCulture);
+            _started.Add(pid);
+            Assert.Contains("listening on 127.0.0.1:", output, StringComparison.Ordinal); // the terminal still hears the start
+            Assert.DoesNotContain("no syslog", error, StringComparison.Ordinal);
+
+            var lines = new List<string>();
+            var heard = await ReceiveUntilAsync(daemon, lines, "listening on 127.0.0.1:");
+            Assert.True(heard, $"no listening line in syslog: {string.Join(" | ", lines)}");
+            Assert.Matches($@"^<14>[A-Z][a-z]{{2}} [ 0-9]\d \d\d:\d\d:\d\d shadowsocks\[{pid}\]: ", lines[^1]);
+
+            using (var hangUp = Process.Start("kill", ["-HUP", Port(pid)])!)
+            {
+                await hangUp.WaitForExitAsync();
+            }
+
+            heard = await ReceiveUntilAsync(daemon, lines, "SIGHUP: nothing to reload");
+            Assert.True(heard, $"no reload line in syslog: {string.Join(" | ", lines)}");
+            Assert.StartsWith("<11>", lines[^1], StringComparison.Ordinal); // said on the error stream
+
+            using (var kill = Process.Start("kill", ["-TERM", Port(pid)])!)
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            using var process = Process.GetProcessById(pid);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Receives syslog datagrams into <paramref name="lines"/> until one contains <paramref name="wanted"/> (10 s at most).</summary>
+    private static async Task<bool> ReceiveUntilAsync(Socket daemon, List<string> lines, string wanted)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var buffer = new byte[4096];
+        try
+        {
+            while (true)
+            {
+                var n = await daemon.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+                lines.Add(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+                if (lines[^1].Contains(wanted, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static Task<(int Exit, string Output, string Error)> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string>(), args);
+
+    private static async Task<(int Exit, string Output, string Error)> RunAsync(Dictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "shadowsocks.dll"));
         foreach (var arg in args)
         {

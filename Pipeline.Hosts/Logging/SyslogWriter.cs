@@ -1,0 +1,126 @@
+using System.Text;
+
+namespace Shadowsocks.Pipeline.Hosts.Logging;
+
+/// <summary>
+/// The program's output or error stream in the background (<c>-f</c>): every line still goes where it went (the parent
+/// passes the first ones on to the terminal; after it exits they go nowhere), and to <see cref="Syslog"/> as well.
+/// A line's severity is that of its console log level (<c>dbug:</c>, <c>info:</c>, <c>warn:</c>, <c>fail:</c>,
+/// <c>crit:</c>), else the stream's: informational for output, error for the error stream.
+/// </summary>
+internal sealed class SyslogWriter : TextWriter
+{
+    private readonly TextWriter _inner;
+    private readonly Syslog _syslog;
+    private readonly int _severity;
+    private readonly StringBuilder _line = new();
+
+    public SyslogWriter(TextWriter inner, Syslog syslog, int severity)
+    {
+        _inner = inner;
+        _syslog = syslog;
+        _severity = severity;
+    }
+
+    public override Encoding Encoding => _inner.Encoding;
+
+    public override void Write(char value)
+    {
+        WriteToInner(value);
+        if (value == '\n')
+        {
+            EndLine();
+        }
+        else if (value != '\r')
+        {
+            _line.Append(value);
+        }
+    }
+
+    public override void Write(string? value)
+    {
+        if (value is null)
+        {
+            return;
+        }
+
+        WriteToInner(value);
+        var start = 0;
+        for (var newline = value.IndexOf('\n', StringComparison.Ordinal); newline >= 0; newline = value.IndexOf('\n', start))
+        {
+            _line.Append(value, start, newline - start);
+            EndLine();
+            start = newline + 1;
+        }
+
+        _line.Append(value, start, value.Length - start);
+    }
+
+    public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
+
+    public override void WriteLine(string? value) => Write(value + Environment.NewLine);
+
+    public override void Flush() => FlushInner();
+
+    private void EndLine()
+    {
+        var length = _line.Length;
+        while (length > 0 && _line[length - 1] == '\r')
+        {
+            length--;
+        }
+
+        var line = _line.ToString(0, length);
+        _line.Clear();
+        if (line.Length > 0)
+        {
+            _syslog.Send(SeverityOf(line), line);
+        }
+    }
+
+    private int SeverityOf(string line) => line.Length < 5 || line[4] != ':' ? _severity : line[..4] switch
+    {
+        "trce" or "dbug" => Syslog.Debug,
+        "info" => Syslog.Informational,
+        "warn" => Syslog.Warning,
+        "fail" => Syslog.Error,
+        "crit" => Syslog.Critical,
+        _ => _severity,
+    };
+
+    private void WriteToInner(char value)
+    {
+        try
+        {
+            _inner.Write(value);
+        }
+        catch (IOException)
+        {
+            // The parent has gone: the terminal no longer hears us; syslog still does.
+        }
+    }
+
+    private void WriteToInner(string value)
+    {
+        try
+        {
+            _inner.Write(value);
+        }
+        catch (IOException)
+        {
+            // As above.
+        }
+    }
+
+    private void FlushInner()
+    {
+        try
+        {
+            _inner.Flush();
+        }
+        catch (IOException)
+        {
+            // As above.
+        }
+    }
+}
