@@ -189,4 +189,25 @@ internal static class SocketIo
             return -1;
         }
     }
+
+    /// <summary>
+    /// Whether the TCP connection is in state CLOSE (<c>TCP_INFO</c>'s first byte): reset by its peer (or timed out), or
+    /// closed already. Nothing queued on it will be delivered. Unlike <see cref="PendingError"/> it does not fade once
+    /// read: a reset whose error a receive, a send or a sweep took first still shows here.
+    /// </summary>
+    public static bool IsClosedTcp(Socket socket)
+    {
+        const int IpProtocolTcp = 6;
+        const int TcpInfo = 11;
+        const byte TcpClose = 7;
+        Span<byte> info = stackalloc byte[8];
+        try
+        {
+            return socket.GetRawSocketOption(IpProtocolTcp, TcpInfo, info) > 0 && info[0] == TcpClose;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return true;
+        }
+    }
 }

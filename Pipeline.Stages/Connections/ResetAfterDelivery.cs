@@ -9,7 +9,8 @@ namespace Shadowsocks.Pipeline.Stages.Connections;
 /// send queue, so closing at once would cut off the bytes a broken connection's other end sent before it broke, and a
 /// stream already complete (its FIN queued behind them). A socket with bytes still queued (<c>SIOCOUTQ</c>) is kept
 /// open here, asked again once per <see cref="Period"/> while there are any (an idle process is not woken), and
-/// closed when the queue is empty, when its peer has gone (a pending error), or when the queue has not shrunk for the
+/// closed when the queue is empty, when its peer has gone (a pending error, or the connection in state CLOSE: a reset
+/// leaves the queue's count as it was, and its error fades once something reads it), or when the queue has not shrunk for the
 /// connection's idle timeout (a peer that stopped reading is not waited for longer than one that stopped sending).
 /// At most <see cref="Capacity"/> wait at once; beyond that a socket is closed at once, as before.
 /// </summary>
@@ -39,7 +40,7 @@ internal sealed class ResetAfterDelivery
     public void Close(Socket socket, TimeSpan patience)
     {
         var queued = SocketIo.UnsentBytes(socket);
-        if (queued <= 0 || patience <= TimeSpan.Zero || _waiting.Count >= Capacity || SocketIo.PendingError(socket) != 0)
+        if (queued <= 0 || patience <= TimeSpan.Zero || _waiting.Count >= Capacity || SocketIo.PendingError(socket) != 0 || SocketIo.IsClosedTcp(socket))
         {
             socket.Dispose();
             return;
@@ -58,7 +59,7 @@ internal sealed class ResetAfterDelivery
         foreach (var (socket, waiting) in _waiting)
         {
             var queued = SocketIo.UnsentBytes(socket);
-            if (queued <= 0 || SocketIo.PendingError(socket) != 0)
+            if (queued <= 0 || SocketIo.PendingError(socket) != 0 || SocketIo.IsClosedTcp(socket))
             {
                 Release(socket);
             }

@@ -200,9 +200,16 @@ internal sealed class TcpSession : IDisposable
         }
 
         Close(Client, ClientSide);
-        var remote = Remote;
-        _closedRemote = remote;
-        Close(remote, RemoteSide);
+        CloseRemote();
+    }
+
+    /// <summary>Closes <see cref="Remote"/> once, by whichever of Abort and Dispose gets to it first, the same way.</summary>
+    private void CloseRemote()
+    {
+        if (Remote is { } remote && Interlocked.CompareExchange(ref _closedRemote, remote, null) is null)
+        {
+            Close(remote, RemoteSide);
+        }
     }
 
     /// <summary>
@@ -253,10 +260,7 @@ internal sealed class TcpSession : IDisposable
         }
 
         Abort();
-        if (!ReferenceEquals(Remote, _closedRemote))
-        {
-            Remote?.Dispose(); // set after an Abort (a connect that finished as the relay was stopping): Abort missed it
-        }
+        CloseRemote(); // set after an Abort (a connect that finished as the relay was stopping), or an Abort under way on another thread
 
         OnDisposed?.Invoke(this);
         Decryptor?.Dispose();

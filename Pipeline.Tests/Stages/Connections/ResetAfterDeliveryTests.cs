@@ -111,6 +111,29 @@ public sealed class ResetAfterDeliveryTests
         Assert.Throws<ObjectDisposedException>(() => side.Available);
     }
 
+    [Fact]
+    public async Task APeerThatResets_EndsTheWait_EvenWhenSomethingElseTookItsError()
+    {
+        // After the peer's reset the queue's count stays as it was (write_seq - snd_una), and SO_ERROR is cleared by
+        // whoever reads it first (the half-open sweep, a pump's last receive): the connection's state still tells.
+        var time = new ManualTimeProvider();
+        var closer = new ResetAfterDelivery(time);
+        var (side, peer) = await PairAsync();
+        FillSendQueue(side);
+        side.LingerState = new LingerOption(true, 0);
+        closer.Close(side, s_patience);
+
+        peer.LingerState = new LingerOption(true, 0);
+        peer.Close();
+        Assert.True(side.Poll(1_000_000, SelectMode.SelectError) || side.Poll(0, SelectMode.SelectRead));
+        Assert.True(SocketIo.PendingError(side) > 0); // taken, as another reader would
+        Assert.True(SocketIo.UnsentBytes(side) > 0);
+        time.Advance(ResetAfterDelivery.Period);
+
+        Assert.Equal(0, closer.Count);
+        Assert.Throws<ObjectDisposedException>(() => side.Available);
+    }
+
     /// <summary>Sends without blocking until the socket takes no more (its peer reads nothing); returns how much it took.</summary>
     private static int FillSendQueue(Socket side)
     {

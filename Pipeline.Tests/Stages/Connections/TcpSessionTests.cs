@@ -1,4 +1,6 @@
+using System.Net;
 using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Connections;
@@ -49,5 +51,55 @@ public sealed class TcpSessionTests
         session.Dispose();
 
         Assert.Throws<ObjectDisposedException>(() => remote.Available);
+    }
+
+    [Fact]
+    public async Task ADisposeWhileAnAbortIsUnderWay_LeavesTheRemotesResetToWaitForDelivery()
+    {
+        // The client reset, so the remote is to be reset once its peer has what is queued toward it. The session's
+        // own task disposes it (on another thread) while the abort is still cancelling: that Dispose must not close
+        // the remote at once, which would discard the queue (found in review).
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.ReceiveBufferSize = 8 << 10; // the peer's window, set before connecting
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        using var clientPeer = await listener.AcceptAsync();
+        var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await remote.ConnectAsync(listener.LocalEndPoint!);
+        using var remotePeer = await listener.AcceptAsync();
+        remote.Blocking = false;
+        var queued = 0;
+        while (remote.Send(new byte[16 << 10], SocketFlags.None, out var error) is var n && error == SocketError.Success)
+        {
+            queued += n;
+        }
+
+        var session = new TcpSession(client, span: null) { Remote = remote, ResetPatience = TimeSpan.FromSeconds(10) };
+        session.MarkBroken(client, BrokenBy.Reset);
+        session.Cancellation.Token.Register(() => Task.Run(session.Dispose).Wait());
+
+        session.Abort();
+
+        Assert.True(SocketIo.UnsentBytes(remote) > 0, "the remote was closed at once");
+        var received = 0;
+        var buffer = new byte[64 << 10];
+        var end = SocketError.Success;
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            while (await remotePeer.ReceiveAsync(buffer, SocketFlags.None, cancel.Token) is var n and > 0)
+            {
+                received += n;
+            }
+        }
+        catch (SocketException e)
+        {
+            end = e.SocketErrorCode;
+        }
+
+        Assert.Equal(queued, received);
+        Assert.Equal(SocketError.ConnectionReset, end);
     }
 }
