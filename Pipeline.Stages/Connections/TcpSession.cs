@@ -22,6 +22,8 @@ internal sealed class TcpSession : IDisposable
     private int _disposed;
     private int _resetSides;
     private int _brokenSides;
+    private int _readsEnded;
+    private int _awaitingRead;
     private Socket? _closedRemote;
 
     public TcpSession(Socket client, Activity? span)
@@ -116,6 +118,55 @@ internal sealed class TcpSession : IDisposable
     }
 
     /// <summary>
+    /// A send to <paramref name="side"/> failed: its peer reset it (or went away). Marked broken as a reset read is
+    /// (<see cref="MarkBroken"/>), and ended the same way: what that peer sent before its reset may still be waiting to
+    /// be read, so the connection ends when the read of that side ends (<see cref="ReadEnded"/>), and not here unless
+    /// that read has ended already. Meanwhile a fault of the direction whose send failed does not end it
+    /// (<see cref="Fault"/>); the idle timer still does.
+    /// </summary>
+    public void SendFailed(Socket side)
+    {
+        MarkBroken(side, BrokenBy.SendFailed);
+        Volatile.Write(ref _awaitingRead, 1);
+        Interlocked.MemoryBarrier(); // against ReadEnded's: one of the two sees the other and ends the connection
+        if ((Volatile.Read(ref _readsEnded) & SideOf(side)) != 0)
+        {
+            Abort();
+        }
+    }
+
+    /// <summary>
+    /// The read of <paramref name="side"/> has ended (its pump returned, the chunks it read gone out). If that side
+    /// broke (a reset read, or a send to it that failed), the connection ends here, with a reset toward the other
+    /// side, and the caller must not half-close: an end of stream read after a failed send is the reset itself (the
+    /// send took its error). Returns whether it ended.
+    /// </summary>
+    public bool ReadEnded(Socket side)
+    {
+        var bit = SideOf(side);
+        Interlocked.Or(ref _readsEnded, bit);
+        if ((Volatile.Read(ref _brokenSides) & bit) == 0)
+        {
+            return false;
+        }
+
+        Abort();
+        return true;
+    }
+
+    /// <summary>
+    /// A direction's chain faulted or its pump failed: tears the connection down (the other direction's pump may be
+    /// waiting for data), unless a failed send waits for the read of its side to end (<see cref="SendFailed"/>).
+    /// </summary>
+    public void Fault()
+    {
+        if (Volatile.Read(ref _awaitingRead) == 0)
+        {
+            Abort();
+        }
+    }
+
+    /// <summary>
     /// Decides how the connection ends, without ending it yet (the bytes read before a reset still go out first): it
     /// will close with a reset rather than a FIN toward <paramref name="resetOnly"/>, or toward both sides when null,
     /// whoever closes it (the pump, the idle timer, the relay's stop), so a peer never takes a stream cut off that way
@@ -132,7 +183,7 @@ internal sealed class TcpSession : IDisposable
         }
 
         var isClient = ReferenceEquals(side, Client);
-        Interlocked.Or(ref _brokenSides, isClient ? ClientSide : RemoteSide);
+        Interlocked.Or(ref _brokenSides, SideOf(side));
         if (Interlocked.Exchange(ref _broken, 1) == 0)
         {
             var name = isClient ? "client" : "remote";
@@ -211,6 +262,8 @@ internal sealed class TcpSession : IDisposable
             Close(remote, RemoteSide);
         }
     }
+
+    private int SideOf(Socket side) => ReferenceEquals(side, Client) ? ClientSide : RemoteSide;
 
     /// <summary>
     /// A side to be reset that did not break itself (its own peer reset it, or a send to it failed: nothing queued

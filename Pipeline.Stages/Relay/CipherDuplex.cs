@@ -24,8 +24,8 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// is the other end of the Shadowsocks stream. Each direction's blocks are built per burst of data
 /// (<see cref="SocketReceiveBridge"/>) and its cipher state on first use, so an idle connection holds neither.
 /// A FIN read on one side drains that direction and then shuts down sending toward the other side (half-close);
-/// the other direction flows on until it ends too. A reset read on one side (after what came before it has gone out)
-/// or a send that fails ends the connection with a reset on both sides, and a stream that fails authentication ends
+/// the other direction flows on until it ends too. A reset read on one side, or a send to it that fails, ends the
+/// connection with a reset on both sides once what that side sent before it has gone out, and a stream that fails authentication ends
 /// with a reset toward the plain side: a peer never takes a stream cut off that way for a complete one, and it gets
 /// what was queued toward it before the reset (<see cref="ResetAfterDelivery"/>). Through a
 /// local and a server, a reset on either end thereby reaches the other end as a reset. The idle timer, and any other
@@ -74,7 +74,7 @@ internal static class CipherDuplex
         // resets both on a local (the server is ours), and only the destination on a server: its Shadowsocks client
         // is closed as before (probe resistance, PROTOCOL.md).
         Action<Socket> readFailed = socket => session.MarkBroken(socket, BrokenBy.Reset);
-        Action<Socket> sendFailed = socket => session.Broken(socket, BrokenBy.SendFailed);
+        Action<Socket> sendFailed = session.SendFailed;
         Action cipherSideFailedAuthentication = plainSideIsClient
             ? () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed)
             : () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed, resetOnly: plainSide);
@@ -184,7 +184,19 @@ internal static class CipherDuplex
         if (outcome != ReceiveOutcome.EndOfStream)
         {
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
-            session.Abort(); // a reset read here was marked when the pump read it (readFailed): the other side learns of it the same way
+        }
+
+        if (session.ReadEnded(from))
+        {
+            // This side broke (a reset read here, marked when the pump read it, or a send to it that failed): what it
+            // sent before has gone out, and the connection ends with a reset toward the other side, not a FIN.
+            span?.SetStatus(ActivityStatusCode.Error, "reset");
+            return;
+        }
+
+        if (outcome != ReceiveOutcome.EndOfStream)
+        {
+            session.Fault();
             return;
         }
 
@@ -216,11 +228,14 @@ internal static class CipherDuplex
         release();
     }
 
-    /// <summary>A chain that faults or is cancelled tears the whole connection down, even while its pump waits for data.</summary>
+    /// <summary>
+    /// A chain that faults or is cancelled tears the whole connection down, even while its pump waits for data; one
+    /// whose send failed leaves that to the end of the read of the side it sent to (<see cref="TcpSession.SendFailed"/>).
+    /// </summary>
     private static ChunkChain Watch(TcpSession session, ChunkChain chain)
     {
         chain.Tail.ContinueWith(
-            static (_, state) => ((TcpSession)state!).Abort(),
+            static (_, state) => ((TcpSession)state!).Fault(),
             session,
             CancellationToken.None,
             TaskContinuationOptions.NotOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,

@@ -102,4 +102,41 @@ public sealed class TcpSessionTests
         Assert.Equal(queued, received);
         Assert.Equal(SocketError.ConnectionReset, end);
     }
+
+    [Fact]
+    public void AFailedSend_EndsTheConnection_WhenTheReadOfThatSideEnds_AndNotBefore()
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var session = new TcpSession(client, span: null) { Remote = remote };
+
+        session.SendFailed(remote);
+        session.Fault(); // the direction whose send failed: its chain faults
+        Assert.False(session.Cancellation.IsCancellationRequested); // the read of the remote goes on: what it sent before
+        Assert.False(session.ReadEnded(client)); // the other side did not break: half-close as usual
+
+        Assert.True(session.ReadEnded(remote)); // its end (the reset the send took): the connection ends, no half-close
+        Assert.True(session.Cancellation.IsCancellationRequested);
+    }
+
+    [Fact]
+    public void AFailedSend_AfterTheReadOfThatSideEnded_EndsTheConnectionAtOnce()
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var session = new TcpSession(client, span: null) { Remote = remote };
+        Assert.False(session.ReadEnded(remote)); // a FIN: half-closed, nothing more to read from it
+
+        session.SendFailed(remote);
+
+        Assert.True(session.Cancellation.IsCancellationRequested);
+    }
+
+    [Fact]
+    public void AFault_WithNoFailedSend_EndsTheConnectionAtOnce()
+    {
+        using var session = new TcpSession(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), span: null);
+        session.Fault();
+        Assert.True(session.Cancellation.IsCancellationRequested);
+    }
 }
