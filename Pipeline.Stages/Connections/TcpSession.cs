@@ -23,6 +23,7 @@ internal sealed class TcpSession : IDisposable
     private int _resetSides;
     private int _brokenSides;
     private int _readsEnded;
+    private int _finSent;
     private int _awaitingRead;
     private Socket? _closedRemote;
 
@@ -209,24 +210,62 @@ internal sealed class TcpSession : IDisposable
     }
 
     /// <summary>
-    /// The idle timeout: torn down as usual (a FIN each way), unless a side has reset meanwhile without its pump seeing
-    /// it (held back by the other side's backpressure, it reads no more): that reset is then passed on.
+    /// Whether the relay holds bytes it has read for <paramref name="side"/> and not yet sent to it (the data stages set
+    /// it; null before they run).
+    /// </summary>
+    public Func<Socket, bool>? HoldsUndelivered { get; set; }
+
+    /// <summary>
+    /// The idle timeout: torn down as usual (a FIN each way), except that a side the relay still holds bytes for is
+    /// reset (a FIN would end a stream cut short), and a side that has reset meanwhile without its pump seeing it (held
+    /// back by the other side's backpressure, it reads no more) has its reset passed on. Nothing moved for a whole idle
+    /// timeout, so a reset here does not wait for delivery again (<see cref="ResetPatience"/>).
     /// </summary>
     public void IdleTimedOut()
     {
-        if (SocketIo.PendingError(Client) > 0)
+        ResetPatience = TimeSpan.Zero;
+        if (HasReset(Client))
         {
             Broken(Client, BrokenBy.Reset);
         }
-        else if (Remote is { } remote && SocketIo.PendingError(remote) > 0)
+        else if (Remote is { } remote && HasReset(remote))
         {
             Broken(remote, BrokenBy.Reset);
         }
         else
         {
+            if (HoldsUndelivered is { } holds)
+            {
+                if (holds(Client))
+                {
+                    ResetOnClose(Client, ClientSide);
+                }
+
+                if (Remote is { } other && holds(other))
+                {
+                    ResetOnClose(other, RemoteSide);
+                }
+            }
+
             Abort();
         }
     }
+
+    /// <summary>A half-close is about to send <paramref name="side"/> a FIN (after which state CLOSE can be a clean close).</summary>
+    public void SendingFin(Socket side) => Interlocked.Or(ref _finSent, SideOf(side));
+
+    /// <summary>
+    /// Whether <paramref name="side"/> has been reset by its peer (or timed out): a pending error, or state CLOSE
+    /// although no FIN went to it (a FIN from the peer alone leaves CLOSE_WAIT; a send that took the reset's error
+    /// leaves no pending error but CLOSE).
+    /// </summary>
+    public bool HasReset(Socket side) => SocketIo.PendingError(side) > 0 || ClosedWithoutFin(side);
+
+    /// <summary>
+    /// State CLOSE although no FIN went to <paramref name="side"/>: reset (an end of stream read there is then the
+    /// reset, whose error a send took; a receive would have returned a pending one).
+    /// </summary>
+    public bool ClosedWithoutFin(Socket side) => (Volatile.Read(ref _finSent) & SideOf(side)) == 0 && SocketIo.IsClosedTcp(side);
 
     /// <summary>Tears the connection down: cancels everything still running for it and closes both sockets. Idempotent.</summary>
     public void Abort()

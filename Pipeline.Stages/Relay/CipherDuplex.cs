@@ -105,6 +105,9 @@ internal static class CipherDuplex
             return Watch(session, new ChunkChain(decrypt, ReleaseKeyScheduleAfter(forward.Completion, codec.ReleaseKeySchedule)));
         }
 
+        // At the idle timeout, a side the relay still holds bytes for is reset rather than sent a FIN.
+        session.HoldsUndelivered = socket => (ReferenceEquals(socket, plainSide) ? decryptInFlight : encryptInFlight).Count > 0;
+
         // What the handshake stages hold goes first: the local's header and first data, the server's data after the header.
         ChunkChain? firstEncrypt = null;
         ChunkChain? firstDecrypt = null;
@@ -186,6 +189,13 @@ internal static class CipherDuplex
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
         }
 
+        if (outcome == ReceiveOutcome.EndOfStream && session.ClosedWithoutFin(from))
+        {
+            // An end of stream that is a reset: a send to this side took the reset's error first, and its failure has
+            // not marked the side yet (SendFailed will find this read ended).
+            session.MarkBroken(from, BrokenBy.Reset);
+        }
+
         if (session.ReadEnded(from))
         {
             // This side broke (a reset read here, marked when the pump read it, or a send to it that failed): what it
@@ -201,6 +211,7 @@ internal static class CipherDuplex
         }
 
         // Half-close: what came to an end on one side ends sending toward the other.
+        session.SendingFin(to);
         try
         {
             to.Shutdown(SocketShutdown.Send);
