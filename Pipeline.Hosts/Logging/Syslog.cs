@@ -24,6 +24,9 @@ internal sealed class Syslog : IDisposable
 
     private const int FacilityUser = 1;
 
+    /// <summary>The longest line sent whole (rsyslog's default message size); longer ones are cut, not dropped.</summary>
+    public const int MaxLineBytes = 8192;
+
     private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(10);
 
     private readonly Lock _gate = new();
@@ -31,6 +34,8 @@ internal sealed class Syslog : IDisposable
     private readonly string _ident;
     private readonly TimeProvider _time;
     private Socket? _socket;
+    private bool _stream;
+    private bool _disposed;
     private DateTimeOffset _lookAgainAt;
     private long _dropped;
 
@@ -60,14 +65,27 @@ internal sealed class Syslog : IDisposable
     /// <summary>Lines the daemon had no room for, or that found no daemon.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Sends <paramref name="line"/> at <paramref name="severity"/> (RFC 5424's numbers: 3 error … 7 debug).</summary>
+    /// <summary>
+    /// Sends <paramref name="line"/> at <paramref name="severity"/> (RFC 5424's numbers: 3 error … 7 debug). Never
+    /// throws and never waits: a line that cannot go is counted in <see cref="Dropped"/>.
+    /// </summary>
     public void Send(int severity, string line)
     {
         var now = _time.GetLocalNow();
         var message = string.Create(
             CultureInfo.InvariantCulture,
             $"<{(FacilityUser * 8) + severity}>{now.ToString("MMM", CultureInfo.InvariantCulture)} {now.Day,2} {now:HH:mm:ss} {_ident}{line}");
-        var bytes = System.Text.Encoding.UTF8.GetBytes(message);
+        var encoded = System.Text.Encoding.UTF8.GetBytes(message);
+        var length = encoded.Length;
+        if (length > MaxLineBytes)
+        {
+            length = MaxLineBytes;
+            while (length > 0 && (encoded[length] & 0xC0) == 0x80)
+            {
+                length--; // not in the middle of a character
+            }
+        }
+
         lock (_gate)
         {
             if (Connected(now) is not { } socket)
@@ -76,49 +94,79 @@ internal sealed class Syslog : IDisposable
                 return;
             }
 
-            socket.Send(bytes, SocketFlags.None, out var error);
-            if (error == SocketError.Success)
+            // A stream /dev/log (some daemons) takes each message with a NUL after it, as glibc's syslog(3) frames it.
+            var bytes = _stream ? [.. encoded.AsSpan(0, length), (byte)0] : encoded.AsSpan(0, length);
+            try
             {
-                return;
-            }
+                var sent = socket.Send(bytes, SocketFlags.None, out var error);
+                if (error == SocketError.Success && sent == bytes.Length)
+                {
+                    return;
+                }
 
-            _dropped++;
-            if (error != SocketError.WouldBlock)
+                _dropped++;
+                if (_stream || (error != SocketError.WouldBlock && error != SocketError.MessageSize))
+                {
+                    // The daemon went away (restarted), or a stream took a message in part (it must not carry half a
+                    // message) or not at all: start afresh with the next line.
+                    Disconnect();
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
-                // The daemon went away (restarted): look for it again with the next line.
-                socket.Dispose();
-                _socket = null;
+                _dropped++;
+                Disconnect();
             }
         }
     }
 
     private Socket? Connected(DateTimeOffset now)
     {
-        if (_socket is not null || now < _lookAgainAt)
+        if (_socket is not null || _disposed || now < _lookAgainAt)
         {
             return _socket;
         }
 
-        var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
-        try
+        // A datagram socket, as most daemons listen; a stream one where the path is a stream socket (connecting a
+        // datagram socket to it fails with EPROTOTYPE), as glibc falls back.
+        foreach (var type in (ReadOnlySpan<SocketType>)[SocketType.Dgram, SocketType.Stream])
         {
-            socket.Connect(new UnixDomainSocketEndPoint(_path));
-            return _socket = socket;
+            Socket? socket = null;
+            try
+            {
+                socket = new Socket(AddressFamily.Unix, type, ProtocolType.Unspecified);
+                socket.Connect(new UnixDomainSocketEndPoint(_path));
+                socket.Blocking = false;
+                _stream = type == SocketType.Stream;
+                return _socket = socket;
+            }
+            catch (Exception e) when (e is SocketException or ArgumentException)
+            {
+                // Not there, not this type, or no descriptor left: try the other type, then again later.
+                socket?.Dispose();
+                if (e is not SocketException { SocketErrorCode: SocketError.ProtocolType })
+                {
+                    break;
+                }
+            }
         }
-        catch (SocketException)
-        {
-            socket.Dispose();
-            _lookAgainAt = now + RetryAfter;
-            return null;
-        }
+
+        _lookAgainAt = now + RetryAfter;
+        return null;
+    }
+
+    private void Disconnect()
+    {
+        _socket?.Dispose();
+        _socket = null;
     }
 
     public void Dispose()
     {
         lock (_gate)
         {
-            _socket?.Dispose();
-            _socket = null;
+            _disposed = true;
+            Disconnect();
         }
     }
 }

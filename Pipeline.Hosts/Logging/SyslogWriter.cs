@@ -31,9 +31,9 @@ internal sealed class SyslogWriter : TextWriter
         {
             EndLine();
         }
-        else if (value != '\r')
+        else
         {
-            _line.Append(value);
+            Append(value.ToString(), 0, 1);
         }
     }
 
@@ -48,12 +48,12 @@ internal sealed class SyslogWriter : TextWriter
         var start = 0;
         for (var newline = value.IndexOf('\n', StringComparison.Ordinal); newline >= 0; newline = value.IndexOf('\n', start))
         {
-            _line.Append(value, start, newline - start);
+            Append(value, start, newline - start);
             EndLine();
             start = newline + 1;
         }
 
-        _line.Append(value, start, value.Length - start);
+        Append(value, start, value.Length - start);
     }
 
     public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
@@ -61,6 +61,16 @@ internal sealed class SyslogWriter : TextWriter
     public override void WriteLine(string? value) => Write(value + Environment.NewLine);
 
     public override void Flush() => FlushInner();
+
+    /// <summary>Part of a line; one that never ends is sent in pieces of at most a syslog line's size.</summary>
+    private void Append(string value, int start, int count)
+    {
+        _line.Append(value, start, count);
+        if (_line.Length >= Syslog.MaxLineBytes)
+        {
+            EndLine();
+        }
+    }
 
     private void EndLine()
     {
@@ -74,7 +84,7 @@ internal sealed class SyslogWriter : TextWriter
         _line.Clear();
         if (line.Length > 0)
         {
-            _syslog.Send(SeverityOf(line), line);
+            _syslog.Send(SeverityOf(line), line); // never throws: a line that cannot go is dropped and counted
         }
     }
 

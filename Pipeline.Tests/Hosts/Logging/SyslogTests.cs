@@ -13,7 +13,7 @@ namespace Shadowsocks.Pipeline.Tests.Hosts.Logging;
 /// </summary>
 public sealed class SyslogTests : IDisposable
 {
-    private readonly string _path = Path.Combine(Path.GetTempPath(), $"ss-syslog-{Guid.NewGuid():N}.sock");
+    private readonly string _path = Path.Combine("/tmp", $"ss-syslog-{Guid.NewGuid():N}.sock"); // short: a socket path has 108 bytes
 
     public void Dispose() => File.Delete(_path);
 
@@ -94,6 +94,63 @@ public sealed class SyslogTests : IDisposable
         Assert.Equal(0, daemon.Available); // the empty line sent nothing
     }
 
+    [Fact]
+    public async Task AStreamSocket_GetsEachLine_EndingInANul_AsGlibcSendsThere()
+    {
+        using var daemon = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        daemon.Bind(new UnixDomainSocketEndPoint(_path));
+        daemon.Listen();
+        using var syslog = new Syslog(_path, "shadowsocks", new ManualTimeProvider());
+
+        Assert.True(syslog.Reachable());
+        using var accepted = await daemon.AcceptAsync();
+        syslog.Send(Syslog.Informational, "one");
+        syslog.Send(Syslog.Warning, "two");
+
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        accepted.ReceiveTimeout = 5000;
+        while (received.Count(b => b == 0) < 2)
+        {
+            var n = accepted.Receive(buffer);
+            Assert.True(n > 0, "the stream ended");
+            received.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+
+        var messages = Encoding.UTF8.GetString([.. received]).Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, messages.Length);
+        Assert.StartsWith("<14>", messages[0], StringComparison.Ordinal);
+        Assert.EndsWith("]: one", messages[0], StringComparison.Ordinal);
+        Assert.StartsWith("<12>", messages[1], StringComparison.Ordinal);
+        Assert.Equal(0, syslog.Dropped);
+    }
+
+    [Fact]
+    public void AVeryLongLine_IsCut_NotDropped_AndTheNextOneStillGoes()
+    {
+        using var daemon = Bind();
+        using var syslog = new Syslog(_path, "shadowsocks", new ManualTimeProvider());
+        var line = new string('é', 300_000); // 600 KB in UTF-8: over any datagram's limit
+
+        syslog.Send(Syslog.Informational, line);
+        syslog.Send(Syslog.Informational, "next");
+
+        var cut = ReceiveBytes(daemon);
+        Assert.InRange(cut.Length, Syslog.MaxLineBytes - 1, Syslog.MaxLineBytes);
+        Assert.EndsWith("éé", Encoding.UTF8.GetString(cut), StringComparison.Ordinal); // cut between characters
+        Assert.EndsWith("]: next", Receive(daemon), StringComparison.Ordinal);
+        Assert.Equal(0, syslog.Dropped);
+    }
+
+    [Fact]
+    public void APathThatCannotBeASocket_DropsLines_WithoutThrowing()
+    {
+        using var syslog = new Syslog(new string('x', 200), "shadowsocks", new ManualTimeProvider()); // over the 108-byte limit
+        syslog.Send(Syslog.Error, "nowhere to go");
+        Assert.False(syslog.Reachable());
+        Assert.Equal(1, syslog.Dropped);
+    }
+
     private Socket Bind()
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
@@ -102,10 +159,12 @@ public sealed class SyslogTests : IDisposable
         return socket;
     }
 
-    private static string Receive(Socket daemon)
+    private static string Receive(Socket daemon) => Encoding.UTF8.GetString(ReceiveBytes(daemon));
+
+    private static byte[] ReceiveBytes(Socket daemon)
     {
-        var buffer = new byte[4096];
+        var buffer = new byte[64 << 10];
         var n = daemon.Receive(buffer);
-        return Encoding.UTF8.GetString(buffer, 0, n);
+        return buffer[..n];
     }
 }
