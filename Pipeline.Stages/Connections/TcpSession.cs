@@ -24,6 +24,7 @@ internal sealed class TcpSession : IDisposable
     private int _brokenSides;
     private int _readsEnded;
     private int _finSent;
+    private int _finBeforeBreak;
     private int _awaitingRead;
     private Socket? _closedRemote;
 
@@ -125,9 +126,10 @@ internal sealed class TcpSession : IDisposable
     /// that read has ended already. Meanwhile a fault of the direction whose send failed does not end it
     /// (<see cref="Fault"/>); the idle timer still does.
     /// </summary>
-    public void SendFailed(Socket side)
+    public void SendFailed(Socket side, SocketError error)
     {
-        MarkBroken(side, BrokenBy.SendFailed);
+        // EPIPE: the peer had closed with a FIN before its reset (in reply to data sent after it); its stream is whole.
+        MarkBroken(side, BrokenBy.SendFailed, finFirst: error == SocketError.Shutdown);
         Volatile.Write(ref _awaitingRead, 1);
         Interlocked.MemoryBarrier(); // against ReadEnded's: one of the two sees the other and ends the connection
         if ((Volatile.Read(ref _readsEnded) & SideOf(side)) != 0)
@@ -140,13 +142,29 @@ internal sealed class TcpSession : IDisposable
     /// The read of <paramref name="side"/> has ended (its pump returned, the chunks it read gone out). If that side
     /// broke (a reset read, or a send to it that failed), the connection ends here, with a reset toward the other
     /// side, and the caller must not half-close: an end of stream read after a failed send is the reset itself (the
-    /// send took its error). Returns whether it ended.
+    /// send took its error), unless that side closed with a FIN before its reset and <paramref name="endOfStream"/> is
+    /// that FIN: it is passed on first (<see cref="HalfClosedAfterBreak"/>). Returns whether it ended.
     /// </summary>
-    public bool ReadEnded(Socket side)
+    public bool ReadEnded(Socket side, bool endOfStream = false)
     {
         var bit = SideOf(side);
         Interlocked.Or(ref _readsEnded, bit);
-        if ((Volatile.Read(ref _brokenSides) & bit) == 0)
+        if ((Volatile.Read(ref _brokenSides) & bit) == 0 || (endOfStream && (Volatile.Read(ref _finBeforeBreak) & bit) != 0))
+        {
+            return false; // a side that closed with a FIN before its reset: half-closed as usual, then HalfClosedAfterBreak
+        }
+
+        Abort();
+        return true;
+    }
+
+    /// <summary>
+    /// After the half-close that passed on <paramref name="side"/>'s FIN: if that side has since broken (a FIN, then a
+    /// reset), the connection ends now, with a reset toward the other side after the FIN. Returns whether it ended.
+    /// </summary>
+    public bool HalfClosedAfterBreak(Socket side)
+    {
+        if ((Volatile.Read(ref _brokenSides) & SideOf(side)) == 0)
         {
             return false;
         }
@@ -176,11 +194,16 @@ internal sealed class TcpSession : IDisposable
     /// Counted in <c>pipeline.connections_reset</c> and named on the connection's span, once, and not when the
     /// connection was being torn down already (our own close fails sends too).
     /// </summary>
-    public void MarkBroken(Socket side, string reason, Socket? resetOnly = null)
+    public void MarkBroken(Socket side, string reason, Socket? resetOnly = null, bool finFirst = false)
     {
         if (Volatile.Read(ref _aborted) != 0)
         {
             return;
+        }
+
+        if (finFirst && (Volatile.Read(ref _brokenSides) & SideOf(side)) == 0)
+        {
+            Interlocked.Or(ref _finBeforeBreak, SideOf(side)); // before the broken mark: whoever sees that sees this
         }
 
         var isClient = ReferenceEquals(side, Client);

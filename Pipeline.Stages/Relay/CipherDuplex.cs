@@ -74,7 +74,7 @@ internal static class CipherDuplex
         // resets both on a local (the server is ours), and only the destination on a server: its Shadowsocks client
         // is closed as before (probe resistance, PROTOCOL.md).
         Action<Socket> readFailed = socket => session.MarkBroken(socket, BrokenBy.Reset);
-        Action<Socket> sendFailed = session.SendFailed;
+        Action<Socket, SocketError> sendFailed = session.SendFailed;
         Action cipherSideFailedAuthentication = plainSideIsClient
             ? () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed)
             : () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed, resetOnly: plainSide);
@@ -135,9 +135,9 @@ internal static class CipherDuplex
         try
         {
             var ended = new StrongBox<int>();
-            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, encryptInFlight, idle, ended, readFailed,
+            var encryptDirection = RunDirectionAsync(session, plainSide, OpenEncryptChain, firstEncrypt, cipherSide, PlainReadIn, encryptInFlight, decryptInFlight, idle, ended, readFailed,
                 plainSideIsClient ? Direction.Upstream : Direction.Downstream, encryptedBytes, ("encrypt", pipeline.Encrypt), pipeline.Forward);
-            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, decryptInFlight, idle, ended, readFailed,
+            var decryptDirection = RunDirectionAsync(session, cipherSide, () => OpenDecryptChain(null), firstDecrypt, plainSide, CipherReadIn, decryptInFlight, encryptInFlight, idle, ended, readFailed,
                 plainSideIsClient ? Direction.Downstream : Direction.Upstream, decryptedBytes, ("decrypt", pipeline.Decrypt), pipeline.Forward);
 
             // This method's frame lives as long as the connection: it must not keep the first burst's blocks alive
@@ -157,7 +157,7 @@ internal static class CipherDuplex
     /// forward stage's as <c>pipeline.forward.*</c>, and the bytes relayed.
     /// </summary>
     private static async Task RunDirectionAsync(
-        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, Func<int, int> readSizeIn, ChunksInFlight inFlight, IdleTimer idle,
+        TcpSession session, Socket from, Func<ChunkChain> open, ChunkChain? first, Socket to, Func<int, int> readSizeIn, ChunksInFlight inFlight, ChunksInFlight towardFrom, IdleTimer idle,
         StrongBox<int> ended, Action<Socket> readFailed, string name, ByteCount sent,
         (string Name, StageOptions Options) cipherStage, StageOptions forward)
     {
@@ -189,14 +189,17 @@ internal static class CipherDuplex
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());
         }
 
-        if (outcome == ReceiveOutcome.EndOfStream && session.ClosedWithoutFin(from))
+        if (outcome == ReceiveOutcome.EndOfStream && towardFrom.Count > 0 && session.ClosedWithoutFin(from))
         {
-            // An end of stream that is a reset: a send to this side took the reset's error first, and its failure has
-            // not marked the side yet (SendFailed will find this read ended).
-            session.MarkBroken(from, BrokenBy.Reset);
+            // An end of stream that is a reset: a send to this side, still counted in flight, took the reset's error,
+            // and its failure has not marked the side yet (SendFailed will find this read ended). Asked only then: no
+            // send under way, no error taken (a receive would have returned it). A reset that came in reply to data
+            // sent after the peer's own FIN leaves EPIPE, not ECONNRESET: its stream was complete, and the FIN goes on
+            // before the reset.
+            session.MarkBroken(from, BrokenBy.Reset, finFirst: SocketIo.PendingError(from) == (int)SocketError.Shutdown);
         }
 
-        if (session.ReadEnded(from))
+        if (session.ReadEnded(from, endOfStream: outcome == ReceiveOutcome.EndOfStream))
         {
             // This side broke (a reset read here, marked when the pump read it, or a send to it that failed): what it
             // sent before has gone out, and the connection ends with a reset toward the other side, not a FIN.
@@ -220,6 +223,11 @@ internal static class CipherDuplex
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             // Already closed by the other direction's teardown.
+        }
+
+        if (session.HalfClosedAfterBreak(from))
+        {
+            return; // the side had closed with a FIN and then reset (EPIPE): FIN passed on, then the reset
         }
 
         if (Interlocked.Increment(ref ended.Value) == 1)

@@ -110,7 +110,7 @@ public sealed class TcpSessionTests
         var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         using var session = new TcpSession(client, span: null) { Remote = remote };
 
-        session.SendFailed(remote);
+        session.SendFailed(remote, SocketError.ConnectionReset);
         session.Fault(); // the direction whose send failed: its chain faults
         Assert.False(session.Cancellation.IsCancellationRequested); // the read of the remote goes on: what it sent before
         Assert.False(session.ReadEnded(client)); // the other side did not break: half-close as usual
@@ -127,7 +127,7 @@ public sealed class TcpSessionTests
         using var session = new TcpSession(client, span: null) { Remote = remote };
         Assert.False(session.ReadEnded(remote)); // a FIN: half-closed, nothing more to read from it
 
-        session.SendFailed(remote);
+        session.SendFailed(remote, SocketError.ConnectionReset);
 
         Assert.True(session.Cancellation.IsCancellationRequested);
     }

@@ -27,7 +27,7 @@ public sealed class ForwardStageTests
         var faultedFirst = false;
         Socket? failedSocket = null;
         ActionBlock<Chunk>? forward = null;
-        forward = ForwardStage.Create(writer, new StageOptions(1, 1), _ => { }, inFlight, socket =>
+        forward = ForwardStage.Create(writer, new StageOptions(1, 1), _ => { }, inFlight, (socket, _) =>
         {
             Interlocked.Increment(ref failures);
             failedSocket = socket;

@@ -284,6 +284,36 @@ public sealed class ResetPropagationTests
         Assert.Equal(SocketError.ConnectionReset, end);
     }
 
+    [Theory]
+    [InlineData(false, 1 << 20)]
+    [InlineData(true, 4 << 20)]
+    [InlineData(false, 8 << 20)]
+    public async Task DestinationFin_ThenAResetInReplyToLateData_IsAWholeAnswer_AndEndsWithAFin(bool throughTunnel, int size)
+    {
+        // The destination sends its whole answer and closes normally (FIN). The client, not reading yet, sends a few
+        // more bytes, which the closed destination answers with a reset. The answer was complete: a client connected
+        // directly reads all of it and then an end of stream, and so must this one. (Found in review: a check for
+        // resets whose error a send had taken turned this FIN into a reset; such a reset leaves EPIPE, not ECONNRESET.)
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var pair = await ConnectedPairAsync("aes-256-gcm", throughTunnel, cancel.Token, clientReceiveBuffer: 16 << 10);
+        var sent = RandomNumberGenerator.GetBytes(size);
+        var sending = pair.Destination.SendAsync(sent, SocketFlags.None, cancel.Token).AsTask();
+        for (var waited = 0; !sending.IsCompleted || SocketIo.UnsentBytes(pair.Destination) != 0; waited++)
+        {
+            Assert.True(waited < 1000, $"the answer never left the destination: unsent {SocketIo.UnsentBytes(pair.Destination)}");
+            await Task.Delay(5, cancel.Token);
+        }
+
+        pair.Destination.Close(); // FIN, nothing unread
+        await Task.Delay(50, cancel.Token);
+        await pair.Client.SendAsync(new byte[100], SocketFlags.None, cancel.Token);
+        await Task.Delay(200, cancel.Token);
+
+        var (received, end) = await ReadToTheEndAsync(pair.Client, cancel.Token);
+        Assert.Equal(sent.Length, received.Length);
+        Assert.Equal(SocketError.Success, end);
+    }
+
     /// <summary>A small send has completed; a bulk one is reset halfway (it cannot complete while the reader is slower than the relay's buffers hold).</summary>
     private static async Task WhenSentAsync(Task sending, int size)
     {
