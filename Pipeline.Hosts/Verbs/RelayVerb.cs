@@ -14,6 +14,7 @@ using Shadowsocks.Pipeline.Hosts.Configuration;
 using Shadowsocks.Pipeline.Hosts.Logging;
 using Shadowsocks.Pipeline.Hosts.Service;
 using Shadowsocks.Pipeline.Hosts.Telemetry;
+using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Relay;
 
 namespace Shadowsocks.Pipeline.Hosts.Verbs;
@@ -364,7 +365,11 @@ internal static class RelayVerb
 
     private static string Tuning(StageOptions stage) => $"{stage.MaxParallelism}/{stage.BoundedCapacity}";
 
-    /// <summary>Closes the TCP listeners and waits until no connection is open or <paramref name="grace"/> has passed.</summary>
+    /// <summary>
+    /// Closes the TCP listeners and waits until no connection is open, and no reset waits for its far end to have what
+    /// was queued toward it (<see cref="ResetAfterDelivery"/>: closing the process would discard it), or until
+    /// <paramref name="grace"/> has passed.
+    /// </summary>
     private static async Task DrainAsync(List<IAsyncDisposable> running, TimeSpan grace, TimeProvider time, ILogger log)
     {
         var tcpRelays = running.OfType<ITcpRelay>().ToList();
@@ -376,7 +381,7 @@ internal static class RelayVerb
         log.LogInformation("stopping: listener closed, {Open} connections open, waiting up to {Grace} s for them",
             tcpRelays.Sum(r => r.ActiveSessions), grace.TotalSeconds);
         var started = time.GetTimestamp();
-        while (tcpRelays.Sum(r => r.ActiveSessions) > 0 && time.GetElapsedTime(started) < grace)
+        while ((tcpRelays.Sum(r => r.ActiveSessions) > 0 || ResetAfterDelivery.Shared.Count > 0) && time.GetElapsedTime(started) < grace)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(50), time, CancellationToken.None).ConfigureAwait(false);
         }

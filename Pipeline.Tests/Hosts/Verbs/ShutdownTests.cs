@@ -41,6 +41,58 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task Sigterm_WaitsForAResetsQueuedBytesToBeDelivered_WithinTheGrace()
+    {
+        // A destination delivers 1 MiB to the server and resets; the client reads slowly, so most of it sits in the
+        // local's send queue toward the client, held there until delivered before the reset goes (ResetAfterDelivery).
+        // A SIGTERM then must not end the process (and discard that queue) while the grace period lasts.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using var chain = await HostChain.StartAsync(new Dictionary<string, string>(), "grace", localArgs: ["--shutdown-grace", "30"]);
+        var (client, reply) = await Socks5TestClient.ConnectAsync(chain.LocalAt, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port, cancel.Token, receiveBuffer: 16 << 10);
+        using var clientOwner = client;
+        Assert.Equal(0, reply);
+        await client.SendAsync("hello"u8.ToArray(), SocketFlags.None, cancel.Token);
+        using var destination = await listener.AcceptAsync(cancel.Token);
+        await Socks5TestClient.ReadExactlyAsync(destination, new byte[5], cancel.Token);
+
+        var answer = new byte[1 << 20];
+        Random.Shared.NextBytes(answer);
+        await destination.SendAsync(answer, SocketFlags.None, cancel.Token);
+        for (var i = 0; i < 1000 && Shadowsocks.Pipeline.Core.Multiplexing.SocketIo.UnsentBytes(destination) != 0; i++)
+        {
+            await Task.Delay(5, cancel.Token);
+        }
+
+        destination.LingerState = new LingerOption(true, 0);
+        destination.Close(); // RST: the whole answer is at the server
+        await Task.Delay(300, cancel.Token); // the reset passes through both relays, the tail still queued toward the client
+        chain.Local.SendSigterm();
+
+        var received = 0;
+        var buffer = new byte[8 << 10];
+        var end = SocketError.Success;
+        try
+        {
+            while (await client.ReceiveAsync(buffer, SocketFlags.None, cancel.Token) is var n and > 0)
+            {
+                received += n;
+                await Task.Delay(2, cancel.Token);
+            }
+        }
+        catch (SocketException e)
+        {
+            end = e.SocketErrorCode;
+        }
+
+        Assert.Equal(answer.Length, received);
+        Assert.Equal(SocketError.ConnectionReset, end);
+        Assert.Equal(0, await chain.Local.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task AStopWhileTheServersNameIsLookedUp_EndsTheStartAtOnce_ExitZero()
     {
         // A name server that never answers holds the UDP side's one lookup of the server's name. A stop then went
