@@ -39,14 +39,8 @@ public sealed class ResetAfterDeliveryTests
     [Fact]
     public async Task BytesQueued_WaitUntilThePeerHasThem_ThenTheResetFollows()
     {
-        var time = new ManualTimeProvider();
-        var closer = new ResetAfterDelivery(time);
-        var (side, peer) = await PairAsync();
+        var (time, closer, side, peer, sent) = await WaitingAsync();
         using var _ = peer;
-        var sent = FillSendQueue(side);
-        side.LingerState = new LingerOption(true, 0);
-
-        closer.Close(side, s_patience);
 
         Assert.Equal(1, closer.Count);
         Assert.Equal(1, time.Pending);
@@ -68,13 +62,8 @@ public sealed class ResetAfterDeliveryTests
     [Fact]
     public async Task APeerThatReadsNothing_IsResetOnceTheQueueHasNotShrunkForThePatience()
     {
-        var time = new ManualTimeProvider();
-        var closer = new ResetAfterDelivery(time);
-        var (side, peer) = await PairAsync();
+        var (time, closer, side, peer, sent) = await WaitingAsync();
         using var _ = peer;
-        var sent = FillSendQueue(side);
-        side.LingerState = new LingerOption(true, 0);
-        closer.Close(side, s_patience);
 
         time.Advance(s_patience - ResetAfterDelivery.Period);
         Assert.Equal(1, closer.Count);
@@ -94,12 +83,7 @@ public sealed class ResetAfterDeliveryTests
     [Fact]
     public async Task APeerThatResets_EndsTheWait_AtTheNextSweep()
     {
-        var time = new ManualTimeProvider();
-        var closer = new ResetAfterDelivery(time);
-        var (side, peer) = await PairAsync();
-        FillSendQueue(side);
-        side.LingerState = new LingerOption(true, 0);
-        closer.Close(side, s_patience);
+        var (time, closer, side, peer, _) = await WaitingAsync();
 
         peer.LingerState = new LingerOption(true, 0);
         peer.Close();
@@ -116,12 +100,7 @@ public sealed class ResetAfterDeliveryTests
     {
         // After the peer's reset the queue's count stays as it was (write_seq - snd_una), and SO_ERROR is cleared by
         // whoever reads it first (the half-open sweep, a pump's last receive): the connection's state still tells.
-        var time = new ManualTimeProvider();
-        var closer = new ResetAfterDelivery(time);
-        var (side, peer) = await PairAsync();
-        FillSendQueue(side);
-        side.LingerState = new LingerOption(true, 0);
-        closer.Close(side, s_patience);
+        var (time, closer, side, peer, _) = await WaitingAsync();
 
         peer.LingerState = new LingerOption(true, 0);
         peer.Close();
@@ -132,6 +111,18 @@ public sealed class ResetAfterDeliveryTests
 
         Assert.Equal(0, closer.Count);
         Assert.Throws<ObjectDisposedException>(() => side.Available);
+    }
+
+    /// <summary>A socket with bytes queued toward a peer that reads nothing, set to reset, handed to a closer in manual time.</summary>
+    private static async Task<(ManualTimeProvider Time, ResetAfterDelivery Closer, Socket Side, Socket Peer, int Sent)> WaitingAsync()
+    {
+        var time = new ManualTimeProvider();
+        var closer = new ResetAfterDelivery(time);
+        var (side, peer) = await PairAsync();
+        var sent = FillSendQueue(side);
+        side.LingerState = new LingerOption(true, 0);
+        closer.Close(side, s_patience);
+        return (time, closer, side, peer, sent);
     }
 
     /// <summary>Sends without blocking until the socket takes no more (its peer reads nothing); returns how much it took.</summary>

@@ -51,18 +51,23 @@ public sealed class ResetPropagationTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task DestinationReset_AfterTheServerHasItsWholeAnswer_ReachesASlowClient_AfterAllOfIt(bool throughTunnel)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task DestinationReset_AfterTheServerHasItsWholeAnswer_ReachesASlowClient_AfterAllOfIt(bool throughTunnel, bool clientSendsAfterTheReset)
     {
         // The destination's answer has all reached the server's kernel (nothing queued at the destination) when it
         // resets; the client reads slowly, so most of the answer still sits in the relays' send queues toward the
         // local and the client. A reset at once would discard them (SO_LINGER 0): each relay's reset must wait until
         // its peer has what is queued (ResetAfterDelivery), and the client gets every byte, then the reset.
+        // With the client sending a little more after the reset, the server's send to the destination fails: a failed
+        // send is the destination's reset too, and ends the connection as a reset read does, after what the
+        // destination sent before it. (Found in review: it ended the connection at once, and 3.8 of 4 MiB arrived.)
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var pair = await ConnectedPairAsync("aes-256-gcm", throughTunnel, cancel.Token, clientReceiveBuffer: 16 << 10);
         using var counts = new ResetCounts();
-        var sent = RandomNumberGenerator.GetBytes(1 << 20);
+        var sent = RandomNumberGenerator.GetBytes(clientSendsAfterTheReset ? 4 << 20 : 1 << 20);
         var reading = ReadToTheEndAsync(pair.Client, cancel.Token, readSize: 8 << 10, pause: TimeSpan.FromMilliseconds(2));
         await pair.Destination.SendAsync(sent, SocketFlags.None, cancel.Token);
         while (SocketIo.UnsentBytes(pair.Destination) != 0)
@@ -72,47 +77,19 @@ public sealed class ResetPropagationTests
 
         pair.Destination.LingerState = new LingerOption(true, 0);
         pair.Destination.Close(); // RST: what it sent has all been delivered to the server
-
-        var (received, end) = await reading;
-        Assert.Equal(sent.Length, received.Length);
-        Assert.Equal(sent, received);
-        Assert.Equal(SocketError.ConnectionReset, end);
-        Assert.Equal("remote/reset=2", counts.Snapshot());
-    }
-
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task DestinationReset_WhileTheClientStillSends_ReachesASlowClient_AfterAllOfIt(bool throughTunnel)
-    {
-        // As above, and the client sends a little more after the destination's reset: the server's send to the
-        // destination fails. A failed send is the destination's reset too, and ends the connection as a reset read
-        // does: after what the destination sent before it. (Found in review: the failed send ended the connection at
-        // once, and what the server had received and not yet passed on was lost, some 9 % of a 4 MiB answer.)
-        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await using var pair = await ConnectedPairAsync("aes-256-gcm", throughTunnel, cancel.Token, clientReceiveBuffer: 16 << 10);
-        using var counts = new ResetCounts();
-        var sent = RandomNumberGenerator.GetBytes(4 << 20);
-        var reading = ReadToTheEndAsync(pair.Client, cancel.Token, readSize: 8 << 10, pause: TimeSpan.FromMilliseconds(2));
-        await pair.Destination.SendAsync(sent, SocketFlags.None, cancel.Token);
-        while (SocketIo.UnsentBytes(pair.Destination) != 0)
+        if (clientSendsAfterTheReset)
         {
-            await Task.Delay(5, cancel.Token);
+            await Task.Delay(50, cancel.Token);
+            await pair.Client.SendAsync(new byte[100], SocketFlags.None, cancel.Token);
         }
 
-        pair.Destination.LingerState = new LingerOption(true, 0);
-        pair.Destination.Close(); // RST: what it sent has all been delivered to the server
-        await Task.Delay(50, cancel.Token);
-        await pair.Client.SendAsync(new byte[100], SocketFlags.None, cancel.Token);
-
         var (received, end) = await reading;
         Assert.Equal(sent.Length, received.Length);
         Assert.Equal(sent, received);
         Assert.Equal(SocketError.ConnectionReset, end);
 
-        // The server learns of the reset from its send (or, had its pump got there first, from a receive); the local
-        // from the server's reset.
-        Assert.Contains(counts.Snapshot(), new[] { "remote/reset=1,remote/send_failed=1", "remote/reset=2" });
+        // The server learns of the reset from a receive, or from its send; the local from the server's reset.
+        Assert.Contains(counts.Snapshot(), clientSendsAfterTheReset ? new[] { "remote/reset=1,remote/send_failed=1", "remote/reset=2" } : new[] { "remote/reset=2" });
     }
 
     [Theory]
