@@ -24,18 +24,7 @@ internal sealed class SyslogWriter : TextWriter
 
     public override Encoding Encoding => _inner.Encoding;
 
-    public override void Write(char value)
-    {
-        WriteToInner(value);
-        if (value == '\n')
-        {
-            EndLine();
-        }
-        else
-        {
-            Append(value.ToString(), 0, 1);
-        }
-    }
+    public override void Write(char value) => Write(value.ToString());
 
     public override void Write(string? value)
     {
@@ -98,18 +87,6 @@ internal sealed class SyslogWriter : TextWriter
         _ => _severity,
     };
 
-    private void WriteToInner(char value)
-    {
-        try
-        {
-            _inner.Write(value);
-        }
-        catch (IOException)
-        {
-            // The parent has gone: the terminal no longer hears us; syslog still does.
-        }
-    }
-
     private void WriteToInner(string value)
     {
         try
@@ -118,7 +95,7 @@ internal sealed class SyslogWriter : TextWriter
         }
         catch (IOException)
         {
-            // As above.
+            // The parent has gone: the terminal no longer hears us; syslog still does.
         }
     }
 

@@ -39,8 +39,7 @@ internal sealed class ResetAfterDelivery
     /// </summary>
     public void Close(Socket socket, TimeSpan patience)
     {
-        var queued = SocketIo.UnsentBytes(socket);
-        if (queued <= 0 || patience <= TimeSpan.Zero || _waiting.Count >= Capacity || SocketIo.PendingError(socket) != 0 || SocketIo.IsClosedTcp(socket))
+        if (NothingToWaitFor(socket, out var queued) || patience <= TimeSpan.Zero || _waiting.Count >= Capacity)
         {
             socket.Dispose();
             return;
@@ -58,8 +57,7 @@ internal sealed class ResetAfterDelivery
         var now = _timeProvider.GetTimestamp();
         foreach (var (socket, waiting) in _waiting)
         {
-            var queued = SocketIo.UnsentBytes(socket);
-            if (queued <= 0 || SocketIo.PendingError(socket) != 0 || SocketIo.IsClosedTcp(socket))
+            if (NothingToWaitFor(socket, out var queued))
             {
                 Release(socket);
             }
@@ -79,6 +77,17 @@ internal sealed class ResetAfterDelivery
             _next?.Dispose();
             _next = _waiting.IsEmpty ? null : SweepLater();
         }
+    }
+
+    /// <summary>
+    /// Nothing queued toward the peer (<paramref name="queued"/>), or a peer that will take nothing more: gone with a
+    /// pending error, or the connection in state CLOSE (a reset leaves the queue's count as it was, and its error fades
+    /// once something reads it).
+    /// </summary>
+    private static bool NothingToWaitFor(Socket socket, out int queued)
+    {
+        queued = SocketIo.UnsentBytes(socket);
+        return queued <= 0 || SocketIo.PendingError(socket) != 0 || SocketIo.IsClosedTcp(socket);
     }
 
     private void Release(Socket socket)

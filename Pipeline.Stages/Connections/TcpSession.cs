@@ -18,7 +18,6 @@ internal sealed class TcpSession : IDisposable
     private const int RemoteSide = 2;
 
     private int _aborted;
-    private int _broken;
     private int _disposed;
     private int _resetSides;
     private int _brokenSides;
@@ -201,16 +200,15 @@ internal sealed class TcpSession : IDisposable
             return;
         }
 
-        if (finFirst && (Volatile.Read(ref _brokenSides) & SideOf(side)) == 0)
+        var bit = SideOf(side);
+        if (finFirst && (Volatile.Read(ref _brokenSides) & bit) == 0)
         {
-            Interlocked.Or(ref _finBeforeBreak, SideOf(side)); // before the broken mark: whoever sees that sees this
+            Interlocked.Or(ref _finBeforeBreak, bit); // before the broken mark: whoever sees that sees this
         }
 
-        var isClient = ReferenceEquals(side, Client);
-        Interlocked.Or(ref _brokenSides, SideOf(side));
-        if (Interlocked.Exchange(ref _broken, 1) == 0)
+        if (Interlocked.Or(ref _brokenSides, bit) == 0) // the first side to break: counted and named once
         {
-            var name = isClient ? "client" : "remote";
+            var name = bit == ClientSide ? "client" : "remote";
             PipelineTelemetry.ConnectionsReset.Add(1, new(TagNames.Side, name), new KeyValuePair<string, object?>(TagNames.Reason, reason));
             Span?.SetTag(TagNames.ResetBy, name);
             Span?.SetStatus(ActivityStatusCode.Error, reason switch
