@@ -52,7 +52,14 @@ internal sealed class LibevPeer : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => peer.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await peer.WaitListeningAsync();
+        await peer.WaitListeningAsync(port);
+        if (args.Contains("--plugin"))
+        {
+            // ss-libev starts its SIP003 plugin and listens without waiting for it: ss-local took its port about 10 ms
+            // before obfs-local took the plugin's, and a request in between was reset (a failure seen once in CI).
+            await peer.WaitListeningAsync(await peer.PluginPortAsync());
+        }
+
         return peer;
     }
 
@@ -83,7 +90,7 @@ internal sealed class LibevPeer : IAsyncDisposable
     }
 
     /// <summary>Waits until the port is listening, without connecting (a probe connection would reach the destination).</summary>
-    private async Task WaitListeningAsync()
+    private async Task WaitListeningAsync(int port)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromSeconds(10))
@@ -93,20 +100,52 @@ internal sealed class LibevPeer : IAsyncDisposable
                 break;
             }
 
-            if (System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Any(e => e.Port == Port))
+            if (System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Any(e => e.Port == port))
             {
                 return;
             }
 
-            await Task.Delay(50);
+            await Task.Delay(10);
         }
 
-        string log;
+        throw new InvalidOperationException($"{_process.StartInfo.FileName} did not listen on {port}: {Log()}");
+    }
+
+    /// <summary>
+    /// The loopback port between ss-libev and its plugin (<c>SS_LOCAL_PORT</c> in the plugin's environment): the
+    /// plugin listens there for ss-local, ss-server there for the plugin. Read once the child has exec'd the plugin.
+    /// </summary>
+    private async Task<int> PluginPortAsync()
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(10) && !_process.HasExited)
+        {
+            foreach (var child in Hosts.ProcessTree.Children(_process.Id))
+            {
+                try
+                {
+                    if (Hosts.ProcessTree.Environment(child).TryGetValue("SS_LOCAL_PORT", out var port))
+                    {
+                        return int.Parse(port, System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                }
+                catch (IOException)
+                {
+                    // The child ended meanwhile (or is not readable yet): look again.
+                }
+            }
+
+            await Task.Delay(10);
+        }
+
+        throw new InvalidOperationException($"{_process.StartInfo.FileName} started no plugin: {Log()}");
+    }
+
+    private string Log()
+    {
         lock (_log)
         {
-            log = _log.ToString();
+            return _log.ToString();
         }
-
-        throw new InvalidOperationException($"{_process.StartInfo.FileName} did not listen on {Port}: {log}");
     }
 }
