@@ -19,6 +19,11 @@ namespace Shadowsocks.Pipeline.Core.Multiplexing;
 /// <item>Chunks in flight: while the relay is within its budget a pump reads its next chunk as soon as the chain has
 /// taken the last, so reading, ciphering and sending overlap; over budget (many busy connections) it reads the next
 /// once its own chain has sent the last (<see cref="ChunksInFlight"/>), one buffer per direction.</item>
+/// <item>A pump starts with a readiness wait, not a receive: it starts right after a handshake, which has taken what
+/// the peer sent, or right after a connect and the request's send, before the peer can have answered; so a first
+/// receive found nothing in nearly every connection (a would-block `recvfrom` per direction: 2 of the 37 system calls
+/// of a short connection in each process). Bytes that are waiting all the same are reported at once by the
+/// level-triggered wait.</item>
 /// <item>Blocks live per burst: when a receive finds nothing waiting (the connection goes quiet) the
 /// current chain is completed and let go once it has drained; the next data opens a new one. An idle connection
 /// therefore holds neither a buffer nor blocks; a busy one keeps its chain for as long as data keeps coming.</item>
@@ -49,6 +54,7 @@ internal static class SocketReceiveBridge
         var firstReadSize = Math.Min(FirstReadSize, readSizeIn(ReadBudget.Smallest));
         var readSize = firstReadSize;
         var busy = false;
+        var receive = false; // the first turn waits: see the summary
         try
         {
             while (true)
@@ -64,10 +70,13 @@ internal static class SocketReceiveBridge
                     readSize = readSizeIn(budget.BufferSize);
                 }
 
-                // Under load data is already waiting: one non-blocking receive takes it, with no readiness round trip.
-                if (!SocketIo.TryReceiveRented(socket, readSize, out var chunk))
+                // After the first turn, under load data is already waiting: one non-blocking receive takes it, with no
+                // readiness round trip.
+                if (!receive || !SocketIo.TryReceiveRented(socket, readSize, out var chunk))
                 {
-                    // Nothing waiting (the buffer went back already): the connection has gone quiet. Let this burst's
+                    receive = true;
+
+                    // Nothing waiting (the buffer went back already), or the first turn: the connection is quiet. Let this burst's
                     // blocks drain and drop them, and wait for the readiness event holding nothing; the next burst
                     // starts with a small read again.
                     readSize = firstReadSize;
