@@ -106,6 +106,35 @@ public sealed class LocalServerRelayTests
     }
 
     [Fact]
+    public async Task HalfClose_ClientShutsDownBeforeSendingAnything_DestinationSeesTheEnd_AndTheReplyArrives()
+    {
+        // The local's add-header stage takes the end of stream (a receive of nothing) within its first-data wait;
+        // the relay's pump must still find it and pass the FIN on.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        await using var chain = RelayChain.Start("aes-256-gcm");
+
+        var server = Task.Run(async () =>
+        {
+            using var accepted = await listener.AcceptAsync(cancel.Token);
+            var request = await Socks5TestClient.ReadToEndAsync(accepted, cancel.Token);
+            await accepted.SendAsync("reply-after-FIN"u8.ToArray(), SocketFlags.None, cancel.Token);
+            accepted.Shutdown(SocketShutdown.Send);
+            return request;
+        });
+
+        var (socket, code) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", ((IPEndPoint)listener.LocalEndPoint!).Port, cancel.Token);
+        using var _ = socket;
+        Assert.Equal(0, code);
+        socket.Shutdown(SocketShutdown.Send);
+        var received = await Socks5TestClient.ReadToEndAsync(socket, cancel.Token);
+        Assert.Empty(await server);
+        Assert.Equal("reply-after-FIN"u8.ToArray(), received);
+    }
+
+    [Fact]
     public async Task DestinationRefuses_ClientConnectionIsClosed()
     {
         using var cancel = new CancellationTokenSource(s_timeout);
