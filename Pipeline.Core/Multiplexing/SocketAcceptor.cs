@@ -64,11 +64,16 @@ internal static class SocketAcceptor
                         holdingSlot = true;
                     }
 
-                    while (!listener.Poll(0, SelectMode.SelectRead))
+                    // A poll(2) first, since an accept that finds the backlog empty throws; but not right after the
+                    // readiness wait, which has just said a connection is waiting (one system call fewer per wake-up;
+                    // if another process sharing the port took it meanwhile, the accept's error is skipped below).
+                    var reported = false;
+                    while (!reported && !listener.Poll(0, SelectMode.SelectRead))
                     {
                         // Nobody waiting in the backlog: wait for the next connection on the readiness loop.
                         listener.Blocking = false;
                         await SocketReadiness.ReadableAsync(listener, cancellationToken).ConfigureAwait(false);
+                        reported = true;
                     }
 
                     accepted = accept is null ? listener.Accept() : accept(listener);
