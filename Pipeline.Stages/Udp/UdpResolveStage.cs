@@ -10,11 +10,26 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// Server: turns the datagram's target into an endpoint; a name that does not resolve, or a forbidden address, drops the
 /// datagram. With an ACL (<c>--acl</c>), so do a client it refuses and a destination its outbound block list names.
 /// </summary>
+/// <remarks>
+/// A lookup can take seconds (a name whose servers do not answer: the resolver's total timeout). Only the datagrams that
+/// wait for one wait: the block takes any number at once, and the lookups themselves are what the stage's parallelism
+/// (<c>pipeline.udp.max_parallelism</c>) bounds. So a datagram to an address goes on at once, whatever lookups
+/// are waiting; before, the block's parallelism counted the waiting datagrams, and as few as two datagrams to a
+/// name that did not answer held every client's datagrams behind them. Datagrams waiting for a lookup are at most half
+/// the stage's capacity (more are dropped, "resolve busy"), so the others always find room.
+/// </remarks>
 internal static class UdpResolveStage
 {
     public static TransformManyBlock<Datagram, Datagram> Create(
-        StageOptions options, TaskScheduler loop, IDnsResolver resolver, ForbiddenAddresses forbidden, AccessControlList? acl = null) =>
-        new(async datagram =>
+        StageOptions options, TaskScheduler loop, IDnsResolver resolver, ForbiddenAddresses forbidden, AccessControlList? acl = null)
+    {
+        var lookups = new SemaphoreSlim(options.MaxParallelism);
+        var maxWaiting = Math.Max(1, options.BoundedCapacity / 2);
+        var waiting = 0;
+        var blockOptions = BlockOptions.OnLoop(options, loop);
+        blockOptions.MaxDegreeOfParallelism = DataflowBlockOptions.Unbounded; // the lookups are bounded instead, below
+
+        return new(async datagram =>
         {
             var target = datagram.Target;
             var address = target.Ip;
@@ -26,7 +41,31 @@ internal static class UdpResolveStage
 
             if (address is null)
             {
-                var addresses = await resolver.ResolveAsync(target.Host!, CancellationToken.None).ConfigureAwait(false);
+                if (Interlocked.Increment(ref waiting) > maxWaiting)
+                {
+                    Interlocked.Decrement(ref waiting);
+                    UdpCounters.Drop(datagram, "resolve busy");
+                    return [];
+                }
+
+                IPAddress[] addresses;
+                try
+                {
+                    await lookups.WaitAsync().ConfigureAwait(false);
+                    try
+                    {
+                        addresses = await resolver.ResolveAsync(target.Host!, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        lookups.Release();
+                    }
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref waiting);
+                }
+
                 if (addresses.Length == 0)
                 {
                     UdpCounters.Drop(datagram, "resolve failed");
@@ -50,5 +89,6 @@ internal static class UdpResolveStage
 
             datagram.Resolved = new IPEndPoint(address, target.Port);
             return [datagram];
-        }, BlockOptions.OnLoop(options, loop));
+        }, blockOptions);
+    }
 }

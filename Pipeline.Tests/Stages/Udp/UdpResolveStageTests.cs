@@ -1,0 +1,110 @@
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Udp;
+
+/// <summary>
+/// The server's resolve stage: a lookup that takes long (a name whose servers do not answer: up to the resolver's
+/// total timeout, 8 s by default) holds only the datagrams that wait for it. A datagram to an address, from another
+/// client, needs no lookup and goes out at once; the lookups in flight stay within <c>pipeline.udp.max_parallelism</c>.
+/// </summary>
+public sealed class UdpResolveStageTests
+{
+    private const int SlowNames = 8;
+
+    [Fact]
+    public async Task LookupsThatHang_DoNotHoldBackOtherClientsDatagramsToAddresses()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var options = RelayChain.Options("aes-256-gcm", "resolve", new IPEndPoint(IPAddress.Loopback, 0)) with
+        {
+            Forbidden = ForbiddenAddresses.None,
+            Pipeline = PipelineOptions.Default with { Udp = new StageOptions(2, 1024) }, // this machine's default: two cores
+        };
+        var resolver = new GatedResolver();
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var server = new ServerUdpRelay(options, resolver, ProgramScheduler.Instance);
+        server.Start(new IPEndPoint(IPAddress.Loopback, 0));
+        using var slow = Client();
+        using var other = Client();
+
+        for (var i = 0; i < SlowNames; i++)
+        {
+            slow.SendTo(UdpPackets.Seal(options, ShadowsocksAddress.FromHost($"slow{i}.{run}.test", echo.EndPoint.Port), [(byte)i]), server.LocalEndPoint);
+        }
+
+        while (resolver.Calls < 2)
+        {
+            await Task.Delay(10, cancel.Token);
+        }
+
+        other.SendTo(UdpPackets.Seal(options, ShadowsocksAddress.FromEndPoint(echo.EndPoint), "direct"u8), server.LocalEndPoint);
+        var reply = await DatagramsFrom.TryReceiveAsync(other, server.LocalEndPoint, TimeSpan.FromSeconds(3));
+        var answeredWhileLookupsHung = reply is not null;
+        var maxInFlightBeforeOpen = resolver.MaxInFlight;
+
+        resolver.Open();
+        var echoed = new SortedSet<int>();
+        var buffer = new byte[2048];
+        while (echoed.Count < SlowNames)
+        {
+            var received = await slow.ReceiveAsync(buffer, SocketFlags.None, cancel.Token);
+            echoed.Add(Assert.Single(UdpPackets.Open(options, buffer.AsSpan(0, received)).Payload));
+        }
+
+        Assert.True(answeredWhileLookupsHung, "a datagram to an address waited behind other clients' lookups");
+        Assert.Equal("direct"u8.ToArray(), UdpPackets.Open(options, reply).Payload);
+        Assert.Equal(2, maxInFlightBeforeOpen);
+        Assert.Equal(2, resolver.MaxInFlight);
+        Assert.Equal(SlowNames, resolver.Calls);
+    }
+
+    private static Socket Client()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return socket;
+    }
+
+    /// <summary>Answers loopback for every name once opened; until then each lookup waits. Counts lookups in flight.</summary>
+    private sealed class GatedResolver : IDnsResolver
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _calls;
+        private int _inFlight;
+        private int _maxInFlight;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public int MaxInFlight => Volatile.Read(ref _maxInFlight);
+
+        public void Open() => _open.TrySetResult();
+
+        public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _calls);
+            var now = Interlocked.Increment(ref _inFlight);
+            int seen;
+            while (now > (seen = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, seen) != seen)
+            {
+            }
+
+            try
+            {
+                await _open.Task.WaitAsync(cancellationToken);
+                return [IPAddress.Loopback];
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+    }
+}
