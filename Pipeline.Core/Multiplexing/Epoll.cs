@@ -56,6 +56,14 @@ internal static unsafe partial class Epoll
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, void* buffer, nint count);
 
+    /// <summary>As <see cref="Read(int, void*, nint)"/>, on a descriptor that cannot close (and be reused) during the call.</summary>
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(SafeHandle fd, void* buffer, nint count);
+
+    /// <summary>As <see cref="Write(int, void*, nint)"/>, on a descriptor that cannot close (and be reused) during the call.</summary>
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(SafeHandle fd, void* buffer, nint count);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 

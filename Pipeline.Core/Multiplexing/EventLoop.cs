@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Reactive.Disposables;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
@@ -35,7 +36,12 @@ internal sealed unsafe class EventLoop : IDisposable
     private const int SpinPolls = 20;
 
     private readonly int _epoll;
-    private readonly int _wake;
+    /// <summary>
+    /// The eventfd, as a handle: a task queued from another thread after the loop stopped (a DNS answer reaching a
+    /// disposed relay's stage) finds it closed, and never writes its wake-up to a descriptor number that another file
+    /// (a connection's socket) has taken since; a wake-up under way keeps it open until it is done.
+    /// </summary>
+    private readonly SafeFileHandle _wake;
     private readonly Thread _thread;
     private readonly ConcurrentDictionary<ulong, Action<ulong, uint>> _handlers = new();
     private readonly ConcurrentQueue<Task> _tasks = new();
@@ -52,19 +58,21 @@ internal sealed unsafe class EventLoop : IDisposable
             throw Epoll.LastError("epoll_create1");
         }
 
-        _wake = Epoll.EventFd(0, Epoll.CloseOnExec | Epoll.NonBlocking);
-        if (_wake < 0)
+        var wakeFd = Epoll.EventFd(0, Epoll.CloseOnExec | Epoll.NonBlocking);
+        if (wakeFd < 0)
         {
             var error = Epoll.LastError("eventfd");
             Epoll.Close(_epoll);
             throw error;
         }
 
+        _wake = new SafeFileHandle(wakeFd, ownsHandle: true);
+
         var wake = new Epoll.Event { Events = Epoll.In, Data = WakeId };
         if (Epoll.Control(_epoll, Epoll.CtlAdd, _wake, &wake) != 0)
         {
             var error = Epoll.LastError("epoll_ctl");
-            Epoll.Close(_wake);
+            _wake.Dispose();
             Epoll.Close(_epoll);
             throw error;
         }
@@ -103,7 +111,7 @@ internal sealed unsafe class EventLoop : IDisposable
             _thread.Join();
         }
 
-        Epoll.Close(_wake);
+        _wake.Dispose();
         Epoll.Close(_epoll);
     }
 
@@ -178,7 +186,14 @@ internal sealed unsafe class EventLoop : IDisposable
         if (Interlocked.Exchange(ref _wakePending, 1) == 0)
         {
             ulong one = 1;
-            Epoll.Write(_wake, &one, sizeof(ulong));
+            try
+            {
+                Epoll.Write(_wake, &one, sizeof(ulong));
+            }
+            catch (ObjectDisposedException)
+            {
+                // The loop has stopped: there is no one to wake, and the task is never run.
+            }
         }
     }
 
@@ -200,7 +215,15 @@ internal sealed unsafe class EventLoop : IDisposable
                 if (id == WakeId)
                 {
                     ulong value;
-                    Epoll.Read(_wake, &value, sizeof(ulong));
+                    try
+                    {
+                        Epoll.Read(_wake, &value, sizeof(ulong));
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        break; // disposed by a handler on this thread: the loop ends
+                    }
+
                     Volatile.Write(ref _wakePending, 0);
                 }
                 else if (_handlers.TryGetValue(id, out var handler))

@@ -142,6 +142,54 @@ public sealed class EventLoopTests
         loop.Dispose(); // twice is fine
     }
 
+    /// <summary>
+    /// A task queued after the loop stopped (a DNS answer's continuation reaching a disposed UDP relay's resolve stage)
+    /// wakes nobody: the loop's eventfd is closed, and its descriptor number may belong to another file by then (a
+    /// socket of a TCP connection still draining at shutdown). Each attempt disposes a loop, takes the freed descriptor
+    /// numbers with eventfds of its own, queues a task from outside the loop and looks for the 8-byte wake-up in them.
+    /// </summary>
+    [Fact]
+    public unsafe void ATaskQueuedAfterDispose_WritesToNoDescriptorThatReusedTheWakeOnes()
+    {
+        const int Attempts = 20;
+        const int Reusers = 32;
+        var written = 0;
+        for (var attempt = 0; attempt < Attempts; attempt++)
+        {
+            var loop = new EventLoop("test loop");
+            loop.Dispose();
+            var reusers = new int[Reusers];
+            for (var i = 0; i < Reusers; i++)
+            {
+                reusers[i] = Epoll.EventFd(0, Epoll.CloseOnExec | Epoll.NonBlocking);
+                Assert.True(reusers[i] >= 0);
+            }
+
+            try
+            {
+                var late = Task.Factory.StartNew(static () => { }, CancellationToken.None, TaskCreationOptions.None, loop.Scheduler);
+                Assert.False(late.IsCompleted);
+                foreach (var fd in reusers)
+                {
+                    ulong value;
+                    if (Epoll.Read(fd, &value, sizeof(ulong)) == sizeof(ulong))
+                    {
+                        written++;
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var fd in reusers)
+                {
+                    Epoll.Close(fd);
+                }
+            }
+        }
+
+        Assert.Equal(0, written);
+    }
+
     private static Socket Bound()
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
