@@ -79,7 +79,10 @@ public sealed partial class ManagerTests
         await api.SendAsync(Encoding.ASCII.GetBytes(request), SocketFlags.None, cancellationToken);
         var buffer = new byte[4096];
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(3));
+        // ss-manager answers an "add" once system(3) has run the server's command line, and with -f our server's
+        // parent returns when its child listens (or after 2 s): a JIT start, seconds on a loaded machine. 3 s was
+        // too short there (a failure under a full test run beside another).
+        timeout.CancelAfter(TimeSpan.FromSeconds(15));
         var received = await api.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
         return Encoding.ASCII.GetString(buffer, 0, received).TrimEnd('\0');
     }
