@@ -117,17 +117,19 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                 async token =>
                 {
                     var server = _servers[attempt++ % _servers.Count];
-                    var v4 = QueryAsync(server, name, DnsRecordType.A, token);
-                    var v6 = QueryAsync(server, name, DnsRecordType.Aaaa, token);
-                    var a = await OrNullOnServerFailure(v4).ConfigureAwait(false);
-                    var aaaa = await OrNullOnServerFailure(v6).ConfigureAwait(false);
+                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, token), token);
+                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, token), token);
+                    var a = await v4.ConfigureAwait(false);
+                    var aaaa = await v6.ConfigureAwait(false);
 
-                    // Some servers refuse one type (dnsmasq's --address does for AAAA): one good family is an answer, if
-                    // it says something (addresses, or that the name does not exist). An empty answer beside a failed one
-                    // says nothing about the failed family: the next server is asked.
+                    // Some servers refuse one type (dnsmasq's --address does for AAAA), some never answer it (the
+                    // middleboxes glibc's "single-request" is for): one good family is an answer, if it says something
+                    // (addresses, or that the name does not exist). An empty answer beside a failed or missing one says
+                    // nothing about the other family: the next server is asked.
                     var answered = a ?? aaaa;
                     if (answered is null || ((a is null || aaaa is null) && answered.Addresses.Count == 0 && !answered.IsNameError))
                     {
+                        token.ThrowIfCancellationRequested(); // nothing in time: the attempt's timeout, then the next server
                         throw new DnsServerFailureException();
                     }
 
@@ -159,13 +161,21 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     private static readonly DnsAnswer Empty = new(DnsAnswer.NoError, false, [], TimeSpan.Zero);
 
-    private static async Task<DnsAnswer?> OrNullOnServerFailure(Task<DnsAnswer> query)
+    /// <summary>
+    /// The answer, or null when the server could not help (SERVFAIL, REFUSED) or had not answered when the attempt
+    /// ended (<paramref name="attempt"/> cancelled): the other family's answer may still be enough.
+    /// </summary>
+    private static async Task<DnsAnswer?> OrNull(Task<DnsAnswer> query, CancellationToken attempt)
     {
         try
         {
             return await query.ConfigureAwait(false);
         }
         catch (DnsServerFailureException)
+        {
+            return null;
+        }
+        catch (OperationCanceledException) when (attempt.IsCancellationRequested)
         {
             return null;
         }

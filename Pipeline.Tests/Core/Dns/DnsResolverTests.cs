@@ -105,6 +105,18 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal(2, failing.Queries);
     }
 
+    [Fact]
+    public async Task AServerThatNeverAnswersAaaa_StillGivesTheIpv4Addresses()
+    {
+        // Some servers and middleboxes drop AAAA queries (glibc's "single-request" exists for them). The A answer came
+        // at once, but the AAAA one never did, every attempt timed out as a whole, and the name did not resolve at all.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var dropsAaaa = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>(
+            IsAQuery(query) ? [(FakeDnsServer.Answer(query, [IPAddress.Parse("10.5.5.5")]), false)] : []));
+        using var resolver = Resolver([dropsAaaa.EndPoint], attemptTimeout: TimeSpan.FromMilliseconds(300), total: TimeSpan.FromSeconds(3));
+        Assert.Equal([IPAddress.Parse("10.5.5.5")], await resolver.ResolveAsync("no-aaaa.test", cancel.Token));
+    }
+
     private static bool IsAQuery(byte[] query)
     {
         var i = 12; // past the header: the question's name, then its type
