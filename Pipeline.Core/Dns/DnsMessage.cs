@@ -24,9 +24,17 @@ internal static class DnsMessage
     private const int MaxPointerJumps = 32;
     private const ushort ClassIn = 1;
 
-    /// <summary>Writes a recursive query for <paramref name="name"/>; returns its length, or 0 when the name cannot be encoded.</summary>
+    /// <summary>
+    /// Writes a recursive query for <paramref name="name"/>; returns its length, or 0 when the name cannot be encoded
+    /// (an empty label, one over 63 bytes, a name over 255, or a character outside ASCII: an IDN must come as punycode).
+    /// </summary>
     public static int WriteQuery(ushort id, string name, DnsRecordType type, Span<byte> destination)
     {
+        if (!Ascii.IsValid(name))
+        {
+            return 0; // ASCII encoding would send '?' for it, and the answer would be for another name
+        }
+
         BinaryPrimitives.WriteUInt16BigEndian(destination, id);
         destination[2] = 0x01; // RD
         destination[3] = 0;

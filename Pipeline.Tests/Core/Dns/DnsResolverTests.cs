@@ -117,6 +117,18 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal([IPAddress.Parse("10.5.5.5")], await resolver.ResolveAsync("no-aaaa.test", cancel.Token));
     }
 
+    [Fact]
+    public async Task ANameThatIsNotAscii_FailsAtOnce_NotAfterEveryAttempt()
+    {
+        // The query carried '?' for each non-ASCII character, the server's answer repeated that question, and the
+        // resolver ignored it as an answer to another name: every attempt timed out (8 queries, the whole deadline).
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var resolver = Resolver([_dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromSeconds(1), total: TimeSpan.FromSeconds(4));
+        var clock = Stopwatch.StartNew();
+        Assert.Empty(await resolver.ResolveAsync("ex\u00e4mple.test", cancel.Token));
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(900), $"took {clock.Elapsed}");
+    }
+
     private static bool IsAQuery(byte[] query)
     {
         var i = 12; // past the header: the question's name, then its type
