@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
@@ -9,14 +10,14 @@ using Polly.Retry;
 using Polly.Timeout;
 using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Diagnostics;
-using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Core.Dns;
 
 /// <summary>
 /// The program's own asynchronous resolver. In order: IP literals, the hosts file, the cache, then A and AAAA
-/// queries over one shared UDP socket (random IDs; an answer counts only from the asked server's address and port
-/// with the query's ID and question), falling back to TCP when an answer is truncated. Attempts go through a Polly
+/// queries, each over a UDP socket of its own (a random ID and a fresh source port; connected, so that an answer counts
+/// only from the asked server's address and port, and then only with the query's ID and question), falling back to TCP
+/// when an answer is truncated. Attempts go through a Polly
 /// pipeline (per-attempt timeout, retry on the next server, total deadline). Concurrent lookups of one name share a
 /// query. Answers are cached for their TTL, clamped; names that do not exist, briefly. Failures are an empty result.
 /// </summary>
@@ -27,9 +28,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private readonly IReadOnlyList<IPEndPoint> _servers;
     private readonly LruCache<string, IPAddress[]> _cache;
     private readonly ConcurrentDictionary<string, Lazy<Task<IPAddress[]>>> _inflight = new(StringComparer.OrdinalIgnoreCase);
-    private readonly ConcurrentDictionary<ushort, Pending> _pending = new();
     private readonly ResiliencePipeline _pipeline;
-    private readonly Socket _socket;
     private readonly CancellationTokenSource _stop = new();
 
     public DnsResolver(DnsResolverOptions options, IScheduler scheduler, TimeProvider timeProvider)
@@ -48,8 +47,6 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             })
             .AddTimeout(options.AttemptTimeout)
             .Build();
-        _socket = OpenSocket();
-        _ = ReceiveLoopAsync();
     }
 
     /// <summary>How many queries were sent (tests count them to see coalescing and caching).</summary>
@@ -81,31 +78,11 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         return await lookup.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Ends the lookups under way (empty results); their queries' sockets close with them.</summary>
     public void Dispose()
     {
         _stop.Cancel();
-        _socket.Dispose();
         _cache.Dispose();
-        foreach (var pending in _pending.Values)
-        {
-            pending.Answer.TrySetCanceled();
-        }
-    }
-
-    private static Socket OpenSocket()
-    {
-        try
-        {
-            var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp) { DualMode = true };
-            socket.Bind(new IPEndPoint(IPAddress.IPv6Any, 0));
-            return socket;
-        }
-        catch (SocketException)
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            socket.Bind(new IPEndPoint(IPAddress.Any, 0));
-            return socket;
-        }
     }
 
     private async Task<IPAddress[]> LookupAsync(string name)
@@ -117,10 +94,22 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                 async token =>
                 {
                     var server = _servers[attempt++ % _servers.Count];
-                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, token), token);
-                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, token), token);
-                    var a = await v4.ConfigureAwait(false);
-                    var aaaa = await v6.ConfigureAwait(false);
+
+                    // When one family's query throws (a refused port, a failed TCP retry), the other is ended with it:
+                    // Polly does not cancel an attempt's token after it throws, and its query would wait on.
+                    using var both = CancellationTokenSource.CreateLinkedTokenSource(token);
+                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), token);
+                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), token);
+                    DnsAnswer? a, aaaa;
+                    try
+                    {
+                        a = await v4.ConfigureAwait(false);
+                        aaaa = await v6.ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await both.CancelAsync().ConfigureAwait(false);
+                    }
 
                     // Some servers refuse one type (dnsmasq's --address does for AAAA), some never answer it (the
                     // middleboxes glibc's "single-request" is for): one good family is an answer, if it says something
@@ -181,31 +170,40 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
     }
 
+    /// <summary>
+    /// One query over a UDP socket of its own: its source port is a fresh random one (RFC 5452 § 9.2: with the ID, 32
+    /// bits for a forger to guess, not 16 once one shared port is known), and connected, it hears only the asked
+    /// server's address and port (and that server's ICMP port unreachable, which ends the attempt at once).
+    /// </summary>
     private async Task<DnsAnswer> QueryAsync(IPEndPoint server, string name, DnsRecordType type, CancellationToken cancellationToken)
     {
         var query = new byte[DnsMessage.HeaderSize + 260 + 4];
-        ushort id;
-        var pending = new Pending(server, name, type);
-        do
+        var id = (ushort)RandomNumberGenerator.GetInt32(0, 65_536);
+        var length = DnsMessage.WriteQuery(id, name, type, query);
+        if (length == 0)
         {
-            id = (ushort)RandomNumberGenerator.GetInt32(1, 65_536);
+            return new DnsAnswer(DnsAnswer.NameError, false, [], TimeSpan.Zero);
         }
-        while (!_pending.TryAdd(id, pending));
 
+        using var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var buffer = ArrayPool<byte>.Shared.Rent(DnsMessage.MaxSize);
         try
         {
-            var length = DnsMessage.WriteQuery(id, name, type, query);
-            if (length == 0)
+            await socket.ConnectAsync(server, cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref _queriesSent);
+            await socket.SendAsync(query.AsMemory(0, length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            DnsAnswer answer;
+            while (true)
             {
-                return new DnsAnswer(DnsAnswer.NameError, false, [], TimeSpan.Zero);
+                var received = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                if (DnsMessage.TryParseAnswer(buffer.AsSpan(0, received), id, name, type, out answer) == DnsParseStatus.Ok)
+                {
+                    break;
+                }
+
+                PipelineTelemetry.DnsIgnored.Add(1); // a forged or broken answer does not end the wait for the real one
             }
 
-            Interlocked.Increment(ref _queriesSent);
-            EndPoint target = _socket.AddressFamily == AddressFamily.InterNetworkV6 && server.AddressFamily == AddressFamily.InterNetwork
-                ? new IPEndPoint(server.Address.MapToIPv6(), server.Port)
-                : server;
-            await _socket.SendToAsync(query.AsMemory(0, length), SocketFlags.None, target, cancellationToken).ConfigureAwait(false);
-            var answer = await pending.Answer.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (answer.Truncated)
             {
                 answer = await QueryTcpAsync(server, query.AsMemory(0, length), id, name, type, cancellationToken).ConfigureAwait(false);
@@ -216,7 +214,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
         finally
         {
-            _pending.TryRemove(id, out _);
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -251,59 +249,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
     }
 
-    /// <summary>One loop for the shared socket: each answer goes to the query it belongs to, or is ignored.</summary>
-    private async Task ReceiveLoopAsync()
-    {
-        var buffer = new byte[DnsMessage.MaxSize];
-        EndPoint any = _socket.AddressFamily == AddressFamily.InterNetworkV6 ? new IPEndPoint(IPAddress.IPv6Any, 0) : new IPEndPoint(IPAddress.Any, 0);
-        while (!_stop.IsCancellationRequested)
-        {
-            SocketReceiveFromResult result;
-            try
-            {
-                result = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused or SocketError.MessageSize)
-            {
-                continue; // ICMP for an earlier query: that attempt times out and moves on
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-
-            var message = buffer.AsSpan(0, result.ReceivedBytes);
-            var id = DnsMessage.ReadId(message);
-            if (!_pending.TryGetValue(id, out var pending) || !DualStack.Unmapped((IPEndPoint)result.RemoteEndPoint).Equals(DualStack.Unmapped(pending.Server)))
-            {
-                PipelineTelemetry.DnsIgnored.Add(1);
-                continue;
-            }
-
-            if (DnsMessage.TryParseAnswer(message, id, pending.Name, pending.Type, out var answer) != DnsParseStatus.Ok)
-            {
-                PipelineTelemetry.DnsIgnored.Add(1);
-                continue; // a forged or broken answer does not end the wait for the real one
-            }
-
-            pending.Answer.TrySetResult(answer);
-        }
-    }
-
     private IPAddress[] Order(IPAddress[] addresses)
     {
         var preferred = _options.Ipv6First ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
         return [.. addresses.OrderBy(a => a.AddressFamily == preferred ? 0 : 1)];
-    }
-
-    private sealed class Pending(IPEndPoint server, string name, DnsRecordType type)
-    {
-        public IPEndPoint Server { get; } = server;
-
-        public string Name { get; } = name;
-
-        public DnsRecordType Type { get; } = type;
-
-        public TaskCompletionSource<DnsAnswer> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -118,6 +118,43 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task EachQuery_LeavesFromAPortOfItsOwn()
+    {
+        // RFC 5452 § 9.2: the source port is half of what a forger must guess. One socket for the resolver's life left
+        // only the 16-bit ID to guess once its port was known (a UDP port scan of the host finds it).
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var server = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>(
+            [(FakeDnsServer.Answer(query, [IPAddress.Parse("10.6.6.6")]), false)]));
+        using var resolver = Resolver([server.EndPoint]);
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.Equal([IPAddress.Parse("10.6.6.6")], await resolver.ResolveAsync($"name{i}.test", cancel.Token));
+        }
+
+        Assert.Equal(16, server.Peers.Count);
+        Assert.True(server.Peers.Select(p => p.Port).Distinct().Count() >= 12, $"source ports: {string.Join(", ", server.Peers.Select(p => p.Port))}");
+    }
+
+    [Fact]
+    public async Task AClosedServerPortFirst_TheNextServerIsAskedAtOnce()
+    {
+        // A name server that is not running (127.0.0.53 with systemd-resolved stopped) answers with ICMP port
+        // unreachable, which an unconnected socket never hears: every uncached lookup waited out the first attempt.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        IPEndPoint closed;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closed = (IPEndPoint)probe.LocalEndPoint!;
+        }
+
+        using var resolver = Resolver([closed, _dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromSeconds(2));
+        var clock = Stopwatch.StartNew();
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
     public async Task ANameThatIsNotAscii_FailsAtOnce_NotAfterEveryAttempt()
     {
         // The query carried '?' for each non-ASCII character, the server's answer repeated that question, and the

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Dns;
@@ -15,6 +16,7 @@ internal sealed class FakeDnsServer : IDisposable
     private readonly Socket _other = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
     private readonly Func<byte[], Task<IEnumerable<(byte[] Message, bool FromOtherPort)>>> _respond;
     private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentQueue<IPEndPoint> _peers = new();
     private int _queries;
 
     /// <param name="respond">What to send back to each query.</param>
@@ -40,6 +42,9 @@ internal sealed class FakeDnsServer : IDisposable
     public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
     public int Queries => Volatile.Read(ref _queries);
+
+    /// <summary>Where each query came from (address and source port), in arrival order.</summary>
+    public IReadOnlyCollection<IPEndPoint> Peers => _peers;
 
     /// <summary>A well-formed answer to <paramref name="query"/> with the given A/AAAA addresses (RCODE 0).</summary>
     public static byte[] Answer(byte[] query, IPAddress[] addresses, uint ttl = 60, int rcode = 0, bool truncated = false)
@@ -85,6 +90,7 @@ internal sealed class FakeDnsServer : IDisposable
                 Interlocked.Increment(ref _queries);
                 var query = buffer[..result.ReceivedBytes];
                 var peer = result.RemoteEndPoint;
+                _peers.Enqueue((IPEndPoint)peer);
                 _ = Task.Run(async () =>
                 {
                     foreach (var (message, fromOther) in await _respond(query))
