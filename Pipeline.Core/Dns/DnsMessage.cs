@@ -130,6 +130,11 @@ internal static class DnsMessage
 
             var recordType = (DnsRecordType)BinaryPrimitives.ReadUInt16BigEndian(message[offset..]);
             var ttl = BinaryPrimitives.ReadUInt32BigEndian(message[(offset + 4)..]);
+            if (ttl > int.MaxValue)
+            {
+                ttl = 0; // RFC 2181 § 8: a TTL is 31 bits; the top bit set means 0
+            }
+
             var length = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 8)..]);
             offset += 10;
             if (offset + length > message.Length)

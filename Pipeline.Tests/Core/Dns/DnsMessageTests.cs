@@ -46,6 +46,23 @@ public sealed class DnsMessageTests
     }
 
     [Theory]
+    [InlineData(0x8000_0000u)]
+    [InlineData(0xFFFF_FFFFu)]
+    public void ATtlWithItsTopBitSet_IsZero(uint ttl)
+    {
+        // RFC 2181 § 8: a TTL is 31 bits; one with the top bit set is taken as 0. It was taken as 68 to 136 years (and
+        // the resolver cached the answer for its longest, an hour, instead of its shortest).
+        byte[] message =
+        [
+            .. Header(1), .. s_question,
+            0xC0, 12, 0, 1, 0, 1, (byte)(ttl >> 24), (byte)(ttl >> 16), (byte)(ttl >> 8), (byte)ttl, 0, 4, 10, 0, 0, 1,
+        ];
+        Assert.Equal(DnsParseStatus.Ok, DnsMessage.TryParseAnswer(message, Id, "example.test", DnsRecordType.A, out var answer));
+        Assert.Equal([IPAddress.Parse("10.0.0.1")], answer.Addresses);
+        Assert.Equal(TimeSpan.Zero, answer.Ttl);
+    }
+
+    [Theory]
     [InlineData(5)] // inside the header
     [InlineData(20)] // inside the question
     [InlineData(40)] // inside the answer's RDATA
