@@ -16,7 +16,10 @@ internal static class ResolvConf
         foreach (var raw in lines)
         {
             var fields = raw.Split('#', 2)[0].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length >= 2 && fields[0] == "nameserver" && IPAddress.TryParse(fields[1].Split('%')[0], out var address))
+            // A link-local address keeps its interface (fe80::1%eth0): without one it cannot be connected to. An
+            // interface that is not there is left off: the bare address, as before.
+            if (fields.Length >= 2 && fields[0] == "nameserver"
+                && (IPAddress.TryParse(fields[1], out var address) || IPAddress.TryParse(fields[1].Split('%')[0], out address)))
             {
                 servers.Add(new IPEndPoint(address, 53));
             }

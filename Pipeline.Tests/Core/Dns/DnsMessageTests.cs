@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Dns;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Dns;
@@ -119,7 +120,7 @@ public sealed class DnsMessageTests
     public void ResolvConfHostsAndServerLists()
     {
         Assert.Equal([new IPEndPoint(IPAddress.Parse("10.0.0.53"), 53), new IPEndPoint(IPAddress.Parse("fe80::1"), 53)],
-            ResolvConf.Parse(["# comment", "search example", "nameserver 10.0.0.53", "nameserver fe80::1%eth0", "options ndots:2"]));
+            ResolvConf.Parse(["# comment", "search example", "nameserver 10.0.0.53", "nameserver fe80::1%nosuchif0", "options ndots:2"]));
         Assert.Equal(ResolvConf.Fallback, ResolvConf.Parse(["search example"]));
 
         var hosts = HostsFile.Parse(["127.0.0.1 localhost me", "::1 localhost", "# 1.2.3.4 hidden", "bogus line"]);
@@ -130,6 +131,25 @@ public sealed class DnsMessageTests
         Assert.Equal(["127.0.0.1:5353", "1.1.1.1:53", "[::1]:53", "[::1]:53"], servers.Select(s => s.ToString()));
         Assert.False(ResolvConf.TryParseServers("127.0.0.1:5353,nonsense", out _, out var error));
         Assert.StartsWith("nameserver: 'nonsense'", error);
+    }
+
+    [Fact]
+    public void ResolvConf_ALinkLocalServer_KeepsItsInterface()
+    {
+        // "nameserver fe80::1%eth0" (a router's RDNSS, as NetworkManager writes it) lost its interface: a link-local
+        // address without one cannot be sent to (EINVAL), so the only name server of such a host always failed.
+        var server = Assert.Single(ResolvConf.Parse(["nameserver fe80::1%lo"]));
+        Assert.Equal(IPAddress.Parse("fe80::1"), new IPAddress(server.Address.GetAddressBytes()));
+        Assert.Equal(53, server.Port);
+        Assert.NotEqual(0, server.Address.ScopeId);
+        using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+        // The resolver connects each query's socket: without the interface, InvalidArgument. (lo has no route to
+        // fe80::1, so NetworkUnreachable is what a kept interface gets here.)
+        var error = Record.Exception(() => socket.Connect(server)) as SocketException;
+        Assert.NotEqual(SocketError.InvalidArgument, error?.SocketErrorCode);
+
+        // An interface that is not there (a stale file): the address as before, without it.
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("fe80::1"), 53), Assert.Single(ResolvConf.Parse(["nameserver fe80::1%nosuchif9"])));
     }
 
     private static byte[] Header(int answers) => [0x12, 0x34, 0x81, 0x80, 0, 1, 0, (byte)answers, 0, 0, 0, 0];
