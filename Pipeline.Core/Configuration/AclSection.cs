@@ -124,6 +124,7 @@ internal sealed class AclSection
 
     public bool Matches(string host)
     {
+        host = host.TrimEnd('.'); // "example.com." is example.com (the resolver takes it so), and must match as it
         if (_names.Contains(host))
         {
             return true;

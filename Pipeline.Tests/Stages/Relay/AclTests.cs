@@ -63,6 +63,28 @@ public sealed class AclTests
         Assert.True(await allowed.ReceiveAsync(new byte[64], SocketFlags.None, cancel.Token) > 0);
     }
 
+    [Fact]
+    public async Task OutboundBlockList_ByName_HoldsForTheNameWithATrailingDot()
+    {
+        // "LOCALHOST." is the same name as "localhost" to the resolver, but the block list's rules saw another string
+        // ("^localhost$" does not match it): the name went past the check to be looked up and connected to, held back
+        // only if an address rule or forbidden_ip named what it resolved to.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await using var destination = new EchoDestination();
+        var options = Options("[outbound_block_list]\n^localhost$\n");
+        var resolver = new CountingResolver();
+        await using var server = new ServerTcpRelay(options, resolver, ProgramScheduler.Instance, TimeProvider.System);
+        server.Start();
+
+        foreach (var name in new[] { "localhost", "LOCALHOST.", "localhost.." })
+        {
+            using var request = await RequestAsync(server.LocalEndPoint, IPAddress.Loopback, options, ShadowsocksAddress.FromHost(name, destination.EndPoint.Port), cancel.Token);
+            Assert.Equal(0, await ReceiveOrResetAsync(request, cancel.Token));
+        }
+
+        Assert.Equal(0, resolver.Lookups);
+    }
+
     private static RelayOptions Options(string acl)
     {
         Assert.True(AccessControlList.TryParse(acl, out var parsed, out var error), error);
