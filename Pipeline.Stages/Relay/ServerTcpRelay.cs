@@ -50,7 +50,8 @@ internal sealed class ServerTcpRelay(
             pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider,
             replays ?? SaltFilters.For(options, timeProvider), // same wait as a drain: probes see one close behaviour
             users ?? ServerUsers.For(options)); // the process's table when given (built once for all its relays)
-        var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl);
+        var lookups = new LookupSlots(pipeline.Resolve.MaxParallelism);
+        var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl, lookups);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler, timeProvider));
@@ -64,7 +65,7 @@ internal sealed class ServerTcpRelay(
         connect.LinkTo(reject, static s => !s.IsAlive);
         _queues = StableCompositeDisposable.Create(
             StageQueues.Register(
-                (ReadHeaderStage.Name, () => readHeader.InputCount), (ResolveStage.Name, () => resolve.InputCount), (ConnectStage.Name, () => connect.InputCount)),
+                (ReadHeaderStage.Name, () => readHeader.InputCount), (ResolveStage.Name, () => resolve.InputCount + lookups.Waiting), (ConnectStage.Name, () => connect.InputCount)),
             ReadBudgetGauges.Register(options.ReadBudget));
 
         foreach (var listen in (IEnumerable<IPEndPoint>)[options.Listen, .. options.MoreListens])

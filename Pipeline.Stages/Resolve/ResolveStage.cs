@@ -8,13 +8,24 @@ namespace Shadowsocks.Pipeline.Stages.Resolve;
 /// <summary>
 /// Shared, connection-level (server): the destination's addresses; IP literals pass straight through. A host name the
 /// ACL's outbound block list names (<c>--acl</c>) is refused before it is looked up.
+/// <para>
+/// The stage's parallelism (<c>pipeline.resolve.max_parallelism</c>) bounds the lookups in flight, not the
+/// connections in the block: a lookup can take seconds (a name whose servers do not answer waits out the resolver's
+/// total timeout), and when the block's parallelism counted the connections, 64 such lookups held every other
+/// connection behind them, those to IP addresses too. The block's capacity still bounds what it holds.
+/// </para>
 /// </summary>
 internal static class ResolveStage
 {
     public const string Name = "resolve";
 
-    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, IDnsResolver resolver, AccessControlList? acl = null) =>
-        new(StageGuard.Isolate(Name, async session =>
+    /// <param name="lookups">The slots for lookups in flight (the relay counts who waits for one); by default, the stage's parallelism's.</param>
+    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, IDnsResolver resolver, AccessControlList? acl = null, LookupSlots? lookups = null)
+    {
+        lookups ??= new LookupSlots(options.MaxParallelism);
+        var blockOptions = BlockOptions.Shared(options);
+        blockOptions.MaxDegreeOfParallelism = DataflowBlockOptions.Unbounded; // the lookups are bounded instead, below
+        return new(StageGuard.Isolate(Name, async session =>
         {
             if (session.Destination.Host is { } name && acl?.BlocksOutbound(name) == true)
             {
@@ -33,7 +44,15 @@ internal static class ResolveStage
             span?.SetTag("dns.question.name", session.Destination.Host);
             try
             {
-                session.ResolvedAddresses = await resolver.ResolveAsync(session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
+                await lookups.EnterAsync(session.Cancellation.Token).ConfigureAwait(false);
+                try
+                {
+                    session.ResolvedAddresses = await resolver.ResolveAsync(session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    lookups.Leave();
+                }
             }
             catch (OperationCanceledException)
             {
@@ -48,5 +67,6 @@ internal static class ResolveStage
             }
 
             return session;
-        }), BlockOptions.Shared(options));
+        }), blockOptions);
+    }
 }

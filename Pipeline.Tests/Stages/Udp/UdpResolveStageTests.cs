@@ -4,6 +4,7 @@ using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Dns;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -71,40 +72,5 @@ public sealed class UdpResolveStageTests
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return socket;
-    }
-
-    /// <summary>Answers loopback for every name once opened; until then each lookup waits. Counts lookups in flight.</summary>
-    private sealed class GatedResolver : IDnsResolver
-    {
-        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _calls;
-        private int _inFlight;
-        private int _maxInFlight;
-
-        public int Calls => Volatile.Read(ref _calls);
-
-        public int MaxInFlight => Volatile.Read(ref _maxInFlight);
-
-        public void Open() => _open.TrySetResult();
-
-        public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _calls);
-            var now = Interlocked.Increment(ref _inFlight);
-            int seen;
-            while (now > (seen = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, seen) != seen)
-            {
-            }
-
-            try
-            {
-                await _open.Task.WaitAsync(cancellationToken);
-                return [IPAddress.Loopback];
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _inFlight);
-            }
-        }
     }
 }
