@@ -13,6 +13,8 @@ internal sealed class GatedResolver : IDnsResolver
 
     public int Calls => Volatile.Read(ref _calls);
 
+    public int InFlight => Volatile.Read(ref _inFlight);
+
     public int MaxInFlight => Volatile.Read(ref _maxInFlight);
 
     public void Open() => _open.TrySetResult();

@@ -8,6 +8,7 @@ using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Dns;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Hosts.Configuration;
 
@@ -168,42 +169,5 @@ public sealed class PipelineTuningTests
         meters.Start();
         meters.RecordObservableInstruments();
         return value;
-    }
-
-    /// <summary>Answers 127.0.0.1 for every name, but only once opened; counts lookups in flight.</summary>
-    private sealed class GatedResolver : IDnsResolver
-    {
-        private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _inFlight;
-        private int _maxInFlight;
-        private int _calls;
-
-        public int InFlight => Volatile.Read(ref _inFlight);
-
-        public int MaxInFlight => Volatile.Read(ref _maxInFlight);
-
-        public int Calls => Volatile.Read(ref _calls);
-
-        public void Open() => _gate.TrySetResult();
-
-        public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _calls);
-            var now = Interlocked.Increment(ref _inFlight);
-            int seen;
-            while (now > (seen = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, seen) != seen)
-            {
-            }
-
-            try
-            {
-                await _gate.Task.WaitAsync(cancellationToken);
-                return [IPAddress.Loopback];
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _inFlight);
-            }
-        }
     }
 }
