@@ -57,26 +57,41 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
     {
+        if (TryResolveAtOnce(host, out var known))
+        {
+            return known;
+        }
+
+        PipelineTelemetry.DnsCacheMisses.Add(1);
+        var lookup = _inflight.GetOrAdd(host.TrimEnd('.'), n => new Lazy<Task<IPAddress[]>>(() => LookupAsync(n)));
+        return await lookup.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>An IP literal, a name in the hosts file, or a name in the cache (a hit is counted).</summary>
+    public bool TryResolveAtOnce(string host, out IPAddress[] addresses)
+    {
         if (IPAddress.TryParse(host, out var literal))
         {
-            return [literal];
+            addresses = [literal];
+            return true;
         }
 
         var name = host.TrimEnd('.');
         if (_hosts.TryGetValue(name, out var fromHosts))
         {
-            return Order(fromHosts);
+            addresses = Order(fromHosts);
+            return true;
         }
 
         if (_cache.TryGet(name, out var cached))
         {
             PipelineTelemetry.DnsCacheHits.Add(1);
-            return cached;
+            addresses = cached;
+            return true;
         }
 
-        PipelineTelemetry.DnsCacheMisses.Add(1);
-        var lookup = _inflight.GetOrAdd(name, n => new Lazy<Task<IPAddress[]>>(() => LookupAsync(n)));
-        return await lookup.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        addresses = [];
+        return false;
     }
 
     /// <summary>Ends the lookups under way (empty results); their queries' sockets close with them.</summary>

@@ -6,4 +6,14 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 internal interface IDnsResolver
 {
     ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The addresses when they are known without asking anyone (an IP literal, the hosts file, the cache): the resolve
+    /// stages then take them without waiting for a lookup slot. False when only <see cref="ResolveAsync"/> can tell.
+    /// </summary>
+    bool TryResolveAtOnce(string host, out IPAddress[] addresses)
+    {
+        addresses = [];
+        return false;
+    }
 }

@@ -42,21 +42,29 @@ internal static class ResolveStage
 
             using var span = StageActivity.Start(Name, session, options);
             span?.SetTag("dns.question.name", session.Destination.Host);
-            try
+            if (resolver.TryResolveAtOnce(session.Destination.Host!, out var known))
             {
-                await lookups.EnterAsync(session.Cancellation.Token).ConfigureAwait(false);
+                // The hosts file or the cache: no lookup, so no slot to wait for behind lookups that take long.
+                session.ResolvedAddresses = known;
+            }
+            else
+            {
                 try
                 {
-                    session.ResolvedAddresses = await resolver.ResolveAsync(session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
+                    await lookups.EnterAsync(session.Cancellation.Token).ConfigureAwait(false);
+                    try
+                    {
+                        session.ResolvedAddresses = await resolver.ResolveAsync(session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        lookups.Leave();
+                    }
                 }
-                finally
+                catch (OperationCanceledException)
                 {
-                    lookups.Leave();
+                    session.ResolvedAddresses = [];
                 }
-            }
-            catch (OperationCanceledException)
-            {
-                session.ResolvedAddresses = [];
             }
 
             if (session.ResolvedAddresses.Length == 0)

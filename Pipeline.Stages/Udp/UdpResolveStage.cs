@@ -41,29 +41,32 @@ internal static class UdpResolveStage
 
             if (address is null)
             {
-                if (Interlocked.Increment(ref waiting) > maxWaiting)
+                // The hosts file or the cache need no lookup, so no slot to wait for behind lookups that take long.
+                if (!resolver.TryResolveAtOnce(target.Host!, out var addresses))
                 {
-                    Interlocked.Decrement(ref waiting);
-                    UdpCounters.Drop(datagram, "resolve busy");
-                    return [];
-                }
+                    if (Interlocked.Increment(ref waiting) > maxWaiting)
+                    {
+                        Interlocked.Decrement(ref waiting);
+                        UdpCounters.Drop(datagram, "resolve busy");
+                        return [];
+                    }
 
-                IPAddress[] addresses;
-                try
-                {
-                    await lookups.WaitAsync().ConfigureAwait(false);
                     try
                     {
-                        addresses = await resolver.ResolveAsync(target.Host!, CancellationToken.None).ConfigureAwait(false);
+                        await lookups.WaitAsync().ConfigureAwait(false);
+                        try
+                        {
+                            addresses = await resolver.ResolveAsync(target.Host!, CancellationToken.None).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            lookups.Release();
+                        }
                     }
                     finally
                     {
-                        lookups.Release();
+                        Interlocked.Decrement(ref waiting);
                     }
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref waiting);
                 }
 
                 if (addresses.Length == 0)

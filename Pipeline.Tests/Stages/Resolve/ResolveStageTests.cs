@@ -12,17 +12,20 @@ namespace Shadowsocks.Pipeline.Tests.Stages.Resolve;
 /// <summary>
 /// The server's TCP resolve stage: <c>pipeline.resolve.max_parallelism</c> bounds the lookups in flight, and a lookup
 /// that takes long (a name whose servers do not answer: up to the resolver's total timeout) holds only its own
-/// connection. A connection to an address needs no lookup and goes on at once.
+/// connection. A connection to an address, or to a name the resolver knows at once (the cache, the hosts file), needs no
+/// lookup and goes on at once.
 /// </summary>
 public sealed class ResolveStageTests
 {
     private const int SlowNames = 8;
 
-    [Fact]
-    public async Task LookupsThatHang_DoNotHoldBackAConnectionToAnAddress_AndStayWithinTheStagesParallelism()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // a name the resolver knows at once (the cache, the hosts file)
+    public async Task LookupsThatHang_DoNotHoldBackAConnectionToAnAddress_AndStayWithinTheStagesParallelism(bool toAKnownName)
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var resolver = new GatedResolver();
+        var resolver = new GatedResolver { Known = "cached.test" };
         var block = ResolveStage.Create(new StageOptions(2, 64), resolver);
         var sessions = new List<TcpSession>();
         try
@@ -38,7 +41,7 @@ public sealed class ResolveStageTests
                 await Task.Delay(10, cancel.Token);
             }
 
-            var direct = Session(ShadowsocksAddress.FromEndPoint(new IPEndPoint(IPAddress.Loopback, 80)));
+            var direct = Session(toAKnownName ? ShadowsocksAddress.FromHost("cached.test", 80) : ShadowsocksAddress.FromEndPoint(new IPEndPoint(IPAddress.Loopback, 80)));
             sessions.Add(direct);
             Assert.True(block.Post(direct));
             TcpSession? first = null;
@@ -59,7 +62,7 @@ public sealed class ResolveStageTests
                 resolved.Add(await block.ReceiveAsync(cancel.Token));
             }
 
-            Assert.True(ReferenceEquals(direct, first), "a connection to an address waited behind other connections' lookups");
+            Assert.True(ReferenceEquals(direct, first), "a connection to an address or a known name waited behind other connections' lookups");
             Assert.Equal([IPAddress.Loopback], direct.ResolvedAddresses);
             Assert.Equal(2, maxInFlightWhileHeld);
             Assert.Equal(2, resolver.MaxInFlight);
