@@ -80,9 +80,16 @@ internal sealed class AccessControlList
                     continue;
             }
 
-            if (TryParseNetwork(line, out var network))
+            if (TryParseNetwork(line, out var network, out var prefixError))
             {
                 current.Add(network);
+            }
+            else if (prefixError is not null)
+            {
+                // ADDRESS/N with N out of range: meant as a network, and as a host-name rule it would match nothing.
+                acl = Empty;
+                error = $"line {number}: '{line}' is not a network: {prefixError}";
+                return false;
             }
             else if (IPAddress.TryParse(line, out var address))
             {
@@ -112,18 +119,21 @@ internal sealed class AccessControlList
     /// <c>ADDRESS/PREFIX</c>, with any bits of the address beyond the prefix cleared (ss-libev takes <c>10.1.2.3/8</c> as
     /// <c>10.0.0.0/8</c>; .NET's own parser refuses it, and the line would become a host-name rule).
     /// </summary>
-    private static bool TryParseNetwork(string text, out IPNetwork network)
+    private static bool TryParseNetwork(string text, out IPNetwork network, out string? prefixError)
     {
         network = default;
+        prefixError = null;
         var slash = text.IndexOf('/');
-        if (slash <= 0 || !IPAddress.TryParse(text[..slash], out var address) || !int.TryParse(text[(slash + 1)..], out var prefix))
+        if (slash <= 0 || !IPAddress.TryParse(text[..slash], out var address))
         {
             return false;
         }
 
         var bytes = address.GetAddressBytes();
-        if (prefix < 0 || prefix > bytes.Length * 8)
+        if (!int.TryParse(text[(slash + 1)..], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var prefix)
+            || prefix < 0 || prefix > bytes.Length * 8)
         {
+            prefixError = $"the prefix length of an {(bytes.Length == 4 ? "IPv4" : "IPv6")} address is 0 to {bytes.Length * 8} (e.g. {(bytes.Length == 4 ? "10.0.0.0/8" : "2001:db8::/32")})";
             return false;
         }
 

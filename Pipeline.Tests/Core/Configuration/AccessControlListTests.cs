@@ -139,4 +139,17 @@ public sealed class AccessControlListTests
             Assert.False(acl.BlocksOutbound(IPAddress.Parse(outside)), outside);
         }
     }
+
+    [Theory]
+    [InlineData("10.0.0.0/33", "0 to 32")]
+    [InlineData("1.2.3.4/-1", "0 to 32")]
+    [InlineData("2001:db8::/129", "0 to 128")]
+    [InlineData("10.0.0.0/x", "0 to 32")]
+    public void ANetworkWithAPrefixOutOfRange_IsRefusedWithItsLine_NeverTakenForAHostNameRule(string network, string valid)
+    {
+        Assert.False(AccessControlList.TryParse($"[reject_all]\n[white_list]\n{network}\n", out _, out var error));
+        Assert.Contains("line 3", error, StringComparison.Ordinal);
+        Assert.Contains(network, error, StringComparison.Ordinal);
+        Assert.Contains(valid, error, StringComparison.Ordinal);
+    }
 }
