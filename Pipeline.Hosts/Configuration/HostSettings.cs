@@ -121,7 +121,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 throw new UsageException("-s: missing server address (or \"server\" / \"servers\" in the config file, or --server-url)");
             }
 
-            var endPoints = serverHosts.Select(h =>
+            var endPoints = serverHosts.Select(h => h.Port is null ? SplitPort(h.Host, settings.Label("server")) : h).Select(h =>
             {
                 var port = h.Port ?? serverPort ?? throw new UsageException(MissingServerPort);
                 return IPAddress.TryParse(h.Host.Trim('[', ']'), out var ip) ? (EndPoint)new IPEndPoint(ip, port) : new DnsEndPoint(h.Host, port);
@@ -255,6 +255,23 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             : host.Length is > 0 and <= 255
                 ? ShadowsocksAddress.FromHost(host, port)
                 : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
+    }
+
+    /// <summary>
+    /// A local's server as ss-local's <c>-s</c> reads it: <c>HOST:PORT</c> or <c>[v6]:PORT</c> carries its own port;
+    /// a bare host, or an IPv6 address without brackets (more than one colon), takes <c>-p</c>'s.
+    /// </summary>
+    private static (string Host, int? Port) SplitPort(string text, string label)
+    {
+        var colon = text.LastIndexOf(':');
+        var bracketed = text.StartsWith('[') && colon > 0 && text[colon - 1] == ']';
+        if (colon < 0 || (!bracketed && text.IndexOf(':') != colon))
+        {
+            return (text, null);
+        }
+
+        var address = ParseHostPort(text, label);
+        return (address.Host ?? address.Ip!.ToString(), address.Port);
     }
 
     private static IEnumerable<string> StartWarnings(LayeredSettings settings, string verb, RelayOptions relay, PluginSettings? plugin)

@@ -257,4 +257,26 @@ public sealed class HostSettingsTests
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("tunnel", ["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", "2001:db8::53"]));
         Assert.StartsWith("-L: '2001:db8::53': an IPv6 address goes in brackets", error.Message);
     }
+
+    [Theory]
+    [InlineData("127.0.0.1:8389", "127.0.0.1:8389")]
+    [InlineData("[::1]:8389", "[::1]:8389")]
+    [InlineData("example.com:8389", "example.com:8389")]
+    [InlineData("::1", "[::1]:8388")] // an IPv6 address without brackets is all host, as ss-libev reads it
+    public void Build_ServerFlagWithAPort_TakesThatPort_AsSsLocalDoes(string given, string expected)
+    {
+        var settings = TestSettings.Build("local", ["-s", given, "-p", "8388", "-l", "1080", "-k", "x"]);
+        Assert.Equal(expected, settings.Relay.Server switch
+        {
+            System.Net.DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
+            var other => other!.ToString(),
+        });
+    }
+
+    [Fact]
+    public void Build_ServerFlagWithABadPort_IsOneLineNamingTheFlag()
+    {
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", ["-s", "127.0.0.1:http", "-p", "8388", "-l", "1080", "-k", "x"]));
+        Assert.StartsWith("-s: '127.0.0.1:http'", error.Message, StringComparison.Ordinal);
+    }
 }
