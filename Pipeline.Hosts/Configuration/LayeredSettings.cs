@@ -68,6 +68,12 @@ internal sealed class LayeredSettings
                 throw new UsageException($"-c {path}: the config file is {size / 1024} KiB; a config file is at most {MaxConfigBytes / 1024} KiB (is it the right file?)");
             }
 
+            if (FirstLineNotUtf8(file) is { } badLine)
+            {
+                // Read as text, its bytes would become U+FFFD: a password in Latin-1 would give another key than ss-libev's.
+                throw new UsageException($"-c {path}: line {badLine} is not UTF-8 text; save the file as UTF-8");
+            }
+
             builder.AddJsonFile(
                 new Microsoft.Extensions.FileProviders.PhysicalFileProvider(directory, Microsoft.Extensions.FileProviders.Physical.ExclusionFilters.None),
                 Path.GetFileName(file), optional: false, reloadOnChange: false);
@@ -133,6 +139,34 @@ internal sealed class LayeredSettings
                 : OneLine(e.Message);
             throw new UsageException($"-c {file}: not a valid config file (one JSON object of shadowsocks keys): {detail}");
         }
+    }
+
+    /// <summary>The line (from 1) of the first byte sequence that is not UTF-8; null for a UTF-8 file (or one unread here: the provider says why).</summary>
+    private static int? FirstLineNotUtf8(string file)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        var line = 1;
+        for (var i = 0; i < bytes.Length;)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(bytes.AsSpan(i), out _, out var consumed) != System.Buffers.OperationStatus.Done)
+            {
+                return line;
+            }
+
+            line += bytes[i] == (byte)'\n' ? 1 : 0;
+            i += consumed;
+        }
+
+        return null;
     }
 
     private static IEnumerable<Exception> Causes(Exception e)

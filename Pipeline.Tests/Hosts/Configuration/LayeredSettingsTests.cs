@@ -258,4 +258,13 @@ public sealed class LayeredSettingsTests : IDisposable
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", _file]));
         Assert.StartsWith($"-c {_file}: the config file is 1024 KiB; a config file is at most 1024 KiB", error.Message);
     }
+
+    [Fact]
+    public void AConfigFileNotInUtf8_IsRefusedWithItsLine_NeverReadWithReplacementCharacters()
+    {
+        // A Latin-1 password: read as text, its bytes became U+FFFD, and the key another than ss-libev derives from them.
+        File.WriteAllBytes(_file, [.. "{\n  \"server_port\": 8388,\n  \"password\": \"p"u8, 0xE4, .. "ss\"\n}"u8]);
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", _file]));
+        Assert.Equal($"-c {_file}: line 3 is not UTF-8 text; save the file as UTF-8", error.Message);
+    }
 }
