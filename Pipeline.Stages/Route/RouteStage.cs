@@ -5,6 +5,7 @@ using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Connections;
+using Shadowsocks.Pipeline.Stages.Resolve;
 
 namespace Shadowsocks.Pipeline.Stages.Route;
 
@@ -19,8 +20,16 @@ internal static class RouteStage
 {
     public const string Name = "route";
 
-    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, AccessControlList acl, IDnsResolver resolver) =>
-        new(StageGuard.Isolate(Name, async session =>
+    /// <param name="lookups">The slots for lookups in flight; by default, the stage's parallelism's.</param>
+    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, AccessControlList acl, IDnsResolver resolver, LookupSlots? lookups = null)
+    {
+        // The stage's parallelism bounds the lookups in flight, not the connections in the block (as the server's
+        // resolve stage does): when it counted the connections, lookups that hang held every other connection behind
+        // them, those to addresses and to names a rule decides too. The block's capacity still bounds what it holds.
+        lookups ??= new LookupSlots(options.MaxParallelism);
+        var blockOptions = BlockOptions.Shared(options);
+        blockOptions.MaxDegreeOfParallelism = DataflowBlockOptions.Unbounded;
+        return new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
             if (session.Destination.Ip is { } ip)
@@ -33,7 +42,7 @@ internal static class RouteStage
                 var byName = acl.BypassesName(session.Destination.Host!);
                 if (byName is not false) // through the server by name needs no lookup here
                 {
-                    var addresses = await LookUpAsync(resolver, session).ConfigureAwait(false);
+                    var addresses = await LookUpAsync(resolver, lookups, session).ConfigureAwait(false);
                     session.Direct = addresses.Length > 0 && (byName ?? acl.Bypasses(addresses[0]));
                     session.ResolvedAddresses = addresses;
                 }
@@ -41,13 +50,28 @@ internal static class RouteStage
 
             span?.SetTag(TagNames.Route, session.Direct ? "direct" : "server");
             return session;
-        }), BlockOptions.Shared(options));
+        }), blockOptions);
+    }
 
-    private static async ValueTask<IPAddress[]> LookUpAsync(IDnsResolver resolver, TcpSession session)
+    private static async ValueTask<IPAddress[]> LookUpAsync(IDnsResolver resolver, LookupSlots lookups, TcpSession session)
     {
+        var host = session.Destination.Host!;
+        if (resolver.TryResolveAtOnce(host, out var known))
+        {
+            return known; // the hosts file or the cache: no lookup, so no slot to wait for
+        }
+
         try
         {
-            return await resolver.ResolveAsync(session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
+            await lookups.EnterAsync(session.Cancellation.Token).ConfigureAwait(false);
+            try
+            {
+                return await resolver.ResolveAsync(host, session.Cancellation.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                lookups.Leave();
+            }
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
         {
