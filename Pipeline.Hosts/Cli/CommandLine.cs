@@ -76,6 +76,14 @@ internal static class CommandLine
         if (result.Errors.Count > 0)
         {
             var message = result.Errors[0].Message.Replace(Environment.NewLine, " ", StringComparison.Ordinal);
+            const string missing = "Required argument missing for option: '";
+            if (message.StartsWith(missing, StringComparison.Ordinal) && message.IndexOf('\'', missing.Length) is var end and > 0)
+            {
+                // A flag at the end of the line without its value (-k): say what to give, in this program's form.
+                var command = result.CommandResult.Command is RootCommand ? "" : $" {result.CommandResult.Command.Name}";
+                message = $"{message[missing.Length..end]}: needs a value after it (see shadowsocks{command} --help)";
+            }
+
             throw new UsageException(result.CommandResult.Command is RootCommand
                 ? $"{message} One of: {string.Join(", ", Verbs.Select(v => v.Verb))} (see shadowsocks --help)"
                 : message);

@@ -57,9 +57,19 @@ internal sealed class LayeredSettings
             // Without exclusions: the default provider will not read a file whose name starts with a dot (ss-manager
             // writes .shadowsocks_PORT.conf, and ~/.shadowsocks.json is a common name).
             var directory = Path.GetDirectoryName(file)!;
+            if (Directory.Exists(file))
+            {
+                throw new UsageException($"-c {path}: is a directory; give the config file in it (e.g. -c {Path.Combine(path, "config.json")})");
+            }
+
             if (!File.Exists(file))
             {
                 throw new UsageException($"-c {path}: cannot read the config file: no such file");
+            }
+
+            if (new FileInfo(file).Length == 0)
+            {
+                throw new UsageException($"-c {path}: the config file is empty; it holds one JSON object of shadowsocks keys (e.g. {{\"server_port\": 8388, \"password\": \"...\"}})");
             }
 
             if (new FileInfo(file).Length is var size and > MaxConfigBytes)
@@ -134,12 +144,16 @@ internal sealed class LayeredSettings
         catch (Exception e) when (e is FormatException or InvalidDataException or JsonException)
         {
             var json = Causes(e).OfType<JsonException>().FirstOrDefault(); // under InvalidDataException and FormatException
-            var detail = json is not null ? $"line {json.LineNumber + 1}: {OneLine(json.Message)}"
+            var detail = json is not null ? $"line {json.LineNumber + 1}: {WithoutPosition(OneLine(json.Message))}"
                 : Causes(e).LastOrDefault(static c => c is FormatException) is { } format ? OneLine(format.Message)
                 : OneLine(e.Message);
             throw new UsageException($"-c {file}: not a valid config file (one JSON object of shadowsocks keys): {detail}");
         }
     }
+
+    /// <summary>The JSON reader's message without its own position (" LineNumber: 0 | BytePositionInLine: 0."): the line is given from 1 before it.</summary>
+    private static string WithoutPosition(string message) =>
+        message.IndexOf(" LineNumber:", StringComparison.Ordinal) is var at and > 0 ? message[..at] : message;
 
     /// <summary>The line (from 1) of the first byte sequence that is not UTF-8; null for a UTF-8 file (or one unread here: the provider says why).</summary>
     private static int? FirstLineNotUtf8(string file)
@@ -214,7 +228,7 @@ internal sealed class LayeredSettings
     {
         var section = _root.GetSection(key);
         return section.Value is { } text ? text
-            : section.GetChildren().Any() || GivenEmpty(key) ? throw new UsageException($"{Label(key)} expected a single value, not a list or an object")
+            : section.GetChildren().Any() || GivenEmpty(key) ? throw new UsageException($"{Label(key)} expected a single value, not a list, an object or null (leave the key out for the default)")
             : null;
     }
 

@@ -92,6 +92,8 @@ public sealed class LayeredSettingsTests : IDisposable
         { [], """{ "server_port": 8388, """, [], "-c FILE: not a valid config file" },
         { ["--password-env", "NOT_SET_ANYWHERE"], "", [], "--password-env: environment variable NOT_SET_ANYWHERE is not set" },
         { ["-m", "aes-256-gmc"], "", [], "-m: unknown method 'aes-256-gmc'" },
+        { ["-t"], "", [], "-t: needs a value after it (see shadowsocks server --help)" },
+        { [], """{ "timeout": null }""", [], "timeout: in FILE, expected a single value, not a list, an object or null (leave the key out for the default)" },
     };
 
     [Theory]
@@ -108,6 +110,23 @@ public sealed class LayeredSettingsTests : IDisposable
         var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", args, environment));
         Assert.StartsWith(expected.Replace("FILE", _file, StringComparison.Ordinal), error.Message);
         Assert.DoesNotContain('\n', error.Message);
+        Assert.DoesNotContain("LineNumber", error.Message, StringComparison.Ordinal); // the JSON reader's own position, counted from 0
+    }
+
+    [Fact]
+    public void AConfigPathThatIsADirectory_IsRefusedWithOneLine_SayingSo()
+    {
+        var directory = Path.GetDirectoryName(_file)!;
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", directory]));
+        Assert.Equal($"-c {directory}: is a directory; give the config file in it (e.g. -c {Path.Combine(directory, "config.json")})", error.Message);
+    }
+
+    [Fact]
+    public void AnEmptyConfigFile_IsRefusedWithOneLine_SayingWhatGoesInIt()
+    {
+        File.WriteAllText(_file, "");
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", _file]));
+        Assert.StartsWith($"-c {_file}: the config file is empty; it holds one JSON object of shadowsocks keys", error.Message);
     }
 
     [Fact]
@@ -206,8 +225,8 @@ public sealed class LayeredSettingsTests : IDisposable
     }
 
     [Theory]
-    [InlineData("""{ "server_port": 8388, "password": "pw", "timeout": [5, 7] }""", "timeout: in FILE, expected a single value, not a list or an object")]
-    [InlineData("""{ "server_port": 8388, "password": "pw", "timeout": {} }""", "timeout: in FILE, expected a single value, not a list or an object")]
+    [InlineData("""{ "server_port": 8388, "password": "pw", "timeout": [5, 7] }""", "timeout: in FILE, expected a single value, not a list, an object or null")]
+    [InlineData("""{ "server_port": 8388, "password": "pw", "timeout": {} }""", "timeout: in FILE, expected a single value, not a list, an object or null")]
     [InlineData("""{ "server_port": [8388, 9], "password": "pw" }""", "server_port: in FILE, expected a single value")]
     [InlineData("""{ "server_port": 8388, "password": "pw", "method": { "name": "aes-256-gcm" } }""", "method: in FILE, expected a single value")]
     [InlineData("""{ "server_port": 8388, "password": "pw", "method": "" }""", "method: in FILE, '' is not a method")]
