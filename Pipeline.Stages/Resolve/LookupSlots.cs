@@ -1,19 +1,31 @@
+using System.Net;
+using Shadowsocks.Pipeline.Core.Dns;
+
 namespace Shadowsocks.Pipeline.Stages.Resolve;
 
 /// <summary>
-/// The resolve stage's lookups in flight, at most <c>pipeline.resolve.max_parallelism</c> of them, and how many
-/// connections wait for one (they count in the stage's <c>pipeline.stage.queue_length</c>, as the block's input queue does).
+/// The lookups in flight of a stage that resolves names (the server's TCP and UDP resolve stages, the local's route
+/// stage), at most its <c>max_parallelism</c>, and how many wait for one (the TCP stage counts them in its
+/// <c>pipeline.stage.queue_length</c>, as the block's input queue). A lookup can take seconds (a name whose servers do
+/// not answer); bounding the lookups rather than the block's connections or datagrams lets whatever needs none go on.
 /// </summary>
 internal sealed class LookupSlots(int count)
 {
     private readonly SemaphoreSlim _slots = new(count);
     private int _waiting;
 
-    /// <summary>Connections waiting for a slot right now.</summary>
+    /// <summary>Waiting for a slot right now.</summary>
     public int Waiting => Volatile.Read(ref _waiting);
 
-    /// <summary>Takes a slot (give it back with <see cref="Leave"/>); throws if <paramref name="cancellationToken"/> ends the wait.</summary>
-    public async Task EnterAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// <paramref name="host"/>'s addresses: at once when the resolver knows them (the hosts file, the cache), with no
+    /// slot to wait for behind lookups that take long; otherwise through <see cref="LookUpAsync"/>.
+    /// </summary>
+    public ValueTask<IPAddress[]> ResolveAsync(IDnsResolver resolver, string host, CancellationToken cancellationToken) =>
+        resolver.TryResolveAtOnce(host, out var known) ? ValueTask.FromResult(known) : LookUpAsync(resolver, host, cancellationToken);
+
+    /// <summary>A lookup within a slot (waited for first); throws if <paramref name="cancellationToken"/> ends the wait or the lookup.</summary>
+    public async ValueTask<IPAddress[]> LookUpAsync(IDnsResolver resolver, string host, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _waiting);
         try
@@ -24,7 +36,14 @@ internal sealed class LookupSlots(int count)
         {
             Interlocked.Decrement(ref _waiting);
         }
-    }
 
-    public void Leave() => _slots.Release();
+        try
+        {
+            return await resolver.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
 }

@@ -42,29 +42,13 @@ internal static class ResolveStage
 
             using var span = StageActivity.Start(Name, session, options);
             span?.SetTag("dns.question.name", session.Destination.Host);
-            if (resolver.TryResolveAtOnce(session.Destination.Host!, out var known))
+            try
             {
-                // The hosts file or the cache: no lookup, so no slot to wait for behind lookups that take long.
-                session.ResolvedAddresses = known;
+                session.ResolvedAddresses = await lookups.ResolveAsync(resolver, session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
             }
-            else
+            catch (OperationCanceledException)
             {
-                try
-                {
-                    await lookups.EnterAsync(session.Cancellation.Token).ConfigureAwait(false);
-                    try
-                    {
-                        session.ResolvedAddresses = await resolver.ResolveAsync(session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        lookups.Leave();
-                    }
-                }
-                catch (OperationCanceledException)
-                {
-                    session.ResolvedAddresses = [];
-                }
+                session.ResolvedAddresses = [];
             }
 
             if (session.ResolvedAddresses.Length == 0)

@@ -55,23 +55,9 @@ internal static class RouteStage
 
     private static async ValueTask<IPAddress[]> LookUpAsync(IDnsResolver resolver, LookupSlots lookups, TcpSession session)
     {
-        var host = session.Destination.Host!;
-        if (resolver.TryResolveAtOnce(host, out var known))
-        {
-            return known; // the hosts file or the cache: no lookup, so no slot to wait for
-        }
-
         try
         {
-            await lookups.EnterAsync(session.Cancellation.Token).ConfigureAwait(false);
-            try
-            {
-                return await resolver.ResolveAsync(host, session.Cancellation.Token).ConfigureAwait(false);
-            }
-            finally
-            {
-                lookups.Leave();
-            }
+            return await lookups.ResolveAsync(resolver, session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
         {

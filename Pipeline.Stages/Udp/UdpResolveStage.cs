@@ -3,6 +3,7 @@ using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Connections;
+using Shadowsocks.Pipeline.Stages.Resolve;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
@@ -23,7 +24,7 @@ internal static class UdpResolveStage
     public static TransformManyBlock<Datagram, Datagram> Create(
         StageOptions options, TaskScheduler loop, IDnsResolver resolver, ForbiddenAddresses forbidden, AccessControlList? acl = null)
     {
-        var lookups = new SemaphoreSlim(options.MaxParallelism);
+        var lookups = new LookupSlots(options.MaxParallelism);
         var maxWaiting = Math.Max(1, options.BoundedCapacity / 2);
         var waiting = 0;
         var blockOptions = BlockOptions.OnLoop(options, loop);
@@ -53,15 +54,7 @@ internal static class UdpResolveStage
 
                     try
                     {
-                        await lookups.WaitAsync().ConfigureAwait(false);
-                        try
-                        {
-                            addresses = await resolver.ResolveAsync(target.Host!, CancellationToken.None).ConfigureAwait(false);
-                        }
-                        finally
-                        {
-                            lookups.Release();
-                        }
+                        addresses = await lookups.LookUpAsync(resolver, target.Host!, CancellationToken.None).ConfigureAwait(false);
                     }
                     finally
                     {

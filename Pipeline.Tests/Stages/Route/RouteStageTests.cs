@@ -1,11 +1,9 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Protocol;
-using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Route;
 using Shadowsocks.Pipeline.Tests.Core.Dns;
+using Shadowsocks.Pipeline.Tests.Stages.Resolve;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Route;
 
@@ -16,8 +14,6 @@ namespace Shadowsocks.Pipeline.Tests.Stages.Route;
 /// </summary>
 public sealed class RouteStageTests
 {
-    private const int SlowNames = 8;
-
     [Theory]
     [InlineData("address")]
     [InlineData("proxied.test")] // a proxy-list rule decides: no lookup
@@ -28,55 +24,14 @@ public sealed class RouteStageTests
         Assert.True(AccessControlList.TryParse("[proxy_all]\n[proxy_list]\n^proxied\\.test$\n[bypass_list]\n127.0.0.0/8\n", out var acl, out var error), error);
         var resolver = new GatedResolver { Known = "cached.test" };
         var block = RouteStage.Create(new StageOptions(2, 64), acl, resolver);
-        var sessions = new List<TcpSession>();
-        try
-        {
-            for (var i = 0; i < SlowNames; i++)
-            {
-                sessions.Add(Session(ShadowsocksAddress.FromHost($"slow{i}.test", 80)));
-                Assert.True(block.Post(sessions[^1]));
-            }
+        var (quick, first, maxInFlightWhileHeld, others) = await HeldLookups.RunAsync(
+            block, resolver, destination == "address" ? ShadowsocksAddress.FromEndPoint(new IPEndPoint(IPAddress.Loopback, 80)) : ShadowsocksAddress.FromHost(destination, 80), cancel.Token);
 
-            while (resolver.Calls < 2)
-            {
-                await Task.Delay(10, cancel.Token);
-            }
-
-            var quick = Session(destination == "address" ? ShadowsocksAddress.FromEndPoint(new IPEndPoint(IPAddress.Loopback, 80)) : ShadowsocksAddress.FromHost(destination, 80));
-            sessions.Add(quick);
-            Assert.True(block.Post(quick));
-            TcpSession? first = null;
-            try
-            {
-                first = await block.ReceiveAsync(TimeSpan.FromSeconds(3), cancel.Token);
-            }
-            catch (TimeoutException)
-            {
-                // Asserted below, after the held lookups are let go.
-            }
-
-            var maxInFlightWhileHeld = resolver.MaxInFlight;
-            resolver.Open();
-            var routed = new List<TcpSession>();
-            while (routed.Count < (first is null ? SlowNames + 1 : SlowNames))
-            {
-                routed.Add(await block.ReceiveAsync(cancel.Token));
-            }
-
-            Assert.True(ReferenceEquals(quick, first), "a connection that needs no lookup waited behind other connections' lookups");
-            Assert.Equal(destination != "proxied.test", quick.Direct); // loopback is on the bypass list
-            Assert.Equal(2, maxInFlightWhileHeld);
-            Assert.Equal(2, resolver.MaxInFlight);
-            Assert.Equal(SlowNames, resolver.Calls);
-            Assert.All(routed.Where(s => !ReferenceEquals(s, quick)), s => Assert.True(s.Direct));
-        }
-        finally
-        {
-            resolver.Open();
-            sessions.ForEach(s => s.Dispose());
-        }
+        Assert.True(ReferenceEquals(quick, first), "a connection that needs no lookup waited behind other connections' lookups");
+        Assert.Equal(destination != "proxied.test", quick.Direct); // loopback is on the bypass list
+        Assert.Equal(2, maxInFlightWhileHeld);
+        Assert.Equal(2, resolver.MaxInFlight);
+        Assert.Equal(HeldLookups.SlowNames, resolver.Calls);
+        Assert.All(others, s => Assert.True(s.Direct));
     }
-
-    private static TcpSession Session(ShadowsocksAddress destination) =>
-        new(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), span: null) { Destination = destination };
 }
