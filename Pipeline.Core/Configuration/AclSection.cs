@@ -80,10 +80,7 @@ internal sealed class AclSection
 
     public bool Contains(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
+        address = Multiplexing.DualStack.Unmapped(address);
 
         if (address.AddressFamily == AddressFamily.InterNetwork)
         {

@@ -51,10 +51,7 @@ internal sealed class ForbiddenAddresses
 
     public bool Contains(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
+        address = Multiplexing.DualStack.Unmapped(address);
 
         // A connection or datagram to the unspecified address reaches this machine's own loopback (Linux): it is
         // forbidden when loopback is.

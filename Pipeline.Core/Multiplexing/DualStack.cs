@@ -13,6 +13,9 @@ internal static class DualStack
     public static IPEndPoint Unmapped(IPEndPoint endPoint) =>
         endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
+    /// <summary>The plain IPv4 form of an IPv4-mapped address (<c>::ffff:a.b.c.d</c>); any other address as it is.</summary>
+    public static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
     /// <summary>The endpoint as <paramref name="socket"/> takes it: an IPv4 endpoint mapped for an IPv6 socket.</summary>
     public static IPEndPoint For(Socket socket, IPEndPoint endPoint) =>
         socket.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.AddressFamily == AddressFamily.InterNetwork

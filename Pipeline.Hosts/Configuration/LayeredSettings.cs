@@ -67,12 +67,13 @@ internal sealed class LayeredSettings
                 throw new UsageException($"-c {path}: cannot read the config file: no such file");
             }
 
-            if (new FileInfo(file).Length == 0)
+            var size = new FileInfo(file).Length;
+            if (size == 0)
             {
                 throw new UsageException($"-c {path}: the config file is empty; it holds one JSON object of shadowsocks keys (e.g. {{\"server_port\": 8388, \"password\": \"...\"}})");
             }
 
-            if (new FileInfo(file).Length is var size and > MaxConfigBytes)
+            if (size > MaxConfigBytes)
             {
                 // ss-libev refuses such a file too; read whole, it would sit in memory for the life of the process.
                 throw new UsageException($"-c {path}: the config file is {size / 1024} KiB; a config file is at most {MaxConfigBytes / 1024} KiB (is it the right file?)");

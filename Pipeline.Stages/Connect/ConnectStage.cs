@@ -89,7 +89,7 @@ internal static class ConnectStage
                 {
                     // An IPv4-mapped IPv6 address (ATYP 4, ::ffff:a.b.c.d) is reached as the IPv4 address it stands for:
                     // .NET's IPv6 sockets are IPv6-only, and a connect to the mapped form fails (ss-libev's reaches it).
-                    allowed.Add(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+                    allowed.Add(DualStack.Unmapped(address));
                 }
             }
 
