@@ -69,7 +69,7 @@ internal static class HappyEyeballs
         {
             while (next < targets.Count || running.Count > 0)
             {
-                ThrowIfOver(cancellationToken, last); // the deadline: what still runs is cancelled below
+                ThrowIfOver(cancellationToken, last ?? FailedAmong(running)); // the deadline: what still runs is cancelled below
                 if (next < targets.Count)
                 {
                     running.Add((open(targets[next], race.Token).AsTask(), next));
@@ -114,6 +114,13 @@ internal static class HappyEyeballs
             }
         }
     }
+
+    /// <summary>
+    /// An attempt that failed but was not looked at yet: the deadline and a refusal can land together, and the
+    /// refusal is what the caller's message should name.
+    /// </summary>
+    private static Exception? FailedAmong(List<(Task<Socket> Attempt, int Index)> running) =>
+        running.Select(r => r.Attempt).FirstOrDefault(a => a.IsFaulted)?.Exception?.InnerException;
 
     private static void ThrowIfOver(CancellationToken cancellationToken, Exception? last)
     {

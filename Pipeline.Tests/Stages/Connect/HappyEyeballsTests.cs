@@ -129,9 +129,21 @@ public sealed class HappyEyeballsTests
         var time = new ManualTimeProvider();
         using var deadline = new CancellationTokenSource();
         var refused = ClosedPort();
-        var race = HappyEyeballs.ConnectAsync([silent.EndPoint, refused], Open, time, deadline.Token);
+        var refusal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        ValueTask<Socket> Watching(IPEndPoint target, CancellationToken token)
+        {
+            var attempt = Open(target, token).AsTask();
+            if (target.Equals(refused))
+            {
+                _ = attempt.ContinueWith(_ => refusal.TrySetResult(), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
+
+            return new ValueTask<Socket>(attempt);
+        }
+
+        var race = HappyEyeballs.ConnectAsync([silent.EndPoint, refused], Watching, time, deadline.Token);
         time.Advance(HappyEyeballs.AttemptDelay); // the second starts, and is refused at once; the first stays silent
-        await Task.Delay(300);
+        await refusal.Task.WaitAsync(s_wall); // not a fixed wait: on a loaded machine the refusal can take longer
         Assert.False(race.IsCompleted);
         await deadline.CancelAsync();
 
