@@ -51,6 +51,20 @@ public sealed class AccessControlListTests
     }
 
     [Fact]
+    public void RulesWrittenAsIPv4MappedAddresses_MatchTheIPv4Addresses()
+    {
+        var acl = Parse("""
+            ::ffff:10.0.0.0/104
+            ::ffff:192.0.2.7
+            """);
+        Assert.False(acl.Admits(IPAddress.Parse("10.1.2.3")));
+        Assert.False(acl.Admits(IPAddress.Parse("::ffff:10.1.2.3")));
+        Assert.False(acl.Admits(IPAddress.Parse("192.0.2.7")));
+        Assert.True(acl.Admits(IPAddress.Parse("192.0.2.8")));
+        Assert.True(acl.Admits(IPAddress.Parse("11.0.0.1")));
+    }
+
+    [Fact]
     public void OutboundBlockList_AddressesNetworksAndHostNameRules()
     {
         var acl = Parse("""
