@@ -20,7 +20,16 @@ public sealed class LoadTests(ITestOutputHelper output)
         using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         await using var destination = new EchoDestination();
         var budget = new ReadBudget(ReadBudget.DefaultBytes); // the default, shared here by local and server
-        await using var chain = RelayChain.Start("aes-128-gcm", tune: o => o with { ReadBudget = budget });
+        // Timeouts far above the chain's 5 s: this test asserts no loss under load, and on a loaded CI machine a
+        // thousand clients in this process (hashing 1 MiB each way) can keep one from sending its SOCKS5 request for
+        // seconds, which the local then rightly closes as a stalled handshake (seen once in CI: a reply of 0xFF, closed before the reply).
+        await using var chain = RelayChain.Start("aes-128-gcm", tune: o => o with
+        {
+            ReadBudget = budget,
+            HandshakeTimeout = TimeSpan.FromMinutes(2),
+            ConnectTimeout = TimeSpan.FromMinutes(2),
+            IdleTimeout = TimeSpan.FromMinutes(2),
+        });
 
         // Warm up (thread pool, socket engine, pools) so the baseline is the steady state, not the cold start.
         await RoundAsync(chain, destination, 50, cancel.Token);
