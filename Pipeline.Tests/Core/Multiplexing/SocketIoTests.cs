@@ -31,7 +31,10 @@ public sealed class SocketIoTests
         {
         }
 
-        for (var i = 0; i < 200 && SocketIo.UnsentBytes(writer) > 0; i++)
+        // The last acknowledgements come a moment after the reads: waited for with a generous bound (200 turns of
+        // 5 ms could pass before they were processed on a loaded machine).
+        var deadline = DateTime.UtcNow + s_wait;
+        while (SocketIo.UnsentBytes(writer) > 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(5);
         }
@@ -166,7 +169,9 @@ public sealed class SocketIoTests
                 var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 fillers.Add(socket);
                 connecting = SocketIo.ConnectAsync(socket, listener.LocalEndPoint!, cancel.Token).AsTask();
-                if (await Task.WhenAny(connecting, Task.Delay(300)) != connecting)
+                // A connect the queue takes completes at once; one still pending after a second hangs. (300 ms could
+                // pass before a completed connect was reported on a loaded machine, and that one was taken for hanging.)
+                if (await Task.WhenAny(connecting, Task.Delay(TimeSpan.FromSeconds(1))) != connecting)
                 {
                     break; // this one hangs
                 }

@@ -19,6 +19,7 @@ public sealed class SocketReceiveBridgeTests
         var inFlight = new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes));
         var received = new ConcurrentQueue<byte>();
         var chains = 0;
+        var firstChain = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
         ChunkChain Open()
         {
             Interlocked.Increment(ref chains);
@@ -32,13 +33,17 @@ public sealed class SocketReceiveBridgeTests
                 chunk.Return();
                 inFlight.Done();
             }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
+            firstChain.TrySetResult(sink.Completion);
             return new ChunkChain(sink, sink.Completion);
         }
 
         var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => Math.Min(b, 1000), _ => { }, CancellationToken.None);
         var payload = Enumerable.Range(0, 50_000).Select(i => (byte)i).ToArray();
         await writer.SendAsync(payload.AsMemory(0, 20_000), SocketFlags.None);
-        await Task.Delay(300); // a quiet gap: the first burst's chain is drained and dropped
+
+        // A quiet gap: the second burst goes once the first burst's chain is drained and dropped (a fixed 300 ms was
+        // not always enough on a loaded machine, and the two bursts then shared one chain).
+        await (await firstChain.Task.WaitAsync(s_wait)).WaitAsync(s_wait);
         await writer.SendAsync(payload.AsMemory(20_000), SocketFlags.None);
         writer.Shutdown(SocketShutdown.Send);
 
@@ -57,6 +62,7 @@ public sealed class SocketReceiveBridgeTests
         var inFlight = new ChunksInFlight(new ReadBudget(ReadBudget.DefaultBytes));
         var lengths = new ConcurrentQueue<int>();
         var total = 0L;
+        var chain = Task.CompletedTask;
         ChunkChain Open()
         {
             var sink = new ActionBlock<Chunk>(chunk =>
@@ -66,6 +72,7 @@ public sealed class SocketReceiveBridgeTests
                 chunk.Return();
                 inFlight.Done();
             }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
+            Volatile.Write(ref chain, sink.Completion);
             return new ChunkChain(sink, sink.Completion);
         }
 
@@ -82,7 +89,9 @@ public sealed class SocketReceiveBridgeTests
                 await Task.Delay(20);
             }
 
-            await Task.Delay(300); // quiet: the burst's chain drains
+            // Quiet: the pump finds nothing more and lets the burst's chain drain (waited for, not a fixed 300 ms: on a
+            // loaded machine the next burst could come before the pump had seen the gap, and not start small).
+            await Volatile.Read(ref chain).WaitAsync(s_wait);
             return [.. lengths];
         }
 
@@ -116,6 +125,7 @@ public sealed class SocketReceiveBridgeTests
         var lengths = new ConcurrentQueue<int>();
         var total = 0L;
         var busyWhileReading = 0;
+        var chain = Task.CompletedTask;
         ChunkChain Open()
         {
             var sink = new ActionBlock<Chunk>(chunk =>
@@ -126,6 +136,7 @@ public sealed class SocketReceiveBridgeTests
                 chunk.Return();
                 inFlight.Done();
             }, new ExecutionDataflowBlockOptions { BoundedCapacity = 2 });
+            Volatile.Write(ref chain, sink.Completion);
             return new ChunkChain(sink, sink.Completion);
         }
 
@@ -143,7 +154,9 @@ public sealed class SocketReceiveBridgeTests
         Assert.All(lengths, length => Assert.InRange(length, 1, ReadBudget.Smallest));
         Assert.Contains(lengths, length => length > SocketReceiveBridge.FirstReadSize);
 
-        await Task.Delay(300); // quiet: the pump is no longer busy
+        // Quiet: the pump leaves the busy count as it finds nothing more, before it lets the burst's chain go (waited
+        // for, not a fixed 300 ms, which a loaded machine could outlast).
+        await Volatile.Read(ref chain).WaitAsync(s_wait);
         Assert.Equal(63, budget.Busy);
         await writer.SendAsync(bulk, SocketFlags.None);
         writer.Shutdown(SocketShutdown.Send);
@@ -179,15 +192,17 @@ public sealed class SocketReceiveBridgeTests
             }
         }
 
+        // One chunk is being processed and the bridge holds one more while it waits on SendAsync: waited for (on a
+        // loaded machine the pump may not have read them within a fixed wait), then a moment to see it read no more.
+        await UntilAsync(() => Volatile.Read(ref chunks) >= 2);
         await Task.Delay(200);
-        // One chunk is being processed and the bridge holds one more while it waits on SendAsync.
         Assert.InRange(Volatile.Read(ref chunks), 1, 2);
         Assert.True(written < 2000L * block.Length, "the writer never stalled: nothing pushed back");
         Assert.False(pump.IsCompleted);
 
         // Releasing the consumer lets the bridge go on.
         gate.Release(100);
-        await Task.Delay(200);
+        await UntilAsync(() => Volatile.Read(ref chunks) > 2);
         Assert.True(Volatile.Read(ref chunks) > 2);
         cancel.Cancel();
         gate.Release(10_000);
@@ -224,7 +239,8 @@ public sealed class SocketReceiveBridgeTests
         var pump = SocketReceiveBridge.RunAsync(reader, Open, null, inFlight, static b => b, _ => Interlocked.Increment(ref chunks), CancellationToken.None);
         var bulk = new byte[256 * 1024];
         var sending = writer.SendAsync(bulk, SocketFlags.None);
-        await Task.Delay(300);
+        await UntilAsync(() => Volatile.Read(ref chunks) >= 1); // the first read, waited for: not within a fixed time under load
+        await Task.Delay(300); // and a moment to see that no second read follows it
         Assert.Equal(1, Volatile.Read(ref chunks)); // read, handed over, and waiting for it to be sent
         Assert.Equal(1, budget.InFlight);
 
@@ -338,6 +354,16 @@ public sealed class SocketReceiveBridgeTests
         Assert.Equal(0, opened);
         cancel.Cancel();
         Assert.Equal(ReceiveOutcome.Cancelled, await pump.WaitAsync(s_wait));
+    }
+
+    /// <summary>Returns once <paramref name="condition"/> holds, or after <see cref="s_wait"/> (the caller asserts).</summary>
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + s_wait;
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
     }
 
     /// <summary>A chain of one block that sends (drops) each chunk only when <paramref name="gate"/> lets it, holding up to <paramref name="capacity"/>.</summary>
