@@ -100,7 +100,9 @@ public sealed class DnsResolverTests : IDisposable
         using var cancel = new CancellationTokenSource(s_timeout);
         using var failing = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>(
             [(IsAQuery(query) ? FakeDnsServer.Answer(query, [], rcode: 2) : FakeDnsServer.Answer(query, []), false)]));
-        using var resolver = Resolver([failing.EndPoint, _dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromMilliseconds(500));
+        // 2 s per attempt (the default): with 500 ms, a loaded machine could let dnsmasq's answer miss its attempt, and
+        // the resolver went round to the failing server again (4 queries there, not 2), as SilentServerFirst once did.
+        using var resolver = Resolver([failing.EndPoint, _dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromSeconds(2));
         Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
         Assert.Equal(2, failing.Queries);
     }
@@ -113,7 +115,9 @@ public sealed class DnsResolverTests : IDisposable
         using var cancel = new CancellationTokenSource(s_timeout);
         using var dropsAaaa = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>(
             IsAQuery(query) ? [(FakeDnsServer.Answer(query, [IPAddress.Parse("10.5.5.5")]), false)] : []));
-        using var resolver = Resolver([dropsAaaa.EndPoint], attemptTimeout: TimeSpan.FromMilliseconds(300), total: TimeSpan.FromSeconds(3));
+        // The A answer must come within an attempt: 1 s, not 300 ms, so that a loaded machine does not miss it on
+        // every attempt within the total.
+        using var resolver = Resolver([dropsAaaa.EndPoint], attemptTimeout: TimeSpan.FromSeconds(1), total: TimeSpan.FromSeconds(5));
         Assert.Equal([IPAddress.Parse("10.5.5.5")], await resolver.ResolveAsync("no-aaaa.test", cancel.Token));
     }
 
@@ -148,10 +152,12 @@ public sealed class DnsResolverTests : IDisposable
             closed = (IPEndPoint)probe.LocalEndPoint!;
         }
 
-        using var resolver = Resolver([closed, _dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromSeconds(2));
+        // Waiting out the first attempt takes 4 s; asking the next at once, far less. The bound is half an attempt, so
+        // that a loaded machine's slower lookup is not taken for a wait (1 s of 2 left little room).
+        using var resolver = Resolver([closed, _dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromSeconds(4));
         var clock = Stopwatch.StartNew();
         Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
     }
 
     [Fact]
@@ -160,10 +166,11 @@ public sealed class DnsResolverTests : IDisposable
         // The query carried '?' for each non-ASCII character, the server's answer repeated that question, and the
         // resolver ignored it as an answer to another name: every attempt timed out (8 queries, the whole deadline).
         using var cancel = new CancellationTokenSource(s_timeout);
-        using var resolver = Resolver([_dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromSeconds(1), total: TimeSpan.FromSeconds(4));
+        // An attempt that times out takes 4 s; the bound is half of it, room for a loaded machine (900 ms of 1 s left little).
+        using var resolver = Resolver([_dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromSeconds(4), total: TimeSpan.FromSeconds(16));
         var clock = Stopwatch.StartNew();
         Assert.Empty(await resolver.ResolveAsync("ex\u00e4mple.test", cancel.Token));
-        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(900), $"took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
     }
 
     private static bool IsAQuery(byte[] query)

@@ -16,7 +16,7 @@ internal static class HeldLookups
     public const int SlowNames = 8;
 
     /// <summary>
-    /// Runs the scene on <paramref name="block"/> (at least 2 lookup slots). <c>First</c> is what came out within 3 s
+    /// Runs the scene on <paramref name="block"/> (at least 2 lookup slots). <c>First</c> is what came out within 10 s
     /// while the lookups were held (null: nothing); <c>Others</c> every other connection, once the resolver opened.
     /// </summary>
     public static async Task<(TcpSession Quick, TcpSession? First, int MaxInFlightWhileHeld, List<TcpSession> Others)> RunAsync(
@@ -42,7 +42,9 @@ internal static class HeldLookups
             TcpSession? first = null;
             try
             {
-                first = await block.ReceiveAsync(TimeSpan.FromSeconds(3), cancellationToken);
+                // Generous: the held lookups never end by themselves, so a longer wait tells the same, and a loaded
+                // machine (a thread pool short of threads) can take seconds to run the stage's continuation.
+                first = await block.ReceiveAsync(TimeSpan.FromSeconds(10), cancellationToken);
             }
             catch (TimeoutException)
             {
