@@ -53,6 +53,14 @@ internal sealed class LibevPeer : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         await peer.WaitListeningAsync(port);
+        if (args.Contains("-u"))
+        {
+            // ss-libev binds its UDP port only after it listens on TCP (a name lookup comes between the two): a
+            // datagram sent as soon as the TCP port listens could find nothing bound, and the test waited for its
+            // answer until it gave up.
+            await peer.WaitListeningAsync(port, udp: true);
+        }
+
         if (args.Contains("--plugin"))
         {
             // ss-libev starts its SIP003 plugin and listens without waiting for it: ss-local took its port about 10 ms
@@ -89,8 +97,11 @@ internal sealed class LibevPeer : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until the port is listening, without connecting (a probe connection would reach the destination).</summary>
-    private async Task WaitListeningAsync(int port)
+    /// <summary>
+    /// Waits until the port is listening (or, with <paramref name="udp"/>, bound for UDP), without connecting (a probe
+    /// connection would reach the destination).
+    /// </summary>
+    private async Task WaitListeningAsync(int port, bool udp = false)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromSeconds(10))
@@ -100,7 +111,8 @@ internal sealed class LibevPeer : IAsyncDisposable
                 break;
             }
 
-            if (System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Any(e => e.Port == port))
+            var properties = System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties();
+            if ((udp ? properties.GetActiveUdpListeners() : properties.GetActiveTcpListeners()).Any(e => e.Port == port))
             {
                 return;
             }
@@ -108,7 +120,7 @@ internal sealed class LibevPeer : IAsyncDisposable
             await Task.Delay(10);
         }
 
-        throw new InvalidOperationException($"{_process.StartInfo.FileName} did not listen on {port}: {Log()}");
+        throw new InvalidOperationException($"{_process.StartInfo.FileName} did not listen on {port}{(udp ? " (UDP)" : "")}: {Log()}");
     }
 
     /// <summary>
