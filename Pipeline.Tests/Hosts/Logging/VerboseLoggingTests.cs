@@ -38,7 +38,10 @@ public sealed class VerboseLoggingTests
             await Socks5TestClient.ReadToEndAsync(failing, cancel.Token);
         }
 
-        await Task.Delay(500, cancel.Token);
+        // Each connection's line is written as it closes: waited for (a fixed 500 ms could pass first on a loaded
+        // machine, and the stop then ended a connection before it had closed by itself). The assertions below tell.
+        await server.WaitForOutputAsync($"-> 127.0.0.1:{Port(destination.EndPoint.Port)} closed after", TimeSpan.FromSeconds(20));
+        await server.WaitForOutputAsync($"-> 127.0.0.1:{Port(refusedPort)} failed after", TimeSpan.FromSeconds(20));
         await _local!.StopAsync(TimeSpan.FromSeconds(10));
         await server.StopAsync(TimeSpan.FromSeconds(10));
 

@@ -1,5 +1,8 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Hosts.Configuration;
 using Shadowsocks.Pipeline.Hosts.Telemetry;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -23,6 +26,22 @@ public sealed partial class TraceFileTests : IDisposable
         await using var first = new EchoDestination();
         await using var second = new EchoDestination();
         string file;
+
+        // This test's connections' root spans (two on each side), counted as they end.
+        var ports = new[] { first, second }.Select(d => d.EndPoint.Port.ToString(CultureInfo.InvariantCulture)).ToHashSet();
+        var rootsEnded = 0;
+        using var roots = new ActivityListener
+        {
+            ShouldListenTo = static source => source.Name == PipelineTelemetry.Name,
+            ActivityStopped = a =>
+            {
+                if (a.ParentSpanId == default && ports.Contains(Convert.ToString(a.GetTagItem(TagNames.ServerPort), CultureInfo.InvariantCulture) ?? ""))
+                {
+                    Interlocked.Increment(ref rootsEnded);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(roots);
         using (var telemetry = TelemetrySetup.Start("test", new TelemetrySettings(_directory, null, null)))
         {
             file = telemetry.TraceFile!;
@@ -37,8 +56,13 @@ public sealed partial class TraceFileTests : IDisposable
                 }
             }
 
-            // The relay spans end when both directions have closed on both sides.
-            await Task.Delay(500, cancel.Token);
+            // The relay spans end when both directions have closed on both sides, and each root span as its session is
+            // disposed a moment later: waited for (a fixed 500 ms could pass first on a loaded machine, and the file
+            // then lacked them).
+            for (var waited = 0; Volatile.Read(ref rootsEnded) < 4 && waited < 1000; waited++)
+            {
+                await Task.Delay(20, cancel.Token);
+            }
         } // disposing flushes the batch processor into the file
 
         var spans = new List<JsonElement>();

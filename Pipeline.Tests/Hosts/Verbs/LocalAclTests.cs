@@ -89,10 +89,14 @@ public sealed class LocalAclTests : IAsyncLifetime
         using var _ = ours;
         await SourceSeenAsync(oursAt, "localhost", cancel.Token);
         await SourceSeenAsync(oursAt, "127.0.0.1", cancel.Token);
-        await Task.Delay(300, cancel.Token);
+
+        // A connection's line is written as it closes: waited for (a fixed 300 ms could pass first on a loaded machine,
+        // and the stop then ended the connection before it had closed by itself). The assertions below tell.
+        var port = Port((IPEndPoint)_destination.LocalEndPoint!);
+        await ours.WaitForOutputAsync($"-> localhost:{port} (direct, by the ACL) closed after", TimeSpan.FromSeconds(20));
+        await ours.WaitForOutputAsync($"-> 127.0.0.1:{port} closed after", TimeSpan.FromSeconds(20));
         await ours.StopAsync(TimeSpan.FromSeconds(10));
 
-        var port = Port((IPEndPoint)_destination.LocalEndPoint!);
         Assert.True(ours.Output.Contains($"-> localhost:{port} (direct, by the ACL) closed after", StringComparison.Ordinal), ours.Output);
         Assert.Contains($"-> 127.0.0.1:{port} closed after", ours.Output);
     }
