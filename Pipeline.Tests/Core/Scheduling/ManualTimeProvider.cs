@@ -2,7 +2,7 @@ namespace Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 /// <summary>
 /// A clock that moves only when told (<see cref="Advance"/>); its one-shot timers fire, on the caller's thread, when
-/// the time they wait for has come. Periodic timers are not needed here and refused.
+/// the time they wait for has come; <see cref="ITimer.Change"/> re-arms one. Periodic timers are not needed here and refused.
 /// </summary>
 internal sealed class ManualTimeProvider : TimeProvider
 {
@@ -37,14 +37,8 @@ internal sealed class ManualTimeProvider : TimeProvider
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
-        Assert.Equal(Timeout.InfiniteTimeSpan, period);
         var timer = new ManualTimer(this, callback, state);
-        lock (_gate)
-        {
-            timer.DueAt = _now + dueTime;
-            _timers.Add(timer);
-        }
-
+        Arm(timer, dueTime, period);
         return timer;
     }
 
@@ -65,6 +59,24 @@ internal sealed class ManualTimeProvider : TimeProvider
         }
     }
 
+    /// <summary>
+    /// Sets when <paramref name="timer"/> fires next; an infinite due time disarms it (as
+    /// <c>new CancellationTokenSource(delay, timeProvider)</c> creates its timer before it sets the delay).
+    /// </summary>
+    private void Arm(ManualTimer timer, TimeSpan dueTime, TimeSpan period)
+    {
+        Assert.Equal(Timeout.InfiniteTimeSpan, period);
+        lock (_gate)
+        {
+            _timers.Remove(timer);
+            if (dueTime != Timeout.InfiniteTimeSpan)
+            {
+                timer.DueAt = _now + dueTime;
+                _timers.Add(timer);
+            }
+        }
+    }
+
     private void Remove(ManualTimer timer)
     {
         lock (_gate)
@@ -79,7 +91,11 @@ internal sealed class ManualTimeProvider : TimeProvider
 
         public void Fire() => callback(state);
 
-        public bool Change(TimeSpan dueTime, TimeSpan period) => throw new NotSupportedException("one-shot timers only");
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            owner.Arm(this, dueTime, period);
+            return true;
+        }
 
         public void Dispose() => owner.Remove(this);
 
