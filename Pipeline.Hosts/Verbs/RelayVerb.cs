@@ -113,6 +113,7 @@ internal static class RelayVerb
         using var loggers = HostLogging.Create(settings.Verbose);
         var log = loggers.CreateLogger("shadowsocks");
         using var connections = settings.Verbose ? new ConnectionLog(loggers.CreateLogger("shadowsocks.connections")) : null;
+        using var authenticationFailures = new AuthenticationFailureLog(log, TimeProvider.System); // at every level: a peer with another password
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
         IPEndPoint[] moreBound = [];
