@@ -173,8 +173,8 @@ internal static class RelayVerb
         var what = verb switch
         {
             "server" => "shadowsocks server",
-            "local" => $"shadowsocks local (SOCKS5) via {relay.Server}",
-            _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {relay.Server}",
+            "local" => $"shadowsocks local (SOCKS5) via {ServerName(relay.Server!)}",
+            _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {ServerName(relay.Server!)}",
         };
         var protocols = (tcp, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => "udp" };
         output.WriteLine($"{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
@@ -343,6 +343,9 @@ internal static class RelayVerb
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
+
+    /// <summary>The server as the user gave it: <c>host:port</c> for a name (DnsEndPoint's own text is "Unspecified/host:port").</summary>
+    private static string ServerName(System.Net.EndPoint server) => server is System.Net.DnsEndPoint dns ? $"{dns.Host}:{dns.Port}" : server.ToString()!;
 
     private static (string Host, int Port) HostAndPort(System.Net.EndPoint server) => server switch
     {

@@ -24,6 +24,9 @@ public sealed class ServerNameTests
             "local", "-s", "localhost", "-p", Port(serverAt.Port), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", "by-name", "-m", "aes-256-gcm");
         using var __ = local;
 
+        // The start line names the server as given, not DnsEndPoint's "Unspecified/localhost:PORT".
+        Assert.Contains($"shadowsocks local (SOCKS5) via localhost:{serverAt.Port} listening on", local.Output, StringComparison.Ordinal);
+
         for (var i = 0; i < 3; i++)
         {
             var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
