@@ -14,6 +14,7 @@ using Shadowsocks.Pipeline.Hosts.Configuration;
 using Shadowsocks.Pipeline.Hosts.Logging;
 using Shadowsocks.Pipeline.Hosts.Service;
 using Shadowsocks.Pipeline.Hosts.Telemetry;
+using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Relay;
 
@@ -173,8 +174,8 @@ internal static class RelayVerb
         var what = verb switch
         {
             "server" => "shadowsocks server",
-            "local" => $"shadowsocks local (SOCKS5) via {ServerName(relay.Server!)}",
-            _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {ServerName(relay.Server!)}",
+            "local" => $"shadowsocks local (SOCKS5) via {ServerFailover.Name(relay.Server!)}",
+            _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {ServerFailover.Name(relay.Server!)}",
         };
         var protocols = (tcp, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => "udp" };
         output.WriteLine($"{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
@@ -343,9 +344,6 @@ internal static class RelayVerb
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
-
-    /// <summary>The server as the user gave it: <c>host:port</c> for a name (DnsEndPoint's own text is "Unspecified/host:port").</summary>
-    private static string ServerName(System.Net.EndPoint server) => server is System.Net.DnsEndPoint dns ? $"{dns.Host}:{dns.Port}" : server.ToString()!;
 
     private static (string Host, int Port) HostAndPort(System.Net.EndPoint server) => server switch
     {

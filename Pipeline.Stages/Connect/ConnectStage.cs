@@ -43,12 +43,12 @@ internal static class ConnectStage
             {
                 var (socket, server) = await servers.ConnectAsync(open, session.Cancellation.Token).ConfigureAwait(false);
                 session.Remote = socket;
-                span?.SetTag(TagNames.NetworkPeerAddress, server.ToString());
+                span?.SetTag(TagNames.NetworkPeerAddress, ServerFailover.Name(server));
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
                 or Polly.CircuitBreaker.BrokenCircuitException)
             {
-                var reason = $"cannot connect to server {string.Join(", ", servers.Servers)}: {e.Message}";
+                var reason = $"cannot connect to server {string.Join(", ", servers.Servers.Select(ServerFailover.Name))}: {e.Message}";
                 session.FailureReply = e is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
                     ? Socks5Reply.ConnectionRefused
                     : Socks5Reply.HostUnreachable;

@@ -34,6 +34,9 @@ internal sealed class ServerFailover
 
     public IReadOnlyList<EndPoint> Servers => [.. _servers.Select(s => s.Server)];
 
+    /// <summary>A server as the user gave it: <c>host:port</c> for a name (DnsEndPoint's own text is "Unspecified/host:port").</summary>
+    public static string Name(EndPoint server) => server is DnsEndPoint dns ? $"{dns.Host}:{dns.Port}" : server.ToString()!;
+
     /// <summary>How long one attempt at one server may take (the connect timeout).</summary>
     public TimeSpan AttemptTimeout { get; }
 

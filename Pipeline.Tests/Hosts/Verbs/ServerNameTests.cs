@@ -69,4 +69,20 @@ public sealed class ServerNameTests
         Assert.Equal(1, code);
         Assert.StartsWith("shadowsocks: cannot look up the server nobody.test: no address", error.ToString());
     }
+
+    [Fact]
+    public async Task Local_WithTheServerGivenByName_NamesItAsGiven_WhenItCannotBeReached()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var serverPort = LocalServerRelayTests.FreeClosedPort(); // nothing listens there
+        var (local, localAt) = await HostProcess.StartAsync(new Dictionary<string, string>(),
+            "local", "-s", "localhost", "-p", Port(serverPort), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", "by-name", "-m", "aes-256-gcm", "-v");
+        using var _ = local;
+
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", 80, cancel.Token);
+        socket.Dispose();
+        Assert.Equal(5, reply); // connection refused
+        Assert.True(await local.WaitForOutputAsync($"cannot connect to server localhost:{serverPort}:", TimeSpan.FromSeconds(10)), local.Output);
+        Assert.DoesNotContain("Unspecified/", local.Output, StringComparison.Ordinal);
+    }
 }
