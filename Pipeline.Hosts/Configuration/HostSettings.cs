@@ -281,6 +281,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             yield return unknown;
         }
 
+        // ss-server and ss-local refuse -L; a config file shared with a tunnel may well carry tunnel_address.
+        if (verb != "tunnel" && settings.String("tunnel_address") is { Length: > 0 } && settings.Layer("tunnel_address") == settings.CommandLineLayer)
+        {
+            yield return $"{settings.Label("tunnel_address")} only a tunnel has a fixed destination (ignored); for a port forward run shadowsocks tunnel";
+        }
+
         if (verb != "server")
         {
             yield break;

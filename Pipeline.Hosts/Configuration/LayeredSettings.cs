@@ -192,6 +192,9 @@ internal sealed class LayeredSettings
         }
     }
 
+    /// <summary>The command line's layer (<see cref="Layer"/>): always the last, the one that wins.</summary>
+    public int CommandLineLayer => _providers.Length - 1;
+
     /// <summary>The layer that gives <paramref name="key"/>: higher wins (file 0 … command line); -1 when none does.</summary>
     public int Layer(string key)
     {

@@ -149,6 +149,19 @@ public sealed class LayeredSettingsTests : IDisposable
     public void WithoutAConfigFile_NoWarnings() =>
         Assert.Empty(TestSettings.Build("server", ["-p", "8388", "-k", "pw"], new() { ["SHADOWSOCKS_SOMETHING_ELSE"] = "1" }).Warnings);
 
+    [Theory]
+    [InlineData("server")]
+    [InlineData("local")]
+    public void TheTunnelsDestination_OnTheCommandLineOfAnotherVerb_IsOneLine_NotSilentlyIgnored(string verb)
+    {
+        // ss-server and ss-local refuse -L; a config file shared by the tunnel and the others stays quiet.
+        var warnings = TestSettings.Build(verb, ["-s", "127.0.0.1", "-p", "8388", "-l", "1080", "-k", "pw", "-L", "1.1.1.1:53"]).Warnings;
+        Assert.Equal(["-L: only a tunnel has a fixed destination (ignored); for a port forward run shadowsocks tunnel"], warnings);
+
+        File.WriteAllText(_file, """{ "server": "127.0.0.1", "server_port": 8388, "local_port": 1080, "password": "pw", "tunnel_address": "1.1.1.1:53" }""");
+        Assert.Empty(TestSettings.Build(verb, ["-c", _file]).Warnings);
+    }
+
     [Fact]
     public void RustStyleServersList_GivesTheMethodAndPassword_WhenTheTopLevelHasNone()
     {
