@@ -39,6 +39,9 @@ internal static class PipelineTelemetry
 
     public static readonly Counter<long> AuthenticationFailures = Meter.CreateCounter<long>("pipeline.authentication_failures", "{connection}", "Streams or packets that failed to authenticate.");
 
+    public static readonly Counter<long> ServerConnectFailures = Meter.CreateCounter<long>("pipeline.server_connect_failures", "{connection}",
+        "Connections a local or tunnel could not open to its server (every server and retry failed), by pipeline.reason: the servers and the last error.");
+
     public static readonly Counter<long> AcceptsPostponed = Meter.CreateCounter<long>("pipeline.accepts_postponed", "{accept}", "Accepts put off for a moment because the process had no file descriptor (or kernel buffer) to spare: raise nofile.");
 
     public static readonly Counter<long> ConnectionsReset = Meter.CreateCounter<long>("pipeline.connections_reset", "{connection}",

@@ -114,7 +114,9 @@ internal static class RelayVerb
         using var loggers = HostLogging.Create(settings.Verbose);
         var log = loggers.CreateLogger("shadowsocks");
         using var connections = settings.Verbose ? new ConnectionLog(loggers.CreateLogger("shadowsocks.connections")) : null;
-        using var authenticationFailures = new AuthenticationFailureLog(log, TimeProvider.System); // at every level: a peer with another password
+        // At every level: a peer with another password, a server that does not answer.
+        using var authenticationFailures = FailureWarning.Authentication(log, TimeProvider.System);
+        using var serverUnreachable = verb == "server" ? null : FailureWarning.ServerUnreachable(log, TimeProvider.System);
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
         IPEndPoint[] moreBound = [];
@@ -380,8 +382,17 @@ internal static class RelayVerb
             relay.StopAccepting();
         }
 
-        log.LogInformation("stopping: listener closed, {Open} connections open, waiting up to {Grace} s for them",
-            tcpRelays.Sum(r => r.ActiveSessions), grace.TotalSeconds);
+        var open = tcpRelays.Sum(r => r.ActiveSessions);
+        if (open == 0)
+        {
+            log.LogInformation("stopping: listener closed, no connections open");
+        }
+        else
+        {
+            log.LogInformation("stopping: listener closed, {Open} connection{S} open, waiting up to {Grace} s for {Them}",
+                open, open == 1 ? "" : "s", grace.TotalSeconds, open == 1 ? "it" : "them");
+        }
+
         var started = time.GetTimestamp();
         while ((tcpRelays.Sum(r => r.ActiveSessions) > 0 || ResetAfterDelivery.Shared.Count > 0) && time.GetElapsedTime(started) < grace)
         {

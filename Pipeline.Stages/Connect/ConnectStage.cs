@@ -48,10 +48,24 @@ internal static class ConnectStage
             catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
                 or Polly.CircuitBreaker.BrokenCircuitException)
             {
-                var reason = $"cannot connect to server {string.Join(", ", servers.Servers.Select(ServerFailover.Name))}: {e.Message}";
+                var named = $"cannot connect to server {string.Join(", ", servers.Servers.Select(ServerFailover.Name))}";
+                var reason = $"{named}: {e.Message}";
                 session.FailureReply = e is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
                     ? Socks5Reply.ConnectionRefused
                     : Socks5Reply.HostUnreachable;
+                if (!session.Cancellation.IsCancellationRequested)
+                {
+                    // Not a client that went away: the server did not answer. Few distinct values (the servers, an
+                    // error code), so the reason can be a metric's tag; the default-level warning shows it.
+                    var why = e switch
+                    {
+                        SocketException failed => failed.SocketErrorCode.ToString(),
+                        Polly.CircuitBreaker.BrokenCircuitException => "not tried: the last attempts failed (circuit open)",
+                        _ => "timed out",
+                    };
+                    PipelineTelemetry.ServerConnectFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, $"{named}: {why}"));
+                }
+
                 span.Fail(reason);
                 session.Fail(reason);
             }

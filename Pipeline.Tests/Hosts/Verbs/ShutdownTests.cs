@@ -35,9 +35,11 @@ public sealed class ShutdownTests
         }
 
         Assert.Equal(0, await local.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("stopping: listener closed, 1 connection open, waiting up to 30 s for it", local.Output, StringComparison.Ordinal);
         var (took, exit) = await server.StopAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(0, exit);
         Assert.True(took < TimeSpan.FromSeconds(3), $"an idle server took {took} to stop");
+        Assert.Contains("stopping: listener closed, no connections open", server.Output, StringComparison.Ordinal);
     }
 
     [Fact]

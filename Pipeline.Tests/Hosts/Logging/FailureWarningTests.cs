@@ -4,15 +4,15 @@ using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Logging;
 
-/// <summary>The default-level warning about authentication failures: the first at once, then one line a minute at most.</summary>
-public sealed class AuthenticationFailureLogTests
+/// <summary>The default-level warnings about failures the user must mend: the first at once, then one line a minute at most.</summary>
+public sealed class FailureWarningTests
 {
     [Fact]
     public void TheFirstFailure_IsOneLineAtOnce_LaterOnesAreCountedIntoOneLineAMinute()
     {
         var clock = new ManualTimeProvider();
         var logger = new WarningsLogger();
-        using var log = new AuthenticationFailureLog(logger, clock);
+        using var log = FailureWarning.Authentication(logger, clock);
 
         log.Count(1);
         Assert.Single(logger.Lines);
@@ -32,6 +32,23 @@ public sealed class AuthenticationFailureLogTests
         log.Count(1);
         Assert.Equal(2, logger.Lines.Count);
         Assert.Matches("^[0-9]{4,} more connections or datagrams failed authentication since the last such line", logger.Lines[1]);
+    }
+
+    [Fact]
+    public void AServerThatDoesNotAnswer_IsNamedWithItsError_InTheFirstLineAndTheLatestInTheNext()
+    {
+        var clock = new ManualTimeProvider();
+        var logger = new WarningsLogger();
+        using var log = FailureWarning.ServerUnreachable(logger, clock);
+
+        log.Count(1, "cannot connect to server 127.0.0.1:8388: ConnectionRefused");
+        log.Count(1, "cannot connect to server 127.0.0.1:8388: TimedOut");
+        Assert.Equal(["cannot connect to server 127.0.0.1:8388: ConnectionRefused: check the server's address and port (-s, -p) and that it runs; later failures: one line a minute at most, -v logs each"], logger.Lines);
+
+        clock.Advance(FailureWarning.Interval);
+        log.Count(1, "cannot connect to server 127.0.0.1:8388: HostNotFound");
+        Assert.Equal(2, logger.Lines.Count);
+        Assert.Matches("^[0-9]+ more connections could not reach the server since the last such line; the latest: cannot connect to server 127.0.0.1:8388: HostNotFound$", logger.Lines[1]);
     }
 
     private sealed class WarningsLogger : ILogger

@@ -1,0 +1,107 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+
+namespace Shadowsocks.Pipeline.Hosts.Logging;
+
+/// <summary>
+/// At the default level, the one sign of a failure that the user must mend and that otherwise shows only with
+/// <c>-v</c>: a warning when a counter of such failures moves. The first comes at once; later ones at most one line a
+/// <see cref="Interval"/>, with the count since the last, so a flood (probes, a server down under a busy browser)
+/// cannot flood the log. No timer: a failure after the interval writes the line.
+/// <list type="bullet">
+/// <item><see cref="Authentication"/>: a peer set up with another password or method (the commonest mistake: the
+/// server drains such a client without a word, and its <c>-v</c> line comes only when the drain ends, a timeout
+/// later);</item>
+/// <item><see cref="ServerUnreachable"/>: a local or tunnel whose server does not answer (a wrong address or port, a
+/// name that does not resolve, the server down): its clients get a SOCKS5 error or a closed connection.</item>
+/// </list>
+/// </summary>
+internal sealed class FailureWarning : IDisposable
+{
+    /// <summary>The least time between two lines.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    private readonly Lock _gate = new();
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Func<string?, string> _first;
+    private readonly Func<long, string?, string> _later;
+    private readonly MeterListener _listener = new();
+    private long _unreported;
+    private long _lastLine;
+    private bool _logged;
+
+    /// <param name="instrumentName">The counter listened to; its <see cref="TagNames.Reason"/>, if any, is the detail.</param>
+    /// <param name="first">The first line, from the failure's detail.</param>
+    /// <param name="later">A later line, from the count since the last line and the latest failure's detail.</param>
+    public FailureWarning(ILogger logger, TimeProvider time, string instrumentName, Func<string?, string> first, Func<long, string?, string> later)
+    {
+        _logger = logger;
+        _time = time;
+        _first = first;
+        _later = later;
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            // By name: the instrument may be published while PipelineTelemetry is still being initialized, when
+            // its field is not yet assigned.
+            if (instrument.Meter.Name == PipelineTelemetry.Name && instrument.Name == instrumentName)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) => Count(value, Detail(tags)));
+        _listener.Start();
+    }
+
+    /// <summary>Streams or datagrams that failed authentication.</summary>
+    public static FailureWarning Authentication(ILogger logger, TimeProvider time) => new(
+        logger, time, "pipeline.authentication_failures",
+        static _ => "a connection or datagram failed authentication: the other side has another password or method (or it is a probe); later failures: one line a minute at most, -v logs each",
+        static (count, _) => $"{count} more connections or datagrams failed authentication since the last such line: another password or method on the other side, or probes");
+
+    /// <summary>Connections the local or tunnel could not open to its server.</summary>
+    public static FailureWarning ServerUnreachable(ILogger logger, TimeProvider time) => new(
+        logger, time, "pipeline.server_connect_failures",
+        static detail => $"{detail}: check the server's address and port (-s, -p) and that it runs; later failures: one line a minute at most, -v logs each",
+        static (count, detail) => $"{count} more connections could not reach the server since the last such line; the latest: {detail}");
+
+    /// <summary>Counts <paramref name="failures"/>, and writes the line if one is due.</summary>
+    public void Count(long failures, string? detail = null)
+    {
+        long count;
+        bool first;
+        lock (_gate)
+        {
+            _unreported += failures;
+            var now = _time.GetTimestamp();
+            if (_logged && _time.GetElapsedTime(_lastLine, now) < Interval)
+            {
+                return;
+            }
+
+            first = !_logged;
+            count = _unreported;
+            _unreported = 0;
+            _lastLine = now;
+            _logged = true;
+        }
+
+        _logger.LogWarning("{Line}", first ? _first(detail) : _later(count, detail));
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private static string? Detail(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        foreach (var tag in tags)
+        {
+            if (tag.Key == TagNames.Reason)
+            {
+                return tag.Value as string;
+            }
+        }
+
+        return null;
+    }
+}
