@@ -42,6 +42,9 @@ internal static class PipelineTelemetry
     public static readonly Counter<long> ServerConnectFailures = Meter.CreateCounter<long>("pipeline.server_connect_failures", "{connection}",
         "Connections a local or tunnel could not open to its server (every server and retry failed), by pipeline.reason: the servers and the last error.");
 
+    public static readonly Counter<long> ForbiddenDestinations = Meter.CreateCounter<long>("pipeline.forbidden_destinations", "{request}",
+        "Server: connections and datagrams refused because every address of their destination is on --forbidden-ip (by default loopback and ::1).");
+
     public static readonly Counter<long> AcceptsPostponed = Meter.CreateCounter<long>("pipeline.accepts_postponed", "{accept}", "Accepts put off for a moment because the process had no file descriptor (or kernel buffer) to spare: raise nofile.");
 
     public static readonly Counter<long> ConnectionsReset = Meter.CreateCounter<long>("pipeline.connections_reset", "{connection}",

@@ -14,7 +14,8 @@ namespace Shadowsocks.Pipeline.Hosts.Logging;
 /// server drains such a client without a word, and its <c>-v</c> line comes only when the drain ends, a timeout
 /// later);</item>
 /// <item><see cref="ServerUnreachable"/>: a local or tunnel whose server does not answer (a wrong address or port, a
-/// name that does not resolve, the server down): its clients get a SOCKS5 error or a closed connection.</item>
+/// name that does not resolve, the server down): its clients get a SOCKS5 error or a closed connection;</item>
+/// <item><see cref="ForbiddenDestination"/>: a server asked for a destination on its forbidden list.</item>
 /// </list>
 /// </summary>
 internal sealed class FailureWarning : IDisposable
@@ -65,6 +66,12 @@ internal sealed class FailureWarning : IDisposable
         logger, time, "pipeline.server_connect_failures",
         static detail => $"{detail}: check the server's address and port (-s, -p) and that it runs; later failures: one line a minute at most, -v logs each",
         static (count, detail) => $"{count} more connections could not reach the server since the last such line; the latest: {detail}");
+
+    /// <summary>Server: requests for a destination on <c>--forbidden-ip</c> (by default loopback: a first test through a server often asks for one).</summary>
+    public static FailureWarning ForbiddenDestination(ILogger logger, TimeProvider time) => new(
+        logger, time, "pipeline.forbidden_destinations",
+        static _ => "a client asked for a forbidden destination and was refused: --forbidden-ip (forbidden_ip) forbids loopback and ::1 by default, -v names each; later ones: one line a minute at most",
+        static (count, _) => $"{count} more requests for forbidden destinations (--forbidden-ip) since the last such line");
 
     /// <summary>Counts <paramref name="failures"/>, and writes the line if one is due.</summary>
     public void Count(long failures, string? detail = null)

@@ -117,6 +117,7 @@ internal static class RelayVerb
         // At every level: a peer with another password, a server that does not answer.
         using var authenticationFailures = FailureWarning.Authentication(log, TimeProvider.System);
         using var serverUnreachable = verb == "server" ? null : FailureWarning.ServerUnreachable(log, TimeProvider.System);
+        using var forbiddenDestinations = verb == "server" ? FailureWarning.ForbiddenDestination(log, TimeProvider.System) : null;
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
         IPEndPoint[] moreBound = [];

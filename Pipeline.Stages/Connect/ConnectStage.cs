@@ -135,6 +135,11 @@ internal static class ConnectStage
                 }
             }
 
+            if (allowed.Count == 0 && forbidden is not null && session.ResolvedAddresses.Any(forbidden.Contains))
+            {
+                PipelineTelemetry.ForbiddenDestinations.Add(1);
+            }
+
             // The local's direct connections (an ACL) still owe their SOCKS5 client a reply.
             session.FailureReply = refused ? Socks5Reply.ConnectionRefused : Socks5Reply.HostUnreachable;
             var reason = $"cannot connect to {session.Destination}: {lastError}";

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Resolve;
@@ -74,6 +75,7 @@ internal static class UdpResolveStage
             if (forbidden.Contains(address))
             {
                 UdpCounters.Drop(datagram, "forbidden destination");
+                PipelineTelemetry.ForbiddenDestinations.Add(1);
                 return [];
             }
 
