@@ -32,7 +32,7 @@ internal static class CommandLine
             var options = new List<(Flag Flag, Option Option)>();
             foreach (var flag in flags)
             {
-                var option = Create(flag);
+                var option = Create(flag, verb);
                 command.Options.Add(option);
                 options.Add((flag, option));
             }
@@ -90,19 +90,19 @@ internal static class CommandLine
         }
     }
 
-    private static Option Create(Flag flag)
+    private static Option Create(Flag flag, string verb)
     {
         string[] aliases = flag.Alias is { } alias ? [alias] : [];
         if (flag.IsSwitch)
         {
-            return new Option<bool>(flag.Name, aliases) { Description = flag.Help, Hidden = flag.Hidden, Arity = ArgumentArity.Zero };
+            return new Option<bool>(flag.Name, aliases) { Description = flag.Help, Hidden = !flag.ShownFor(verb), Arity = ArgumentArity.Zero };
         }
 
         // Every valued flag may be repeated: -s twice names two servers; for the others the last value wins, as with getopt.
         return new Option<string[]>(flag.Name, aliases)
         {
             Description = flag.Help,
-            Hidden = flag.Hidden,
+            Hidden = !flag.ShownFor(verb),
             HelpName = flag.HelpName,
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,

@@ -11,8 +11,14 @@ namespace Shadowsocks.Pipeline.Hosts.Cli;
 /// <param name="Help">One line for --help.</param>
 /// <param name="SwitchValue">For a switch with a key, the value it sets (e.g. <c>-u</c> sets mode to tcp_and_udp).</param>
 /// <param name="Hidden">Accepted for compatibility with ss-libev's command line, not shown in --help.</param>
-internal sealed record Flag(string Name, string? Alias, string? Key, string? HelpName, string Help, string? SwitchValue = null, bool Hidden = false)
+/// <param name="OnlyFor">The verbs whose --help shows it (null: every verb that takes it). The others still accept it, so
+/// one command line or config file serves them all.</param>
+internal sealed record Flag(
+    string Name, string? Alias, string? Key, string? HelpName, string Help, string? SwitchValue = null, bool Hidden = false, string[]? OnlyFor = null)
 {
+    /// <summary>Whether <paramref name="verb"/>'s --help lists it.</summary>
+    public bool ShownFor(string verb) => !Hidden && (OnlyFor is null || OnlyFor.Contains(verb));
+
     public bool IsSwitch => HelpName is null;
 
     /// <summary>How an error names this flag: the short alias users of ss-libev know, else the long name.</summary>

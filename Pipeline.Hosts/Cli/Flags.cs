@@ -3,6 +3,10 @@ namespace Shadowsocks.Pipeline.Hosts.Cli;
 /// <summary>Every flag of every verb, with the configuration key each sets.</summary>
 internal static class Flags
 {
+    private const string LocalVerb = "local";
+    private const string ServerVerb = "server";
+    private const string TunnelVerb = "tunnel";
+
     public static readonly Flag Config = new("--config", "-c", null, "FILE", "config.json (shadowsocks-libev / shadowsocks-rust keys); flags, SHADOWSOCKS_* variables and --server-url win over it");
     public static readonly Flag ServerUrl = new("--server-url", null, null, "ss://...", "the server as a SIP002 URL (method, password, host and port); flags win over it");
     public static readonly Flag PasswordEnv = new("--password-env", null, null, "VAR", "read the password from environment variable VAR (SHADOWSOCKS_PASSWORD is read anyway)");
@@ -10,18 +14,18 @@ internal static class Flags
     public static readonly Flag ServerPort = new("--server-port", "-p", "server_port", "PORT", "the server's port");
     public static readonly Flag LocalAddress = new("--local-address", "-b", "local_address", "ADDR", "local/tunnel: address to listen on (default 127.0.0.1); server: source address of its outbound connections (as ss-server's -b)");
     public static readonly Flag Interface = new("--interface", "-i", "interface", "IFACE", "network interface outbound sockets leave by (SO_BINDTODEVICE; server: toward destinations, local/tunnel: toward the server)");
-    public static readonly Flag LocalPort = new("--local-port", "-l", "local_port", "PORT", "local/tunnel: port to listen on");
+    public static readonly Flag LocalPort = new("--local-port", "-l", "local_port", "PORT", "local/tunnel: port to listen on", OnlyFor: [LocalVerb, TunnelVerb]);
     public static readonly Flag Password = new("--password", "-k", "password", "PASSWORD", "password (the key is derived with EVP_BytesToKey); prefer SHADOWSOCKS_PASSWORD or --password-env");
     public static readonly Flag Key = new("--key", null, "key", "BASE64", "the key itself: base64 of exactly the method's key length (shadowsocks genkey -m METHOD)");
     public static readonly Flag Method = new("--method", "-m", "method", "METHOD", "encryption method (default chacha20-ietf-poly1305; list: shadowsocks methods)");
     public static readonly Flag Timeout = new("--timeout", "-t", "timeout", "SECONDS", "idle timeout of a TCP connection (default 60)");
-    public static readonly Flag TunnelAddress = new("--tunnel-address", "-L", "tunnel_address", "HOST:PORT", "tunnel: the fixed destination");
+    public static readonly Flag TunnelAddress = new("--tunnel-address", "-L", "tunnel_address", "HOST:PORT", "tunnel: the fixed destination", OnlyFor: [TunnelVerb]);
     public static readonly Flag Nameserver = new("--nameserver", "-d", "nameserver", "ADDR[:PORT],...", "DNS servers (server: destinations; local/tunnel: a server given by name; default: /etc/resolv.conf)");
     public static readonly Flag TcpAndUdp = new("--tcp-and-udp", "-u", "mode", null, "relay TCP and UDP (config mode: tcp_and_udp)", "tcp_and_udp");
     public static readonly Flag UdpOnly = new("--udp-only", "-U", "mode", null, "relay UDP only (config mode: udp_only)", "udp_only");
     public static readonly Flag Ipv6First = new("--ipv6-first", "-6", "ipv6_first", null, "prefer IPv6 answers when resolving", "true");
     public static readonly Flag Verbose = new("--verbose", "-v", "verbose", null, "debug output; prints the pipeline settings in effect", "true");
-    public static readonly Flag ForbiddenIp = new("--forbidden-ip", null, "forbidden_ip", "LIST", "server: destinations refused, addresses or CIDR, comma-separated (default 127.0.0.0/8,::1/128; '' allows all)");
+    public static readonly Flag ForbiddenIp = new("--forbidden-ip", null, "forbidden_ip", "LIST", "server: destinations refused, addresses or CIDR, comma-separated (default 127.0.0.0/8,::1/128; '' allows all)", OnlyFor: [ServerVerb]);
     public static readonly Flag MaxConnections = new("--max-connections", null, "max_connections", "N", "TCP connections at once before new ones wait (default 10000; fitted to the open-file limit)");
     public static readonly Flag HandshakeTimeout = new("--handshake-timeout", null, "handshake_timeout", "SECONDS", "time for a SOCKS5 greeting and request (default 10)");
     public static readonly Flag UdpTimeout = new("--udp-timeout", null, "udp_timeout", "SECONDS", "a UDP association closes this long after its last datagram (default 300)");
@@ -36,7 +40,7 @@ internal static class Flags
     public static readonly Flag User = new("--user", "-a", "user", "USER", "go on as USER once the ports are open (started as root; systemd's User= works too)");
     public static readonly Flag Nofile = new("--nofile", "-n", "nofile", "N", "open-file limit (each connection holds two; default: raise the soft limit to the hard one)");
     public static readonly Flag Mtu = new("--mtu", null, "mtu", "N", "accepted for compatibility; no effect", Hidden: true);
-    public static readonly Flag ManagerAddress = new("--manager-address", null, "manager_address", "ADDR", "server: report traffic to ss-manager every 10 s (a UNIX socket path, or HOST:PORT), as ss-server does");
+    public static readonly Flag ManagerAddress = new("--manager-address", null, "manager_address", "ADDR", "server: report traffic to ss-manager every 10 s (a UNIX socket path, or HOST:PORT), as ss-server does", OnlyFor: [ServerVerb]);
     public static readonly Flag Acl = new("--acl", null, "acl", "FILE", "an ACL file in ss-libev's format; server: clients refused or admitted, destinations blocked; local: destinations reached directly (bypass) or through the server");
     public static readonly Flag Plugin = new("--plugin", null, "plugin", "PROGRAM", "SIP003 plugin the TCP side goes through (e.g. obfs-server / obfs-local); UDP goes straight to the server");
     public static readonly Flag PluginOpts = new("--plugin-opts", null, "plugin_opts", "OPTS", "the plugin's options, handed over as SS_PLUGIN_OPTIONS (e.g. \"obfs=http;obfs-host=example.com\")");
