@@ -74,7 +74,9 @@ internal sealed class ConnectionLog : IDisposable
         done ??= new Summary();
         var peer = $"{activity.GetTagItem(TagNames.NetworkPeerAddress)}:{activity.GetTagItem(TagNames.NetworkPeerPort)}"
             + (activity.GetTagItem(TagNames.UserName) is string user ? $" (user {user})" : "");
-        var destination = $"{activity.GetTagItem(TagNames.ServerAddress)}:{activity.GetTagItem(TagNames.ServerPort)}{(done.Direct ? " (direct, by the ACL)" : "")}";
+        var destination = activity.GetTagItem(TagNames.ServerAddress) is { } address
+            ? $"{address}:{activity.GetTagItem(TagNames.ServerPort)}{(done.Direct ? " (direct, by the ACL)" : "")}"
+            : "(no destination)"; // a drained probe, a UDP association's control connection
         var took = activity.Duration.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture);
         if (done.Failure is not null || activity.Status == ActivityStatusCode.Error)
         {

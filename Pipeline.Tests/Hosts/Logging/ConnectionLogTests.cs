@@ -51,6 +51,24 @@ public sealed class ConnectionLogTests
         Assert.Matches("-> example.com:443 failed after [0-9]+ ms: reset by the remote$", line);
     }
 
+    [Fact]
+    public void AConnectionThatNamedNoDestination_SaysSo()
+    {
+        var logger = new LinesLogger();
+        using var log = new ConnectionLog(logger);
+        var peer = $"10.3.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
+        using (var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server))
+        {
+            Assert.NotNull(span);
+            span.SetTag(TagNames.NetworkPeerAddress, peer);
+            span.SetTag(TagNames.NetworkPeerPort, 40004);
+            span.SetStatus(ActivityStatusCode.Error, "authentication failed"); // a drained probe: no header, no destination
+        }
+
+        var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
+        Assert.Contains($"{peer}:40004 -> (no destination) failed after", line);
+    }
+
     private static void Finish(string peer, int port, string? user)
     {
         using var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server);
