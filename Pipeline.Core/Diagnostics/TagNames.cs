@@ -32,6 +32,12 @@ internal static class TagNames
     /// <summary>A multi-user 2022 server's user (SIP023), by the name its config gives.</summary>
     public const string UserName = "user.name";
 
+    /// <summary>On a UDP association's span, when it ends: datagrams it sent on toward destinations (or the server).</summary>
+    public const string UdpDatagramsOut = "pipeline.udp.datagrams_out";
+
+    /// <summary>On a UDP association's span, when it ends: replies it passed back to its client.</summary>
+    public const string UdpDatagramsBack = "pipeline.udp.datagrams_back";
+
     /// <summary>The local's route for a connection under an ACL: <c>direct</c> or <c>server</c>.</summary>
     public const string Route = "pipeline.route";
 }

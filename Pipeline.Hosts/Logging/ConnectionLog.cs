@@ -85,6 +85,12 @@ internal sealed class ConnectionLog : IDisposable
             logger.LogDebug("{Connection} {Peer} -> {Destination} failed after {Milliseconds} ms: {Reason}",
                 activity.OperationName, peer, destination, took, reason);
         }
+        else if (activity.GetTagItem(TagNames.UdpDatagramsOut) is long datagramsOut)
+        {
+            // A UDP association: its datagrams, to any number of destinations.
+            logger.LogDebug("{Association} {Peer} closed after {Milliseconds} ms, {Out} datagrams out, {Back} back",
+                activity.OperationName, peer, took, datagramsOut, activity.GetTagItem(TagNames.UdpDatagramsBack));
+        }
         else
         {
             logger.LogDebug("{Connection} {Peer} -> {Destination} closed after {Milliseconds} ms, {Up} B up, {Down} B down",

@@ -48,8 +48,8 @@ internal sealed class UdpNatEntry : IDisposable
         PipelineTelemetry.UdpAssociations.Add(-1);
         if (Span is not null)
         {
-            Span.SetTag("pipeline.udp.datagrams_out", Interlocked.Read(ref _datagramsOut));
-            Span.SetTag("pipeline.udp.datagrams_back", Interlocked.Read(ref _datagramsBack));
+            Span.SetTag(TagNames.UdpDatagramsOut, Interlocked.Read(ref _datagramsOut));
+            Span.SetTag(TagNames.UdpDatagramsBack, Interlocked.Read(ref _datagramsBack));
             Span.Dispose();
         }
     }

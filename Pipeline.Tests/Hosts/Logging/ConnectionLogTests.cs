@@ -69,6 +69,25 @@ public sealed class ConnectionLogTests
         Assert.Contains($"{peer}:40004 -> (no destination) failed after", line);
     }
 
+    [Fact]
+    public void AUdpAssociation_CountsItsDatagrams_NotBytes()
+    {
+        var logger = new LinesLogger();
+        using var log = new ConnectionLog(logger);
+        var peer = $"10.4.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
+        using (var span = PipelineTelemetry.StartRoot("udp.association", ActivityKind.Server))
+        {
+            Assert.NotNull(span);
+            span.SetTag(TagNames.NetworkPeerAddress, peer);
+            span.SetTag(TagNames.NetworkPeerPort, 40005);
+            span.SetTag(TagNames.UdpDatagramsOut, 7L); // as the association's entry sets them when it ends
+            span.SetTag(TagNames.UdpDatagramsBack, 5L);
+        }
+
+        var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
+        Assert.Matches($"udp.association {peer}:40005 closed after [0-9]+ ms, 7 datagrams out, 5 back$", line);
+    }
+
     private static void Finish(string peer, int port, string? user)
     {
         using var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server);
