@@ -51,6 +51,9 @@ public sealed class VerboseLoggingTests
         Assert.True(log.Contains($"-> 127.0.0.1:{Port(refusedPort)} failed after", StringComparison.Ordinal), log);
         Assert.Contains("connect: cannot connect", log, StringComparison.Ordinal);
         Assert.Contains("info: shadowsocks[0] stopped", log, StringComparison.Ordinal);
+        Assert.Matches("limits: .*, forbidden_ip , open files", log); // given as '' on the server's command line
+        Assert.Contains("limits: ", _local.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("forbidden_ip", _local.Output, StringComparison.Ordinal); // a local has no destinations to forbid
         Assert.DoesNotContain(Password, log + _local.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("\u001b[", log, StringComparison.Ordinal); // no ANSI colour codes into a pipe
     }
