@@ -35,7 +35,7 @@ public sealed class VerboseLoggingTests
         {
             Assert.Equal(0, failingReply); // the local answers once it reaches the server; the server then fails to connect
             await failing.SendAsync("hello"u8.ToArray(), System.Net.Sockets.SocketFlags.None, cancel.Token);
-            await Socks5TestClient.ReadToEndAsync(failing, cancel.Token);
+            await Socks5TestClient.ReadUntilClosedAsync(failing, cancel.Token);
         }
 
         // Each connection's line is written as it closes: waited for (a fixed 500 ms could pass first on a loaded

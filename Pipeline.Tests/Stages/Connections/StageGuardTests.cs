@@ -49,7 +49,7 @@ public sealed class StageGuardTests
             using (failed)
             {
                 await failed.SendAsync(new byte[16], SocketFlags.None, cancel.Token);
-                Assert.Empty(await Socks5TestClient.ReadToEndAsync(failed, cancel.Token));
+                Assert.Empty(await Socks5TestClient.ReadUntilClosedAsync(failed, cancel.Token));
             }
 
             // And the stage goes on: the next connection is resolved and relayed.

@@ -105,6 +105,31 @@ internal static class Socks5TestClient
         return true;
     }
 
+    /// <summary>
+    /// Reads until the peer closes, by a FIN or by a reset; returns everything read before. For a proxy that closes
+    /// on a failure: data the client sent that reached the server after the local's first-data wait (a loaded
+    /// machine) is unread when the server closes, so the server's kernel resets (as ss-server's does), and the local
+    /// passes the reset on. Either way the connection is closed.
+    /// </summary>
+    public static async Task<byte[]> ReadUntilClosedAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var all = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken) is var received and > 0)
+            {
+                all.Write(buffer, 0, received);
+            }
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            // Closed by a reset.
+        }
+
+        return all.ToArray();
+    }
+
     /// <summary>Reads until the peer closes; returns everything read.</summary>
     public static async Task<byte[]> ReadToEndAsync(Socket socket, CancellationToken cancellationToken)
     {
