@@ -96,12 +96,16 @@ public sealed class ServerFailoverTests
         {
             ConnectTimeout = TimeSpan.FromSeconds(4),
         };
-        var names = new FixedResolver([IPAddress.Parse("127.0.0.2"), IPAddress.Loopback]);
+        var names = new SlowFirstResolver([IPAddress.Parse("127.0.0.2"), IPAddress.Loopback]);
         var time = new ManualTimeProvider();
         await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, time, serverNames: names);
         local.Start();
 
         var first = AssertEchoAsync(local, destination, cancel.Token);
+        // The clock moves once the name has its answer, when the attempts start: moved from the start (40 turns of
+        // 20 ms, whatever happened), it could pass by while a loaded machine was still in the handshake, and the
+        // attempt's delay then never passed (the slow first answer here stands for that).
+        await names.Answered.WaitAsync(TimeSpan.FromSeconds(20));
         for (var moved = TimeSpan.Zero; !first.IsCompleted && moved < TimeSpan.FromSeconds(2); moved += TimeSpan.FromMilliseconds(50))
         {
             await Task.Delay(20); // real time for the attempt to start, then its delay on the manual clock
@@ -127,8 +131,26 @@ public sealed class ServerFailoverTests
         await Transfer.EchoRoundTripAsync(socket, 32 * 1024, cancellationToken);
     }
 
-    private sealed class FixedResolver(IPAddress[] addresses) : IDnsResolver
+    /// <summary>
+    /// Fixed addresses; the first answer takes a second of real time, as a loaded machine's handshake can before the
+    /// connect, and <see cref="Answered"/> tells when it is given (the attempts start right after).
+    /// </summary>
+    private sealed class SlowFirstResolver(IPAddress[] addresses) : IDnsResolver
     {
-        public ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) => ValueTask.FromResult(addresses);
+        private readonly TaskCompletionSource _answered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _asked;
+
+        public Task Answered => _answered.Task;
+
+        public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _asked) == 1)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+
+            _answered.TrySetResult();
+            return addresses;
+        }
     }
 }
