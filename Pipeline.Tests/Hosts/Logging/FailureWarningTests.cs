@@ -41,14 +41,17 @@ public sealed class FailureWarningTests
         var logger = new WarningsLogger();
         using var log = FailureWarning.ServerUnreachable(logger, clock);
 
+        // The listener hears the whole process's counter, and other tests' relays fail to reach servers too: their
+        // failure can be the one a line names (same form, another server), so the lines are matched by form.
         log.Count(1, "cannot connect to server 127.0.0.1:8388: ConnectionRefused");
         log.Count(1, "cannot connect to server 127.0.0.1:8388: TimedOut");
-        Assert.Equal(["cannot connect to server 127.0.0.1:8388: ConnectionRefused: check the server's address and port (-s, -p) and that it runs; later failures: one line a minute at most, -v logs each"], logger.Lines);
+        var first = Assert.Single(logger.Lines);
+        Assert.Matches("^cannot connect to server [^ ]+: .+: check the server's address and port \\(-s, -p\\) and that it runs; later failures: one line a minute at most, -v logs each$", first);
 
         clock.Advance(FailureWarning.Interval);
         log.Count(1, "cannot connect to server 127.0.0.1:8388: HostNotFound");
         Assert.Equal(2, logger.Lines.Count);
-        Assert.Matches("^[0-9]+ more connections could not reach the server since the last such line; the latest: cannot connect to server 127.0.0.1:8388: HostNotFound$", logger.Lines[1]);
+        Assert.Matches("^[0-9]+ more connections could not reach the server since the last such line; the latest: cannot connect to server [^ ]+: .+$", logger.Lines[1]);
     }
 
     private sealed class WarningsLogger : ILogger
