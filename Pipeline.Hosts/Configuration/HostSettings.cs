@@ -212,7 +212,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary><c>-a USER</c>: the user to go on as once the ports are open.</summary>
     public string? User { get; init; }
 
-    /// <summary>Whether <c>max_connections</c> was given (a default that does not fit the open-file limit is fitted quietly).</summary>
+    /// <summary>Whether <c>max_connections</c> was given (a default that does not fit the open-file limit is fitted quietly, unless to the minimum).</summary>
     public bool MaxConnectionsSet { get; init; }
 
     /// <summary><c>-n N</c> (<c>nofile</c>): the open-file limit to set; null: the soft limit is raised to the hard one.</summary>

@@ -16,7 +16,9 @@ internal static class OpenFileBudget
 
     /// <summary>
     /// The connections at once that fit <paramref name="openFiles"/>, at most <paramref name="maxConnections"/>, and a
-    /// line for the user when <paramref name="explicitlySet"/> asked for more than fits (the default is fitted quietly).
+    /// line for the user when <paramref name="explicitlySet"/> asked for more than fits. The default is fitted quietly,
+    /// unless the limit leaves no more than <see cref="Minimum"/> (a limit of a few thousand with UDP's associations
+    /// taken first): a server that serves 16 connections at once and lets the rest wait says so.
     /// </summary>
     public static (int MaxConnections, string? Warning) Fit(int maxConnections, ulong openFiles, int udpAssociations, bool explicitlySet)
     {
@@ -27,10 +29,13 @@ internal static class OpenFileBudget
             return (maxConnections, null);
         }
 
+        if (!explicitlySet && fits > Minimum)
+        {
+            return (fits, null);
+        }
+
         var needed = (2L * maxConnections) + udpAssociations + Reserve;
-        var warning = explicitlySet
-            ? $"max_connections {maxConnections} needs about {needed} open files but the limit is {openFiles}: at most {fits} connections at once (raise it with -n / \"nofile\", or systemd's LimitNOFILE=)"
-            : null;
-        return (fits, warning);
+        var udp = udpAssociations > 0 ? $"; udp_max_associations {udpAssociations} holds {udpAssociations} of them" : "";
+        return (fits, $"max_connections {maxConnections}{(explicitlySet ? "" : " (the default)")} needs about {needed} open files but the limit is {openFiles}{udp}: at most {fits} connections at once, the rest wait (raise the limit with -n / \"nofile\", or systemd's LimitNOFILE=)");
     }
 }
