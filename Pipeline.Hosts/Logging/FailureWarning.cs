@@ -15,7 +15,8 @@ namespace Shadowsocks.Pipeline.Hosts.Logging;
 /// later);</item>
 /// <item><see cref="ServerUnreachable"/>: a local or tunnel whose server does not answer (a wrong address or port, a
 /// name that does not resolve, the server down): its clients get a SOCKS5 error or a closed connection;</item>
-/// <item><see cref="ForbiddenDestination"/>: a server asked for a destination on its forbidden list.</item>
+/// <item><see cref="ForbiddenDestination"/>: a server asked for a destination on its forbidden list;</item>
+/// <item><see cref="OutOfFiles"/>: the process ran out of file descriptors (accepts put off; connections failed).</item>
 /// </list>
 /// </summary>
 internal sealed class FailureWarning : IDisposable
@@ -72,6 +73,16 @@ internal sealed class FailureWarning : IDisposable
         logger, time, "pipeline.forbidden_destinations",
         static _ => "a client asked for a forbidden destination and was refused: --forbidden-ip (forbidden_ip) forbids loopback and ::1 by default, -v names each; later ones: one line a minute at most",
         static (count, _) => $"{count} more requests for forbidden destinations (--forbidden-ip) since the last such line");
+
+    /// <summary>
+    /// Accepts put off because the process had no descriptor to spare (<c>pipeline.accepts_postponed</c>): the budget
+    /// fitted at start kept its own connections within the limit, so something else holds them (another part of the
+    /// process, a lowered limit); connections then wait, and outbound ones fail (<c>-v</c>: TooManyOpenSockets).
+    /// </summary>
+    public static FailureWarning OutOfFiles(ILogger logger, TimeProvider time, ulong openFiles) => new(
+        logger, time, "pipeline.accepts_postponed",
+        _ => $"out of file descriptors (the open-file limit was {openFiles} at start): new connections wait, and connections out may fail; raise it with -n / \"nofile\" or systemd's LimitNOFILE=; later ones: one line a minute at most",
+        static (count, _) => $"{count} more accepts put off for want of a file descriptor since the last such line (raise -n / \"nofile\")");
 
     /// <summary>Counts <paramref name="failures"/>, and writes the line if one is due.</summary>
     public void Count(long failures, string? detail = null)

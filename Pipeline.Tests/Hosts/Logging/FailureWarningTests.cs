@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Hosts.Logging;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
@@ -52,6 +53,19 @@ public sealed class FailureWarningTests
         log.Count(1, "cannot connect to server 127.0.0.1:8388: HostNotFound");
         Assert.Equal(2, logger.Lines.Count);
         Assert.Matches("^[0-9]+ more connections could not reach the server since the last such line; the latest: cannot connect to server [^ ]+: .+$", logger.Lines[1]);
+    }
+
+    [Fact]
+    public void RunningOutOfFileDescriptors_IsSaid_WithTheLimitAndHowToRaiseIt()
+    {
+        var logger = new WarningsLogger();
+        using var log = FailureWarning.OutOfFiles(logger, new ManualTimeProvider(), 1024);
+
+        PipelineTelemetry.AcceptsPostponed.Add(1); // as the acceptor counts an accept that met EMFILE
+        PipelineTelemetry.AcceptsPostponed.Add(1);
+        var line = Assert.Single(logger.Lines);
+        Assert.StartsWith("out of file descriptors (the open-file limit was 1024 at start)", line, StringComparison.Ordinal);
+        Assert.Contains("-n / \"nofile\"", line, StringComparison.Ordinal);
     }
 
     private sealed class WarningsLogger : ILogger
