@@ -65,7 +65,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var users = Users(settings, cipher, verb);
         var timeout = settings.Int("timeout", 1, 86_400) ?? DefaultTimeoutSeconds;
         var udpTimeout = settings.Int("udp_timeout", 1, 86_400) ?? DefaultUdpTimeoutSeconds;
-        var udpMax = settings.Int("udp_max_associations", 1, 1_000_000) ?? DefaultUdpMaxAssociations;
+        var udpMaxSet = settings.Int("udp_max_associations", 1, 1_000_000);
+        var udpMax = udpMaxSet ?? DefaultUdpMaxAssociations;
         var maxConnectionsSet = settings.Int("max_connections", 1, 10_000_000);
         var maxConnections = maxConnectionsSet ?? DefaultMaxConnections;
         var handshakeTimeout = settings.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
@@ -193,6 +194,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 ? verb == "server" ? manager : throw new UsageException($"{settings.Label("manager_address")} only a server reports to ss-manager; remove it")
                 : null,
             MaxConnectionsSet = maxConnectionsSet is not null,
+            UdpMaxAssociationsSet = udpMaxSet is not null,
             ShutdownGrace = TimeSpan.FromSeconds(settings.Int("shutdown_grace", 0, 3600) ?? DefaultShutdownGraceSeconds),
         };
     }
@@ -214,6 +216,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
     /// <summary>Whether <c>max_connections</c> was given (a default that does not fit the open-file limit is fitted quietly, unless to the minimum).</summary>
     public bool MaxConnectionsSet { get; init; }
+
+    /// <summary>Whether <c>udp_max_associations</c> was given (the default's share of the open-file limit may be cut, see <see cref="Service.OpenFileBudget"/>).</summary>
+    public bool UdpMaxAssociationsSet { get; init; }
 
     /// <summary><c>-n N</c> (<c>nofile</c>): the open-file limit to set; null: the soft limit is raised to the hard one.</summary>
     public int? Nofile { get; init; }

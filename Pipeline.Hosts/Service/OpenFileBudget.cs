@@ -15,27 +15,33 @@ internal static class OpenFileBudget
     public const int Minimum = 16;
 
     /// <summary>
-    /// The connections at once that fit <paramref name="openFiles"/>, at most <paramref name="maxConnections"/>, and a
-    /// line for the user when <paramref name="explicitlySet"/> asked for more than fits. The default is fitted quietly,
-    /// unless the limit leaves no more than <see cref="Minimum"/> (a limit of a few thousand with UDP's associations
-    /// taken first): a server that serves 16 connections at once and lets the rest wait says so.
+    /// The TCP connections and UDP associations at once that fit <paramref name="openFiles"/>, at most
+    /// <paramref name="maxConnections"/> and <paramref name="udpAssociations"/>, and a line for the user when a value
+    /// given (<paramref name="explicitlySet"/>) does not fit. UDP's default share is cut to a quarter of what is left
+    /// after the reserve, so that under a limit of a few thousand (systemd's <c>LimitNOFILE=4096</c>) its default 4,096
+    /// associations do not leave TCP almost nothing; an <c>udp_max_associations</c> given is kept and taken first. The
+    /// default <c>max_connections</c> is fitted quietly, unless the limit leaves no more than <see cref="Minimum"/>: a
+    /// server that serves 16 connections at once and lets the rest wait says so.
     /// </summary>
-    public static (int MaxConnections, string? Warning) Fit(int maxConnections, ulong openFiles, int udpAssociations, bool explicitlySet)
+    public static (int MaxConnections, int UdpAssociations, string? Warning) Fit(
+        int maxConnections, ulong openFiles, int udpAssociations, bool explicitlySet, bool udpExplicitlySet = false)
     {
-        var spare = (long)Math.Min(openFiles, int.MaxValue) - Reserve - udpAssociations;
+        var budget = (long)Math.Min(openFiles, int.MaxValue) - Reserve;
+        var udpShare = udpExplicitlySet ? udpAssociations : (int)Math.Min(udpAssociations, Math.Max(Minimum, budget / 4));
+        var spare = budget - udpShare;
         var fits = (int)Math.Max(Minimum, spare / 2);
         if (fits >= maxConnections)
         {
-            return (maxConnections, null);
+            return (maxConnections, udpShare, null);
         }
 
         if (!explicitlySet && fits > Minimum)
         {
-            return (fits, null);
+            return (fits, udpShare, null);
         }
 
         var needed = (2L * maxConnections) + udpAssociations + Reserve;
-        var udp = udpAssociations > 0 ? $"; udp_max_associations {udpAssociations} holds {udpAssociations} of them" : "";
-        return (fits, $"max_connections {maxConnections}{(explicitlySet ? "" : " (the default)")} needs about {needed} open files but the limit is {openFiles}{udp}: at most {fits} connections at once, the rest wait (raise the limit with -n / \"nofile\", or systemd's LimitNOFILE=)");
+        var udp = udpShare > 0 ? $"; udp_max_associations {udpShare} holds {udpShare} of them" : "";
+        return (fits, udpShare, $"max_connections {maxConnections}{(explicitlySet ? "" : " (the default)")} needs about {needed} open files but the limit is {openFiles}{udp}: at most {fits} connections at once, the rest wait (raise the limit with -n / \"nofile\", or systemd's LimitNOFILE=)");
     }
 }

@@ -302,14 +302,14 @@ internal static class RelayVerb
             openFiles = FileLimit.RaiseToHard();
         }
 
-        var (maxConnections, budgetWarning) = OpenFileBudget.Fit(
-            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet);
+        var (maxConnections, udpAssociations, budgetWarning) = OpenFileBudget.Fit(
+            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet, settings.UdpMaxAssociationsSet);
         if (budgetWarning is not null)
         {
             error.WriteLine($"shadowsocks: {budgetWarning}");
         }
 
-        return (settings.Relay with { MaxConnections = maxConnections }, openFiles);
+        return (settings.Relay with { MaxConnections = maxConnections, UdpMaxAssociations = udp ? udpAssociations : settings.Relay.UdpMaxAssociations }, openFiles);
     }
 
     /// <summary>

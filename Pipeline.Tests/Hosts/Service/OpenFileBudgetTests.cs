@@ -6,12 +6,12 @@ public sealed class OpenFileBudgetTests
 {
     [Fact]
     public void WhatFits_IsLeftAlone() =>
-        Assert.Equal((10_000, (string?)null), OpenFileBudget.Fit(10_000, 1_048_576, 4096, explicitlySet: true));
+        Assert.Equal((10_000, 4096, (string?)null), OpenFileBudget.Fit(10_000, 1_048_576, 4096, explicitlySet: true));
 
     [Fact]
     public void AnExplicitLimitThatDoesNotFit_IsFitted_AndTheUserIsToldHowToRaiseIt()
     {
-        var (fitted, warning) = OpenFileBudget.Fit(1000, 512, 0, explicitlySet: true);
+        var (fitted, _, warning) = OpenFileBudget.Fit(1000, 512, 0, explicitlySet: true);
         Assert.Equal((512 - OpenFileBudget.Reserve) / 2, fitted);
         Assert.NotNull(warning);
         Assert.Contains("max_connections 1000 needs about 2256 open files but the limit is 512", warning);
@@ -21,17 +21,28 @@ public sealed class OpenFileBudgetTests
 
     [Fact]
     public void TheDefault_IsFittedQuietly() =>
-        Assert.Equal(((1024 - OpenFileBudget.Reserve) / 2, (string?)null), OpenFileBudget.Fit(10_000, 1024, 0, explicitlySet: false));
+        Assert.Equal(((1024 - OpenFileBudget.Reserve) / 2, 0, (string?)null), OpenFileBudget.Fit(10_000, 1024, 0, explicitlySet: false));
 
     [Fact]
-    public void UdpAssociations_TakeTheirShareFirst() =>
+    public void UdpAssociations_TakeTheirShareFirst_WhenItIsAQuarterOrLess() =>
         Assert.Equal((20_000 - OpenFileBudget.Reserve - 4096) / 2, OpenFileBudget.Fit(10_000, 20_000, 4096, explicitlySet: false).MaxConnections);
 
     [Fact]
-    public void TheDefault_FittedDownToTheMinimum_IsSaid_NamingUdpsShare()
+    public void UnderALimitOfAFewThousand_UdpsDefaultShare_IsCutToAQuarter()
     {
-        // A server with -u under a limit of 4096 (LimitNOFILE=4096): UDP's 4096 associations take it all.
-        var (fitted, warning) = OpenFileBudget.Fit(10_000, 4096, 4096, explicitlySet: false);
+        // A server with -u under LimitNOFILE=4096: UDP's default 4096 associations would take it all and leave TCP 16
+        // connections at once (helper 34 saw 100 connections served 16 at a time, 3 to 21 s each, without a word).
+        var (connections, udp, warning) = OpenFileBudget.Fit(10_000, 4096, 4096, explicitlySet: false);
+        Assert.Equal((4096 - OpenFileBudget.Reserve) / 4, udp);
+        Assert.Equal((4096 - OpenFileBudget.Reserve - udp) / 2, connections);
+        Assert.Null(warning); // both defaults, fitted quietly
+    }
+
+    [Fact]
+    public void AGivenUdpShare_IsKept_AndTheDefaultFittedDownToTheMinimum_IsSaid_NamingIt()
+    {
+        var (fitted, udp, warning) = OpenFileBudget.Fit(10_000, 4096, 4096, explicitlySet: false, udpExplicitlySet: true);
+        Assert.Equal(4096, udp);
         Assert.Equal(OpenFileBudget.Minimum, fitted);
         Assert.NotNull(warning);
         Assert.Contains("max_connections 10000 (the default) needs about 24352 open files but the limit is 4096", warning);
@@ -41,6 +52,10 @@ public sealed class OpenFileBudgetTests
     }
 
     [Fact]
-    public void HoweverLowTheLimit_SomeConnectionsRemain() =>
-        Assert.Equal(OpenFileBudget.Minimum, OpenFileBudget.Fit(10_000, 256, 4096, explicitlySet: false).MaxConnections);
+    public void HoweverLowTheLimit_SomeConnectionsAndAssociationsRemain()
+    {
+        var (connections, udp, _) = OpenFileBudget.Fit(10_000, 256, 4096, explicitlySet: false);
+        Assert.Equal(OpenFileBudget.Minimum, connections);
+        Assert.Equal(OpenFileBudget.Minimum, udp);
+    }
 }
