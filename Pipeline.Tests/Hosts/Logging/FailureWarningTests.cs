@@ -12,7 +12,7 @@ public sealed class FailureWarningTests
     public void TheFirstFailure_IsOneLineAtOnce_LaterOnesAreCountedIntoOneLineAMinute()
     {
         var clock = new ManualTimeProvider();
-        var logger = new WarningsLogger();
+        var logger = new LinesLogger(LogLevel.Warning);
         using var log = FailureWarning.Authentication(logger, clock);
 
         log.Count(1);
@@ -39,7 +39,7 @@ public sealed class FailureWarningTests
     public void AServerThatDoesNotAnswer_IsNamedWithItsError_InTheFirstLineAndTheLatestInTheNext()
     {
         var clock = new ManualTimeProvider();
-        var logger = new WarningsLogger();
+        var logger = new LinesLogger(LogLevel.Warning);
         using var log = FailureWarning.ServerUnreachable(logger, clock);
 
         // The listener hears the whole process's counter, and other tests' relays fail to reach servers too: their
@@ -58,7 +58,7 @@ public sealed class FailureWarningTests
     [Fact]
     public void RunningOutOfFileDescriptors_IsSaid_WithTheLimitAndHowToRaiseIt()
     {
-        var logger = new WarningsLogger();
+        var logger = new LinesLogger(LogLevel.Warning);
         using var log = FailureWarning.OutOfFiles(logger, new ManualTimeProvider(), 1024);
 
         PipelineTelemetry.AcceptsPostponed.Add(1); // as the acceptor counts an accept that met EMFILE
@@ -66,34 +66,5 @@ public sealed class FailureWarningTests
         var line = Assert.Single(logger.Lines);
         Assert.StartsWith("out of file descriptors (the open-file limit was 1024 at start)", line, StringComparison.Ordinal);
         Assert.Contains("-n / \"nofile\"", line, StringComparison.Ordinal);
-    }
-
-    private sealed class WarningsLogger : ILogger
-    {
-        private readonly List<string> _lines = [];
-
-        public List<string> Lines
-        {
-            get
-            {
-                lock (_lines)
-                {
-                    return [.. _lines];
-                }
-            }
-        }
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            Assert.Equal(LogLevel.Warning, logLevel);
-            lock (_lines)
-            {
-                _lines.Add(formatter(state, exception));
-            }
-        }
     }
 }
