@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.Runtime.InteropServices;
-using Microsoft.Extensions.Hosting.Systemd;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Logging;
 using Shadowsocks.Pipeline.Hosts.Service;
@@ -30,7 +29,7 @@ internal static class Program
                 Console.Error.WriteLine($"shadowsocks: no syslog listens at {syslog.Path}: in the background, lines after start go nowhere (start rsyslog or systemd-journald, or run it under systemd without -f)");
             }
         }
-        else if (SystemdHelpers.IsSystemdService())
+        else if (JournalStream.IsConnected(2))
         {
             // The journal files a line by the priority it starts with (the console logger's have theirs): without one, info.
             Console.SetError(TextWriter.Synchronized(new JournalPriorityWriter(Console.Error, Syslog.Error)));
