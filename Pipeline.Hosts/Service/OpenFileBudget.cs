@@ -21,13 +21,19 @@ internal static class OpenFileBudget
     /// after the reserve, so that under a limit of a few thousand (systemd's <c>LimitNOFILE=4096</c>) its default 4,096
     /// associations do not leave TCP almost nothing; an <c>udp_max_associations</c> given is kept and taken first. The
     /// default <c>max_connections</c> is fitted quietly, unless the limit leaves no more than <see cref="Minimum"/>: a
-    /// server that serves 16 connections at once and lets the rest wait says so.
+    /// server that serves 16 connections at once and lets the rest wait says so. Without <paramref name="tcp"/> (a server
+    /// or tunnel with <c>-U</c>) UDP's default may take the whole budget, and <c>max_connections</c> is left alone.
     /// </summary>
     public static (int MaxConnections, int UdpAssociations, string? Warning) Fit(
-        int maxConnections, ulong openFiles, int udpAssociations, bool explicitlySet, bool udpExplicitlySet = false)
+        int maxConnections, ulong openFiles, int udpAssociations, bool explicitlySet, bool udpExplicitlySet = false, bool tcp = true)
     {
         var budget = (long)Math.Min(openFiles, int.MaxValue) - Reserve;
-        var udpShare = udpExplicitlySet ? udpAssociations : (int)Math.Min(udpAssociations, Math.Max(Minimum, budget / 4));
+        var udpShare = udpExplicitlySet ? udpAssociations : (int)Math.Min(udpAssociations, Math.Max(Minimum, tcp ? budget / 4 : budget));
+        if (!tcp)
+        {
+            return (maxConnections, udpShare, null); // no TCP relay: its connections hold nothing
+        }
+
         var spare = budget - udpShare;
         var fits = (int)Math.Max(Minimum, spare / 2);
         if (fits >= maxConnections)

@@ -81,7 +81,7 @@ internal static class RelayVerb
 
         var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
         var udp = settings.Mode != RelayMode.TcpOnly;
-        if (PrepareProcess(settings, udp, error) is not { } prepared)
+        if (PrepareProcess(settings, tcp, udp, error) is not { } prepared)
         {
             return ExitCodes.Usage;
         }
@@ -265,7 +265,7 @@ internal static class RelayVerb
     /// Before any port opens: the settings that can refuse the start (one line each), the open-file limit (raised to
     /// the hard limit, or <c>-n</c>), and <c>max_connections</c> fitted to it. Null when refused.
     /// </summary>
-    private static (RelayOptions Relay, ulong OpenFiles)? PrepareProcess(HostSettings settings, bool udp, TextWriter error)
+    private static (RelayOptions Relay, ulong OpenFiles)? PrepareProcess(HostSettings settings, bool tcp, bool udp, TextWriter error)
     {
         if (settings.Relay.Mptcp && !MultipathAvailable())
         {
@@ -303,7 +303,7 @@ internal static class RelayVerb
         }
 
         var (maxConnections, udpAssociations, budgetWarning) = OpenFileBudget.Fit(
-            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet, settings.UdpMaxAssociationsSet);
+            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet, settings.UdpMaxAssociationsSet, tcp);
         if (budgetWarning is not null)
         {
             error.WriteLine($"shadowsocks: {budgetWarning}");

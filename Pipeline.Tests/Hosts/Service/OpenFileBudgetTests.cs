@@ -58,4 +58,16 @@ public sealed class OpenFileBudgetTests
         Assert.Equal(OpenFileBudget.Minimum, connections);
         Assert.Equal(OpenFileBudget.Minimum, udp);
     }
+
+    [Fact]
+    public void WithoutTcp_UdpsDefault_IsNotCutForConnectionsThatNeverOpen()
+    {
+        // A server or tunnel with -U runs no TCP relay: under LimitNOFILE=4096 its UDP was cut to a quarter (960
+        // associations) to spare descriptors for TCP connections it does not serve, and a max_connections given was
+        // "fitted" with a line about connections at once.
+        var (_, udp, warning) = OpenFileBudget.Fit(10_000, 4096, 4096, explicitlySet: true, tcp: false);
+        Assert.Equal(4096 - OpenFileBudget.Reserve, udp); // what the limit allows, not a quarter of it
+        Assert.Null(warning);
+        Assert.Equal(4096, OpenFileBudget.Fit(10_000, 1_048_576, 4096, explicitlySet: false, tcp: false).UdpAssociations);
+    }
 }
