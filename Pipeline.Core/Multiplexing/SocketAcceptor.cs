@@ -92,7 +92,8 @@ internal static class SocketAcceptor
                 }
                 catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
                 {
-                    PipelineTelemetry.AcceptsPostponed.Add(1);
+                    // What ran out (descriptors, or kernel memory: ENOBUFS, ENOMEM): mended differently, so told apart.
+                    PipelineTelemetry.AcceptsPostponed.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, e.SocketErrorCode.ToString()));
                     exhausted = true;
                     continue;
                 }

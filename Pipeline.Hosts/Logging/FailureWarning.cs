@@ -77,12 +77,19 @@ internal sealed class FailureWarning : IDisposable
     /// <summary>
     /// Accepts put off because the process had no descriptor to spare (<c>pipeline.accepts_postponed</c>): the budget
     /// fitted at start kept its own connections within the limit, so something else holds them (another part of the
-    /// process, a lowered limit); connections then wait, and outbound ones fail (<c>-v</c>: TooManyOpenSockets).
+    /// process, a lowered limit); connections then wait, and outbound ones fail (<c>-v</c>: TooManyOpenSockets). The
+    /// counter's reason tells kernel memory (ENOBUFS, ENOMEM: NoBufferSpaceAvailable) apart, which no limit mends.
     /// </summary>
     public static FailureWarning OutOfFiles(ILogger logger, TimeProvider time, ulong openFiles) => new(
         logger, time, "pipeline.accepts_postponed",
-        _ => $"out of file descriptors (the open-file limit was {openFiles} at start): new connections wait, and connections out may fail; raise it with -n / \"nofile\" or systemd's LimitNOFILE=; later ones: one line a minute at most",
-        static (count, _) => $"{count} more accepts put off for want of a file descriptor since the last such line (raise -n / \"nofile\")");
+        detail => OutOfMemory(detail)
+            ? "out of kernel memory for sockets (ENOBUFS): new connections wait; the open-file limit is not the cause; later ones: one line a minute at most"
+            : $"out of file descriptors (the open-file limit was {openFiles} at start): new connections wait, and connections out may fail; raise it with -n / \"nofile\" or systemd's LimitNOFILE=; later ones: one line a minute at most",
+        static (count, detail) => OutOfMemory(detail)
+            ? $"{count} more accepts put off since the last such line; the latest for want of kernel memory (ENOBUFS)"
+            : $"{count} more accepts put off for want of a file descriptor since the last such line (raise -n / \"nofile\")");
+
+    private static bool OutOfMemory(string? reason) => reason == nameof(System.Net.Sockets.SocketError.NoBufferSpaceAvailable);
 
     /// <summary>Counts <paramref name="failures"/>, and writes the line if one is due.</summary>
     public void Count(long failures, string? detail = null)

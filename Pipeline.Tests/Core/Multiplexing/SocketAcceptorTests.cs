@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Multiplexing;
@@ -36,6 +38,44 @@ public sealed class SocketAcceptorTests
     }
 
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(10);
+
+    [Theory]
+    [InlineData(SocketError.TooManyOpenSockets)]
+    [InlineData(SocketError.NoBufferSpaceAvailable)]
+    public async Task APutOffAccept_IsCounted_WithWhatRanOut(SocketError error)
+    {
+        // Out of descriptors and out of kernel memory are mended differently (nofile, or memory): the warning over
+        // pipeline.accepts_postponed tells them apart by this reason. Other tests' acceptors count too: a match, not a tally.
+        var reasons = new ConcurrentBag<string?>();
+        using var meters = new MeterListener();
+        meters.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == PipelineTelemetry.Name && instrument.Name == "pipeline.accepts_postponed")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        meters.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == TagNames.Reason)
+                {
+                    reasons.Add(tag.Value as string);
+                }
+            }
+        });
+        meters.Start();
+
+        using var listener = Listening();
+        using var client = await ConnectAsync(listener);
+        using (SocketAcceptor.Accepts(listener, accept: _ => throw new SocketException((int)error)).Subscribe(static _ => { }))
+        {
+            await Task.Delay(150);
+        }
+
+        Assert.Contains(error.ToString(), reasons);
+    }
 
     [Fact]
     public async Task Accepts_EveryConnection_WithNagleOff_ThoseWaitingAndThoseToCome()

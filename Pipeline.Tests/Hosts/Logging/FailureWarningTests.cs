@@ -67,4 +67,25 @@ public sealed class FailureWarningTests
         Assert.StartsWith("out of file descriptors (the open-file limit was 1024 at start)", line, StringComparison.Ordinal);
         Assert.Contains("-n / \"nofile\"", line, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AcceptsPutOffForWantOfKernelMemory_AreNotCalledOutOfFileDescriptors()
+    {
+        // The acceptor counts ENOBUFS/ENOMEM (NoBufferSpaceAvailable) in the same counter as EMFILE: memory pressure
+        // was said as "out of file descriptors", and the user told to raise nofile, which does nothing for it.
+        // Counted here directly, with the reason the acceptor tags: other tests' acceptors add to the shared counter.
+        var logger = new LinesLogger(LogLevel.Warning);
+        var clock = new ManualTimeProvider();
+        using var log = FailureWarning.OutOfFiles(logger, clock, 1024);
+
+        log.Count(1, nameof(System.Net.Sockets.SocketError.NoBufferSpaceAvailable));
+        var line = Assert.Single(logger.Lines);
+        Assert.DoesNotContain("out of file descriptors", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("nofile", line, StringComparison.Ordinal);
+        Assert.Contains("ENOBUFS", line, StringComparison.Ordinal);
+
+        clock.Advance(FailureWarning.Interval);
+        log.Count(1, nameof(System.Net.Sockets.SocketError.TooManyOpenSockets));
+        Assert.Contains("raise -n", logger.Lines[1], StringComparison.Ordinal); // the latest was a descriptor
+    }
 }
