@@ -22,12 +22,14 @@ internal static class OpenFileBudget
     /// associations do not leave TCP almost nothing; an <c>udp_max_associations</c> given is kept and taken first. The
     /// default <c>max_connections</c> is fitted quietly, unless the limit leaves no more than <see cref="Minimum"/>: a
     /// server that serves 16 connections at once and lets the rest wait says so. Without <paramref name="tcp"/> (a server
-    /// or tunnel with <c>-U</c>) UDP's default may take the whole budget, and <c>max_connections</c> is left alone.
+    /// or tunnel with <c>-U</c>) UDP's default may take the whole budget, and <c>max_connections</c> is left alone. A server
+    /// on several <paramref name="addresses"/> has an accept loop and a UDP relay on each, each with these limits: the
+    /// budget is shared among them.
     /// </summary>
     public static (int MaxConnections, int UdpAssociations, string? Warning) Fit(
-        int maxConnections, ulong openFiles, int udpAssociations, bool explicitlySet, bool udpExplicitlySet = false, bool tcp = true)
+        int maxConnections, ulong openFiles, int udpAssociations, bool explicitlySet, bool udpExplicitlySet = false, bool tcp = true, int addresses = 1)
     {
-        var budget = (long)Math.Min(openFiles, int.MaxValue) - Reserve;
+        var budget = ((long)Math.Min(openFiles, int.MaxValue) - Reserve) / Math.Max(1, addresses);
         var udpShare = udpExplicitlySet ? udpAssociations : (int)Math.Min(udpAssociations, Math.Max(Minimum, tcp ? budget / 4 : budget));
         if (!tcp)
         {
@@ -46,8 +48,8 @@ internal static class OpenFileBudget
             return (fits, udpShare, null);
         }
 
-        var needed = (2L * maxConnections) + udpAssociations + Reserve;
+        var needed = (Math.Max(1, addresses) * ((2L * maxConnections) + udpAssociations)) + Reserve;
         var udp = udpShare > 0 ? $"; udp_max_associations {udpShare} holds {udpShare} of them" : "";
-        return (fits, udpShare, $"max_connections {maxConnections}{(explicitlySet ? "" : " (the default)")} needs about {needed} open files but the limit is {openFiles}{udp}: at most {fits} connections at once, the rest wait (raise the limit with -n / \"nofile\", or systemd's LimitNOFILE=)");
+        return (fits, udpShare, $"max_connections {maxConnections}{(explicitlySet ? "" : " (the default)")} needs about {needed} open files but the limit is {openFiles}{udp}: at most {fits} connections at once{(addresses > 1 ? $" on each of its {addresses} addresses" : "")}, the rest wait (raise the limit with -n / \"nofile\", or systemd's LimitNOFILE=)");
     }
 }

@@ -303,7 +303,8 @@ internal static class RelayVerb
         }
 
         var (maxConnections, udpAssociations, budgetWarning) = OpenFileBudget.Fit(
-            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet, settings.UdpMaxAssociationsSet, tcp);
+            settings.Relay.MaxConnections, openFiles, udp ? settings.Relay.UdpMaxAssociations : 0, settings.MaxConnectionsSet, settings.UdpMaxAssociationsSet, tcp,
+            addresses: 1 + settings.Relay.MoreListens.Count); // a server's: an accept loop and a UDP relay on each
         if (budgetWarning is not null)
         {
             error.WriteLine($"shadowsocks: {budgetWarning}");

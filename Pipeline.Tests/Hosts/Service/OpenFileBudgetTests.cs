@@ -70,4 +70,15 @@ public sealed class OpenFileBudgetTests
         Assert.Null(warning);
         Assert.Equal(4096, OpenFileBudget.Fit(10_000, 1_048_576, 4096, explicitlySet: false, tcp: false).UdpAssociations);
     }
+
+    [Fact]
+    public void AServerOnSeveralAddresses_SharesTheLimitAmongThem()
+    {
+        // Each address has its own accept loop (max_connections slots) and its own UDP relay (udp_max_associations
+        // NAT entries): a server on "::" and "0.0.0.0" under LimitNOFILE=4096 was fitted as if it had one, and could
+        // hold twice what the limit allows, running out of descriptors the budget is there to keep.
+        var (connections, udp, _) = OpenFileBudget.Fit(10_000, 4096, 4096, explicitlySet: false, addresses: 2);
+        Assert.InRange((2 * ((2L * connections) + udp)) + OpenFileBudget.Reserve, 0, 4096);
+        Assert.True(connections > OpenFileBudget.Minimum && udp > OpenFileBudget.Minimum);
+    }
 }
