@@ -386,7 +386,15 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UsageException($"{settings.Label("acl")} cannot read {path}: {e.Message}");
+            // Said as -c says it (not .NET's "Could not find file '...'."), naming what to give.
+            var why = e switch
+            {
+                FileNotFoundException or DirectoryNotFoundException => "no such file; give the path of an ACL file (ss-libev's format)",
+                UnauthorizedAccessException when Directory.Exists(path) => "is a directory; give the ACL file in it",
+                UnauthorizedAccessException => "permission denied; make it readable by the user the program starts as",
+                _ => e.Message,
+            };
+            throw new UsageException($"{settings.Label("acl")} cannot read {path}: {why}");
         }
 
         return AccessControlList.TryParse(text, out var acl, out var error) ? acl : throw new UsageException($"{settings.Label("acl")} {path} {error}");

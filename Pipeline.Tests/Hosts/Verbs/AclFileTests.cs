@@ -73,6 +73,16 @@ public sealed class AclFileTests : IDisposable
         var error = new StringWriter();
         var code = await Program.RunAsync(["server", "-p", Port(LoopbackPorts.Next()), "-k", "acl", "--acl", _file], new StringWriter(), error, CancellationToken.None);
         Assert.Equal(2, code);
-        Assert.StartsWith($"shadowsocks: --acl: cannot read {_file}:", error.ToString());
+        Assert.StartsWith($"shadowsocks: --acl: cannot read {_file}: no such file; give the path of an ACL file", error.ToString());
+        Assert.DoesNotContain("Could not find", error.ToString(), StringComparison.Ordinal); // not .NET's own message
+    }
+
+    [Fact]
+    public async Task ADirectory_IsOneLine_SayingSo()
+    {
+        var error = new StringWriter();
+        var code = await Program.RunAsync(["server", "-p", Port(LoopbackPorts.Next()), "-k", "acl", "--acl", Path.GetTempPath()], new StringWriter(), error, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.Contains(": is a directory; give the ACL file in it", error.ToString(), StringComparison.Ordinal);
     }
 }
