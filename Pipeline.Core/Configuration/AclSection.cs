@@ -31,12 +31,7 @@ internal sealed class AclSection
 
     public void Add(IPNetwork network)
     {
-        if (network.BaseAddress.IsIPv4MappedToIPv6 && network.PrefixLength >= 96)
-        {
-            // ::ffff:10.0.0.0/104 is 10.0.0.0/8: addresses are looked up unmapped, so the rule must be IPv4 to match.
-            network = new IPNetwork(network.BaseAddress.MapToIPv4(), network.PrefixLength - 96);
-        }
-
+        network = Multiplexing.DualStack.Unmapped(network); // addresses are looked up unmapped
         _networks.Add(network);
         if (network.BaseAddress.AddressFamily == AddressFamily.InterNetworkV6)
         {

@@ -30,11 +30,11 @@ internal sealed class ForbiddenAddresses
         {
             if (IPNetwork.TryParse(item, out var network))
             {
-                networks.Add(Unmapped(network));
+                networks.Add(Multiplexing.DualStack.Unmapped(network)); // addresses are looked up unmapped
             }
             else if (IPAddress.TryParse(item, out var address))
             {
-                networks.Add(Unmapped(new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)));
+                networks.Add(Multiplexing.DualStack.Unmapped(new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)));
             }
             else
             {
@@ -76,15 +76,6 @@ internal sealed class ForbiddenAddresses
     }
 
     public override string ToString() => string.Join(',', _networks);
-
-    /// <summary>
-    /// ::ffff:10.0.0.0/104 is 10.0.0.0/8: <see cref="Contains"/> looks addresses up unmapped, so the entry must be IPv4
-    /// to match (as an ACL's networks are).
-    /// </summary>
-    private static IPNetwork Unmapped(IPNetwork network) =>
-        network.BaseAddress.IsIPv4MappedToIPv6 && network.PrefixLength >= 96
-            ? new IPNetwork(network.BaseAddress.MapToIPv4(), network.PrefixLength - 96)
-            : network;
 
     private static ForbiddenAddresses Parse(string text) =>
         TryParse(text, out var forbidden, out var error) ? forbidden : throw new FormatException(error);

@@ -16,6 +16,15 @@ internal static class DualStack
     /// <summary>The plain IPv4 form of an IPv4-mapped address (<c>::ffff:a.b.c.d</c>); any other address as it is.</summary>
     public static IPAddress Unmapped(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
+    /// <summary>
+    /// The IPv4 network an IPv4-mapped one stands for (<c>::ffff:10.0.0.0/104</c> is <c>10.0.0.0/8</c>), so that a rule
+    /// matches the unmapped addresses it is asked about; any other network as it is.
+    /// </summary>
+    public static IPNetwork Unmapped(IPNetwork network) =>
+        network.BaseAddress.IsIPv4MappedToIPv6 && network.PrefixLength >= 96
+            ? new IPNetwork(network.BaseAddress.MapToIPv4(), network.PrefixLength - 96)
+            : network;
+
     /// <summary>The endpoint as <paramref name="socket"/> takes it: an IPv4 endpoint mapped for an IPv6 socket.</summary>
     public static IPEndPoint For(Socket socket, IPEndPoint endPoint) =>
         socket.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.AddressFamily == AddressFamily.InterNetwork

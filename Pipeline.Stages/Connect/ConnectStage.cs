@@ -88,11 +88,13 @@ internal static class ConnectStage
             using var span = StageActivity.Start(Name, session, options);
             string? lastError = null;
             var refused = false;
+            var anyForbidden = false;
             var allowed = new List<IPAddress>(session.ResolvedAddresses.Length);
             foreach (var address in session.ResolvedAddresses)
             {
                 if (forbidden?.Contains(address) == true)
                 {
+                    anyForbidden = true;
                     lastError = $"{address} is a forbidden destination (--forbidden-ip)";
                 }
                 else if (acl?.BlocksOutbound(address) == true)
@@ -135,7 +137,7 @@ internal static class ConnectStage
                 }
             }
 
-            if (allowed.Count == 0 && forbidden is not null && session.ResolvedAddresses.Any(forbidden.Contains))
+            if (allowed.Count == 0 && anyForbidden)
             {
                 PipelineTelemetry.ForbiddenDestinations.Add(1);
             }
