@@ -54,6 +54,12 @@ internal sealed class TcpSession : IDisposable
     /// <summary>The server-side decryptor, created while reading the header and kept for the rest of the stream.</summary>
     public IStreamDecryptor? Decryptor { get; set; }
 
+    /// <summary>
+    /// Server: a header not yet complete, kept while the session waits for more of the client's bytes; <c>null</c> once
+    /// the header is read (or before its first bytes).
+    /// </summary>
+    public ReadHeader.HeaderProgress? PendingHeader { get; set; }
+
     /// <summary>A multi-user 2022 server's connection (SIP023): the name of the user its identity header named.</summary>
     public string? User { get; set; }
 

@@ -17,6 +17,11 @@ namespace Shadowsocks.Pipeline.Stages.ReadHeader;
 /// failure. An authentication failure or a bad header marks the session for draining (probe resistance: no answer, no
 /// input-dependent close). A multi-user 2022 server (SIP023) reads with its <c>users</c>: a request naming none of them
 /// fails as a bad tag does, and the user it names goes on the connection's span (<c>user.name</c>).
+/// <para>
+/// It never waits for the client: it takes the bytes that are there (a session comes here once
+/// <see cref="WaitForBytesStage"/> has seen some), and a header still incomplete when they run out leaves with its
+/// <see cref="TcpSession.PendingHeader"/> for another wait, so a slot here is held only while there are bytes to work on.
+/// </para>
 /// </summary>
 internal static class ReadHeaderStage
 {
@@ -26,27 +31,43 @@ internal static class ReadHeaderStage
     private const int ReceiveSize = 2 + 16 + 0x3FFF + 16;
 
     public static TransformBlock<TcpSession, TcpSession> Create(
-        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeSpan timeout, TimeProvider timeProvider, ISaltFilter? replays = null,
+        StageOptions options, CipherInfo cipher, byte[] masterKey, TimeProvider timeProvider, ISaltFilter? replays = null,
         ServerUsers? users = null) =>
-        new(StageGuard.Isolate(Name, async session =>
+        new(StageGuard.Isolate(Name, session =>
         {
             using var span = StageActivity.Start(Name, session, options);
-            var decryptor = ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey, time: timeProvider, users: users);
-            session.Decryptor = decryptor;
-            // Buffers only once bytes are there (a client that connects and says nothing holds none): each receive
-            // rents its input for as long as it takes to decrypt it, and the plaintext is rented at the first bytes.
+            var progress = session.PendingHeader ?? new HeaderProgress(cipher.SaltSize);
+            session.PendingHeader = null;
+            var decryptor = session.Decryptor ??= ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey, time: timeProvider, users: users);
+
+            // The plaintext buffer is rented at the first bytes and never held across a wait (see HeaderProgress).
             byte[]? plain = null;
             var filled = 0;
-            var salt = new byte[cipher.SaltSize];
-            var saltFilled = 0;
+            if (progress.Plain.Length > 0)
+            {
+                plain = Room(null, 0, progress.Plain.Length);
+                progress.Plain.CopyTo(plain, 0);
+                filled = progress.Plain.Length;
+            }
+
+            var salt = progress.Salt;
             try
             {
+                if (session.Client.Blocking)
+                {
+                    session.Client.Blocking = false;
+                }
+
                 while (true)
                 {
-                    // An idle deadline, re-armed by every receive: a client that stops sending mid-header is closed
-                    // exactly as long after its last byte as a drained probe is (no input-dependent close).
-                    using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
-                    var input = await SocketIo.ReceiveRentedAsync(session.Client, ReceiveSize, deadline.Token).ConfigureAwait(false);
+                    if (!SocketIo.TryReceiveRented(session.Client, ReceiveSize, out var input))
+                    {
+                        // Nothing more yet: wait for it outside this stage, keeping what there is.
+                        progress.Plain = filled == 0 ? [] : plain.AsSpan(0, filled).ToArray();
+                        session.PendingHeader = progress;
+                        break;
+                    }
+
                     if (input.Length == 0)
                     {
                         input.Return();
@@ -54,11 +75,11 @@ internal static class ReadHeaderStage
                         break;
                     }
 
-                    if (saltFilled < salt.Length)
+                    if (progress.SaltFilled < salt.Length)
                     {
-                        var take = Math.Min(salt.Length - saltFilled, input.Length);
-                        input.Span[..take].CopyTo(salt.AsSpan(saltFilled));
-                        saltFilled += take;
+                        var take = Math.Min(salt.Length - progress.SaltFilled, input.Length);
+                        input.Span[..take].CopyTo(salt.AsSpan(progress.SaltFilled));
+                        progress.SaltFilled += take;
                     }
 
                     plain = Room(plain, filled, decryptor.MaxOutputSize(input.Length));
@@ -117,12 +138,7 @@ internal static class ReadHeaderStage
                         session.Fail($"bad address header: {header}", drain: true);
                         break;
                     }
-
                 }
-            }
-            catch (OperationCanceledException)
-            {
-                session.Fail("timed out reading the address header");
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
@@ -138,10 +154,11 @@ internal static class ReadHeaderStage
 
             if (!session.IsAlive)
             {
+                session.PendingHeader = null;
                 span.Fail(session.FailureReason!);
             }
 
-            return session;
+            return Task.FromResult(session);
         }), BlockOptions.Shared(options));
 
     /// <summary>

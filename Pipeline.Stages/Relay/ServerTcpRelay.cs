@@ -16,15 +16,20 @@ using Shadowsocks.Pipeline.Stages.Resolve;
 namespace Shadowsocks.Pipeline.Stages.Relay;
 
 /// <summary>
-/// <c>shadowsocks server</c> over TCP: decrypts, reads the address header, resolves, connects and relays.
+/// <c>shadowsocks server</c> over TCP: waits for the client's bytes, decrypts, reads the address header, resolves,
+/// connects and relays.
 /// <code>
-/// accept ─► [decrypt + read header] ─► [resolve] ─► [connect to destination] ─► data stages (CipherDuplex)
-///                 │ failed (drained)       │ failed        │ failed
-///                 └──────────────────► [reject: drain or close] ◄┘
+/// accept ─► [wait for bytes] ─► [decrypt + read header] ─► [resolve] ─► [connect to destination] ─► data stages (CipherDuplex)
+///             ▲   │ timed out    │   │ failed (drained)       │ failed        │ failed
+///             └───┼──────────────┘   └─────────────┐          │               │
+///   incomplete:   └──────────────────────────► [reject: drain or close] ◄─────┴───────────────┘
+///   wait again
 /// </code>
 /// Every link names the sessions it takes, and only failed ones go to reject: a stage at its bounded capacity
 /// postpones what it is offered, Dataflow then offers it to the next link, and a catch-all link there would take a
 /// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
+/// The header stage takes only the bytes that are there; a client that is slow to send (or silent) waits in the
+/// wait stage, which holds no slot of the header stage's.
 /// </summary>
 internal sealed class ServerTcpRelay(
     RelayOptions options, IDnsResolver resolver, IScheduler scheduler, TimeProvider timeProvider, ISaltFilter? replays = null, ServerUsers? users = null) : ITcpRelay
@@ -46,8 +51,9 @@ internal sealed class ServerTcpRelay(
         var pipeline = options.Pipeline;
 
         // Connection-level stages, shared by every connection, in flow order.
+        var waitForBytes = WaitForBytesStage.Create(options.IdleTimeout, timeProvider); // as long as a drain: probes see one close
         var readHeader = ReadHeaderStage.Create(
-            pipeline.Handshake, options.Cipher, options.MasterKey, options.IdleTimeout, timeProvider,
+            pipeline.Handshake, options.Cipher, options.MasterKey, timeProvider,
             replays ?? SaltFilters.For(options, timeProvider), // same wait as a drain: probes see one close behaviour
             users ?? ServerUsers.For(options)); // the process's table when given (built once for all its relays)
         var lookups = new LookupSlots(pipeline.Resolve.MaxParallelism);
@@ -57,7 +63,10 @@ internal sealed class ServerTcpRelay(
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler, timeProvider));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
-        readHeader.LinkTo(resolve, s_propagate, static s => s.IsAlive);
+        waitForBytes.LinkTo(readHeader, s_propagate, static s => s.IsAlive);
+        waitForBytes.LinkTo(reject, static s => !s.IsAlive);
+        readHeader.LinkTo(resolve, s_propagate, static s => s.IsAlive && s.PendingHeader is null);
+        readHeader.LinkTo(waitForBytes, static s => s.IsAlive && s.PendingHeader is not null); // more of the header to come
         readHeader.LinkTo(reject, static s => !s.IsAlive);
         resolve.LinkTo(connect, s_propagate, static s => s.IsAlive);
         resolve.LinkTo(reject, static s => !s.IsAlive);
@@ -70,7 +79,7 @@ internal sealed class ServerTcpRelay(
 
         foreach (var listen in (IEnumerable<IPEndPoint>)[options.Listen, .. options.MoreListens])
         {
-            _accepts.Add(new AcceptLoop(options with { Listen = listen }, "server", readHeader, timeProvider, shadowsocksPort: true));
+            _accepts.Add(new AcceptLoop(options with { Listen = listen }, "server", waitForBytes, timeProvider, shadowsocksPort: true));
         }
     }
 
