@@ -16,7 +16,9 @@ namespace Shadowsocks.Pipeline.Hosts.Logging;
 /// <item><see cref="ServerUnreachable"/>: a local or tunnel whose server does not answer (a wrong address or port, a
 /// name that does not resolve, the server down): its clients get a SOCKS5 error or a closed connection;</item>
 /// <item><see cref="ForbiddenDestination"/>: a server asked for a destination on its forbidden list;</item>
-/// <item><see cref="OutOfFiles"/>: the process ran out of file descriptors (accepts put off; connections failed).</item>
+/// <item><see cref="OutOfFiles"/>: the process ran out of file descriptors (accepts put off; connections failed);</item>
+/// <item><see cref="TelemetryExport"/>: the OTLP collector is not there or does not take the exports (nothing
+/// reaches Jaeger).</item>
 /// </list>
 /// </summary>
 internal sealed class FailureWarning : IDisposable
@@ -88,6 +90,15 @@ internal sealed class FailureWarning : IDisposable
         static (count, detail) => OutOfMemory(detail)
             ? $"{count} more accepts put off since the last such line; the latest for want of kernel memory (ENOBUFS)"
             : $"{count} more accepts put off for want of a file descriptor since the last such line (raise -n / \"nofile\")");
+
+    /// <summary>
+    /// OTLP exports the collector did not take (<c>pipeline.telemetry_export_failures</c>): a wrong endpoint or protocol,
+    /// the collector down. Its reason is the signal, the endpoint and why.
+    /// </summary>
+    public static FailureWarning TelemetryExport(ILogger logger, TimeProvider time) => new(
+        logger, time, "pipeline.telemetry_export_failures",
+        static detail => $"cannot export {detail}; check telemetry.otlp_endpoint and otlp_protocol (or OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL) and that the collector runs; later failures: one line a minute at most",
+        static (count, detail) => $"{count} more telemetry exports failed since the last such line; the latest: {detail}");
 
     private static bool OutOfMemory(string? reason) => reason == nameof(System.Net.Sockets.SocketError.NoBufferSpaceAvailable);
 

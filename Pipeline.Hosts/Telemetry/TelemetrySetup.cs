@@ -11,7 +11,8 @@ namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 /// <summary>
 /// Wires the pipeline's ActivitySource and Meter to exporters: OTLP (to Jaeger or a collector) when the
 /// <c>telemetry</c> section or the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> variable names an endpoint, and
-/// OTLP/JSON trace files under a folder when asked. Shutdown is bounded so that a hung collector cannot hold the process.
+/// OTLP/JSON trace files under a folder when asked. Shutdown is bounded so that a hung collector cannot hold the process;
+/// a collector that does not take the exports is said at the default level (<see cref="Logging.FailureWarning.TelemetryExport"/>).
 /// </summary>
 internal sealed class TelemetrySetup : IDisposable
 {
@@ -86,9 +87,14 @@ internal sealed class TelemetrySetup : IDisposable
         _meter?.Dispose();
     }
 
-    /// <summary>The config section's endpoint and protocol win over the OTEL_* variables; a programmatic http endpoint needs its signal path.</summary>
+    /// <summary>
+    /// The config section's endpoint and protocol win over the OTEL_* variables; a programmatic http endpoint needs its
+    /// signal path. Exports the collector does not take are counted (<see cref="ExportFailureHandler"/>), for the
+    /// default-level warning.
+    /// </summary>
     private static void Configure(OtlpExporterOptions options, TelemetrySettings settings, string signalPath)
     {
+        options.HttpClientFactory = ExportFailureHandler.Around(options.HttpClientFactory, signalPath["v1/".Length..]);
         if (settings.OtlpProtocol is { } protocol)
         {
             options.Protocol = protocol;

@@ -114,11 +114,12 @@ internal static class RelayVerb
         using var loggers = HostLogging.Create(settings.Verbose);
         var log = loggers.CreateLogger("shadowsocks");
         using var connections = settings.Verbose ? new ConnectionLog(loggers.CreateLogger("shadowsocks.connections")) : null;
-        // At every level: a peer with another password, a server that does not answer.
+        // At every level: a peer with another password, a server that does not answer, a collector that is not there.
         using var authenticationFailures = FailureWarning.Authentication(log, TimeProvider.System);
         using var serverUnreachable = verb == "server" ? null : FailureWarning.ServerUnreachable(log, TimeProvider.System);
         using var forbiddenDestinations = verb == "server" ? FailureWarning.ForbiddenDestination(log, TimeProvider.System) : null;
         using var outOfFiles = FailureWarning.OutOfFiles(log, TimeProvider.System, openFiles);
+        using var telemetryExport = telemetry.OtlpDescription is null ? null : FailureWarning.TelemetryExport(log, TimeProvider.System);
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
         IPEndPoint[] moreBound = [];

@@ -56,6 +56,25 @@ public sealed class FailureWarningTests
     }
 
     [Fact]
+    public void ACollectorThatTakesNoExports_IsNamedWithItsError_InTheFirstLineAndTheLatestInTheNext()
+    {
+        var clock = new ManualTimeProvider();
+        var logger = new LinesLogger(LogLevel.Warning);
+        using var log = FailureWarning.TelemetryExport(logger, clock);
+
+        // Matched by form: other tests' exporters may fail meanwhile, and the listener hears the whole process.
+        log.Count(1, "traces to http://127.0.0.1:4318/v1/traces: ConnectionRefused");
+        log.Count(1, "metrics to http://127.0.0.1:4318/v1/metrics: ConnectionRefused");
+        var first = Assert.Single(logger.Lines);
+        Assert.Matches("^cannot export (traces|metrics) to [^ ]+: [^;]+; check telemetry.otlp_endpoint and otlp_protocol \\(or OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL\\) and that the collector runs; later failures: one line a minute at most$", first);
+
+        clock.Advance(FailureWarning.Interval);
+        log.Count(1, "traces to http://127.0.0.1:4318/v1/traces: HTTP 404 NotFound");
+        Assert.Equal(2, logger.Lines.Count);
+        Assert.Matches("^[0-9]+ more telemetry exports failed since the last such line; the latest: (traces|metrics) to [^ ]+: .+$", logger.Lines[1]);
+    }
+
+    [Fact]
     public void RunningOutOfFileDescriptors_IsSaid_WithTheLimitAndHowToRaiseIt()
     {
         var logger = new LinesLogger(LogLevel.Warning);
