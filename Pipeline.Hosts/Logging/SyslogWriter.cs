@@ -5,8 +5,9 @@ namespace Shadowsocks.Pipeline.Hosts.Logging;
 /// <summary>
 /// The program's output or error stream in the background (<c>-f</c>): every line still goes where it went (the parent
 /// passes the first ones on to the terminal; after it exits they go nowhere), and to <see cref="Syslog"/> as well.
-/// A line's severity is that of its console log level (<c>dbug:</c>, <c>info:</c>, <c>warn:</c>, <c>fail:</c>,
-/// <c>crit:</c>), else the stream's: informational for output, error for the error stream.
+/// A line's severity is that of the console logger's level word it starts with (<c>DEBUG:</c>, <c>INFO:</c>,
+/// <c>WARN:</c>, <c>ERROR:</c>, <c>CRIT:</c>; <see cref="LogLineFormatter"/>), else the stream's: informational for
+/// output, error for the error stream.
 /// </summary>
 internal sealed class SyslogWriter : TextWriter
 {
@@ -77,15 +78,24 @@ internal sealed class SyslogWriter : TextWriter
         }
     }
 
-    private int SeverityOf(string line) => line.Length < 5 || line[4] != ':' ? _severity : line[..4] switch
+    /// <summary>The severity of a logger's line, by the level word it starts with (<c>WARN: ...</c>), else the stream's.</summary>
+    private int SeverityOf(string line)
     {
-        "trce" or "dbug" => Syslog.Debug,
-        "info" => Syslog.Informational,
-        "warn" => Syslog.Warning,
-        "fail" => Syslog.Error,
-        "crit" => Syslog.Critical,
-        _ => _severity,
-    };
+        var colon = line.IndexOf(':', StringComparison.Ordinal);
+        if (colon > 0)
+        {
+            var word = line.AsSpan(0, colon);
+            foreach (var level in LogLineFormatter.Levels)
+            {
+                if (word.SequenceEqual(LogLineFormatter.Word(level)))
+                {
+                    return LogLineFormatter.Severity(level);
+                }
+            }
+        }
+
+        return _severity;
+    }
 
     private void WriteToInner(string value)
     {

@@ -111,7 +111,8 @@ internal static class RelayVerb
         using var telemetry = telemetrySetup;
 
         // Before the first port opens: a connection accepted at once must find its span listened to (with -v).
-        using var loggers = HostLogging.Create(settings.Verbose);
+        var lineForm = LogLineForm.ForProcess();
+        using var loggers = HostLogging.Create(settings.Verbose, lineForm, TimeProvider.System);
         var log = loggers.CreateLogger("shadowsocks");
         using var connections = settings.Verbose ? new ConnectionLog(loggers.CreateLogger("shadowsocks.connections")) : null;
         // At every level: a peer with another password, a server that does not answer, a collector that is not there.
@@ -183,7 +184,8 @@ internal static class RelayVerb
             _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {ServerFailover.Name(relay.Server!)}",
         };
         var protocols = (tcp, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => "udp" };
-        output.WriteLine($"{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
+        // Stamped as the logger's lines are; the text after the stamp is read (" listening on ") by Daemon and tests.
+        output.WriteLine($"{lineForm.Prefix(TimeProvider.System)}{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
         if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
         {
             error.WriteLine($"shadowsocks: {fastOpenWarning}");

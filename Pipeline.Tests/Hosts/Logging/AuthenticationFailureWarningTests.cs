@@ -32,7 +32,7 @@ public sealed class AuthenticationFailureWarningTests
         await server.StopAsync(TimeSpan.FromSeconds(15));
         var warnings = server.Output.Split('\n').Where(static l => l.Contains("failed authentication", StringComparison.Ordinal)).ToList();
         var line = Assert.Single(warnings); // the second within the minute is counted, not logged
-        Assert.Contains("warn:", line, StringComparison.Ordinal);
+        Assert.Contains(" WARN: ", line, StringComparison.Ordinal);
         Assert.Contains("password or method", line, StringComparison.Ordinal);
     }
 }

@@ -34,7 +34,7 @@ public sealed class ForbiddenDestinationWarningTests
         Assert.True(await server.WaitForOutputAsync("forbidden destination", TimeSpan.FromSeconds(10)), server.Output);
         await server.StopAsync(TimeSpan.FromSeconds(15));
         var line = Assert.Single(server.Output.Split('\n'), static l => l.Contains("forbidden destination", StringComparison.Ordinal)); // the second is counted
-        Assert.Contains("warn:", line, StringComparison.Ordinal);
+        Assert.Contains(" WARN: ", line, StringComparison.Ordinal);
         Assert.Contains("--forbidden-ip", line, StringComparison.Ordinal);
         Assert.Equal(0, destination.Accepted);
     }

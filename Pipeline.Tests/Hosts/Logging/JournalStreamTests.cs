@@ -33,7 +33,7 @@ public sealed class JournalStreamTests
 
             var lines = host.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Contains(lines, static l => l.StartsWith("shadowsocks: max_connections 100000", StringComparison.Ordinal)); // the error stream's
-            Assert.Contains(lines, static l => l.Contains("dbug: shadowsocks[0] limits:", StringComparison.Ordinal)); // the logger's
+            Assert.Contains(lines, static l => l.Contains(" DEBUG: limits:", StringComparison.Ordinal)); // the logger's
             Assert.DoesNotContain(lines, static l => l.StartsWith('<'));
         }
         finally

@@ -32,7 +32,7 @@ public sealed class ServerUnreachableWarningTests
         Assert.True(await local.WaitForOutputAsync(expected, TimeSpan.FromSeconds(10)), local.Output);
         await local.StopAsync(TimeSpan.FromSeconds(15));
         var line = Assert.Single(local.Output.Split('\n'), l => l.Contains("cannot connect to server", StringComparison.Ordinal)); // the others are counted
-        Assert.Contains("warn:", line, StringComparison.Ordinal);
+        Assert.Contains(" WARN: ", line, StringComparison.Ordinal);
         Assert.Contains(IPAddress.Loopback.ToString(), line, StringComparison.Ordinal);
     }
 }

@@ -76,21 +76,21 @@ public sealed class SyslogTests : IDisposable
         using var writer = new SyslogWriter(inner, syslog, Syslog.Informational);
 
         writer.Write("listening ");
-        writer.Write("on 127.0.0.1:1080\nwarn: shadowsocks[0] slow");
+        writer.Write("on 127.0.0.1:1080\nWARN: slow");
         writer.WriteLine();
-        writer.WriteLine("dbug: shadowsocks.connections[0] local connection 1.2.3.4:80 ok");
-        writer.WriteLine("fail: shadowsocks[0] broken");
-        writer.Write("crit: x\r\n");
+        writer.WriteLine("DEBUG: local connection 1.2.3.4:80 -> 5.6.7.8:443 closed after 3 ms");
+        writer.WriteLine("ERROR: broken");
+        writer.Write("CRIT: x\r\n");
         writer.WriteLine();
 
-        Assert.Equal($"listening on 127.0.0.1:1080\nwarn: shadowsocks[0] slow{Environment.NewLine}dbug: shadowsocks.connections[0] local connection 1.2.3.4:80 ok{Environment.NewLine}fail: shadowsocks[0] broken{Environment.NewLine}crit: x\r\n{Environment.NewLine}", inner.ToString());
+        Assert.Equal($"listening on 127.0.0.1:1080\nWARN: slow{Environment.NewLine}DEBUG: local connection 1.2.3.4:80 -> 5.6.7.8:443 closed after 3 ms{Environment.NewLine}ERROR: broken{Environment.NewLine}CRIT: x\r\n{Environment.NewLine}", inner.ToString());
         Assert.StartsWith("<14>", Receive(daemon), StringComparison.Ordinal);
         Assert.StartsWith("<12>", Receive(daemon), StringComparison.Ordinal);
         Assert.StartsWith("<15>", Receive(daemon), StringComparison.Ordinal);
         Assert.StartsWith("<11>", Receive(daemon), StringComparison.Ordinal);
         var last = Receive(daemon);
         Assert.StartsWith("<10>", last, StringComparison.Ordinal);
-        Assert.EndsWith("]: crit: x", last, StringComparison.Ordinal);
+        Assert.EndsWith("]: CRIT: x", last, StringComparison.Ordinal);
         Assert.Equal(0, daemon.Available); // the empty line sent nothing
     }
 

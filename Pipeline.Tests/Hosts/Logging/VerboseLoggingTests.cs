@@ -12,6 +12,8 @@ public sealed class VerboseLoggingTests
 {
     private const string Password = "do-not-log-me-3141";
 
+    private const string Stamp = @"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}";
+
     [Fact]
     public async Task Verbose_LogsSettingsAndConnections_NeverThePassword()
     {
@@ -46,11 +48,16 @@ public sealed class VerboseLoggingTests
         await server.StopAsync(TimeSpan.FromSeconds(10));
 
         var log = server.Output;
-        Assert.Contains("dbug: shadowsocks[0] pipeline (max_parallelism/bounded_capacity): handshake 1024/4096, resolve 7/1024", log, StringComparison.Ordinal);
+        Assert.Contains(" DEBUG: pipeline (max_parallelism/bounded_capacity): handshake 1024/4096, resolve 7/1024", log, StringComparison.Ordinal);
         Assert.Contains($"-> 127.0.0.1:{Port(destination.EndPoint.Port)} closed after", log, StringComparison.Ordinal);
         Assert.True(log.Contains($"-> 127.0.0.1:{Port(refusedPort)} failed after", StringComparison.Ordinal), log);
         Assert.Contains("connect: cannot connect", log, StringComparison.Ordinal);
-        Assert.Contains("info: shadowsocks[0] stopped", log, StringComparison.Ordinal);
+        // In a file or pipe each line, the start line too, has the local date and time; no event id or category.
+        Assert.Matches($@"(?m)^{Stamp} shadowsocks server listening on 127\.0\.0\.1:{Port(serverAt.Port)} tcp", log);
+        Assert.Matches($@"(?m)^{Stamp} DEBUG: limits: ", log);
+        Assert.Matches($@"(?m)^{Stamp} DEBUG: server connection 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:{Port(destination.EndPoint.Port)} closed after", log);
+        Assert.Matches($@"(?m)^{Stamp} INFO: stopped\r?$", log);
+        Assert.DoesNotContain("[0]", log, StringComparison.Ordinal);
         Assert.Matches("limits: .*, forbidden_ip , open files", log); // given as '' on the server's command line
         Assert.Contains("limits: ", _local.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("forbidden_ip", _local.Output, StringComparison.Ordinal); // a local has no destinations to forbid
