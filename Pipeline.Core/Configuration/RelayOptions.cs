@@ -77,6 +77,14 @@ internal sealed record RelayOptions
     public bool ReusePort { get; init; }
 
     /// <summary>
+    /// A listen address <c>::</c> takes IPv6 only (<c>IPV6_V6ONLY</c>), not IPv4 as well. Set when a server also listens
+    /// on an IPv4 address (ss-libev's <c>"server": ["::0", "0.0.0.0"]</c>, from its manual: a dual-stack <c>::</c> would
+    /// hold the IPv4 port too, and the second bind would fail), or by <c>ipv6_only</c> (shadowsocks-rust's key). Alone,
+    /// <c>::</c> takes both, as with shadowsocks-rust.
+    /// </summary>
+    public bool ListenIpv6Only { get; init; }
+
+    /// <summary>
     /// <c>mptcp</c> (<c>--mptcp</c>): Multipath TCP on the Shadowsocks hop: the server's listener and the local's and
     /// tunnel's connections to the server (a peer without it gets plain TCP).
     /// </summary>

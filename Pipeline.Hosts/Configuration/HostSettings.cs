@@ -88,6 +88,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 throw new UsageException(Relabel(settings, "nameserver", nameserverError!));
             }
         }
+        else if (settings.List("dns") is { Length: > 0 } dnsText && !ResolvConf.TryParseServers(dnsText, out nameservers, out _))
+        {
+            // shadowsocks-rust's name for nameserver; its resolver names and DNS over TCP, TLS or HTTPS are its own.
+            throw new UsageException(
+                $"{settings.Label("dns")} '{dnsText}' is not a list of name server addresses (resolver names such as google or cloudflare, and DNS over TCP, TLS or HTTPS, are shadowsocks-rust's); give ADDR[:PORT],... e.g. 8.8.8.8,1.1.1.1, or leave it out for /etc/resolv.conf");
+        }
 
         IPEndPoint listen;
         IPEndPoint[] moreListens = [];
@@ -169,6 +175,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Ipv6First = ipv6First,
             FastOpen = settings.Bool("fast_open") ?? false,
             ReusePort = settings.Bool("reuse_port") ?? false,
+            // ss-libev's manual lists "::0" with "0.0.0.0": "::" then cannot take IPv4 as well (ss-server binds every host given IPv6-only).
+            ListenIpv6Only = (settings.Bool("ipv6_only") ?? false)
+                || moreListens.Prepend(listen).Any(static l => l.AddressFamily == AddressFamily.InterNetwork),
             Mptcp = settings.Bool("mptcp") ?? false,
             OutboundInterface = settings.String("interface") is { Length: > 0 } networkInterface ? networkInterface
                 : settings.String("outbound_bind_interface") is { Length: > 0 } rustName ? rustName // shadowsocks-rust's name
@@ -318,7 +327,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     {
         var known = new HashSet<string>(
             Flags.Relay.Where(static f => f.Key is not null).Select(static f => f.Key!.Split(':')[0])
-                .Concat(["servers", "pipeline", "telemetry", "outbound_bind_addr", "outbound_bind_interface", "users"]),
+                .Concat(["servers", "pipeline", "telemetry", "outbound_bind_addr", "outbound_bind_interface", "users", "ipv6_only", "dns"]),
             StringComparer.OrdinalIgnoreCase);
         foreach (var key in settings.FileKeys())
         {
@@ -334,6 +343,20 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 "plugin_args" => $"{settings.Label(key)} not passed to the plugin (ignored); give the plugin what it needs in plugin_opts",
                 _ => $"{settings.Label(key)} not a setting this program knows (ignored); see shadowsocks {verb} --help",
             };
+        }
+
+        // shadowsocks-rust's servers entries may carry settings of their own (plugin, mode, timeout, ...); here an entry
+        // gives its address and port, and the one method and password (and a server's users).
+        foreach (var entry in settings.Configuration.GetSection("servers").GetChildren())
+        {
+            foreach (var field in entry.GetChildren())
+            {
+                if (field.Key.ToLowerInvariant() is not ("server" or "address" or "server_port" or "port" or "method" or "password" or "key"
+                    or "users" or "disabled" or "remarks" or "name" or "id"))
+                {
+                    yield return $"{settings.Label(field.Path)} a server entry's own {field.Key} is not read (ignored); give \"{field.Key}\" at the top level, for every server";
+                }
+            }
         }
     }
 
@@ -449,8 +472,13 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             own.AsSpan().SequenceEqual(key) && ownIdentities.Length == identityKeys.Length
             && ownIdentities.Zip(identityKeys).All(static p => p.First.AsSpan().SequenceEqual(p.Second));
 
-        for (var i = 0; settings.String($"servers:{i}:server") is { Length: > 0 }; i++)
+        for (var i = 0; settings.Configuration.GetSection($"servers:{i}").Exists(); i++)
         {
+            if (settings.Bool($"servers:{i}:disabled") == true)
+            {
+                continue; // not used (LayeredSettings.Servers)
+            }
+
             string? differs = null;
             if (settings.String($"servers:{i}:method") is { Length: > 0 } method
                 && !(CipherCatalog.TryGet(method, out var named, out _) && named.Name == cipher.Name)) // names match as the catalog reads them

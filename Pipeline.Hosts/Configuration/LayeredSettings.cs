@@ -287,8 +287,9 @@ internal sealed class LayeredSettings
     };
 
     /// <summary>
-    /// <c>servers</c>: objects with <c>server</c> and <c>server_port</c> (shadowsocks-rust's form; the method and
-    /// password are the run's). Empty when absent.
+    /// <c>servers</c>: objects with <c>server</c> and <c>server_port</c> (shadowsocks-rust's form, which also reads them
+    /// as <c>address</c> and <c>port</c>; the method and password are the run's). An entry with <c>"disabled": true</c>
+    /// is left out, as shadowsocks-rust leaves it. Empty when absent.
     /// </summary>
     public IReadOnlyList<(string Host, int? Port)> Servers()
     {
@@ -301,12 +302,22 @@ internal sealed class LayeredSettings
 
         foreach (var item in section.GetChildren())
         {
-            if (item["server"] is not { Length: > 0 } host)
+            if (Bool($"{item.Path}:disabled") == true)
+            {
+                continue;
+            }
+
+            if ((item["server"] is { Length: > 0 } ? item["server"] : item["address"]) is not { Length: > 0 } host)
             {
                 throw new UsageException($"{Label("servers")} every entry needs \"server\" (a host) and \"server_port\"");
             }
 
-            list.Add((host, Int($"{item.Path}:server_port", 1, 65535)));
+            list.Add((host, Int($"{item.Path}:{(item["server_port"] is null && item["port"] is not null ? "port" : "server_port")}", 1, 65535)));
+        }
+
+        if (list.Count == 0 && section.GetChildren().Any())
+        {
+            throw new UsageException($"{Label("servers")} every server is \"disabled\": true; enable one (or give \"server\")");
         }
 
         return list;

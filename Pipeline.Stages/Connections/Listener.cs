@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Stages.Connections;
@@ -38,9 +39,11 @@ internal static class Listener
     /// server with <c>fast_open</c>) data that came in a client's SYN is accepted with it (TCP Fast Open; the kernel
     /// checks the client's cookie, so only a client that has connected before can send data in its SYN). With
     /// <paramref name="reusePort"/> other sockets with the option may listen on the same port (<c>SO_REUSEPORT</c>).
-    /// <paramref name="multipath"/>: a Multipath TCP listener (it accepts plain TCP too).
+    /// <paramref name="multipath"/>: a Multipath TCP listener (it accepts plain TCP too). <paramref name="ipv6Only"/>: on
+    /// <c>::</c>, IPv6 only (<see cref="RelayOptions.ListenIpv6Only"/>); otherwise <c>::</c> takes IPv4 too.
     /// </summary>
-    public static Socket Open(IPEndPoint endPoint, bool clientSpeaksFirst = false, bool acceptFastOpen = false, bool reusePort = false, bool multipath = false)
+    public static Socket Open(
+        IPEndPoint endPoint, bool clientSpeaksFirst = false, bool acceptFastOpen = false, bool reusePort = false, bool multipath = false, bool ipv6Only = false)
     {
         var socket = StreamSockets.Open(endPoint.AddressFamily, multipath);
         try
@@ -50,7 +53,7 @@ internal static class Listener
             socket.SetRawSocketOption(SolSocket, SoReuseAddress, BitConverter.GetBytes(1));
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
             {
-                socket.DualMode = true;
+                socket.DualMode = !ipv6Only; // set either way: a Multipath TCP socket starts with the system's default (bindv6only)
             }
 
             if (reusePort)

@@ -33,7 +33,8 @@ internal sealed class AcceptLoop : IAsyncDisposable
     {
         _firstStage = firstStage;
         _listener = Listener.Open(
-            options.Listen, clientSpeaksFirst, acceptFastOpen: shadowsocksPort && options.FastOpen, options.ReusePort, multipath: shadowsocksPort && options.Mptcp);
+            options.Listen, clientSpeaksFirst, acceptFastOpen: shadowsocksPort && options.FastOpen, options.ReusePort, multipath: shadowsocksPort && options.Mptcp,
+            ipv6Only: options.ListenIpv6Only);
         var slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
         var acl = shadowsocksPort ? options.Acl : null;
         _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync, timeProvider).Subscribe(client =>

@@ -45,7 +45,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     public void Start(IPEndPoint listen)
     {
         var udp = _options.Pipeline.Udp;
-        _listener = new UdpListenLoop(listen, "udp local", _options.ReusePort);
+        _listener = new UdpListenLoop(listen, "udp local", _options.ReusePort, _options.ListenIpv6Only);
         var loop = _listener.Scheduler;
 
         _sessions = _options.Cipher.Is2022 ? new Udp2022ClientSessions(_options, _scheduler, _time) : null;

@@ -48,7 +48,7 @@ internal sealed class ServerUdpRelay(
     public void Start(IPEndPoint listen)
     {
         var udp = options.Pipeline.Udp;
-        _listener = new UdpListenLoop(listen, "udp server", options.ReusePort);
+        _listener = new UdpListenLoop(listen, "udp server", options.ReusePort, options.ListenIpv6Only);
         var loop = _listener.Scheduler;
 
         _sessions = options.Cipher.Is2022

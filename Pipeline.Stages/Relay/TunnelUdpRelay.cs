@@ -29,7 +29,7 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
     public void Start(IPEndPoint listen)
     {
         var udp = options.Pipeline.Udp;
-        _listener = new UdpListenLoop(listen, "udp tunnel", options.ReusePort);
+        _listener = new UdpListenLoop(listen, "udp tunnel", options.ReusePort, options.ListenIpv6Only);
         var loop = _listener.Scheduler;
 
         _sessions = options.Cipher.Is2022 ? new Udp2022ClientSessions(options, scheduler, time ?? TimeProvider.System) : null;

@@ -17,9 +17,10 @@ internal sealed class UdpListenLoop : IDisposable
 
     /// <param name="name">The loop thread's name (it shows in profiles).</param>
     /// <param name="reusePort">Bind with <c>SO_REUSEPORT</c> (the relay's <c>reuse_port</c>).</param>
-    public UdpListenLoop(IPEndPoint listen, string name, bool reusePort = false)
+    /// <param name="ipv6Only">On <c>::</c>, IPv6 only (the relay's <see cref="Core.Configuration.RelayOptions.ListenIpv6Only"/>).</param>
+    public UdpListenLoop(IPEndPoint listen, string name, bool reusePort = false, bool ipv6Only = false)
     {
-        Socket = UdpSockets.Listen(listen, reusePort);
+        Socket = UdpSockets.Listen(listen, reusePort, ipv6Only);
         try
         {
             Loop = new EventLoop(name);

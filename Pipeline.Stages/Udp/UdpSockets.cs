@@ -9,15 +9,18 @@ internal static class UdpSockets
     /// <summary>Larger kernel buffers than the default, so bursts wait in the kernel instead of being dropped there.</summary>
     private const int KernelBuffer = 4 * 1024 * 1024;
 
-    /// <summary>The relay's own socket, on the same address and port as its TCP listener (as ss-libev does); <paramref name="reusePort"/>: <c>SO_REUSEPORT</c>.</summary>
-    public static Socket Listen(IPEndPoint endPoint, bool reusePort = false)
+    /// <summary>
+    /// The relay's own socket, on the same address and port as its TCP listener (as ss-libev does); <paramref name="reusePort"/>:
+    /// <c>SO_REUSEPORT</c>; <paramref name="ipv6Only"/>: on <c>::</c>, IPv6 only (as the TCP listener, <see cref="Connections.Listener.Open"/>).
+    /// </summary>
+    public static Socket Listen(IPEndPoint endPoint, bool reusePort = false, bool ipv6Only = false)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
             {
-                socket.DualMode = true;
+                socket.DualMode = !ipv6Only;
             }
 
             Tune(socket);

@@ -71,4 +71,37 @@ public sealed class ServerAddressesTests : IDisposable
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await replay.ReceiveAsync(new byte[64], SocketFlags.None, quiet.Token));
         Assert.Equal(accepted + 1, destination.Accepted);
     }
+
+    /// <summary>
+    /// ss-libev's manual gives <c>"server": ["::0", "0.0.0.0"]</c> to listen on IPv6 and IPv4: <c>::</c> must then take
+    /// IPv6 only, as ss-server binds it, or the second bind fails ("address already in use", as it did).
+    /// </summary>
+    [Fact]
+    public async Task ConfigWithAnyV6AndAnyV4_AsSsLibevsManualGivesIt_ServesBothFamilies()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        await using var destination = new EchoDestination();
+        using var udpEcho = new UdpEchoDestination(IPAddress.Loopback);
+        var port = LoopbackPorts.Next();
+        File.WriteAllText(_config, $$"""
+            { "server": ["::0", "0.0.0.0"], "server_port": {{port}}, "password": "{{Password}}", "method": "aes-256-gcm",
+              "mode": "tcp_and_udp", "forbidden_ip": "" }
+            """);
+        var environment = new Dictionary<string, string>();
+        var (server, _) = await HostProcess.StartAsync(environment, "server", "-c", _config);
+        using var _ = server;
+        Assert.Contains($"listening on [::]:{port} and 0.0.0.0:{port} tcp and udp", server.Output);
+
+        foreach (var address in new[] { "::1", "127.0.0.1" })
+        {
+            var (local, localAt) = await HostProcess.StartAsync(environment,
+                "local", "-u", "-s", address, "-p", Port(port), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", "aes-256-gcm");
+            using var __ = local;
+            await Transfer.EchoThroughSocks5Async(localAt, destination.EndPoint.Port, 1, 4 * 1024, cancel.Token);
+            using var association = await Socks5UdpTestClient.AssociateAsync(localAt, cancel.Token);
+            var payload = RandomNumberGenerator.GetBytes(200);
+            await association.SendAsync("127.0.0.1", udpEcho.EndPoint.Port, payload, cancel.Token);
+            Assert.Equal(payload, await association.ReceiveAsync(cancel.Token));
+        }
+    }
 }
