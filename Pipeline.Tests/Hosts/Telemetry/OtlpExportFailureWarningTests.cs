@@ -41,7 +41,7 @@ public sealed class OtlpExportFailureWarningTests
 
         // Metrics fail too (every 10 s) and later batches of spans: counted into the next line, a minute later at most.
         var line = Assert.Single(chain.Local.Output.Split('\n'), static l => l.Contains("cannot export", StringComparison.Ordinal));
-        Assert.Contains("warn:", line, StringComparison.Ordinal);
+        Assert.Contains(" WARN: ", line, StringComparison.Ordinal);
         Assert.Matches($"cannot export (traces|metrics) to http://127\\.0\\.0\\.1:{closedPort}/[^ ]+: ConnectionRefused; check telemetry\\.otlp_endpoint", line);
     }
 }
