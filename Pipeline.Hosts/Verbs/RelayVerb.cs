@@ -62,14 +62,17 @@ internal static class RelayVerb
                 {
                     var (applied, line) = reload?.Apply(() => HostSettings.Build(verb, args))
                         ?? (false, "SIGHUP: nothing to reload (a multi-user server reloads its users, once listening; other settings take effect on restart)");
-                    (applied ? output : error).WriteLine(applied ? line : $"shadowsocks: {line}");
+
+                    // Stamped as the log lines are: a reload can come weeks after the start.
+                    var stamp = LogLineForm.ForProcess().Prefix(TimeProvider.System);
+                    (applied ? output : error).WriteLine(applied ? $"{stamp}{line}" : $"{stamp}shadowsocks: {line}");
                 }
                 catch (Exception e)
                 {
                     // Not expected (Apply answers every refusal in its line): said, never lost, never the process's end.
                     try
                     {
-                        error.WriteLine($"shadowsocks: users reload failed: {e.GetType().Name}: {e.Message}");
+                        error.WriteLine($"{LogLineForm.ForProcess().Prefix(TimeProvider.System)}shadowsocks: users reload failed: {e.GetType().Name}: {e.Message}");
                     }
                     catch (IOException)
                     {
