@@ -83,6 +83,9 @@ internal sealed class TcpSession : IDisposable
     /// <summary>Local: the request was UDP ASSOCIATE; this connection is the association's control connection.</summary>
     public bool UdpAssociate { get; set; }
 
+    /// <summary>Local, UDP ASSOCIATE: the DST.PORT of the request, the port the client says it will send from (0: not said).</summary>
+    public ushort UdpAssociatePort { get; set; }
+
     /// <summary>
     /// Local with an ACL (<c>--acl</c>): the destination is reached directly, not through the server; its data stages
     /// copy the bytes as they are (<see cref="Core.Protocol.PlainStreamCodec"/>).

@@ -32,10 +32,10 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         _options = options;
         _server = server;
         _scheduler = scheduler;
-        Associations = new UdpAssociations(address => _nat?.RemoveWhere(client => client.Address.Equals(address)));
+        Associations = new UdpAssociations(ended => _nat?.RemoveWhere(ended.Contains));
     }
 
-    /// <summary>Client addresses with a live UDP ASSOCIATE control connection.</summary>
+    /// <summary>The live UDP ASSOCIATEs (their control connections) and the client endpoints attached to each.</summary>
     public UdpAssociations Associations { get; }
 
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
@@ -57,7 +57,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         decrypt.LinkTo(addSocks5, s_propagate);
         addSocks5.LinkTo(toClient, s_propagate);
         _nat = new UdpNatTable<IPEndPoint>(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, static client => client, _ => UdpSockets.ToServer(_server, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local",
-            admits: client => Associations.Contains(client.Address)); // asked again as an entry would be made: the association may have ended since
+            admits: Associations.Attach); // asked again as an entry would be made (the association may have ended since), which attaches the client to one
 
         // Out, in flow order.
         var trimSocks5 = UdpHeaderStages.TrimSocks5(udp, loop);

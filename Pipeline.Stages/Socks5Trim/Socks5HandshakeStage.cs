@@ -113,8 +113,10 @@ internal static class Socks5HandshakeStage
 
                     return null;
                 case AddressParseStatus.Ok when command == Socks5Command.UdpAssociate && udpAssociate:
-                    // The address is where the client will send from (often 0.0.0.0:0); the association is by address.
+                    // The address is where the client will send from (often 0.0.0.0:0); its port picks the association
+                    // a client endpoint belongs to (UdpAssociations), its address is not used (the client may be behind NAT).
                     session.UdpAssociate = true;
+                    session.UdpAssociatePort = address.Port;
                     session.Socks5ReplyPending = true;
                     return null;
                 case AddressParseStatus.Ok:

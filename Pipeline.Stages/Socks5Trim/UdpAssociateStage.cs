@@ -11,7 +11,8 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 /// <summary>
 /// Local: a UDP ASSOCIATE request. Replies success with the UDP relay's address (RFC 1928 § 6: BND.ADDR/BND.PORT
 /// is where the client sends its datagrams), registers the client's address, and keeps the association while the
-/// control connection stays open; when the client closes it (or it fails), the association and its NAT entries end.
+/// control connection stays open; when the client closes it (or it fails), the association and the NAT entries of
+/// the client endpoints attached to it end (<see cref="UdpAssociations"/>).
 /// The wait is a readiness wait; whatever the client sends meanwhile is read into 64 bytes and discarded.
 /// </summary>
 internal static class UdpAssociateStage
@@ -36,7 +37,7 @@ internal static class UdpAssociateStage
             var bound = DualStack.Unmapped(udpEndPoint.Address.Equals(IPAddress.Any) || udpEndPoint.Address.Equals(IPAddress.IPv6Any)
                 ? new IPEndPoint(((IPEndPoint)client.LocalEndPoint!).Address, udpEndPoint.Port)
                 : udpEndPoint);
-            registration = associations.Register(DualStack.Unmapped(session.ClientEndPoint!).Address);
+            registration = associations.Register(DualStack.Unmapped(session.ClientEndPoint!).Address, session.UdpAssociatePort);
             await Socks5HandshakeStage.SendReplyAsync(session, Socks5Reply.Succeeded, ShadowsocksAddress.FromEndPoint(bound), session.Cancellation.Token).ConfigureAwait(false);
             session.Span?.SetTag("pipeline.udp.bound", bound.ToString());
 

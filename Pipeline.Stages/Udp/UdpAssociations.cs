@@ -3,48 +3,116 @@ using System.Net;
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
 /// <summary>
-/// Local: which client addresses hold a live SOCKS5 UDP ASSOCIATE (RFC 1928 § 7: an association lasts as long as
-/// the TCP connection that asked for it). Datagrams from any other address are dropped; when an address's last
-/// control connection closes, <c>ended</c> runs so its NAT entries close at once.
+/// Local: the live SOCKS5 UDP ASSOCIATEs (RFC 1928 § 7: an association lasts as long as the TCP connection that asked
+/// for it) and the client endpoints each one sends from. Datagrams are taken only from an address that holds one
+/// (<see cref="Contains"/>). A client endpoint is attached to one association as its NAT entry is made
+/// (<see cref="Attach"/>): the association whose request named that port, else the oldest of its address that has
+/// no endpoint yet (one that named port 0 first), else the newest of its address. When an association ends,
+/// <c>ended</c> gets the endpoints attached to it, so their NAT entries (and sockets) close at once, while the other
+/// associations of the same address go on.
 /// </summary>
-internal sealed class UdpAssociations(Action<IPAddress> ended)
+/// <remarks>
+/// Before, entries were kept per address: on a desktop, where every client is 127.0.0.1, the sockets of closed
+/// associations stayed open for <c>udp_timeout</c> and their ports went on relaying as long as any other association
+/// lived. Clients are not refused for sending from a port other than the one they named (RFC 1928 allows it, ss-local
+/// and shadowsocks-rust take any datagram, and some clients name the destination there); two clients of one address
+/// that both name port 0 are told apart only by the order above, so a datagram from an endpoint whose association
+/// ended is taken again (attached to another live association of its address) if its client goes on sending.
+/// </remarks>
+internal sealed class UdpAssociations(Action<IReadOnlySet<IPEndPoint>> ended)
 {
-    private readonly Dictionary<IPAddress, int> _live = [];
+    private readonly object _lock = new();
+    private readonly Dictionary<IPAddress, List<Association>> _byAddress = [];
+    private readonly Dictionary<IPEndPoint, Association> _owners = [];
 
     public bool Contains(IPAddress address)
     {
-        lock (_live)
+        lock (_lock)
         {
-            return _live.ContainsKey(address);
+            return _byAddress.ContainsKey(address);
         }
     }
 
-    public IDisposable Register(IPAddress address)
+    /// <summary>A control connection from <paramref name="address"/> asked for an association; <paramref name="port"/>
+    /// is the DST.PORT of its request (0: the client did not say).</summary>
+    public IDisposable Register(IPAddress address, int port)
     {
-        lock (_live)
+        var association = new Association(address, port);
+        lock (_lock)
         {
-            _live[address] = _live.GetValueOrDefault(address) + 1;
-        }
-
-        return new Registration(this, address);
-    }
-
-    private void Unregister(IPAddress address)
-    {
-        lock (_live)
-        {
-            if (--_live[address] > 0)
+            if (!_byAddress.TryGetValue(address, out var live))
             {
-                return;
+                _byAddress[address] = live = [];
             }
 
-            _live.Remove(address);
+            live.Add(association);
         }
 
-        ended(address);
+        return new Registration(this, association);
     }
 
-    private sealed class Registration(UdpAssociations owner, IPAddress address) : IDisposable
+    /// <summary>
+    /// Attaches <paramref name="client"/> to an association of its address (see the class summary); false when its
+    /// address holds none.
+    /// </summary>
+    public bool Attach(IPEndPoint client)
+    {
+        lock (_lock)
+        {
+            if (_owners.ContainsKey(client))
+            {
+                return true;
+            }
+
+            if (!_byAddress.TryGetValue(client.Address, out var live))
+            {
+                return false;
+            }
+
+            var owner = live.Find(a => a.Port == client.Port)
+                ?? live.Find(a => a.Port == 0 && a.Endpoints.Count == 0)
+                ?? live.Find(a => a.Endpoints.Count == 0)
+                ?? live[^1];
+            owner.Endpoints.Add(client);
+            _owners[client] = owner;
+            return true;
+        }
+    }
+
+    private void Unregister(Association association)
+    {
+        lock (_lock)
+        {
+            var live = _byAddress[association.Address];
+            live.Remove(association);
+            if (live.Count == 0)
+            {
+                _byAddress.Remove(association.Address);
+            }
+
+            foreach (var endpoint in association.Endpoints)
+            {
+                _owners.Remove(endpoint);
+            }
+        }
+
+        // No longer live, so nothing attaches to it any more: its endpoints are final.
+        if (association.Endpoints.Count > 0)
+        {
+            ended(association.Endpoints);
+        }
+    }
+
+    private sealed class Association(IPAddress address, int port)
+    {
+        public IPAddress Address { get; } = address;
+
+        public int Port { get; } = port;
+
+        public HashSet<IPEndPoint> Endpoints { get; } = [];
+    }
+
+    private sealed class Registration(UdpAssociations owner, Association association) : IDisposable
     {
         private int _disposed;
 
@@ -52,7 +120,7 @@ internal sealed class UdpAssociations(Action<IPAddress> ended)
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                owner.Unregister(address);
+                owner.Unregister(association);
             }
         }
     }

@@ -319,6 +319,33 @@ public sealed class UdpRelayTests
         Assert.Equal(1, echo.Received);
     }
 
+    [Fact]
+    public async Task AssociationEndsWithItsControlConnection_WhileAnotherFromTheSameAddressGoesOn()
+    {
+        // NAT entries were kept per client address: on loopback, where every client is 127.0.0.1, the entry (and
+        // outbound socket) of a closed association stayed for udp_timeout as long as any other association lived.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start("aes-256-gcm");
+        using var staying = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token);
+        using var leaving = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token);
+        await staying.SendAsync("127.0.0.1", echo.EndPoint.Port, "one"u8, cancel.Token);
+        Assert.Equal("one"u8.ToArray(), await staying.ReceiveAsync(cancel.Token));
+        await leaving.SendAsync("127.0.0.1", echo.EndPoint.Port, "two"u8, cancel.Token);
+        Assert.Equal("two"u8.ToArray(), await leaving.ReceiveAsync(cancel.Token));
+        Assert.Equal(2, chain.LocalUdp.NatEntries);
+
+        leaving.CloseControl();
+        while (chain.LocalUdp.NatEntries != 1)
+        {
+            await Task.Delay(20, cancel.Token); // bounded by the test's deadline only
+        }
+
+        await staying.SendAsync("127.0.0.1", echo.EndPoint.Port, "three"u8, cancel.Token);
+        Assert.Equal("three"u8.ToArray(), await staying.ReceiveAsync(cancel.Token));
+        Assert.Equal(1, chain.LocalUdp.NatEntries);
+    }
+
     /// <summary>Listens to <c>pipeline.udp.dropped</c> and tallies by reason.</summary>
     private sealed class DropRecorder : IDisposable
     {
