@@ -136,7 +136,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             server = endPoints[0];
             fallbackServers = endPoints.Skip(1).ToList();
             var localPort = settings.Int("local_port", 0, 65535)
-                ?? throw new UsageException("-l: missing local port (or \"local_port\" in the config file)");
+                ?? throw new UsageException(settings.Configuration.GetSection("locals").Exists()
+                    ? "locals: shadowsocks-rust's list of local listeners is not read here; give one listener as \"local_address\" and \"local_port\" (or -b and -l)"
+                    : "-l: missing local port (or \"local_port\" in the config file)");
             listen = new IPEndPoint(ParseListenAddress(settings.String("local_address") is { Length: > 0 } la ? la : "127.0.0.1", settings.Label("local_address")), localPort);
             if (verb == "tunnel")
             {
@@ -340,6 +342,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             {
                 "port_password" => $"{settings.Label(key)} several ports with their own passwords are ss-manager's; this server serves server_port with password (ignored)",
                 "dscp" => $"{settings.Label(key)} DSCP marking is not supported (ignored)",
+                "locals" => $"{settings.Label(key)} shadowsocks-rust's list of local listeners is not read (ignored); this program listens on local_address and local_port",
                 "plugin_args" => $"{settings.Label(key)} not passed to the plugin (ignored); give the plugin what it needs in plugin_opts",
                 _ => $"{settings.Label(key)} not a setting this program knows (ignored); see shadowsocks {verb} --help",
             };

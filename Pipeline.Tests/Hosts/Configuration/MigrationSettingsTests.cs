@@ -30,6 +30,33 @@ public sealed class MigrationSettingsTests : IDisposable
     }
 
     [Fact]
+    public void RustLocals_WithoutLocalPort_SaysWhatToGiveInstead()
+    {
+        File.WriteAllText(_file, """
+            { "server": "192.0.2.1", "server_port": 8388, "method": "aes-256-gcm", "password": "pw",
+              "locals": [ { "local_address": "127.0.0.1", "local_port": 1080 } ] }
+            """);
+
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", ["-c", _file]));
+
+        Assert.StartsWith("locals: shadowsocks-rust's list of local listeners is not read here; give one listener as \"local_address\" and \"local_port\"", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RustLocals_BesideLocalPort_IsOneWarning()
+    {
+        File.WriteAllText(_file, """
+            { "server": "192.0.2.1", "server_port": 8388, "method": "aes-256-gcm", "password": "pw", "local_port": 1080,
+              "locals": [ { "local_address": "127.0.0.1", "local_port": 1081 } ] }
+            """);
+
+        var settings = TestSettings.Build("local", ["-c", _file]);
+
+        var warning = Assert.Single(settings.Warnings);
+        Assert.Contains("shadowsocks-rust's list of local listeners is not read (ignored)", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void RustServersEntries_EveryOneDisabled_IsOneLine()
     {
         File.WriteAllText(_file, """
