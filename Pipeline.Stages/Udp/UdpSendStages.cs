@@ -39,7 +39,7 @@ internal static class UdpSendStages
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
-                UdpCounters.Drop(datagram, "send failed");
+                UdpCounters.Drop(datagram, SendFailure(e));
             }
         }, BlockOptions.OnLoop(options, loop));
 
@@ -54,7 +54,14 @@ internal static class UdpSendStages
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
-                UdpCounters.Drop(datagram, "send failed");
+                UdpCounters.Drop(datagram, SendFailure(e));
             }
         }, BlockOptions.OnLoop(options, loop));
+
+    /// <summary>
+    /// The drop's reason: "oversized" for a datagram the kernel refuses for its size (EMSGSIZE: sealed or with its
+    /// SOCKS5 header it grew past 65,507 bytes), as the receive side names a datagram too large to relay; else "send failed".
+    /// </summary>
+    private static string SendFailure(Exception e) =>
+        e is SocketException { SocketErrorCode: SocketError.MessageSize } ? "oversized" : "send failed";
 }

@@ -276,6 +276,24 @@ public sealed class UdpRelayTests
     }
 
     [Fact]
+    public async Task ADatagramTooLargeOnceSealed_IsDroppedAsOversized_AndTheNextGoesThrough()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var drops = new DropRecorder();
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start("aes-256-gcm");
+        using var client = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token);
+
+        // 65,500 bytes with its SOCKS5 header reach the local; sealed (a 32-byte salt, a 16-byte tag) they would be
+        // 65,545, past what one IPv4 datagram holds: the kernel refuses the send (EMSGSIZE).
+        await client.SendRawAsync(Socks5UdpTestClient.Request("127.0.0.1", echo.EndPoint.Port, new byte[65_490]), cancel.Token);
+        await drops.WaitForAsync(r => r >= 1, "oversized", 1, cancel.Token);
+
+        await client.SendAsync("127.0.0.1", echo.EndPoint.Port, "small"u8, cancel.Token);
+        Assert.Equal("small"u8.ToArray(), await client.ReceiveAsync(cancel.Token));
+    }
+
+    [Fact]
     public async Task Socks5Fragments_AndUnknownAddressTypes_AreDroppedByTheLocal()
     {
         using var cancel = new CancellationTokenSource(s_timeout);
