@@ -150,7 +150,8 @@ internal static class RelayVerb
         catch (SocketException e)
         {
             await StopAsync(running).ConfigureAwait(false);
-            error.WriteLine($"shadowsocks: cannot listen on {relay.Listen}: {Describe(e)}");
+            // The address that failed: a server has several (TCP and UDP on each), and the first is not always it.
+            error.WriteLine($"shadowsocks: cannot listen on {(e is ListenException failed ? failed.Where : relay.Listen)}: {Describe(e)}");
             return ExitCodes.RuntimeFailure;
         }
         catch (ServerLookupException e)

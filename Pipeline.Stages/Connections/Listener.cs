@@ -75,6 +75,11 @@ internal static class Listener
             socket.Listen(Backlog);
             return socket;
         }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new ListenException(endPoint, ProtocolType.Tcp, e); // names the address: a server listens on several
+        }
         catch
         {
             socket.Dispose();

@@ -32,6 +32,11 @@ internal static class UdpSockets
             socket.Bind(endPoint);
             return socket;
         }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new Connections.ListenException(endPoint, ProtocolType.Udp, e); // names the address: a server listens on several
+        }
         catch
         {
             socket.Dispose();

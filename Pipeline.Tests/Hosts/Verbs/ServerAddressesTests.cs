@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Hosts;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
@@ -103,5 +104,43 @@ public sealed class ServerAddressesTests : IDisposable
             await association.SendAsync("127.0.0.1", udpEcho.EndPoint.Port, payload, cancel.Token);
             Assert.Equal(payload, await association.ReceiveAsync(cancel.Token));
         }
+    }
+
+    /// <summary>
+    /// A server on two addresses whose second is taken stops with a line naming that one (it named the first, which it
+    /// could have listened on: with <c>["::0", "0.0.0.0"]</c> and an old IPv4 server still running, it said <c>[::]</c>).
+    /// </summary>
+    [Fact]
+    public async Task SecondAddressTaken_TheLineNamesIt()
+    {
+        var port = LoopbackPorts.Next();
+        using var taken = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.IPv6Loopback, port));
+        taken.Listen();
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // ends it if it did start
+        var error = new StringWriter();
+        var exitCode = await Program.RunAsync(
+            ["server", "-s", "127.0.0.1", "-s", "::1", "-p", Port(port), "-k", Password, "-m", "aes-256-gcm"], new StringWriter(), error, stop.Token);
+
+        Assert.Equal(1, exitCode);
+        Assert.StartsWith($"shadowsocks: cannot listen on [::1]:{port}: address already in use", error.ToString());
+    }
+
+    /// <summary>With <c>-u</c>, a UDP port taken by another program (TCP free) is said as UDP's.</summary>
+    [Fact]
+    public async Task UdpPortTaken_TheLineSaysUdp()
+    {
+        var port = LoopbackPorts.Next();
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, port));
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var error = new StringWriter();
+        var exitCode = await Program.RunAsync(
+            ["server", "-u", "-s", "127.0.0.1", "-p", Port(port), "-k", Password, "-m", "aes-256-gcm"], new StringWriter(), error, stop.Token);
+
+        Assert.Equal(1, exitCode);
+        Assert.StartsWith($"shadowsocks: cannot listen on 127.0.0.1:{port} (udp): address already in use", error.ToString());
     }
 }

@@ -80,7 +80,8 @@ public sealed class ListenerTests
         using var second = Listener.Open(new IPEndPoint(IPAddress.Loopback, port), reusePort: true);
         Assert.Equal(port, ((IPEndPoint)second.LocalEndPoint!).Port);
 
-        var refused = Assert.Throws<SocketException>(() => Listener.Open(new IPEndPoint(IPAddress.Loopback, port)).Dispose());
+        var refused = Assert.Throws<ListenException>(() => Listener.Open(new IPEndPoint(IPAddress.Loopback, port)).Dispose());
         Assert.Equal(SocketError.AddressAlreadyInUse, refused.SocketErrorCode);
+        Assert.Equal($"127.0.0.1:{port}", refused.Where); // the address that failed, for the line at start
     }
 }
