@@ -114,6 +114,7 @@ public sealed class MultiUserServerTests
             Users(("bob", bob));
             server.Signal("HUP");
             Assert.True(await server.WaitForOutputAsync("users reloaded: 1 users (1 added, 1 removed, 0 with a new key); 2 of their connections and UDP sessions ended", TimeSpan.FromSeconds(10)), server.Output);
+            Assert.Matches(ReloadLine("users reloaded: "), server.Output); // stamped as the log lines: a reload may come weeks after the start
             Assert.True(await GetsThroughAsync(bobAt, echo, s_answer, cancel.Token));
             Assert.False(await GetsThroughAsync(aliceAt, echo, s_noAnswer, cancel.Token));
             Assert.Equal(0, await open.ReceiveAsync(new byte[16], SocketFlags.None, cancel.Token)); // her open connection was closed
@@ -131,6 +132,7 @@ public sealed class MultiUserServerTests
             File.WriteAllText(config, "{ not json");
             server.Signal("HUP");
             Assert.True(await server.WaitForOutputAsync("shadowsocks: users not reloaded: -c ", TimeSpan.FromSeconds(10)), server.Output);
+            Assert.Matches(ReloadLine("shadowsocks: users not reloaded: -c "), server.Output);
 
             // Nor does a list that is empty now, or another identity key (the server's password): they need a restart.
             File.WriteAllText(config, $$"""{ "server": "127.0.0.1", "server_port": {{port}}, "method": "{{Method}}", "password": "{{identity}}", "mode": "tcp_and_udp" }""");
@@ -195,4 +197,7 @@ public sealed class MultiUserServerTests
             "local", "-s", "127.0.0.1", "-p", Port(server), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-m", Method, "-k", key, "-u");
 
     private static string Key() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>A reload's line as written to a file or pipe: the local date and time to the millisecond, then <paramref name="start"/>.</summary>
+    private static string ReloadLine(string start) => $@"(?m)^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{3}} {System.Text.RegularExpressions.Regex.Escape(start)}";
 }
