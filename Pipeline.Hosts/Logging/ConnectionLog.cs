@@ -72,10 +72,10 @@ internal sealed class ConnectionLog : IDisposable
         }
 
         done ??= new Summary();
-        var peer = $"{activity.GetTagItem(TagNames.NetworkPeerAddress)}:{activity.GetTagItem(TagNames.NetworkPeerPort)}"
+        var peer = HostPort(activity.GetTagItem(TagNames.NetworkPeerAddress), activity.GetTagItem(TagNames.NetworkPeerPort))
             + (activity.GetTagItem(TagNames.UserName) is string user ? $" (user {user})" : "");
         var destination = activity.GetTagItem(TagNames.ServerAddress) is { } address
-            ? $"{address}:{activity.GetTagItem(TagNames.ServerPort)}{(done.Direct ? " (direct, by the ACL)" : "")}"
+            ? $"{HostPort(address, activity.GetTagItem(TagNames.ServerPort))}{(done.Direct ? " (direct, by the ACL)" : "")}"
             : "(no destination)"; // a drained probe, a UDP association's control connection
         var took = activity.Duration.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture);
         if (done.Failure is not null || activity.Status == ActivityStatusCode.Error)
@@ -97,6 +97,10 @@ internal sealed class ConnectionLog : IDisposable
                 activity.OperationName, peer, destination, took, done.Up, done.Down);
         }
     }
+
+    /// <summary>host:port, an IPv6 address in brackets ([::1]:8388), as addresses are written everywhere else.</summary>
+    private static string HostPort(object? host, object? port) =>
+        host is string h && h.Contains(':', StringComparison.Ordinal) ? $"[{h}]:{port}" : $"{host}:{port}";
 
     private sealed class Summary
     {

@@ -68,7 +68,7 @@ internal sealed class UsersReload(ServerUsers users, CipherInfo cipher, byte[] i
             var added = after.Count(name => !before.Contains(name));
             var removed = before.Count(name => !after.Contains(name));
             var rekeyed = goneNames.Count(after.Contains);
-            return (true, $"users reloaded: {after.Count} users ({added} added, {removed} removed, {rekeyed} with a new key); {ended} of their connections and UDP sessions ended");
+            return (true, $"users reloaded: {after.Count} {(after.Count == 1 ? "user" : "users")} ({added} added, {removed} removed, {rekeyed} with a new key); {ended} of their connections and UDP sessions ended");
         }
     }
 }

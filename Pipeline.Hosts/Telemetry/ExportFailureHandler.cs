@@ -146,5 +146,9 @@ internal sealed class ExportFailureHandler : HttpMessageHandler
     }
 
     private void Count(HttpRequestMessage request, string why) =>
-        PipelineTelemetry.TelemetryExportFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, $"{_signal} to {request.RequestUri}: {why}"));
+        PipelineTelemetry.TelemetryExportFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, $"{_signal} to {Shown(request.RequestUri)}: {why}"));
+
+    /// <summary>The endpoint as the warning and the metric show it: without a <c>user:password@</c> it may carry.</summary>
+    internal static string? Shown(Uri? endpoint) =>
+        endpoint is { UserInfo.Length: > 0 } ? new UriBuilder(endpoint) { UserName = "", Password = "" }.Uri.ToString() : endpoint?.ToString();
 }

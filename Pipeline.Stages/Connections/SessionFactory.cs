@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Stages.Connections;
 
@@ -18,7 +19,7 @@ internal static class SessionFactory
             span.SetTag(TagNames.Method, method);
             if (client.RemoteEndPoint is IPEndPoint peer)
             {
-                span.SetTag(TagNames.NetworkPeerAddress, peer.Address.ToString());
+                span.SetTag(TagNames.NetworkPeerAddress, DualStack.Unmapped(peer.Address).ToString()); // 127.0.0.1, not ::ffff:127.0.0.1 on a dual-stack listener
                 span.SetTag(TagNames.NetworkPeerPort, peer.Port);
             }
         }

@@ -52,6 +52,25 @@ public sealed class ConnectionLogTests
     }
 
     [Fact]
+    public void IPv6Addresses_AreWrittenInBrackets()
+    {
+        var logger = new LinesLogger();
+        using var log = new ConnectionLog(logger);
+        var peer = $"fd00::{Random.Shared.Next(1, 0xFFFF):x}";
+        using (var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server))
+        {
+            Assert.NotNull(span);
+            span.SetTag(TagNames.NetworkPeerAddress, peer);
+            span.SetTag(TagNames.NetworkPeerPort, 40005);
+            span.SetTag(TagNames.ServerAddress, "2001:db8::1");
+            span.SetTag(TagNames.ServerPort, 443);
+        }
+
+        var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
+        Assert.Contains($"[{peer}]:40005 -> [2001:db8::1]:443 closed after", line);
+    }
+
+    [Fact]
     public void AConnectionThatNamedNoDestination_SaysSo()
     {
         var logger = new LinesLogger();

@@ -16,6 +16,12 @@ namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
 public sealed class ExportFailureHandlerTests
 {
     [Theory]
+    [InlineData("http://user:secret@collector.example:4318/v1/traces", "http://collector.example:4318/v1/traces")]
+    [InlineData("http://collector.example:4318/v1/traces", "http://collector.example:4318/v1/traces")]
+    public void TheEndpointShown_CarriesNoCredentials(string endpoint, string shown) =>
+        Assert.Equal(shown, ExportFailureHandler.Shown(new Uri(endpoint)));
+
+    [Theory]
     [InlineData(HttpStatusCode.OK, null, null)]
     [InlineData(HttpStatusCode.NotFound, null, "HTTP 404 NotFound")]
     [InlineData(HttpStatusCode.OK, "14", "gRPC status Unavailable")]
