@@ -57,7 +57,8 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         decrypt.LinkTo(addSocks5, s_propagate);
         addSocks5.LinkTo(toClient, s_propagate);
         _nat = new UdpNatTable<IPEndPoint>(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, static client => client, _ => UdpSockets.ToServer(_server, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local",
-            admits: Associations.Attach); // asked again as an entry would be made (the association may have ended since), which attaches the client to one
+            admits: Associations.Attach, // asked again as an entry would be made (the association may have ended since), which attaches the client to one
+            removed: Associations.Detach); // an entry that expires lets go of its client port
 
         // Out, in flow order.
         var trimSocks5 = UdpHeaderStages.TrimSocks5(udp, loop);

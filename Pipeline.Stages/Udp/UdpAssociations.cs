@@ -79,6 +79,35 @@ internal sealed class UdpAssociations(Action<IReadOnlySet<IPEndPoint>> ended)
         }
     }
 
+    /// <summary>
+    /// <paramref name="client"/>'s NAT entry is gone (expired, evicted, or its association ended): it belongs to no
+    /// association any more, so an association's endpoints stay the ones it is sending from (a client that used a new
+    /// port per datagram grew its set for as long as the association lived), and the port, if it comes back, is
+    /// attached afresh.
+    /// </summary>
+    public void Detach(IPEndPoint client)
+    {
+        lock (_lock)
+        {
+            if (_owners.Remove(client, out var owner))
+            {
+                owner.Endpoints.Remove(client);
+            }
+        }
+    }
+
+    /// <summary>How many client endpoints are attached to live associations (for tests).</summary>
+    internal int AttachedCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _owners.Count;
+            }
+        }
+    }
+
     private void Unregister(Association association)
     {
         lock (_lock)

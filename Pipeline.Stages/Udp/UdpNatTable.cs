@@ -37,9 +37,10 @@ internal sealed class UdpNatTable<TKey> : IDisposable
     /// under the same lock as <see cref="RemoveWhere"/>, so an association that ends while its last datagram is on
     /// the way leaves no entry behind.
     /// </param>
+    /// <param name="removed">Told each key whose entry left (expired, evicted, removed), after its socket closed.</param>
     public UdpNatTable(
         int capacity, TimeSpan timeout, IScheduler scheduler, Func<TKey, IPEndPoint> clientOf, Func<IPEndPoint, Socket> openOutbound, ITargetBlock<Datagram> back,
-        EventLoop loop, string role, Func<TKey, bool>? admits = null)
+        EventLoop loop, string role, Func<TKey, bool>? admits = null, Action<TKey>? removed = null)
     {
         _admits = admits;
         _clientOf = clientOf;
@@ -47,7 +48,11 @@ internal sealed class UdpNatTable<TKey> : IDisposable
         _openOutbound = openOutbound;
         _back = back;
         _role = role;
-        _entries = new LruCache<TKey, UdpNatEntry>(capacity, timeout, sliding: true, scheduler, static (_, entry, _) => entry.Dispose());
+        _entries = new LruCache<TKey, UdpNatEntry>(capacity, timeout, sliding: true, scheduler, (key, entry, _) =>
+        {
+            entry.Dispose();
+            removed?.Invoke(key);
+        });
     }
 
     public int Count => _entries.Count;

@@ -33,6 +33,25 @@ public sealed class UdpAssociationsTests
     }
 
     [Fact]
+    public void ADetachedEndpoint_IsNoLongerTheAssociations_AndIsAttachedAfreshIfItComesBack()
+    {
+        var ended = new List<IPEndPoint>();
+        var associations = new UdpAssociations(endpoints => ended.AddRange(endpoints));
+        using var first = associations.Register(s_address, 0);
+        var second = associations.Register(s_address, 40_007);
+        var client = new IPEndPoint(s_address, 40_001);
+
+        Assert.True(associations.Attach(client)); // first: the oldest with none yet
+        associations.Detach(client); // its NAT entry expired
+        Assert.Equal(0, associations.AttachedCount);
+        Assert.True(associations.Attach(client)); // back: first again (still the oldest with none)
+        second.Dispose();
+
+        Assert.Empty(ended); // not second's
+        Assert.Equal(1, associations.AttachedCount);
+    }
+
+    [Fact]
     public void Attach_PrefersTheAssociationThatNamedThePort()
     {
         var ended = new List<IPEndPoint>();

@@ -100,12 +100,32 @@ public sealed class UdpNatTableTests
         Assert.True(opened[0].SafeHandle.IsClosed);
     }
 
-    private static UdpNatTable<IPEndPoint> Table(EventLoop loop, List<Socket> opened, Func<IPEndPoint, bool> admits) =>
-        new(16, TimeSpan.FromMinutes(5), new TestScheduler(), static client => client, _ =>
+    [Fact]
+    public void AnEntryThatExpires_LetsGoOfItsClientPort_InTheAssociations()
+    {
+        using var loop = new EventLoop("test loop");
+        var opened = new List<Socket>();
+        var clock = new TestScheduler();
+        var associations = new UdpAssociations(_ => { });
+        using var association = associations.Register(s_client.Address, 0);
+        using var nat = Table(loop, opened, associations.Attach, clock, associations.Detach);
+
+        Assert.NotNull(nat.GetOrAdd(s_client));
+        Assert.Equal(1, associations.AttachedCount);
+
+        clock.AdvanceBy(TimeSpan.FromMinutes(6).Ticks); // past udp_timeout: the entry expires, its socket closes
+        Assert.Equal(0, nat.Count);
+        Assert.True(opened[0].SafeHandle.IsClosed);
+        Assert.Equal(0, associations.AttachedCount);
+    }
+
+    private static UdpNatTable<IPEndPoint> Table(
+        EventLoop loop, List<Socket> opened, Func<IPEndPoint, bool> admits, TestScheduler? clock = null, Action<IPEndPoint>? removed = null) =>
+        new(16, TimeSpan.FromMinutes(5), clock ?? new TestScheduler(), static client => client, _ =>
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             opened.Add(socket);
             return socket;
-        }, new BufferBlock<Datagram>(), loop, "test", admits);
+        }, new BufferBlock<Datagram>(), loop, "test", admits, removed);
 }
