@@ -60,6 +60,15 @@ internal sealed class TcpSession : IDisposable
     /// </summary>
     public ReadHeader.HeaderProgress? PendingHeader { get; set; }
 
+    /// <summary>
+    /// Local: a SOCKS5 handshake not yet complete, kept while the session waits for more of the client's bytes;
+    /// <c>null</c> once the request is read (or before the first bytes).
+    /// </summary>
+    public Socks5Trim.Socks5Progress? PendingHandshake { get; set; }
+
+    /// <summary>When the connection was accepted (<see cref="TimeProvider.GetTimestamp"/> of the relay's clock): the local's handshake timeout runs from here.</summary>
+    public long AcceptedAt { get; set; }
+
     /// <summary>A multi-user 2022 server's connection (SIP023): the name of the user its identity header named.</summary>
     public string? User { get; set; }
 

@@ -2,7 +2,7 @@ namespace Shadowsocks.Pipeline.Stages.ReadHeader;
 
 /// <summary>
 /// What the header stage has of a header that is not complete yet, kept on the session while it waits for more bytes
-/// (<see cref="WaitForBytesStage"/>): the salt's bytes so far and the plaintext decrypted so far. The plaintext is a copy
+/// (<see cref="Connections.WaitForBytesStage"/>): the salt's bytes so far and the plaintext decrypted so far. The plaintext is a copy
 /// of exactly that length, not a pooled buffer, so a session that waits holds nothing of the pool's and a session torn
 /// down while it waits has nothing to give back. (The decryptor, on the session, keeps its own partial chunk.)
 /// </summary>

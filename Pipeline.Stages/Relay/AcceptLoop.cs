@@ -43,6 +43,7 @@ internal sealed class AcceptLoop : IAsyncDisposable
             try
             {
                 session = SessionFactory.Accept(client, role, options.Cipher.Name);
+                session.AcceptedAt = timeProvider.GetTimestamp();
                 Admit(session, slots, acl);
             }
             catch (Exception e)

@@ -19,11 +19,14 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// <summary>
 /// <c>shadowsocks local</c> over TCP: a SOCKS5 server whose CONNECTs go through the Shadowsocks server.
 /// <code>
-/// accept ─► [socks5 handshake + trim] ─► [connect to server] ─► [reply + add header] ─► data stages (CipherDuplex)
-///                  │ │ failed                   │ failed                │ failed
-///                  │ └────────────────────────► [reject: SOCKS5 reply if one is owed, close] ◄┘
-///                  └ UDP ASSOCIATE (with -u) ─► [udp associate: reply, hold while the client keeps it open]
+/// accept ─► [wait for bytes] ─► [socks5 handshake + trim] ─► [connect to server] ─► [reply + add header] ─► data stages (CipherDuplex)
+///             ▲   │ timed out     │ │ │ failed                 │ failed               │ failed
+///             └───┼───────────────┘ │ └────────────────────────┼──────────────────────┴─► [reject: SOCKS5 reply if one is owed, close]
+///   incomplete:   └─────────────────┼───────────────────────────► [reject]
+///   back to wait                    └ UDP ASSOCIATE (with -u) ─► [udp associate: reply, hold while the client keeps it open]
 /// </code>
+/// The handshake stage takes only the bytes that are there; a client that is slow to send (or silent) waits in the
+/// wait stage, which holds no slot of the handshake stage's, until the handshake timeout (from the accept).
 /// With an ACL (<c>--acl</c>) a route stage comes after the handshake, and the connections it sends directly take
 /// their own way to the same data stages, which then copy instead of ciphering:
 /// <code>
@@ -52,6 +55,9 @@ internal sealed class LocalTcpRelay(
         var pipeline = options.Pipeline;
 
         // Connection-level stages, shared by every connection, in flow order.
+        var waitForBytes = WaitForBytesStage.Create( // the handshake timeout, from the accept
+            "in the socks5 handshake", s => options.HandshakeTimeout - timeProvider.GetElapsedTime(s.AcceptedAt), timeProvider,
+            static () => PipelineTelemetry.HandshakeFailures.Add(1));
         var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null);
         var connect = ConnectStage.ToServer(pipeline.Connect,
             new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames,
@@ -61,9 +67,12 @@ internal sealed class LocalTcpRelay(
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler, timeProvider, clientSide));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
+        waitForBytes.LinkTo(handshake, s_propagate, static s => s.IsAlive);
+        waitForBytes.LinkTo(reject, static s => !s.IsAlive);
+        handshake.LinkTo(waitForBytes, static s => s.IsAlive && s.PendingHandshake is not null); // more of the handshake to come
         if (udp is not null)
         {
-            handshake.LinkTo(UdpAssociateStage.Create(udp.Associations, udp.LocalEndPoint), s_propagate, static s => s.IsAlive && s.UdpAssociate);
+            handshake.LinkTo(UdpAssociateStage.Create(udp.Associations, udp.LocalEndPoint), s_propagate, static s => s.IsAlive && s.PendingHandshake is null && s.UdpAssociate);
         }
 
         if (options.Acl is { } acl)
@@ -71,7 +80,7 @@ internal sealed class LocalTcpRelay(
             var route = RouteStage.Create(pipeline.Resolve, acl, routeNames ?? throw new ArgumentNullException(nameof(routeNames), "an ACL needs a resolver"));
             var connectDirect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, how: new OpenOptions(Interface: options.OutboundInterface));
             var replyDirect = Socks5ReplyStage.Create(pipeline.Handshake);
-            handshake.LinkTo(route, s_propagate, static s => s.IsAlive && !s.UdpAssociate);
+            handshake.LinkTo(route, s_propagate, static s => s.IsAlive && s.PendingHandshake is null && !s.UdpAssociate);
             handshake.LinkTo(reject, static s => !s.IsAlive);
             route.LinkTo(connectDirect, s_propagate, static s => s.IsAlive && s.Direct);
             route.LinkTo(connect, s_propagate, static s => s.IsAlive && !s.Direct);
@@ -83,7 +92,7 @@ internal sealed class LocalTcpRelay(
         }
         else
         {
-            handshake.LinkTo(connect, s_propagate, static s => s.IsAlive && !s.UdpAssociate);
+            handshake.LinkTo(connect, s_propagate, static s => s.IsAlive && s.PendingHandshake is null && !s.UdpAssociate);
             handshake.LinkTo(reject, static s => !s.IsAlive);
         }
 
@@ -96,7 +105,7 @@ internal sealed class LocalTcpRelay(
                 (Socks5HandshakeStage.Name, () => handshake.InputCount), (ConnectStage.Name, () => connect.InputCount), (AddHeaderStage.Name, () => addHeader.InputCount)),
             ReadBudgetGauges.Register(options.ReadBudget));
 
-        _accepts = new AcceptLoop(options, "local", handshake, timeProvider, clientSpeaksFirst: true); // SOCKS5: the greeting comes first
+        _accepts = new AcceptLoop(options, "local", waitForBytes, timeProvider, clientSpeaksFirst: true); // SOCKS5: the greeting comes first
     }
 
     public void StopAccepting() => _accepts?.StopAccepting();

@@ -51,7 +51,8 @@ internal sealed class ServerTcpRelay(
         var pipeline = options.Pipeline;
 
         // Connection-level stages, shared by every connection, in flow order.
-        var waitForBytes = WaitForBytesStage.Create(options.IdleTimeout, timeProvider); // as long as a drain: probes see one close
+        var waitForBytes = WaitForBytesStage.Create( // as long as a drain, from the last bytes: probes see one close
+            "reading the address header", _ => options.IdleTimeout, timeProvider);
         var readHeader = ReadHeaderStage.Create(
             pipeline.Handshake, options.Cipher, options.MasterKey, timeProvider,
             replays ?? SaltFilters.For(options, timeProvider), // same wait as a drain: probes see one close behaviour

@@ -13,6 +13,12 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 /// (the request's last three fields). Answers what it can answer itself: 0xFF when no-auth is not offered,
 /// 7 for BIND, UDP ASSOCIATE when UDP is off, or an unknown command, 8 for an unknown address type, 1 for a malformed request.
 /// The success reply is sent later, once the server is connected.
+/// <para>
+/// It never waits for the client: it takes the bytes that are there (a session comes here once
+/// <see cref="WaitForBytesStage"/> has seen some), and a handshake still incomplete when they run out leaves with its
+/// <see cref="TcpSession.PendingHandshake"/> for another wait, so a slot here is held only while there are bytes to
+/// work on. The handshake timeout runs from the accept, across those waits.
+/// </para>
 /// </summary>
 internal static class Socks5HandshakeStage
 {
@@ -27,44 +33,67 @@ internal static class Socks5HandshakeStage
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false) =>
         new(StageGuard.Isolate(Name, async session =>
         {
-            using var span = StageActivity.Start(Name, session, options);
-            using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
+            // One span per handshake, not per piece: a pass that ends waiting for more bytes has none (the waits have
+            // theirs), and the one that ends the handshake starts its span when the handshake started.
+            var started = session.PendingHandshake?.Started ?? DateTime.UtcNow;
+            var progress = session.PendingHandshake ?? new Socks5Progress { Started = started };
+            session.PendingHandshake = null;
             var buffer = Chunk.RentBuffer(MaxHandshakeBytes);
+            string? reason;
             try
             {
-                var reason = await RunAsync(session, buffer, udpAssociate, deadline.Token).ConfigureAwait(false);
-                if (reason is not null)
+                // The handshake timeout runs from the accept, across the waits for more bytes (WaitForBytesStage).
+                var left = timeout - timeProvider.GetElapsedTime(session.AcceptedAt);
+                if (left <= TimeSpan.Zero)
                 {
-                    PipelineTelemetry.HandshakeFailures.Add(1);
-                    span.Fail(reason);
-                    session.Fail(reason);
+                    throw new OperationCanceledException();
                 }
+
+                using var deadline = SocketReads.Deadline(left, timeProvider, session.Cancellation.Token);
+                reason = await RunAsync(session, progress, buffer, udpAssociate, deadline.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
             {
-                PipelineTelemetry.HandshakeFailures.Add(1);
-                var reason = e is OperationCanceledException ? "socks5 handshake timed out" : $"socks5 handshake: {e.Message}";
-                span.Fail(reason);
-                session.Fail(reason);
+                reason = e is OperationCanceledException ? "socks5 handshake timed out" : $"socks5 handshake: {e.Message}";
             }
             finally
             {
                 new Chunk(buffer, 0).Return();
             }
 
+            if (reason is null && session.PendingHandshake is not null)
+            {
+                return session;
+            }
+
+            using var span = StageActivity.Start(Name, session, options);
+            span?.SetStartTime(started);
+            if (reason is not null)
+            {
+                session.PendingHandshake = null;
+                PipelineTelemetry.HandshakeFailures.Add(1);
+                span.Fail(reason);
+                session.Fail(reason);
+            }
+
             return session;
         }), BlockOptions.Shared(options));
 
-    private static async ValueTask<string?> RunAsync(TcpSession session, byte[] buffer, bool udpAssociate, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the greeting and the request from what is there, answering as it goes. Returns a failure reason, or
+    /// null: done, or (<see cref="TcpSession.PendingHandshake"/> set) the bytes ran out before the request was complete.
+    /// It never waits for the client: more bytes are waited for outside this stage.
+    /// </summary>
+    private static async ValueTask<string?> RunAsync(TcpSession session, Socks5Progress progress, byte[] buffer, bool udpAssociate, CancellationToken cancellationToken)
     {
         var socket = session.Client;
-        var filled = 0;
+        progress.Received.CopyTo(buffer, 0);
+        var filled = progress.Received.Length;
 
         // Greeting: VER | NMETHODS | METHODS
-        int consumed;
-        while (true)
+        while (!progress.GreetingRead)
         {
-            var status = Socks5Codec.TryReadGreeting(buffer.AsSpan(0, filled), out var noAuthOffered, out consumed);
+            var status = Socks5Codec.TryReadGreeting(buffer.AsSpan(0, filled), out var noAuthOffered, out var consumed);
             if (status == AddressParseStatus.Ok)
             {
                 if (!noAuthOffered)
@@ -75,6 +104,11 @@ internal static class Socks5HandshakeStage
 
                 // Owed until the request is in: a client that pipelined it gets both answers in one segment.
                 session.Socks5MethodSelectionPending = true;
+                progress.GreetingRead = true;
+
+                // Request: may already be buffered behind the greeting.
+                buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
+                filled -= consumed;
                 break;
             }
 
@@ -84,21 +118,22 @@ internal static class Socks5HandshakeStage
                 return "socks5: malformed greeting";
             }
 
-            var (more, total) = await FillAsync(socket, buffer, filled, cancellationToken).ConfigureAwait(false);
-            if (!more)
+            var (fill, total) = Fill(socket, buffer, filled);
+            switch (fill)
             {
-                return "socks5: client closed during greeting";
+                case FillResult.Closed:
+                    return "socks5: client closed during greeting";
+                case FillResult.NothingYet:
+                    return WaitForMore(session, progress, buffer, filled);
             }
 
             filled = total;
         }
 
-        // Request: VER | CMD | RSV | ATYP | ADDR | PORT (may already be buffered behind the greeting).
-        buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
-        filled -= consumed;
+        // Request: VER | CMD | RSV | ATYP | ADDR | PORT
         while (true)
         {
-            var status = Socks5Codec.TryReadRequest(buffer.AsSpan(0, filled), out var command, out var address, out consumed);
+            var status = Socks5Codec.TryReadRequest(buffer.AsSpan(0, filled), out var command, out var address, out var consumed);
             switch (status)
             {
                 case AddressParseStatus.Ok when command == Socks5Command.Connect:
@@ -137,14 +172,25 @@ internal static class Socks5HandshakeStage
                 await SocketSend.SendAllAsync(socket, s_methodSelection, cancellationToken).ConfigureAwait(false);
             }
 
-            var (more, total) = await FillAsync(socket, buffer, filled, cancellationToken).ConfigureAwait(false);
-            if (!more)
+            var (fill, total) = Fill(socket, buffer, filled);
+            switch (fill)
             {
-                return "socks5: client closed during request";
+                case FillResult.Closed:
+                    return "socks5: client closed during request";
+                case FillResult.NothingYet:
+                    return WaitForMore(session, progress, buffer, filled);
             }
 
             filled = total;
         }
+    }
+
+    /// <summary>Keeps what there is on the session, for the wait for more bytes.</summary>
+    private static string? WaitForMore(TcpSession session, Socks5Progress progress, byte[] buffer, int filled)
+    {
+        progress.Received = buffer.AsSpan(0, filled).ToArray();
+        session.PendingHandshake = progress;
+        return null;
     }
 
     /// <summary>Sends a failure reply with no bound address; a client that is gone meanwhile is not an error.</summary>
@@ -175,15 +221,37 @@ internal static class Socks5HandshakeStage
         return bytes.AsMemory(0, length);
     }
 
-    private static async ValueTask<(bool Ok, int Total)> FillAsync(Socket socket, byte[] buffer, int filled, CancellationToken cancellationToken)
+    private enum FillResult
+    {
+        More,
+        NothingYet,
+        Closed,
+    }
+
+    /// <summary>
+    /// A non-blocking receive after the <paramref name="filled"/> bytes: more bytes, none yet, or the end (the client
+    /// closed, or sent more than a greeting and a request can take). Other errors throw.
+    /// </summary>
+    private static (FillResult Result, int Total) Fill(Socket socket, byte[] buffer, int filled)
     {
         if (filled == MaxHandshakeBytes)
         {
-            return (false, filled);
+            return (FillResult.Closed, filled);
         }
 
-        var received = await SocketIo.ReceiveAsync(socket, buffer.AsMemory(filled, MaxHandshakeBytes - filled), cancellationToken).ConfigureAwait(false);
-        return (received > 0, filled + received);
+        if (socket.Blocking)
+        {
+            socket.Blocking = false;
+        }
+
+        var received = socket.Receive(buffer, filled, MaxHandshakeBytes - filled, SocketFlags.None, out var error);
+        return error switch
+        {
+            SocketError.Success when received == 0 => (FillResult.Closed, filled),
+            SocketError.Success => (FillResult.More, filled + received),
+            SocketError.WouldBlock => (FillResult.NothingYet, filled),
+            _ => throw new SocketException((int)error),
+        };
     }
 
     private static async ValueTask TrySendAsync(Socket socket, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)

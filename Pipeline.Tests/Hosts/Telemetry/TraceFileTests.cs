@@ -95,7 +95,7 @@ public sealed partial class TraceFileTests : IDisposable
         foreach (var destination in new[] { first, second })
         foreach (var (root, stages) in new[]
         {
-            ("local connection", new[] { "socks5.handshake", "connect", "add_header", "relay.upstream", "relay.downstream" }),
+            ("local connection", new[] { "wait_for_bytes", "socks5.handshake", "connect", "add_header", "relay.upstream", "relay.downstream" }),
             ("server connection", new[] { "wait_for_bytes", "read_header", "connect", "relay.upstream", "relay.downstream" }),
         })
         {
@@ -112,7 +112,7 @@ public sealed partial class TraceFileTests : IDisposable
             Assert.All(children, c => Assert.Equal(rootSpan.GetProperty("spanId").GetString(), c.GetProperty("parentSpanId").GetString()));
             foreach (var stage in stages)
             {
-                // One span per stage; the server waits for bytes again if a header comes in pieces (one or more).
+                // One span per stage; a stage waits for bytes again if a header or a handshake comes in pieces (one or more).
                 var named = children.Where(c => c.GetProperty("name").GetString() == stage).ToList();
                 Assert.NotEmpty(named);
                 var child = stage == "wait_for_bytes" ? named[0] : Assert.Single(named);

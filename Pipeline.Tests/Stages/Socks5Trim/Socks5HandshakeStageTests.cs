@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
@@ -118,6 +119,72 @@ public sealed class Socks5HandshakeStageTests
         await Socks5TestClient.ReadExactlyAsync(client, answer, cancel.Token);
         var udpPort = chain.LocalUdp.LocalEndPoint.Port;
         Assert.Equal(new byte[] { 5, 0, 5, 0, 0, 1, 127, 0, 0, 1, (byte)(udpPort >> 8), (byte)udpPort }, answer);
+    }
+
+    [Fact]
+    public async Task SilentAndSlowClients_HoldNoHandshakeSlot_AndTheNextClientIsServed()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var destination = new EchoDestination();
+        await using var chain = RelayChain.Start("aes-256-gcm", tune: static o => o with
+        {
+            HandshakeTimeout = TimeSpan.FromMinutes(10), // far beyond the test's deadline: a slot held until then fails it
+            Pipeline = PipelineOptions.Default with { Handshake = new StageOptions(2, 4) }, // two handshakes at once, four held
+        });
+
+        // Eight clients that send a greeting's first byte and stop, and four that send a greeting and no request:
+        // together three times what the handshake stage holds. (One that sends nothing at all waits in the kernel's
+        // accept queue first, TCP_DEFER_ACCEPT, and then as these do.) Anyone on the local's LAN can open them.
+        var idle = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 12; i++)
+            {
+                var socket = await ConnectAsync(chain.Local.LocalEndPoint, cancel.Token);
+                idle.Add(socket);
+                await socket.SendAsync(i < 8 ? new byte[] { 5 } : s_greeting, SocketFlags.None, cancel.Token);
+            }
+
+            for (var i = 8; i < 12; i++)
+            {
+                var selection = new byte[2];
+                await Socks5TestClient.ReadExactlyAsync(idle[i], selection, cancel.Token);
+                Assert.Equal([5, 0], selection);
+            }
+
+            while (chain.Local.ActiveSessions < idle.Count)
+            {
+                await Task.Delay(20, cancel.Token);
+            }
+
+            // A client that says what it wants is served all the same.
+            var (client, reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+            using var _ = client;
+            Assert.Equal(0, reply);
+            await Transfer.EchoRoundTripAsync(client, 4096, cancel.Token);
+        }
+        finally
+        {
+            idle.ForEach(static s => s.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task AGreetingInPieces_IsClosedAtTheHandshakeTimeout_FromTheAccept()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var timeout = TimeSpan.FromSeconds(3);
+        await using var chain = RelayChain.Start("aes-256-gcm", tune: o => o with { HandshakeTimeout = timeout });
+        using var client = await ConnectAsync(chain.Local.LocalEndPoint, cancel.Token);
+        await client.SendAsync(new byte[] { 5 }, SocketFlags.None, cancel.Token); // accepted now (TCP_DEFER_ACCEPT)
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Task.Delay(timeout * 2 / 3, cancel.Token);
+        await client.SendAsync(new byte[] { 1 }, SocketFlags.None, cancel.Token); // still no method: more to wait for
+
+        // Closed with nothing said, the timeout after the first byte: a deadline armed again at each piece would close
+        // it the timeout after the second (5 s), and a client sending a byte now and then would hold on for minutes.
+        Assert.Empty(await Socks5TestClient.ReadToEndAsync(client, cancel.Token));
+        Assert.InRange(clock.Elapsed, timeout - TimeSpan.FromMilliseconds(500), timeout + TimeSpan.FromSeconds(1.5));
     }
 
     private static byte[] Pipelined(byte[] request) => [.. s_greeting, .. request];

@@ -8,7 +8,7 @@ using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 
-namespace Shadowsocks.Pipeline.Tests.Stages.ReadHeader;
+namespace Shadowsocks.Pipeline.Tests.Stages.Connections;
 
 /// <summary>
 /// A server's clients that say nothing, or send their header a few bytes at a time, wait for their bytes outside the
