@@ -255,10 +255,11 @@ internal sealed class TcpSession : IDisposable
     public Func<Socket, bool>? HoldsUndelivered { get; set; }
 
     /// <summary>
-    /// The idle timeout: torn down as usual (a FIN each way), except that a side the relay still holds bytes for is
-    /// reset (a FIN would end a stream cut short), and a side that has reset meanwhile without its pump seeing it (held
-    /// back by the other side's backpressure, it reads no more) has its reset passed on. Nothing moved for a whole idle
-    /// timeout, so a reset here does not wait for delivery again (<see cref="ResetPatience"/>).
+    /// The idle timeout: torn down as usual (a FIN each way), except that a side the relay still holds bytes for, or
+    /// whose bytes wait unread in the other socket, is reset (a FIN would end a stream cut short), and a side that has
+    /// reset meanwhile without its pump seeing it (held back by the other side's backpressure, it reads no more) has
+    /// its reset passed on. Nothing moved for a whole idle timeout, so a reset here does not wait for delivery again
+    /// (<see cref="ResetPatience"/>).
     /// </summary>
     public void IdleTimedOut()
     {
@@ -273,20 +274,33 @@ internal sealed class TcpSession : IDisposable
         }
         else
         {
-            if (HoldsUndelivered is { } holds)
+            // A side's stream is cut short when the relay holds bytes for it, or when bytes for it wait unread in the
+            // other socket's receive queue (the pump toward it, held back by its full send buffer, reads no more).
+            var holds = HoldsUndelivered;
+            if (holds?.Invoke(Client) == true || (Remote is { } from && Unread(from)))
             {
-                if (holds(Client))
-                {
-                    ResetOnClose(Client, ClientSide);
-                }
+                ResetOnClose(Client, ClientSide);
+            }
 
-                if (Remote is { } other && holds(other))
-                {
-                    ResetOnClose(other, RemoteSide);
-                }
+            if (Remote is { } other && (holds?.Invoke(other) == true || Unread(Client)))
+            {
+                ResetOnClose(other, RemoteSide);
             }
 
             Abort();
+        }
+    }
+
+    /// <summary>Whether bytes wait unread in <paramref name="socket"/>'s receive queue (false once it is closed).</summary>
+    private static bool Unread(Socket socket)
+    {
+        try
+        {
+            return socket.Available > 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
         }
     }
 

@@ -43,6 +43,12 @@ internal static class WaitForBytesStage
                 using var deadline = SocketReads.Deadline(left, timeProvider, session.Cancellation.Token);
                 await SocketReadiness.ReadableAsync(session.Client, deadline.Token).ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (session.Cancellation.IsCancellationRequested)
+            {
+                // Torn down while it waited (shutdown, a user taken off by a reload): its own reason stands if it has one.
+                session.Fail($"{waitingFor}: the connection was ended");
+                span.Fail(session.FailureReason!);
+            }
             catch (OperationCanceledException)
             {
                 timedOut?.Invoke();
