@@ -10,7 +10,8 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 
 /// <summary>
 /// Shared, connection-level: the SOCKS5 greeting and request (RFC 1928), trimmed to the Shadowsocks address header
-/// (the request's last three fields). Answers what it can answer itself: 0xFF when no-auth is not offered,
+/// (the request's last three fields). Answers what it can answer itself: 0xFF when no-auth is not offered (or the
+/// greeting is not SOCKS5; a SOCKS4 request gets SOCKS4's rejection),
 /// 7 for BIND, UDP ASSOCIATE when UDP is off, or an unknown command, 8 for an unknown address type, 1 for a malformed request.
 /// The success reply is sent later, once the server is connected.
 /// <para>
@@ -29,6 +30,23 @@ internal static class Socks5HandshakeStage
 
     /// <summary>The greeting's answer: version 5, no authentication. Never written to.</summary>
     private static readonly byte[] s_methodSelection = [5, Socks5Codec.NoAuthentication];
+
+    /// <summary>A SOCKS4 (or 4a) request's first byte: not served, but answered in its own terms.</summary>
+    private const byte Socks4Version = 4;
+
+    /// <summary>
+    /// The answer to a SOCKS4 request: "request rejected or failed" (CD 91), in the 8-byte reply a SOCKS4 client reads
+    /// (SOCKS5's 2-byte "no acceptable methods" reads there as a proxy that closed mid-reply). Never written to.
+    /// <code>
+    /// +----+----+---------+--------+
+    /// | VN | CD | DSTPORT | DSTIP  |
+    /// +----+----+---------+--------+
+    /// | 0  | 91 |    0    |   0    |
+    /// +----+----+---------+--------+
+    ///   1    1      2         4
+    /// </code>
+    /// </summary>
+    private static readonly byte[] s_socks4Rejected = [0, 91, 0, 0, 0, 0, 0, 0];
 
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false) =>
         new(StageGuard.Isolate(Name, async session =>
@@ -114,6 +132,12 @@ internal static class Socks5HandshakeStage
 
             if (status != AddressParseStatus.Incomplete)
             {
+                if (buffer[0] == Socks4Version)
+                {
+                    await TrySendAsync(socket, s_socks4Rejected, cancellationToken).ConfigureAwait(false);
+                    return "socks5: a SOCKS4 request (not supported)";
+                }
+
                 await TrySendAsync(socket, new byte[] { 5, Socks5Codec.NoAcceptableMethods }, cancellationToken).ConfigureAwait(false);
                 return "socks5: malformed greeting";
             }

@@ -61,6 +61,22 @@ public sealed class Socks5HandshakeStageTests
         Assert.Equal(new byte[] { 5, 0, 5, expected, 0, 1, 0, 0, 0, 0, 0, 0 }, answer);
     }
 
+    [Theory]
+    [InlineData(new byte[] { 4, 1, 0, 80, 127, 0, 0, 1, (byte)'u', 0 })] // SOCKS4 CONNECT
+    [InlineData(new byte[] { 4, 1, 0, 80, 0, 0, 0, 1, 0, (byte)'h', 0 })] // SOCKS4a CONNECT to a name
+    public async Task Socks4Request_GetsASocks4Rejection_ThenTheClose(byte[] request)
+    {
+        // A SOCKS4 client reads an 8-byte reply: SOCKS5's "no acceptable methods" (2 bytes) reads as a proxy that
+        // closed mid-reply (curl: "connection to proxy closed"), a rejection as what it is.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var local = StartLocal(new IPEndPoint(IPAddress.Loopback, LocalServerRelayTests.FreeClosedPort()), TimeSpan.FromSeconds(5));
+        using var client = await ConnectAsync(local.LocalEndPoint, cancel.Token);
+        await client.SendAsync(request, SocketFlags.None, cancel.Token);
+
+        var answer = await Socks5TestClient.ReadToEndAsync(client, cancel.Token);
+        Assert.Equal(new byte[] { 0, 91, 0, 0, 0, 0, 0, 0 }, answer);
+    }
+
     [Fact]
     public async Task PipelinedRequest_ServerRefuses_TheSelectionComesWithTheFailure()
     {
