@@ -15,17 +15,39 @@ internal static class SocketIo
     public static ValueTask<int> ReceiveAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        NonBlocking(socket);
+
+        try
+        {
+            return TryReceive(socket, buffer.Span, out var received) ? ValueTask.FromResult(received) : WaitAndReceiveAsync(socket, buffer, cancellationToken);
+        }
+        catch (SocketException e)
+        {
+            return ValueTask.FromException<int>(e);
+        }
+    }
+
+    /// <summary>Makes <paramref name="socket"/> non-blocking (once: later calls find it so), as the receives here need.</summary>
+    public static void NonBlocking(Socket socket)
+    {
         if (socket.Blocking)
         {
             socket.Blocking = false;
         }
+    }
 
-        var received = socket.Receive(buffer.Span, SocketFlags.None, out var error);
+    /// <summary>
+    /// A receive on a non-blocking socket (<see cref="NonBlocking"/>): false when it would block; true with the byte
+    /// count otherwise, 0 meaning the peer closed its side. Other errors throw.
+    /// </summary>
+    public static bool TryReceive(Socket socket, Span<byte> buffer, out int received)
+    {
+        received = socket.Receive(buffer, SocketFlags.None, out var error);
         return error switch
         {
-            SocketError.Success => ValueTask.FromResult(received),
-            SocketError.WouldBlock => WaitAndReceiveAsync(socket, buffer, cancellationToken),
-            _ => ValueTask.FromException<int>(new SocketException((int)error)),
+            SocketError.Success => true,
+            SocketError.WouldBlock => false,
+            _ => throw new SocketException((int)error),
         };
     }
 
@@ -37,10 +59,7 @@ internal static class SocketIo
     public static ValueTask<Chunk> ReceiveRentedAsync(Socket socket, int size, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (socket.Blocking)
-        {
-            socket.Blocking = false;
-        }
+        NonBlocking(socket);
 
         return TryReceiveRented(socket, size, out var chunk) ? ValueTask.FromResult(chunk) : WaitAndReceiveRentedAsync(socket, size, cancellationToken);
     }
@@ -123,20 +142,22 @@ internal static class SocketIo
     public static bool TryReceiveRented(Socket socket, int size, out Chunk chunk)
     {
         var buffer = Chunk.RentBuffer(size);
-        var received = socket.Receive(buffer, 0, size, SocketFlags.None, out var error);
-        if (error == SocketError.Success)
+        try
         {
-            chunk = new Chunk(buffer, received);
-            return true;
+            if (TryReceive(socket, buffer.AsSpan(0, size), out var received))
+            {
+                chunk = new Chunk(buffer, received);
+                return true;
+            }
+        }
+        catch (SocketException)
+        {
+            new Chunk(buffer, 0).Return();
+            throw;
         }
 
         new Chunk(buffer, 0).Return();
         chunk = default;
-        if (error != SocketError.WouldBlock)
-        {
-            throw new SocketException((int)error);
-        }
-
         return false;
     }
 
@@ -145,15 +166,9 @@ internal static class SocketIo
         while (true)
         {
             await SocketReadiness.ReadableAsync(socket, cancellationToken).ConfigureAwait(false);
-            var received = socket.Receive(buffer.Span, SocketFlags.None, out var error);
-            if (error == SocketError.Success)
+            if (TryReceive(socket, buffer.Span, out var received))
             {
                 return received;
-            }
-
-            if (error != SocketError.WouldBlock)
-            {
-                throw new SocketException((int)error);
             }
         }
     }

@@ -69,6 +69,9 @@ internal sealed class TcpSession : IDisposable
     /// <summary>When the connection was accepted (<see cref="TimeProvider.GetTimestamp"/> of the relay's clock): the local's handshake timeout runs from here.</summary>
     public long AcceptedAt { get; set; }
 
+    /// <summary>What is left of <paramref name="timeout"/> counted from the accept (<see cref="AcceptedAt"/>); zero or less when it is spent.</summary>
+    public TimeSpan LeftOf(TimeSpan timeout, TimeProvider timeProvider) => timeout - timeProvider.GetElapsedTime(AcceptedAt);
+
     /// <summary>A multi-user 2022 server's connection (SIP023): the name of the user its identity header named.</summary>
     public string? User { get; set; }
 

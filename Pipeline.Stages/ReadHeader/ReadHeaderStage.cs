@@ -53,10 +53,7 @@ internal static class ReadHeaderStage
             var salt = progress.Salt;
             try
             {
-                if (session.Client.Blocking)
-                {
-                    session.Client.Blocking = false;
-                }
+                SocketIo.NonBlocking(session.Client);
 
                 while (true)
                 {

@@ -56,7 +56,7 @@ internal sealed class LocalTcpRelay(
 
         // Connection-level stages, shared by every connection, in flow order.
         var waitForBytes = WaitForBytesStage.Create( // the handshake timeout, from the accept
-            "in the socks5 handshake", s => options.HandshakeTimeout - timeProvider.GetElapsedTime(s.AcceptedAt), timeProvider,
+            "in the socks5 handshake", s => s.LeftOf(options.HandshakeTimeout, timeProvider), timeProvider,
             static () => PipelineTelemetry.HandshakeFailures.Add(1));
         var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null);
         var connect = ConnectStage.ToServer(pipeline.Connect,

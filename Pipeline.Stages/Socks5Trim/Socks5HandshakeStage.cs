@@ -61,7 +61,7 @@ internal static class Socks5HandshakeStage
             try
             {
                 // The handshake timeout runs from the accept, across the waits for more bytes (WaitForBytesStage).
-                var left = timeout - timeProvider.GetElapsedTime(session.AcceptedAt);
+                var left = session.LeftOf(timeout, timeProvider);
                 if (left <= TimeSpan.Zero)
                 {
                     throw new OperationCanceledException();
@@ -263,19 +263,13 @@ internal static class Socks5HandshakeStage
             return (FillResult.Closed, filled);
         }
 
-        if (socket.Blocking)
+        SocketIo.NonBlocking(socket);
+        if (!SocketIo.TryReceive(socket, buffer.AsSpan(filled, MaxHandshakeBytes - filled), out var received))
         {
-            socket.Blocking = false;
+            return (FillResult.NothingYet, filled);
         }
 
-        var received = socket.Receive(buffer, filled, MaxHandshakeBytes - filled, SocketFlags.None, out var error);
-        return error switch
-        {
-            SocketError.Success when received == 0 => (FillResult.Closed, filled),
-            SocketError.Success => (FillResult.More, filled + received),
-            SocketError.WouldBlock => (FillResult.NothingYet, filled),
-            _ => throw new SocketException((int)error),
-        };
+        return received == 0 ? (FillResult.Closed, filled) : (FillResult.More, filled + received);
     }
 
     private static async ValueTask TrySendAsync(Socket socket, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
