@@ -66,6 +66,17 @@ internal sealed class TcpSession : IDisposable
     /// </summary>
     public Socks5Trim.Socks5Progress? PendingHandshake { get; set; }
 
+    /// <summary>
+    /// While spans are recorded: when the session began to wait for the client's bytes (<see cref="DateTime.UtcNow"/>,
+    /// as spans have it), kept across the waits for the rest of a header or handshake that comes in pieces, so that
+    /// they make one <c>wait_for_bytes</c> span (<see cref="WaitForBytesStage.EndSpan"/>); default when there is none
+    /// to make.
+    /// </summary>
+    public DateTime WaitStarted { get; set; }
+
+    /// <summary>When the last of those waits saw bytes (the span's end, unless a wait fails).</summary>
+    public DateTime WaitEnded { get; set; }
+
     /// <summary>When the connection was accepted (<see cref="TimeProvider.GetTimestamp"/> of the relay's clock): the local's handshake timeout runs from here.</summary>
     public long AcceptedAt { get; set; }
 

@@ -35,8 +35,9 @@ internal static class ReadHeaderStage
         ServerUsers? users = null) =>
         new(StageGuard.Isolate(Name, session =>
         {
-            using var span = StageActivity.Start(Name, session, options);
-            var progress = session.PendingHeader ?? new HeaderProgress(cipher.SaltSize);
+            // One span per header, not per piece: a pass that ends waiting for more bytes has none (the waits make one
+            // of their own), and the one that ends the header starts its span when the header's first piece came.
+            var progress = session.PendingHeader ?? new HeaderProgress(cipher.SaltSize) { Started = DateTime.UtcNow };
             session.PendingHeader = null;
             var decryptor = session.Decryptor ??= ShadowsocksStreamCodec.CreateDecryptor(cipher, masterKey, time: timeProvider, users: users);
 
@@ -149,6 +150,14 @@ internal static class ReadHeaderStage
                 }
             }
 
+            if (session.IsAlive && session.PendingHeader is not null)
+            {
+                return Task.FromResult(session);
+            }
+
+            WaitForBytesStage.EndSpan(session);
+            using var span = StageActivity.Start(Name, session, options);
+            span?.SetStartTime(progress.Started);
             if (!session.IsAlive)
             {
                 session.PendingHeader = null;

@@ -51,8 +51,8 @@ internal static class Socks5HandshakeStage
     public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false) =>
         new(StageGuard.Isolate(Name, async session =>
         {
-            // One span per handshake, not per piece: a pass that ends waiting for more bytes has none (the waits have
-            // theirs), and the one that ends the handshake starts its span when the handshake started.
+            // One span per handshake, not per piece: a pass that ends waiting for more bytes has none (the waits make one
+            // of their own), and the one that ends the handshake starts its span when the handshake started.
             var started = session.PendingHandshake?.Started ?? DateTime.UtcNow;
             var progress = session.PendingHandshake ?? new Socks5Progress { Started = started };
             session.PendingHandshake = null;
@@ -84,6 +84,7 @@ internal static class Socks5HandshakeStage
                 return session;
             }
 
+            WaitForBytesStage.EndSpan(session);
             using var span = StageActivity.Start(Name, session, options);
             span?.SetStartTime(started);
             if (reason is not null)

@@ -1,8 +1,11 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Stages.Socks5Trim;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -201,6 +204,35 @@ public sealed class Socks5HandshakeStageTests
         // it the timeout after the second (5 s), and a client sending a byte now and then would hold on for minutes.
         Assert.Empty(await Socks5TestClient.ReadToEndAsync(client, cancel.Token));
         Assert.InRange(clock.Elapsed, timeout - TimeSpan.FromMilliseconds(500), timeout + TimeSpan.FromSeconds(1.5));
+    }
+
+    [Fact]
+    public async Task AHandshakeInPieces_HasOneHandshakeSpan_AndOneWaitSpan()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var spans = new ConnectionSpans();
+        await using var destination = new EchoDestination();
+        await using var chain = RelayChain.Start("aes-256-gcm");
+        var clientPort = 0;
+        using (var client = await ConnectAsync(chain.Local.LocalEndPoint, cancel.Token))
+        {
+            clientPort = ((IPEndPoint)client.LocalEndPoint!).Port;
+            byte[] handshake = Pipelined(ConnectTo(destination.EndPoint));
+            for (var sent = 0; sent < handshake.Length; sent += 2)
+            {
+                await client.SendAsync(handshake.AsMemory(sent, Math.Min(2, handshake.Length - sent)), SocketFlags.None, cancel.Token);
+                await Task.Delay(30, cancel.Token); // lets the local read this piece alone (not an assertion: any split works)
+            }
+
+            var answer = new byte[2 + 10];
+            await Socks5TestClient.ReadExactlyAsync(client, answer, cancel.Token);
+            Assert.Equal([5, 0, 5, 0], answer[..4]);
+        }
+
+        var children = await spans.ChildrenAsync("local connection", clientPort, TimeSpan.FromSeconds(30));
+        Assert.NotNull(children);
+        Assert.Equal(ActivityStatusCode.Unset, Assert.Single(children, static s => s.OperationName == Socks5HandshakeStage.Name).Status);
+        Assert.Equal(ActivityStatusCode.Unset, Assert.Single(children, static s => s.OperationName == WaitForBytesStage.Name).Status);
     }
 
     private static byte[] Pipelined(byte[] request) => [.. s_greeting, .. request];
