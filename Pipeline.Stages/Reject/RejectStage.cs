@@ -8,7 +8,7 @@ using Shadowsocks.Pipeline.Stages.Socks5Trim;
 namespace Shadowsocks.Pipeline.Stages.Reject;
 
 /// <summary>
-/// Where failed sessions end. Most are closed at once. A server session that failed authentication or sent a bad
+/// Where failed sessions end (and those a stopping relay cannot take on). Most are closed at once. A server session that failed authentication or sent a bad
 /// header is drained instead (PROTOCOL.md § Probe resistance): read and discard until the client closes or the
 /// ordinary idle timeout fires, so the close never comes at a byte count that depends on the probe.
 /// </summary>
@@ -20,6 +20,12 @@ internal static class RejectStage
     public static ActionBlock<TcpSession> Create(TimeSpan idleTimeout, TimeProvider timeProvider) =>
         new(async session =>
         {
+            if (session.IsAlive)
+            {
+                // Sent here alive only when the stage it was going back to had stopped (a relay being disposed).
+                session.Fail("the connection was ended");
+            }
+
             if (session.DrainOnFailure)
             {
                 _ = DrainAsync(session, idleTimeout, timeProvider);

@@ -36,6 +36,9 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// Every link names the sessions it takes, and only failed ones go to reject: a stage at its bounded capacity
 /// postpones what it is offered, Dataflow then offers it to the next link, and a catch-all link there would take a
 /// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
+/// One exception: a session the handshake stage sends back to the wait stage goes to reject if that stage has stopped
+/// (the relay is being disposed; unbounded, it never postpones), where it would otherwise stay in the handshake
+/// stage's output, never disposed, with every session behind it.
 /// </summary>
 internal sealed class LocalTcpRelay(
     RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null, IDnsResolver? serverNames = null,
@@ -81,7 +84,7 @@ internal sealed class LocalTcpRelay(
             var connectDirect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, how: new OpenOptions(Interface: options.OutboundInterface));
             var replyDirect = Socks5ReplyStage.Create(pipeline.Handshake);
             handshake.LinkTo(route, s_propagate, static s => s.IsAlive && s.PendingHandshake is null && !s.UdpAssociate);
-            handshake.LinkTo(reject, static s => !s.IsAlive);
+            handshake.LinkTo(reject, static s => !s.IsAlive || s.PendingHandshake is not null); // or back to a wait stage that has stopped
             route.LinkTo(connectDirect, s_propagate, static s => s.IsAlive && s.Direct);
             route.LinkTo(connect, s_propagate, static s => s.IsAlive && !s.Direct);
             route.LinkTo(reject, static s => !s.IsAlive);
@@ -93,7 +96,7 @@ internal sealed class LocalTcpRelay(
         else
         {
             handshake.LinkTo(connect, s_propagate, static s => s.IsAlive && s.PendingHandshake is null && !s.UdpAssociate);
-            handshake.LinkTo(reject, static s => !s.IsAlive);
+            handshake.LinkTo(reject, static s => !s.IsAlive || s.PendingHandshake is not null); // or back to a wait stage that has stopped
         }
 
         connect.LinkTo(addHeader, s_propagate, static s => s.IsAlive);

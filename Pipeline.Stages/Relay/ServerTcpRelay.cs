@@ -28,6 +28,9 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// Every link names the sessions it takes, and only failed ones go to reject: a stage at its bounded capacity
 /// postpones what it is offered, Dataflow then offers it to the next link, and a catch-all link there would take a
 /// healthy connection the wrong way. So the connections before a full stage wait in the previous stage's output.
+/// One exception: a session the header stage sends back to the wait stage goes to reject if that stage has stopped
+/// (the relay is being disposed; unbounded, it never postpones), where it would otherwise stay in the header stage's
+/// output, never disposed, with every session behind it.
 /// The header stage takes only the bytes that are there; a client that is slow to send (or silent) waits in the
 /// wait stage, which holds no slot of the header stage's.
 /// </summary>
@@ -68,7 +71,7 @@ internal sealed class ServerTcpRelay(
         waitForBytes.LinkTo(reject, static s => !s.IsAlive);
         readHeader.LinkTo(resolve, s_propagate, static s => s.IsAlive && s.PendingHeader is null);
         readHeader.LinkTo(waitForBytes, static s => s.IsAlive && s.PendingHeader is not null); // more of the header to come
-        readHeader.LinkTo(reject, static s => !s.IsAlive);
+        readHeader.LinkTo(reject, static s => !s.IsAlive || s.PendingHeader is not null); // or back to a wait stage that has stopped
         resolve.LinkTo(connect, s_propagate, static s => s.IsAlive);
         resolve.LinkTo(reject, static s => !s.IsAlive);
         connect.LinkTo(relay, s_propagate, static s => s.IsAlive);
