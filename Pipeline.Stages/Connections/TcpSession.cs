@@ -133,11 +133,15 @@ internal sealed class TcpSession : IDisposable
     /// </summary>
     public TimeSpan ResetPatience { get; set; }
 
+    /// <summary>The session failed: the first reason given stands, on the session and on its span.</summary>
     public void Fail(string reason, bool drain = false)
     {
-        FailureReason ??= reason;
         DrainOnFailure |= drain;
-        Span?.SetStatus(ActivityStatusCode.Error, reason);
+        if (FailureReason is null)
+        {
+            FailureReason = reason;
+            Span?.SetStatus(ActivityStatusCode.Error, reason);
+        }
     }
 
     /// <summary>
