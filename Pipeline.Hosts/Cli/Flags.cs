@@ -18,6 +18,12 @@ internal static class Flags
     public static readonly Flag Password = new("--password", "-k", "password", "PASSWORD", "password (the key is derived with EVP_BytesToKey); prefer SHADOWSOCKS_PASSWORD or --password-env");
     public static readonly Flag Key = new("--key", null, "key", "BASE64", "the key itself: base64 of exactly the method's key length (shadowsocks genkey -m METHOD)");
     public static readonly Flag Method = new("--method", "-m", "method", "METHOD", "encryption method (default chacha20-ietf-poly1305; list: shadowsocks methods)");
+    /// <summary>The demo's -m: it runs aes-256-gcm unless told otherwise (<see cref="Verbs.DemoVerb"/>).</summary>
+    public static readonly Flag DemoMethod = Method with { Help = "encryption method (default aes-256-gcm; list: shadowsocks methods)" };
+
+    /// <summary>genkey's -m: there is no default method to make a key for.</summary>
+    public static readonly Flag GenKeyMethod = Method with { Help = "the method to make a key for (required; list: shadowsocks methods)" };
+
     public static readonly Flag Timeout = new("--timeout", "-t", "timeout", "SECONDS", "idle timeout of a TCP connection (default 60)");
     public static readonly Flag TunnelAddress = new("--tunnel-address", "-L", "tunnel_address", "HOST:PORT", "tunnel: the fixed destination", OnlyFor: [TunnelVerb]);
     public static readonly Flag Nameserver = new("--nameserver", "-d", "nameserver", "ADDR[:PORT],...", "DNS servers (server: destinations; local/tunnel: a server given by name; default: /etc/resolv.conf)");
@@ -54,7 +60,7 @@ internal static class Flags
         UdpMaxAssociations, ShutdownGrace, Traces, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, ManagerAddress, Acl, Plugin, PluginOpts,
     ];
 
-    public static readonly IReadOnlyList<Flag> Demo = [Method, Traces, Verbose, Check];
+    public static readonly IReadOnlyList<Flag> Demo = [DemoMethod, Traces, Verbose, Check];
 
-    public static readonly IReadOnlyList<Flag> GenKey = [Method];
+    public static readonly IReadOnlyList<Flag> GenKey = [GenKeyMethod];
 }

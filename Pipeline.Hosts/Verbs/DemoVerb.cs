@@ -31,7 +31,7 @@ internal static class DemoVerb
 
     public static async Task<int> RunAsync(ParsedArguments args, TextWriter output, TextWriter error, CancellationToken stop)
     {
-        var methodName = args.Value(Flags.Method) ?? "aes-256-gcm";
+        var methodName = args.Value(Flags.DemoMethod) ?? "aes-256-gcm";
         if (!CipherCatalog.TryGet(methodName, out var cipher, out var methodError))
         {
             throw new UsageException(methodError!);

@@ -9,7 +9,7 @@ internal static class GenKeyVerb
 {
     public static int Run(ParsedArguments args, TextWriter output)
     {
-        var name = args.Value(Flags.Method) ?? throw new UsageException("-m: missing method; e.g. shadowsocks genkey -m aes-256-gcm");
+        var name = args.Value(Flags.GenKeyMethod) ?? throw new UsageException("-m: missing method; e.g. shadowsocks genkey -m aes-256-gcm");
         if (!CipherCatalog.TryGet(name, out var cipher, out var error))
         {
             throw new UsageException(error!);

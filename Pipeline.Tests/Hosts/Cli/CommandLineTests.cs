@@ -24,6 +24,16 @@ public sealed class CommandLineTests
         Assert.Equal(listed, !option.Hidden);
     }
 
+    [Theory]
+    [InlineData("local", "default chacha20-ietf-poly1305")]
+    [InlineData("demo", "default aes-256-gcm")] // what DemoVerb runs without -m
+    [InlineData("genkey", "required")] // GenKeyVerb refuses to guess
+    public void Help_MethodNamesTheVerbsOwnDefault(string verb, string expected)
+    {
+        var command = CommandLine.Build((_, _) => Task.FromResult(0)).Subcommands.Single(c => c.Name == verb);
+        Assert.Contains(expected, command.Options.Single(o => o.Name == "--method").Description, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AFlagNotListedForAVerb_IsStillAccepted()
     {
