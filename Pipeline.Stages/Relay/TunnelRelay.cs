@@ -38,11 +38,15 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
     {
         var pipeline = options.Pipeline;
         var destination = options.TunnelDestination ?? throw new InvalidOperationException("A tunnel needs a destination (-L).");
+        var destinationHost = destination.Host ?? destination.Ip!.ToString();
 
         // Connection-level stages, shared by every connection, in flow order.
         var setDestination = new TransformBlock<TcpSession, TcpSession>(session =>
         {
             session.Destination = destination;
+            // As the local's handshake and the server's header name theirs: the span and the -v line say where it goes.
+            session.Span?.SetTag(TagNames.ServerAddress, destinationHost);
+            session.Span?.SetTag(TagNames.ServerPort, (int)destination.Port);
             return session;
         }, BlockOptions.Shared(pipeline.Handshake));
         var connect = ConnectStage.ToServer(pipeline.Connect,

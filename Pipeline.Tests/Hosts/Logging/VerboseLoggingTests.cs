@@ -65,6 +65,31 @@ public sealed class VerboseLoggingTests
         Assert.DoesNotContain("\u001b[", log, StringComparison.Ordinal); // no ANSI colour codes into a pipe
     }
 
+    [Fact]
+    public async Task Verbose_ATunnelsConnectionLine_NamesItsFixedDestination()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var environment = new Dictionary<string, string> { ["SHADOWSOCKS_PASSWORD"] = Password };
+        var (server, serverAt) = await HostProcess.StartAsync(environment, "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-m", "aes-256-gcm",
+            "--forbidden-ip", "");
+        using var _ = server;
+        var (tunnel, tunnelAt) = await HostProcess.StartAsync(environment, "tunnel", "-s", "127.0.0.1", "-p", Port(serverAt.Port), "-b", "127.0.0.1",
+            "-l", Port(LoopbackPorts.Next()), "-L", $"localhost:{Port(destination.EndPoint.Port)}", "-m", "aes-256-gcm", "-v");
+        using var __ = tunnel;
+
+        using (var client = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+        {
+            await client.ConnectAsync(tunnelAt, cancel.Token);
+            await Transfer.EchoRoundTripAsync(client, 10_000, cancel.Token);
+        }
+
+        // The tunnel knows where every connection goes (-L), as the server knows from the header: the line says so.
+        var line = $"-> localhost:{Port(destination.EndPoint.Port)} closed after";
+        Assert.True(await tunnel.WaitForOutputAsync(line, TimeSpan.FromSeconds(30)), tunnel.Output);
+        Assert.DoesNotContain("(no destination)", tunnel.Output, StringComparison.Ordinal);
+    }
+
     private HostProcess? _local;
     private System.Net.IPEndPoint? _localAt;
 
