@@ -266,11 +266,21 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
         var host = HostPart.Unbracket(text[..colon]) ?? throw new UsageException($"{label} '{text}': an IPv6 address goes in brackets, [2001:db8::1]:53");
 
-        return IPAddress.TryParse(host, out var ip)
-            ? ShadowsocksAddress.FromIp(ip, port)
-            : host.Length is > 0 and <= 255
-                ? ShadowsocksAddress.FromHost(host, port)
-                : throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
+        if (IPAddress.TryParse(host, out var ip))
+        {
+            return ShadowsocksAddress.FromIp(ip, port);
+        }
+
+        if (host.Length is 0 or > 255)
+        {
+            throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
+        }
+
+        // A server takes a name of printable ASCII only (ours, as AddressHeader reads it, and ss-server alike) and
+        // drains a connection that sends another: refused here, not on every connection.
+        return host.AsSpan().ContainsAnyExceptInRange('!', '~')
+            ? throw new UsageException($"{label} host name '{host}' may hold only ASCII letters, digits and punctuation, no spaces (an international name goes as punycode, xn--...)")
+            : ShadowsocksAddress.FromHost(host, port);
     }
 
     /// <summary>

@@ -151,6 +151,20 @@ public sealed class HostSettingsTests
         Assert.Contains("is not HOST:PORT", error.Message);
     }
 
+    [Theory]
+    [InlineData(" 1.1.1.1:53")]
+    [InlineData("1.1.1.1 :53")]
+    [InlineData("dns example:53")]
+    [InlineData("b\u00fccher.example:80")]
+    public void ATunnelDestinationHost_ThatAServerWouldRefuse_IsRefusedAtStart(string destination)
+    {
+        // Sent as a name, each was read by the server (ours and ss-server alike) as a malformed header, and every
+        // connection hung until the server's drain ended it.
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("tunnel", ["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x", "-L", destination]));
+        Assert.StartsWith("-L: host name '", error.Message);
+        Assert.Contains("punycode", error.Message);
+    }
+
     [Fact]
     public void Build_ModeFromFlagsAndFile()
     {
