@@ -143,7 +143,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             if (verb == "tunnel")
             {
                 var target = settings.String("tunnel_address") is { Length: > 0 } t ? t
-                    : throw new UsageException("-L: missing tunnel destination; give -L HOST:PORT");
+                    : throw new UsageException("-L: missing tunnel destination; give -L HOST:PORT (or \"tunnel_address\" in the config file)");
                 tunnelDestination = ParseHostPort(target, settings.Label("tunnel_address"));
             }
         }

@@ -151,6 +151,14 @@ public sealed class HostSettingsTests
         Assert.Contains("is not HOST:PORT", error.Message);
     }
 
+    [Fact]
+    public void AMissingTunnelDestination_NamesTheFlag_AndTheConfigKey()
+    {
+        // A config file written for ss-tunnel with its key misspelt ("tunnel_addr") gets this line, and no other.
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("tunnel", ["-s", "127.0.0.1", "-p", "1", "-l", "2", "-k", "x"]));
+        Assert.Equal("-L: missing tunnel destination; give -L HOST:PORT (or \"tunnel_address\" in the config file)", error.Message);
+    }
+
     [Theory]
     [InlineData(" 1.1.1.1:53")]
     [InlineData("1.1.1.1 :53")]
