@@ -380,9 +380,9 @@ internal static class RelayVerb
     private static string Tuning(StageOptions stage) => $"{stage.MaxParallelism}/{stage.BoundedCapacity}";
 
     /// <summary>
-    /// Closes the TCP listeners and waits until no connection is open, and no reset waits for its far end to have what
-    /// was queued toward it (<see cref="ResetAfterDelivery"/>: closing the process would discard it), or until
-    /// <paramref name="grace"/> has passed.
+    /// Closes the TCP listeners and the server's and tunnel's UDP relays, and waits until no connection is open, and no
+    /// reset waits for its far end to have what was queued toward it (<see cref="ResetAfterDelivery"/>: closing the
+    /// process would discard it), or until <paramref name="grace"/> has passed.
     /// </summary>
     private static async Task DrainAsync(List<IAsyncDisposable> running, TimeSpan grace, TimeProvider time, ILogger log)
     {
@@ -390,6 +390,15 @@ internal static class RelayVerb
         foreach (var relay in tcpRelays)
         {
             relay.StopAccepting();
+        }
+
+        // UDP has no connection to finish: its socket closes with the listeners, so the port is free at once for a
+        // restart (or ss-manager's remove and add), as ss-server's is. The local's stays: its associations belong to
+        // TCP control connections, which have the grace.
+        foreach (var udp in running.Where(static r => r is ServerUdpRelay or TunnelUdpRelay).ToList())
+        {
+            running.Remove(udp);
+            await udp.DisposeAsync().ConfigureAwait(false);
         }
 
         var open = tcpRelays.Sum(r => r.ActiveSessions);

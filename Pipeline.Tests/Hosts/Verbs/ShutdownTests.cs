@@ -43,6 +43,38 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task Sigterm_FreesTheUdpPortAtOnce_SoARestartTakesIt_WhileAConnectionFinishes()
+    {
+        // A restart by hand (stop, start) or ss-manager's remove and add of a port: the UDP socket held through the
+        // grace made the new process fail on "address already in use" (ss-manager: "port is not available").
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var environment = new Dictionary<string, string> { ["SHADOWSOCKS_PASSWORD"] = "udp-restart" };
+        string[] serverArgs = ["server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-m", "aes-256-gcm", "-u", "--forbidden-ip", "", "--shutdown-grace", "60"];
+        var (server, serverAt) = await HostProcess.StartAsync(environment, serverArgs);
+        using var _ = server;
+        string[] tunnelArgs = ["tunnel", "-s", "127.0.0.1", "-p", Port(serverAt), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()),
+            "-L", $"127.0.0.1:{Port(destination.EndPoint)}", "-m", "aes-256-gcm", "-u", "--shutdown-grace", "60"];
+        var (tunnel, tunnelAt) = await HostProcess.StartAsync(environment, tunnelArgs);
+        using var __ = tunnel;
+
+        using var held = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await held.ConnectAsync(tunnelAt, cancel.Token);
+        await EchoAsync(held, 1000, cancel.Token); // open through both, and stays open
+
+        foreach (var (old, args) in new[] { (tunnel, tunnelArgs), (server, serverArgs) })
+        {
+            old.SendSigterm();
+            Assert.True(await old.WaitForOutputAsync("1 connection open", TimeSpan.FromSeconds(30)), old.Output);
+            var (again, _) = await HostProcess.StartAsync(environment, args); // same TCP and UDP port
+            using (again)
+            {
+                Assert.False(old.HasExited); // still in its grace, the connection open
+            }
+        }
+    }
+
+    [Fact]
     public async Task Sigterm_WaitsForAResetsQueuedBytesToBeDelivered_WithinTheGrace()
     {
         // A destination delivers 1 MiB to the server and resets; the client reads slowly, so most of it sits in the
