@@ -254,7 +254,7 @@ internal static class RelayVerb
                 systemd.Notify(ServiceState.Stopping);
             }
 
-            await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log).ConfigureAwait(false);
+            await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile).ConfigureAwait(false);
             await StopAsync(running).ConfigureAwait(false);
             log.LogInformation("stopped");
             return ExitCodes.Ok;
@@ -382,9 +382,9 @@ internal static class RelayVerb
     /// <summary>
     /// Closes the TCP listeners and the server's and tunnel's UDP relays, and waits until no connection is open, and no
     /// reset waits for its far end to have what was queued toward it (<see cref="ResetAfterDelivery"/>: closing the
-    /// process would discard it), or until <paramref name="grace"/> has passed.
+    /// process would discard it), or until <paramref name="grace"/> has passed. The pid file goes with the listeners.
     /// </summary>
-    private static async Task DrainAsync(List<IAsyncDisposable> running, TimeSpan grace, TimeProvider time, ILogger log)
+    private static async Task DrainAsync(List<IAsyncDisposable> running, TimeSpan grace, TimeProvider time, ILogger log, string? pidFile)
     {
         var tcpRelays = running.OfType<ITcpRelay>().ToList();
         foreach (var relay in tcpRelays)
@@ -399,6 +399,13 @@ internal static class RelayVerb
         {
             running.Remove(udp);
             await udp.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // No longer serving: a new instance with the same -f may start while open connections finish (ss-manager's
+        // remove then add of a port, which a live pid file refused). The file goes only if it still names us.
+        if (pidFile is not null)
+        {
+            PidFile.Remove(pidFile);
         }
 
         var open = tcpRelays.Sum(r => r.ActiveSessions);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Tests.Loopback;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
 using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
@@ -77,6 +78,58 @@ public sealed class DaemonTests : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         await daemon.WaitForExitAsync(timeout.Token);
         Assert.False(File.Exists(_pidFile), "the pid file outlived the process");
+    }
+
+    [Fact]
+    public async Task PidFile_GoesWithTheListeners_SoTheSameStartRunsAgain_WhileAConnectionFinishes()
+    {
+        // ss-manager's remove then add of a port (how it changes a password): the second start, with the same -f, was
+        // refused ("already running") for as long as the first finished an open connection, and nothing served the port.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var environment = new Dictionary<string, string> { ["SHADOWSOCKS_PASSWORD"] = "daemon" };
+        var port = LoopbackPorts.Next();
+        string[] server = ["server", "-s", "127.0.0.1", "-p", Port(port), "-m", "aes-256-gcm", "-u", "--forbidden-ip", "", "--shutdown-grace", "60", "-f", _pidFile];
+        var (exit, output, error) = await RunAsync(environment, server);
+        Assert.True(exit == 0, $"exit {exit}: {output} {error}");
+        var first = int.Parse(File.ReadAllText(_pidFile).Trim(), CultureInfo.InvariantCulture);
+        _started.Add(first);
+        var (tunnel, tunnelAt) = await HostProcess.StartAsync(environment, "tunnel", "-s", "127.0.0.1", "-p", Port(port), "-b", "127.0.0.1",
+            "-l", Port(LoopbackPorts.Next()), "-L", $"127.0.0.1:{Port(destination.EndPoint)}", "-m", "aes-256-gcm");
+        using var _ = tunnel;
+        using var held = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await held.ConnectAsync(tunnelAt, cancel.Token);
+        await Transfer.EchoRoundTripAsync(held, 1000, cancel.Token, halfClose: false); // open through the server, and stays open
+
+        using (var kill = Process.Start("kill", ["-TERM", Port(first)])!)
+        {
+            await kill.WaitForExitAsync(cancel.Token);
+        }
+
+        while (PidFileNames(first))
+        {
+            await Task.Delay(100, cancel.Token); // until the listeners (and the file) are gone: bounded by the test's minute
+        }
+
+        (exit, output, error) = await RunAsync(environment, server);
+        Assert.True(exit == 0, $"exit {exit}: {output} {error}");
+        var second = int.Parse(File.ReadAllText(_pidFile).Trim(), CultureInfo.InvariantCulture);
+        _started.Add(second);
+        Assert.NotEqual(first, second);
+        using var draining = Process.GetProcessById(first);
+        Assert.False(draining.HasExited); // the first still finishes its connection
+    }
+
+    private bool PidFileNames(int pid)
+    {
+        try
+        {
+            return File.ReadAllText(_pidFile).Trim() == Port(pid);
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
     }
 
     [Fact]
