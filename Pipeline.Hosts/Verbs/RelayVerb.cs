@@ -254,6 +254,9 @@ internal static class RelayVerb
                 systemd.Notify(ServiceState.Stopping);
             }
 
+            // No more traffic reports: ss-manager has removed this port (or is stopping it), and a new process it
+            // starts on the same port reports its own; this one's totals would alternate with them during the grace.
+            manager?.Dispose();
             await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile).ConfigureAwait(false);
             await StopAsync(running).ConfigureAwait(false);
             log.LogInformation("stopped");
