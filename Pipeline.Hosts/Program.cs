@@ -55,6 +55,11 @@ internal static class Program
         }
         catch (UsageException e)
         {
+            foreach (var warning in e.Warnings)
+            {
+                error.WriteLine($"shadowsocks: {warning}");
+            }
+
             error.WriteLine($"shadowsocks: {e.Message}");
             return ExitCodes.Usage;
         }

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Engines;
 using Org.BouncyCastle.Crypto.Parameters;
+using Shadowsocks.Pipeline.Core.Configuration;
 
 namespace Shadowsocks.Pipeline.Core.Crypto;
 
@@ -89,7 +90,7 @@ internal static class CipherCatalog
         }
 
         var close = s_all
-            .Select(c => (c.Name, Distance: Levenshtein(name.ToLowerInvariant(), c.Name)))
+            .Select(c => (c.Name, Distance: EditDistance.Between(name.ToLowerInvariant(), c.Name)))
             .OrderBy(t => t.Distance)
             .ThenBy(t => t.Name, StringComparer.Ordinal)
             .Take(3)
@@ -167,29 +168,5 @@ internal static class CipherCatalog
         key.CopyTo(material);
         iv.CopyTo(material.AsSpan(key.Length));
         return Keystream(new RC4Engine(), MD5.HashData(material), []);
-    }
-
-    private static int Levenshtein(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
     }
 }

@@ -48,6 +48,20 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     public static HostSettings Build(string verb, ParsedArguments args, IReadOnlyDictionary<string, string?> environment)
     {
         var settings = LayeredSettings.Build(args, environment);
+        // Said before a refusal too: a key misspelt in the file ("sever_port") is often why a required one is missing.
+        var settingsWarnings = SettingsWarnings(settings, verb).ToList();
+        try
+        {
+            return Build(verb, settings, environment, settingsWarnings);
+        }
+        catch (UsageException e) when (settingsWarnings.Count > 0)
+        {
+            throw new UsageException(e.Message) { Warnings = settingsWarnings };
+        }
+    }
+
+    private static HostSettings Build(string verb, LayeredSettings settings, IReadOnlyDictionary<string, string?> environment, List<string> settingsWarnings)
+    {
         var methodKey = SharedKey(settings, "method");
         var methodName = settings.String(methodKey) switch
         {
@@ -195,7 +209,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             ParseProtocol(settings));
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
-            Warnings = [.. StartWarnings(settings, verb, relay, plugin)],
+            Warnings = [.. settingsWarnings, .. RelayWarnings(settings, verb, relay, plugin)],
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),
@@ -300,7 +314,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         return (address.Host ?? address.Ip!.ToString(), address.Port);
     }
 
-    private static IEnumerable<string> StartWarnings(LayeredSettings settings, string verb, RelayOptions relay, PluginSettings? plugin)
+    /// <summary>The warnings read from the settings alone, before any is checked: said with a refusal too.</summary>
+    private static IEnumerable<string> SettingsWarnings(LayeredSettings settings, string verb)
     {
         foreach (var unknown in UnknownKeys(settings, verb))
         {
@@ -308,11 +323,15 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         // ss-server and ss-local refuse -L; a config file shared with a tunnel may well carry tunnel_address.
-        if (verb != "tunnel" && settings.String("tunnel_address") is { Length: > 0 } && settings.Layer("tunnel_address") == settings.CommandLineLayer)
+        if (verb != "tunnel" && settings.Layer("tunnel_address") == settings.CommandLineLayer)
         {
             yield return $"{settings.Label("tunnel_address")} only a tunnel has a fixed destination (ignored); for a port forward run shadowsocks tunnel";
         }
+    }
 
+    /// <summary>The warnings about the settings as checked: combinations that defeat themselves.</summary>
+    private static IEnumerable<string> RelayWarnings(LayeredSettings settings, string verb, RelayOptions relay, PluginSettings? plugin)
+    {
         if (verb != "server")
         {
             yield break;
@@ -354,7 +373,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 "dscp" => $"{settings.Label(key)} DSCP marking is not supported (ignored)",
                 "locals" => $"{settings.Label(key)} shadowsocks-rust's list of local listeners is not read (ignored); this program listens on local_address and local_port",
                 "plugin_args" => $"{settings.Label(key)} not passed to the plugin (ignored); give the plugin what it needs in plugin_opts",
-                _ => $"{settings.Label(key)} not a setting this program knows (ignored); see shadowsocks {verb} --help",
+                _ => ClosestKey(key, known) is { } meant
+                    ? $"{settings.Label(key)} not a setting this program knows (ignored); did you mean \"{meant}\"?"
+                    : $"{settings.Label(key)} not a setting this program knows (ignored); see shadowsocks {verb} --help",
             };
         }
 
@@ -371,6 +392,22 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The known key a misspelt one was likely meant as (<c>sever_port</c>: <c>server_port</c>): one or two edits away,
+    /// one only for a short key (two would make <c>tls</c> an <c>acl</c>); null when none is that close.
+    /// </summary>
+    private static string? ClosestKey(string key, IEnumerable<string> known)
+    {
+        var most = key.Length < 6 ? 1 : 2;
+        return known
+            .Select(k => (Key: k, Distance: EditDistance.Between(key.ToLowerInvariant(), k)))
+            .Where(t => t.Distance <= most)
+            .OrderBy(t => t.Distance)
+            .ThenBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => t.Key)
+            .FirstOrDefault();
     }
 
     /// <summary>

@@ -140,9 +140,43 @@ public sealed class LayeredSettingsTests : IDisposable
         Assert.Equal(
             [
                 $"port_password: in {_file}, several ports with their own passwords are ss-manager's; this server serves server_port with password (ignored)",
-                $"sever_port: in {_file}, not a setting this program knows (ignored); see shadowsocks server --help",
+                $"sever_port: in {_file}, not a setting this program knows (ignored); did you mean \"server_port\"?",
             ],
             warnings);
+    }
+
+    [Theory]
+    [InlineData("pasword", "password")]
+    [InlineData("locl_port", "local_port")]
+    [InlineData("SEVER_PORT", "server_port")]
+    [InlineData("acls", "acl")]
+    public void AConfigKeyOneOrTwoEditsFromAKnownOne_IsAskedAbout(string typo, string meant)
+    {
+        File.WriteAllText(_file, $$"""{ "server_port": 8388, "password": "pw", "{{typo}}": "1" }""");
+        Assert.Equal(
+            [$"{typo}: in {_file}, not a setting this program knows (ignored); did you mean \"{meant}\"?"],
+            TestSettings.Build("server", ["-c", _file]).Warnings);
+    }
+
+    [Theory]
+    [InlineData("tls")]          // two edits from acl, but a short key: no guess
+    [InlineData("tunnel_addr")]  // three edits from tunnel_address
+    public void AConfigKeyFarFromEveryKnownOne_GetsNoGuess_ButTheHelp(string key)
+    {
+        File.WriteAllText(_file, $$"""{ "server_port": 8388, "password": "pw", "{{key}}": "1" }""");
+        Assert.Equal(
+            [$"{key}: in {_file}, not a setting this program knows (ignored); see shadowsocks server --help"],
+            TestSettings.Build("server", ["-c", _file]).Warnings);
+    }
+
+    [Fact]
+    public void AMissingRequiredKey_CarriesTheUnknownKeyLines_ToBeSaidBeforeIt()
+    {
+        // The misspelt key is why server_port is missing: the refusal must not hide the line that says so.
+        File.WriteAllText(_file, """{ "sever_port": 8388, "password": "pw" }""");
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", _file]));
+        Assert.Equal("-p: missing server port (or \"server_port\" in the config file)", error.Message);
+        Assert.Equal([$"sever_port: in {_file}, not a setting this program knows (ignored); did you mean \"server_port\"?"], error.Warnings);
     }
 
     [Fact]

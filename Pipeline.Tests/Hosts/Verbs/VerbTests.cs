@@ -33,6 +33,33 @@ public sealed class VerbTests
         Assert.Contains("aes-256-gcm", text);
     }
 
+    [Theory]
+    [InlineData("server", """{ "sever_port": 8388, "password": "pw" }""", "sever_port", "server_port", "-p: missing server port")]
+    [InlineData("local", """{ "server": "127.0.0.1", "server_port": 8388, "password": "pw", "local_prot": 1080 }""", "local_prot", "local_port", "-l: missing local port")]
+    [InlineData("tunnel", """{ "server": "127.0.0.1", "server_port": 8388, "local_port": 1080, "password": "pw", "tunnel_adress": "1.1.1.1:53" }""", "tunnel_adress", "tunnel_address", "-L: missing tunnel destination")]
+    [InlineData("local", """{ "server": "127.0.0.1", "server_port": 8388, "local_port": 1080, "pasword": "pw" }""", "pasword", "password", "-k: missing password")]
+    public async Task ARequiredKeyMisspelt_TheRefusalComesAfterTheLineNamingTheTypo(string verb, string config, string typo, string meant, string refusal)
+    {
+        // ss-libev users misspell keys; the missing-key refusal alone never said that the misspelt one was not read.
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, config);
+            var error = new StringWriter();
+            var output = new StringWriter();
+            Assert.Equal(2, await Program.RunAsync([verb, "-c", file], output, error, CancellationToken.None));
+            var lines = error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Assert.Equal(2, lines.Length);
+            Assert.Equal($"shadowsocks: {typo}: in {file}, not a setting this program knows (ignored); did you mean \"{meant}\"?", lines[0]);
+            Assert.StartsWith($"shadowsocks: {refusal}", lines[1]);
+            Assert.Empty(output.ToString());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Fact]
     public async Task TracesIntoAFile_ExitsTwoWithOneLine_BeforeAnyPortOpens()
     {
