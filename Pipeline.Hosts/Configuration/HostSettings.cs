@@ -125,11 +125,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var serverHosts = settings.List("server") is { Length: > 0 } serverText
             ? serverText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(h => (Host: h, Port: (int?)null)).ToList()
             : settings.Servers().ToList();
+        var serverLabel = settings.Label(settings.List("server") is { Length: > 0 } ? "server" : "servers"); // where a bad host came from
         if (verb == "server")
         {
             var port = serverPort ?? throw new UsageException(MissingServerPort);
-            listen = new IPEndPoint(ParseListenAddress(serverHosts.Count > 0 ? serverHosts[0].Host : "0.0.0.0", settings.Label("server")), port);
-            moreListens = [.. serverHosts.Skip(1).Select(h => new IPEndPoint(ParseListenAddress(h.Host, settings.Label("server")), h.Port ?? port)).Distinct()];
+            listen = new IPEndPoint(ParseListenAddress(serverHosts.Count > 0 ? serverHosts[0].Host : "0.0.0.0", serverLabel), port);
+            moreListens = [.. serverHosts.Skip(1).Select(h => new IPEndPoint(ParseListenAddress(h.Host, serverLabel), h.Port ?? port)).Distinct()];
 
             // ss-server's -b: where its connections to destinations come from (local and tunnel listen on it).
             outboundAddress = SourceAddress(settings, "local_address");
@@ -142,7 +143,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 throw new UsageException("-s: missing server address (or \"server\" / \"servers\" in the config file, or --server-url)");
             }
 
-            var endPoints = serverHosts.Select(h => h.Port is null ? SplitPort(h.Host, settings.Label("server")) : h).Select(h =>
+            var endPoints = serverHosts.Select(h => h.Port is null ? SplitPort(h.Host, serverLabel) : h).Select(h =>
             {
                 var port = h.Port ?? serverPort ?? throw new UsageException(MissingServerPort);
                 return IPAddress.TryParse(h.Host.Trim('[', ']'), out var ip) ? (EndPoint)new IPEndPoint(ip, port) : new DnsEndPoint(h.Host, port);
@@ -210,6 +211,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
             Warnings = [.. settingsWarnings, .. RelayWarnings(settings, verb, relay, plugin)],
+            Label = settings.Label,
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),
@@ -229,6 +231,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// (a typo, or another program's setting), and combinations that defeat themselves.
     /// </summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>
+    /// Where a setting came from, as a refusal's opening words (<c>-a:</c>, <c>user: in FILE,</c>,
+    /// <c>SHADOWSOCKS_USER:</c>): for what is checked only at start (the user, the interface, the open-file limit).
+    /// </summary>
+    public Func<string, string> Label { get; init; } = static key => $"{key.Replace(':', '.')}:";
 
     /// <summary>Where traces go (see <see cref="TelemetrySettings"/>).</summary>
     public TelemetrySettings Telemetry { get; init; } = new(null, null, null);

@@ -309,7 +309,7 @@ internal sealed class LayeredSettings
 
             if ((item["server"] is { Length: > 0 } ? item["server"] : item["address"]) is not { Length: > 0 } host)
             {
-                throw new UsageException($"{Label("servers")} every entry needs \"server\" (a host) and \"server_port\"");
+                throw new UsageException($"{Label(item.Path)} has no \"server\"; give each entry its server's host (\"server\" or \"address\") and \"server_port\"");
             }
 
             list.Add((host, Int($"{item.Path}:{(item["server_port"] is null && item["port"] is not null ? "port" : "server_port")}", 1, 65535)));

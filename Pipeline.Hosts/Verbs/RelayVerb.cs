@@ -107,7 +107,7 @@ internal static class RelayVerb
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            error.WriteLine($"shadowsocks: traces: cannot write a trace file in {settings.Telemetry.TracesDirectory}: {e.Message.TrimEnd('.')}; give a writable folder");
+            error.WriteLine($"shadowsocks: {settings.Label("telemetry:traces")} cannot write a trace file in {settings.Telemetry.TracesDirectory}: {e.Message.TrimEnd('.')}; give a writable folder");
             return ExitCodes.Usage;
         }
 
@@ -176,7 +176,7 @@ internal static class RelayVerb
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 await StopAsync(running).ConfigureAwait(false);
-                error.WriteLine($"shadowsocks: pid_file: cannot write {pidPath}: {e.Message}");
+                error.WriteLine($"shadowsocks: {settings.Label("pid_file")} cannot write {pidPath}: {e.Message.TrimEnd('.')}; give a path in a folder this user can write");
                 return ExitCodes.RuntimeFailure;
             }
         }
@@ -221,7 +221,7 @@ internal static class RelayVerb
             // The ports are open and the pid file written: root is no longer needed.
             if (settings.User is { } user && UserSwitch.To(user) is { } refused)
             {
-                error.WriteLine($"shadowsocks: user: {refused}");
+                error.WriteLine($"shadowsocks: {settings.Label("user")} {refused}");
                 await StopAsync(running).ConfigureAwait(false);
                 return ExitCodes.Usage;
             }
@@ -279,19 +279,19 @@ internal static class RelayVerb
     {
         if (settings.Relay.Mptcp && !MultipathAvailable())
         {
-            error.WriteLine("shadowsocks: mptcp: this kernel offers no Multipath TCP (it needs Linux 5.6+ with net.mptcp.enabled=1); enable it or drop --mptcp");
+            error.WriteLine($"shadowsocks: {settings.Label("mptcp")} this kernel offers no Multipath TCP (it needs Linux 5.6+ with net.mptcp.enabled=1); enable it, or leave Multipath TCP off");
             return null;
         }
 
         if (settings.Relay.OutboundInterface is { } networkInterface && OutboundCheck.Interface(networkInterface) is { } noInterface)
         {
-            error.WriteLine($"shadowsocks: interface: {noInterface}");
+            error.WriteLine($"shadowsocks: {settings.Label("interface")} {noInterface}");
             return null;
         }
 
         if (settings.User is { } runAs && UserSwitch.Check(runAs) is { } cannotSwitch)
         {
-            error.WriteLine($"shadowsocks: user: {cannotSwitch}");
+            error.WriteLine($"shadowsocks: {settings.Label("user")} {cannotSwitch}");
             return null;
         }
 
@@ -301,7 +301,7 @@ internal static class RelayVerb
         {
             if (FileLimit.Set((ulong)nofile) is { } why)
             {
-                error.WriteLine($"shadowsocks: nofile: cannot set the open-file limit to {nofile}: {why}");
+                error.WriteLine($"shadowsocks: {settings.Label("nofile")} cannot set the open-file limit to {nofile}: {why}");
                 return null;
             }
 

@@ -105,7 +105,7 @@ public sealed class ForbiddenAndNameserverSettingsTests
 
             File.WriteAllText(path, """{ "servers": [ { "port": 1 } ], "local_port": 1080, "password": "pw" }""");
             var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", ["-c", path]));
-            Assert.StartsWith("servers:", error.Message);
+            Assert.StartsWith("servers.0:", error.Message); // the entry without a host
         }
         finally
         {

@@ -180,6 +180,23 @@ public sealed class LayeredSettingsTests : IDisposable
     }
 
     [Fact]
+    public void AServersEntryWithoutAHost_IsNamed()
+    {
+        File.WriteAllText(_file, """{ "local_port": 1080, "password": "pw", "servers": [ { "server": "192.0.2.1", "server_port": 8388 }, { "sever": "192.0.2.2", "server_port": 8388 } ] }""");
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", ["-c", _file]));
+        Assert.StartsWith($"servers.1: in {_file}, has no \"server\"; give each entry its server's host", error.Message);
+    }
+
+    [Fact]
+    public void AServersHostThatIsNoAddressToListenOn_NamesTheFile()
+    {
+        // A server listens on its servers entry's host: a name there was refused as "server:", not saying where it was.
+        File.WriteAllText(_file, """{ "server_port": 8388, "password": "pw", "servers": [ { "server": "example.com" } ] }""");
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", _file]));
+        Assert.StartsWith($"servers: in {_file}, 'example.com' is not an IP address to listen on", error.Message);
+    }
+
+    [Fact]
     public void WithoutAConfigFile_NoWarnings() =>
         Assert.Empty(TestSettings.Build("server", ["-p", "8388", "-k", "pw"], new() { ["SHADOWSOCKS_SOMETHING_ELSE"] = "1" }).Warnings);
 

@@ -74,7 +74,7 @@ public sealed class OpenFilesTests
             ["server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "files", "-m", "aes-256-gcm", "-n", "16777216"],
             new StringWriter(), error, CancellationToken.None);
         Assert.Equal(2, code);
-        Assert.StartsWith("shadowsocks: nofile: cannot set the open-file limit to 16777216: the hard limit is", error.ToString());
+        Assert.StartsWith("shadowsocks: -n: cannot set the open-file limit to 16777216: the hard limit is", error.ToString());
         Assert.Contains("fs.nr_open", error.ToString());
     }
 

@@ -20,7 +20,7 @@ public sealed class UserSwitchTests
             // Not root (a developer's machine): the switch cannot happen, and the program says so before listening.
             var error = new StringWriter();
             Assert.Equal(2, await Program.RunAsync(server, new StringWriter(), error, cancel.Token));
-            Assert.StartsWith("shadowsocks: user: switching to 'nobody' needs root", error.ToString());
+            Assert.StartsWith("shadowsocks: -a: switching to 'nobody' needs root", error.ToString());
             return;
         }
 
@@ -80,7 +80,7 @@ public sealed class UserSwitchTests
         {
             var error = new StringWriter();
             Assert.Equal(2, await Program.RunAsync(server, new StringWriter(), error, cancel.Token));
-            Assert.StartsWith("shadowsocks: user: switching to 'nobody' needs root", error.ToString());
+            Assert.StartsWith("shadowsocks: -a: switching to 'nobody' needs root", error.ToString());
             return;
         }
 
@@ -134,8 +134,28 @@ public sealed class UserSwitchTests
             ["server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "user", "-m", "aes-256-gcm", "-a", "no-such-user-here"],
             output, error, CancellationToken.None);
         Assert.Equal(2, code);
-        Assert.Equal("shadowsocks: user: no user 'no-such-user-here' on this machine", error.ToString().Trim());
+        Assert.Equal("shadowsocks: -a: no user 'no-such-user-here' on this machine", error.ToString().Trim());
         Assert.DoesNotContain("listening", output.ToString());
+    }
+
+    [Fact]
+    public async Task AnUnknownUser_FromTheConfigFile_IsRefusedNamingTheKeyAndTheFile()
+    {
+        // Said as "user:" alone it named no file; a flag's value is said as "-a:" (above), as every other refusal says where.
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, $$"""{ "server": "127.0.0.1", "server_port": {{Port(LoopbackPorts.Next())}}, "password": "user", "user": "no-such-user-here" }""");
+            var error = new StringWriter();
+            var output = new StringWriter();
+            Assert.Equal(2, await Program.RunAsync(["server", "-c", file], output, error, CancellationToken.None));
+            Assert.Equal($"shadowsocks: user: in {file}, no user 'no-such-user-here' on this machine", error.ToString().Trim());
+            Assert.DoesNotContain("listening", output.ToString());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     private static bool IsRoot() =>

@@ -112,6 +112,6 @@ public sealed class OutboundTests
             ["local", "-s", "127.0.0.1", "-p", "8388", "-l", Port(LoopbackPorts.Next()), "-i", "nosuch0", "-k", "outbound", "-m", "aes-256-gcm"],
             new StringWriter(), error, CancellationToken.None);
         Assert.Equal(2, code);
-        Assert.Equal("shadowsocks: interface: no network interface 'nosuch0' on this machine (ip link lists them)", error.ToString().TrimEnd());
+        Assert.Equal("shadowsocks: -i: no network interface 'nosuch0' on this machine (ip link lists them)", error.ToString().TrimEnd());
     }
 }

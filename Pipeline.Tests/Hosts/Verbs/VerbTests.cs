@@ -72,7 +72,7 @@ public sealed class VerbTests
             Assert.Equal(2, await Program.RunAsync(
                 ["server", "-s", "127.0.0.1", "-p", "1", "-k", "x", "--traces", notAFolder], output, error, CancellationToken.None));
             var text = error.ToString().TrimEnd();
-            Assert.StartsWith($"shadowsocks: traces: cannot write a trace file in {notAFolder}:", text);
+            Assert.StartsWith($"shadowsocks: --traces: cannot write a trace file in {notAFolder}:", text);
             Assert.DoesNotContain('\n', text);
             Assert.DoesNotContain("listening", output.ToString());
         }
