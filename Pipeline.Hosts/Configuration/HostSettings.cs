@@ -128,7 +128,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var serverLabel = settings.Label(settings.List("server") is { Length: > 0 } ? "server" : "servers"); // where a bad host came from
         if (verb == "server")
         {
-            var port = serverPort ?? throw new UsageException(MissingServerPort);
+            // shadowsocks-rust's server config gives the port in its servers entry, as every later entry does here.
+            var port = (serverHosts.Count > 0 ? serverHosts[0].Port : null) ?? serverPort ?? throw new UsageException(MissingServerPort);
             listen = new IPEndPoint(ParseListenAddress(serverHosts.Count > 0 ? serverHosts[0].Host : "0.0.0.0", serverLabel), port);
             moreListens = [.. serverHosts.Skip(1).Select(h => new IPEndPoint(ParseListenAddress(h.Host, serverLabel), h.Port ?? port)).Distinct()];
 

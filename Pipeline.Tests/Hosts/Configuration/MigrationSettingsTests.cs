@@ -84,6 +84,19 @@ public sealed class MigrationSettingsTests : IDisposable
     }
 
     [Fact]
+    public void RustServerConfig_ThePortInItsServersEntry_IsTheOneListenedOn()
+    {
+        // shadowsocks-rust's ssserver config: everything in the entry. Refused with "-p: missing server port (or
+        // "server_port" in the config file)", which the file had.
+        File.WriteAllText(_file, """{ "servers": [ { "server": "127.0.0.1", "server_port": 8390, "method": "aes-256-gcm", "password": "pw" } ] }""");
+
+        var settings = TestSettings.Build("server", ["-c", _file]);
+
+        Assert.Equal("127.0.0.1:8390", settings.Relay.Listen.ToString());
+        Assert.Empty(settings.Warnings);
+    }
+
+    [Fact]
     public void RustDns_Addresses_AreTheNameservers()
     {
         File.WriteAllText(_file, """{ "server_port": 8388, "password": "pw", "dns": "1.1.1.1,[::1]:5353" }""");
