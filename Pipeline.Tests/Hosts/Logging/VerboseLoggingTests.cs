@@ -60,6 +60,8 @@ public sealed class VerboseLoggingTests
         Assert.DoesNotContain("[0]", log, StringComparison.Ordinal);
         Assert.Matches("limits: .*, forbidden_ip , open files", log); // given as '' on the server's command line
         Assert.Contains("limits: ", _local.Output, StringComparison.Ordinal);
+        Assert.Matches(@"limits: .*, udp_max_associations \d+, ", _local.Output); // -u: it has UDP
+        Assert.DoesNotContain("udp_max_associations", log, StringComparison.Ordinal); // TCP only: no associations to limit
         Assert.DoesNotContain("forbidden_ip", _local.Output, StringComparison.Ordinal); // a local has no destinations to forbid
         Assert.DoesNotContain(Password, log + _local.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("\u001b[", log, StringComparison.Ordinal); // no ANSI colour codes into a pipe
@@ -96,7 +98,7 @@ public sealed class VerboseLoggingTests
     private async Task<System.Net.IPEndPoint> LocalAsync(int serverPort, Dictionary<string, string> environment)
     {
         (_local, _localAt) = await HostProcess.StartAsync(environment, "local", "-s", "127.0.0.1", "-p", Port(serverPort),
-            "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-m", "aes-256-gcm", "-v");
+            "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-m", "aes-256-gcm", "-u", "-v");
         return _localAt;
     }
 
