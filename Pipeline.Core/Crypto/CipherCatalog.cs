@@ -65,6 +65,13 @@ internal static class CipherCatalog
     private static readonly FrozenDictionary<string, CipherInfo> s_byName =
         s_all.ToFrozenDictionary(static c => c.Name, StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// SIP022 § 4 lets an implementation offer these (shadowsocks-rust does, in an extra build); this one does not, and
+    /// says so rather than calling them unknown.
+    /// </summary>
+    private static readonly FrozenSet<string> s_optional2022NotImplemented =
+        FrozenSet.ToFrozenSet(["2022-blake3-chacha8-poly1305", "2022-blake3-chacha12-poly1305"], StringComparer.OrdinalIgnoreCase);
+
     /// <summary>All methods, in catalog order.</summary>
     public static IReadOnlyList<CipherInfo> All => s_all;
 
@@ -87,6 +94,13 @@ internal static class CipherCatalog
         {
             error = null;
             return true;
+        }
+
+        if (s_optional2022NotImplemented.Contains(name.Trim()))
+        {
+            error = $"method: {name.Trim().ToLowerInvariant()} is one of SIP022's optional reduced-round ChaCha methods, which this program "
+                + "does not implement; use 2022-blake3-chacha20-poly1305 (or 2022-blake3-aes-128-gcm, 2022-blake3-aes-256-gcm) on both ends";
+            return false;
         }
 
         var close = s_all

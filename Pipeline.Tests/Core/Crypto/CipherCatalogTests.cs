@@ -75,6 +75,22 @@ public sealed class CipherCatalogTests
         Assert.DoesNotContain("\n", error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("2022-blake3-chacha8-poly1305")]
+    [InlineData("2022-BLAKE3-ChaCha12-Poly1305 ")]
+    public void OptionalReducedRoundChaCha2022Methods_AreNamedAsNotImplemented_NotAsUnknown(string name)
+    {
+        // SIP022 § 4: 2022-blake3-chacha8-poly1305 and -chacha12- are optional (MAY); a user coming from a
+        // shadowsocks-rust build that has them is told that, and what to use instead.
+        Assert.False(CipherCatalog.TryGet(name, out _, out var error));
+        Assert.StartsWith("method:", error);
+        Assert.Contains(name.Trim().ToLowerInvariant(), error, StringComparison.Ordinal);
+        Assert.Contains("does not implement", error, StringComparison.Ordinal);
+        Assert.Contains("2022-blake3-chacha20-poly1305", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("unknown method", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void TableIsAPermutationAndDecryptInvertsIt()
     {
