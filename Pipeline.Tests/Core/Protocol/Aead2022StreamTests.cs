@@ -166,6 +166,30 @@ public sealed class Aead2022StreamTests
     }
 
     [Theory]
+    [InlineData(1, 0, true)]
+    [InlineData(900, 0, true)]
+    [InlineData(900, 10, true)]
+    [InlineData(901, 0, false)]
+    [InlineData(901, 10, false)]
+    [InlineData(0, 0, false)]
+    public void Request_PaddingUpTo900_WithOrWithoutData_AndNeitherPaddingNorDataRefused(int padding, int data, bool accepted)
+    {
+        // SIP022 § 3.1.3 (MaxPaddingLength = 900) and § 3.1.4: padding or payload must be there. The request is made by
+        // the reference (written from the spec), which pads as it is told.
+        var (cipher, psk) = Setup("2022-blake3-aes-256-gcm");
+        using var client = new Sip022Reference(cipher.Name, psk);
+        var payload = RandomNumberGenerator.GetBytes(data);
+        var wire = client.EncodeRequest(s_header, Sip022Reference.Now, padding, payload);
+        using var decryptor = new Aead2022StreamDecryptor(cipher, psk, null, TimeProvider.System);
+        var output = new byte[decryptor.MaxOutputSize(wire.Length)];
+
+        var status = decryptor.Decrypt(wire, output, out var written);
+
+        Assert.Equal(accepted ? DecryptStatus.Ok : DecryptStatus.InvalidHeader, status);
+        Assert.Equal(accepted ? [.. s_header, .. payload] : [], output[..written]);
+    }
+
+    [Theory]
     [InlineData(-31, false)]
     [InlineData(-30, true)]
     [InlineData(30, true)]
