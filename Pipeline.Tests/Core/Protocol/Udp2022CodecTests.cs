@@ -51,6 +51,35 @@ public sealed class Udp2022CodecTests
 
     [Theory]
     [MemberData(nameof(Methods))]
+    public void APacketWithABadTimestamp_LeavesItsIdFree_ForTheGenuinePacketOfThatId(string method)
+    {
+        // SIP022 § 3.2.4: the sliding window MUST NOT be updated before the header is validated (type, timestamp). A
+        // packet that authenticates but is 40 s old is refused, and the genuine packet of the same ID is still taken:
+        // at the server (client packets) and at the client (server packets).
+        var cipher = Cipher(method);
+        var psk = RandomNumberGenerator.GetBytes(cipher.KeySize);
+        var now = new ManualTimeProvider();
+        var past = new ManualTimeProvider();
+        now.Advance(TimeSpan.FromHours(1));
+        past.Advance(TimeSpan.FromHours(1) - TimeSpan.FromSeconds(40));
+        var codec = new Udp2022Codec(cipher, psk, now);
+        var stale = new Udp2022Codec(cipher, psk, past);
+        using var client = codec.NewClientSession();
+
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, SealFromClient(codec, client, s_payload), null, out var session, out _, out _));
+        Assert.Equal(Udp2022Status.StaleTimestamp, OpenAtServer(codec, SealFromClient(stale, client, s_payload), session, out _, out _, out _));
+        client.NextPacketId = 1;
+        Assert.Equal(Udp2022Status.Ok, OpenAtServer(codec, SealFromClient(codec, client, s_payload), session, out _, out _, out _));
+
+        Assert.Equal(Udp2022Status.Ok, codec.OpenAtClient(client, SealFromServer(codec, session!, s_payload), out _, out _));
+        Assert.Equal(Udp2022Status.StaleTimestamp, codec.OpenAtClient(client, SealFromServer(stale, session!, s_payload), out _, out _));
+        session!.NextPacketId = 1;
+        Assert.Equal(Udp2022Status.Ok, codec.OpenAtClient(client, SealFromServer(codec, session!, s_payload), out _, out _));
+        session.Dispose();
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
     public void AReplyToAnotherClientSession_IsRefused(string method)
     {
         var codec = Codec(method, out _);
