@@ -6,7 +6,7 @@ namespace Shadowsocks.Pipeline.Core.Caching;
 internal static class SaltFilters
 {
     /// <summary>
-    /// SIP022 § 3.1.4 keeps salts for 60 s: twice the ±30 s timestamp window. Timestamps are whole seconds and the
+    /// SIP022 § 3.1.5 keeps salts for 60 s: twice the ±30 s timestamp window. Timestamps are whole seconds and the
     /// window's edge is inclusive, so a request stamped s passes from s − 30 until just before s + 31: up to 61 s
     /// apart. Kept 61 s, so a recording never outlives its salt's memory (at 60 it could, for under a second).
     /// </summary>
@@ -23,8 +23,4 @@ internal static class SaltFilters
         options.Cipher.Is2022
             ? new RecentSalts(Retention2022, time)
             : new PingPongBloomFilter(options.ReplayFilterCapacity, options.ReplayFilterErrorRate);
-
-    /// <summary>A client's (local, tunnel), for the salts of its server's responses: 2022 methods only (SIP022 § 3.1.4).</summary>
-    public static ISaltFilter? ForResponses(RelayOptions options, TimeProvider time) =>
-        options.Cipher.Is2022 ? new RecentSalts(Retention2022, time) : null;
 }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
@@ -17,8 +16,9 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// As a response (the client's side, given the request's encryptor) it checks the type, the timestamp and that the
 /// header names the request's salt. A failed check is <see cref="DecryptStatus.InvalidHeader"/> or
 /// <see cref="DecryptStatus.StaleTimestamp"/>, and kills the stream as a failed tag does. Whether a request's salt was
-/// seen before is the caller's to ask (<see cref="Salt"/>), once the header is through; a response's is asked here,
-/// of the client's store when it has one (<see cref="DecryptStatus.ReplayedSalt"/>). The output must not overlap
+/// seen before is the caller's to ask (<see cref="Salt"/>), once the header is through. A response's salt is not
+/// remembered: SIP022 § 3.1.5 says a client SHOULD NOT, since the request salt its header must name already ties it
+/// to this stream (a recorded response names another request's salt). The output must not overlap
 /// the input. A unit cut by the end of the input is copied into a buffer rented for it and given back once it is whole.
 /// A multi-user server's request stream (SIP023) reads the identity header after the salt and goes on under the key of
 /// the user it names (<see cref="User"/>, <see cref="Psk"/>); a header that names none fails as a bad tag does.
@@ -44,7 +44,6 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
     private readonly byte[] _saltAndIdentity;
     private readonly Aead2022StreamEncryptor? _request;
     private readonly TimeProvider _time;
-    private readonly ISaltFilter? _seenResponseSalts;
     private int _saltCount;
     private IAeadCipher? _aead;
     private byte[] _nonce = [];
@@ -64,7 +63,7 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
     /// its <paramref name="users"/>, and <paramref name="psk"/> is then its identity key.
     /// </summary>
     public Aead2022StreamDecryptor(
-        CipherInfo cipher, byte[] psk, Aead2022StreamEncryptor? request, TimeProvider time, ISaltFilter? seenResponseSalts = null, ServerUsers? users = null)
+        CipherInfo cipher, byte[] psk, Aead2022StreamEncryptor? request, TimeProvider time, ServerUsers? users = null)
     {
         if (!cipher.Is2022)
         {
@@ -83,7 +82,6 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
         _saltAndIdentity = users is null ? _salt : new byte[cipher.SaltSize + AesBlock.Size];
         _request = request;
         _time = time;
-        _seenResponseSalts = seenResponseSalts;
     }
 
     /// <summary>The peer's salt once all of it (and the identity header, if any) has been read; empty before.</summary>
@@ -241,11 +239,6 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
         if (check != DecryptStatus.Ok)
         {
             return check;
-        }
-
-        if (_seenResponseSalts?.TryAdd(_salt) == false)
-        {
-            return DecryptStatus.ReplayedSalt; // checked after the header, so only authenticated salts are remembered
         }
 
         Next(Unit.Payload, payloadLength);

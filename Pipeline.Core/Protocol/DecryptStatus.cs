@@ -17,7 +17,4 @@ internal enum DecryptStatus
 
     /// <summary>A 2022 header's timestamp is more than 30 s from this machine's clock: treated as a replay.</summary>
     StaleTimestamp,
-
-    /// <summary>A 2022 response whose salt this client saw in the last minute: a replay.</summary>
-    ReplayedSalt,
 }

@@ -1,4 +1,3 @@
-using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
@@ -26,17 +25,16 @@ internal static class ShadowsocksStreamCodec
 
     /// <summary>
     /// A decryptor that reads the peer's salt/IV from the stream itself. <paramref name="request"/> is the encryptor of
-    /// the request this stream answers (a client's; 2022 needs it), null for a server's request stream. A 2022 response
-    /// whose salt <paramref name="seenSalts"/> already holds is refused (a server's request salts are checked by its
-    /// read-header stage instead). A multi-user server's request stream is read with its <paramref name="users"/>
+    /// the request this stream answers (a client's; 2022 needs it), null for a server's request stream (whose salt the
+    /// read-header stage checks against the server's store). A multi-user server's request stream is read with its <paramref name="users"/>
     /// (SIP023; <paramref name="masterKey"/> is then its identity key).
     /// </summary>
     public static IStreamDecryptor CreateDecryptor(
-        CipherInfo cipher, byte[] masterKey, IStreamEncryptor? request = null, TimeProvider? time = null, ISaltFilter? seenSalts = null, ServerUsers? users = null) =>
+        CipherInfo cipher, byte[] masterKey, IStreamEncryptor? request = null, TimeProvider? time = null, ServerUsers? users = null) =>
         cipher.Family switch
         {
             CipherFamily.Aead => new AeadStreamDecryptor(cipher, masterKey),
-            CipherFamily.Aead2022 => new Aead2022StreamDecryptor(cipher, masterKey, Request(request), time ?? TimeProvider.System, seenSalts, users),
+            CipherFamily.Aead2022 => new Aead2022StreamDecryptor(cipher, masterKey, Request(request), time ?? TimeProvider.System, users),
             _ => new StreamCipherDecryptor(cipher, masterKey),
         };
 

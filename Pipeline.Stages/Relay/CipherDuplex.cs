@@ -67,7 +67,7 @@ internal static class CipherDuplex
                     options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor, time, clientSide?.Identities);
         IStreamDecryptor Decryptor() =>
             session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance
-                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, time, clientSide?.ResponseSalts);
+                : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, time);
 
         // How a broken connection ends, decided where it breaks (before a block's fault, or a stalled drain, lets
         // anything else end it): a reset read or a failed send resets both sides. A stream that fails authentication

@@ -183,7 +183,7 @@ public sealed class Sip023InteropTests
     [MemberData(nameof(Replays))]
     public async Task OurServer_ReplayedSaltWithIdentityHeader_FirstServed_SecondNoAnswer(string method, string kind)
     {
-        // SIP022 § 3.1.4: a salt seen in the last 60 s closes the session, whoever sends it: every user knows the
+        // SIP022 § 3.1.5: a salt seen in the last 60 s closes the session, whoever sends it: every user knows the
         // iPSK, but a salt is in the clear anyway.
         using var cancel = new CancellationTokenSource(s_timeout);
         await using var destination = new EchoDestination();
