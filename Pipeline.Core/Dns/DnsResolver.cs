@@ -70,7 +70,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     /// <summary>An IP literal, a name in the hosts file, or a name in the cache (a hit is counted).</summary>
     public bool TryResolveAtOnce(string host, out IPAddress[] addresses)
     {
-        if (IPAddress.TryParse(host, out var literal))
+        if (IpLiteral.TryParse(host, out var literal))
         {
             addresses = [literal];
             return true;

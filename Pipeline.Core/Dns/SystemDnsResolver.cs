@@ -8,7 +8,7 @@ internal sealed class SystemDnsResolver(bool ipv6First = false) : IDnsResolver
 {
     public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
     {
-        if (IPAddress.TryParse(host, out var literal))
+        if (IpLiteral.TryParse(host, out var literal))
         {
             return [literal];
         }

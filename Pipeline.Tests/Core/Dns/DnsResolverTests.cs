@@ -273,6 +273,22 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal(0, silent.Queries);
     }
 
+    [Theory]
+    [InlineData("[::1]:22")]
+    [InlineData("[127.0.0.1]")]
+    [InlineData("[::1]")]
+    public void ABracketedName_IsNotTakenForTheAddressInside(string name)
+    {
+        // IPAddress.TryParse takes "[::1]:22" for ::1 (the port dropped): a name from the wire spelled so would reach
+        // ::1 on the request's port; ss-libev's lookup of it fails.
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint]);
+        Assert.False(resolver.TryResolveAtOnce(name, out var addresses));
+        Assert.Empty(addresses);
+        Assert.True(resolver.TryResolveAtOnce("::1", out var literal));
+        Assert.Equal([IPAddress.IPv6Loopback], literal);
+    }
+
     private DnsResolver Resolver(IPEndPoint[] servers, bool ipv6First = false, IScheduler? scheduler = null, TimeSpan? attemptTimeout = null, TimeSpan? total = null) =>
         new(new DnsResolverOptions
         {
