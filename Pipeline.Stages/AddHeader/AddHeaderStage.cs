@@ -73,10 +73,13 @@ internal static class AddHeaderStage
             return session;
         }), BlockOptions.Shared(options));
 
-    /// <summary>Tells the SOCKS5 client its CONNECT succeeded, with the address it is connected to on our side.</summary>
+    /// <summary>
+    /// Tells the SOCKS5 client its CONNECT succeeded, with the address it is connected to on our side: an IPv4 client
+    /// of a dual-stack listener (<c>-b ::</c>) gets it as IPv4 (ATYP 1), as it connected, not IPv4-mapped IPv6.
+    /// </summary>
     internal static async ValueTask ReplySucceededAsync(TcpSession session)
     {
-        var bound = session.Client.LocalEndPoint is IPEndPoint local ? ShadowsocksAddress.FromEndPoint(local) : (ShadowsocksAddress?)null;
+        var bound = session.Client.LocalEndPoint is IPEndPoint local ? ShadowsocksAddress.FromEndPoint(DualStack.Unmapped(local)) : (ShadowsocksAddress?)null;
         await Socks5HandshakeStage.SendReplyAsync(session, Socks5Reply.Succeeded, bound, session.Cancellation.Token).ConfigureAwait(false);
     }
 

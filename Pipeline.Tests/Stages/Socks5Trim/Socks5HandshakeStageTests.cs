@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Relay;
@@ -124,6 +125,29 @@ public sealed class Socks5HandshakeStageTests
         await Socks5TestClient.ReadExactlyAsync(client, answer, cancel.Token);
         Assert.Equal([5, 0, 5, 0], answer[..4]);
         Assert.Equal("ping"u8.ToArray(), answer[12..]);
+    }
+
+    [Fact]
+    public async Task ConnectReply_ToAnIpv4ClientOfADualStackListener_NamesTheAddressAsIpv4()
+    {
+        // A local on [::] (-b ::) sees an IPv4 client's connection as IPv4-mapped IPv6: its CONNECT reply said
+        // BND.ADDR ::ffff:127.0.0.1 (ATYP 4) to a client that connected to 127.0.0.1 (its UDP ASSOCIATE reply said 127.0.0.1).
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var destination = new EchoDestination();
+        await using var server = new ServerTcpRelay(
+            RelayChain.Options("aes-256-gcm", "x", new IPEndPoint(IPAddress.Loopback, 0)), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
+        server.Start();
+        await using var local = new LocalTcpRelay(
+            RelayChain.Options("aes-256-gcm", "x", new IPEndPoint(IPAddress.IPv6Any, 0), server.LocalEndPoint), ProgramScheduler.Instance, TimeProvider.System);
+        local.Start();
+        using var client = await ConnectAsync(new IPEndPoint(IPAddress.Loopback, local.LocalEndPoint.Port), cancel.Token);
+        await client.SendAsync(Pipelined(ConnectTo(destination.EndPoint)), SocketFlags.None, cancel.Token);
+
+        var answer = new byte[2 + 10];
+        await Socks5TestClient.ReadExactlyAsync(client, answer, cancel.Token);
+        var port = local.LocalEndPoint.Port;
+        Assert.Equal(new byte[] { 5, 0, 5, 0, 0, 1, 127, 0, 0, 1, (byte)(port >> 8), (byte)port }, answer);
+        await Transfer.EchoRoundTripAsync(client, 4096, cancel.Token);
     }
 
     [Fact]
