@@ -176,6 +176,13 @@ internal static class ConnectStage
 
     private static async ValueTask<Socket> OpenAsync(EndPoint endPoint, OpenOptions how, CancellationToken cancellationToken)
     {
+        // An IPv4-mapped address (a server given as ::ffff:a.b.c.d, or a name whose AAAA record is one) is reached as the
+        // IPv4 address it stands for: .NET's IPv6 sockets are IPv6-only, and a connect to the mapped form fails.
+        if (endPoint is IPEndPoint ip)
+        {
+            endPoint = DualStack.Unmapped(ip);
+        }
+
         // A name (no resolver of our own): a dual-stack socket where IPv6 exists, as .NET's Socket(SocketType, ProtocolType) makes.
         var dualStack = endPoint is DnsEndPoint && Socket.OSSupportsIPv6;
         var family = endPoint is DnsEndPoint ? (dualStack ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork) : endPoint.AddressFamily;

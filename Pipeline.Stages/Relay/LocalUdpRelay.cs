@@ -2,6 +2,7 @@ using System.Net;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Udp;
 
@@ -30,7 +31,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     {
         _time = time ?? TimeProvider.System;
         _options = options;
-        _server = server;
+        _server = DualStack.Unmapped(server); // ::ffff:a.b.c.d is reached as a.b.c.d: .NET's IPv6 sockets are IPv6-only
         _scheduler = scheduler;
         Associations = new UdpAssociations(ended => _nat?.RemoveWhere(ended.Contains));
     }

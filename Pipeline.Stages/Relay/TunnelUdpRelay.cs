@@ -2,6 +2,7 @@ using System.Net;
 using System.Reactive.Concurrency;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Udp;
 
@@ -18,6 +19,7 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler, TimeProvider? time = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
+    private readonly IPEndPoint _server = DualStack.Unmapped(server); // ::ffff:a.b.c.d is reached as a.b.c.d: .NET's IPv6 sockets are IPv6-only
     private UdpListenLoop? _listener;
     private UdpNatTable<IPEndPoint>? _nat;
     private Udp2022ClientSessions? _sessions;
@@ -40,14 +42,14 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(stripHeader, s_propagate);
         stripHeader.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable<IPEndPoint>(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static client => client, _ => UdpSockets.ToServer(server, options.OutboundInterface, options.OutboundAddress), decrypt, _listener.Loop, "tunnel");
+        _nat = new UdpNatTable<IPEndPoint>(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static client => client, _ => UdpSockets.ToServer(_server, options.OutboundInterface, options.OutboundAddress), decrypt, _listener.Loop, "tunnel");
 
         // Out, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop, options.TunnelDestination!.Value);
         IPropagatorBlock<Datagram, Datagram> encrypt = _sessions is null
             ? UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey)
             : Udp2022CipherStages.SealFromClient(udp, loop, _sessions);
-        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, static d => d.Client, server);
+        var forward = UdpSendStages.ThroughNat(udp, loop, _nat, static d => d.Client, _server);
         addHeader.LinkTo(encrypt, s_propagate);
         encrypt.LinkTo(forward, s_propagate);
 

@@ -41,6 +41,27 @@ public sealed class ConnectStageTests
         await AssertEchoesAsync(chain.Local.LocalEndPoint, destination.EndPoint.Port, cancel.Token);
     }
 
+    [Fact]
+    public async Task ToServer_AServerGivenAsAnIPv4MappedAddress_IsReached()
+    {
+        // A local given -s ::ffff:127.0.0.1 (or a server name whose AAAA record is a mapped address) failed every
+        // connection with NetworkUnreachable; ss-local reaches it.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var destination = new EchoDestination();
+        await using var server = new ServerTcpRelay(
+            RelayChain.Options("aes-256-gcm", "x", new IPEndPoint(IPAddress.Loopback, 0)), new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
+        server.Start();
+        var options = RelayChain.Options("aes-256-gcm", "x", new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(s_mappedLoopback, server.LocalEndPoint.Port))
+            with { ConnectRetries = 0 };
+        await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System);
+        local.Start();
+
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using var _ = socket;
+        Assert.Equal(0, reply);
+        await Transfer.EchoRoundTripAsync(socket, 4096, cancel.Token);
+    }
+
     private static async Task AssertEchoesAsync(IPEndPoint proxy, int port, CancellationToken cancellationToken)
     {
         var (socket, reply) = await Socks5TestClient.ConnectAsync(proxy, s_mappedLoopback.ToString(), port, cancellationToken);

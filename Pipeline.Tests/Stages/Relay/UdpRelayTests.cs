@@ -7,6 +7,8 @@ using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Crypto;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -151,6 +153,40 @@ public sealed class UdpRelayTests
         Assert.Equal(1, addressType); // ATYP 1: IPv4, not the mapped IPv6 form
         Assert.Equal(echo.EndPoint, new IPEndPoint(source.Ip!, source.Port));
         Assert.Equal(payload, data);
+    }
+
+    /// <summary>
+    /// A local or tunnel given its server as an IPv4-mapped address (<c>-s ::ffff:127.0.0.1</c>, or a name whose AAAA
+    /// record is one) reaches it as the IPv4 address: its datagrams went to an IPv6-only socket that could not send
+    /// them, and no answer came (ss-local's arrive).
+    /// </summary>
+    [Fact]
+    public async Task AServerGivenAsAnIPv4MappedAddress_IsReached_ByTheLocalAndTheTunnel()
+    {
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var options = RelayChain.Options("aes-256-gcm", "mapped", new IPEndPoint(IPAddress.Loopback, 0));
+        await using var server = UdpRelayChain.StartServer(options);
+        var mapped = new IPEndPoint(server.LocalEndPoint.Address.MapToIPv6(), server.LocalEndPoint.Port);
+
+        var (localUdp, localTcp) = UdpRelayChain.StartLocal(options with { Server = mapped }, mapped);
+        await using (localUdp)
+        await using (localTcp)
+        {
+            using var client = await Socks5UdpTestClient.AssociateAsync(localTcp.LocalEndPoint, cancel.Token);
+            var payload = RandomNumberGenerator.GetBytes(100);
+            await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
+            Assert.Equal(payload, await client.ReceiveAsync(cancel.Token));
+        }
+
+        await using var tunnel = new TunnelUdpRelay(options with { Server = mapped, TunnelDestination = ShadowsocksAddress.FromEndPoint(echo.EndPoint) }, mapped, ProgramScheduler.Instance);
+        tunnel.Start(new IPEndPoint(IPAddress.Loopback, 0));
+        using var plain = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        plain.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        await plain.SendToAsync("tunnelled"u8.ToArray(), SocketFlags.None, tunnel.LocalEndPoint, cancel.Token);
+        var reply = new byte[2048];
+        var received = await plain.ReceiveAsync(reply, SocketFlags.None, cancel.Token);
+        Assert.Equal("tunnelled"u8.ToArray(), reply[..received]);
     }
 
     [Fact]
