@@ -36,7 +36,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     {
         _options = options;
         _hosts = HostsFile.Load(options.HostsPath);
-        _servers = options.Servers ?? ResolvConf.Load(options.ResolvConfPath);
+        // A name server given as an IPv4-mapped address (-d ::ffff:a.b.c.d) is asked at the IPv4 address: .NET's IPv6
+        // sockets are IPv6-only, and every query to the mapped form failed.
+        _servers = [.. (options.Servers ?? ResolvConf.Load(options.ResolvConfPath)).Select(Multiplexing.DualStack.Unmapped)];
         _cache = new LruCache<string, IPAddress[]>(options.CacheSize, options.MaxTtl, sliding: false, scheduler, comparer: StringComparer.OrdinalIgnoreCase);
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = timeProvider }
             .AddTimeout(options.TotalTimeout)

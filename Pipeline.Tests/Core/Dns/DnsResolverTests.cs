@@ -35,6 +35,15 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task AServerGivenAsAnIPv4MappedAddress_IsAskedAtItsIpv4Address()
+    {
+        // -d '[::ffff:127.0.0.1]:53' was taken at start, and every lookup then failed (ss-server refuses it at start).
+        using var resolver = Resolver([new IPEndPoint(_dnsmasq.EndPoint.Address.MapToIPv6(), _dnsmasq.Port)]);
+        using var cancel = new CancellationTokenSource(s_timeout);
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
+    }
+
+    [Fact]
     public async Task ManyRecords_AndIpv4First_OrIpv6FirstWhenAsked()
     {
         using var cancel = new CancellationTokenSource(s_timeout);
