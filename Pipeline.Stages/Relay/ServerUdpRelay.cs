@@ -83,7 +83,7 @@ internal sealed class ServerUdpRelay(
             ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey, replays ?? SaltFilters.For(options, time ?? TimeProvider.System))
             : Udp2022CipherStages.OpenAtServer(udp, loop, _sessions);
         var readHeader = UdpHeaderStages.ReadHeader(udp, loop);
-        var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden, options.Acl);
+        var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden, options.Acl, options.OutboundAddress?.AddressFamily);
         ITargetBlock<Datagram> forward = _sessionNat is null
             ? UdpSendStages.ThroughNat(udp, loop, _nat!, static d => d.Client, server: null)
             : UdpSendStages.ThroughNat(udp, loop, _sessionNat, static d => d.Session!, server: null);

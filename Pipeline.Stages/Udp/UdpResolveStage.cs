@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
@@ -11,6 +12,7 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// <summary>
 /// Server: turns the datagram's target into an endpoint; a name that does not resolve, or a forbidden address, drops the
 /// datagram. With an ACL (<c>--acl</c>), so do a client it refuses and a destination its outbound block list names.
+/// A name goes to its first address that is allowed, of the outbound source address's family when there is one (<c>-b</c>).
 /// </summary>
 /// <remarks>
 /// A lookup can take seconds (a name whose servers do not answer: the resolver's total timeout). Only the datagrams that
@@ -22,8 +24,12 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// </remarks>
 internal static class UdpResolveStage
 {
+    /// <param name="outboundFamily">
+    /// The family the outbound sockets can reach when they are bound to a source address (<c>-b</c>); null: both.
+    /// </param>
     public static TransformManyBlock<Datagram, Datagram> Create(
-        StageOptions options, TaskScheduler loop, IDnsResolver resolver, ForbiddenAddresses forbidden, AccessControlList? acl = null)
+        StageOptions options, TaskScheduler loop, IDnsResolver resolver, ForbiddenAddresses forbidden, AccessControlList? acl = null,
+        AddressFamily? outboundFamily = null)
     {
         var lookups = new LookupSlots(options.MaxParallelism);
         var maxWaiting = Math.Max(1, options.BoundedCapacity / 2);
@@ -69,7 +75,7 @@ internal static class UdpResolveStage
                     return [];
                 }
 
-                address = addresses[0];
+                address = Choose(addresses, forbidden, acl, outboundFamily);
             }
 
             if (forbidden.Contains(address))
@@ -88,5 +94,32 @@ internal static class UdpResolveStage
             datagram.Resolved = new IPEndPoint(address, target.Port);
             return [datagram];
         }, blockOptions);
+    }
+
+    /// <summary>
+    /// The address a name's datagrams go to: the first that is neither forbidden nor on the outbound block list (as
+    /// the TCP connect skips those and tries the next), of <paramref name="outboundFamily"/> when there is one; the
+    /// first address when none is allowed (the checks after this then drop the datagram, and count it).
+    /// </summary>
+    private static IPAddress Choose(IPAddress[] addresses, ForbiddenAddresses forbidden, AccessControlList? acl, AddressFamily? outboundFamily)
+    {
+        IPAddress? otherFamily = null;
+        foreach (var candidate in addresses)
+        {
+            if (forbidden.Contains(candidate) || acl?.BlocksOutbound(candidate) == true)
+            {
+                continue;
+            }
+
+            if (outboundFamily is { } family && Core.Multiplexing.DualStack.Unmapped(candidate).AddressFamily != family)
+            {
+                otherFamily ??= candidate;
+                continue;
+            }
+
+            return candidate;
+        }
+
+        return otherFamily ?? addresses[0];
     }
 }

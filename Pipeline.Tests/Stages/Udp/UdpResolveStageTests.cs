@@ -69,6 +69,47 @@ public sealed class UdpResolveStageTests
         Assert.Equal(SlowNames, resolver.Calls);
     }
 
+    /// <summary>
+    /// A name with an IPv4 and an IPv6 address goes to the one it can reach: the IPv6 address when the IPv4 one is
+    /// forbidden, or when the outbound sockets leave from an IPv6 source (<c>-b ::1</c>). The datagram went to the first
+    /// address and was dropped, where a TCP connection to the name skips it and reaches the next.
+    /// </summary>
+    [Theory]
+    [InlineData("127.0.0.0/8", null)]
+    [InlineData("", "::1")]
+    public async Task ANameWithBothFamilies_GoesToTheAddressItCanReach(string forbidden, string? source)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var hosts = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllLines(hosts, ["127.0.0.1 both.test", "::1 both.test"]);
+            Assert.True(ForbiddenAddresses.TryParse(forbidden, out var refused, out var error), error);
+            var options = RelayChain.Options("aes-256-gcm", "resolve", new IPEndPoint(IPAddress.Loopback, 0)) with
+            {
+                Forbidden = refused,
+                OutboundAddress = source is null ? null : IPAddress.Parse(source),
+            };
+            using var resolver = new DnsResolver(new DnsResolverOptions { Servers = [], HostsPath = hosts }, ProgramScheduler.Instance, TimeProvider.System);
+            using var echo = new UdpEchoDestination(IPAddress.IPv6Loopback);
+            await using var server = new ServerUdpRelay(options, resolver, ProgramScheduler.Instance);
+            server.Start(new IPEndPoint(IPAddress.Loopback, 0));
+            using var client = Client();
+
+            client.SendTo(UdpPackets.Seal(options, ShadowsocksAddress.FromHost("both.test", echo.EndPoint.Port), "both"u8), server.LocalEndPoint);
+            var reply = await DatagramsFrom.TryReceiveAsync(client, server.LocalEndPoint, TimeSpan.FromSeconds(30));
+
+            Assert.NotNull(reply);
+            var (from, payload, _) = UdpPackets.Open(options, reply);
+            Assert.Equal(IPAddress.IPv6Loopback, from.Ip);
+            Assert.Equal("both"u8.ToArray(), payload);
+        }
+        finally
+        {
+            File.Delete(hosts);
+        }
+    }
+
     private static Socket Client()
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
