@@ -18,4 +18,13 @@ internal readonly record struct ShadowsocksAddress(IPAddress? Ip, string? Host, 
 
     public override string ToString() =>
         Host is not null ? $"{Host}:{Port}" : new IPEndPoint(Ip!, Port).ToString();
+
+    /// <summary>
+    /// A host as it is written before ":port": in brackets when it holds a ':' (an IPv6 address, or a name that holds
+    /// one), unless it is already one bracketed whole (a name sent as "[::1]" stays [::1], not [[::1]]).
+    /// </summary>
+    public static string Bracketed(string host) =>
+        !host.Contains(':', StringComparison.Ordinal) || (host.StartsWith('[') && host.IndexOf(']', StringComparison.Ordinal) == host.Length - 1)
+            ? host
+            : $"[{host}]";
 }

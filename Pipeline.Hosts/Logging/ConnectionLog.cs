@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Protocol;
 using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Hosts.Logging;
@@ -98,9 +99,12 @@ internal sealed class ConnectionLog : IDisposable
         }
     }
 
-    /// <summary>host:port, an IPv6 address in brackets ([::1]:8388), as addresses are written everywhere else.</summary>
+    /// <summary>
+    /// host:port, an IPv6 address in brackets ([::1]:8388), as addresses are written everywhere else; a name that is
+    /// already in brackets (a client sent "[::1]") is not bracketed again.
+    /// </summary>
     private static string HostPort(object? host, object? port) =>
-        host is string h && h.Contains(':', StringComparison.Ordinal) ? $"[{h}]:{port}" : $"{host}:{port}";
+        host is string h ? $"{ShadowsocksAddress.Bracketed(h)}:{port}" : $"{host}:{port}";
 
     private sealed class Summary
     {

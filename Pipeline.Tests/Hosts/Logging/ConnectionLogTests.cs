@@ -71,6 +71,25 @@ public sealed class ConnectionLogTests
     }
 
     [Fact]
+    public void ANameAlreadyInBrackets_IsNotBracketedAgain()
+    {
+        var logger = new LinesLogger();
+        using var log = new ConnectionLog(logger);
+        var peer = $"10.3.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
+        using (var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server))
+        {
+            Assert.NotNull(span);
+            span.SetTag(TagNames.NetworkPeerAddress, peer);
+            span.SetTag(TagNames.NetworkPeerPort, 40006);
+            span.SetTag(TagNames.ServerAddress, "[::1]"); // a client sent the name "[::1]" (ATYP 3)
+            span.SetTag(TagNames.ServerPort, 7001);
+        }
+
+        var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
+        Assert.Contains($"{peer}:40006 -> [::1]:7001 closed after", line);
+    }
+
+    [Fact]
     public void AConnectionThatNamedNoDestination_SaysSo()
     {
         var logger = new LinesLogger();
