@@ -16,8 +16,9 @@ internal readonly record struct ShadowsocksAddress(IPAddress? Ip, string? Host, 
 
     public bool IsDomain => Host is not null;
 
+    /// <summary>host:port, a name in brackets too when it holds a ':' (the name "::1" prints [::1]:7001, not ::1:7001).</summary>
     public override string ToString() =>
-        Host is not null ? $"{Host}:{Port}" : new IPEndPoint(Ip!, Port).ToString();
+        Host is not null ? $"{Bracketed(Host)}:{Port}" : new IPEndPoint(Ip!, Port).ToString();
 
     /// <summary>
     /// A host as it is written before ":port": in brackets when it holds a ':' (an IPv6 address, or a name that holds
