@@ -213,6 +213,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         {
             Warnings = [.. settingsWarnings, .. RelayWarnings(settings, verb, relay, plugin)],
             Label = settings.Label,
+            OutboundInterfaceKey = settings.String("interface") is { Length: > 0 } ? "interface" : "outbound_bind_interface",
             Telemetry = telemetry,
             PidFile = settings.String("pid_file") is { Length: > 0 } pid ? pid : null,
             Nofile = settings.Int("nofile", 256, 16_777_216),
@@ -238,6 +239,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <c>SHADOWSOCKS_USER:</c>): for what is checked only at start (the user, the interface, the open-file limit).
     /// </summary>
     public Func<string, string> Label { get; init; } = static key => $"{key.Replace(':', '.')}:";
+
+    /// <summary>
+    /// The key <see cref="RelayOptions.OutboundInterface"/> was given with: <c>interface</c> (<c>-i</c>), or
+    /// shadowsocks-rust's <c>outbound_bind_interface</c>; for <see cref="Label"/> when the interface is refused.
+    /// </summary>
+    public string OutboundInterfaceKey { get; init; } = "interface";
 
     /// <summary>Where traces go (see <see cref="TelemetrySettings"/>).</summary>
     public TelemetrySettings Telemetry { get; init; } = new(null, null, null);

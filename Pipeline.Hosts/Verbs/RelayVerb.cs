@@ -287,7 +287,7 @@ internal static class RelayVerb
 
         if (settings.Relay.OutboundInterface is { } networkInterface && OutboundCheck.Interface(networkInterface) is { } noInterface)
         {
-            error.WriteLine($"shadowsocks: {settings.Label("interface")} {noInterface}");
+            error.WriteLine($"shadowsocks: {settings.Label(settings.OutboundInterfaceKey)} {noInterface}");
             return null;
         }
 

@@ -114,4 +114,24 @@ public sealed class OutboundTests
         Assert.Equal(2, code);
         Assert.Equal("shadowsocks: -i: no network interface 'nosuch0' on this machine (ip link lists them)", error.ToString().TrimEnd());
     }
+
+    [Fact]
+    public async Task AnInterfaceThatDoesNotExist_GivenWithRustsKey_IsRefusedNamingThatKey()
+    {
+        var config = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(config, """{ "outbound_bind_interface": "nosuch0" }""");
+            var error = new StringWriter();
+            var code = await Program.RunAsync(
+                ["local", "-s", "127.0.0.1", "-p", "8388", "-l", Port(LoopbackPorts.Next()), "-c", config, "-k", "outbound", "-m", "aes-256-gcm"],
+                new StringWriter(), error, CancellationToken.None);
+            Assert.Equal(2, code);
+            Assert.Equal($"shadowsocks: outbound_bind_interface: in {config}, no network interface 'nosuch0' on this machine (ip link lists them)", error.ToString().TrimEnd());
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
 }
