@@ -119,9 +119,11 @@ internal sealed class LayeredSettings
             if (flag == Flags.PasswordEnv)
             {
                 var variable = args.Value(flag)!;
-                commandLine["password"] = environment.TryGetValue(variable, out var password) && !string.IsNullOrEmpty(password)
-                    ? password
-                    : throw new UsageException($"--password-env: environment variable {variable} is not set");
+                commandLine["password"] = !environment.TryGetValue(variable, out var password) || password is null
+                    ? throw new UsageException($"--password-env: environment variable {variable} is not set")
+                    : password.Length == 0
+                        ? throw new UsageException($"--password-env: environment variable {variable} is empty; set it to the password, or give the password with -k or SHADOWSOCKS_PASSWORD")
+                        : password;
                 flagOf["password"] = flag;
             }
             else if (flag.Key is { } key)

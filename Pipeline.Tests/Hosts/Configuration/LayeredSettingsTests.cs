@@ -91,6 +91,7 @@ public sealed class LayeredSettingsTests : IDisposable
         { [], """[ 1, 2 ]""", [], "-c FILE: not a valid config file" },
         { [], """{ "server_port": 8388, """, [], "-c FILE: not a valid config file" },
         { ["--password-env", "NOT_SET_ANYWHERE"], "", [], "--password-env: environment variable NOT_SET_ANYWHERE is not set" },
+        { ["--password-env", "SET_BUT_EMPTY"], "", new() { ["SET_BUT_EMPTY"] = "" }, "--password-env: environment variable SET_BUT_EMPTY is empty; set it to the password, or give the password with -k or SHADOWSOCKS_PASSWORD" },
         { ["-m", "aes-256-gmc"], "", [], "-m: unknown method 'aes-256-gmc'" },
         { ["-t"], "", [], "-t: needs a value after it (see shadowsocks server --help)" },
         { [], """{ "timeout": null }""", [], "timeout: in FILE, expected a single value, not a list, an object or null (leave the key out for the default)" },
