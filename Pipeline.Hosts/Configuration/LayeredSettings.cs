@@ -376,13 +376,15 @@ internal sealed class LayeredSettings
         var result = current;
         foreach (var field in stage.GetChildren())
         {
-            var value = Int(field.Path, 1, 1_000_000) ?? throw new UsageException($"{Label(field.Path)} expected a whole number from 1 to 1000000");
-            result = field.Key.ToLowerInvariant() switch
+            // The name first: a misspelt field is named as such, whatever its value.
+            var key = field.Key.ToLowerInvariant();
+            if (key is not ("max_parallelism" or "bounded_capacity"))
             {
-                "max_parallelism" => result with { MaxParallelism = value },
-                "bounded_capacity" => result with { BoundedCapacity = value },
-                _ => throw new UsageException($"{Label(field.Path)} unknown setting; use max_parallelism or bounded_capacity"),
-            };
+                throw new UsageException($"{Label(field.Path)} unknown setting; use max_parallelism or bounded_capacity");
+            }
+
+            var value = Int(field.Path, 1, 1_000_000) ?? throw new UsageException($"{Label(field.Path)} expected a whole number from 1 to 1000000");
+            result = key == "max_parallelism" ? result with { MaxParallelism = value } : result with { BoundedCapacity = value };
         }
 
         return result;

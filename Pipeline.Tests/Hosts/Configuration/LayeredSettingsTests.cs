@@ -88,6 +88,7 @@ public sealed class LayeredSettingsTests : IDisposable
         { [], """{ "pipeline": { "encrypt": { "bounded_capacity": 0 } } }""", [], "pipeline.encrypt.bounded_capacity: in FILE, '0' is not a number from 1 to 1000000" },
         { [], "", new() { ["SHADOWSOCKS_PIPELINE__UDP__MAX_PARALLELISM"] = "0" }, "SHADOWSOCKS_PIPELINE__UDP__MAX_PARALLELISM: '0' is not a number" },
         { [], """{ "pipeline": 4 }""", [], "pipeline: in FILE, expected an object of stages" },
+        { [], """{ "pipeline": { "connect": { "max_paralelism": "x" } } }""", [], "pipeline.connect.max_paralelism: in FILE, unknown setting; use max_parallelism or bounded_capacity" },
         { [], """[ 1, 2 ]""", [], "-c FILE: not a valid config file" },
         { [], """{ "server_port": 8388, """, [], "-c FILE: not a valid config file" },
         { ["--password-env", "NOT_SET_ANYWHERE"], "", [], "--password-env: environment variable NOT_SET_ANYWHERE is not set" },
