@@ -39,6 +39,18 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
 
     private const string MissingServerPort = "-p: missing server port (or \"server_port\" in the config file)";
 
+    /// <summary>
+    /// Keys that exist only inside an object (<c>telemetry</c>, <c>pipeline</c>), by their own name: given at the top
+    /// level, they are pointed to where they go.
+    /// </summary>
+    private static readonly Dictionary<string, string> s_nestedOnly = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["traces"] = "telemetry",
+        ["otlp_endpoint"] = "telemetry",
+        ["otlp_protocol"] = "telemetry",
+        ["read_budget_mib"] = "pipeline",
+    };
+
     /// <summary>The environment variable read for the password when neither -k nor --key nor the file gives one.</summary>
     public const string PasswordVariable = "SHADOWSOCKS_PASSWORD";
 
@@ -389,6 +401,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 "dscp" => $"{settings.Label(key)} DSCP marking is not supported (ignored)",
                 "locals" => $"{settings.Label(key)} shadowsocks-rust's list of local listeners is not read (ignored); this program listens on local_address and local_port",
                 "plugin_args" => $"{settings.Label(key)} not passed to the plugin (ignored); give the plugin what it needs in plugin_opts",
+                _ when s_nestedOnly.TryGetValue(key, out var parent) =>
+                    $"{settings.Label(key)} not a top-level setting (ignored); did you mean \"{parent}.{key.ToLowerInvariant()}\", i.e. \"{parent}\": {{ \"{key.ToLowerInvariant()}\": ... }}?",
                 _ => ClosestKey(key, known) is { } meant
                     ? $"{settings.Label(key)} not a setting this program knows (ignored); did you mean \"{meant}\"?"
                     : $"{settings.Label(key)} not a setting this program knows (ignored); see shadowsocks {verb} --help",

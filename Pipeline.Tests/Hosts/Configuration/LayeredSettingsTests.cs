@@ -161,6 +161,19 @@ public sealed class LayeredSettingsTests : IDisposable
     }
 
     [Theory]
+    [InlineData("traces", "telemetry")]
+    [InlineData("OTLP_Endpoint", "telemetry")]
+    [InlineData("read_budget_mib", "pipeline")]
+    public void AConfigKeyThatExistsOnlyNested_GivenAtTheTopLevel_IsPointedToWhereItGoes(string key, string parent)
+    {
+        File.WriteAllText(_file, $$"""{ "server_port": 8388, "password": "pw", "{{key}}": "1" }""");
+        var nested = key.ToLowerInvariant();
+        Assert.Equal(
+            [$"{key}: in {_file}, not a top-level setting (ignored); did you mean \"{parent}.{nested}\", i.e. \"{parent}\": {{ \"{nested}\": ... }}?"],
+            TestSettings.Build("server", ["-c", _file]).Warnings);
+    }
+
+    [Theory]
     [InlineData("tls")]          // two edits from acl, but a short key: no guess
     [InlineData("tunnel_addr")]  // three edits from tunnel_address
     public void AConfigKeyFarFromEveryKnownOne_GetsNoGuess_ButTheHelp(string key)
