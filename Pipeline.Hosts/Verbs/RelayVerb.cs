@@ -134,9 +134,7 @@ internal static class RelayVerb
             if (plugin is not null)
             {
                 // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
-                var (remoteHost, remotePort) = verb == "server"
-                    ? (string.Join('|', relay.MoreListens.Prepend(relay.Listen).Select(static l => l.Address.ToString())), relay.Listen.Port)
-                    : HostAndPort(relay.Server!);
+                var (remoteHost, remotePort) = verb == "server" ? (PluginListenHosts(relay), relay.Listen.Port) : HostAndPort(relay.Server!);
                 var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
                 if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error, stop).ConfigureAwait(false) is not { } started)
                 {
@@ -353,6 +351,16 @@ internal static class RelayVerb
 
         return process;
     }
+
+    /// <summary>
+    /// <c>SS_REMOTE_HOST</c> for a server's plugin: every address the server listens on, joined by '|' as ss-server
+    /// does. A <c>::</c> that takes IPv4 as well (not <c>ipv6_only</c>, no IPv4 address beside it) is followed by
+    /// <c>0.0.0.0</c>: a plugin may bind <c>::</c> IPv6-only (simple-obfs's obfs-server does), and the TCP side would
+    /// then refuse the IPv4 clients that the UDP side, on our own dual-stack socket, serves.
+    /// </summary>
+    private static string PluginListenHosts(RelayOptions relay) =>
+        string.Join('|', relay.MoreListens.Prepend(relay.Listen).SelectMany(l =>
+            l.Address.Equals(IPAddress.IPv6Any) && !relay.ListenIpv6Only ? new[] { "::", "0.0.0.0" } : [l.Address.ToString()]));
 
     /// <summary>A loopback port free right now, for a local's plugin to listen on (as ss-libev picks one).</summary>
     private static int FreeLoopbackPort()

@@ -160,6 +160,28 @@ public sealed class PluginTests
     }
 
     [Fact]
+    public async Task AServerOnAnyIPv6Address_ItsPluginTakesIPv4ClientsToo_AsTheServerDoesWithoutOne()
+    {
+        // README: alone, "::" takes IPv4 as well. obfs-server binds "::" IPv6-only, so it is also given 0.0.0.0.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var port = LoopbackPorts.Next();
+        var (server, _) = await HostProcess.StartAsync(s_environment,
+            "server", "-s", "::", "-p", Port(port), "-k", Password, "-m", Method, "--forbidden-ip", "",
+            "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
+        using var _ = server;
+
+        foreach (var address in new[] { "127.0.0.1", "::1" })
+        {
+            var (local, localAt) = await HostProcess.StartAsync(s_environment,
+                "local", "-s", address, "-p", Port(port), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", Password, "-m", Method,
+                "--plugin", "obfs-local", "--plugin-opts", "obfs=http;obfs-host=example.com");
+            using var __ = local;
+            await EchoAsync(localAt, destination, cancel.Token);
+        }
+    }
+
+    [Fact]
     public async Task ThePluginDies_TheRelayStopsWithOneLineNamingIt()
     {
         var (server, _) = await HostProcess.StartAsync(s_environment,
