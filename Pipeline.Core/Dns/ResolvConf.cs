@@ -49,7 +49,7 @@ internal static class ResolvConf
         var list = new List<IPEndPoint>();
         foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (IPAddress.TryParse(item, out var bare) && !item.StartsWith('['))
+            if (IpLiteral.TryParse(item, out var bare)) // [::1] or [::1]:53 is the endpoint form below
             {
                 list.Add(new IPEndPoint(bare, 53));
             }
