@@ -223,7 +223,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             ParseProtocol(settings));
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
-            Warnings = [.. settingsWarnings, .. RelayWarnings(settings, verb, relay, plugin)],
+            Warnings = [.. settingsWarnings, .. RelayWarnings(settings, verb, mode, relay, plugin)],
             Label = settings.Label,
             OutboundInterfaceKey = settings.String("interface") is { Length: > 0 } ? "interface" : "outbound_bind_interface",
             Telemetry = telemetry,
@@ -358,8 +358,15 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     }
 
     /// <summary>The warnings about the settings as checked: combinations that defeat themselves.</summary>
-    private static IEnumerable<string> RelayWarnings(LayeredSettings settings, string verb, RelayOptions relay, PluginSettings? plugin)
+    private static IEnumerable<string> RelayWarnings(LayeredSettings settings, string verb, RelayMode mode, RelayOptions relay, PluginSettings? plugin)
     {
+        // SIP003 plugins carry TCP only; a server or tunnel relaying UDP alone has nothing to give one (a local keeps its
+        // TCP side for SOCKS5, so its plugin runs).
+        if (plugin is not null && mode == RelayMode.UdpOnly && verb != "local")
+        {
+            yield return $"{settings.Label("plugin")} not started: UDP does not go through plugins, and the mode is udp_only (-U) (ignored); relay TCP too (-u) or remove the plugin";
+        }
+
         if (verb != "server")
         {
             yield break;
@@ -514,9 +521,16 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         var executable = PluginSettings.Locate(program, environment.GetValueOrDefault("PATH"))
-            ?? throw new UsageException($"{settings.Label("plugin")} '{program}' is not an executable on PATH; install it (e.g. apt-get install simple-obfs) or give its full path");
+            ?? throw new UsageException($"{settings.Label("plugin")} '{program}' {PluginNotFound(program)}");
         return new PluginSettings(program, executable, settings.String("plugin_opts") is { Length: > 0 } options ? options : null);
     }
+
+    /// <summary>Why a plugin was not found: a path names its own fault; a bare name was looked for on PATH.</summary>
+    private static string PluginNotFound(string program) =>
+        !program.Contains('/', StringComparison.Ordinal) ? "is not an executable on PATH; install it (e.g. apt-get install simple-obfs) or give its full path"
+        : Directory.Exists(program) ? "is a directory; give the plugin program's path (e.g. /usr/bin/obfs-server)"
+        : File.Exists(program) ? "is not executable; make it so (chmod +x) or give the plugin program's path"
+        : "no such file; give the plugin program's path, or its name to look for on PATH";
 
     private static IPAddress ParseListenAddress(string text, string label)
     {
