@@ -160,7 +160,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             {
                 var port = h.Port ?? serverPort ?? throw new UsageException(MissingServerPort);
                 return IPAddress.TryParse(h.Host.Trim('[', ']'), out var ip) ? (EndPoint)new IPEndPoint(ip, port) : new DnsEndPoint(h.Host, port);
-            }).ToList();
+            }).Distinct().ToList(); // a server given twice is tried once: a second try of one that never answers cost a second timeout
             server = endPoints[0];
             fallbackServers = endPoints.Skip(1).ToList();
             var localPort = settings.Int("local_port", 0, 65535)
