@@ -40,4 +40,7 @@ internal static class TagNames
 
     /// <summary>The local's route for a connection under an ACL: <c>direct</c> or <c>server</c>.</summary>
     public const string Route = "pipeline.route";
+
+    /// <summary>A local's or tunnel's server, as it changes: <c>open</c> (skipped: its last attempts failed) or <c>closed</c> (back in use).</summary>
+    public const string CircuitState = "pipeline.circuit_state";
 }

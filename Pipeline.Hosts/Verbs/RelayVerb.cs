@@ -121,6 +121,7 @@ internal static class RelayVerb
         // At every level: a peer with another password, a server that does not answer, a collector that is not there.
         using var authenticationFailures = FailureWarning.Authentication(log, TimeProvider.System);
         using var serverUnreachable = verb == "server" ? null : FailureWarning.ServerUnreachable(log, TimeProvider.System);
+        using var serverCircuits = verb == "server" ? null : new ServerCircuitLog(log);
         using var forbiddenDestinations = verb == "server" ? FailureWarning.ForbiddenDestination(log, TimeProvider.System) : null;
         using var outOfFiles = FailureWarning.OutOfFiles(log, TimeProvider.System, openFiles);
         using var telemetryExport = telemetry.OtlpDescription is null ? null : FailureWarning.TelemetryExport(log, TimeProvider.System);

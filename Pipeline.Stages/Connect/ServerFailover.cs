@@ -5,6 +5,8 @@ using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
 using Polly.Timeout;
+using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Core.Protocol;
 
 namespace Shadowsocks.Pipeline.Stages.Connect;
 
@@ -12,10 +14,16 @@ namespace Shadowsocks.Pipeline.Stages.Connect;
 /// Local and tunnel: how to reach a Shadowsocks server when there may be several. Each server has its own Polly
 /// pipeline: retry with a short exponential back-off, a circuit breaker, and a per-attempt timeout. Servers are
 /// tried in order; one whose circuit is open is skipped at once (no waiting on a dead server). If every circuit is
-/// open, the first server is tried directly anyway, so a restarted server is back in use on the next connection.
+/// open, they are all tried directly anyway, raced in order as <see cref="HappyEyeballs"/> races addresses within one
+/// attempt timeout, so a restarted server (any of them) is back in use on the next connection, and a first one that
+/// never answers costs the others a quarter of a second, not the timeout. A circuit that opens, and one that closes
+/// again, is counted once per outage in <see cref="PipelineTelemetry.ServerCircuitChanges"/> (the host's log line).
 /// </summary>
 internal sealed class ServerFailover
 {
+    /// <summary>How long a server whose circuit opened is skipped before one connection tries it again.</summary>
+    private static readonly TimeSpan s_breakDuration = TimeSpan.FromSeconds(30);
+
     /// <summary>First retry delay; doubles after each attempt.</summary>
     private static readonly TimeSpan s_firstRetryDelay = TimeSpan.FromMilliseconds(50);
 
@@ -23,19 +31,26 @@ internal sealed class ServerFailover
     private readonly ResiliencePipeline _direct;
     private readonly ConcurrentDictionary<string, IPAddress> _answered = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The servers whose circuit opened and did not close since: a half-open attempt that fails opens it again, unsaid.</summary>
+    private readonly ConcurrentDictionary<EndPoint, bool> _down = new();
+
     public ServerFailover(IReadOnlyList<EndPoint> servers, TimeSpan attemptTimeout, int retries, TimeProvider timeProvider)
     {
         ArgumentOutOfRangeException.ThrowIfZero(servers.Count);
         AttemptTimeout = attemptTimeout;
         TimeProvider = timeProvider;
-        _servers = [.. servers.Select(server => (server, Build(attemptTimeout, retries, timeProvider, withBreaker: servers.Count > 1)))];
+        _servers = [.. servers.Select(server => (server, Build(server, attemptTimeout, retries, timeProvider, withBreaker: servers.Count > 1)))];
         _direct = new ResiliencePipelineBuilder { TimeProvider = timeProvider }.AddTimeout(attemptTimeout).Build();
     }
 
     public IReadOnlyList<EndPoint> Servers => [.. _servers.Select(s => s.Server)];
 
-    /// <summary>A server as the user gave it: <c>host:port</c> for a name (DnsEndPoint's own text is "Unspecified/host:port").</summary>
-    public static string Name(EndPoint server) => server is DnsEndPoint dns ? $"{dns.Host}:{dns.Port}" : server.ToString()!;
+    /// <summary>
+    /// A server as the user gave it: <c>host:port</c> for a name (DnsEndPoint's own text is "Unspecified/host:port"),
+    /// the host in brackets when it holds a ':' (<c>[::1]:8388</c>, as <see cref="ShadowsocksAddress.ToString"/> writes it).
+    /// </summary>
+    public static string Name(EndPoint server) =>
+        server is DnsEndPoint dns ? $"{ShadowsocksAddress.Bracketed(dns.Host)}:{dns.Port}" : server.ToString()!;
 
     /// <summary>How long one attempt at one server may take (the connect timeout).</summary>
     public TimeSpan AttemptTimeout { get; }
@@ -79,18 +94,19 @@ internal sealed class ServerFailover
 
         if (last is BrokenCircuitException)
         {
-            var (first, _) = _servers[0];
-            var socket = await _direct.ExecuteAsync(
-                static async (state, token) => await state.open(state.first, token).ConfigureAwait(false),
-                (open, first),
+            // Every circuit is open: all of them at once, in order (the first alone left a server that came back unused
+            // behind a first one that never answers, each connection failing after the whole timeout).
+            var (socket, index) = await _direct.ExecuteAsync(
+                static async (state, token) => await HappyEyeballs.ConnectAsync(state.Servers, state.open, state.TimeProvider, token).ConfigureAwait(false),
+                (Servers, open, TimeProvider),
                 cancellationToken).ConfigureAwait(false);
-            return (socket, first);
+            return (socket, _servers[index].Server);
         }
 
         throw last!;
     }
 
-    private static ResiliencePipeline Build(TimeSpan attemptTimeout, int retries, TimeProvider timeProvider, bool withBreaker)
+    private ResiliencePipeline Build(EndPoint server, TimeSpan attemptTimeout, int retries, TimeProvider timeProvider, bool withBreaker)
     {
         var handled = new PredicateBuilder().Handle<SocketException>().Handle<TimeoutRejectedException>();
         var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider };
@@ -118,11 +134,41 @@ internal sealed class ServerFailover
                 FailureRatio = 0.5,
                 MinimumThroughput = 2,
                 SamplingDuration = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, 3 * attemptTimeout.Ticks)),
-                BreakDuration = TimeSpan.FromSeconds(30),
+                BreakDuration = s_breakDuration,
                 ShouldHandle = handled,
+                OnOpened = args =>
+                {
+                    if (_down.TryAdd(server, true))
+                    {
+                        var why = args.Outcome.Exception switch
+                        {
+                            SocketException failed => failed.SocketErrorCode.ToString(),
+                            _ => $"no answer within {attemptTimeout.TotalSeconds:0.###} s",
+                        };
+                        Changed(server, "open", why);
+                    }
+
+                    return default;
+                },
+                OnClosed = args =>
+                {
+                    if (_down.TryRemove(server, out _))
+                    {
+                        Changed(server, "closed", "answers again");
+                    }
+
+                    return default;
+                },
             });
         }
 
         return builder.AddTimeout(attemptTimeout).Build();
     }
+
+    private static void Changed(EndPoint server, string state, string why) =>
+        PipelineTelemetry.ServerCircuitChanges.Add(
+            1,
+            new KeyValuePair<string, object?>(TagNames.ServerAddress, Name(server)),
+            new KeyValuePair<string, object?>(TagNames.CircuitState, state),
+            new KeyValuePair<string, object?>(TagNames.Reason, why));
 }

@@ -1,5 +1,8 @@
+using System.Diagnostics.Metrics;
 using System.Net;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Relay;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 using Shadowsocks.Pipeline.Tests.Loopback;
@@ -114,6 +117,100 @@ public sealed class ServerFailoverTests
 
         await first.WaitAsync(TimeSpan.FromSeconds(20));
         await AssertEchoAsync(local, destination, cancel.Token).WaitAsync(TimeSpan.FromSeconds(20)); // the clock not moved
+    }
+
+    [Fact]
+    public void Name_AHostHoldingAColon_IsBracketed()
+    {
+        Assert.Equal("[::1]:8388", ServerFailover.Name(new DnsEndPoint("::1", 8388))); // an IPv6 literal given as a name
+        Assert.Equal("[::1]:8388", ServerFailover.Name(new IPEndPoint(IPAddress.IPv6Loopback, 8388)));
+        Assert.Equal("[::1]:8388", ServerFailover.Name(new DnsEndPoint("[::1]", 8388))); // already bracketed: not twice
+        Assert.Equal("server.test:8388", ServerFailover.Name(new DnsEndPoint("server.test", 8388)));
+    }
+
+    [Fact]
+    public async Task EveryCircuitOpen_AFallbackServerThatCameBack_IsUsed_ThoughTheFirstNeverAnswers()
+    {
+        // With every circuit open only the first server was tried: one that never answers failed each connection after
+        // the whole timeout, for up to 30 s, while the fallback server was back.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        using var silent = new StalledListener();
+        var fallback = new IPEndPoint(IPAddress.Loopback, LoopbackPorts.Next()); // nothing listens there yet
+        var options = RelayChain.Options("aes-256-gcm", "failover", s_loopback, silent.EndPoint) with
+        {
+            FallbackServers = [fallback],
+            ConnectTimeout = TimeSpan.FromSeconds(1),
+        };
+        await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, TimeProvider.System);
+        local.Start();
+        for (var i = 0; i < 2; i++) // each opens a circuit: the fallback's (refused thrice), then the silent one's (two timeouts)
+        {
+            var (down, reply) = await Socks5TestClient.ConnectAsync(local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+            down.Dispose();
+            Assert.NotEqual(0, reply);
+        }
+
+        await using var back = StartServer(fallback);
+        await AssertEchoAsync(local, destination, cancel.Token);
+    }
+
+    [Fact]
+    public async Task AFirstServerThatRefuses_IsSaidToBeSkippedOnce_AndBackInUseOnceItAnswers()
+    {
+        // A dead first server went unsaid while the fallback answered; now its circuit opening and closing are counted
+        // once each (the host's log lines), not per connection.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        await using var live = StartServer(s_loopback);
+        var first = new IPEndPoint(IPAddress.Loopback, LoopbackPorts.Next()); // nothing listens there yet
+        var changes = new List<string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument == PipelineTelemetry.ServerCircuitChanges)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            var named = new Dictionary<string, object?>(tags.ToArray());
+            if (Equals(named[TagNames.ServerAddress], first.ToString()))
+            {
+                lock (changes)
+                {
+                    changes.Add($"{named[TagNames.CircuitState]} {named[TagNames.Reason]}");
+                }
+            }
+        });
+        listener.Start();
+        var time = new ManualTimeProvider(); // retries off: their delays would wait on it
+        var options = RelayChain.Options("aes-256-gcm", "failover", s_loopback, first) with { FallbackServers = [live.LocalEndPoint], ConnectRetries = 0 };
+        await using var local = new LocalTcpRelay(options, ProgramScheduler.Instance, time);
+        local.Start();
+        for (var i = 0; i < 5; i++)
+        {
+            await AssertEchoAsync(local, destination, cancel.Token);
+        }
+
+        Assert.Equal(["open ConnectionRefused"], Snapshot());
+        await using var back = StartServer(first);
+        time.Advance(TimeSpan.FromSeconds(31)); // the circuit's break is over: the next connection tries the first server
+        for (var i = 0; i < 3; i++)
+        {
+            await AssertEchoAsync(local, destination, cancel.Token);
+        }
+
+        Assert.Equal(["open ConnectionRefused", "closed answers again"], Snapshot());
+
+        List<string> Snapshot()
+        {
+            lock (changes)
+            {
+                return [.. changes];
+            }
+        }
     }
 
     private static ServerTcpRelay StartServer(IPEndPoint listen)
