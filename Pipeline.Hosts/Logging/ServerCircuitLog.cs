@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Stages.Connect;
 
 namespace Shadowsocks.Pipeline.Hosts.Logging;
 
@@ -55,7 +56,7 @@ internal sealed class ServerCircuitLog : IDisposable
 
         if (state == "open")
         {
-            _logger.LogWarning("server {Server} failed ({Reason}): skipped for 30 s, connections go to the next server; then tried again", server, reason);
+            _logger.LogWarning("server {Server} failed ({Reason}): skipped for {Seconds} s, connections go to the next server; then tried again", server, reason, ServerFailover.BreakDuration.TotalSeconds);
         }
         else
         {

@@ -22,7 +22,7 @@ namespace Shadowsocks.Pipeline.Stages.Connect;
 internal sealed class ServerFailover
 {
     /// <summary>How long a server whose circuit opened is skipped before one connection tries it again.</summary>
-    private static readonly TimeSpan s_breakDuration = TimeSpan.FromSeconds(30);
+    public static TimeSpan BreakDuration { get; } = TimeSpan.FromSeconds(30);
 
     /// <summary>First retry delay; doubles after each attempt.</summary>
     private static readonly TimeSpan s_firstRetryDelay = TimeSpan.FromMilliseconds(50);
@@ -134,7 +134,7 @@ internal sealed class ServerFailover
                 FailureRatio = 0.5,
                 MinimumThroughput = 2,
                 SamplingDuration = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, 3 * attemptTimeout.Ticks)),
-                BreakDuration = s_breakDuration,
+                BreakDuration = ServerFailover.BreakDuration,
                 ShouldHandle = handled,
                 OnOpened = args =>
                 {
