@@ -9,4 +9,15 @@ internal sealed record DnsAnswer(int ResponseCode, bool Truncated, IReadOnlyList
     public const int NameError = 3;
 
     public bool IsNameError => ResponseCode == NameError;
+
+    /// <summary>A response code's name (RFC 1035 § 4.1.1, RFC 2136 § 2.2) for a log line.</summary>
+    public static string ResponseCodeName(int code) => code switch
+    {
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        NameError => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        _ => $"RCODE {code}",
+    };
 }

@@ -4,6 +4,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Polly;
 using Polly.Retry;
@@ -20,7 +21,8 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// only from the asked server's address and port, and then only with the query's ID and question), falling back to TCP
 /// when an answer is truncated. Attempts go through a Polly
 /// pipeline (per-attempt timeout, retry on the next server, total deadline). Concurrent lookups of one name share a
-/// query. Answers are cached for their TTL, clamped; names that do not exist, briefly. Failures are an empty result.
+/// query. Answers are cached for their TTL, clamped; names that do not exist, briefly. Failures are an empty result,
+/// and <see cref="FailureReason"/> says why for a while after.
 /// </summary>
 internal sealed class DnsResolver : IDnsResolver, IDisposable
 {
@@ -28,6 +30,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private readonly Dictionary<string, IPAddress[]> _hosts;
     private readonly IReadOnlyList<IPEndPoint> _servers;
     private readonly LruCache<string, IPAddress[]> _cache;
+    private readonly LruCache<string, string> _failures;
     private readonly ConcurrentDictionary<string, Lazy<Task<IPAddress[]>>> _inflight = new(StringComparer.OrdinalIgnoreCase);
     private readonly ResiliencePipeline _pipeline;
     private readonly CancellationTokenSource _stop = new();
@@ -40,6 +43,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         // sockets are IPv6-only, and every query to the mapped form failed.
         _servers = [.. (options.Servers ?? ResolvConf.Load(options.ResolvConfPath)).Select(Multiplexing.DualStack.Unmapped)];
         _cache = new LruCache<string, IPAddress[]>(options.CacheSize, options.MaxTtl, sliding: false, scheduler, comparer: StringComparer.OrdinalIgnoreCase);
+        _failures = new LruCache<string, string>(FailuresKept, FailureKept, sliding: false, scheduler, comparer: StringComparer.OrdinalIgnoreCase);
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = timeProvider }
             .AddTimeout(options.TotalTimeout)
             .AddRetry(new RetryStrategyOptions
@@ -51,6 +55,14 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             .AddTimeout(options.AttemptTimeout)
             .Build();
     }
+
+    /// <summary>
+    /// How many failed names keep their reason (<see cref="FailureReason"/>), and for how long: enough for the log line
+    /// of each connection that waited for the lookup, bounded whatever names a storm of lookups brings.
+    /// </summary>
+    private const int FailuresKept = 1024;
+
+    private static readonly TimeSpan FailureKept = TimeSpan.FromMinutes(1);
 
     /// <summary>How many queries were sent (tests count them to see coalescing and caching).</summary>
     public int QueriesSent => Volatile.Read(ref _queriesSent);
@@ -96,19 +108,28 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         return false;
     }
 
+    public string? FailureReason(string host) => _failures.TryPeek(host.TrimEnd('.'), out var reason) ? reason : null;
+
     /// <summary>Ends the lookups under way (empty results); their queries' sockets close with them.</summary>
     public void Dispose()
     {
         _stop.Cancel();
         _cache.Dispose();
+        _failures.Dispose();
     }
 
     private async Task<IPAddress[]> LookupAsync(string name)
     {
+        var attempt = 0;
+        var failure = new StrongBox<string?>(); // why the latest attempt did not answer
         try
         {
-            var attempt = 0;
-            var (a, aaaa) = await _pipeline.ExecuteAsync(
+            if (!CanBeAsked(name))
+            {
+                return Failed(name, "not a valid DNS name (an empty label, one over 63 characters, over 253 in all, or not ASCII)", cache: true);
+            }
+
+            var (a, aaaa, server) = await _pipeline.ExecuteAsync(
                 async token =>
                 {
                     var server = _servers[attempt++ % _servers.Count];
@@ -116,13 +137,18 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     // When one family's query throws (a refused port, a failed TCP retry), the other is ended with it:
                     // Polly does not cancel an attempt's token after it throws, and its query would wait on.
                     using var both = CancellationTokenSource.CreateLinkedTokenSource(token);
-                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), token);
-                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), token);
+                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), token, failure);
+                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), token, failure);
                     DnsAnswer? a, aaaa;
                     try
                     {
                         a = await v4.ConfigureAwait(false);
                         aaaa = await v6.ConfigureAwait(false);
+                    }
+                    catch (SocketException e)
+                    {
+                        failure.Value = $"{server}: {e.SocketErrorCode}";
+                        throw;
                     }
                     finally
                     {
@@ -136,11 +162,16 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     var answered = a ?? aaaa;
                     if (answered is null || ((a is null || aaaa is null) && answered.Addresses.Count == 0 && !answered.IsNameError))
                     {
+                        if (token.IsCancellationRequested || failure.Value is null)
+                        {
+                            failure.Value = $"no answer from {server}";
+                        }
+
                         token.ThrowIfCancellationRequested(); // nothing in time: the attempt's timeout, then the next server
                         throw new DnsServerFailureException();
                     }
 
-                    return (a ?? Empty, aaaa ?? Empty);
+                    return (a ?? Empty, aaaa ?? Empty, server);
                 },
                 _stop.Token).ConfigureAwait(false);
 
@@ -148,17 +179,21 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             if (addresses.Length == 0)
             {
                 _cache.Set(name, [], _options.NegativeTtl);
-                return [];
+                return Failed(name, a.IsNameError || aaaa.IsNameError ? $"no such name (NXDOMAIN from {server})" : $"no A or AAAA record (from {server})");
             }
 
             var ttls = new[] { a, aaaa }.Where(x => x.Addresses.Count > 0).Select(x => x.Ttl);
             var ttl = TimeSpan.FromTicks(Math.Clamp(ttls.Min().Ticks, _options.MinTtl.Ticks, _options.MaxTtl.Ticks));
             _cache.Set(name, addresses, ttl);
+            _failures.Remove(name); // an earlier failure's reason no longer holds
             return addresses;
         }
         catch (Exception e) when (e is TimeoutRejectedException or SocketException or DnsServerFailureException or OperationCanceledException or ObjectDisposedException)
         {
-            return []; // no answer from any server: not cached, the next lookup asks again
+            // No answer from any server: not cached, the next lookup asks again.
+            return _stop.IsCancellationRequested
+                ? []
+                : Failed(name, $"{failure.Value ?? "no answer"} ({attempt} attempt{(attempt == 1 ? "" : "s")})");
         }
         finally
         {
@@ -168,18 +203,37 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     private static readonly DnsAnswer Empty = new(DnsAnswer.NoError, false, [], TimeSpan.Zero);
 
+    /// <summary>The largest query: the header, a name of at most 255 bytes on the wire (and room to find it longer), type and class.</summary>
+    private const int QuerySize = DnsMessage.HeaderSize + 260 + 4;
+
+    private static bool CanBeAsked(string name) => DnsMessage.WriteQuery(0, name, DnsRecordType.A, stackalloc byte[QuerySize]) > 0;
+
+    /// <summary>An empty result, its reason kept for <see cref="FailureReason"/> (and, for a name that cannot be asked, cached as not existing).</summary>
+    private IPAddress[] Failed(string name, string reason, bool cache = false)
+    {
+        _failures.Set(name, reason);
+        if (cache)
+        {
+            _cache.Set(name, [], _options.NegativeTtl);
+        }
+
+        return [];
+    }
+
     /// <summary>
     /// The answer, or null when the server could not help (SERVFAIL, REFUSED) or had not answered when the attempt
-    /// ended (<paramref name="attempt"/> cancelled): the other family's answer may still be enough.
+    /// ended (<paramref name="attempt"/> cancelled): the other family's answer may still be enough. A server's
+    /// refusal goes in <paramref name="failure"/>.
     /// </summary>
-    private static async Task<DnsAnswer?> OrNull(Task<DnsAnswer> query, CancellationToken attempt)
+    private static async Task<DnsAnswer?> OrNull(Task<DnsAnswer> query, CancellationToken attempt, StrongBox<string?> failure)
     {
         try
         {
             return await query.ConfigureAwait(false);
         }
-        catch (DnsServerFailureException)
+        catch (DnsServerFailureException e)
         {
+            failure.Value = e.Message;
             return null;
         }
         catch (OperationCanceledException) when (attempt.IsCancellationRequested)
@@ -195,7 +249,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     /// </summary>
     private async Task<DnsAnswer> QueryAsync(IPEndPoint server, string name, DnsRecordType type, CancellationToken cancellationToken)
     {
-        var query = new byte[DnsMessage.HeaderSize + 260 + 4];
+        var query = new byte[QuerySize];
         var id = (ushort)RandomNumberGenerator.GetInt32(0, 65_536);
         var length = DnsMessage.WriteQuery(id, name, type, query);
         if (length == 0)
@@ -232,7 +286,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             }
 
             // SERVFAIL, REFUSED and the like: this server cannot help, try the next.
-            return answer.ResponseCode is DnsAnswer.NoError or DnsAnswer.NameError ? answer : throw new DnsServerFailureException();
+            return answer.ResponseCode is DnsAnswer.NoError or DnsAnswer.NameError
+                ? answer
+                : throw new DnsServerFailureException($"{DnsAnswer.ResponseCodeName(answer.ResponseCode)} from {server}");
         }
         finally
         {
@@ -252,9 +308,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         await ReceiveExactlyAsync(socket, prefix, cancellationToken).ConfigureAwait(false);
         var message = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
         await ReceiveExactlyAsync(socket, message, cancellationToken).ConfigureAwait(false);
-        return DnsMessage.TryParseAnswer(message, id, name, type, out var answer) == DnsParseStatus.Ok
+        return DnsMessage.TryParseAnswer(message, id, name, type, out var answer) is var status && status == DnsParseStatus.Ok
             ? answer
-            : throw new DnsServerFailureException();
+            : throw new DnsServerFailureException($"a bad answer over TCP from {server} ({status})");
     }
 
     private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)

@@ -16,4 +16,10 @@ internal interface IDnsResolver
         addresses = [];
         return false;
     }
+
+    /// <summary>
+    /// Why the latest lookup of <paramref name="host"/> found no address, in a few words for a log line (<c>no such
+    /// name (NXDOMAIN from 127.0.0.1:53)</c>, <c>no answer from 10.0.0.1:53</c>); null when the resolver cannot say.
+    /// </summary>
+    string? FailureReason(string host) => null;
 }

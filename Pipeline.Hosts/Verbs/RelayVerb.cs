@@ -569,7 +569,7 @@ internal static class RelayVerb
 
         return addresses.Length > 0
             ? new IPEndPoint(addresses[0], dns.Port)
-            : throw new ServerLookupException(dns.Host, "no address");
+            : throw new ServerLookupException(dns.Host, resolver!.FailureReason(dns.Host) ?? "no address");
     }
 
     private static async Task StopAsync(List<IAsyncDisposable> running)

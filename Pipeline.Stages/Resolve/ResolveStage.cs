@@ -42,18 +42,22 @@ internal static class ResolveStage
 
             using var span = StageActivity.Start(Name, session, options);
             span?.SetTag("dns.question.name", session.Destination.Host);
+            string? why;
             try
             {
                 session.ResolvedAddresses = await lookups.ResolveAsync(resolver, session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
+                why = session.ResolvedAddresses.Length == 0 ? resolver.FailureReason(session.Destination.Host!) : null;
             }
             catch (OperationCanceledException)
             {
                 session.ResolvedAddresses = [];
+                why = "the connection ended first";
             }
 
             if (session.ResolvedAddresses.Length == 0)
             {
-                var reason = $"cannot resolve {session.Destination.Host}";
+                // One line says which name and why (ss-server's -v says it in three: each family's, then the name).
+                var reason = $"cannot resolve {session.Destination.Host}: {why ?? "no address"}";
                 span.Fail(reason);
                 session.Fail(reason);
             }

@@ -182,6 +182,35 @@ public sealed class DnsResolverTests : IDisposable
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
     }
 
+    [Fact]
+    public async Task AFailedLookup_SaysWhy_EachWayItFails()
+    {
+        // The -v line said only "cannot resolve NAME", whatever happened; ss-server says why (each family's error).
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([_dnsmasq.EndPoint]);
+        Assert.Empty(await resolver.ResolveAsync("missing.test", cancel.Token));
+        Assert.Equal($"no such name (NXDOMAIN from {_dnsmasq.EndPoint})", resolver.FailureReason("missing.test"));
+        Assert.Equal($"no such name (NXDOMAIN from {_dnsmasq.EndPoint})", resolver.FailureReason("MISSING.test.")); // as the cache spells it
+
+        Assert.Empty(await resolver.ResolveAsync("text-only.test", cancel.Token));
+        Assert.Equal($"no A or AAAA record (from {_dnsmasq.EndPoint})", resolver.FailureReason("text-only.test"));
+
+        Assert.Empty(await resolver.ResolveAsync("outside.example", cancel.Token)); // dnsmasq has no upstream
+        Assert.Equal($"REFUSED from {_dnsmasq.EndPoint} (4 attempts)", resolver.FailureReason("outside.example"));
+
+        Assert.Empty(await resolver.ResolveAsync("a..test", cancel.Token));
+        Assert.StartsWith("not a valid DNS name", resolver.FailureReason("a..test"));
+
+        using var toSilent = Resolver([silent.EndPoint], attemptTimeout: TimeSpan.FromMilliseconds(200), total: TimeSpan.FromSeconds(30), attempts: 2);
+        Assert.Empty(await toSilent.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal($"no answer from {silent.EndPoint} (2 attempts)", toSilent.FailureReason("a.test"));
+
+        Assert.Null(resolver.FailureReason("a.test"));
+        Assert.NotEmpty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Null(resolver.FailureReason("a.test"));
+    }
+
     private static bool IsAQuery(byte[] query)
     {
         var i = 12; // past the header: the question's name, then its type
@@ -298,9 +327,10 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal([IPAddress.IPv6Loopback], literal);
     }
 
-    private DnsResolver Resolver(IPEndPoint[] servers, bool ipv6First = false, IScheduler? scheduler = null, TimeSpan? attemptTimeout = null, TimeSpan? total = null) =>
+    private DnsResolver Resolver(IPEndPoint[] servers, bool ipv6First = false, IScheduler? scheduler = null, TimeSpan? attemptTimeout = null, TimeSpan? total = null, int attempts = 4) =>
         new(new DnsResolverOptions
         {
+            Attempts = attempts,
             Servers = servers,
             HostsPath = _emptyHosts,
             Ipv6First = ipv6First,

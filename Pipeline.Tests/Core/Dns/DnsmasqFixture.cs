@@ -8,7 +8,8 @@ namespace Shadowsocks.Pipeline.Tests.Core.Dns;
 
 /// <summary>
 /// A real dnsmasq on a loopback port with records of its own, authoritative for <c>.test</c> (unknown names there
-/// are NXDOMAIN). A missing dnsmasq fails the tests loudly: CI installs dnsmasq-base.
+/// are NXDOMAIN; text-only.test has a TXT record and no address; names outside <c>.test</c> are REFUSED: it has no
+/// upstream). A missing dnsmasq fails the tests loudly: CI installs dnsmasq-base.
 /// </summary>
 internal sealed class DnsmasqFixture : IDisposable
 {
@@ -34,7 +35,7 @@ internal sealed class DnsmasqFixture : IDisposable
                 "--local=/test/", $"--addn-hosts={_hostsFile}", "--local-ttl=300",
                 "--host-record=a.test,10.1.2.3", "--host-record=v6.test,fd00::1", "--host-record=dual.test,10.1.2.4,fd00::4",
                 "--host-record=short.test,10.9.9.9,1", $"--host-record={Web},127.0.0.1",
-                "--cname=alias.test,chain.test", "--cname=chain.test,a.test",
+                "--cname=alias.test,chain.test", "--cname=chain.test,a.test", "--txt-record=text-only.test,nothing",
             })
             {
                 info.ArgumentList.Add(arg);

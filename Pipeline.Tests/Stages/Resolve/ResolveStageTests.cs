@@ -1,8 +1,13 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Resolve;
 using Shadowsocks.Pipeline.Tests.Core.Dns;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Resolve;
 
@@ -31,5 +36,25 @@ public sealed class ResolveStageTests
         Assert.Equal(2, resolver.MaxInFlight);
         Assert.Equal(HeldLookups.SlowNames, resolver.Calls);
         Assert.All(others, s => Assert.Equal([IPAddress.Loopback], s.ResolvedAddresses));
+    }
+
+    [Fact]
+    public async Task ANameThatDoesNotResolve_FailsTheConnection_SayingWhichNameAndWhy()
+    {
+        // The -v line said "cannot resolve missing.test" and no more: a typo, a dead name server and a refusal read alike.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var dnsmasq = new DnsmasqFixture();
+        using var resolver = new DnsResolver(
+            new DnsResolverOptions { Servers = [dnsmasq.EndPoint], HostsPath = "/nonexistent/hosts" }, ProgramScheduler.Instance, TimeProvider.System);
+        var block = ResolveStage.Create(new StageOptions(2, 64), resolver);
+        using var session = new TcpSession(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), span: null)
+        {
+            Destination = ShadowsocksAddress.FromHost("missing.test", 80),
+        };
+        Assert.True(block.Post(session));
+        var failed = await block.ReceiveAsync(cancel.Token);
+        Assert.Same(session, failed);
+        Assert.Empty(failed.ResolvedAddresses);
+        Assert.Equal($"cannot resolve missing.test: no such name (NXDOMAIN from {dnsmasq.EndPoint})", failed.FailureReason);
     }
 }
