@@ -20,7 +20,7 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// queries, each over a UDP socket of its own (a random ID and a fresh source port; connected, so that an answer counts
 /// only from the asked server's address and port, and then only with the query's ID and question), falling back to TCP
 /// when an answer is truncated. Attempts go through a Polly
-/// pipeline (per-attempt timeout, retry on the next server, total deadline). Concurrent lookups of one name share a
+/// pipeline (per-attempt timeout, retry on the next server, total deadline), starting with the server that answered last. Concurrent lookups of one name share a
 /// query. Answers are cached for their TTL, clamped; names that do not exist, briefly. Failures are an empty result,
 /// and <see cref="FailureReason"/> says why for a while after.
 /// </summary>
@@ -68,6 +68,12 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     public int QueriesSent => Volatile.Read(ref _queriesSent);
 
     private int _queriesSent;
+
+    /// <summary>
+    /// The server that answered last: lookups ask it first. With the first of -d's servers down, every lookup waited out
+    /// an attempt on it (2 s) before asking the next; ss-server (c-ares 1.18) waits longer still, each time.
+    /// </summary>
+    private int _answering;
 
     public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
     {
@@ -121,6 +127,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private async Task<IPAddress[]> LookupAsync(string name)
     {
         var attempt = 0;
+        var first = Volatile.Read(ref _answering);
         var failure = new StrongBox<string?>(); // why the latest attempt did not answer
         try
         {
@@ -132,7 +139,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             var (a, aaaa, server) = await _pipeline.ExecuteAsync(
                 async token =>
                 {
-                    var server = _servers[attempt++ % _servers.Count];
+                    var index = (first + attempt++) % _servers.Count;
+                    var server = _servers[index];
 
                     // When one family's query throws (a refused port, a failed TCP retry), the other is ended with it:
                     // Polly does not cancel an attempt's token after it throws, and its query would wait on.
@@ -171,6 +179,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                         throw new DnsServerFailureException();
                     }
 
+                    Volatile.Write(ref _answering, index);
                     return (a ?? Empty, aaaa ?? Empty, server);
                 },
                 _stop.Token).ConfigureAwait(false);

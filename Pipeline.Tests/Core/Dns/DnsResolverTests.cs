@@ -103,6 +103,20 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task ASilentFirstServer_IsAskedOnce_ThenTheServerThatAnsweredComesFirst()
+    {
+        // -d DEAD,GOOD: every uncached lookup waited out an attempt on DEAD (2 s by default) before asking GOOD.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint, _dnsmasq.EndPoint], attemptTimeout: TimeSpan.FromSeconds(1));
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(2, silent.Queries);
+        Assert.Equal([IPAddress.Parse("fd00::1")], await resolver.ResolveAsync("v6.test", cancel.Token));
+        Assert.Empty(await resolver.ResolveAsync("missing.test", cancel.Token));
+        Assert.Equal(2, silent.Queries);
+    }
+
+    [Fact]
     public async Task AServerThatFailsOneFamily_AndHasNothingForTheOther_IsNotTheAnswer_TheNextServerIs()
     {
         // SERVFAIL for A, an empty answer for AAAA: that says nothing about A. It was taken (and cached) as "no such name".
