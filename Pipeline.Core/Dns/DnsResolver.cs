@@ -16,7 +16,7 @@ using Shadowsocks.Pipeline.Core.Multiplexing;
 namespace Shadowsocks.Pipeline.Core.Dns;
 
 /// <summary>
-/// The program's own asynchronous resolver. In order: IP literals, the hosts file, the cache, then A and AAAA
+/// The program's own asynchronous resolver. In order: IP literals, the hosts file (read again when it changes), the cache, then A and AAAA
 /// queries, each over a UDP socket of its own (a random ID and a fresh source port; connected, so that an answer counts
 /// only from the asked server's address and port, and then only with the query's ID and question), falling back to TCP
 /// when an answer is truncated. Attempts go through a Polly
@@ -27,7 +27,11 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 internal sealed class DnsResolver : IDnsResolver, IDisposable
 {
     private readonly DnsResolverOptions _options;
-    private readonly Dictionary<string, IPAddress[]> _hosts;
+    private readonly TimeProvider _timeProvider;
+    private readonly object _hostsGate = new();
+    private Dictionary<string, IPAddress[]> _hosts;
+    private (DateTime Written, long Length) _hostsVersion;
+    private long _hostsCheckAt;
     private readonly IReadOnlyList<IPEndPoint> _servers;
     private readonly LruCache<string, IPAddress[]> _cache;
     private readonly LruCache<string, string> _failures;
@@ -38,7 +42,10 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     public DnsResolver(DnsResolverOptions options, IScheduler scheduler, TimeProvider timeProvider)
     {
         _options = options;
+        _timeProvider = timeProvider;
+        _hostsVersion = HostsVersion(options.HostsPath);
         _hosts = HostsFile.Load(options.HostsPath);
+        _hostsCheckAt = timeProvider.GetTimestamp() + HostsCheckTicks();
         // A name server given as an IPv4-mapped address (-d ::ffff:a.b.c.d) is asked at the IPv4 address: .NET's IPv6
         // sockets are IPv6-only, and every query to the mapped form failed.
         _servers = [.. (options.Servers ?? ResolvConf.Load(options.ResolvConfPath)).Select(Multiplexing.DualStack.Unmapped)];
@@ -70,6 +77,13 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private int _queriesSent;
 
     /// <summary>
+    /// How often the hosts file is looked at again (its time and length; read again when they change). ss-server
+    /// (c-ares) reads it at every lookup, so an edit counts at once; before, it counted only after a restart. A look
+    /// per connection would be a system call on the hot path; an edit that counts within seconds is what is needed.
+    /// </summary>
+    private static readonly TimeSpan HostsCheckInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// The server that answered last: lookups ask it first. With the first of -d's servers down, every lookup waited out
     /// an attempt on it (2 s) before asking the next; ss-server (c-ares 1.18) waits longer still, each time.
     /// </summary>
@@ -97,7 +111,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
 
         var name = host.TrimEnd('.');
-        if (_hosts.TryGetValue(name, out var fromHosts))
+        if (Hosts().TryGetValue(name, out var fromHosts))
         {
             addresses = Order(fromHosts);
             return true;
@@ -112,6 +126,47 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
         addresses = [];
         return false;
+    }
+
+    /// <summary>The hosts file's table, read again when the file has changed since it was last looked at (every <see cref="HostsCheckInterval"/> at most).</summary>
+    private Dictionary<string, IPAddress[]> Hosts()
+    {
+        var now = _timeProvider.GetTimestamp();
+        if (now >= Volatile.Read(ref _hostsCheckAt))
+        {
+            lock (_hostsGate)
+            {
+                if (now >= _hostsCheckAt)
+                {
+                    var version = HostsVersion(_options.HostsPath);
+                    if (version != _hostsVersion)
+                    {
+                        _hostsVersion = version;
+                        Volatile.Write(ref _hosts, HostsFile.Load(_options.HostsPath));
+                    }
+
+                    Volatile.Write(ref _hostsCheckAt, now + HostsCheckTicks());
+                }
+            }
+        }
+
+        return Volatile.Read(ref _hosts);
+    }
+
+    private long HostsCheckTicks() => (long)(HostsCheckInterval.TotalSeconds * _timeProvider.TimestampFrequency);
+
+    /// <summary>When the file was last written and its length (a missing file: the same value each time).</summary>
+    private static (DateTime Written, long Length) HostsVersion(string path)
+    {
+        try
+        {
+            var file = new FileInfo(path);
+            return file.Exists ? (file.LastWriteTimeUtc, file.Length) : default;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return default;
+        }
     }
 
     public string? FailureReason(string host) => _failures.TryPeek(host.TrimEnd('.'), out var reason) ? reason : null;

@@ -325,6 +325,33 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal(0, silent.Queries);
     }
 
+    [Fact]
+    public void AnEditedHostsFile_CountsWithinSeconds_WithoutARestart()
+    {
+        // ss-server (c-ares) reads /etc/hosts at each lookup; ours read it once, at start, and an operator's pin of a
+        // name (or its removal) took a restart.
+        var time = new ManualTimeProvider();
+        File.WriteAllLines(_emptyHosts, ["10.3.3.3 pinned.test"]);
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint], time: time);
+        Assert.True(resolver.TryResolveAtOnce("pinned.test", out var before));
+        Assert.Equal([IPAddress.Parse("10.3.3.3")], before);
+
+        File.WriteAllLines(_emptyHosts, ["10.4.4.4 pinned.test", "10.5.5.5 added.test"]);
+        File.SetLastWriteTimeUtc(_emptyHosts, DateTime.UtcNow.AddMinutes(1)); // a change even where file times are coarse
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(resolver.TryResolveAtOnce("pinned.test", out var after));
+        Assert.Equal([IPAddress.Parse("10.4.4.4")], after);
+        Assert.True(resolver.TryResolveAtOnce("added.test", out var added));
+        Assert.Equal([IPAddress.Parse("10.5.5.5")], added);
+
+        File.WriteAllLines(_emptyHosts, ["# nothing pinned"]);
+        File.SetLastWriteTimeUtc(_emptyHosts, DateTime.UtcNow.AddMinutes(2));
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.False(resolver.TryResolveAtOnce("pinned.test", out _));
+        Assert.Equal(0, silent.Queries);
+    }
+
     [Theory]
     [InlineData("[::1]:22")]
     [InlineData("[127.0.0.1]")]
@@ -341,7 +368,7 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal([IPAddress.IPv6Loopback], literal);
     }
 
-    private DnsResolver Resolver(IPEndPoint[] servers, bool ipv6First = false, IScheduler? scheduler = null, TimeSpan? attemptTimeout = null, TimeSpan? total = null, int attempts = 4) =>
+    private DnsResolver Resolver(IPEndPoint[] servers, bool ipv6First = false, IScheduler? scheduler = null, TimeSpan? attemptTimeout = null, TimeSpan? total = null, int attempts = 4, TimeProvider? time = null) =>
         new(new DnsResolverOptions
         {
             Attempts = attempts,
@@ -350,7 +377,7 @@ public sealed class DnsResolverTests : IDisposable
             Ipv6First = ipv6First,
             AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(2),
             TotalTimeout = total ?? TimeSpan.FromSeconds(10),
-        }, scheduler ?? ProgramScheduler.Instance, TimeProvider.System);
+        }, scheduler ?? ProgramScheduler.Instance, time ?? TimeProvider.System);
 
     /// <summary>Listens on TCP at <paramref name="port"/> (on 127.0.0.1) and forwards each connection to dnsmasq's TCP port.</summary>
     private sealed class TcpDnsForwarder : IDisposable
