@@ -183,7 +183,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     {
         var attempt = 0;
         var first = Volatile.Read(ref _answering);
-        var failure = new StrongBox<string?>(); // why the latest attempt did not answer
+        var failure = new StrongBox<string?>(); // why the attempt under way did not answer
+        List<string>? failures = null; // each different reason, in order
         try
         {
             if (!CanBeAsked(name))
@@ -196,6 +197,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                 {
                     var index = (first + attempt++) % _servers.Count;
                     var server = _servers[index];
+                    failure.Value = null;
 
                     // When one family's query throws (a refused port, a failed TCP retry), the other is ended with it:
                     // Polly does not cancel an attempt's token after it throws, and its query would wait on.
@@ -210,7 +212,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     }
                     catch (SocketException e)
                     {
-                        failure.Value = $"{server}: {e.SocketErrorCode}";
+                        Remember(ref failures, $"{server}: {e.SocketErrorCode}");
                         throw;
                     }
                     finally
@@ -225,11 +227,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     var answered = a ?? aaaa;
                     if (answered is null || ((a is null || aaaa is null) && answered.Addresses.Count == 0 && !answered.IsNameError))
                     {
-                        if (token.IsCancellationRequested || failure.Value is null)
-                        {
-                            failure.Value = $"no answer from {server}";
-                        }
-
+                        Remember(ref failures, token.IsCancellationRequested || failure.Value is null ? $"no answer from {server}" : failure.Value);
                         token.ThrowIfCancellationRequested(); // nothing in time: the attempt's timeout, then the next server
                         throw new DnsServerFailureException();
                     }
@@ -257,7 +255,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             // No answer from any server: not cached, the next lookup asks again.
             return _stop.IsCancellationRequested
                 ? []
-                : Failed(name, $"{failure.Value ?? "no answer"} ({attempt} attempt{(attempt == 1 ? "" : "s")})");
+                : Failed(name, $"{(failures is null ? "no answer" : string.Join("; ", failures))} ({attempt} attempt{(attempt == 1 ? "" : "s")})");
         }
         finally
         {
@@ -269,6 +267,15 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     /// <summary>The largest query: the header, a name of at most 255 bytes on the wire (and room to find it longer), type and class.</summary>
     private const int QuerySize = DnsMessage.HeaderSize + 260 + 4;
+
+    private static void Remember(ref List<string>? failures, string failure)
+    {
+        failures ??= [];
+        if (!failures.Contains(failure))
+        {
+            failures.Add(failure);
+        }
+    }
 
     private static bool CanBeAsked(string name) => DnsMessage.WriteQuery(0, name, DnsRecordType.A, stackalloc byte[QuerySize]) > 0;
 

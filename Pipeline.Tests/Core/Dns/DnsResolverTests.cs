@@ -220,6 +220,12 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Empty(await toSilent.ResolveAsync("a.test", cancel.Token));
         Assert.Equal($"no answer from {silent.EndPoint} (2 attempts)", toSilent.FailureReason("a.test"));
 
+        // Each server's own reason, in the order they were asked.
+        using var refusing = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], rcode: 5), false)]));
+        using var toBoth = Resolver([refusing.EndPoint, silent.EndPoint], attemptTimeout: TimeSpan.FromMilliseconds(200), total: TimeSpan.FromSeconds(30), attempts: 3);
+        Assert.Empty(await toBoth.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal($"REFUSED from {refusing.EndPoint}; no answer from {silent.EndPoint} (3 attempts)", toBoth.FailureReason("a.test"));
+
         Assert.Null(resolver.FailureReason("a.test"));
         Assert.NotEmpty(await resolver.ResolveAsync("a.test", cancel.Token));
         Assert.Null(resolver.FailureReason("a.test"));
