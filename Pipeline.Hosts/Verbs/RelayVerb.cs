@@ -83,6 +83,7 @@ internal static class RelayVerb
         });
 
         var tcp = settings.Mode != RelayMode.UdpOnly || verb == "local"; // SOCKS5 UDP ASSOCIATE needs the TCP side
+        var udpOnly = settings.Mode == RelayMode.UdpOnly; // a local's SOCKS5 port then takes UDP ASSOCIATE only
         var udp = settings.Mode != RelayMode.TcpOnly;
         if (PrepareProcess(settings, tcp, udp, error) is not { } prepared)
         {
@@ -131,7 +132,7 @@ internal static class RelayVerb
         PluginProcess? pluginProcess = null;
         try
         {
-            (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, running, stop).ConfigureAwait(false);
+            (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, udpOnly, running, stop).ConfigureAwait(false);
             if (plugin is not null)
             {
                 // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
@@ -186,7 +187,7 @@ internal static class RelayVerb
             "local" => $"shadowsocks local (SOCKS5) via {ServerFailover.Name(relay.Server!)}",
             _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {ServerFailover.Name(relay.Server!)}",
         };
-        var protocols = (tcp, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => "udp" };
+        var protocols = (tcp && !udpOnly, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => verb == "local" ? "udp (SOCKS5: UDP ASSOCIATE only)" : "udp" };
         // Stamped as the logger's lines are; the text after the stamp is read (" listening on ") by Daemon and tests.
         output.WriteLine($"{lineForm.Prefix(TimeProvider.System)}{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
         if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
@@ -447,7 +448,7 @@ internal static class RelayVerb
     /// and tunnel's TCP server is the plugin's port.
     /// </summary>
     private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound, UsersReload? Reload)> StartAsync(
-        string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, List<IAsyncDisposable> running, CancellationToken stop)
+        string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, bool udpOnly, List<IAsyncDisposable> running, CancellationToken stop)
     {
         // Every open connection keeps one pending idle timer on this scheduler: a one-shot timer each (Rx's
         // TaskPoolScheduler's would be a Task.Delay with its own cancellation, ≈ 610 bytes), and no timer of its own
@@ -521,7 +522,7 @@ internal static class RelayVerb
 
             // With an ACL the local looks destination names up itself, to decide by their addresses (as ss-local does).
             var routeNames = relay.Acl is null ? null : serverNames ?? OpenResolver();
-            var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames, routeNames);
+            var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames, routeNames, udpOnly);
             running.Add(local);
             local.Start();
             return (local.LocalEndPoint, local.LocalEndPoint, [], null);

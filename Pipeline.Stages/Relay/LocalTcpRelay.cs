@@ -39,10 +39,12 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// One exception: a session the handshake stage sends back to the wait stage goes to reject if that stage has stopped
 /// (the relay is being disposed; unbounded, it never postpones), where it would otherwise stay in the handshake
 /// stage's output, never disposed, with every session behind it.
+/// With <paramref name="udpOnly"/> (<c>-U</c>) the SOCKS5 port serves only UDP ASSOCIATE: a CONNECT is answered 7,
+/// command not supported (as shadowsocks-rust's local in <c>udp_only</c> mode; ss-local <c>-U</c> has no TCP port at all).
 /// </summary>
 internal sealed class LocalTcpRelay(
     RelayOptions options, IScheduler scheduler, TimeProvider timeProvider, LocalUdpRelay? udp = null, IDnsResolver? serverNames = null,
-    IDnsResolver? routeNames = null) : ITcpRelay
+    IDnsResolver? routeNames = null, bool udpOnly = false) : ITcpRelay
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private AcceptLoop? _accepts;
@@ -61,7 +63,7 @@ internal sealed class LocalTcpRelay(
         var waitForBytes = WaitForBytesStage.Create( // the handshake timeout, from the accept
             "in the socks5 handshake", s => s.LeftOf(options.HandshakeTimeout, timeProvider), timeProvider,
             static () => PipelineTelemetry.HandshakeFailures.Add(1));
-        var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null);
+        var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null, connect: !udpOnly);
         var connect = ConnectStage.ToServer(pipeline.Connect,
             new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames,
             new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));

@@ -12,7 +12,8 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 /// Shared, connection-level: the SOCKS5 greeting and request (RFC 1928), trimmed to the Shadowsocks address header
 /// (the request's last three fields). Answers what it can answer itself: 0xFF when no-auth is not offered (or the
 /// greeting is not SOCKS5; a SOCKS4 request gets SOCKS4's rejection),
-/// 7 for BIND, UDP ASSOCIATE when UDP is off, or an unknown command, 8 for an unknown address type, 1 for a malformed request.
+/// 7 for BIND, UDP ASSOCIATE when UDP is off, CONNECT when TCP is off (a local with <c>-U</c>, as shadowsocks-rust's), or an
+/// unknown command, 8 for an unknown address type, 1 for a malformed request.
 /// The success reply is sent later, once the server is connected.
 /// <para>
 /// It never waits for the client: it takes the bytes that are there (a session comes here once
@@ -48,7 +49,10 @@ internal static class Socks5HandshakeStage
     /// </summary>
     private static readonly byte[] s_socks4Rejected = [0, 91, 0, 0, 0, 0, 0, 0];
 
-    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false) =>
+    /// <param name="udpAssociate">UDP ASSOCIATE is served (<c>-u</c>, <c>-U</c>).</param>
+    /// <param name="connect">CONNECT is served (not with <c>-U</c>: the TCP side is there only for UDP ASSOCIATE).</param>
+    public static TransformBlock<TcpSession, TcpSession> Create(
+        StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false, bool connect = true) =>
         new(StageGuard.Isolate(Name, async session =>
         {
             // One span per handshake, not per piece: a pass that ends waiting for more bytes has none (the waits make one
@@ -68,7 +72,7 @@ internal static class Socks5HandshakeStage
                 }
 
                 using var deadline = SocketReads.Deadline(left, timeProvider, session.Cancellation.Token);
-                reason = await RunAsync(session, progress, buffer, udpAssociate, deadline.Token).ConfigureAwait(false);
+                reason = await RunAsync(session, progress, buffer, udpAssociate, connect, deadline.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
             {
@@ -103,7 +107,8 @@ internal static class Socks5HandshakeStage
     /// null: done, or (<see cref="TcpSession.PendingHandshake"/> set) the bytes ran out before the request was complete.
     /// It never waits for the client: more bytes are waited for outside this stage.
     /// </summary>
-    private static async ValueTask<string?> RunAsync(TcpSession session, Socks5Progress progress, byte[] buffer, bool udpAssociate, CancellationToken cancellationToken)
+    private static async ValueTask<string?> RunAsync(
+        TcpSession session, Socks5Progress progress, byte[] buffer, bool udpAssociate, bool connect, CancellationToken cancellationToken)
     {
         var socket = session.Client;
         progress.Received.CopyTo(buffer, 0);
@@ -161,7 +166,7 @@ internal static class Socks5HandshakeStage
             var status = Socks5Codec.TryReadRequest(buffer.AsSpan(0, filled), out var command, out var address, out var consumed);
             switch (status)
             {
-                case AddressParseStatus.Ok when command == Socks5Command.Connect:
+                case AddressParseStatus.Ok when command == Socks5Command.Connect && connect:
                     session.Destination = address;
                     session.Socks5ReplyPending = true;
                     session.Span?.SetTag(TagNames.ServerAddress, address.Host ?? address.Ip!.ToString());
@@ -179,6 +184,9 @@ internal static class Socks5HandshakeStage
                     session.UdpAssociatePort = address.Port;
                     session.Socks5ReplyPending = true;
                     return null;
+                case AddressParseStatus.Ok when command == Socks5Command.Connect:
+                    await ReplyAsync(session, Socks5Reply.CommandNotSupported, cancellationToken).ConfigureAwait(false);
+                    return "socks5: CONNECT not served: UDP only (-U, mode udp_only)";
                 case AddressParseStatus.Ok:
                     await ReplyAsync(session, Socks5Reply.CommandNotSupported, cancellationToken).ConfigureAwait(false);
                     return $"socks5: command {(byte)command} not supported";
