@@ -119,6 +119,7 @@ internal static class RelayVerb
         using var loggers = HostLogging.Create(settings.Verbose, lineForm, TimeProvider.System);
         var log = loggers.CreateLogger("shadowsocks");
         using var connections = settings.Verbose ? new ConnectionLog(loggers.CreateLogger("shadowsocks.connections")) : null;
+        using var udpDrops = settings.Verbose && udp ? new UdpDropLog(loggers.CreateLogger("shadowsocks.udp"), TimeProvider.System) : null;
         // At every level: a peer with another password, a server that does not answer, a collector that is not there.
         using var authenticationFailures = FailureWarning.Authentication(log, TimeProvider.System);
         using var serverUnreachable = verb == "server" ? null : FailureWarning.ServerUnreachable(log, TimeProvider.System);
