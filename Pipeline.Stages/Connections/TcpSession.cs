@@ -109,6 +109,9 @@ internal sealed class TcpSession : IDisposable
     /// <summary>Local, UDP ASSOCIATE: the DST.PORT of the request, the port the client says it will send from (0: not said).</summary>
     public ushort UdpAssociatePort { get; set; }
 
+    /// <summary>Local, UDP ASSOCIATE: the DST.ADDR of the request when an IP address, the address the client says it will send from (0.0.0.0 or <c>::</c>: not said).</summary>
+    public IPAddress? UdpAssociateAddress { get; set; }
+
     /// <summary>
     /// Local with an ACL (<c>--acl</c>): the destination is reached directly, not through the server; its data stages
     /// copy the bytes as they are (<see cref="Core.Protocol.PlainStreamCodec"/>).

@@ -179,9 +179,11 @@ internal static class Socks5HandshakeStage
                     return null;
                 case AddressParseStatus.Ok when command == Socks5Command.UdpAssociate && udpAssociate:
                     // The address is where the client will send from (often 0.0.0.0:0); its port picks the association
-                    // a client endpoint belongs to (UdpAssociations), its address is not used (the client may be behind NAT).
+                    // a client endpoint belongs to (UdpAssociations); its address is taken as well as the connection's
+                    // (a client on several addresses), never instead of it (the client may be behind NAT).
                     session.UdpAssociate = true;
                     session.UdpAssociatePort = address.Port;
+                    session.UdpAssociateAddress = address.Ip;
                     session.Socks5ReplyPending = true;
                     return null;
                 case AddressParseStatus.Ok when command == Socks5Command.Connect:

@@ -37,7 +37,8 @@ internal static class UdpAssociateStage
             var bound = DualStack.Unmapped(udpEndPoint.Address.Equals(IPAddress.Any) || udpEndPoint.Address.Equals(IPAddress.IPv6Any)
                 ? new IPEndPoint(((IPEndPoint)client.LocalEndPoint!).Address, udpEndPoint.Port)
                 : udpEndPoint);
-            registration = associations.Register(DualStack.Unmapped(session.ClientEndPoint!).Address, session.UdpAssociatePort);
+            var declared = session.UdpAssociateAddress is { } named ? DualStack.Unmapped(named) : null;
+            registration = associations.Register(DualStack.Unmapped(session.ClientEndPoint!).Address, session.UdpAssociatePort, declared);
             await Socks5HandshakeStage.SendReplyAsync(session, Socks5Reply.Succeeded, ShadowsocksAddress.FromEndPoint(bound), session.Cancellation.Token).ConfigureAwait(false);
             session.Span?.SetTag("pipeline.udp.bound", bound.ToString());
 

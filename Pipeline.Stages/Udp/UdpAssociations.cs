@@ -5,7 +5,8 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// <summary>
 /// Local: the live SOCKS5 UDP ASSOCIATEs (RFC 1928 § 7: an association lasts as long as the TCP connection that asked
 /// for it) and the client endpoints each one sends from. Datagrams are taken only from an address that holds one
-/// (<see cref="Contains"/>). A client endpoint is attached to one association as its NAT entry is made
+/// (<see cref="Contains"/>): the control connection's, and the one its request named in DST.ADDR, if any (RFC 1928
+/// § 7: "the address ... that the client expects to use to send UDP datagrams on for the association"). A client endpoint is attached to one association as its NAT entry is made
 /// (<see cref="Attach"/>): the association whose request named that port, else the oldest of its address that has
 /// no endpoint yet (one that named port 0 first), else the newest of its address. When an association ends,
 /// <c>ended</c> gets the endpoints attached to it, so their NAT entries (and sockets) close at once, while the other
@@ -34,18 +35,25 @@ internal sealed class UdpAssociations(Action<IReadOnlySet<IPEndPoint>> ended)
     }
 
     /// <summary>A control connection from <paramref name="address"/> asked for an association; <paramref name="port"/>
-    /// is the DST.PORT of its request (0: the client did not say).</summary>
-    public IDisposable Register(IPAddress address, int port)
+    /// is the DST.PORT of its request (0: the client did not say), <paramref name="declared"/> its DST.ADDR when that
+    /// names another address than the connection's (a client on several addresses; null or 0.0.0.0 / <c>::</c>: not said).</summary>
+    public IDisposable Register(IPAddress address, int port, IPAddress? declared = null)
     {
-        var association = new Association(address, port);
+        IPAddress[] addresses = declared is null || declared.Equals(IPAddress.Any) || declared.Equals(IPAddress.IPv6Any) || declared.Equals(address)
+            ? [address]
+            : [address, declared];
+        var association = new Association(addresses, port);
         lock (_lock)
         {
-            if (!_byAddress.TryGetValue(address, out var live))
+            foreach (var each in addresses)
             {
-                _byAddress[address] = live = [];
-            }
+                if (!_byAddress.TryGetValue(each, out var live))
+                {
+                    _byAddress[each] = live = [];
+                }
 
-            live.Add(association);
+                live.Add(association);
+            }
         }
 
         return new Registration(this, association);
@@ -112,11 +120,14 @@ internal sealed class UdpAssociations(Action<IReadOnlySet<IPEndPoint>> ended)
     {
         lock (_lock)
         {
-            var live = _byAddress[association.Address];
-            live.Remove(association);
-            if (live.Count == 0)
+            foreach (var address in association.Addresses)
             {
-                _byAddress.Remove(association.Address);
+                var live = _byAddress[address];
+                live.Remove(association);
+                if (live.Count == 0)
+                {
+                    _byAddress.Remove(address);
+                }
             }
 
             foreach (var endpoint in association.Endpoints)
@@ -132,9 +143,10 @@ internal sealed class UdpAssociations(Action<IReadOnlySet<IPEndPoint>> ended)
         }
     }
 
-    private sealed class Association(IPAddress address, int port)
+    private sealed class Association(IPAddress[] addresses, int port)
     {
-        public IPAddress Address { get; } = address;
+        /// <summary>The control connection's address, and the request's DST.ADDR when it named another.</summary>
+        public IPAddress[] Addresses { get; } = addresses;
 
         public int Port { get; } = port;
 

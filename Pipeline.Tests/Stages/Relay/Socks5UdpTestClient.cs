@@ -23,7 +23,11 @@ internal sealed class Socks5UdpTestClient : IDisposable
     /// <summary>Where the proxy said to send datagrams (BND.ADDR:BND.PORT of its reply).</summary>
     public IPEndPoint Relay { get; }
 
-    public static async Task<Socks5UdpTestClient> AssociateAsync(IPEndPoint proxy, CancellationToken cancellationToken)
+    /// <param name="from">
+    /// The IPv4 address the client sends its datagrams from, named in the request's DST.ADDR (RFC 1928 § 7); null: the
+    /// request names 0.0.0.0 and the datagrams leave from loopback.
+    /// </param>
+    public static async Task<Socks5UdpTestClient> AssociateAsync(IPEndPoint proxy, CancellationToken cancellationToken, IPAddress? from = null)
     {
         var control = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -32,7 +36,7 @@ internal sealed class Socks5UdpTestClient : IDisposable
             await control.SendAsync(new byte[] { 5, 1, 0 }, SocketFlags.None, cancellationToken);
             var method = new byte[2];
             await Socks5TestClient.ReadExactlyAsync(control, method, cancellationToken);
-            await control.SendAsync(new byte[] { 5, 3, 0, 1, 0, 0, 0, 0, 0, 0 }, SocketFlags.None, cancellationToken);
+            await control.SendAsync((byte[])[5, 3, 0, 1, .. (from ?? IPAddress.Any).GetAddressBytes(), 0, 0], SocketFlags.None, cancellationToken);
             var head = new byte[4];
             await Socks5TestClient.ReadExactlyAsync(control, head, cancellationToken);
             if (head[1] != 0)
@@ -46,7 +50,7 @@ internal sealed class Socks5UdpTestClient : IDisposable
             await Socks5TestClient.ReadExactlyAsync(control, port, cancellationToken);
             var relay = new IPEndPoint(new IPAddress(address), (port[0] << 8) | port[1]);
             var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            udp.Bind(new IPEndPoint(from ?? IPAddress.Loopback, 0));
             return new Socks5UdpTestClient(control, udp, relay);
         }
         catch

@@ -400,6 +400,27 @@ public sealed class UdpRelayTests
         Assert.Equal(1, chain.LocalUdp.NatEntries);
     }
 
+    [Fact]
+    public async Task AClientSendingFromTheAddressItsRequestNamed_IsServed_WhileItsControlConnectionLives()
+    {
+        // RFC 1928 § 7: DST.ADDR is the address the client expects to send from. Only the control connection's
+        // address was taken, so a client on two addresses (TCP from 127.0.0.1, UDP from 127.0.0.2, as it said) had its
+        // datagrams dropped as "no association"; ss-local and shadowsocks-rust relay them.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        await using var chain = UdpRelayChain.Start("aes-256-gcm");
+        using var association = await Socks5UdpTestClient.AssociateAsync(chain.Local.LocalEndPoint, cancel.Token, from: IPAddress.Parse("127.0.0.2"));
+        await association.SendAsync("127.0.0.1", echo.EndPoint.Port, "named"u8, cancel.Token);
+        Assert.Equal("named"u8.ToArray(), await association.ReceiveAsync(cancel.Token));
+        Assert.True(chain.LocalUdp.Associations.Contains(IPAddress.Parse("127.0.0.2")));
+
+        association.CloseControl();
+        while (chain.LocalUdp.Associations.Contains(IPAddress.Parse("127.0.0.2")) || chain.LocalUdp.NatEntries != 0)
+        {
+            await Task.Delay(20, cancel.Token); // bounded by the test's deadline only
+        }
+    }
+
     /// <summary>Listens to <c>pipeline.udp.dropped</c> and tallies by reason.</summary>
     private sealed class DropRecorder : IDisposable
     {

@@ -33,6 +33,27 @@ public sealed class UdpAssociationsTests
     }
 
     [Fact]
+    public void TheAddressARequestNamed_HoldsTheAssociationToo_AndEndsWithIt()
+    {
+        var ended = new List<IPEndPoint>();
+        var associations = new UdpAssociations(endpoints => ended.AddRange(endpoints));
+        var named = IPAddress.Parse("127.0.0.2");
+        var registration = associations.Register(s_address, 0, named);
+        using var unnamed = associations.Register(IPAddress.Parse("127.0.0.3"), 0, IPAddress.Any); // 0.0.0.0: not said
+        var client = new IPEndPoint(named, 40_010);
+
+        Assert.True(associations.Contains(named));
+        Assert.False(associations.Contains(IPAddress.Any));
+        Assert.True(associations.Attach(client));
+        registration.Dispose();
+
+        Assert.Equal([client], ended);
+        Assert.False(associations.Contains(named));
+        Assert.False(associations.Contains(s_address));
+        Assert.False(associations.Attach(client));
+    }
+
+    [Fact]
     public void ADetachedEndpoint_IsNoLongerTheAssociations_AndIsAttachedAfreshIfItComesBack()
     {
         var ended = new List<IPEndPoint>();
