@@ -360,9 +360,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary>The warnings about the settings as checked: combinations that defeat themselves.</summary>
     private static IEnumerable<string> RelayWarnings(LayeredSettings settings, string verb, RelayMode mode, RelayOptions relay, PluginSettings? plugin)
     {
-        // SIP003 plugins carry TCP only; a server or tunnel relaying UDP alone has nothing to give one (a local keeps its
-        // TCP side for SOCKS5, so its plugin runs).
-        if (plugin is not null && mode == RelayMode.UdpOnly && verb != "local")
+        // SIP003 plugins carry TCP only; with -U nothing is relayed over TCP (a local's SOCKS5 port takes only UDP
+        // ASSOCIATE then), so the plugin is not started.
+        if (plugin is not null && mode == RelayMode.UdpOnly)
         {
             yield return $"{settings.Label("plugin")} not started: UDP does not go through plugins, and the mode is udp_only (-U) (ignored); relay TCP too (-u) or remove the plugin";
         }

@@ -95,7 +95,7 @@ internal static class RelayVerb
         // SIP003: with a plugin the TCP side talks to it over loopback. The local and tunnel connect to the port the
         // plugin listens on (it connects on to the server); the server listens on a loopback port of its own behind
         // the plugin, which takes the public address. UDP does not go through plugins: it keeps the server's address.
-        var plugin = tcp ? settings.Plugin : null;
+        var plugin = udpOnly ? null : settings.Plugin; // with -U no CONNECT is relayed, not even a local's (HostSettings warns)
         var pluginPort = plugin is not null && verb != "server" ? new IPEndPoint(IPAddress.Loopback, FreeLoopbackPort()) : null;
         var tcpRelay = plugin is null ? relay
             : verb == "server" ? relay with { Listen = new IPEndPoint(IPAddress.Loopback, 0), MoreListens = [] }
