@@ -4,8 +4,8 @@ namespace Shadowsocks.Pipeline.Core.Configuration;
 
 /// <summary>
 /// An ACL file (<c>--acl</c>) in shadowsocks-libev's format. Lines are addresses, CIDR networks or regular expressions
-/// for host names (searched, not anchored); <c>#</c> starts a comment. AclSection headers choose the list the lines
-/// after them go to, and the default:
+/// for host names (searched, not anchored); <c>#</c> starts a comment, anywhere on a line (host names hold none).
+/// AclSection headers choose the list the lines after them go to, and the default:
 /// <list type="bullet">
 /// <item><c>[black_list]</c> / <c>[bypass_list]</c> (also where lines before any header go) and <c>[white_list]</c> /
 /// <c>[proxy_list]</c>;</item>
@@ -55,8 +55,9 @@ internal sealed class AccessControlList
         foreach (var raw in text.Split('\n'))
         {
             number++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line[0] == '#')
+            var comment = raw.IndexOf('#'); // anywhere on the line, as ss-libev cuts it: '10.0.0.0/8  # office' is the network
+            var line = (comment >= 0 ? raw[..comment] : raw).Trim();
+            if (line.Length == 0)
             {
                 continue;
             }

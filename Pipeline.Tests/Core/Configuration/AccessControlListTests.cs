@@ -94,6 +94,28 @@ public sealed class AccessControlListTests
     }
 
     [Fact]
+    public void ACommentAfterARule_IsCutOff_AsSsLibevCutsIt()
+    {
+        // ss-libev cuts a line at its first '#': with the comment kept, these were regular expressions that match no
+        // host name, and the addresses they name went unblocked.
+        var acl = Parse("""
+            [outbound_block_list]
+            192.0.2.7 # the printer
+            198.51.100.0/24	# lab
+            (^|\.)example\.com$  # and its subdomains
+            [reject_all] # clients
+            [white_list]
+            203.0.113.5#no space
+            """);
+        Assert.True(acl.BlocksOutbound(IPAddress.Parse("192.0.2.7")));
+        Assert.True(acl.BlocksOutbound(IPAddress.Parse("198.51.100.9")));
+        Assert.True(acl.BlocksOutbound("www.example.com"));
+        Assert.True(acl.RejectAll);
+        Assert.True(acl.Admits(IPAddress.Parse("203.0.113.5")));
+        Assert.False(acl.Admits(IPAddress.Parse("203.0.113.6")));
+    }
+
+    [Fact]
     public void AnEmptyFile_AdmitsAllAndBlocksNothing()
     {
         var acl = Parse("# nothing\n\n");

@@ -48,6 +48,7 @@ public sealed class LocalAclTests : IAsyncLifetime
     [InlineData("[bypass_all]\n[proxy_list]\n^localhost$\n", "localhost", false)]
     [InlineData("[proxy_all]\n[bypass_list]\n127.0.0.0/8\n", "localhost", true)] // no rule for the name: its address decides
     [InlineData("[bypass_all]\n[proxy_list]\n127.0.0.1/32\n", "localhost", false)]
+    [InlineData("[bypass_all]\n[proxy_list] # through the server\n127.0.0.1 # the destination\n", "127.0.0.1", false)] // '#' anywhere starts a comment
     public async Task RoutesAsSsLocalDoes(string acl, string host, bool direct)
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
