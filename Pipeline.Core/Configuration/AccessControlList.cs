@@ -19,6 +19,8 @@ namespace Shadowsocks.Pipeline.Core.Configuration;
 internal sealed class AccessControlList
 {
     private static readonly TimeSpan s_matchTimeout = TimeSpan.FromMilliseconds(100);
+    private static readonly string[] s_sections =
+        ["[proxy_all]", "[bypass_all]", "[proxy_list]", "[bypass_list]", "[accept_all]", "[reject_all]", "[white_list]", "[black_list]", "[outbound_block_list]"];
     private readonly AclSection _black;
     private readonly AclSection _white;
     private readonly AclSection _outboundBlock;
@@ -81,6 +83,16 @@ internal sealed class AccessControlList
                     continue;
             }
 
+            if (IsSectionShaped(line))
+            {
+                // ss-libev takes it for a regular expression, a character class that matches nearly any host name
+                // ('[BYPASS_ALL]' holds a, l, s, ...); a misspelt header is never meant so.
+                var known = Array.IndexOf(s_sections, line.ToLowerInvariant()) >= 0 ? $"; did you mean {line.ToLowerInvariant()}?" : "";
+                acl = Empty;
+                error = $"line {number}: '{line}' is not a section (sections are {string.Join(", ", s_sections)}, in lower case){known}";
+                return false;
+            }
+
             if (TryParseNetwork(line, out var network, out var prefixError))
             {
                 current.Add(network);
@@ -113,6 +125,25 @@ internal sealed class AccessControlList
 
         acl = new AccessControlList(rejectAll, black, white, outboundBlock);
         error = null;
+        return true;
+    }
+
+    /// <summary><c>[</c> letters and underscores <c>]</c>: what a header looks like.</summary>
+    private static bool IsSectionShaped(string line)
+    {
+        if (line.Length < 3 || line[0] != '[' || line[^1] != ']')
+        {
+            return false;
+        }
+
+        foreach (var c in line.AsSpan(1, line.Length - 2))
+        {
+            if (!char.IsAsciiLetter(c) && c != '_')
+            {
+                return false;
+            }
+        }
+
         return true;
     }
 

@@ -115,6 +115,20 @@ public sealed class AccessControlListTests
         Assert.False(acl.Admits(IPAddress.Parse("203.0.113.6")));
     }
 
+    [Theory]
+    [InlineData("[BYPASS_ALL]", "; did you mean [bypass_all]?")]
+    [InlineData("[Outbound_Block_List]", "; did you mean [outbound_block_list]?")]
+    [InlineData("[bypass_lists]", ")")]
+    [InlineData("[blacklist]", ")")]
+    public void AHeaderThatIsNoSection_IsRefusedWithItsLine_NeverTakenForACharacterClass(string header, string ending)
+    {
+        // As a regular expression it is a character class: under the black list, '[BYPASS_ALL]' matched any name with
+        // an a, b, l, p, s or y in it (example.com) and refused it.
+        Assert.False(AccessControlList.TryParse($"[proxy_all]\n\n{header}\n192.0.2.1\n", out _, out var error));
+        Assert.StartsWith($"line 3: '{header}' is not a section (sections are [proxy_all], ", error, StringComparison.Ordinal);
+        Assert.EndsWith(ending, error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AnEmptyFile_AdmitsAllAndBlocksNothing()
     {
