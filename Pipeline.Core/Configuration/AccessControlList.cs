@@ -184,8 +184,11 @@ internal sealed class AccessControlList
     /// <summary>
     /// Local: by host name, as ss-local decides first: true when a rule of the bypass (black) list names it, false when
     /// one of the proxy (white) list does, null when neither does (the address decides, <see cref="Bypasses(IPAddress)"/>).
+    /// A name that is an address written out (a SOCKS5 request of type domain for <c>10.1.2.3</c>) is null: ss-local
+    /// asks only the address lists for it, so it goes where the same request of type IPv4 goes.
     /// </summary>
-    public bool? BypassesName(string host) => _black.Matches(host) ? true : _white.Matches(host) ? false : null;
+    public bool? BypassesName(string host) =>
+        Dns.IpLiteral.TryParse(host, out _) ? null : _black.Matches(host) ? true : _white.Matches(host) ? false : null;
 
     /// <summary>
     /// Local: by address: under <c>[proxy_all]</c> directly only when on the bypass list; under <c>[bypass_all]</c>

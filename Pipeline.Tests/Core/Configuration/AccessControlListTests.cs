@@ -155,6 +155,15 @@ public sealed class AccessControlListTests
         Assert.True(bypassAll.Bypasses(IPAddress.Parse("192.0.2.1")));
     }
 
+    [Fact]
+    public void Local_AnAddressSpeltAsAName_IsLeftToTheAddressLists()
+    {
+        var acl = Parse("[proxy_all]\n[bypass_list]\n^10\\.\n[proxy_list]\n:1$\n");
+        Assert.Null(acl.BypassesName("10.1.2.3"));
+        Assert.Null(acl.BypassesName("2001:db8::1"));
+        Assert.True(acl.BypassesName("10.example")); // a name still meets the rules
+    }
+
     [Theory]
     [InlineData(@"(^|\.)example\.com$")]
     [InlineData(@"^exact\.org$")]

@@ -65,6 +65,33 @@ public sealed class LocalAclTests : IAsyncLifetime
         Assert.Equal(direct ? IPAddress.Loopback : IPAddress.Parse("127.0.0.2"), await SourceSeenAsync(libev.EndPoint, host, cancel.Token));
     }
 
+    /// <summary>
+    /// A request of type domain that spells an address out goes where the request of type IPv4 goes: ss-local asks only
+    /// the address lists for it, never the host-name rules (ours asked the rules too, and sent it directly).
+    /// </summary>
+    [Theory]
+    [InlineData("[proxy_all]\n[bypass_list]\n^127\\.\n", false)] // a host-name rule: not for addresses
+    [InlineData("[proxy_all]\n[bypass_list]\n127.0.0.0/8\n", true)]
+    [InlineData("[bypass_all]\n[proxy_list]\n^127\\.0\\.0\\.1$\n", true)]
+    public async Task AnAddressSentAsAName_GoesWhereTheAddressGoes(string acl, bool direct)
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        File.WriteAllText(_file, acl);
+        string[] common = ["-s", "127.0.0.1", "-p", Port(_serverAt), "-k", Password, "-m", Method, "--acl", _file];
+        var expected = direct ? IPAddress.Loopback : IPAddress.Parse("127.0.0.2");
+
+        var (ours, oursAt) = await HostProcess.StartAsync(new Dictionary<string, string>(), ["local", "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), .. common]);
+        using (ours)
+        {
+            Assert.Equal(expected, await SourceSeenAsync(oursAt, "127.0.0.1", cancel.Token));
+            Assert.Equal(expected, await SourceSeenAsync(oursAt, "127.0.0.1", cancel.Token, asName: true));
+        }
+
+        await using var libev = await LibevPeer.StartAsync("ss-local", common);
+        Assert.Equal(expected, await SourceSeenAsync(libev.EndPoint, "127.0.0.1", cancel.Token));
+        Assert.Equal(expected, await SourceSeenAsync(libev.EndPoint, "127.0.0.1", cancel.Token, asName: true));
+    }
+
     [Fact]
     public async Task ADirectDestinationThatRefuses_GetsTheSocks5ConnectionRefusedReply()
     {
@@ -114,11 +141,11 @@ public sealed class LocalAclTests : IAsyncLifetime
         Assert.StartsWith("shadowsocks: --acl: a tunnel has one fixed destination", error.ToString());
     }
 
-    /// <summary>Connects through <paramref name="proxy"/>, echoes a few bytes, and returns where the destination saw the connection come from.</summary>
-    private async Task<IPAddress> SourceSeenAsync(IPEndPoint proxy, string host, CancellationToken cancellationToken)
+    /// <summary>Connects through <paramref name="proxy"/> (an address as a name: <paramref name="asName"/>), echoes a few bytes, and returns where the destination saw the connection come from.</summary>
+    private async Task<IPAddress> SourceSeenAsync(IPEndPoint proxy, string host, CancellationToken cancellationToken, bool asName = false)
     {
         var accepting = _destination.AcceptAsync(cancellationToken).AsTask();
-        var (socket, reply) = await Socks5TestClient.ConnectAsync(proxy, host, ((IPEndPoint)_destination.LocalEndPoint!).Port, cancellationToken);
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(proxy, host, ((IPEndPoint)_destination.LocalEndPoint!).Port, cancellationToken, asName: asName);
         using var _ = socket;
         Assert.Equal(0, reply);
         var payload = RandomNumberGenerator.GetBytes(1000);

@@ -10,9 +10,10 @@ internal static class Socks5TestClient
     /// <summary>
     /// Connects through <paramref name="proxy"/> to <paramref name="host"/>:<paramref name="port"/>; returns the socket
     /// and the reply code. <paramref name="receiveBuffer"/>: the socket's receive buffer, set before connecting (shrunk
-    /// afterwards, a loopback connection stalls); 0 leaves the system's.
+    /// afterwards, a loopback connection stalls); 0 leaves the system's. <paramref name="asName"/>: an address is sent as
+    /// a name (type 3, <c>10.1.2.3</c> spelt out) rather than as an address (type 1 or 4).
     /// </summary>
-    public static async Task<(Socket Socket, byte Reply)> ConnectAsync(IPEndPoint proxy, string host, int port, CancellationToken cancellationToken, int receiveBuffer = 0)
+    public static async Task<(Socket Socket, byte Reply)> ConnectAsync(IPEndPoint proxy, string host, int port, CancellationToken cancellationToken, int receiveBuffer = 0, bool asName = false)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -32,7 +33,7 @@ internal static class Socks5TestClient
             }
 
             byte[] request;
-            if (IPAddress.TryParse(host, out var ip))
+            if (!asName && IPAddress.TryParse(host, out var ip))
             {
                 var address = ip.GetAddressBytes();
                 request = [5, 1, 0, (byte)(address.Length == 4 ? 1 : 4), .. address, (byte)(port >> 8), (byte)port];
