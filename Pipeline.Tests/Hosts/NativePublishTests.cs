@@ -76,7 +76,8 @@ public sealed class NativePublishTests
         using var publish = Process.Start(info)!;
         var stdout = publish.StandardOutput.ReadToEndAsync();
         var stderr = publish.StandardError.ReadToEndAsync();
-        await publish.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
+        // About 1.5 min on an idle 2-core machine; over 5 min seen beside four builds (a CI run during a working session).
+        await publish.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(12));
         var executable = Path.Combine(output, "shadowsocks");
         if (publish.ExitCode != 0 || !File.Exists(executable))
         {
