@@ -128,13 +128,17 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         return false;
     }
 
-    /// <summary>The hosts file's table, read again when the file has changed since it was last looked at (every <see cref="HostsCheckInterval"/> at most).</summary>
+    /// <summary>
+    /// The hosts file's table, read again when the file has changed since it was last looked at (every
+    /// <see cref="HostsCheckInterval"/> at most). One lookup looks; a lookup that finds another looking goes on with the
+    /// table there is rather than wait for the file (a large one, a hung file system), cache hits included.
+    /// </summary>
     private Dictionary<string, IPAddress[]> Hosts()
     {
         var now = _timeProvider.GetTimestamp();
-        if (now >= Volatile.Read(ref _hostsCheckAt))
+        if (now >= Volatile.Read(ref _hostsCheckAt) && Monitor.TryEnter(_hostsGate))
         {
-            lock (_hostsGate)
+            try
             {
                 if (now >= _hostsCheckAt)
                 {
@@ -147,6 +151,10 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
                     Volatile.Write(ref _hostsCheckAt, now + HostsCheckTicks());
                 }
+            }
+            finally
+            {
+                Monitor.Exit(_hostsGate);
             }
         }
 

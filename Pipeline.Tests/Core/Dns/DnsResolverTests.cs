@@ -358,6 +358,40 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal(0, silent.Queries);
     }
 
+    [Fact]
+    public async Task AHostsFileBeingReadAgain_KeepsNoOtherLookupWaiting()
+    {
+        // The reload read the file under the lock that every lookup due for a look at it took: a slow read (a large file,
+        // a hung file system; here a FIFO nobody writes yet) held every lookup, cache hits too, until it ended.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var time = new ManualTimeProvider();
+        File.WriteAllLines(_emptyHosts, ["10.3.3.3 pinned.test"]);
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint], time: time);
+        File.Delete(_emptyHosts);
+        using (var mkfifo = Process.Start("mkfifo", [_emptyHosts]))
+        {
+            await mkfifo.WaitForExitAsync(cancel.Token);
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(5));
+        // Opening the FIFO to write completes once the resolver has opened it to read: it is then inside its reload.
+        var opened = Task.Run(() => new FileStream(_emptyHosts, FileMode.Open, FileAccess.Write), cancel.Token);
+        var reloading = Task.Run(() => resolver.TryResolveAtOnce("pinned.test", out var found) ? found : null, cancel.Token);
+        await using var writer = await opened.WaitAsync(cancel.Token);
+
+        var meanwhile = Task.Run(() => resolver.TryResolveAtOnce("pinned.test", out var found) ? found : null, cancel.Token);
+        Assert.Equal([IPAddress.Parse("10.3.3.3")], await meanwhile.WaitAsync(cancel.Token)); // the table it has
+        Assert.False(reloading.IsCompleted);
+
+        await writer.WriteAsync("10.4.4.4 pinned.test\n"u8.ToArray(), cancel.Token);
+        await writer.DisposeAsync();
+        Assert.Equal([IPAddress.Parse("10.4.4.4")], await reloading.WaitAsync(cancel.Token));
+        Assert.True(resolver.TryResolveAtOnce("pinned.test", out var after));
+        Assert.Equal([IPAddress.Parse("10.4.4.4")], after);
+    }
+
     [Theory]
     [InlineData("[::1]:22")]
     [InlineData("[127.0.0.1]")]
