@@ -56,7 +56,7 @@ internal sealed class ServerCircuitLog : IDisposable
 
         if (state == "open")
         {
-            _logger.LogWarning("server {Server} failed ({Reason}): skipped for {Seconds} s, connections go to the next server; then tried again", server, reason, ServerFailover.BreakDuration.TotalSeconds);
+            _logger.LogWarning("server {Server} failed ({Reason}): skipped for {Seconds} s, connections go to the other servers (all are tried when every one is skipped); then tried again", server, reason, ServerFailover.BreakDuration.TotalSeconds);
         }
         else
         {
