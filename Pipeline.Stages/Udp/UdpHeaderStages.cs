@@ -36,14 +36,24 @@ internal static class UdpHeaderStages
             return [datagram];
         }, BlockOptions.OnLoop(options, loop));
 
-    /// <summary>Local, back: the decrypted payload (address header and data) gets RSV and FRAG = 0 in front.</summary>
-    public static TransformBlock<Datagram, Datagram> AddSocks5(StageOptions options, TaskScheduler loop) =>
+    /// <summary>
+    /// Local, back: the decrypted payload (address header and data) gets RSV and FRAG = 0 in front. A reply whose
+    /// address header does not parse is dropped, as ss-local drops it: the SOCKS5 client would get a header it cannot read.
+    /// </summary>
+    public static TransformManyBlock<Datagram, Datagram> AddSocks5(StageOptions options, TaskScheduler loop) =>
         new(datagram =>
         {
+            var status = AddressHeader.TryRead(datagram.Data, out _, out _);
+            if (status != AddressParseStatus.Ok)
+            {
+                UdpCounters.Drop(datagram, status == AddressParseStatus.UnsupportedAddressType ? "unknown address type from the server" : "malformed address header from the server");
+                return [];
+            }
+
             datagram.Offset -= 3;
             datagram.Length += 3;
             datagram.Data[..3].Clear();
-            return datagram;
+            return [datagram];
         }, BlockOptions.OnLoop(options, loop));
 
     /// <summary>Server, outbound: reads the address header into <see cref="Datagram.Target"/> and leaves only the data.</summary>

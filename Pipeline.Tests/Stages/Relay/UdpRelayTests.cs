@@ -421,6 +421,42 @@ public sealed class UdpRelayTests
         }
     }
 
+    [Fact]
+    public async Task RepliesWhoseAddressHeaderDoesNotParse_AreDroppedByTheLocal_AndTheOthersGoOn()
+    {
+        // The local passed a decrypted reply on to its SOCKS5 client without reading its address header; ss-local
+        // drops it. The server here is a raw socket that seals its replies with the same key.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var drops = new DropRecorder();
+        using var server = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var serverAt = (IPEndPoint)server.LocalEndPoint!;
+        var options = RelayChain.Options("aes-256-gcm", "bad-reply-header", new IPEndPoint(IPAddress.Loopback, 0), serverAt);
+        var (udp, tcp) = UdpRelayChain.StartLocal(options, serverAt);
+        await using var _ = udp;
+        await using var __ = tcp;
+        using var client = await Socks5UdpTestClient.AssociateAsync(tcp.LocalEndPoint, cancel.Token);
+
+        await client.SendAsync("127.0.0.1", 9, "ask"u8, cancel.Token);
+        var asked = await DatagramsFrom.ReceiveFromAsync(server, s_timeout) ?? throw new TimeoutException("the local sent nothing to the server");
+        Assert.Equal("ask"u8.ToArray(), UdpPackets.Open(options, asked.Data).Payload);
+
+        // ATYP 9; a name longer than the datagram; nothing at all.
+        foreach (var plain in new byte[][] { [9, 1, 2, 3, 4, 0, 53, 7], [3, 200, (byte)'a', 0, 53], [] })
+        {
+            var sealedReply = new byte[UdpPacketCodec.MaxPacketSize(options.Cipher, plain.Length)];
+            var length = UdpPacketCodec.Encrypt(options.Cipher, options.MasterKey, plain, sealedReply);
+            await server.SendToAsync(sealedReply.AsMemory(0, length), SocketFlags.None, asked.From, cancel.Token);
+        }
+
+        await drops.WaitForAsync(r => r >= 1, "unknown address type from the server", 1, cancel.Token);
+        await drops.WaitForAsync(r => r >= 2, "malformed address header from the server", 2, cancel.Token);
+
+        var good = UdpPackets.Seal(options, ShadowsocksAddress.FromEndPoint(new IPEndPoint(IPAddress.Loopback, 9)), "good"u8);
+        await server.SendToAsync(good, SocketFlags.None, asked.From, cancel.Token);
+        Assert.Equal("good"u8.ToArray(), await client.ReceiveAsync(cancel.Token)); // the first the client gets
+    }
+
     /// <summary>Listens to <c>pipeline.udp.dropped</c> and tallies by reason.</summary>
     private sealed class DropRecorder : IDisposable
     {
