@@ -17,6 +17,7 @@ using Shadowsocks.Pipeline.Hosts.Telemetry;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Hosts.Verbs;
 
@@ -502,12 +503,13 @@ internal static class RelayVerb
         }
 
         // A server given by name: the program's own resolver looks it up (TCP: per connection, the answer kept for its
-        // TTL, where .NET's connect would ask the system resolver every time; UDP: once, here, for the NAT sockets).
+        // TTL, where .NET's connect would ask the system resolver every time; UDP: here, at start, and again as the
+        // answer expires, for the NAT sockets: UdpServerAddress).
         var serverNames = (tcp && new[] { tcpRelay.Server! }.Concat(tcpRelay.FallbackServers).Any(s => s is System.Net.DnsEndPoint))
             || (udp && relay.Server is System.Net.DnsEndPoint)
             ? OpenResolver()
             : null;
-        var serverEndPoint = udp ? await ResolveServerAsync(relay.Server!, serverNames, stop).ConfigureAwait(false) : null;
+        var serverEndPoint = udp ? await UdpServerAsync(relay.Server!, serverNames, stop).ConfigureAwait(false) : null;
 
         if (verb == "local")
         {
@@ -548,7 +550,17 @@ internal static class RelayVerb
         return (listen, tcp ? listen : null, [], null);
     }
 
-    /// <summary>The UDP relays need the server's address up front: a name is looked up once, through the program's resolver.</summary>
+    /// <summary>
+    /// The server the UDP relays send to, its address found at start (a name through the program's resolver, and
+    /// looked up again as its answer expires: <see cref="UdpServerAddress"/>).
+    /// </summary>
+    private static async Task<UdpServerAddress> UdpServerAsync(System.Net.EndPoint server, IDnsResolver? resolver, CancellationToken stop)
+    {
+        var address = await ResolveServerAsync(server, resolver, stop).ConfigureAwait(false);
+        return server is System.Net.DnsEndPoint dns ? new UdpServerAddress(dns.Host, address, resolver!, TimeProvider.System) : new UdpServerAddress(address);
+    }
+
+    /// <summary>The server's address up front: a name is looked up through the program's resolver.</summary>
     private static async Task<IPEndPoint> ResolveServerAsync(System.Net.EndPoint server, IDnsResolver? resolver, CancellationToken stop)
     {
         if (server is IPEndPoint ip)

@@ -20,7 +20,7 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
     private readonly RelayOptions _options;
-    private readonly IPEndPoint _server;
+    private readonly UdpServerAddress _server;
     private readonly IScheduler _scheduler;
     private readonly TimeProvider _time;
     private UdpListenLoop? _listener;
@@ -28,10 +28,16 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
     private Udp2022ClientSessions? _sessions;
 
     public LocalUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler, TimeProvider? time = null)
+        : this(options, new UdpServerAddress(server), scheduler, time)
+    {
+    }
+
+    /// <param name="server">The server's address, followed when a server given by name moves.</param>
+    public LocalUdpRelay(RelayOptions options, UdpServerAddress server, IScheduler scheduler, TimeProvider? time = null)
     {
         _time = time ?? TimeProvider.System;
         _options = options;
-        _server = DualStack.Unmapped(server); // ::ffff:a.b.c.d is reached as a.b.c.d: .NET's IPv6 sockets are IPv6-only
+        _server = server;
         _scheduler = scheduler;
         Associations = new UdpAssociations(ended => _nat?.RemoveWhere(ended.Contains));
     }
@@ -57,9 +63,10 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(addSocks5, s_propagate);
         addSocks5.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable<IPEndPoint>(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, static client => client, _ => UdpSockets.ToServer(_server, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local",
+        _nat = new UdpNatTable<IPEndPoint>(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, static client => client, _ => UdpSockets.ToServer(_server.Address, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local",
             admits: Associations.Attach, // asked again as an entry would be made (the association may have ended since), which attaches the client to one
             removed: Associations.Detach); // an entry that expires lets go of its client port
+        _server.Changed += _ => _nat?.RemoveWhere(static _ => true); // their sockets are connected to the old address: the next datagrams open new ones
 
         // Out, in flow order.
         var trimSocks5 = UdpHeaderStages.TrimSocks5(udp, loop);

@@ -16,13 +16,19 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// back: NAT entry receive ─► [decrypt] ─► [strip header] ─► [send to the client]
 /// </code>
 /// </summary>
-internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler, TimeProvider? time = null) : IAsyncDisposable
+/// <param name="server">The server's address, followed when a server given by name moves.</param>
+internal sealed class TunnelUdpRelay(RelayOptions options, UdpServerAddress server, IScheduler scheduler, TimeProvider? time = null) : IAsyncDisposable
 {
     private static readonly DataflowLinkOptions s_propagate = new() { PropagateCompletion = true };
-    private readonly IPEndPoint _server = DualStack.Unmapped(server); // ::ffff:a.b.c.d is reached as a.b.c.d: .NET's IPv6 sockets are IPv6-only
+    private readonly UdpServerAddress _server = server;
     private UdpListenLoop? _listener;
     private UdpNatTable<IPEndPoint>? _nat;
     private Udp2022ClientSessions? _sessions;
+
+    public TunnelUdpRelay(RelayOptions options, IPEndPoint server, IScheduler scheduler, TimeProvider? time = null)
+        : this(options, new UdpServerAddress(server), scheduler, time)
+    {
+    }
 
     public IPEndPoint LocalEndPoint => _listener!.LocalEndPoint;
 
@@ -42,7 +48,8 @@ internal sealed class TunnelUdpRelay(RelayOptions options, IPEndPoint server, IS
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         decrypt.LinkTo(stripHeader, s_propagate);
         stripHeader.LinkTo(toClient, s_propagate);
-        _nat = new UdpNatTable<IPEndPoint>(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static client => client, _ => UdpSockets.ToServer(_server, options.OutboundInterface, options.OutboundAddress), decrypt, _listener.Loop, "tunnel");
+        _nat = new UdpNatTable<IPEndPoint>(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static client => client, _ => UdpSockets.ToServer(_server.Address, options.OutboundInterface, options.OutboundAddress), decrypt, _listener.Loop, "tunnel");
+        _server.Changed += _ => _nat?.RemoveWhere(static _ => true); // their sockets are connected to the old address: the next datagrams open new ones
 
         // Out, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop, options.TunnelDestination!.Value);

@@ -17,16 +17,19 @@ internal static class UdpSendStages
 {
     /// <summary>
     /// Out through the NAT entry of the datagram's client (<paramref name="keyOf"/>: its address, or a 2022 server's
-    /// session): to the server (local, tunnel: connected socket) or to <see cref="Datagram.Resolved"/> (server). A new entry that cannot be opened (no socket left, or the event loop
+    /// session): to the server (local, tunnel: connected socket; <see cref="UdpServerAddress.Current"/>, asked before the
+    /// entry, so that an address that changed has closed the entries of the old one) or to <see cref="Datagram.Resolved"/>
+    /// (server). A new entry that cannot be opened (no socket left, or the event loop
     /// cannot watch it: <see cref="IOException"/>) costs this datagram only, as does one the table does not admit (local:
     /// the client's association ended while the datagram was on its way).
     /// </summary>
-    public static ActionBlock<Datagram> ThroughNat<TKey>(StageOptions options, TaskScheduler loop, UdpNatTable<TKey> nat, Func<Datagram, TKey> keyOf, IPEndPoint? server)
+    public static ActionBlock<Datagram> ThroughNat<TKey>(StageOptions options, TaskScheduler loop, UdpNatTable<TKey> nat, Func<Datagram, TKey> keyOf, UdpServerAddress? server)
         where TKey : notnull =>
         new(datagram =>
         {
             try
             {
+                var to = server?.Current ?? datagram.Resolved!;
                 if (nat.GetOrAdd(keyOf(datagram)) is not { } entry)
                 {
                     UdpCounters.Drop(datagram, "association ended");
@@ -34,7 +37,7 @@ internal static class UdpSendStages
                 }
 
                 entry.CountOut();
-                TrafficTotal.Add(entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, server ?? datagram.Resolved!)));
+                TrafficTotal.Add(entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, to)));
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)

@@ -9,7 +9,8 @@ namespace Shadowsocks.Pipeline.Tests.Core.Dns;
 /// <summary>
 /// A real dnsmasq on a loopback port with records of its own, authoritative for <c>.test</c> (unknown names there
 /// are NXDOMAIN; text-only.test has a TXT record and no address; names outside <c>.test</c> are REFUSED: it has no
-/// upstream). A missing dnsmasq fails the tests loudly: CI installs dnsmasq-base.
+/// upstream). A missing dnsmasq fails the tests loudly: CI installs dnsmasq-base. Names of a test's own go in its
+/// hosts file (<see cref="SetHosts"/>), with <c>localTtl</c> as their TTL.
 /// </summary>
 internal sealed class DnsmasqFixture : IDisposable
 {
@@ -18,12 +19,13 @@ internal sealed class DnsmasqFixture : IDisposable
     private readonly Process _process;
     private readonly string _hostsFile;
 
-    public DnsmasqFixture()
+    /// <param name="localTtl">The TTL of the hosts file's names (and of the <c>--host-record</c> ones without their own), in seconds.</param>
+    public DnsmasqFixture(int localTtl = 300)
     {
         var path = new[] { "/usr/sbin/dnsmasq", "/usr/bin/dnsmasq", "/sbin/dnsmasq" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("dnsmasq not found: apt-get install dnsmasq-base (.ci/run does)");
         _hostsFile = Path.GetTempFileName();
-        File.WriteAllLines(_hostsFile, Enumerable.Range(1, 12).Select(i => $"10.20.0.{i} many.test"));
+        File.WriteAllLines(_hostsFile, ManyTest);
         for (var attempt = 0; ; attempt++)
         {
             Port = LoopbackPorts.Next(); // dnsmasq binds UDP and TCP
@@ -32,7 +34,7 @@ internal sealed class DnsmasqFixture : IDisposable
             {
                 "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root", "--pid-file=",
                 $"--port={Port.ToString(CultureInfo.InvariantCulture)}", "--listen-address=127.0.0.1", "--bind-interfaces",
-                "--local=/test/", $"--addn-hosts={_hostsFile}", "--local-ttl=300",
+                "--local=/test/", $"--addn-hosts={_hostsFile}", $"--local-ttl={localTtl.ToString(CultureInfo.InvariantCulture)}",
                 "--host-record=a.test,10.1.2.3", "--host-record=v6.test,fd00::1", "--host-record=dual.test,10.1.2.4,fd00::4",
                 "--host-record=short.test,10.9.9.9,1", $"--host-record={Web},127.0.0.1",
                 "--cname=alias.test,chain.test", "--cname=chain.test,a.test", "--txt-record=text-only.test,nothing",
@@ -61,6 +63,18 @@ internal sealed class DnsmasqFixture : IDisposable
 
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
 
+    /// <summary>
+    /// Replaces the test's own hosts lines (<c>ADDRESS NAME</c>; many.test stays) and has dnsmasq read them again
+    /// (SIGHUP: it also clears its cache). It answers with them a moment later: wait for what they change.
+    /// </summary>
+    public void SetHosts(params string[] lines)
+    {
+        File.WriteAllLines(_hostsFile, [.. ManyTest, .. lines]);
+        using var hangUp = Process.Start("kill", ["-HUP", _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        hangUp.WaitForExit();
+        Assert.Equal(0, hangUp.ExitCode);
+    }
+
     public void Dispose()
     {
         try
@@ -76,6 +90,8 @@ internal sealed class DnsmasqFixture : IDisposable
         _process.Dispose();
         File.Delete(_hostsFile);
     }
+
+    private static IEnumerable<string> ManyTest => Enumerable.Range(1, 12).Select(i => $"10.20.0.{i} many.test");
 
     /// <summary>Asks for a.test until dnsmasq answers (it answers as soon as it listens).</summary>
     private bool WaitReady()

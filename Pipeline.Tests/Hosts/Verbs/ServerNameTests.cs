@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Hosts;
 using Shadowsocks.Pipeline.Tests.Core.Dns;
@@ -55,6 +56,49 @@ public sealed class ServerNameTests
         var payload = RandomNumberGenerator.GetBytes(700);
         await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
         Assert.Equal(payload, await client.ReceiveAsync(cancel.Token));
+    }
+
+    [Fact]
+    public async Task TunnelWithUdp_FollowsTheServerNameToItsNewAddress_WithinItsTtl()
+    {
+        // The UDP side looked the name up once, at start, and kept the address: a server on a dynamic DNS name lost
+        // UDP when its address changed, until a restart, while TCP followed it. Two servers on one port, at the
+        // name's old and new address; the old one stops as the name moves.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var dnsmasq = new DnsmasqFixture(localTtl: 1);
+        dnsmasq.SetHosts("127.0.0.2 moving.test");
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var environment = new Dictionary<string, string>();
+        var port = Port(LoopbackPorts.Next());
+        var (before, _) = await HostProcess.StartAsync(environment, "server", "-U", "-s", "127.0.0.2", "-p", port, "-k", "moving", "-m", "aes-256-gcm", "--forbidden-ip", "");
+        using var _ = before;
+        var (after, _) = await HostProcess.StartAsync(environment, "server", "-U", "-s", "127.0.0.3", "-p", port, "-k", "moving", "-m", "aes-256-gcm", "--forbidden-ip", "");
+        using var __ = after;
+        var (tunnel, tunnelAt) = await HostProcess.StartAsync(environment,
+            "tunnel", "-U", "-s", "moving.test", "-p", port, "-d", $"127.0.0.1:{Port(dnsmasq.Port)}", "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()),
+            "-L", $"127.0.0.1:{Port(echo.EndPoint.Port)}", "-k", "moving", "-m", "aes-256-gcm");
+        using var ___ = tunnel;
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        await client.SendToAsync("one"u8.ToArray(), SocketFlags.None, tunnelAt, cancel.Token);
+        Assert.Equal("one"u8.ToArray(), await DatagramsFrom.TryReceiveAsync(client, tunnelAt, TimeSpan.FromSeconds(30)));
+
+        await before.StopAsync(TimeSpan.FromSeconds(30));
+        dnsmasq.SetHosts("127.0.0.3 moving.test");
+
+        // From the same client (its NAT entry was made for the old address), until a datagram is answered: only the
+        // server at the new address can answer.
+        byte[]? answer = null;
+        for (var i = 0; answer is null; i++)
+        {
+            Assert.False(cancel.IsCancellationRequested, "no answer through the server at the name's new address within 60 s"); // bounds a failure only
+            var ask = System.Text.Encoding.ASCII.GetBytes($"two-{i}");
+            await client.SendToAsync(ask, SocketFlags.None, tunnelAt, cancel.Token);
+            answer = await DatagramsFrom.TryReceiveAsync(client, tunnelAt, TimeSpan.FromSeconds(1));
+        }
+
+        Assert.StartsWith("two-", System.Text.Encoding.ASCII.GetString(answer), StringComparison.Ordinal);
     }
 
     [Fact]
