@@ -134,7 +134,7 @@ internal static class RelayVerb
         PluginProcess? pluginProcess = null;
         try
         {
-            (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, udpOnly, running, stop).ConfigureAwait(false);
+            (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, udpOnly, running, log, stop).ConfigureAwait(false);
             if (plugin is not null)
             {
                 // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
@@ -450,7 +450,8 @@ internal static class RelayVerb
     /// and tunnel's TCP server is the plugin's port.
     /// </summary>
     private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound, UsersReload? Reload)> StartAsync(
-        string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, bool udpOnly, List<IAsyncDisposable> running, CancellationToken stop)
+        string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, bool udpOnly, List<IAsyncDisposable> running, ILogger log,
+        CancellationToken stop)
     {
         // Every open connection keeps one pending idle timer on this scheduler: a one-shot timer each (Rx's
         // TaskPoolScheduler's would be a Task.Delay with its own cancellation, ≈ 610 bytes), and no timer of its own
@@ -505,11 +506,12 @@ internal static class RelayVerb
         // A server given by name: the program's own resolver looks it up (TCP: per connection, the answer kept for its
         // TTL, where .NET's connect would ask the system resolver every time; UDP: here, at start, and again as the
         // answer expires, for the NAT sockets: UdpServerAddress).
+        System.Net.EndPoint[] udpServers = [relay.Server!, .. relay.FallbackServers];
         var serverNames = (tcp && new[] { tcpRelay.Server! }.Concat(tcpRelay.FallbackServers).Any(s => s is System.Net.DnsEndPoint))
-            || (udp && relay.Server is System.Net.DnsEndPoint)
+            || (udp && udpServers.Any(s => s is System.Net.DnsEndPoint))
             ? OpenResolver()
             : null;
-        var serverEndPoint = udp ? await UdpServerAsync(relay.Server!, serverNames, stop).ConfigureAwait(false) : null;
+        var serverEndPoint = udp ? await UdpServerAsync(udpServers, serverNames, log, stop).ConfigureAwait(false) : null;
 
         if (verb == "local")
         {
@@ -551,13 +553,36 @@ internal static class RelayVerb
     }
 
     /// <summary>
-    /// The server the UDP relays send to, its address found at start (a name through the program's resolver, and
-    /// looked up again as its answer expires: <see cref="UdpServerAddress"/>).
+    /// The server the UDP relays send to: the first, in order, whose address is found (a name through the program's
+    /// resolver, looked up again as its answer expires: <see cref="UdpServerAddress"/>). A server whose name does not
+    /// resolve at start is passed over for the next, with one line saying which server UDP goes to (TCP tries them all
+    /// for each connection); when none resolves, the first one's reason stops the program.
     /// </summary>
-    private static async Task<UdpServerAddress> UdpServerAsync(System.Net.EndPoint server, IDnsResolver? resolver, CancellationToken stop)
+    private static async Task<UdpServerAddress> UdpServerAsync(System.Net.EndPoint[] servers, IDnsResolver? resolver, ILogger log, CancellationToken stop)
     {
-        var address = await ResolveServerAsync(server, resolver, stop).ConfigureAwait(false);
-        return server is System.Net.DnsEndPoint dns ? new UdpServerAddress(dns.Host, address, resolver!, TimeProvider.System) : new UdpServerAddress(address);
+        ServerLookupException? first = null;
+        foreach (var server in servers)
+        {
+            IPEndPoint address;
+            try
+            {
+                address = await ResolveServerAsync(server, resolver, stop).ConfigureAwait(false);
+            }
+            catch (ServerLookupException e)
+            {
+                first ??= e;
+                continue;
+            }
+
+            if (first is not null)
+            {
+                log.LogWarning("udp: {Failure}; UDP goes to the next server that resolves, {Server}", first.Message, ServerFailover.Name(server));
+            }
+
+            return server is System.Net.DnsEndPoint dns ? new UdpServerAddress(dns.Host, address, resolver!, TimeProvider.System) : new UdpServerAddress(address);
+        }
+
+        throw first!;
     }
 
     /// <summary>The server's address up front: a name is looked up through the program's resolver.</summary>

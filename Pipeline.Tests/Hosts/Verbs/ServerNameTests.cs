@@ -102,6 +102,32 @@ public sealed class ServerNameTests
     }
 
     [Fact]
+    public async Task LocalWithUdp_AndAFirstServerWhoseNameDoesNotResolve_UsesTheNextForUdp_AndSaysSo()
+    {
+        // With -u the first server's name was looked up at start and, not found, stopped the program, even though the
+        // next server resolves and TCP would go through it.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var dnsmasq = new DnsmasqFixture();
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var environment = new Dictionary<string, string>();
+        var (server, serverAt) = await HostProcess.StartAsync(environment,
+            "server", "-u", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "fallback", "-m", "aes-256-gcm", "--forbidden-ip", "");
+        using var _ = server;
+        var (local, localAt) = await HostProcess.StartAsync(environment,
+            "local", "-u", "-s", "nobody.test", "-s", $"127.0.0.1:{Port(serverAt.Port)}", "-p", Port(serverAt.Port), "-d", $"127.0.0.1:{Port(dnsmasq.Port)}",
+            "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", "fallback", "-m", "aes-256-gcm");
+        using var __ = local;
+
+        Assert.True(await local.WaitForOutputAsync(
+            $"udp: cannot look up the server nobody.test: no such name (NXDOMAIN from 127.0.0.1:{Port(dnsmasq.Port)})", TimeSpan.FromSeconds(30)), local.Output);
+        Assert.Contains($"UDP goes to the next server that resolves, 127.0.0.1:{Port(serverAt.Port)}", local.Output, StringComparison.Ordinal);
+        using var client = await Socks5UdpTestClient.AssociateAsync(localAt, cancel.Token);
+        var payload = RandomNumberGenerator.GetBytes(300);
+        await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
+        Assert.Equal(payload, await client.ReceiveAsync(cancel.Token));
+    }
+
+    [Fact]
     public async Task LocalWithUdp_AndANameNobodyKnows_StopsWithOneLineNamingIt()
     {
         using var dnsmasq = new DnsmasqFixture();
