@@ -64,6 +64,9 @@ internal static class PipelineTelemetry
     public static readonly Counter<long> TelemetryExportFailures = Meter.CreateCounter<long>("pipeline.telemetry_export_failures", "{export}",
         "OTLP exports (a batch of spans or metrics) the collector did not take, by pipeline.reason: the signal, the endpoint and why (a socket error, an HTTP or gRPC status, timed out).");
 
+    public static readonly Counter<long> TraceFileFailures = Meter.CreateCounter<long>("pipeline.trace_file_failures", "{export}",
+        "Batches of spans that could not be written to the trace file (--traces) and were dropped, by pipeline.reason: the error (a full disk, a quota).");
+
     public static readonly Counter<long> StageFaults = Meter.CreateCounter<long>("pipeline.stage_faults", "{connection}", "Connections failed because a shared stage's work threw unexpectedly (a bug: the stage went on serving the others), by stage.");
 
     public static readonly Counter<long> LoopHandlerFailures = Meter.CreateCounter<long>("pipeline.loop.handler_failures", "{failure}", "Readiness handlers on an event loop that threw (a bug: the loop went on serving the other sockets).");

@@ -18,7 +18,8 @@ namespace Shadowsocks.Pipeline.Hosts.Logging;
 /// <item><see cref="ForbiddenDestination"/>: a server asked for a destination on its forbidden list;</item>
 /// <item><see cref="OutOfFiles"/>: the process ran out of file descriptors (accepts put off; connections failed);</item>
 /// <item><see cref="TelemetryExport"/>: the OTLP collector is not there or does not take the exports (nothing
-/// reaches Jaeger).</item>
+/// reaches Jaeger);</item>
+/// <item><see cref="TraceFile"/>: the trace file cannot be written (a full disk).</item>
 /// </list>
 /// </summary>
 internal sealed class FailureWarning : IDisposable
@@ -99,6 +100,15 @@ internal sealed class FailureWarning : IDisposable
         logger, time, "pipeline.telemetry_export_failures",
         static detail => $"cannot export {detail}; check telemetry.otlp_endpoint and otlp_protocol (or OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL) and that the collector runs; later failures: one line a minute at most",
         static (count, detail) => $"{count} more telemetry exports failed since the last such line; the latest: {detail}");
+
+    /// <summary>
+    /// Batches of spans the trace file (<c>--traces</c>) could not take (<c>pipeline.trace_file_failures</c>): a full
+    /// disk, a quota. They are dropped and the relay goes on. Its reason is the error, which names the file.
+    /// </summary>
+    public static FailureWarning TraceFile(ILogger logger, TimeProvider time) => new(
+        logger, time, "pipeline.trace_file_failures",
+        static detail => $"cannot write traces: {detail}; their spans are dropped and the relay goes on; free space there or give --traces (telemetry.traces) another folder; later failures: one line a minute at most",
+        static (count, detail) => $"{count} more batches of spans could not be written to the trace file since the last such line; the latest: {detail}");
 
     private static bool OutOfMemory(string? reason) => reason == nameof(System.Net.Sockets.SocketError.NoBufferSpaceAvailable);
 

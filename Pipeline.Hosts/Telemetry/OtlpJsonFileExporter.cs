@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using OpenTelemetry;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 
 namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 
@@ -10,16 +10,23 @@ namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 /// Writes finished spans as OTLP/JSON (the protobuf JSON mapping: <c>resourceSpans</c> / <c>scopeSpans</c>,
 /// lowercase hex ids, nanosecond times as strings), one export batch per line, into a file that Jaeger's UI opens
 /// through Search → Upload.
+/// <para>
+/// A batch that cannot be written (a full disk, a quota, an I/O error) is dropped and counted in
+/// <see cref="PipelineTelemetry.TraceFileFailures"/> (the default-level warning
+/// <see cref="Logging.FailureWarning.TraceFile"/>); what it had written of its line is cut off again, so every line of
+/// the file stays one whole batch. It used to throw on the exporter's thread, which ended the process.
+/// </para>
 /// </summary>
 internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
 {
-    private readonly StreamWriter _writer;
+    /// <summary>Unbuffered: each batch is one write of its whole line, and a failed one leaves nothing behind to retry.</summary>
+    private readonly FileStream _file;
     private readonly string _serviceName;
 
     public OtlpJsonFileExporter(string path, string serviceName)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read), new UTF8Encoding(false));
+        _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
         _serviceName = serviceName;
         FilePath = path;
     }
@@ -68,33 +75,50 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
             json.WriteEndObject();
         }
 
-        lock (_writer)
+        buffer.WriteByte((byte)'\n');
+        lock (_file)
         {
-            _writer.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
-            _writer.Flush();
+            var before = _file.CanSeek ? _file.Position : -1;
+            try
+            {
+                _file.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+                return ExportResult.Success;
+            }
+            catch (IOException e)
+            {
+                Truncate(before);
+                PipelineTelemetry.TraceFileFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, e.Message.TrimEnd('.')));
+                return ExportResult.Failure;
+            }
         }
-
-        return ExportResult.Success;
-    }
-
-    protected override bool OnShutdown(int timeoutMilliseconds)
-    {
-        lock (_writer)
-        {
-            _writer.Flush();
-        }
-
-        return true;
     }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            _writer.Dispose();
+            _file.Dispose();
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>Cuts off the part of a line a failed write left (shrinking a file needs no space).</summary>
+    private void Truncate(long length)
+    {
+        if (length < 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _file.SetLength(length);
+        }
+        catch (IOException)
+        {
+            // The file cannot be shrunk either: the next line starts after the broken one.
+        }
     }
 
     private static Dictionary<(string Name, string? Version), List<Activity>> Group(in Batch<Activity> batch)

@@ -128,6 +128,7 @@ internal static class RelayVerb
         using var forbiddenDestinations = verb == "server" ? FailureWarning.ForbiddenDestination(log, TimeProvider.System) : null;
         using var outOfFiles = FailureWarning.OutOfFiles(log, TimeProvider.System, openFiles);
         using var telemetryExport = telemetry.OtlpDescription is null ? null : FailureWarning.TelemetryExport(log, TimeProvider.System);
+        using var traceFileFailures = telemetry.TraceFile is null ? null : FailureWarning.TraceFile(log, TimeProvider.System);
         var running = new List<IAsyncDisposable>();
         IPEndPoint bound;
         IPEndPoint[] moreBound = [];

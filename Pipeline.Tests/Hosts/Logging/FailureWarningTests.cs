@@ -75,6 +75,24 @@ public sealed class FailureWarningTests
     }
 
     [Fact]
+    public void ATraceFileThatCannotBeWritten_IsNamedWithItsError_AndSaysTheRelayGoesOn()
+    {
+        var clock = new ManualTimeProvider();
+        var logger = new LinesLogger(LogLevel.Warning);
+        using var log = FailureWarning.TraceFile(logger, clock);
+
+        log.Count(1, "No space left on device : '/var/log/ss/shadowsocks-server-1.json'");
+        log.Count(1, "No space left on device : '/var/log/ss/shadowsocks-server-1.json'");
+        var first = Assert.Single(logger.Lines);
+        Assert.Matches("^cannot write traces: .+; their spans are dropped and the relay goes on; free space there or give --traces \\(telemetry.traces\\) another folder; later failures: one line a minute at most$", first);
+
+        clock.Advance(FailureWarning.Interval);
+        log.Count(1, "Disk quota exceeded : '/var/log/ss/shadowsocks-server-1.json'");
+        Assert.Equal(2, logger.Lines.Count);
+        Assert.Matches("^[0-9]+ more batches of spans could not be written to the trace file since the last such line; the latest: .+$", logger.Lines[1]);
+    }
+
+    [Fact]
     public void RunningOutOfFileDescriptors_IsSaid_WithTheLimitAndHowToRaiseIt()
     {
         var logger = new LinesLogger(LogLevel.Warning);

@@ -133,6 +133,52 @@ public sealed partial class TraceFileTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A disk that is full (here /dev/full, which fails every write with ENOSPC) loses the batch, which is counted for
+    /// the default-level warning; the exporter does not throw (it did, on the batch processor's thread, and the
+    /// process ended: a server whose trace folder filled up stopped relaying).
+    /// </summary>
+    [Fact]
+    public void Export_OnAFullDisk_DropsTheBatchAndCountsIt_WithoutThrowing()
+    {
+        var reasons = new List<string>();
+        using var failures = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = static (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == PipelineTelemetry.Name && instrument.Name == "pipeline.trace_file_failures")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        failures.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == TagNames.Reason)
+                {
+                    lock (reasons)
+                    {
+                        reasons.Add(Convert.ToString(tag.Value, CultureInfo.InvariantCulture)!);
+                    }
+                }
+            }
+        });
+        failures.Start();
+
+        using var exporter = new OtlpJsonFileExporter("/dev/full", "shadowsocks");
+        using var span = new Activity("full disk").Start();
+        span.Stop();
+        var result = exporter.Export(new OpenTelemetry.Batch<Activity>([span], 1));
+
+        Assert.Equal(OpenTelemetry.ExportResult.Failure, result);
+        lock (reasons)
+        {
+            Assert.Contains(reasons, r => r.Contains("/dev/full", StringComparison.Ordinal));
+        }
+    }
+
     /// <summary>An attribute's value as text (OTLP/JSON writes 64-bit integers as strings).</summary>
     private static string? Attribute(JsonElement span, string key)
     {
