@@ -37,7 +37,23 @@ internal static class DemoVerb
             throw new UsageException(methodError!);
         }
 
-        using var telemetry = TelemetrySetup.Start("demo", new TelemetrySettings(args.Value(Flags.Traces) ?? DefaultTracesDirectory, null, null));
+        var traces = args.Value(Flags.Traces);
+        TelemetrySetup telemetrySetup;
+        try
+        {
+            telemetrySetup = TelemetrySetup.Start("demo", new TelemetrySettings(traces ?? DefaultTracesDirectory, null, null));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // As local and server say it; it threw out of the verb (a stack trace), also for the default folder in a
+            // working directory this user cannot write.
+            error.WriteLine(traces is null
+                ? $"shadowsocks: demo: cannot write a trace file in {Path.GetFullPath(DefaultTracesDirectory)} (the default of --traces): {e.Message.TrimEnd('.')}; run it from a folder you can write, or give --traces DIR"
+                : $"shadowsocks: --traces: cannot write a trace file in {traces}: {e.Message.TrimEnd('.')}; give a writable folder");
+            return ExitCodes.Usage;
+        }
+
+        using var telemetry = telemetrySetup;
         var key = RandomNumberGenerator.GetBytes(cipher.KeySize == 0 ? 16 : cipher.KeySize);
         var serverOptions = new RelayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Cipher = cipher, MasterKey = key };
         var scheduler = new TimeProviderScheduler(TimeProvider.System);

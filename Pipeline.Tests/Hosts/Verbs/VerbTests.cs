@@ -60,8 +60,10 @@ public sealed class VerbTests
         }
     }
 
-    [Fact]
-    public async Task TracesIntoAFile_ExitsTwoWithOneLine_BeforeAnyPortOpens()
+    [Theory]
+    [InlineData("server", "-s", "127.0.0.1", "-p", "1", "-k", "x")]
+    [InlineData("demo", "--check")] // it threw out of the demo too, after the relays had passed
+    public async Task TracesIntoAFile_ExitsTwoWithOneLine_BeforeAnyPortOpens(params string[] verbAndFlags)
     {
         // A trace folder that is a file threw out of the verb: a stack trace and exit code 134.
         var notAFolder = Path.GetTempFileName();
@@ -69,12 +71,12 @@ public sealed class VerbTests
         {
             var output = new StringWriter();
             var error = new StringWriter();
-            Assert.Equal(2, await Program.RunAsync(
-                ["server", "-s", "127.0.0.1", "-p", "1", "-k", "x", "--traces", notAFolder], output, error, CancellationToken.None));
+            Assert.Equal(2, await Program.RunAsync([.. verbAndFlags, "--traces", notAFolder], output, error, CancellationToken.None));
             var text = error.ToString().TrimEnd();
             Assert.StartsWith($"shadowsocks: --traces: cannot write a trace file in {notAFolder}:", text);
             Assert.DoesNotContain('\n', text);
             Assert.DoesNotContain("listening", output.ToString());
+            Assert.DoesNotContain("demo:", output.ToString());
         }
         finally
         {
