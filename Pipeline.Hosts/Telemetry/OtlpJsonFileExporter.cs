@@ -43,7 +43,7 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
             json.WriteStartObject();
             json.WriteStartObject("resource");
             json.WriteStartArray("attributes");
-            WriteAttribute(json, "service.name", _serviceName);
+            WriteResource(json);
             json.WriteEndArray();
             json.WriteEndObject();
             json.WriteStartArray("scopeSpans");
@@ -101,6 +101,26 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// The provider's resource (<c>service.name</c>, <c>service.instance.id</c>: the role and process, which tell a
+    /// local's spans from its server's when both files are opened together, and the SDK's <c>telemetry.sdk.*</c>), as
+    /// the OTLP exporter sends it; only <c>service.name</c> before.
+    /// </summary>
+    private void WriteResource(Utf8JsonWriter json)
+    {
+        var named = false;
+        foreach (var attribute in ParentProvider?.GetResource().Attributes ?? [])
+        {
+            WriteAttribute(json, attribute.Key, attribute.Value);
+            named |= attribute.Key == "service.name";
+        }
+
+        if (!named)
+        {
+            WriteAttribute(json, "service.name", _serviceName);
+        }
     }
 
     /// <summary>Cuts off the part of a line a failed write left (shrinking a file needs no space).</summary>

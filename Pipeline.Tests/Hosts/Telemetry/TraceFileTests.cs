@@ -71,8 +71,11 @@ public sealed partial class TraceFileTests : IDisposable
             using var document = JsonDocument.Parse(line);
             foreach (var resourceSpans in document.RootElement.GetProperty("resourceSpans").EnumerateArray())
             {
-                Assert.Contains(resourceSpans.GetProperty("resource").GetProperty("attributes").EnumerateArray(),
-                    a => a.GetProperty("key").GetString() == "service.name");
+                // The provider's resource: the service, and the role and process that tell a local's file from its server's.
+                var resource = resourceSpans.GetProperty("resource").GetProperty("attributes").EnumerateArray()
+                    .ToDictionary(a => a.GetProperty("key").GetString()!, a => a.GetProperty("value").GetProperty("stringValue").GetString());
+                Assert.Equal("shadowsocks", resource["service.name"]);
+                Assert.Equal($"test-{Environment.ProcessId}", resource.GetValueOrDefault("service.instance.id"));
                 foreach (var scopeSpans in resourceSpans.GetProperty("scopeSpans").EnumerateArray())
                 {
                     Assert.Equal("Shadowsocks.Pipeline", scopeSpans.GetProperty("scope").GetProperty("name").GetString());
