@@ -351,9 +351,9 @@ internal sealed class LayeredSettings
                 "handshake" => result with { Handshake = Stage(stage, result.Handshake) },
                 "resolve" => result with { Resolve = Stage(stage, result.Resolve) },
                 "connect" => result with { Connect = Stage(stage, result.Connect) },
-                "encrypt" => result with { Encrypt = Stage(stage, result.Encrypt) },
-                "decrypt" => result with { Decrypt = Stage(stage, result.Decrypt) },
-                "forward" => result with { Forward = Stage(stage, result.Forward) },
+                "encrypt" => result with { Encrypt = Stage(stage, result.Encrypt, perConnection: true) },
+                "decrypt" => result with { Decrypt = Stage(stage, result.Decrypt, perConnection: true) },
+                "forward" => result with { Forward = Stage(stage, result.Forward, perConnection: true) },
                 "udp" => result with { Udp = Stage(stage, result.Udp) },
                 _ => throw new UsageException($"{Label(stage.Path)} unknown stage; one of handshake, resolve, connect, encrypt, decrypt, forward, udp (or read_budget_mib)"),
             };
@@ -366,7 +366,12 @@ internal sealed class LayeredSettings
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
 
-    private StageOptions Stage(IConfigurationSection stage, StageOptions current)
+    /// <summary>
+    /// One stage's fields. A per-connection stage (<paramref name="perConnection"/>: encrypt, decrypt, forward) works on
+    /// one chunk at a time so that a stream stays in order: a <c>max_parallelism</c> other than 1 is refused (it was
+    /// taken without a word, run as 1, and yet shown by <c>-v</c> and on the spans as if in effect).
+    /// </summary>
+    private StageOptions Stage(IConfigurationSection stage, StageOptions current, bool perConnection = false)
     {
         if (stage.Value is { Length: > 0 })
         {
@@ -384,6 +389,11 @@ internal sealed class LayeredSettings
             }
 
             var value = Int(field.Path, 1, 1_000_000) ?? throw new UsageException($"{Label(field.Path)} expected a whole number from 1 to 1000000");
+            if (perConnection && key == "max_parallelism" && value != 1)
+            {
+                throw new UsageException($"{Label(field.Path)} '{value}': a per-connection stage works on one chunk at a time, so that a stream's chunks stay in order; give 1 or leave it out (bounded_capacity sets the chunks in flight)");
+            }
+
             result = key == "max_parallelism" ? result with { MaxParallelism = value } : result with { BoundedCapacity = value };
         }
 

@@ -91,6 +91,8 @@ public sealed class LayeredSettingsTests : IDisposable
         { [], """{ "pipeline": { "encrypt": { "bounded_capacity": 0 } } }""", [], "pipeline.encrypt.bounded_capacity: in FILE, '0' is not a number from 1 to 1000000" },
         { [], "", new() { ["SHADOWSOCKS_PIPELINE__UDP__MAX_PARALLELISM"] = "0" }, "SHADOWSOCKS_PIPELINE__UDP__MAX_PARALLELISM: '0' is not a number" },
         { [], """{ "pipeline": 4 }""", [], "pipeline: in FILE, expected an object of stages" },
+        { [], """{ "pipeline": { "encrypt": { "max_parallelism": 4 } } }""", [], "pipeline.encrypt.max_parallelism: in FILE, '4': a per-connection stage works on one chunk at a time, so that a stream's chunks stay in order; give 1 or leave it out" },
+        { [], "", new() { ["SHADOWSOCKS_PIPELINE__FORWARD__MAX_PARALLELISM"] = "2" }, "SHADOWSOCKS_PIPELINE__FORWARD__MAX_PARALLELISM: '2': a per-connection stage works on one chunk at a time" },
         { [], """{ "pipeline": { "connect": { "max_paralelism": "x" } } }""", [], "pipeline.connect.max_paralelism: in FILE, unknown setting; use max_parallelism or bounded_capacity" },
         { [], """[ 1, 2 ]""", [], "-c FILE: not a valid config file" },
         { [], """{ "server_port": 8388, """, [], "-c FILE: not a valid config file" },
