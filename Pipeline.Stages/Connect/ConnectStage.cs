@@ -43,7 +43,19 @@ internal static class ConnectStage
             {
                 var (socket, server) = await servers.ConnectAsync(open, session.Cancellation.Token).ConfigureAwait(false);
                 session.Remote = socket;
-                span?.SetTag(TagNames.NetworkPeerAddress, ServerFailover.Name(server));
+                if (span is not null)
+                {
+                    // The address and port the socket reached, as the semantic conventions name them (and as the
+                    // server's connect span has them); it was the configured name:port in the address alone.
+                    var (address, port) = (socket.RemoteEndPoint ?? server) switch
+                    {
+                        IPEndPoint reached => (DualStack.Unmapped(reached.Address).ToString(), reached.Port),
+                        DnsEndPoint named => (named.Host, named.Port),
+                        var other => (other.ToString()!, 0),
+                    };
+                    span.SetTag(TagNames.NetworkPeerAddress, address);
+                    span.SetTag(TagNames.NetworkPeerPort, port);
+                }
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
                 or Polly.CircuitBreaker.BrokenCircuitException)
@@ -122,6 +134,7 @@ internal static class ConnectStage
                             .ConfigureAwait(false);
                     session.Remote = socket;
                     span?.SetTag(TagNames.NetworkPeerAddress, order[index].ToString());
+                    span?.SetTag(TagNames.NetworkPeerPort, port);
                     return session;
                 }
                 catch (SocketException e)

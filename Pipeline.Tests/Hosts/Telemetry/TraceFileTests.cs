@@ -26,6 +26,7 @@ public sealed partial class TraceFileTests : IDisposable
         await using var first = new EchoDestination();
         await using var second = new EchoDestination();
         string file;
+        int serverPort;
 
         // This test's connections' root spans (two on each side), counted as they end.
         var ports = new[] { first, second }.Select(d => d.EndPoint.Port.ToString(CultureInfo.InvariantCulture)).ToHashSet();
@@ -46,6 +47,7 @@ public sealed partial class TraceFileTests : IDisposable
         {
             file = telemetry.TraceFile!;
             await using var chain = RelayChain.Start("aes-256-gcm");
+            serverPort = chain.Server.LocalEndPoint.Port;
             foreach (var destination in new[] { first, second }) // two connections: two traces, neither inside the other
             {
                 var (socket, reply) = await Socks5TestClient.ConnectAsync(chain.Local.LocalEndPoint, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
@@ -121,7 +123,16 @@ public sealed partial class TraceFileTests : IDisposable
                 var tuning = stage == "wait_for_bytes" ? "^-1$" : "^[1-9][0-9]*$"; // unbounded: max_connections bounds it
                 Assert.Matches(tuning, Attribute(child, "pipeline.stage.max_parallelism"));
                 Assert.Matches(tuning, Attribute(child, "pipeline.stage.bounded_capacity"));
-                if (stage.StartsWith("relay.", StringComparison.Ordinal))
+                if (stage == "connect")
+                {
+                    // Where the socket went, as the semantic conventions split it: an address alone, and its port (the
+                    // local's span had the server's "127.0.0.1:port" as the address, and no port).
+                    var port = root == "local connection" ? serverPort : destination.EndPoint.Port;
+                    Assert.Equal("127.0.0.1", Attribute(child, "network.peer.address"));
+                    Assert.Equal(port.ToString(CultureInfo.InvariantCulture), Attribute(child, "network.peer.port"));
+                }
+
+                                if (stage.StartsWith("relay.", StringComparison.Ordinal))
                 {
                     // A direction's span stands for its per-connection stages: the cipher stage's tuning and the forward stage's.
                     Assert.Contains(Attribute(child, "pipeline.cipher_stage"), new[] { "encrypt", "decrypt" });
