@@ -215,7 +215,7 @@ internal static class RelayVerb
             relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds,
             udp ? $"udp_max_associations {relay.UdpMaxAssociations}, " : "", // as fitted to the open-file limit; without UDP, none
             relay.MaxConnections, relay.HandshakeTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds,
-            verb == "server" ? $"forbidden_ip {relay.Forbidden}, " : "", openFiles); // only a server has destinations to forbid
+            verb == "server" ? $"forbidden_ip {(relay.Forbidden.ToString() is { Length: > 0 } forbidden ? forbidden : "none")}, " : "", openFiles); // only a server has destinations to forbid
 
         output.Flush();
         using var manager = settings.ManagerAddress is { } managerAddress ? new ManagerReport(managerAddress, bound.Port, TimeProvider.System) : null;

@@ -58,7 +58,7 @@ public sealed class VerboseLoggingTests
         Assert.Matches($@"(?m)^{Stamp} DEBUG: server connection 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:{Port(destination.EndPoint.Port)} closed after", log);
         Assert.Matches($@"(?m)^{Stamp} INFO: stopped\r?$", log);
         Assert.DoesNotContain("[0]", log, StringComparison.Ordinal);
-        Assert.Matches("limits: .*, forbidden_ip , open files", log); // given as '' on the server's command line
+        Assert.Matches("limits: .*, forbidden_ip none, open files", log); // given as '' on the server's command line
         Assert.Contains("limits: ", _local.Output, StringComparison.Ordinal);
         Assert.Matches(@"limits: .*, udp_max_associations \d+, ", _local.Output); // -u: it has UDP
         Assert.DoesNotContain("udp_max_associations", log, StringComparison.Ordinal); // TCP only: no associations to limit
