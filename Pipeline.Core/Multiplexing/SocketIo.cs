@@ -190,6 +190,29 @@ internal static class SocketIo
     }
 
     /// <summary>
+    /// Bytes sent on the socket that its peer has acknowledged (<c>tcpi_bytes_acked</c> of <c>TCP_INFO</c>, Linux 4.1+):
+    /// it grows whenever the peer takes data, however slowly, where a send blocked on a slow reader may not complete for
+    /// minutes. -1 when the socket is closed already or the kernel does not say.
+    /// </summary>
+    public static long BytesAcked(Socket socket)
+    {
+        const int IpProtocolTcp = 6;
+        const int TcpInfo = 11;
+        const int BytesAckedOffset = 120; // struct tcp_info: 8 bytes of u8 fields, 24 u32 fields, two u64 pacing rates
+        Span<byte> info = stackalloc byte[BytesAckedOffset + sizeof(long)];
+        try
+        {
+            return socket.GetRawSocketOption(IpProtocolTcp, TcpInfo, info) >= info.Length
+                ? MemoryMarshal.Read<long>(info[BytesAckedOffset..])
+                : -1;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>
     /// Bytes queued toward the socket's peer that it has not acknowledged yet (<c>SIOCOUTQ</c>): 0 once everything
     /// sent has been delivered to the peer's kernel, or -1 when the socket is closed already (or not a TCP stream).
     /// </summary>

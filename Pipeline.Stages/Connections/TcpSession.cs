@@ -276,6 +276,25 @@ internal sealed class TcpSession : IDisposable
     public Func<Socket, bool>? HoldsUndelivered { get; set; }
 
     /// <summary>
+    /// For the idle timer (<see cref="IdleTimer"/>): while bytes wait for a side's peer to take them, in the relay or in
+    /// the socket's send queue, the bytes both peers have acknowledged so far. They grow as a slow reader takes data,
+    /// while a send to it may not complete, and the pump read nothing, for longer than the timeout (or the pump read
+    /// everything, its end included, into a send queue that drains slowly). Null while nothing waits.
+    /// </summary>
+    public long? DeliveryProgress()
+    {
+        if (Remote is not { } remote)
+        {
+            return null;
+        }
+
+        var holds = HoldsUndelivered;
+        var waiting = holds?.Invoke(Client) == true || holds?.Invoke(remote) == true
+            || SocketIo.UnsentBytes(Client) > 0 || SocketIo.UnsentBytes(remote) > 0;
+        return waiting ? SocketIo.BytesAcked(Client) + SocketIo.BytesAcked(remote) : null;
+    }
+
+    /// <summary>
     /// The idle timeout: torn down as usual (a FIN each way), except that a side the relay still holds bytes for, or
     /// whose bytes wait unread in the other socket, is reset (a FIN would end a stream cut short), and a side that has
     /// reset meanwhile without its pump seeing it (held back by the other side's backpressure, it reads no more) has

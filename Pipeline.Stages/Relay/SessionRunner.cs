@@ -25,7 +25,7 @@ internal static class SessionRunner
         TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide)
     {
         PipelineTelemetry.ActiveConnections.Add(1);
-        var idle = new IdleTimer(scheduler, options.IdleTimeout, session.IdleTimedOut);
+        var idle = new IdleTimer(scheduler, options.IdleTimeout, session.IdleTimedOut, session.DeliveryProgress);
         session.ResetPatience = options.IdleTimeout;
         try
         {

@@ -63,4 +63,58 @@ public sealed class IdleTimerTests
         scheduler.AdvanceBy(s_timeout.Ticks * 2);
         Assert.Equal(0, fired);
     }
+    [Fact]
+    public void Progress_ThatMovesAtEveryWake_KeepsAConnectionWithoutReadsAlive()
+    {
+        // A relay waiting for a slow reader reads nothing (a send to it completes once in minutes), but the reader's
+        // acknowledgements grow: that is no idle connection.
+        var scheduler = new TestScheduler();
+        var fired = 0;
+        long acked = 0;
+        using var timer = new IdleTimer(scheduler, s_timeout, () => fired++, () => acked);
+
+        for (var i = 0; i < 20; i++)
+        {
+            acked += 1024;
+            scheduler.AdvanceBy(TimeSpan.FromSeconds(30).Ticks);
+        }
+
+        Assert.Equal(0, fired);
+    }
+
+    [Fact]
+    public void Progress_ThatStops_FiresWithinTwoTimeoutsOfTheLastMove()
+    {
+        var scheduler = new TestScheduler();
+        var fired = 0;
+        long acked = 0;
+        using var timer = new IdleTimer(scheduler, s_timeout, () => fired++, () => acked);
+
+        scheduler.AdvanceBy(TimeSpan.FromSeconds(10).Ticks);
+        acked = 5000; // the peer takes bytes once, then nothing more
+        scheduler.AdvanceBy((s_timeout * 2).Ticks - TimeSpan.FromSeconds(10).Ticks - 1);
+        Assert.Equal(0, fired); // seen moving at the first wake (60 s)
+        scheduler.AdvanceBy(1);
+        Assert.Equal(1, fired); // and not since
+    }
+
+    [Fact]
+    public void Progress_NothingWaiting_FiresExactlyAtTimeout()
+    {
+        // Null: nothing waits for a peer (an idle connection): no extra period.
+        var scheduler = new TestScheduler();
+        var fired = 0;
+        var asked = 0;
+        using var timer = new IdleTimer(scheduler, s_timeout, () => fired++, () =>
+        {
+            asked++;
+            return null;
+        });
+
+        scheduler.AdvanceBy(s_timeout.Ticks - 1);
+        Assert.Equal(0, fired);
+        scheduler.AdvanceBy(1);
+        Assert.Equal(1, fired);
+        Assert.Equal(1, asked);
+    }
 }
