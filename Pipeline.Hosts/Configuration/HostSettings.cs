@@ -177,7 +177,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         var acl = ReadAcl(settings, verb);
-        var plugin = LocatePlugin(settings, environment);
+        var plugin = LocatePlugin(settings, mode, environment);
         // A local's plugin connects to one server; a server's listens on all its addresses (SIP003: "a|b"), on one port.
         if (plugin is not null && (fallbackServers.Count > 0 || moreListens.Any(l => l.Port != listen.Port)))
         {
@@ -511,7 +511,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     }
 
     /// <summary>The plugin, found on PATH (or at the path given) now, so that a typo stops the start with one line.</summary>
-    private static PluginSettings? LocatePlugin(LayeredSettings settings, IReadOnlyDictionary<string, string?> environment)
+    private static PluginSettings? LocatePlugin(LayeredSettings settings, RelayMode mode, IReadOnlyDictionary<string, string?> environment)
     {
         if (settings.String("plugin") is not { Length: > 0 } program)
         {
@@ -520,8 +520,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 : null;
         }
 
+        // With -U the plugin is never started (RelayWarnings says so): one that is not installed is no reason to refuse.
         var executable = PluginSettings.Locate(program, environment.GetValueOrDefault("PATH"))
-            ?? throw new UsageException($"{settings.Label("plugin")} '{program}' {PluginNotFound(program)}");
+            ?? (mode == RelayMode.UdpOnly ? program : throw new UsageException($"{settings.Label("plugin")} '{program}' {PluginNotFound(program)}"));
         return new PluginSettings(program, executable, settings.String("plugin_opts") is { Length: > 0 } options ? options : null);
     }
 

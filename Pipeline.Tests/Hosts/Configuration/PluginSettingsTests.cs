@@ -117,4 +117,14 @@ public sealed class PluginSettingsTests : IDisposable
 
         Assert.Empty(TestSettings.Build(verb, [.. args, "-u", "--plugin", "sh"], new() { ["PATH"] = "/usr/bin:/bin" }).Warnings);
     }
+
+    [Fact]
+    public void AMissingPluginWithUdpOnly_IsNoReasonToRefuse_ItWouldNotStart()
+    {
+        var settings = TestSettings.Build("server", ["-p", "8388", "-k", "pw", "-U", "--plugin", "no-such-plugin"], new() { ["PATH"] = "/usr/bin:/bin" });
+        Assert.Equal(["--plugin: not started: UDP does not go through plugins, and the mode is udp_only (-U) (ignored); relay TCP too (-u) or remove the plugin"], settings.Warnings);
+
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-p", "8388", "-k", "pw", "-u", "--plugin", "no-such-plugin"], new() { ["PATH"] = "/usr/bin:/bin" }));
+        Assert.StartsWith("--plugin: 'no-such-plugin' is not an executable on PATH", error.Message);
+    }
 }
