@@ -295,11 +295,13 @@ internal sealed class TcpSession : IDisposable
     }
 
     /// <summary>
-    /// The idle timeout: torn down as usual (a FIN each way), except that a side the relay still holds bytes for, or
-    /// whose bytes wait unread in the other socket, is reset (a FIN would end a stream cut short), and a side that has
-    /// reset meanwhile without its pump seeing it (held back by the other side's backpressure, it reads no more) has
-    /// its reset passed on. Nothing moved for a whole idle timeout, so a reset here does not wait for delivery again
-    /// (<see cref="ResetPatience"/>).
+    /// The idle timeout: torn down as usual (a FIN each way), except that when bytes from either side did not all reach
+    /// the other (the relay holds some for it, some wait unread in the sending side's socket, or some wait unacknowledged
+    /// in the send queue toward it), both sides are reset: the receiver's stream is cut short, and the sender must learn
+    /// that what it sent was lost (a FIN toward a client that has half-closed would let its upload look complete). A side
+    /// that has reset meanwhile without its pump seeing it (held back by the other side's backpressure, it reads no
+    /// more) has its reset passed on. Nothing moved for a whole idle timeout, so a reset here does not wait for delivery
+    /// again (<see cref="ResetPatience"/>).
     /// </summary>
     public void IdleTimedOut()
     {
@@ -314,22 +316,23 @@ internal sealed class TcpSession : IDisposable
         }
         else
         {
-            // A side's stream is cut short when the relay holds bytes for it, or when bytes for it wait unread in the
-            // other socket's receive queue (the pump toward it, held back by its full send buffer, reads no more).
-            var holds = HoldsUndelivered;
-            if (holds?.Invoke(Client) == true || (Remote is { } from && Unread(from)))
+            if (Remote is { } other && (Undelivered(other, Client) || Undelivered(Client, other)))
             {
                 ResetOnClose(Client, ClientSide);
-            }
-
-            if (Remote is { } other && (holds?.Invoke(other) == true || Unread(Client)))
-            {
                 ResetOnClose(other, RemoteSide);
             }
 
             Abort();
         }
     }
+
+    /// <summary>
+    /// Whether bytes <paramref name="from"/> sent have not all reached <paramref name="to"/>: some wait unread in
+    /// <paramref name="from"/>'s receive queue (the pump toward <paramref name="to"/>, held back by its full send buffer,
+    /// reads no more), the relay holds some, or some wait in <paramref name="to"/>'s send queue, not acknowledged.
+    /// </summary>
+    private bool Undelivered(Socket from, Socket to) =>
+        Unread(from) || HoldsUndelivered?.Invoke(to) == true || SocketIo.UnsentBytes(to) > 0;
 
     /// <summary>Whether bytes wait unread in <paramref name="socket"/>'s receive queue (false once it is closed).</summary>
     private static bool Unread(Socket socket)

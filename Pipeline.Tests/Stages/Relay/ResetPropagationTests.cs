@@ -152,6 +152,46 @@ public sealed class ResetPropagationTests
     }
 
     [Fact]
+    public async Task HalfClosedClient_WhoseUploadTheDestinationDoesNotRead_IsReset_AtTheIdleTimeout()
+    {
+        // The client uploads 1 MiB through a tunnel and our server (idle timeout 1 s) to a destination that reads
+        // nothing (its receive window 4 KiB), and half-closes. The upload stays with the server, in its hands or in its
+        // send queue, and the idle timeout ends the connection: the client must learn that its upload was lost, by a
+        // reset, not a FIN after which it takes the upload for delivered (found in review: only the destination was
+        // reset). The tunnel's timeout is long: it has handed everything to the server, and passes on what it does.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.ReceiveBufferSize = 4096;
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var loopback = new IPEndPoint(IPAddress.Loopback, 0);
+        await using var server = new ServerTcpRelay(
+            RelayChain.Options("aes-256-gcm", "test-password", loopback) with { IdleTimeout = TimeSpan.FromSeconds(1) },
+            new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
+        server.Start();
+        await using var tunnel = new TunnelRelay(
+            RelayChain.Options("aes-256-gcm", "test-password", loopback, server.LocalEndPoint) with
+            {
+                IdleTimeout = TimeSpan.FromMinutes(2),
+                TunnelDestination = ShadowsocksAddress.FromEndPoint((IPEndPoint)listener.LocalEndPoint!),
+            },
+            ProgramScheduler.Instance, TimeProvider.System);
+        tunnel.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(tunnel.LocalEndPoint, cancel.Token);
+
+        await client.SendAsync(RandomNumberGenerator.GetBytes(1 << 20), SocketFlags.None, cancel.Token);
+        client.Shutdown(SocketShutdown.Send);
+        using var destination = await listener.AcceptAsync(cancel.Token);
+
+        var (received, end) = await ReadToTheEndAsync(client, cancel.Token); // the idle timeout ends it
+        Assert.Empty(received);
+        Assert.Equal(SocketError.ConnectionReset, end);
+        var (_, destinationEnd) = await ReadToTheEndAsync(destination, cancel.Token);
+        Assert.Equal(SocketError.ConnectionReset, destinationEnd);
+    }
+
+    [Fact]
     public async Task DestinationReset_WhileTheRelaysStillSendToIt_NeverReachesTheClientAsAFin()
     {
         // The client uploads, then stops; the destination stops reading and resets while the relays' sends to it are
