@@ -191,7 +191,6 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     {
         var attempt = 0;
         var first = Volatile.Read(ref _answering);
-        var failure = new StrongBox<string?>(); // why the attempt under way did not answer
         List<string>? failures = null; // each different reason, in order
         try
         {
@@ -205,10 +204,11 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                 {
                     var index = (first + attempt++) % _servers.Count;
                     var server = _servers[index];
-                    failure.Value = null;
+                    var failure = new StrongBox<string?>(); // why this attempt did not answer (its own: a query of an earlier one may still write)
 
                     // When one family's query throws (a refused port, a failed TCP retry), the other is ended with it:
-                    // Polly does not cancel an attempt's token after it throws, and its query would wait on.
+                    // Polly does not cancel an attempt's token after it throws, and its query would wait on. Both are
+                    // awaited either way, so that the other's end (its exception too) is observed within the attempt.
                     using var both = CancellationTokenSource.CreateLinkedTokenSource(token);
                     var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), token, failure);
                     var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), token, failure);
@@ -226,6 +226,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     finally
                     {
                         await both.CancelAsync().ConfigureAwait(false);
+                        await Ended(v4).ConfigureAwait(false);
+                        await Ended(v6).ConfigureAwait(false);
                     }
 
                     // Some servers refuse one type (dnsmasq's --address does for AAAA), some never answer it (the
@@ -318,6 +320,22 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         catch (OperationCanceledException) when (attempt.IsCancellationRequested)
         {
             return null;
+        }
+    }
+
+    /// <summary>
+    /// Waits for a query that may have failed to end, its exception (a refused port, or the cancellation of the query
+    /// beside it that failed first) observed: the attempt reports its first query's failure.
+    /// </summary>
+    private static async Task Ended(Task<DnsAnswer?> query)
+    {
+        try
+        {
+            await query.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Observed; the attempt's outcome is decided by the query awaited first.
         }
     }
 
