@@ -32,10 +32,8 @@ internal sealed class FailureWarning : IDisposable
     private readonly TimeProvider _time;
     private readonly Func<string?, string> _first;
     private readonly Func<long, string?, string> _later;
-    private readonly MeterListener _listener = new();
-    private long _unreported;
-    private long _lastLine;
-    private bool _logged;
+    private readonly LineThrottle _throttle = new();
+    private readonly MeterListener _listener;
 
     /// <param name="instrumentName">The counter listened to; its <see cref="TagNames.Reason"/>, if any, is the detail.</param>
     /// <param name="first">The first line, from the failure's detail.</param>
@@ -46,17 +44,7 @@ internal sealed class FailureWarning : IDisposable
         _time = time;
         _first = first;
         _later = later;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            // By name: the instrument may be published while PipelineTelemetry is still being initialized, when
-            // its field is not yet assigned.
-            if (instrument.Meter.Name == PipelineTelemetry.Name && instrument.Name == instrumentName)
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) => Count(value, Detail(tags)));
-        _listener.Start();
+        _listener = CounterListener.Start(instrumentName, (_, value, tags, _) => Count(value, CounterListener.Tag(tags, TagNames.Reason)));
     }
 
     /// <summary>Streams or datagrams that failed authentication.</summary>
@@ -119,35 +107,14 @@ internal sealed class FailureWarning : IDisposable
         bool first;
         lock (_gate)
         {
-            _unreported += failures;
-            var now = _time.GetTimestamp();
-            if (_logged && _time.GetElapsedTime(_lastLine, now) < Interval)
+            if (!_throttle.Count(failures, _time, out count, out first))
             {
                 return;
             }
-
-            first = !_logged;
-            count = _unreported;
-            _unreported = 0;
-            _lastLine = now;
-            _logged = true;
         }
 
         _logger.LogWarning("{Line}", first ? _first(detail) : _later(count, detail));
     }
 
     public void Dispose() => _listener.Dispose();
-
-    private static string? Detail(ReadOnlySpan<KeyValuePair<string, object?>> tags)
-    {
-        foreach (var tag in tags)
-        {
-            if (tag.Key == TagNames.Reason)
-            {
-                return tag.Value as string;
-            }
-        }
-
-        return null;
-    }
 }

@@ -14,47 +14,21 @@ namespace Shadowsocks.Pipeline.Hosts.Logging;
 internal sealed class ServerCircuitLog : IDisposable
 {
     private readonly ILogger _logger;
-    private readonly MeterListener _listener = new();
+    private readonly MeterListener _listener;
 
     public ServerCircuitLog(ILogger logger)
     {
         _logger = logger;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            // By name, as FailureWarning: the instrument may be published before PipelineTelemetry's field is assigned.
-            if (instrument.Meter.Name == PipelineTelemetry.Name && instrument.Name == "pipeline.server_circuit_changes")
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((_, _, tags, _) => Write(tags));
-        _listener.Start();
+        _listener = CounterListener.Start("pipeline.server_circuit_changes", (_, _, tags, _) => Write(tags));
     }
 
     public void Dispose() => _listener.Dispose();
 
     private void Write(ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        string? server = null;
-        string? state = null;
-        string? reason = null;
-        foreach (var tag in tags)
-        {
-            switch (tag.Key)
-            {
-                case TagNames.ServerAddress:
-                    server = tag.Value as string;
-                    break;
-                case TagNames.CircuitState:
-                    state = tag.Value as string;
-                    break;
-                case TagNames.Reason:
-                    reason = tag.Value as string;
-                    break;
-            }
-        }
-
-        if (state == "open")
+        var server = CounterListener.Tag(tags, TagNames.ServerAddress);
+        var reason = CounterListener.Tag(tags, TagNames.Reason);
+        if (CounterListener.Tag(tags, TagNames.CircuitState) == "open")
         {
             _logger.LogWarning("server {Server} failed ({Reason}): skipped for {Seconds} s, connections go to the other servers (all are tried when every one is skipped); then tried again", server, reason, ServerFailover.BreakDuration.TotalSeconds);
         }

@@ -16,23 +16,14 @@ internal sealed class UdpDropLog : IDisposable
     private readonly Lock _gate = new();
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly Dictionary<string, Tally> _byReason = [];
-    private readonly MeterListener _listener = new();
+    private readonly Dictionary<string, LineThrottle> _byReason = [];
+    private readonly MeterListener _listener;
 
     public UdpDropLog(ILogger logger, TimeProvider time)
     {
         _logger = logger;
         _time = time;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            // By name, as FailureWarning: the instrument may be published before PipelineTelemetry's field is assigned.
-            if (instrument.Meter.Name == PipelineTelemetry.Name && instrument.Name == "pipeline.udp.dropped")
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) => Count(value, Reason(tags)));
-        _listener.Start();
+        _listener = CounterListener.Start("pipeline.udp.dropped", (_, value, tags, _) => Count(value, CounterListener.Tag(tags, TagNames.Reason) ?? "no reason given"));
     }
 
     /// <summary>Counts <paramref name="dropped"/> datagrams dropped for <paramref name="reason"/>, and writes its line if one is due.</summary>
@@ -42,23 +33,15 @@ internal sealed class UdpDropLog : IDisposable
         bool first;
         lock (_gate)
         {
-            if (!_byReason.TryGetValue(reason, out var tally))
+            if (!_byReason.TryGetValue(reason, out var throttle))
             {
-                _byReason[reason] = tally = new Tally();
+                _byReason[reason] = throttle = new LineThrottle();
             }
 
-            tally.Unreported += dropped;
-            var now = _time.GetTimestamp();
-            if (tally.Logged && _time.GetElapsedTime(tally.LastLine, now) < FailureWarning.Interval)
+            if (!throttle.Count(dropped, _time, out count, out first))
             {
                 return;
             }
-
-            first = !tally.Logged;
-            count = tally.Unreported;
-            tally.Unreported = 0;
-            tally.LastLine = now;
-            tally.Logged = true;
         }
 
         if (first)
@@ -72,26 +55,4 @@ internal sealed class UdpDropLog : IDisposable
     }
 
     public void Dispose() => _listener.Dispose();
-
-    private static string Reason(ReadOnlySpan<KeyValuePair<string, object?>> tags)
-    {
-        foreach (var tag in tags)
-        {
-            if (tag.Key == TagNames.Reason && tag.Value is string reason)
-            {
-                return reason;
-            }
-        }
-
-        return "no reason given";
-    }
-
-    private sealed class Tally
-    {
-        public long Unreported { get; set; }
-
-        public long LastLine { get; set; }
-
-        public bool Logged { get; set; }
-    }
 }
