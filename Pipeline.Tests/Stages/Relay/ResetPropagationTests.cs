@@ -160,25 +160,8 @@ public sealed class ResetPropagationTests
         // reset, not a FIN after which it takes the upload for delivered (found in review: only the destination was
         // reset). The tunnel's timeout is long: it has handed everything to the server, and passes on what it does.
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.ReceiveBufferSize = 4096;
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        await using var server = new ServerTcpRelay(
-            RelayChain.Options("aes-256-gcm", "test-password", loopback) with { IdleTimeout = TimeSpan.FromSeconds(1) },
-            new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
-        server.Start();
-        await using var tunnel = new TunnelRelay(
-            RelayChain.Options("aes-256-gcm", "test-password", loopback, server.LocalEndPoint) with
-            {
-                IdleTimeout = TimeSpan.FromMinutes(2),
-                TunnelDestination = ShadowsocksAddress.FromEndPoint((IPEndPoint)listener.LocalEndPoint!),
-            },
-            ProgramScheduler.Instance, TimeProvider.System);
-        tunnel.Start();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(tunnel.LocalEndPoint, cancel.Token);
+        await using var chain = await SlowDestinationChain.StartAsync(cancel.Token);
+        var (listener, client) = (chain.Listener, chain.Client);
 
         await client.SendAsync(RandomNumberGenerator.GetBytes(1 << 20), SocketFlags.None, cancel.Token);
         client.Shutdown(SocketShutdown.Send);

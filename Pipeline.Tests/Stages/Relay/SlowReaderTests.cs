@@ -1,10 +1,5 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using Shadowsocks.Pipeline.Core.Dns;
-using Shadowsocks.Pipeline.Core.Protocol;
-using Shadowsocks.Pipeline.Stages.Relay;
-using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -22,25 +17,8 @@ public sealed class SlowReaderTests
         // the first second without one: it got a fraction of the upload.) The tunnel's timeout is long: it waits on
         // the server, and sees movement only when the server reads.
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.ReceiveBufferSize = 4096;
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        var loopback = new IPEndPoint(IPAddress.Loopback, 0);
-        await using var server = new ServerTcpRelay(
-            RelayChain.Options("aes-256-gcm", "test-password", loopback) with { IdleTimeout = TimeSpan.FromSeconds(1) },
-            new SystemDnsResolver(), ProgramScheduler.Instance, TimeProvider.System);
-        server.Start();
-        await using var tunnel = new TunnelRelay(
-            RelayChain.Options("aes-256-gcm", "test-password", loopback, server.LocalEndPoint) with
-            {
-                IdleTimeout = TimeSpan.FromMinutes(2),
-                TunnelDestination = ShadowsocksAddress.FromEndPoint((IPEndPoint)listener.LocalEndPoint!),
-            },
-            ProgramScheduler.Instance, TimeProvider.System);
-        tunnel.Start();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(tunnel.LocalEndPoint, cancel.Token);
+        await using var chain = await SlowDestinationChain.StartAsync(cancel.Token);
+        var (listener, client) = (chain.Listener, chain.Client);
 
         var upload = RandomNumberGenerator.GetBytes(4 << 20);
         var sending = client.SendAsync(upload, SocketFlags.None, cancel.Token).AsTask()
