@@ -15,8 +15,8 @@ public sealed class ConnectionLogTests
         using var log = new ConnectionLog(logger);
         var peer = $"10.1.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
 
-        Finish(peer, 40001, "alice");
-        Finish(peer, 40002, null);
+        Finish(peer, 40001, more: static span => span.SetTag(TagNames.UserName, "alice"));
+        Finish(peer, 40002);
 
         var mine = logger.Lines.Where(l => l.Contains(peer, StringComparison.Ordinal)).ToList();
         Assert.Equal(2, mine.Count);
@@ -31,13 +31,8 @@ public sealed class ConnectionLogTests
         var logger = new LinesLogger();
         using var log = new ConnectionLog(logger);
         var peer = $"10.2.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
-        using (var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server))
+        Finish(peer, 40003, more: static span =>
         {
-            Assert.NotNull(span);
-            span.SetTag(TagNames.NetworkPeerAddress, peer);
-            span.SetTag(TagNames.NetworkPeerPort, 40003);
-            span.SetTag(TagNames.ServerAddress, "example.com");
-            span.SetTag(TagNames.ServerPort, 443);
             using (var direction = PipelineTelemetry.Source.StartActivity("downstream", ActivityKind.Internal, span.Context))
             {
                 direction?.SetStatus(ActivityStatusCode.Error, "SocketError");
@@ -45,7 +40,7 @@ public sealed class ConnectionLogTests
 
             span.SetTag(TagNames.ResetBy, "remote"); // as TcpSession.Broken marks it
             span.SetStatus(ActivityStatusCode.Error, "reset by the remote");
-        }
+        });
 
         var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
         Assert.Matches("-> example.com:443 failed after [0-9]+ ms: reset by the remote$", line);
@@ -57,14 +52,7 @@ public sealed class ConnectionLogTests
         var logger = new LinesLogger();
         using var log = new ConnectionLog(logger);
         var peer = $"fd00::{Random.Shared.Next(1, 0xFFFF):x}";
-        using (var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server))
-        {
-            Assert.NotNull(span);
-            span.SetTag(TagNames.NetworkPeerAddress, peer);
-            span.SetTag(TagNames.NetworkPeerPort, 40005);
-            span.SetTag(TagNames.ServerAddress, "2001:db8::1");
-            span.SetTag(TagNames.ServerPort, 443);
-        }
+        Finish(peer, 40005, "2001:db8::1");
 
         var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
         Assert.Contains($"[{peer}]:40005 -> [2001:db8::1]:443 closed after", line);
@@ -76,14 +64,7 @@ public sealed class ConnectionLogTests
         var logger = new LinesLogger();
         using var log = new ConnectionLog(logger);
         var peer = $"10.3.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
-        using (var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server))
-        {
-            Assert.NotNull(span);
-            span.SetTag(TagNames.NetworkPeerAddress, peer);
-            span.SetTag(TagNames.NetworkPeerPort, 40006);
-            span.SetTag(TagNames.ServerAddress, "[::1]"); // a client sent the name "[::1]" (ATYP 3)
-            span.SetTag(TagNames.ServerPort, 7001);
-        }
+        Finish(peer, 40006, "[::1]", 7001); // a client sent the name "[::1]" (ATYP 3)
 
         var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
         Assert.Contains($"{peer}:40006 -> [::1]:7001 closed after", line);
@@ -95,13 +76,7 @@ public sealed class ConnectionLogTests
         var logger = new LinesLogger();
         using var log = new ConnectionLog(logger);
         var peer = $"10.3.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
-        using (var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server))
-        {
-            Assert.NotNull(span);
-            span.SetTag(TagNames.NetworkPeerAddress, peer);
-            span.SetTag(TagNames.NetworkPeerPort, 40004);
-            span.SetStatus(ActivityStatusCode.Error, "authentication failed"); // a drained probe: no header, no destination
-        }
+        Finish(peer, 40004, host: null, more: static span => span.SetStatus(ActivityStatusCode.Error, "authentication failed")); // a drained probe: no header, no destination
 
         var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
         Assert.Contains($"{peer}:40004 -> (no destination) failed after", line);
@@ -113,30 +88,30 @@ public sealed class ConnectionLogTests
         var logger = new LinesLogger();
         using var log = new ConnectionLog(logger);
         var peer = $"10.4.{Random.Shared.Next(256)}.{Random.Shared.Next(256)}";
-        using (var span = PipelineTelemetry.StartRoot("udp.association", ActivityKind.Server))
+        Finish(peer, 40005, host: null, name: "udp.association", more: static span =>
         {
-            Assert.NotNull(span);
-            span.SetTag(TagNames.NetworkPeerAddress, peer);
-            span.SetTag(TagNames.NetworkPeerPort, 40005);
             span.SetTag(TagNames.UdpDatagramsOut, 7L); // as the association's entry sets them when it ends
             span.SetTag(TagNames.UdpDatagramsBack, 5L);
-        }
+        });
 
         var line = Assert.Single(logger.Lines, l => l.Contains(peer, StringComparison.Ordinal));
         Assert.Matches($"udp.association {peer}:40005 closed after [0-9]+ ms, 7 datagrams out, 5 back$", line);
     }
 
-    private static void Finish(string peer, int port, string? user)
+    /// <summary>One connection's root span, ended: from <paramref name="peer"/>, to <paramref name="host"/> (none when null), with <paramref name="more"/> done to it before it ends.</summary>
+    private static void Finish(
+        string peer, int port, string? host = "example.com", int destinationPort = 443, Action<Activity>? more = null, string name = "server connection")
     {
-        using var span = PipelineTelemetry.StartRoot("server connection", ActivityKind.Server);
+        using var span = PipelineTelemetry.StartRoot(name, ActivityKind.Server);
         Assert.NotNull(span); // the log's listener samples every connection
         span.SetTag(TagNames.NetworkPeerAddress, peer);
         span.SetTag(TagNames.NetworkPeerPort, port);
-        span.SetTag(TagNames.ServerAddress, "example.com");
-        span.SetTag(TagNames.ServerPort, 443);
-        if (user is not null)
+        if (host is not null)
         {
-            span.SetTag(TagNames.UserName, user);
+            span.SetTag(TagNames.ServerAddress, host);
+            span.SetTag(TagNames.ServerPort, destinationPort);
         }
+
+        more?.Invoke(span);
     }
 }
