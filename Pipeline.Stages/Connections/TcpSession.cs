@@ -288,10 +288,7 @@ internal sealed class TcpSession : IDisposable
             return null;
         }
 
-        var holds = HoldsUndelivered;
-        var waiting = holds?.Invoke(Client) == true || holds?.Invoke(remote) == true
-            || SocketIo.UnsentBytes(Client) > 0 || SocketIo.UnsentBytes(remote) > 0;
-        return waiting ? SocketIo.BytesAcked(Client) + SocketIo.BytesAcked(remote) : null;
+        return OnTheWayTo(Client) || OnTheWayTo(remote) ? SocketIo.BytesAcked(Client) + SocketIo.BytesAcked(remote) : null;
     }
 
     /// <summary>
@@ -331,8 +328,10 @@ internal sealed class TcpSession : IDisposable
     /// <paramref name="from"/>'s receive queue (the pump toward <paramref name="to"/>, held back by its full send buffer,
     /// reads no more), the relay holds some, or some wait in <paramref name="to"/>'s send queue, not acknowledged.
     /// </summary>
-    private bool Undelivered(Socket from, Socket to) =>
-        Unread(from) || HoldsUndelivered?.Invoke(to) == true || SocketIo.UnsentBytes(to) > 0;
+    private bool Undelivered(Socket from, Socket to) => Unread(from) || OnTheWayTo(to);
+
+    /// <summary>Whether bytes for <paramref name="to"/> are on their way: the relay holds some, or some wait in its send queue, not acknowledged.</summary>
+    private bool OnTheWayTo(Socket to) => HoldsUndelivered?.Invoke(to) == true || SocketIo.UnsentBytes(to) > 0;
 
     /// <summary>Whether bytes wait unread in <paramref name="socket"/>'s receive queue (false once it is closed).</summary>
     private static bool Unread(Socket socket)
