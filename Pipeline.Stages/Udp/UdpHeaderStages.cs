@@ -43,10 +43,8 @@ internal static class UdpHeaderStages
     public static TransformManyBlock<Datagram, Datagram> AddSocks5(StageOptions options, TaskScheduler loop) =>
         new(datagram =>
         {
-            var status = AddressHeader.TryRead(datagram.Data, out _, out _);
-            if (status != AddressParseStatus.Ok)
+            if (!TryReadAddress(datagram, fromServer: true, out _, out _))
             {
-                UdpCounters.Drop(datagram, status == AddressParseStatus.UnsupportedAddressType ? "unknown address type from the server" : "malformed address header from the server");
                 return [];
             }
 
@@ -85,10 +83,8 @@ internal static class UdpHeaderStages
 
     private static bool TryStrip(Datagram datagram)
     {
-        var status = AddressHeader.TryRead(datagram.Data, out var address, out var consumed);
-        if (status != AddressParseStatus.Ok)
+        if (!TryReadAddress(datagram, fromServer: false, out var address, out var consumed))
         {
-            UdpCounters.Drop(datagram, status == AddressParseStatus.UnsupportedAddressType ? "unknown address type" : "malformed address header");
             return false;
         }
 
@@ -96,5 +92,27 @@ internal static class UdpHeaderStages
         datagram.Offset += consumed;
         datagram.Length -= consumed;
         return true;
+    }
+
+    /// <summary>
+    /// The datagram's Shadowsocks address header; one that does not parse drops the datagram (a reply's, on the local,
+    /// <paramref name="fromServer"/>, with a reason that says so).
+    /// </summary>
+    private static bool TryReadAddress(Datagram datagram, bool fromServer, out ShadowsocksAddress address, out int consumed)
+    {
+        var status = AddressHeader.TryRead(datagram.Data, out address, out consumed);
+        if (status == AddressParseStatus.Ok)
+        {
+            return true;
+        }
+
+        UdpCounters.Drop(datagram, (status == AddressParseStatus.UnsupportedAddressType, fromServer) switch
+        {
+            (true, true) => "unknown address type from the server",
+            (true, false) => "unknown address type",
+            (false, true) => "malformed address header from the server",
+            (false, false) => "malformed address header",
+        });
+        return false;
     }
 }
