@@ -57,8 +57,7 @@ internal static class ConnectStage
                     span.SetTag(TagNames.NetworkPeerPort, port);
                 }
             }
-            catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException
-                or Polly.CircuitBreaker.BrokenCircuitException)
+            catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException)
             {
                 var named = $"cannot connect to server {string.Join(", ", servers.Servers.Select(ServerFailover.Name))}";
                 var reason = $"{named}: {e.Message}";
@@ -72,7 +71,6 @@ internal static class ConnectStage
                     var why = e switch
                     {
                         SocketException failed => failed.SocketErrorCode.ToString(),
-                        Polly.CircuitBreaker.BrokenCircuitException => "not tried: the last attempts failed (circuit open)",
                         _ => "timed out",
                     };
                     PipelineTelemetry.ServerConnectFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, $"{named}: {why}"));

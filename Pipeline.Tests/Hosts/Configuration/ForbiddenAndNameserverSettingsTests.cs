@@ -118,7 +118,7 @@ public sealed class ForbiddenAndNameserverSettingsTests
     public void SeveralServers_TheSameServerTwice_IsTriedOnce()
     {
         // Given twice, a server that never answered cost each connection two connect timeouts before the next was tried.
-        var flags = TestSettings.Build("local", ["-s", "127.0.0.1:8388", "-s", "127.0.0.1", "-s", "[::1]:8388", "-s", "::1", "-s", "name.test", "-s", "name.test:8388",
+        var flags = TestSettings.Build("local", ["-s", "127.0.0.1:8388", "-s", "127.0.0.1", "-s", "[::1]:8388", "-s", "::1", "-s", "name.test", "-s", "name.test:8388", "-s", "Name.TEST",
             "-p", "8388", "-l", "1080", "-k", "pw"]).Relay;
         Assert.Equal("127.0.0.1:8388", flags.Server!.ToString());
         Assert.Equal(["[::1]:8388", "name.test:8388"], flags.FallbackServers.Select(ServerFailover.Name));
