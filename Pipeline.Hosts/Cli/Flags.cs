@@ -37,6 +37,7 @@ internal static class Flags
     public static readonly Flag UdpTimeout = new("--udp-timeout", null, "udp_timeout", "SECONDS", "a UDP association closes this long after its last datagram (default 300)");
     public static readonly Flag UdpMaxAssociations = new("--udp-max-associations", null, "udp_max_associations", "N", "UDP associations at once; the least recently used gives way (default 4096)");
     public static readonly Flag Traces = new("--traces", null, "telemetry:traces", "DIR", "write OTLP/JSON trace files into DIR (Jaeger: Search -> Upload)");
+    public static readonly Flag Metrics = new("--metrics", null, "telemetry:metrics_listen", "ADDR:PORT", "serve Prometheus metrics at http://ADDR:PORT/metrics (no authentication: loopback, or behind a firewall)");
     public static readonly Flag ShutdownGrace = new("--shutdown-grace", null, "shutdown_grace", "SECONDS", "on SIGINT/SIGTERM, how long open connections may finish after the listener closes (default 10)");
     public static readonly Flag PidFile = new("--pid-file", "-f", "pid_file", "FILE", "run in the background and write the pid to FILE (removed on exit)");
     public static readonly Flag FastOpen = new("--fast-open", null, "fast_open", null, "TCP Fast Open to the server: first data in the SYN (needs net.ipv4.tcp_fastopen=3 on the server's host)", "true");
@@ -57,7 +58,7 @@ internal static class Flags
     [
         Config, ServerUrl, Server, ServerPort, LocalAddress, Interface, LocalPort, Password, PasswordEnv, Key, Method, Timeout, TunnelAddress,
         Nameserver, TcpAndUdp, UdpOnly, Ipv6First, Verbose, ForbiddenIp, MaxConnections, HandshakeTimeout, UdpTimeout,
-        UdpMaxAssociations, ShutdownGrace, Traces, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, ManagerAddress, Acl, Plugin, PluginOpts,
+        UdpMaxAssociations, ShutdownGrace, Traces, Metrics, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, ManagerAddress, Acl, Plugin, PluginOpts,
     ];
 
     public static readonly IReadOnlyList<Flag> Demo = [DemoMethod, Traces, Verbose, Check];

@@ -48,6 +48,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         ["traces"] = "telemetry",
         ["otlp_endpoint"] = "telemetry",
         ["otlp_protocol"] = "telemetry",
+        ["metrics_listen"] = "telemetry",
         ["read_budget_mib"] = "pipeline",
     };
 
@@ -220,10 +221,11 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var telemetry = new TelemetrySettings(
             settings.String("telemetry:traces") is { Length: > 0 } traces ? traces : null,
             settings.String("telemetry:otlp_endpoint") is { Length: > 0 } endpoint ? ParseEndpoint(endpoint, settings.Label("telemetry:otlp_endpoint")) : null,
-            ParseProtocol(settings));
+            ParseProtocol(settings),
+            settings.String("telemetry:metrics_listen") is { Length: > 0 } metrics ? ParseMetricsListen(metrics, settings.Label("telemetry:metrics_listen")) : null);
         return new HostSettings(relay, mode, settings.Bool("verbose") ?? false, nameservers)
         {
-            Warnings = [.. settingsWarnings, .. RelayWarnings(settings, verb, mode, relay, plugin)],
+            Warnings = [.. settingsWarnings, .. RelayWarnings(settings, verb, mode, relay, plugin), .. MetricsWarnings(settings, telemetry)],
             Label = settings.Label,
             OutboundInterfaceKey = settings.String("interface") is { Length: > 0 } ? "interface" : "outbound_bind_interface",
             Telemetry = telemetry,
@@ -718,6 +720,26 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
             ? uri
             : throw new UsageException($"{label} '{text}' is not an http:// or https:// URL (e.g. http://localhost:4317)");
+
+    /// <summary>A metrics port others can reach: it answers anyone who asks (no authentication), so it is said at start.</summary>
+    private static IEnumerable<string> MetricsWarnings(LayeredSettings settings, TelemetrySettings telemetry)
+    {
+        if (telemetry.MetricsListen is { } metrics && !IPAddress.IsLoopback(metrics.Address))
+        {
+            yield return $"{settings.Label("telemetry:metrics_listen")} {metrics} is not loopback: /metrics has no authentication, so anyone who reaches the port reads the traffic figures; firewall it, or listen on 127.0.0.1";
+        }
+    }
+
+    /// <summary><c>ADDR:PORT</c> to serve <c>/metrics</c> on: an IP address (or <c>localhost</c>), IPv6 in brackets, a port from 1.</summary>
+    private static IPEndPoint ParseMetricsListen(string text, string label)
+    {
+        var colon = text.LastIndexOf(':');
+        var host = colon > 0 ? HostPart.Unbracket(text[..colon]) : null;
+        IPAddress? address = host is "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out var ip) && (host!.Contains('.') || text.StartsWith('[')) ? ip : null;
+        return address is not null && ushort.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port > 0
+            ? new IPEndPoint(address, port)
+            : throw new UsageException($"{label} '{text}' is not ADDR:PORT to serve Prometheus metrics on; give e.g. 127.0.0.1:9464 or [::1]:9464");
+    }
 
     private static OpenTelemetry.Exporter.OtlpExportProtocol? ParseProtocol(LayeredSettings settings) => settings.String("telemetry:otlp_protocol") switch
     {

@@ -115,6 +115,24 @@ internal static class RelayVerb
 
         using var telemetry = telemetrySetup;
 
+        // Prometheus's GET /metrics (telemetry.metrics_listen, --metrics): listening before the relays start, so that
+        // their first connections are counted, and refused before any relay port opens.
+        using var collector = settings.Telemetry.MetricsListen is null ? null : new PrometheusCollector();
+        MetricsEndpoint? metricsEndpoint = null;
+        if (settings.Telemetry.MetricsListen is { } metricsAt)
+        {
+            var (started, failed) = MetricsEndpoint.Start(metricsAt, collector!.Scrape, TimeProvider.System);
+            if (started is null)
+            {
+                error.WriteLine($"shadowsocks: {settings.Label("telemetry:metrics_listen")} cannot listen on {metricsAt}: {DescribeMetricsListen(failed!)}");
+                return ExitCodes.Usage;
+            }
+
+            metricsEndpoint = started;
+        }
+
+        await using var metrics = metricsEndpoint;
+
         // Before the first port opens: a connection accepted at once must find its span listened to (with -v).
         var lineForm = LogLineForm.ForProcess();
         using var loggers = HostLogging.Create(settings.Verbose, lineForm, TimeProvider.System);
@@ -206,6 +224,11 @@ internal static class RelayVerb
         if (telemetry.OtlpDescription is { } otlp)
         {
             output.WriteLine($"telemetry: OTLP traces and metrics to {otlp}");
+        }
+
+        if (metrics is not null)
+        {
+            output.WriteLine($"metrics: http://{metrics.LocalEndPoint}{MetricsEndpoint.ScrapePath} (Prometheus text format)");
         }
 
         var p = relay.Pipeline;
@@ -620,6 +643,15 @@ internal static class RelayVerb
             await relay.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>Why <c>--metrics</c> cannot listen, and what to do.</summary>
+    private static string DescribeMetricsListen(SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.AddressAlreadyInUse => "address already in use (another program has that port); give a free port, or leave it out",
+        SocketError.AddressNotAvailable => "address not available on this machine; give one of its addresses, e.g. 127.0.0.1",
+        SocketError.AccessDenied => "permission denied (ports below 1024 need privileges); give a port from 1024",
+        _ => $"{e.Message}; give another ADDR:PORT, or leave it out",
+    };
 
     private static string Describe(SocketException e) => e.SocketErrorCode switch
     {
