@@ -68,6 +68,21 @@ public sealed class LayeredSettingsTests : IDisposable
         Assert.Equal("from-flag", settings.Telemetry.TracesDirectory);
     }
 
+    [Fact]
+    public void Telemetry_MetricsListen_FromFileOrFlag_WarnsWhenNotLoopback()
+    {
+        File.WriteAllText(_file, """{ "server_port": 8388, "password": "pw", "telemetry": { "metrics_listen": "[::1]:9464" } }""");
+        var fromFile = TestSettings.Build("server", ["-c", _file]);
+        Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, 9464), fromFile.Telemetry.MetricsListen);
+        Assert.DoesNotContain(fromFile.Warnings, w => w.Contains("metrics", StringComparison.Ordinal));
+
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 9100), TestSettings.Build("server", ["-c", _file, "--metrics", "localhost:9100"]).Telemetry.MetricsListen);
+        Assert.Null(TestSettings.Build("server", ["-p", "8388", "-k", "pw"]).Telemetry.MetricsListen);
+
+        var open = TestSettings.Build("server", ["-c", _file, "--metrics", "0.0.0.0:9464"]);
+        Assert.Contains(open.Warnings, w => w.StartsWith("--metrics: 0.0.0.0:9464 is not loopback: /metrics has no authentication", StringComparison.Ordinal));
+    }
+
     public static TheoryData<string[], string, Dictionary<string, string?>, string> InvalidFields => new()
     {
         // command line, config.json, environment, the error's opening words
@@ -88,6 +103,10 @@ public sealed class LayeredSettingsTests : IDisposable
         { ["--key", "AAAA"], "", [], "--key:" },
         { [], """{ "telemetry": { "otlp_protocol": "udp" } }""", [], "telemetry.otlp_protocol: in FILE, 'udp' is not grpc or http/protobuf" },
         { [], """{ "telemetry": { "otlp_endpoint": "localhost:4317" } }""", [], "telemetry.otlp_endpoint: in FILE, 'localhost:4317' is not an http:// or https:// URL" },
+        { ["--metrics", "9464"], "", [], "--metrics: '9464' is not ADDR:PORT to serve Prometheus metrics on; give e.g. 127.0.0.1:9464 or [::1]:9464" },
+        { [], """{ "telemetry": { "metrics_listen": "prometheus.example:9464" } }""", [], "telemetry.metrics_listen: in FILE, 'prometheus.example:9464' is not ADDR:PORT" },
+        { [], """{ "telemetry": { "metrics_listen": "::1:9464" } }""", [], "telemetry.metrics_listen: in FILE, '::1:9464' is not ADDR:PORT" },
+        { ["--metrics", "127.0.0.1:0"], "", [], "--metrics: '127.0.0.1:0' is not ADDR:PORT" },
         { [], """{ "pipeline": { "encrypt": { "bounded_capacity": 0 } } }""", [], "pipeline.encrypt.bounded_capacity: in FILE, '0' is not a number from 1 to 1000000" },
         { [], "", new() { ["SHADOWSOCKS_PIPELINE__UDP__MAX_PARALLELISM"] = "0" }, "SHADOWSOCKS_PIPELINE__UDP__MAX_PARALLELISM: '0' is not a number" },
         { [], """{ "pipeline": 4 }""", [], "pipeline: in FILE, expected an object of stages" },
