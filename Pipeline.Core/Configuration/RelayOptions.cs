@@ -109,6 +109,13 @@ internal sealed record RelayOptions
     /// </summary>
     public AccessControlList? Acl { get; init; }
 
+    /// <summary>
+    /// Local: the SOCKS5 users (<c>socks5_auth</c>, <c>--socks5-auth FILE</c>): a client must log in as one (RFC 1929
+    /// username/password) before its request is read, and a client that does not offer to is refused. Null: no
+    /// authentication, as ss-local.
+    /// </summary>
+    public Socks5Users? Socks5Users { get; init; }
+
     /// <summary>Prefer IPv6 results when resolving (-6).</summary>
     public bool Ipv6First { get; init; }
 

@@ -39,6 +39,9 @@ internal static class PipelineTelemetry
 
     public static readonly Counter<long> AuthenticationFailures = Meter.CreateCounter<long>("pipeline.authentication_failures", "{connection}", "Streams or packets that failed to authenticate.");
 
+    public static readonly Counter<long> Socks5AuthenticationFailures = Meter.CreateCounter<long>("pipeline.socks5.authentication_failures", "{connection}",
+        "Local with --socks5-auth: SOCKS5 clients refused at login, by pipeline.reason: a wrong user name or password, no username/password offered, or a malformed login.");
+
     public static readonly Counter<long> ServerConnectFailures = Meter.CreateCounter<long>("pipeline.server_connect_failures", "{connection}",
         "Connections a local or tunnel could not open to its server (every server and retry failed), by pipeline.reason: the servers and the last error.");
 

@@ -13,6 +13,21 @@ internal static class Socks5Codec
     /// <summary>Method byte for "no authentication required".</summary>
     public const byte NoAuthentication = 0x00;
 
+    /// <summary>Method byte for "username/password" (RFC 1929).</summary>
+    public const byte UsernamePassword = 0x02;
+
+    /// <summary>The version byte of the username/password sub-negotiation (RFC 1929), request and reply.</summary>
+    public const byte UsernamePasswordVersion = 0x01;
+
+    /// <summary>The username/password reply's STATUS for success; any other value is a failure (RFC 1929 sends 0x01).</summary>
+    public const byte UsernamePasswordSucceeded = 0x00;
+
+    /// <summary>The username/password reply's STATUS this side sends for a failure.</summary>
+    public const byte UsernamePasswordFailed = 0x01;
+
+    /// <summary>The longest username/password request: VER, ULEN, 255 bytes of name, PLEN, 255 bytes of password.</summary>
+    public const int MaxUsernamePasswordSize = 1 + 1 + 255 + 1 + 255;
+
     /// <summary>Method byte for "no acceptable methods".</summary>
     public const byte NoAcceptableMethods = 0xFF;
 
@@ -43,9 +58,17 @@ internal static class Socks5Codec
     /// +-----+----------+----------+
     /// </code>
     /// </remarks>
-    public static AddressParseStatus TryReadGreeting(ReadOnlySpan<byte> source, out bool noAuthOffered, out int consumed)
+    public static AddressParseStatus TryReadGreeting(ReadOnlySpan<byte> source, out bool noAuthOffered, out int consumed) =>
+        TryReadGreeting(source, out noAuthOffered, out _, out consumed);
+
+    /// <summary>
+    /// As <see cref="TryReadGreeting(ReadOnlySpan{byte}, out bool, out int)"/>, and tells whether username/password
+    /// (method 2, RFC 1929) is among the methods too.
+    /// </summary>
+    public static AddressParseStatus TryReadGreeting(ReadOnlySpan<byte> source, out bool noAuthOffered, out bool usernamePasswordOffered, out int consumed)
     {
         noAuthOffered = false;
+        usernamePasswordOffered = false;
         consumed = 0;
         if (source.IsEmpty)
         {
@@ -74,7 +97,71 @@ internal static class Socks5Codec
         }
 
         noAuthOffered = source.Slice(2, count).Contains(NoAuthentication);
+        usernamePasswordOffered = source.Slice(2, count).Contains(UsernamePassword);
         consumed = 2 + count;
+        return AddressParseStatus.Ok;
+    }
+
+    /// <summary>
+    /// Reads the username/password request of RFC 1929, <c>VER=1 | ULEN | UNAME | PLEN | PASSWD</c>: the name and the
+    /// password are the ranges of <paramref name="source"/> they hold. Malformed when VER is not 1 or either length is 0.
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// +-----+------+----------+------+----------+
+    /// | VER | ULEN |  UNAME   | PLEN |  PASSWD  |
+    /// +-----+------+----------+------+----------+
+    /// |  1  |  1   | 1 to 255 |  1   | 1 to 255 |
+    /// +-----+------+----------+------+----------+
+    /// </code>
+    /// The answer is <c>VER=1 | STATUS</c>, STATUS 0 for success (<see cref="UsernamePasswordSucceeded"/>).
+    /// </remarks>
+    public static AddressParseStatus TryReadUsernamePassword(ReadOnlySpan<byte> source, out Range username, out Range password, out int consumed)
+    {
+        username = default;
+        password = default;
+        consumed = 0;
+        if (source.IsEmpty)
+        {
+            return AddressParseStatus.Incomplete;
+        }
+
+        if (source[0] != UsernamePasswordVersion)
+        {
+            return AddressParseStatus.Malformed;
+        }
+
+        if (source.Length < 2)
+        {
+            return AddressParseStatus.Incomplete;
+        }
+
+        var nameLength = source[1];
+        if (nameLength == 0)
+        {
+            return AddressParseStatus.Malformed;
+        }
+
+        var passwordAt = 2 + nameLength + 1;
+        if (source.Length < passwordAt)
+        {
+            return AddressParseStatus.Incomplete;
+        }
+
+        var passwordLength = source[passwordAt - 1];
+        if (passwordLength == 0)
+        {
+            return AddressParseStatus.Malformed;
+        }
+
+        if (source.Length < passwordAt + passwordLength)
+        {
+            return AddressParseStatus.Incomplete;
+        }
+
+        username = new Range(2, 2 + nameLength);
+        password = new Range(passwordAt, passwordAt + passwordLength);
+        consumed = passwordAt + passwordLength;
         return AddressParseStatus.Ok;
     }
 

@@ -83,7 +83,10 @@ internal sealed class TcpSession : IDisposable
     /// <summary>What is left of <paramref name="timeout"/> counted from the accept (<see cref="AcceptedAt"/>); zero or less when it is spent.</summary>
     public TimeSpan LeftOf(TimeSpan timeout, TimeProvider timeProvider) => timeout - timeProvider.GetElapsedTime(AcceptedAt);
 
-    /// <summary>A multi-user 2022 server's connection (SIP023): the name of the user its identity header named.</summary>
+    /// <summary>
+    /// A multi-user 2022 server's connection (SIP023): the name of the user its identity header named; a local's with
+    /// SOCKS5 users (<c>--socks5-auth</c>): the user its client logged in as.
+    /// </summary>
     public string? User { get; set; }
 
     /// <summary>The root span of this connection (null when nobody listens).</summary>

@@ -63,7 +63,7 @@ internal sealed class LocalTcpRelay(
         var waitForBytes = WaitForBytesStage.Create( // the handshake timeout, from the accept
             "in the socks5 handshake", s => s.LeftOf(options.HandshakeTimeout, timeProvider), timeProvider,
             static () => PipelineTelemetry.HandshakeFailures.Add(1));
-        var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null, connect: !udpOnly);
+        var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null, connect: !udpOnly, users: options.Socks5Users);
         var connect = ConnectStage.ToServer(pipeline.Connect,
             new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames,
             new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));

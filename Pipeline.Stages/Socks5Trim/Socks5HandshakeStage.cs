@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Text;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
@@ -16,6 +17,13 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 /// unknown command, 8 for an unknown address type, 1 for a malformed request.
 /// The success reply is sent later, once the server is connected.
 /// <para>
+/// With SOCKS5 users (<c>--socks5-auth</c>, <see cref="Socks5Users"/>) the greeting must offer username/password
+/// (method 2), which is chosen at once (0xFF otherwise, whatever else it offers), and RFC 1929's login comes between the
+/// greeting and the request: a wrong user name or password, or a malformed login (another version, a length of 0, a
+/// client that closes halfway), gets STATUS 1 and the close; a right one STATUS 0, and the request is read as without
+/// users. The login runs within the handshake timeout, as the rest of the handshake.
+/// </para>
+/// <para>
 /// It never waits for the client: it takes the bytes that are there (a session comes here once
 /// <see cref="WaitForBytesStage"/> has seen some), and a handshake still incomplete when they run out leaves with its
 /// <see cref="TcpSession.PendingHandshake"/> for another wait, so a slot here is held only while there are bytes to
@@ -24,13 +32,31 @@ namespace Shadowsocks.Pipeline.Stages.Socks5Trim;
 /// </summary>
 internal static class Socks5HandshakeStage
 {
-    /// <summary>Greeting (2 + 255 methods) and request (4 + 1 + 255 + 2) together: anything longer is not SOCKS5.</summary>
-    private const int MaxHandshakeBytes = 257 + 262;
+    /// <summary>Greeting (2 + 255 methods), login (RFC 1929, 513) and request (4 + 1 + 255 + 2) together: anything longer is not SOCKS5.</summary>
+    private const int MaxHandshakeBytes = 257 + Socks5Codec.MaxUsernamePasswordSize + 262;
 
     public const string Name = "socks5.handshake";
 
     /// <summary>The greeting's answer: version 5, no authentication. Never written to.</summary>
     private static readonly byte[] s_methodSelection = [5, Socks5Codec.NoAuthentication];
+
+    /// <summary>The greeting's answer with SOCKS5 users: version 5, username/password (RFC 1929). Never written to.</summary>
+    private static readonly byte[] s_usernamePasswordSelection = [5, Socks5Codec.UsernamePassword];
+
+    /// <summary>The login's answers (RFC 1929: VER 1, STATUS). Never written to.</summary>
+    private static readonly byte[] s_loggedIn = [Socks5Codec.UsernamePasswordVersion, Socks5Codec.UsernamePasswordSucceeded];
+
+    private static readonly byte[] s_loginFailed = [Socks5Codec.UsernamePasswordVersion, Socks5Codec.UsernamePasswordFailed];
+
+    /// <summary>The <see cref="PipelineTelemetry.Socks5AuthenticationFailures"/> reasons.</summary>
+    public const string WrongCredentials = "wrong user name or password";
+
+    public const string NoUsernamePasswordOffered = "no username/password offered";
+
+    public const string MalformedLogin = "malformed login";
+
+    /// <summary>The most of a user name a failure's reason repeats.</summary>
+    private const int MaxNameShown = 64;
 
     /// <summary>A SOCKS4 (or 4a) request's first byte: not served, but answered in its own terms.</summary>
     private const byte Socks4Version = 4;
@@ -51,8 +77,9 @@ internal static class Socks5HandshakeStage
 
     /// <param name="udpAssociate">UDP ASSOCIATE is served (<c>-u</c>, <c>-U</c>).</param>
     /// <param name="connect">CONNECT is served (not with <c>-U</c>: the TCP side is there only for UDP ASSOCIATE).</param>
+    /// <param name="users">The SOCKS5 users a client must log in as (<c>--socks5-auth</c>); null: no login.</param>
     public static TransformBlock<TcpSession, TcpSession> Create(
-        StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false, bool connect = true) =>
+        StageOptions options, TimeSpan timeout, TimeProvider timeProvider, bool udpAssociate = false, bool connect = true, Socks5Users? users = null) =>
         new(StageGuard.Isolate(Name, async session =>
         {
             // One span per handshake, not per piece: a pass that ends waiting for more bytes has none (the waits make one
@@ -72,7 +99,7 @@ internal static class Socks5HandshakeStage
                 }
 
                 using var deadline = SocketReads.Deadline(left, timeProvider, session.Cancellation.Token);
-                reason = await RunAsync(session, progress, buffer, udpAssociate, connect, deadline.Token).ConfigureAwait(false);
+                reason = await RunAsync(session, progress, buffer, udpAssociate, connect, users, deadline.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
             {
@@ -108,7 +135,7 @@ internal static class Socks5HandshakeStage
     /// It never waits for the client: more bytes are waited for outside this stage.
     /// </summary>
     private static async ValueTask<string?> RunAsync(
-        TcpSession session, Socks5Progress progress, byte[] buffer, bool udpAssociate, bool connect, CancellationToken cancellationToken)
+        TcpSession session, Socks5Progress progress, byte[] buffer, bool udpAssociate, bool connect, Socks5Users? users, CancellationToken cancellationToken)
     {
         var socket = session.Client;
         progress.Received.CopyTo(buffer, 0);
@@ -117,7 +144,23 @@ internal static class Socks5HandshakeStage
         // Greeting: VER | NMETHODS | METHODS
         while (!progress.GreetingRead)
         {
-            var status = Socks5Codec.TryReadGreeting(buffer.AsSpan(0, filled), out var noAuthOffered, out var consumed);
+            var status = Socks5Codec.TryReadGreeting(buffer.AsSpan(0, filled), out var noAuthOffered, out var usernamePasswordOffered, out var consumed);
+            if (status == AddressParseStatus.Ok && users is not null)
+            {
+                if (!usernamePasswordOffered)
+                {
+                    await TrySendAsync(socket, new byte[] { 5, Socks5Codec.NoAcceptableMethods }, cancellationToken).ConfigureAwait(false);
+                    return LoginFailed(NoUsernamePasswordOffered, "socks5: client offers no username/password authentication, which --socks5-auth requires");
+                }
+
+                // Answered at once: RFC 1929's client sends its login only once it has the selection.
+                await SocketSend.SendAllAsync(socket, s_usernamePasswordSelection, cancellationToken).ConfigureAwait(false);
+                progress.GreetingRead = true;
+                buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
+                filled -= consumed;
+                break;
+            }
+
             if (status == AddressParseStatus.Ok)
             {
                 if (!noAuthOffered)
@@ -153,6 +196,47 @@ internal static class Socks5HandshakeStage
             {
                 case FillResult.Closed:
                     return "socks5: client closed during greeting";
+                case FillResult.NothingYet:
+                    return WaitForMore(session, progress, buffer, filled);
+            }
+
+            filled = total;
+        }
+
+        // Login (RFC 1929), with users: VER | ULEN | UNAME | PLEN | PASSWD
+        while (users is not null && !progress.LoggedIn)
+        {
+            var status = Socks5Codec.TryReadUsernamePassword(buffer.AsSpan(0, filled), out var name, out var password, out var consumed);
+            if (status == AddressParseStatus.Ok)
+            {
+                if (!users.Verify(buffer.AsSpan(name), buffer.AsSpan(password)))
+                {
+                    var shown = Printable(buffer.AsSpan(name));
+                    await TrySendAsync(socket, s_loginFailed, cancellationToken).ConfigureAwait(false);
+                    return LoginFailed(WrongCredentials, $"socks5: wrong user name or password (user '{shown}')");
+                }
+
+                progress.LoggedIn = true;
+                session.User = Encoding.UTF8.GetString(buffer.AsSpan(name));
+                session.Span?.SetTag(TagNames.UserName, session.User);
+                await SocketSend.SendAllAsync(socket, s_loggedIn, cancellationToken).ConfigureAwait(false);
+                buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
+                filled -= consumed;
+                break;
+            }
+
+            if (status != AddressParseStatus.Incomplete)
+            {
+                await TrySendAsync(socket, s_loginFailed, cancellationToken).ConfigureAwait(false);
+                return LoginFailed(MalformedLogin, "socks5: malformed login (RFC 1929: version 1, then a user name and a password of 1 to 255 bytes each)");
+            }
+
+            var (fill, total) = Fill(socket, buffer, filled);
+            switch (fill)
+            {
+                case FillResult.Closed:
+                    await TrySendAsync(socket, s_loginFailed, cancellationToken).ConfigureAwait(false);
+                    return LoginFailed(MalformedLogin, "socks5: client closed during its login");
                 case FillResult.NothingYet:
                     return WaitForMore(session, progress, buffer, filled);
             }
@@ -218,6 +302,27 @@ internal static class Socks5HandshakeStage
 
             filled = total;
         }
+    }
+
+    /// <summary>Counts a refused login by <paramref name="kind"/> (its metric's reason) and returns the connection's failure <paramref name="reason"/>.</summary>
+    private static string LoginFailed(string kind, string reason)
+    {
+        PipelineTelemetry.Socks5AuthenticationFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, kind));
+        return reason;
+    }
+
+    /// <summary>A user name from the wire as a log line may show it: UTF-8, control characters as '?', at most <see cref="MaxNameShown"/> characters.</summary>
+    private static string Printable(ReadOnlySpan<byte> name)
+    {
+        var text = Encoding.UTF8.GetString(name);
+        var shown = string.Create(Math.Min(text.Length, MaxNameShown), text, static (span, t) =>
+        {
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = char.IsControl(t[i]) ? '?' : t[i];
+            }
+        });
+        return shown.Length < text.Length ? $"{shown}..." : shown;
     }
 
     /// <summary>Keeps what there is on the session, for the wait for more bytes.</summary>
