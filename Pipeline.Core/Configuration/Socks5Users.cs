@@ -41,8 +41,24 @@ internal sealed class Socks5Users
         return CryptographicOperations.FixedTimeEquals(offered, known ? digest : s_nobody) && known;
     }
 
+    /// <summary>The users' names (as <see cref="Encoding.UTF8"/> reads them from a login).</summary>
+    public IReadOnlySet<string> Names => _passwords.Keys.Select(Name).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>The users here that <paramref name="newer"/> does not have, or has with another password, by name.</summary>
+    public IReadOnlySet<string> GoneIn(Socks5Users newer)
+    {
+        var theirs = newer._passwords;
+        return _passwords
+            .Where(p => !theirs.TryGetValue(p.Key, out var digest) || !CryptographicOperations.FixedTimeEquals(p.Value, digest))
+            .Select(p => Name(p.Key))
+            .ToHashSet(StringComparer.Ordinal);
+    }
+
     /// <summary>Puts <paramref name="other"/>'s users in place of these (a reload); logins from now on read the new ones.</summary>
     public void ReplaceWith(Socks5Users other) => _passwords = other._passwords;
+
+    /// <summary>A key of the table as the user's name: the file's names are UTF-8, so this gives them back exactly.</summary>
+    private static string Name(string key) => Encoding.UTF8.GetString(Encoding.Latin1.GetBytes(key));
 
     /// <summary>
     /// Reads the file's text. False with <paramref name="error"/> naming the line, what is wrong and the fix (a file

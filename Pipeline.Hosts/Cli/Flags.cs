@@ -49,6 +49,7 @@ internal static class Flags
     public static readonly Flag Mtu = new("--mtu", null, "mtu", "N", "accepted for compatibility; no effect", Hidden: true);
     public static readonly Flag ManagerAddress = new("--manager-address", null, "manager_address", "ADDR", "server: report traffic to ss-manager every 10 s (a UNIX socket path, or HOST:PORT), as ss-server does", OnlyFor: [ServerVerb]);
     public static readonly Flag Acl = new("--acl", null, "acl", "FILE", "an ACL file in ss-libev's format; server: clients refused or admitted, destinations blocked; local: destinations reached directly (bypass) or through the server");
+    public static readonly Flag Socks5Auth = new("--socks5-auth", null, "socks5_auth", "FILE", "local: SOCKS5 clients must log in (RFC 1929 username/password) as a user of FILE, one user:password a line (SIGHUP reloads it)", OnlyFor: [LocalVerb]);
     public static readonly Flag Plugin = new("--plugin", null, "plugin", "PROGRAM", "SIP003 plugin the TCP side goes through (e.g. obfs-server / obfs-local); UDP goes straight to the server");
     public static readonly Flag PluginOpts = new("--plugin-opts", null, "plugin_opts", "OPTS", "the plugin's options, handed over as SS_PLUGIN_OPTIONS (e.g. \"obfs=http;obfs-host=example.com\")");
     public static readonly Flag Check = new("--check", null, null, null, "exit after the self-check");
@@ -58,7 +59,7 @@ internal static class Flags
     [
         Config, ServerUrl, Server, ServerPort, LocalAddress, Interface, LocalPort, Password, PasswordEnv, Key, Method, Timeout, TunnelAddress,
         Nameserver, TcpAndUdp, UdpOnly, Ipv6First, Verbose, ForbiddenIp, MaxConnections, HandshakeTimeout, UdpTimeout,
-        UdpMaxAssociations, ShutdownGrace, Traces, Metrics, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, ManagerAddress, Acl, Plugin, PluginOpts,
+        UdpMaxAssociations, ShutdownGrace, Traces, Metrics, PidFile, FastOpen, ReusePort, NoDelay, Mptcp, User, Nofile, Mtu, ManagerAddress, Acl, Socks5Auth, Plugin, PluginOpts,
     ];
 
     public static readonly IReadOnlyList<Flag> Demo = [DemoMethod, Traces, Verbose, Check];

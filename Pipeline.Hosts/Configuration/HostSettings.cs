@@ -178,6 +178,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         var acl = ReadAcl(settings, verb);
+        var socks5Users = ReadSocks5Users(settings, verb);
         var plugin = LocatePlugin(settings, mode, environment);
         // A local's plugin connects to one server; a server's listens on all its addresses (SIP003: "a|b"), on one port.
         if (plugin is not null && (fallbackServers.Count > 0 || moreListens.Any(l => l.Port != listen.Port)))
@@ -215,6 +216,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
                 : null,
             OutboundAddress = SourceAddress(settings, "outbound_bind_addr") ?? outboundAddress, // shadowsocks-rust's name, every verb
             Acl = acl,
+            Socks5Users = socks5Users,
             Pipeline = pipeline,
             ReadBudget = new(pipeline.ReadBudgetMiB * (1L << 20)),
         };
@@ -510,6 +512,42 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         return AccessControlList.TryParse(text, out var acl, out var error) ? acl : throw new UsageException($"{settings.Label("acl")} {path} {error}");
+    }
+
+    /// <summary>
+    /// The local's SOCKS5 users (<c>--socks5-auth FILE</c>, config <c>socks5_auth</c>), read and checked now: a bad
+    /// line stops the start naming it.
+    /// </summary>
+    private static Socks5Users? ReadSocks5Users(LayeredSettings settings, string verb)
+    {
+        if (settings.String("socks5_auth") is not { Length: > 0 } path)
+        {
+            return null;
+        }
+
+        if (verb != "local")
+        {
+            throw new UsageException($"{settings.Label("socks5_auth")} only a local has a SOCKS5 port to log in to; remove it");
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var why = e switch
+            {
+                FileNotFoundException or DirectoryNotFoundException => "no such file; give the path of a file of user:password lines",
+                UnauthorizedAccessException when Directory.Exists(path) => "is a directory; give the file of user:password lines in it",
+                UnauthorizedAccessException => "permission denied; make it readable by the user the program starts as (and by no one else: it holds passwords)",
+                _ => e.Message,
+            };
+            throw new UsageException($"{settings.Label("socks5_auth")} cannot read {path}: {why}");
+        }
+
+        return Socks5Users.TryParse(text, out var users, out var error) ? users : throw new UsageException($"{settings.Label("socks5_auth")} {path} {error}");
     }
 
     /// <summary>The plugin, found on PATH (or at the path given) now, so that a typo stops the start with one line.</summary>

@@ -15,6 +15,8 @@ namespace Shadowsocks.Pipeline.Hosts.Logging;
 /// later);</item>
 /// <item><see cref="ServerUnreachable"/>: a local or tunnel whose server does not answer (a wrong address or port, a
 /// name that does not resolve, the server down): its clients get a SOCKS5 error or a closed connection;</item>
+/// <item><see cref="Socks5Login"/>: a local with SOCKS5 users (<c>--socks5-auth</c>) refused a client's login (a
+/// client set up with another password, or without one; or someone on the LAN trying);</item>
 /// <item><see cref="ForbiddenDestination"/>: a server asked for a destination on its forbidden list;</item>
 /// <item><see cref="OutOfFiles"/>: the process ran out of file descriptors (accepts put off; connections failed);</item>
 /// <item><see cref="TelemetryExport"/>: the OTLP collector is not there or does not take the exports (nothing
@@ -58,6 +60,16 @@ internal sealed class FailureWarning : IDisposable
         logger, time, "pipeline.server_connect_failures",
         static detail => $"{detail}: check the server's address and port (-s, -p) and that it runs; later failures: one line a minute at most, -v logs each",
         static (count, detail) => $"{count} more connections could not reach the server since the last such line; the latest: {detail}");
+
+    /// <summary>
+    /// Local with <c>--socks5-auth</c>: SOCKS5 clients refused at login; the detail is the counter's reason (a wrong user
+    /// name or password, no username/password offered, a malformed login). Never a password: <c>-v</c> names the client
+    /// and the user name it gave.
+    /// </summary>
+    public static FailureWarning Socks5Login(ILogger logger, TimeProvider time) => new(
+        logger, time, "pipeline.socks5.authentication_failures",
+        static detail => $"a SOCKS5 client was refused at login: {detail}; check the client's user name and password against --socks5-auth (socks5_auth), -v names each client and user; later ones: one line a minute at most",
+        static (count, detail) => $"{count} more SOCKS5 clients refused at login since the last such line; the latest: {detail}");
 
     /// <summary>Server: requests for a destination on <c>--forbidden-ip</c> (by default loopback: a first test through a server often asks for one).</summary>
     public static FailureWarning ForbiddenDestination(ILogger logger, TimeProvider time) => new(

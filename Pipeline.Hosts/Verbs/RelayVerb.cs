@@ -49,11 +49,12 @@ internal static class RelayVerb
         }
 
         // A server reloads its users on SIGHUP (systemctl reload), a multi-user one that is; one with a single key says
-        // there is nothing to reload rather than stop, and so does a server still starting. Registered first and
-        // disposed last, so that no SIGHUP while starting or stopping takes SIGHUP's default (the process's end). A
-        // local or tunnel keeps that default (a closed terminal stops it).
-        UsersReload? usersReload = null;
-        using var hangUp = verb != "server" ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        // there is nothing to reload rather than stop, and so does a server still starting. A local with SOCKS5 users
+        // (--socks5-auth) reloads them the same way. Registered first and disposed last, so that no SIGHUP while
+        // starting or stopping takes SIGHUP's default (the process's end). A tunnel, or a local without SOCKS5 users,
+        // keeps that default (a closed terminal stops it).
+        Func<Func<HostSettings>, (bool Applied, string Line)>? usersReload = null;
+        using var hangUp = verb != "server" && settings.Relay.Socks5Users is null ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
             var reload = Volatile.Read(ref usersReload);
@@ -61,8 +62,8 @@ internal static class RelayVerb
             {
                 try
                 {
-                    var (applied, line) = reload?.Apply(() => HostSettings.Build(verb, args))
-                        ?? (false, "SIGHUP: nothing to reload (a multi-user server reloads its users, once listening; other settings take effect on restart)");
+                    var (applied, line) = reload?.Invoke(() => HostSettings.Build(verb, args))
+                        ?? (false, "SIGHUP: nothing to reload (a multi-user server reloads its users, a local its SOCKS5 users, once listening; other settings take effect on restart)");
 
                     // Stamped as the log lines are: a reload can come weeks after the start.
                     var stamp = LogLineForm.ForProcess().Prefix(TimeProvider.System);
@@ -143,6 +144,7 @@ internal static class RelayVerb
         using var authenticationFailures = FailureWarning.Authentication(log, TimeProvider.System);
         using var serverUnreachable = verb == "server" ? null : FailureWarning.ServerUnreachable(log, TimeProvider.System);
         using var serverCircuits = verb == "server" ? null : new ServerCircuitLog(log);
+        using var socks5Logins = relay.Socks5Users is null ? null : FailureWarning.Socks5Login(log, TimeProvider.System);
         using var forbiddenDestinations = verb == "server" ? FailureWarning.ForbiddenDestination(log, TimeProvider.System) : null;
         using var outOfFiles = FailureWarning.OutOfFiles(log, TimeProvider.System, openFiles);
         using var telemetryExport = telemetry.OtlpDescription is null ? null : FailureWarning.TelemetryExport(log, TimeProvider.System);
@@ -473,7 +475,7 @@ internal static class RelayVerb
     /// then the server's TCP listener is on a loopback port of its own (the plugin has the public one) and the local's
     /// and tunnel's TCP server is the plugin's port.
     /// </summary>
-    private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound, UsersReload? Reload)> StartAsync(
+    private static async Task<(IPEndPoint Bound, IPEndPoint? TcpBound, IPEndPoint[] MoreBound, Func<Func<HostSettings>, (bool Applied, string Line)>? Reload)> StartAsync(
         string verb, RelayOptions relay, RelayOptions tcpRelay, IPEndPoint[]? nameservers, bool tcp, bool udp, bool udpOnly, List<IAsyncDisposable> running, ILogger log,
         CancellationToken stop)
     {
@@ -524,7 +526,7 @@ internal static class RelayVerb
                 }
             }
 
-            return (listens[0], tcpBound, listens[1..], reload);
+            return (listens[0], tcpBound, listens[1..], reload is null ? null : reload.Apply);
         }
 
         // A server given by name: the program's own resolver looks it up (TCP: per connection, the answer kept for its
@@ -554,7 +556,7 @@ internal static class RelayVerb
             var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames, routeNames, udpOnly);
             running.Add(local);
             local.Start();
-            return (local.LocalEndPoint, local.LocalEndPoint, [], null);
+            return (local.LocalEndPoint, local.LocalEndPoint, [], relay.Socks5Users is { } socks5Users ? new Socks5UsersReload(socks5Users, local).Apply : null);
         }
 
         if (tcp)

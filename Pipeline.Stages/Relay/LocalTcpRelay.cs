@@ -113,6 +113,13 @@ internal sealed class LocalTcpRelay(
         _accepts = new AcceptLoop(options, "local", waitForBytes, timeProvider, clientSpeaksFirst: true); // SOCKS5: the greeting comes first
     }
 
+    /// <summary>
+    /// SOCKS5 users taken off the list, or given another password (a reload of <c>--socks5-auth</c>): the connections
+    /// they logged in with end (a UDP association with its control connection). Returns how many.
+    /// </summary>
+    public int EndConnectionsOf(IReadOnlySet<string> users) =>
+        _accepts?.EndSessions(session => session.User is { } user && users.Contains(user)) ?? 0;
+
     public void StopAccepting() => _accepts?.StopAccepting();
 
     public ValueTask DisposeAsync()
