@@ -56,6 +56,48 @@ public sealed class Socks5CodecTests
     public void TryReadGreeting_ZeroMethods_IsMalformed() =>
         Assert.Equal(AddressParseStatus.Malformed, Socks5Codec.TryReadGreeting(Hex("05 00"), out _, out _));
 
+    [Theory]
+    [InlineData("05 02 00 02", true, true)]
+    [InlineData("05 01 02", false, true)]
+    [InlineData("05 02 00 01", true, false)]
+    public void TryReadGreeting_TellsWhetherUsernamePasswordIsOffered(string hex, bool noAuth, bool usernamePassword)
+    {
+        Assert.Equal(AddressParseStatus.Ok, Socks5Codec.TryReadGreeting(Hex(hex), out var noAuthOffered, out var usernamePasswordOffered, out _));
+        Assert.Equal(noAuth, noAuthOffered);
+        Assert.Equal(usernamePassword, usernamePasswordOffered);
+    }
+
+    [Fact]
+    public void TryReadUsernamePassword_AWholeLogin_GivesTheNameAndPassword()
+    {
+        var bytes = Hex("01 05 616c696365 03 707764 ee"); // alice, pwd, then a byte of what follows
+        var status = Socks5Codec.TryReadUsernamePassword(bytes, out var name, out var password, out var consumed);
+
+        Assert.Equal(AddressParseStatus.Ok, status);
+        Assert.Equal("alice"u8.ToArray(), bytes[name]);
+        Assert.Equal("pwd"u8.ToArray(), bytes[password]);
+        Assert.Equal(11, consumed);
+    }
+
+    [Fact]
+    public void TryReadUsernamePassword_EveryPrefix_IsIncomplete()
+    {
+        var bytes = Hex("01 05 616c696365 03 707764");
+        for (var length = 0; length < bytes.Length; length++)
+        {
+            Assert.Equal(AddressParseStatus.Incomplete, Socks5Codec.TryReadUsernamePassword(bytes.AsSpan(0, length), out _, out _, out var consumed));
+            Assert.Equal(0, consumed);
+        }
+    }
+
+    [Theory]
+    [InlineData("05 05 616c696365 03 707764")] // VER 5: a second greeting, not a login
+    [InlineData("00")]
+    [InlineData("01 00 03 707764")] // ULEN 0
+    [InlineData("01 05 616c696365 00")] // PLEN 0
+    public void TryReadUsernamePassword_BadVersionOrAnEmptyField_IsMalformed(string hex) =>
+        Assert.Equal(AddressParseStatus.Malformed, Socks5Codec.TryReadUsernamePassword(Hex(hex), out _, out _, out _));
+
     [Fact]
     public void TryReadRequest_IPv4Connect_IsOk()
     {

@@ -11,9 +11,11 @@ internal static class Socks5TestClient
     /// Connects through <paramref name="proxy"/> to <paramref name="host"/>:<paramref name="port"/>; returns the socket
     /// and the reply code. <paramref name="receiveBuffer"/>: the socket's receive buffer, set before connecting (shrunk
     /// afterwards, a loopback connection stalls); 0 leaves the system's. <paramref name="asName"/>: an address is sent as
-    /// a name (type 3, <c>10.1.2.3</c> spelt out) rather than as an address (type 1 or 4).
+    /// a name (type 3, <c>10.1.2.3</c> spelt out) rather than as an address (type 1 or 4). <paramref name="login"/>: offers
+    /// only username/password (method 2) and logs in with it (RFC 1929), the request after a STATUS 0.
     /// </summary>
-    public static async Task<(Socket Socket, byte Reply)> ConnectAsync(IPEndPoint proxy, string host, int port, CancellationToken cancellationToken, int receiveBuffer = 0, bool asName = false)
+    public static async Task<(Socket Socket, byte Reply)> ConnectAsync(
+        IPEndPoint proxy, string host, int port, CancellationToken cancellationToken, int receiveBuffer = 0, bool asName = false, (string User, string Password)? login = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -24,12 +26,23 @@ internal static class Socks5TestClient
             }
 
             await socket.ConnectAsync(proxy, cancellationToken);
-            await socket.SendAsync(new byte[] { 5, 1, 0 }, SocketFlags.None, cancellationToken);
-            var method = new byte[2];
-            await ReadExactlyAsync(socket, method, cancellationToken);
-            if (method[0] != 5 || method[1] != 0)
+            if (login is { } credentials)
             {
-                throw new IOException($"proxy refused the no-auth method: {method[1]}");
+                var status = await LogInAsync(socket, credentials.User, credentials.Password, cancellationToken);
+                if (status != 0)
+                {
+                    throw new IOException($"proxy refused the login: status {status}");
+                }
+            }
+            else
+            {
+                await socket.SendAsync(new byte[] { 5, 1, 0 }, SocketFlags.None, cancellationToken);
+                var method = new byte[2];
+                await ReadExactlyAsync(socket, method, cancellationToken);
+                if (method[0] != 5 || method[1] != 0)
+                {
+                    throw new IOException($"proxy refused the no-auth method: {method[1]}");
+                }
             }
 
             byte[] request;
@@ -53,6 +66,34 @@ internal static class Socks5TestClient
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Offers username/password (method 2) alone and, once the proxy chose it, logs in (RFC 1929:
+    /// <c>1 | ULEN | UNAME | PLEN | PASSWD</c>); returns the reply's STATUS (0: logged in). Throws if the proxy chose
+    /// another method or closed.
+    /// </summary>
+    public static async Task<byte> LogInAsync(Socket socket, string user, string password, CancellationToken cancellationToken)
+    {
+        await socket.SendAsync(new byte[] { 5, 1, 2 }, SocketFlags.None, cancellationToken);
+        var method = new byte[2];
+        await ReadExactlyAsync(socket, method, cancellationToken);
+        if (method[0] != 5 || method[1] != 2)
+        {
+            throw new IOException($"proxy did not choose username/password: {method[1]}");
+        }
+
+        var name = Encoding.UTF8.GetBytes(user);
+        var secret = Encoding.UTF8.GetBytes(password);
+        await socket.SendAsync((byte[])[1, (byte)name.Length, .. name, (byte)secret.Length, .. secret], SocketFlags.None, cancellationToken);
+        var reply = new byte[2];
+        await ReadExactlyAsync(socket, reply, cancellationToken);
+        if (reply[0] != 1)
+        {
+            throw new IOException($"login reply version {reply[0]}, not 1");
+        }
+
+        return reply[1];
     }
 
     /// <summary>Reads a whole SOCKS5 reply and returns REP; 0xFF if the proxy closed instead.</summary>
