@@ -27,15 +27,28 @@ internal sealed class Socks5UdpTestClient : IDisposable
     /// The IPv4 address the client sends its datagrams from, named in the request's DST.ADDR (RFC 1928 § 7); null: the
     /// request names 0.0.0.0 and the datagrams leave from loopback.
     /// </param>
-    public static async Task<Socks5UdpTestClient> AssociateAsync(IPEndPoint proxy, CancellationToken cancellationToken, IPAddress? from = null)
+    /// <param name="login">Logs in with username/password (RFC 1929) first; null: offers no authentication.</param>
+    public static async Task<Socks5UdpTestClient> AssociateAsync(
+        IPEndPoint proxy, CancellationToken cancellationToken, IPAddress? from = null, (string User, string Password)? login = null)
     {
         var control = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
         {
             await control.ConnectAsync(proxy, cancellationToken);
-            await control.SendAsync(new byte[] { 5, 1, 0 }, SocketFlags.None, cancellationToken);
-            var method = new byte[2];
-            await Socks5TestClient.ReadExactlyAsync(control, method, cancellationToken);
+            if (login is { } credentials)
+            {
+                if (await Socks5TestClient.LogInAsync(control, credentials.User, credentials.Password, cancellationToken) != 0)
+                {
+                    throw new IOException("login refused");
+                }
+            }
+            else
+            {
+                await control.SendAsync(new byte[] { 5, 1, 0 }, SocketFlags.None, cancellationToken);
+                var method = new byte[2];
+                await Socks5TestClient.ReadExactlyAsync(control, method, cancellationToken);
+            }
+
             await control.SendAsync((byte[])[5, 3, 0, 1, .. (from ?? IPAddress.Any).GetAddressBytes(), 0, 0], SocketFlags.None, cancellationToken);
             var head = new byte[4];
             await Socks5TestClient.ReadExactlyAsync(control, head, cancellationToken);

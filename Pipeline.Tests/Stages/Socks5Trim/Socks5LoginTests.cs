@@ -195,6 +195,35 @@ public sealed class Socks5LoginTests
         await Transfer.EchoRoundTripAsync(bobs, 1024, cancel.Token);
     }
 
+    [Fact]
+    public async Task UdpAssociate_ComesOnlyAfterALogin_AndAnotherAddresssDatagramsAreDropped()
+    {
+        // Datagrams are taken only from an address that holds an association, and an association is made only for a
+        // control connection that has logged in: one refused at login holds none, and neither does 127.0.0.2 here.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var options = RelayChain.Options("aes-256-gcm", "udp-login", new IPEndPoint(IPAddress.Loopback, 0));
+        await using var server = UdpRelayChain.StartServer(options);
+        var (udp, tcp) = UdpRelayChain.StartLocal(options with { Socks5Users = s_users }, server.LocalEndPoint);
+        await using var _ = udp;
+        await using var __ = tcp;
+
+        using (var refused = await ConnectAsync(tcp.LocalEndPoint, cancel.Token))
+        {
+            Assert.Equal(1, await Socks5TestClient.LogInAsync(refused, "alice", "wrong", cancel.Token));
+            Assert.Empty(await Socks5TestClient.ReadUntilClosedAsync(refused, cancel.Token)); // closed before any request
+        }
+
+        using var alice = await Socks5UdpTestClient.AssociateAsync(tcp.LocalEndPoint, cancel.Token, login: ("alice", "wonder land"));
+        using var stranger = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        stranger.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+        await stranger.SendToAsync(Socks5UdpTestClient.Request("127.0.0.1", echo.EndPoint.Port, "stranger"u8), SocketFlags.None, alice.Relay, cancel.Token);
+
+        await alice.SendAsync("127.0.0.1", echo.EndPoint.Port, "alice"u8, cancel.Token); // after the stranger's, on the same socket
+        Assert.Equal("alice"u8.ToArray(), await alice.ReceiveAsync(cancel.Token));
+        Assert.Equal(1, echo.Received);
+    }
+
     private static Socks5Users Users(string text)
     {
         Assert.True(Socks5Users.TryParse(text, out var users, out var error), error);
