@@ -20,7 +20,8 @@ public sealed class HostileInputTests
     public void Socks5AndAddressHeaderParsers_NeverThrow()
     {
         var random = new Random(20261125);
-        byte[][] seeds = [[5, 1, 0], [5, 2, 0, 2], [5, 1, 0, 1, 127, 0, 0, 1, 0, 80], [5, 1, 0, 3, 4, .. "host"u8, 1, 187], [0, 0, 0, 4, .. new byte[16], 0, 53]];
+        byte[][] seeds = [[5, 1, 0], [5, 2, 0, 2], [5, 1, 0, 1, 127, 0, 0, 1, 0, 80], [5, 1, 0, 3, 4, .. "host"u8, 1, 187], [0, 0, 0, 4, .. new byte[16], 0, 53],
+            [1, 5, .. "alice"u8, 3, .. "pwd"u8]];
         for (var i = 0; i < Cases; i++)
         {
             var input = Mutate(random, seeds[random.Next(seeds.Length)]);
@@ -28,6 +29,15 @@ public sealed class HostileInputTests
             _ = Socks5Codec.TryReadRequest(input, out _, out _, out var c2);
             _ = Socks5Codec.TryReadUdpHeader(input, out _, out _, out var c3);
             var status = AddressHeader.TryRead(input, out var address, out var c4);
+            if (Socks5Codec.TryReadUsernamePassword(input, out var name, out var password, out var c5) == AddressParseStatus.Ok)
+            {
+                // RFC 1929: VER, ULEN, UNAME, PLEN, PASSWD; both of 1 to 255 bytes, within what was consumed.
+                Assert.Equal(2 + name.GetOffsetAndLength(c5).Length + 1 + password.GetOffsetAndLength(c5).Length, c5);
+                Assert.InRange(name.GetOffsetAndLength(c5).Length, 1, 255);
+                Assert.InRange(password.GetOffsetAndLength(c5).Length, 1, 255);
+            }
+
+            Assert.InRange(c5, 0, input.Length);
             Assert.InRange(c1, 0, input.Length);
             Assert.InRange(c2, 0, input.Length);
             Assert.InRange(c3, 0, input.Length);
