@@ -1,9 +1,7 @@
-using System.Buffers;
-
 namespace Shadowsocks.Pipeline.Core.Multiplexing;
 
 /// <summary>
-/// A piece of one connection's byte stream in a buffer rented from <see cref="ArrayPool{T}.Shared"/>.
+/// A piece of one connection's byte stream in a buffer rented from <see cref="ChunkPool.Shared"/>.
 /// Ownership moves with the message: whoever consumes a chunk returns its buffer (<see cref="Return"/>) exactly once.
 /// A chunk still queued in a block when the connection is torn down is left to the garbage collector.
 /// </summary>
@@ -17,7 +15,7 @@ internal readonly struct Chunk(byte[] buffer, int length)
 
     public ReadOnlySpan<byte> Span => Buffer.AsSpan(0, Length);
 
-    public static byte[] RentBuffer(int minimumLength) => ArrayPool<byte>.Shared.Rent(minimumLength);
+    public static byte[] RentBuffer(int minimumLength) => ChunkPool.Shared.Rent(minimumLength);
 
     /// <summary>Copies <paramref name="data"/> into a new rented chunk.</summary>
     public static Chunk CopyOf(ReadOnlySpan<byte> data)
@@ -27,5 +25,5 @@ internal readonly struct Chunk(byte[] buffer, int length)
         return new Chunk(buffer, data.Length);
     }
 
-    public void Return() => ArrayPool<byte>.Shared.Return(Buffer);
+    public void Return() => ChunkPool.Shared.Return(Buffer);
 }

@@ -245,7 +245,7 @@ internal static class RelayVerb
         output.Flush();
         using var manager = settings.ManagerAddress is { } managerAddress ? new ManagerReport(managerAddress, bound.Port, TimeProvider.System) : null;
         var systemd = new SystemdNotifier();
-        using var trim = new IdleMemoryTrim(TimeProvider.System);
+        using var trim = new IdleMemoryTrim(TimeProvider.System, ChunkPool.Shared);
         try
         {
             // The ports are open and the pid file written: root is no longer needed.

@@ -1,10 +1,12 @@
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Hosts.Service;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Service;
 
 /// <summary>
 /// The idle trim collects once after a burst, on the first quiet second, and never while the process is busy; a quiet
-/// process has no check running until the next garbage collection.
+/// process has no check running until the next garbage collection or the pool's next new buffer. A bulk burst, which
+/// rents pooled buffers and allocates next to nothing, is busy, and the trim after it gives the pool's buffers back.
 /// </summary>
 public sealed class IdleMemoryTrimTests
 {
@@ -15,7 +17,7 @@ public sealed class IdleMemoryTrimTests
     {
         long allocated = 100 * MiB;
         var collections = 0;
-        using var trim = new IdleMemoryTrim(new ManualTime(), () => allocated, () => collections++, static _ => new Watching());
+        using var trim = new IdleMemoryTrim(new ManualTime(), new ChunkPool(), () => allocated, () => collections++, static _ => new Watching());
 
         trim.Tick();                 // nothing allocated: nothing to give back
         Assert.Equal(0, collections);
@@ -59,7 +61,7 @@ public sealed class IdleMemoryTrimTests
         var time = new ManualTime();
         Action? onCollection = null;
         var watching = new Watching();
-        using var trim = new IdleMemoryTrim(time, () => allocated, () => collections++, callback =>
+        using var trim = new IdleMemoryTrim(time, new ChunkPool(), () => allocated, () => collections++, callback =>
         {
             onCollection = callback;
             return watching;
@@ -93,6 +95,85 @@ public sealed class IdleMemoryTrimTests
 
         trim.Dispose();
         Assert.True(watching.IsDisposed, "the watch for collections outlived the trim");
+    }
+
+    [Fact]
+    public void ABulkBurstFromThePool_IsBusy_AndTheTrimAfterItGivesThePoolsBuffersBack()
+    {
+        long allocated = 100 * MiB;
+        var collections = 0;
+        var pool = new ChunkPool();
+        using var trim = new IdleMemoryTrim(new ManualTime(), pool, () => allocated, () =>
+        {
+            collections++;
+            GC.Collect();
+        }, static _ => new Watching());
+
+        allocated += 20 * MiB; // connections open: worth a trim once quiet
+        trim.Tick();
+
+        // The bulk transfer: 128 KiB buffers rented and returned, 8 MiB a second, nothing allocated once the pool has them.
+        var held = RentAndReturn(pool, 32);
+        for (var second = 0; second < 5; second++)
+        {
+            for (var round = 0; round < 2; round++)
+            {
+                RentAndReturn(pool, 32);
+            }
+
+            trim.Tick();
+            Assert.True(collections == 0, "a trim while the pool's buffers moved 8 MiB a second");
+        }
+
+        Assert.Equal(32 * 128 * 1024, pool.PooledBytes);
+
+        trim.Tick(); // the first quiet second after the burst
+        Assert.Equal(1, collections);
+        Assert.Equal(0, pool.PooledBytes);
+        Assert.All(held, buffer => Assert.False(buffer.IsAlive, "a pooled buffer outlived the trim"));
+    }
+
+    [Fact]
+    public void TheChecksStopped_ThePoolsNextNewBuffer_StartsThemAgain()
+    {
+        var time = new ManualTime();
+        var pool = new ChunkPool();
+        using var trim = new IdleMemoryTrim(time, pool, static () => 0, static () => { }, static _ => new Watching());
+        trim.Tick(); // quiet, nothing worth a trim: the checks stop
+        Assert.False(trim.Checking);
+
+        pool.Return(pool.Rent(128 * 1024)); // a burst after a trim: the pool allocates
+        Assert.True(trim.Checking);
+        Assert.Equal(TimeSpan.FromSeconds(1), time.Periods[^1]);
+
+        trim.Tick(); // a rental of 128 KiB is a quiet second, and 128 KiB not worth a trim
+        Assert.False(trim.Checking);
+        pool.Return(pool.Rent(128 * 1024)); // from the pool: no new buffer, no checks
+        Assert.False(trim.Checking);
+
+        trim.Dispose();
+        pool.Trim();
+        pool.Return(pool.Rent(128 * 1024)); // a disposed trim is not called back
+        Assert.False(trim.Checking);
+    }
+
+    /// <summary>Rents <paramref name="count"/> 128 KiB buffers at once, as many busy connections' reads, and returns them.</summary>
+    private static WeakReference[] RentAndReturn(ChunkPool pool, int count)
+    {
+        var buffers = new byte[count][];
+        for (var i = 0; i < count; i++)
+        {
+            buffers[i] = pool.Rent(128 * 1024);
+        }
+
+        var references = new WeakReference[count];
+        for (var i = 0; i < count; i++)
+        {
+            references[i] = new WeakReference(buffers[i]);
+            pool.Return(buffers[i]);
+        }
+
+        return references;
     }
 
     /// <summary>Stands in for the watch on the real collector (the test calls its callback itself).</summary>
