@@ -1,11 +1,11 @@
-using System.Buffers;
 using System.Net;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Core.Protocol;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
 /// <summary>
-/// One datagram on its way through the UDP stages, in a pooled buffer. The data sits at <see cref="Offset"/> with
+/// One datagram on its way through the UDP stages, in a buffer from <see cref="ChunkPool"/> (which the idle memory trim empties). The data sits at <see cref="Offset"/> with
 /// <see cref="Headroom"/> bytes free in front, so stages add headers, salts and SOCKS5 fields in place, and
 /// <see cref="Tailroom"/> free behind for an AEAD tag. Ownership moves with the datagram: whichever stage drops it
 /// or sends it last calls <see cref="Return"/>.
@@ -55,9 +55,9 @@ internal sealed class Datagram
     /// <summary>Where a receive writes: one byte more than the largest legal payload, so oversize shows as length.</summary>
     public static Memory<byte> ReceiveArea(byte[] buffer) => buffer.AsMemory(Headroom, MaxPayload + 1);
 
-    public static byte[] RentBuffer() => ArrayPool<byte>.Shared.Rent(BufferSize);
+    public static byte[] RentBuffer() => ChunkPool.Shared.Rent(BufferSize);
 
     public static Datagram Wrap(byte[] buffer, int length, IPEndPoint client) => new(buffer) { Length = length, Client = client };
 
-    public void Return() => ArrayPool<byte>.Shared.Return(Buffer);
+    public void Return() => ChunkPool.Shared.Return(Buffer);
 }
