@@ -22,7 +22,10 @@ internal sealed class ChunkPool
     /// <summary>The smallest size pooled here: one AEAD chunk's worth, a busy connection's smallest read (<see cref="ReadBudget.Smallest"/>).</summary>
     public const int Smallest = ReadBudget.Smallest;
 
-    /// <summary>The largest size pooled here; larger requests are allocated and dropped when returned.</summary>
+    /// <summary>
+    /// The largest size pooled here, above any the relay rents (a 128 KiB read's ciphertext takes 256 KiB, a datagram
+    /// 128 KiB); larger requests are allocated and dropped when returned.
+    /// </summary>
     public const int Largest = 1024 * 1024;
 
     /// <summary>Buffers of one size one core's stack keeps (as <see cref="ArrayPool{T}.Shared"/> keeps per core).</summary>
