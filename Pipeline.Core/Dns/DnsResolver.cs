@@ -20,7 +20,9 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// queries, each over a UDP socket of its own (a random ID and a fresh source port; connected, so that an answer counts
 /// only from the asked server's address and port, and then only with the query's ID and question), falling back to TCP
 /// when an answer is truncated. Attempts go through a Polly
-/// pipeline (per-attempt timeout, retry on the next server, total deadline), starting with the server that answered last. Concurrent lookups of one name share a
+/// pipeline (retry on the next server, total deadline), each with a timeout that doubles each time round the servers,
+/// starting with the server that answered last; a server that answers that it cannot help (SERVFAIL, REFUSED) is not
+/// asked again within the lookup. Concurrent lookups of one name share a
 /// query. Answers are cached for their TTL, clamped; names that do not exist, briefly. Failures are an empty result,
 /// and <see cref="FailureReason"/> says why for a while after.
 /// </summary>
@@ -56,10 +58,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             .AddRetry(new RetryStrategyOptions
             {
                 MaxRetryAttempts = Math.Max(0, options.Attempts - 1),
-                Delay = TimeSpan.Zero,
+                Delay = TimeSpan.Zero, // an attempt that timed out waited already, and the next one waits longer (AttemptTimeout)
                 ShouldHandle = new PredicateBuilder().Handle<TimeoutRejectedException>().Handle<SocketException>().Handle<DnsServerFailureException>(),
             })
-            .AddTimeout(options.AttemptTimeout)
             .Build();
     }
 
@@ -190,7 +191,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private async Task<IPAddress[]> LookupAsync(string name)
     {
         var attempt = 0;
-        var first = Volatile.Read(ref _answering);
+        var next = Volatile.Read(ref _answering);
+        var cannotHelp = new bool[_servers.Count]; // servers that answered SERVFAIL, REFUSED or the like: not asked again
         List<string>? failures = null; // each different reason, in order
         try
         {
@@ -199,19 +201,23 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                 return Failed(name, "not a valid DNS name (an empty label, one over 63 characters, over 253 in all, or not ASCII)", cache: true);
             }
 
-            var (a, aaaa, server) = await _pipeline.ExecuteAsync(
+            var answered = await _pipeline.ExecuteAsync<(DnsAnswer A, DnsAnswer Aaaa, IPEndPoint Server)?>(
                 async token =>
                 {
-                    var index = (first + attempt++) % _servers.Count;
+                    var index = NextServer(cannotHelp, next);
+                    next = index + 1;
                     var server = _servers[index];
                     var failure = new StrongBox<string?>(); // why this attempt did not answer (its own: a query of an earlier one may still write)
+                    var wait = AttemptTimeout(attempt++);
+                    using var timeout = new CancellationTokenSource(wait, _timeProvider);
+                    using var ended = CancellationTokenSource.CreateLinkedTokenSource(token, timeout.Token);
 
                     // When one family's query throws (a refused port, a failed TCP retry), the other is ended with it:
-                    // Polly does not cancel an attempt's token after it throws, and its query would wait on. Both are
-                    // awaited either way, so that the other's end (its exception too) is observed within the attempt.
-                    using var both = CancellationTokenSource.CreateLinkedTokenSource(token);
-                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), token, failure);
-                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), token, failure);
+                    // it would wait on. Both are awaited either way, so that the other's end (its exception too) is
+                    // observed within the attempt.
+                    using var both = CancellationTokenSource.CreateLinkedTokenSource(ended.Token);
+                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), ended.Token, failure);
+                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), ended.Token, failure);
                     DnsAnswer? a, aaaa;
                     try
                     {
@@ -234,11 +240,25 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     // middleboxes glibc's "single-request" is for): one good family is an answer, if it says something
                     // (addresses, or that the name does not exist). An empty answer beside a failed or missing one says
                     // nothing about the other family: the next server is asked.
-                    var answered = a ?? aaaa;
-                    if (answered is null || ((a is null || aaaa is null) && answered.Addresses.Count == 0 && !answered.IsNameError))
+                    var answer = a ?? aaaa;
+                    if (answer is null || ((a is null || aaaa is null) && answer.Addresses.Count == 0 && !answer.IsNameError))
                     {
-                        Remember(ref failures, token.IsCancellationRequested || failure.Value is null ? $"no answer from {server}" : failure.Value);
-                        token.ThrowIfCancellationRequested(); // nothing in time: the attempt's timeout, then the next server
+                        var timedOut = ended.IsCancellationRequested;
+                        Remember(ref failures, timedOut || failure.Value is null ? $"no answer from {server}" : failure.Value);
+                        token.ThrowIfCancellationRequested(); // the lookup's deadline
+                        if (timedOut)
+                        {
+                            throw new TimeoutRejectedException(wait); // the next attempt, on the next server
+                        }
+
+                        // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP): that is its answer for
+                        // this name now, and asking it again at once would only bring the same one (c-ares skips it too).
+                        cannotHelp[index] = true;
+                        if (Array.TrueForAll(cannotHelp, skipped => skipped))
+                        {
+                            return null; // no server left to ask
+                        }
+
                         throw new DnsServerFailureException();
                     }
 
@@ -246,6 +266,11 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     return (a ?? Empty, aaaa ?? Empty, server);
                 },
                 _stop.Token).ConfigureAwait(false);
+
+            if (answered is not var (a, aaaa, server))
+            {
+                return Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)})");
+            }
 
             var addresses = Order([.. a.Addresses, .. aaaa.Addresses]);
             if (addresses.Length == 0)
@@ -265,7 +290,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             // No answer from any server: not cached, the next lookup asks again.
             return _stop.IsCancellationRequested
                 ? []
-                : Failed(name, $"{(failures is null ? "no answer" : string.Join("; ", failures))} ({attempt} attempt{(attempt == 1 ? "" : "s")})");
+                : Failed(name, $"{(failures is null ? "no answer" : string.Join("; ", failures))} ({Attempts(attempt)})");
         }
         finally
         {
@@ -277,6 +302,32 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     /// <summary>The largest query: the header, a name of at most 255 bytes on the wire (and room to find it longer), type and class.</summary>
     private const int QuerySize = DnsMessage.HeaderSize + 260 + 4;
+
+    private static string Attempts(int count) => $"{count} attempt{(count == 1 ? "" : "s")}";
+
+    /// <summary>The first server from <paramref name="from"/> on (round the list) that has not said it cannot help.</summary>
+    private static int NextServer(bool[] cannotHelp, int from)
+    {
+        for (var i = 0; i < cannotHelp.Length; i++)
+        {
+            var index = (from + i) % cannotHelp.Length;
+            if (!cannotHelp[index])
+            {
+                return index;
+            }
+        }
+
+        throw new InvalidOperationException("every server was passed over; the attempt before ends the lookup");
+    }
+
+    /// <summary>
+    /// How long attempt <paramref name="attempt"/> (from 0) waits: <see cref="DnsResolverOptions.AttemptTimeout"/>, doubled
+    /// each time round the servers, as c-ares does. A server that answers late (a recursive resolver still asking) is
+    /// heard on a later round instead of being asked again at the same pace; the lookup's total deadline bounds it all.
+    /// </summary>
+    private TimeSpan AttemptTimeout(int attempt) => _options.AttemptTimeout * (1 << Math.Min(attempt / _servers.Count, MaxDoublings));
+
+    private const int MaxDoublings = 10;
 
     private static void Remember(ref List<string>? failures, string failure)
     {

@@ -12,10 +12,13 @@ internal sealed record DnsResolverOptions
 
     public string ResolvConfPath { get; init; } = "/etc/resolv.conf";
 
-    /// <summary>How long one query to one server may take before the next attempt (on the next server).</summary>
+    /// <summary>
+    /// How long one query to one server may take before the next attempt (on the next server) the first time round the
+    /// servers; each round after waits twice as long (as c-ares does), within <see cref="TotalTimeout"/>.
+    /// </summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Attempts in all, cycling through the servers.</summary>
+    /// <summary>Attempts in all, cycling through the servers (passing over those that answered SERVFAIL, REFUSED or the like).</summary>
     public int Attempts { get; init; } = 4;
 
     /// <summary>The deadline of one lookup, all attempts included.</summary>

@@ -211,7 +211,7 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal($"no A or AAAA record (from {_dnsmasq.EndPoint})", resolver.FailureReason("text-only.test"));
 
         Assert.Empty(await resolver.ResolveAsync("outside.example", cancel.Token)); // dnsmasq has no upstream
-        Assert.Equal($"REFUSED from {_dnsmasq.EndPoint} (4 attempts)", resolver.FailureReason("outside.example"));
+        Assert.Equal($"REFUSED from {_dnsmasq.EndPoint} (1 attempt)", resolver.FailureReason("outside.example"));
 
         Assert.Empty(await resolver.ResolveAsync("a..test", cancel.Token));
         Assert.StartsWith("not a valid DNS name", resolver.FailureReason("a..test"));
@@ -230,6 +230,47 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Null(resolver.FailureReason("a.test"));
         Assert.NotEmpty(await resolver.ResolveAsync("a.test", cancel.Token));
         Assert.Null(resolver.FailureReason("a.test"));
+    }
+
+    [Fact]
+    public async Task AServerThatRefuses_IsNotAskedAgainForTheName_WhileAnotherServerIsLeft()
+    {
+        // A REFUSED (or SERVFAIL) answer is that server's answer: each of the 4 attempts asked it again at once, 8 queries
+        // to a lone server per lookup (ss-server sends 4), and each of the others was asked again in turn.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var refusing = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], rcode: 5), false)]));
+        using var failing = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], rcode: 2), false)]));
+        using var alone = Resolver([refusing.EndPoint]);
+        Assert.Empty(await alone.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(2, refusing.Queries); // A and AAAA, once
+        Assert.Equal($"REFUSED from {refusing.EndPoint} (1 attempt)", alone.FailureReason("a.test"));
+
+        using var both = Resolver([refusing.EndPoint, failing.EndPoint]);
+        Assert.Empty(await both.ResolveAsync("b.test", cancel.Token));
+        Assert.Equal(4, refusing.Queries);
+        Assert.Equal(2, failing.Queries);
+        Assert.Equal($"REFUSED from {refusing.EndPoint}; SERVFAIL from {failing.EndPoint} (2 attempts)", both.FailureReason("b.test"));
+
+        // dnsmasq without an upstream refuses what is outside its zone.
+        using var toDnsmasq = Resolver([_dnsmasq.EndPoint]);
+        Assert.Empty(await toDnsmasq.ResolveAsync("outside.example", cancel.Token));
+        Assert.Equal(2, toDnsmasq.QueriesSent);
+    }
+
+    [Fact]
+    public async Task AServerThatAnswersLaterThanAnAttempt_IsHeardOnTheNextRound()
+    {
+        // Each attempt waited the same 1 s and closed its socket: an answer that takes 1.5 s (a recursive server still
+        // asking) was never heard, and the server was asked again and again at the same pace. c-ares doubles its wait
+        // each time round the servers.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var slow = new FakeDnsServer(async query =>
+        {
+            await Task.Delay(1500);
+            return [(FakeDnsServer.Answer(query, [IPAddress.Parse("10.7.7.8")]), false)];
+        });
+        using var resolver = Resolver([slow.EndPoint], attemptTimeout: TimeSpan.FromSeconds(1), total: TimeSpan.FromSeconds(30));
+        Assert.Equal([IPAddress.Parse("10.7.7.8")], await resolver.ResolveAsync("slow.test", cancel.Token));
     }
 
     private static bool IsAQuery(byte[] query)
