@@ -2,8 +2,11 @@ using System.Net;
 
 namespace Shadowsocks.Pipeline.Core.Dns;
 
-/// <summary>A parsed answer: the response code, the TC bit, and the addresses for the asked name after following CNAMEs.</summary>
-internal sealed record DnsAnswer(int ResponseCode, bool Truncated, IReadOnlyList<IPAddress> Addresses, TimeSpan Ttl)
+/// <summary>
+/// A parsed answer: the response code, the TC bit, and the addresses for the asked name after following CNAMEs; for
+/// a negative answer, how long the zone says to remember it (<see cref="NegativeTtl"/>).
+/// </summary>
+internal sealed record DnsAnswer(int ResponseCode, bool Truncated, IReadOnlyList<IPAddress> Addresses, TimeSpan Ttl, TimeSpan? NegativeTtl = null)
 {
     public const int NoError = 0;
     public const int NameError = 3;

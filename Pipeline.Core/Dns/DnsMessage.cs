@@ -11,6 +11,7 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// header   | ID 16 | QR 1 OPCODE 4 AA 1 TC 1 RD 1 | RA 1 Z 3 RCODE 4 | QDCOUNT | ANCOUNT | NSCOUNT | ARCOUNT |
 /// question | QNAME (labels, 0-terminated) | QTYPE 16 | QCLASS 16 |
 /// answer   | NAME (labels or a 0b11 pointer) | TYPE 16 | CLASS 16 | TTL 32 | RDLENGTH 16 | RDATA |
+/// authority| the same; an SOA's RDATA: | MNAME | RNAME | SERIAL 32 | REFRESH 32 | RETRY 32 | EXPIRE 32 | MINIMUM 32 |
 /// </code>
 /// </summary>
 internal static class DnsMessage
@@ -90,6 +91,7 @@ internal static class DnsMessage
         var rcode = message[3] & 0x0F;
         var questions = BinaryPrimitives.ReadUInt16BigEndian(message[4..]);
         var answers = BinaryPrimitives.ReadUInt16BigEndian(message[6..]);
+        var authorities = BinaryPrimitives.ReadUInt16BigEndian(message[8..]);
         if (questions != 1)
         {
             return DnsParseStatus.WrongQuestion;
@@ -129,12 +131,7 @@ internal static class DnsMessage
             }
 
             var recordType = (DnsRecordType)BinaryPrimitives.ReadUInt16BigEndian(message[offset..]);
-            var ttl = BinaryPrimitives.ReadUInt32BigEndian(message[(offset + 4)..]);
-            if (ttl > int.MaxValue)
-            {
-                ttl = 0; // RFC 2181 § 8: a TTL is 31 bits; the top bit set means 0
-            }
-
+            var ttl = Ttl(BinaryPrimitives.ReadUInt32BigEndian(message[(offset + 4)..]));
             var length = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 8)..]);
             offset += 10;
             if (offset + length > message.Length)
@@ -186,8 +183,49 @@ internal static class DnsMessage
             minTtl = Math.Min(minTtl, record.Ttl);
         }
 
-        answer = new DnsAnswer(rcode, truncated, addresses, TimeSpan.FromSeconds(minTtl == uint.MaxValue ? 0 : minTtl));
+        answer = new DnsAnswer(rcode, truncated, addresses, TimeSpan.FromSeconds(minTtl == uint.MaxValue ? 0 : minTtl), NegativeTtl(message, offset, authorities));
         return DnsParseStatus.Ok;
+    }
+
+    /// <summary>RFC 2181 § 8: a TTL is 31 bits; the top bit set means 0.</summary>
+    private static uint Ttl(uint value) => value > int.MaxValue ? 0 : value;
+
+    /// <summary>The smallest SOA's RDATA: two names of a byte each at least, then five 32-bit fields.</summary>
+    private const int MinSoaLength = 2 + 20;
+
+    /// <summary>
+    /// How long a negative answer (NXDOMAIN, or no record of the type) may be cached, from the SOA in the authority
+    /// section at <paramref name="offset"/>: the smaller of its TTL and its MINIMUM (RFC 2308 § 5); null without an SOA.
+    /// An authority section that does not parse only loses this: the answer stands without it, as before it was read.
+    /// </summary>
+    private static TimeSpan? NegativeTtl(ReadOnlySpan<byte> message, int offset, int authorities)
+    {
+        for (var i = 0; i < authorities; i++)
+        {
+            if (ReadName(message, ref offset, out _) != DnsParseStatus.Ok || offset + 10 > message.Length)
+            {
+                return null;
+            }
+
+            var type = (DnsRecordType)BinaryPrimitives.ReadUInt16BigEndian(message[offset..]);
+            var ttl = Ttl(BinaryPrimitives.ReadUInt32BigEndian(message[(offset + 4)..]));
+            var length = BinaryPrimitives.ReadUInt16BigEndian(message[(offset + 8)..]);
+            offset += 10;
+            if (offset + length > message.Length)
+            {
+                return null;
+            }
+
+            if (type == DnsRecordType.Soa && length >= MinSoaLength)
+            {
+                var minimum = Ttl(BinaryPrimitives.ReadUInt32BigEndian(message[(offset + length - 4)..]));
+                return TimeSpan.FromSeconds(Math.Min(ttl, minimum));
+            }
+
+            offset += length;
+        }
+
+        return null;
     }
 
     /// <summary>Reads a possibly compressed name at <paramref name="offset"/>, leaving it after the name's bytes in place.</summary>

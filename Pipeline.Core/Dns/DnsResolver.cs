@@ -23,7 +23,7 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// pipeline (retry on the next server, total deadline), each with a timeout that doubles each time round the servers,
 /// starting with the server that answered last; a server that answers that it cannot help (SERVFAIL, REFUSED) is not
 /// asked again within the lookup. Concurrent lookups of one name share a
-/// query. Answers are cached for their TTL, clamped; names that do not exist, briefly. Failures are an empty result,
+/// query. Answers are cached for their TTL, clamped; names that do not exist or have no address, for the zone's negative TTL (its SOA), clamped. Failures are an empty result,
 /// and <see cref="FailureReason"/> says why for a while after.
 /// </summary>
 internal sealed class DnsResolver : IDnsResolver, IDisposable
@@ -275,7 +275,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             var addresses = Order([.. a.Addresses, .. aaaa.Addresses]);
             if (addresses.Length == 0)
             {
-                _cache.Set(name, [], _options.NegativeTtl);
+                _cache.Set(name, [], NegativeTtl(a, aaaa));
                 return Failed(name, a.IsNameError || aaaa.IsNameError ? $"no such name (NXDOMAIN from {server})" : $"no A or AAAA record (from {server})");
             }
 
@@ -302,6 +302,18 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     /// <summary>The largest query: the header, a name of at most 255 bytes on the wire (and room to find it longer), type and class.</summary>
     private const int QuerySize = DnsMessage.HeaderSize + 260 + 4;
+
+    /// <summary>
+    /// How long a name with no address is remembered: what the zone says (its SOA, RFC 2308 § 5; the smaller of the two
+    /// families'), clamped to [<see cref="DnsResolverOptions.MinTtl"/>, <see cref="DnsResolverOptions.MaxNegativeTtl"/>];
+    /// <see cref="DnsResolverOptions.NegativeTtl"/> when neither answer carries an SOA.
+    /// </summary>
+    private TimeSpan NegativeTtl(DnsAnswer a, DnsAnswer aaaa) =>
+        (a.NegativeTtl, aaaa.NegativeTtl) switch
+        {
+            (null, null) => _options.NegativeTtl,
+            var (v4, v6) => TimeSpan.FromTicks(Math.Clamp(Math.Min((v4 ?? TimeSpan.MaxValue).Ticks, (v6 ?? TimeSpan.MaxValue).Ticks), _options.MinTtl.Ticks, _options.MaxNegativeTtl.Ticks)),
+        };
 
     private static string Attempts(int count) => $"{count} attempt{(count == 1 ? "" : "s")}";
 

@@ -29,8 +29,15 @@ internal sealed record DnsResolverOptions
 
     public TimeSpan MaxTtl { get; init; } = TimeSpan.FromHours(1);
 
-    /// <summary>How long a name that does not exist (NXDOMAIN) is remembered.</summary>
+    /// <summary>
+    /// How long a name that does not exist (NXDOMAIN) or has no address is remembered when the answer carries no SOA to
+    /// say (RFC 2308 § 5: the SOA's TTL and MINIMUM bound it; with one, that is taken, clamped to
+    /// [<see cref="MinTtl"/>, <see cref="MaxNegativeTtl"/>]); also how long a name that cannot be asked is.
+    /// </summary>
     public TimeSpan NegativeTtl { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest a negative answer is remembered whatever its zone says (a zone's typo fixed counts within it).</summary>
+    public TimeSpan MaxNegativeTtl { get; init; } = TimeSpan.FromMinutes(5);
 
     public int CacheSize { get; init; } = 4096;
 

@@ -47,6 +47,32 @@ public sealed class DnsMessageTests
     }
 
     [Theory]
+    [InlineData(3, 600u, 60u, 60)] // NXDOMAIN: the SOA's MINIMUM, smaller than its TTL
+    [InlineData(0, 45u, 900u, 45)] // NODATA: the SOA's TTL, smaller than its MINIMUM
+    [InlineData(3, 0x8000_0000u, 60u, 0)] // a TTL with its top bit set is 0
+    public void ANegativeAnswer_TakesItsNegativeTtlFromTheSoa(int rcode, uint ttl, uint minimum, int expected)
+    {
+        // Authority: test SOA ns.test hostmaster.test 1 1200 180 1209600 MINIMUM (names compressed against the question's "test").
+        byte[] soa =
+        [
+            0xC0, 20, 0, 6, 0, 1, .. Be(ttl), 0, 29, 2, .. "ns"u8, 0xC0, 20, 1, (byte)'h', 0xC0, 20,
+            .. Be(1), .. Be(1200), .. Be(180), .. Be(1_209_600), .. Be(minimum),
+        ];
+        byte[] message = [0x12, 0x34, 0x81, (byte)(0x80 | rcode), 0, 1, 0, 0, 0, 1, 0, 0, .. s_question, .. soa];
+        Assert.Equal(DnsParseStatus.Ok, DnsMessage.TryParseAnswer(message, Id, "example.test", DnsRecordType.A, out var answer));
+        Assert.Empty(answer.Addresses);
+        Assert.Equal(TimeSpan.FromSeconds(expected), answer.NegativeTtl);
+
+        // Without an SOA, or with an authority section that does not parse: none (the answer itself still counts).
+        Assert.Equal(DnsParseStatus.Ok, DnsMessage.TryParseAnswer(message[..^soa.Length], Id, "example.test", DnsRecordType.A, out var bare));
+        Assert.Null(bare.NegativeTtl);
+        Assert.Equal(DnsParseStatus.Ok, DnsMessage.TryParseAnswer(message[..^4], Id, "example.test", DnsRecordType.A, out var cut));
+        Assert.Null(cut.NegativeTtl);
+    }
+
+    private static byte[] Be(uint value) => [(byte)(value >> 24), (byte)(value >> 16), (byte)(value >> 8), (byte)value];
+
+    [Theory]
     [InlineData(0x8000_0000u)]
     [InlineData(0xFFFF_FFFFu)]
     public void ATtlWithItsTopBitSet_IsZero(uint ttl)

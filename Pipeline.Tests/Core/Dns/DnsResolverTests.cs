@@ -72,6 +72,34 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal(sent + 2, resolver.QueriesSent);
     }
 
+    [Theory]
+    [InlineData(30, 30)]
+    [InlineData(3600, 300)] // at most 5 min, whatever the zone says
+    [InlineData(0, 1)] // at least 1 s, as answers with addresses
+    public async Task NegativeAnswers_AreCachedForTheZonesNegativeTtl(int soaTtl, int cachedSeconds)
+    {
+        // RFC 2308 § 5: a negative answer is cached for the smaller of its SOA's TTL and MINIMUM. It was 10 s whatever
+        // the zone said: a zone saying 30 s had its missing names asked again three times as often.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var authoritative = new DnsmasqFixture(authTtl: soaTtl);
+        var scheduler = new TestScheduler();
+        using var resolver = Resolver([authoritative.EndPoint], scheduler: scheduler);
+        foreach (var name in new[] { "missing.test", "text-only.test" }) // NXDOMAIN; NOERROR with no address (NODATA)
+        {
+            var sent = resolver.QueriesSent;
+            Assert.Empty(await resolver.ResolveAsync(name, cancel.Token));
+            Assert.Equal(sent + 2, resolver.QueriesSent);
+            scheduler.AdvanceBy(TimeSpan.FromSeconds(cachedSeconds).Ticks - 1);
+            Assert.Empty(await resolver.ResolveAsync(name, cancel.Token));
+            Assert.Equal(sent + 2, resolver.QueriesSent);
+            scheduler.AdvanceBy(1);
+            Assert.Empty(await resolver.ResolveAsync(name, cancel.Token));
+            Assert.Equal(sent + 4, resolver.QueriesSent);
+        }
+
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token)); // its AAAA: NODATA with an SOA
+    }
+
     [Fact]
     public async Task Ttl_ExpiresInVirtualTime()
     {

@@ -20,7 +20,12 @@ internal sealed class DnsmasqFixture : IDisposable
     private readonly string _hostsFile;
 
     /// <param name="localTtl">The TTL of the hosts file's names (and of the <c>--host-record</c> ones without their own), in seconds.</param>
-    public DnsmasqFixture(int localTtl = 300)
+    /// <param name="authTtl">
+    /// When given, dnsmasq serves <c>.test</c> as an authoritative server (<c>--auth-zone</c>) instead of a local
+    /// domain: its negative answers then carry the zone's SOA, whose TTL and MINIMUM are both this, in seconds (without
+    /// it, they carry no SOA); its positive answers have this TTL too.
+    /// </param>
+    public DnsmasqFixture(int localTtl = 300, int? authTtl = null)
     {
         var path = new[] { "/usr/sbin/dnsmasq", "/usr/bin/dnsmasq", "/sbin/dnsmasq" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("dnsmasq not found: apt-get install dnsmasq-base (.ci/run does)");
@@ -30,15 +35,16 @@ internal sealed class DnsmasqFixture : IDisposable
         {
             Port = LoopbackPorts.Next(); // dnsmasq binds UDP and TCP
             var info = new ProcessStartInfo(path) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var arg in new[]
-            {
+            string[] args =
+            [
                 "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root", "--pid-file=",
                 $"--port={Port.ToString(CultureInfo.InvariantCulture)}", "--listen-address=127.0.0.1", "--bind-interfaces",
-                "--local=/test/", $"--addn-hosts={_hostsFile}", $"--local-ttl={localTtl.ToString(CultureInfo.InvariantCulture)}",
+                .. Zone(authTtl), $"--addn-hosts={_hostsFile}", $"--local-ttl={localTtl.ToString(CultureInfo.InvariantCulture)}",
                 "--host-record=a.test,10.1.2.3", "--host-record=v6.test,fd00::1", "--host-record=dual.test,10.1.2.4,fd00::4",
                 "--host-record=short.test,10.9.9.9,1", $"--host-record={Web},127.0.0.1",
                 "--cname=alias.test,chain.test", "--cname=chain.test,a.test", "--txt-record=text-only.test,nothing",
-            })
+            ];
+            foreach (var arg in args)
             {
                 info.ArgumentList.Add(arg);
             }
@@ -90,6 +96,10 @@ internal sealed class DnsmasqFixture : IDisposable
         _process.Dispose();
         File.Delete(_hostsFile);
     }
+
+    private static string[] Zone(int? authTtl) => authTtl is { } ttl
+        ? ["--auth-server=ns.test,127.0.0.1", "--auth-zone=test", $"--auth-ttl={ttl.ToString(CultureInfo.InvariantCulture)}"]
+        : ["--local=/test/"];
 
     private static IEnumerable<string> ManyTest => Enumerable.Range(1, 12).Select(i => $"10.20.0.{i} many.test");
 
