@@ -23,7 +23,8 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// pipeline (retry on the next server, total deadline), each with a timeout that doubles each time round the servers,
 /// starting with the server that answered last; a server that answers that it cannot help (SERVFAIL, REFUSED) is not
 /// asked again within the lookup. Concurrent lookups of one name share a
-/// query. Answers are cached for their TTL, clamped; names that do not exist or have no address, for the zone's negative TTL (its SOA), clamped. Failures are an empty result,
+/// query. Answers are cached for their TTL, clamped; names that do not exist or have no address, for the zone's negative TTL (its SOA), clamped; a name every server
+/// answered SERVFAIL or REFUSED for, a few seconds. Failures are an empty result,
 /// and <see cref="FailureReason"/> says why for a while after.
 /// </summary>
 internal sealed class DnsResolver : IDnsResolver, IDisposable
@@ -269,7 +270,10 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
             if (answered is not var (a, aaaa, server))
             {
-                return Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)})");
+                // Every server answered that it cannot help: remembered briefly (RFC 2308 § 7.1), so that a flood of
+                // connections to the name does not send a query each to a server that is broken for it.
+                _cache.Set(name, [], _options.ServerFailureTtl);
+                return Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)}; cached for {_options.ServerFailureTtl.TotalSeconds:0.###} s)");
             }
 
             var addresses = Order([.. a.Addresses, .. aaaa.Addresses]);
@@ -287,7 +291,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
         catch (Exception e) when (e is TimeoutRejectedException or SocketException or DnsServerFailureException or OperationCanceledException or ObjectDisposedException)
         {
-            // No answer from any server: not cached, the next lookup asks again.
+            // No answer from some server: not cached, the next lookup asks again.
             return _stop.IsCancellationRequested
                 ? []
                 : Failed(name, $"{(failures is null ? "no answer" : string.Join("; ", failures))} ({Attempts(attempt)})");

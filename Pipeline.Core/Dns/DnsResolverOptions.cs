@@ -39,6 +39,13 @@ internal sealed record DnsResolverOptions
     /// <summary>The longest a negative answer is remembered whatever its zone says (a zone's typo fixed counts within it).</summary>
     public TimeSpan MaxNegativeTtl { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long a name is remembered as failed when every server answered that it cannot help (SERVFAIL, REFUSED):
+    /// RFC 2308 § 7.1 allows up to 5 min; a few seconds spare a broken server a query per connection yet let its
+    /// repair count soon.
+    /// </summary>
+    public TimeSpan ServerFailureTtl { get; init; } = TimeSpan.FromSeconds(5);
+
     public int CacheSize { get; init; } = 4096;
 
     /// <summary>Prefer IPv6 results (<c>-6</c>, <c>ipv6_first</c>).</summary>

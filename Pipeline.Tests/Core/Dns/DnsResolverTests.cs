@@ -239,7 +239,7 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal($"no A or AAAA record (from {_dnsmasq.EndPoint})", resolver.FailureReason("text-only.test"));
 
         Assert.Empty(await resolver.ResolveAsync("outside.example", cancel.Token)); // dnsmasq has no upstream
-        Assert.Equal($"REFUSED from {_dnsmasq.EndPoint} (1 attempt)", resolver.FailureReason("outside.example"));
+        Assert.Equal($"REFUSED from {_dnsmasq.EndPoint} (1 attempt; cached for 5 s)", resolver.FailureReason("outside.example"));
 
         Assert.Empty(await resolver.ResolveAsync("a..test", cancel.Token));
         Assert.StartsWith("not a valid DNS name", resolver.FailureReason("a..test"));
@@ -271,18 +271,42 @@ public sealed class DnsResolverTests : IDisposable
         using var alone = Resolver([refusing.EndPoint]);
         Assert.Empty(await alone.ResolveAsync("a.test", cancel.Token));
         Assert.Equal(2, refusing.Queries); // A and AAAA, once
-        Assert.Equal($"REFUSED from {refusing.EndPoint} (1 attempt)", alone.FailureReason("a.test"));
+        Assert.Equal($"REFUSED from {refusing.EndPoint} (1 attempt; cached for 5 s)", alone.FailureReason("a.test"));
 
         using var both = Resolver([refusing.EndPoint, failing.EndPoint]);
         Assert.Empty(await both.ResolveAsync("b.test", cancel.Token));
         Assert.Equal(4, refusing.Queries);
         Assert.Equal(2, failing.Queries);
-        Assert.Equal($"REFUSED from {refusing.EndPoint}; SERVFAIL from {failing.EndPoint} (2 attempts)", both.FailureReason("b.test"));
+        Assert.Equal($"REFUSED from {refusing.EndPoint}; SERVFAIL from {failing.EndPoint} (2 attempts; cached for 5 s)", both.FailureReason("b.test"));
 
         // dnsmasq without an upstream refuses what is outside its zone.
         using var toDnsmasq = Resolver([_dnsmasq.EndPoint]);
         Assert.Empty(await toDnsmasq.ResolveAsync("outside.example", cancel.Token));
         Assert.Equal(2, toDnsmasq.QueriesSent);
+    }
+
+    [Fact]
+    public async Task AServerFailure_IsCachedBriefly_AndTheReasonSaysSo()
+    {
+        // SERVFAIL and REFUSED were not cached at all: a flood of connections to a name its server is broken for sent a
+        // lookup each. RFC 2308 § 7.1 allows caching them up to 5 min; 5 s here.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var failing = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], rcode: 2), false)]));
+        var scheduler = new TestScheduler();
+        using var resolver = Resolver([failing.EndPoint], scheduler: scheduler);
+        Assert.Empty(await resolver.ResolveAsync("broken.test", cancel.Token));
+        Assert.Equal(2, failing.Queries);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Empty(await resolver.ResolveAsync("broken.test", cancel.Token));
+        }
+
+        Assert.Equal(2, failing.Queries);
+        Assert.Equal($"SERVFAIL from {failing.EndPoint} (1 attempt; cached for 5 s)", resolver.FailureReason("broken.test"));
+
+        scheduler.AdvanceBy(TimeSpan.FromSeconds(5).Ticks);
+        Assert.Empty(await resolver.ResolveAsync("broken.test", cancel.Token));
+        Assert.Equal(4, failing.Queries);
     }
 
     [Fact]
