@@ -21,6 +21,12 @@ internal static class DnsMessage
     /// <summary>The largest answer accepted (TCP answers carry a 16-bit length; UDP ones are at most 65,507).</summary>
     public const int MaxSize = 65_535;
 
+    /// <summary>
+    /// The largest answer over UDP to these queries: they carry no EDNS OPT record, so RFC 1035 § 4.2.1's 512 bytes
+    /// hold; a longer answer comes truncated (TC) and is asked again over TCP.
+    /// </summary>
+    public const int MaxUdpSize = 512;
+
     private const int MaxNameLength = 255;
     private const int MaxPointerJumps = 32;
     private const ushort ClassIn = 1;

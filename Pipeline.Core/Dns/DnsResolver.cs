@@ -422,7 +422,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
 
         using var socket = new Socket(server.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        var buffer = ArrayPool<byte>.Shared.Rent(DnsMessage.MaxSize);
+        var buffer = ArrayPool<byte>.Shared.Rent(DnsMessage.MaxUdpSize + 1); // room to see that a datagram is longer than that
         try
         {
             // Neither call waits: a UDP connect only names the peer, and one datagram goes into an empty send buffer.
@@ -436,6 +436,14 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             {
                 await SocketReadiness.ReadableAsync(socket, cancellationToken).ConfigureAwait(false);
                 var received = await SocketIo.ReceiveAsync(socket, buffer, cancellationToken).ConfigureAwait(false);
+                if (received > DnsMessage.MaxUdpSize && DnsMessage.ReadId(buffer) == id && (buffer[2] & 0x80) != 0) // a response with the query's ID
+                {
+                    // Longer than a UDP answer to this query may be (a server that ignores the limit), and perhaps cut
+                    // short by the buffer: asked again over TCP, as a truncated one is.
+                    answer = new DnsAnswer(DnsAnswer.NoError, Truncated: true, [], TimeSpan.Zero);
+                    break;
+                }
+
                 if (DnsMessage.TryParseAnswer(buffer.AsSpan(0, received), id, name, type, out answer) == DnsParseStatus.Ok)
                 {
                     break;

@@ -413,6 +413,22 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task AnAnswerOverUdpLongerThan512Bytes_IsAskedAgainOverTcp()
+    {
+        // The queries carry no EDNS OPT record, so a UDP answer is at most 512 bytes (RFC 1035 § 4.2.1); each query rented
+        // a 64 KiB buffer for it. Now the buffer holds what may come, and a longer datagram (perhaps cut by the buffer) is
+        // taken as truncated: the answer is asked for over TCP, where dnsmasq (behind the forwarder) answers.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var port = LoopbackPorts.Next();
+        using var tcp = new TcpDnsForwarder(port, _dnsmasq.EndPoint);
+        var many = Enumerable.Range(1, 40).Select(i => IPAddress.Parse($"10.66.0.{i}")).ToArray(); // 40 A records: about 700 bytes
+        using var oversized = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, many), false)]), port);
+        using var resolver = Resolver([oversized.EndPoint]);
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(1, tcp.Connections);
+    }
+
+    [Fact]
     public async Task LiteralsAndHostsFile_AnswerWithoutAQuery()
     {
         using var cancel = new CancellationTokenSource(s_timeout);
