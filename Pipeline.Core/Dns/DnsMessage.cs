@@ -48,7 +48,7 @@ internal static class DnsMessage
         BinaryPrimitives.WriteUInt16BigEndian(destination[4..], 1);
         destination[6..HeaderSize].Clear();
         var offset = HeaderSize;
-        foreach (var label in name.TrimEnd('.').Split('.'))
+        foreach (var label in WithoutRootDot(name).Split('.'))
         {
             var bytes = Encoding.ASCII.GetBytes(label);
             if (bytes.Length is 0 or > 63 || offset + 1 + bytes.Length + 5 > destination.Length || offset - HeaderSize + bytes.Length + 2 > MaxNameLength)
@@ -66,6 +66,12 @@ internal static class DnsMessage
         BinaryPrimitives.WriteUInt16BigEndian(destination[(offset + 2)..], ClassIn);
         return offset + 4;
     }
+
+    /// <summary>
+    /// The name without its one final dot, if it has one (a fully qualified "example.test." is "example.test"). One
+    /// only: "example.test.." has an empty last label and is no valid name; trimming every dot took it for example.test.
+    /// </summary>
+    public static string WithoutRootDot(string name) => name.EndsWith('.') ? name[..^1] : name;
 
     /// <summary>Reads the ID of a message (0 if it is too short to have one).</summary>
     public static ushort ReadId(ReadOnlySpan<byte> message) => message.Length >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(message) : (ushort)0;

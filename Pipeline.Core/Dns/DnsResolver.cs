@@ -99,7 +99,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
 
         PipelineTelemetry.DnsCacheMisses.Add(1);
-        var lookup = _inflight.GetOrAdd(host.TrimEnd('.'), n => new Lazy<Task<IPAddress[]>>(() => LookupAsync(n)));
+        var lookup = _inflight.GetOrAdd(DnsMessage.WithoutRootDot(host), n => new Lazy<Task<IPAddress[]>>(() => LookupAsync(n)));
         return await lookup.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -112,7 +112,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             return true;
         }
 
-        var name = host.TrimEnd('.');
+        var name = DnsMessage.WithoutRootDot(host);
         if (Hosts().TryGetValue(name, out var fromHosts))
         {
             addresses = Order(fromHosts);
@@ -179,7 +179,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
     }
 
-    public string? FailureReason(string host) => _failures.TryPeek(host.TrimEnd('.'), out var reason) ? reason : null;
+    public string? FailureReason(string host) => _failures.TryPeek(DnsMessage.WithoutRootDot(host), out var reason) ? reason : null;
 
     /// <summary>Ends the lookups under way (empty results); their queries' sockets close with them.</summary>
     public void Dispose()
@@ -354,7 +354,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
     }
 
-    private static bool CanBeAsked(string name) => DnsMessage.WriteQuery(0, name, DnsRecordType.A, stackalloc byte[QuerySize]) > 0;
+    /// <summary>Whether <paramref name="name"/> (its root dot taken off already: one more is an empty label) can be put in a query.</summary>
+    private static bool CanBeAsked(string name) => !name.EndsWith('.') && DnsMessage.WriteQuery(0, name, DnsRecordType.A, stackalloc byte[QuerySize]) > 0;
 
     /// <summary>An empty result, its reason kept for <see cref="FailureReason"/> (and, for a name that cannot be asked, cached as not existing).</summary>
     private IPAddress[] Failed(string name, string reason, bool cache = false)

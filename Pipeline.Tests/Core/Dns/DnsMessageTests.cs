@@ -20,6 +20,8 @@ public sealed class DnsMessageTests
         Assert.Equal([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, .. s_question], buffer[..length]);
         Assert.Equal(0, DnsMessage.WriteQuery(Id, new string('a', 64) + ".test", DnsRecordType.A, buffer));
         Assert.Equal(0, DnsMessage.WriteQuery(Id, "a..test", DnsRecordType.A, buffer));
+        Assert.Equal(0, DnsMessage.WriteQuery(Id, "example.test..", DnsRecordType.A, buffer));
+        Assert.Equal(length, DnsMessage.WriteQuery(Id, "example.test.", DnsRecordType.A, buffer));
         Assert.Equal(0, DnsMessage.WriteQuery(Id, "ex\u00e4mple.test", DnsRecordType.A, buffer));
     }
 

@@ -34,6 +34,21 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal([IPAddress.Parse(expected)], await resolver.ResolveAsync(name, cancel.Token));
     }
 
+    [Theory]
+    [InlineData(DnsmasqFixture.Web + "..")]
+    [InlineData("from-hosts.test..")]
+    public async Task ANameEndingInTwoDots_IsNotAValidName(string name)
+    {
+        // Every trailing dot was trimmed, so "web.test.." resolved as web.test; only the root's one dot may end a name.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        File.WriteAllLines(_emptyHosts, ["10.3.3.3 from-hosts.test"]);
+        using var resolver = Resolver([_dnsmasq.EndPoint]);
+        Assert.Empty(await resolver.ResolveAsync(name, cancel.Token));
+        Assert.StartsWith("not a valid DNS name", resolver.FailureReason(name));
+        Assert.Equal(0, resolver.QueriesSent);
+        Assert.NotEmpty(await resolver.ResolveAsync(name[..^1], cancel.Token)); // with one dot: the fully qualified name
+    }
+
     [Fact]
     public async Task AServerGivenAsAnIPv4MappedAddress_IsAskedAtItsIpv4Address()
     {
