@@ -34,6 +34,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private readonly object _hostsGate = new();
     private Dictionary<string, IPAddress[]> _hosts;
     private (DateTime Written, long Length) _hostsVersion;
+    private byte[] _hostsDigest;
     private long _hostsCheckAt;
     private readonly IReadOnlyList<IPEndPoint> _servers;
     private readonly LruCache<string, IPAddress[]> _cache;
@@ -47,7 +48,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         _options = options;
         _timeProvider = timeProvider;
         _hostsVersion = HostsVersion(options.HostsPath);
-        _hosts = HostsFile.Load(options.HostsPath);
+        _hosts = HostsFile.Read(options.HostsPath, out _hostsDigest);
         _hostsCheckAt = timeProvider.GetTimestamp() + HostsCheckTicks();
         // A name server given as an IPv4-mapped address (-d ::ffff:a.b.c.d) is asked at the IPv4 address: .NET's IPv6
         // sockets are IPv6-only, and every query to the mapped form failed.
@@ -79,7 +80,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private int _queriesSent;
 
     /// <summary>
-    /// How often the hosts file is looked at again (its time and length; read again when they change). ss-server
+    /// How often the hosts file is looked at again (its time and length, and when they are the same, its bytes' digest;
+    /// read again when they change). ss-server
     /// (c-ares) reads it at every lookup, so an edit counts at once; before, it counted only after a restart. A look
     /// per connection would be a system call on the hot path; an edit that counts within seconds is what is needed.
     /// </summary>
@@ -144,11 +146,14 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             {
                 if (now >= _hostsCheckAt)
                 {
+                    // The same time and length may still hide an edit (one within the file system's timestamp tick of
+                    // the last, or a copy that kept its time): then the bytes' digest says. A read of the file every
+                    // few seconds at most, and only while lookups come.
                     var version = HostsVersion(_options.HostsPath);
-                    if (version != _hostsVersion)
+                    if (version != _hostsVersion || !HostsFile.Digest(_options.HostsPath).AsSpan().SequenceEqual(_hostsDigest))
                     {
                         _hostsVersion = version;
-                        Volatile.Write(ref _hosts, HostsFile.Load(_options.HostsPath));
+                        Volatile.Write(ref _hosts, HostsFile.Read(_options.HostsPath, out _hostsDigest));
                     }
 
                     Volatile.Write(ref _hostsCheckAt, now + HostsCheckTicks());

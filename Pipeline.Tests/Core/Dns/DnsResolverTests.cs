@@ -484,6 +484,28 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public void AHostsFileEdit_ThatKeepsItsLengthAndTime_StillCounts()
+    {
+        // Only the file's time and length were compared: an edit of the same length within one tick of the file
+        // system's clock (or a copy that kept the time) was never seen, until some other edit.
+        var time = new ManualTimeProvider();
+        var written = DateTime.UtcNow.AddMinutes(-1);
+        File.WriteAllLines(_emptyHosts, ["10.3.3.3 pinned.test"]);
+        File.SetLastWriteTimeUtc(_emptyHosts, written);
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint], time: time);
+        Assert.True(resolver.TryResolveAtOnce("pinned.test", out var before));
+        Assert.Equal([IPAddress.Parse("10.3.3.3")], before);
+
+        File.WriteAllLines(_emptyHosts, ["10.4.4.4 pinned.test"]);
+        File.SetLastWriteTimeUtc(_emptyHosts, written);
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(resolver.TryResolveAtOnce("pinned.test", out var after));
+        Assert.Equal([IPAddress.Parse("10.4.4.4")], after);
+        Assert.Equal(0, silent.Queries);
+    }
+
+    [Fact]
     public async Task AHostsFileBeingReadAgain_KeepsNoOtherLookupWaiting()
     {
         // The reload read the file under the lock that every lookup due for a look at it took: a slow read (a large file,
