@@ -19,13 +19,12 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// The program's own asynchronous resolver. In order: IP literals, the hosts file (read again when it changes), the cache, then A and AAAA
 /// queries, each over a UDP socket of its own (a random ID and a fresh source port; connected, so that an answer counts
 /// only from the asked server's address and port, and then only with the query's ID and question), falling back to TCP
-/// when an answer is truncated. Attempts go through a Polly
-/// pipeline (retry on the next server, total deadline), each with a timeout that doubles each time round the servers,
-/// starting with the server that answered last; a server that answers that it cannot help (SERVFAIL, REFUSED) is not
-/// asked again within the lookup. Concurrent lookups of one name share a
-/// query. Answers are cached for their TTL, clamped; names that do not exist or have no address, for the zone's negative TTL (its SOA), clamped; a name every server
-/// answered SERVFAIL or REFUSED for, a few seconds. Failures are an empty result,
-/// and <see cref="FailureReason"/> says why for a while after.
+/// when an answer is truncated. Attempts go through a Polly pipeline (retry on the next server, total deadline), each
+/// with a timeout that doubles each time round the servers, starting with the server that answered last; a server that
+/// answers that it cannot help (SERVFAIL, REFUSED) is not asked again within the lookup. Concurrent lookups of one name
+/// share a query. Answers are cached for their TTL, clamped; names that do not exist or have no address, for the
+/// zone's negative TTL (its SOA), clamped; a name every server answered SERVFAIL or REFUSED for, a few seconds.
+/// Failures are an empty result, and <see cref="FailureReason"/> says why for a while after.
 /// </summary>
 internal sealed class DnsResolver : IDnsResolver, IDisposable
 {
@@ -219,8 +218,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     using var ended = CancellationTokenSource.CreateLinkedTokenSource(token, timeout.Token);
 
                     // When one family's query throws (a refused port, a failed TCP retry), the other is ended with it:
-                    // it would wait on. Both are awaited either way, so that the other's end (its exception too) is
-                    // observed within the attempt.
+                    // the attempt's token is not cancelled when it throws, and that query would wait on. Both are
+                    // awaited either way, so that the other's end (its exception too) is observed within the attempt.
                     using var both = CancellationTokenSource.CreateLinkedTokenSource(ended.Token);
                     var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), ended.Token, failure);
                     var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), ended.Token, failure);
