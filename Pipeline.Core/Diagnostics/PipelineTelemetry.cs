@@ -31,13 +31,19 @@ internal static class PipelineTelemetry
         }
     }
 
-    public static readonly Counter<long> BytesRelayed = Meter.CreateCounter<long>("pipeline.bytes_relayed", "By", "Bytes relayed over TCP, by direction (and by user on a multi-user 2022 server).");
+    public static readonly Counter<long> BytesRelayed = Meter.CreateCounter<long>("pipeline.bytes_relayed", "By",
+        "Bytes relayed, added as each TCP chunk or UDP datagram is sent on (what that side sends: ciphertext where it encrypts, plaintext where it decrypts), "
+        + "by pipeline.direction and network.transport (tcp, udp); TCP also by user.name on a multi-user 2022 server or a local with --socks5-auth.");
 
     public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("pipeline.active_connections", "{connection}", "Open relayed connections.");
 
+    public static readonly Counter<long> ConnectionsAccepted = Meter.CreateCounter<long>("pipeline.connections_accepted", "{connection}",
+        "TCP connections accepted, by shadowsocks.role (local, server, tunnel); those refused at once (pipeline.connections_refused) included.");
+
     public static readonly Counter<long> HandshakeFailures = Meter.CreateCounter<long>("pipeline.handshake_failures", "{connection}", "SOCKS5 or Shadowsocks handshakes that failed.");
 
-    public static readonly Counter<long> AuthenticationFailures = Meter.CreateCounter<long>("pipeline.authentication_failures", "{connection}", "Streams or packets that failed to authenticate.");
+    public static readonly Counter<long> AuthenticationFailures = Meter.CreateCounter<long>("pipeline.authentication_failures", "{failure}",
+        "Shadowsocks streams (network.transport tcp: one a connection) or packets (udp: one a datagram) that failed to authenticate, or were replayed.");
 
     public static readonly Counter<long> Socks5AuthenticationFailures = Meter.CreateCounter<long>("pipeline.socks5.authentication_failures", "{connection}",
         "Local with --socks5-auth: SOCKS5 clients refused at login, by pipeline.reason: a wrong user name or password, no username/password offered, or a malformed login.");
@@ -51,12 +57,17 @@ internal static class PipelineTelemetry
     public static readonly Counter<long> ForbiddenDestinations = Meter.CreateCounter<long>("pipeline.forbidden_destinations", "{request}",
         "Server: connections and datagrams refused because every address of their destination is on --forbidden-ip (by default loopback and ::1).");
 
+    public static readonly Counter<long> DestinationFailures = Meter.CreateCounter<long>("pipeline.destination_failures", "{connection}",
+        "Server (and a local's direct connections under --acl): TCP connections whose destination could not be reached, by pipeline.reason: "
+        + "lookup_failed (the name did not resolve), forbidden (--forbidden-ip or the ACL's outbound_block_list), refused, timed_out, unreachable (another connect error).");
+
     public static readonly Counter<long> AcceptsPostponed = Meter.CreateCounter<long>("pipeline.accepts_postponed", "{accept}", "Accepts put off for a moment because the process had no file descriptor (or kernel buffer) to spare: raise nofile.");
 
     public static readonly Counter<long> ConnectionsReset = Meter.CreateCounter<long>("pipeline.connections_reset", "{connection}",
         "TCP connections that one side ended abnormally, passed on to the other side as a reset: by the side that broke (pipeline.side: client, remote) and how (pipeline.reason: reset, send_failed, authentication_failed).");
 
-    public static readonly Counter<long> ConnectionsRefused = Meter.CreateCounter<long>("pipeline.connections_refused", "{connection}", "Connections refused: a stage at capacity, or a client the ACL (--acl) does not admit.");
+    public static readonly Counter<long> ConnectionsRefused = Meter.CreateCounter<long>("pipeline.connections_refused", "{connection}",
+        "TCP connections closed at once after the accept, by pipeline.reason: capacity (the first stage was full), acl (a client --acl does not admit), error (a bug).");
 
     public static readonly Counter<long> UdpDatagrams = Meter.CreateCounter<long>("pipeline.udp.datagrams", "{datagram}", "UDP datagrams received, by direction.");
 

@@ -98,6 +98,7 @@ internal static class ConnectStage
             using var span = StageActivity.Start(Name, session, options);
             string? lastError = null;
             var refused = false;
+            string? failure = null; // the metric's reason; null: the client went away first (not the destination's failure)
             var anyForbidden = false;
             var allowed = new List<IPAddress>(session.ResolvedAddresses.Length);
             foreach (var address in session.ResolvedAddresses)
@@ -139,18 +140,30 @@ internal static class ConnectStage
                 {
                     lastError = e.SocketErrorCode.ToString();
                     refused = e.SocketErrorCode == SocketError.ConnectionRefused;
+                    failure = session.Cancellation.IsCancellationRequested ? null : DestinationFailure.Of(e.SocketErrorCode);
                 }
                 catch (OperationCanceledException e)
                 {
                     // One address may have refused while another never answered: a refusal is the better answer.
                     lastError = e.InnerException is SocketException failed ? $"timed out; {failed.SocketErrorCode} before that" : "timed out";
                     refused = e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
+                    failure = session.Cancellation.IsCancellationRequested ? null : refused ? DestinationFailure.Refused : DestinationFailure.TimedOut;
                 }
             }
 
             if (allowed.Count == 0 && anyForbidden)
             {
                 PipelineTelemetry.ForbiddenDestinations.Add(1);
+            }
+
+            if (allowed.Count == 0 && session.ResolvedAddresses.Length > 0)
+            {
+                failure = DestinationFailure.Forbidden; // every address on --forbidden-ip or the outbound block list
+            }
+
+            if (failure is not null)
+            {
+                DestinationFailure.Count(failure);
             }
 
             // The local's direct connections (an ACL) still owe their SOCKS5 client a reply.

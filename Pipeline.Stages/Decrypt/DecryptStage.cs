@@ -25,7 +25,7 @@ internal static class DecryptStage
                 var status = decryptor.Decrypt(cipher.Span, output, out var written);
                 if (status != DecryptStatus.Ok)
                 {
-                    PipelineTelemetry.AuthenticationFailures.Add(1);
+                    PipelineTelemetry.AuthenticationFailures.Add(1, TransportTags.Tcp);
                     onFailure();
                     throw new StreamDecryptionException(status);
                 }

@@ -85,7 +85,7 @@ internal static class ReadHeaderStage
                     input.Return();
                     if (status != DecryptStatus.Ok)
                     {
-                        PipelineTelemetry.AuthenticationFailures.Add(1);
+                        PipelineTelemetry.AuthenticationFailures.Add(1, TransportTags.Tcp);
                         session.Fail($"authentication failed: {status}", drain: true);
                         break;
                     }
@@ -96,7 +96,7 @@ internal static class ReadHeaderStage
                     {
                         // A salt this server has accepted before: a replayed recording. Treated as an authentication
                         // failure, so it is drained like any probe and never reaches the destination.
-                        PipelineTelemetry.AuthenticationFailures.Add(1);
+                        PipelineTelemetry.AuthenticationFailures.Add(1, TransportTags.Tcp);
                         session.Fail("replayed salt", drain: true);
                         break;
                     }
@@ -114,7 +114,7 @@ internal static class ReadHeaderStage
                             Interlocked.MemoryBarrier();
                             if (users?.Serves(user) == false)
                             {
-                                PipelineTelemetry.AuthenticationFailures.Add(1);
+                                PipelineTelemetry.AuthenticationFailures.Add(1, TransportTags.Tcp);
                                 session.Fail($"user {user.Name} is no longer served", drain: true);
                                 break;
                             }

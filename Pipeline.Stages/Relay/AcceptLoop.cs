@@ -9,11 +9,12 @@ using Shadowsocks.Pipeline.Stages.Connections;
 namespace Shadowsocks.Pipeline.Stages.Relay;
 
 /// <summary>
-/// A TCP relay's listener and the sessions it opened. Each accepted connection becomes a session posted to the relay's
-/// first stage. When that stage is at its bounded capacity the connection is refused (closed at once) and counted,
-/// rather than queued without limit. At most <see cref="RelayOptions.MaxConnections"/> sessions are open at once: at
-/// the limit the loop stops accepting, so new connections wait in the listen backlog until one ends (the kernel
-/// refuses them once the backlog is full). Stops in two steps: <see cref="StopAccepting"/> closes the listener and
+/// A TCP relay's listener and the sessions it opened. Each accepted connection is counted
+/// (<c>pipeline.connections_accepted</c>) and becomes a session posted to the relay's first stage. When that stage is at
+/// its bounded capacity the connection is refused (closed at once) and counted (<c>pipeline.connections_refused</c>,
+/// reason <c>capacity</c>; <c>acl</c> for a client the ACL refuses), rather than queued without limit. At most
+/// <see cref="RelayOptions.MaxConnections"/> sessions are open at once: at the limit the loop stops accepting, so new
+/// connections wait in the listen backlog until one ends (the kernel refuses them once the backlog is full). Stops in two steps: <see cref="StopAccepting"/> closes the listener and
 /// open sessions go on; <see cref="DisposeAsync"/> also completes the first stage and aborts what is still open.
 /// </summary>
 internal sealed class AcceptLoop : IAsyncDisposable
@@ -37,8 +38,10 @@ internal sealed class AcceptLoop : IAsyncDisposable
             ipv6Only: options.ListenIpv6Only);
         var slots = new SemaphoreSlim(options.MaxConnections, options.MaxConnections);
         var acl = shadowsocksPort ? options.Acl : null;
+        var accepted = new KeyValuePair<string, object?>(TagNames.Role, role);
         _accepts = SocketAcceptor.Accepts(_listener, slots.WaitAsync, timeProvider).Subscribe(client =>
         {
+            PipelineTelemetry.ConnectionsAccepted.Add(1, accepted);
             TcpSession? session = null;
             try
             {
@@ -50,7 +53,7 @@ internal sealed class AcceptLoop : IAsyncDisposable
             {
                 // Nothing above is expected to throw. If it does, only this connection ends: an exception out of here
                 // would end the accept loop and leave the listener open with every later client waiting in its backlog.
-                PipelineTelemetry.ConnectionsRefused.Add(1);
+                PipelineTelemetry.ConnectionsRefused.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, "error"));
                 var releasesSlot = session?.OnDisposed is not null;
                 session?.Fail($"refused: {e.GetType().Name}: {e.Message}");
                 session?.Dispose();
@@ -69,7 +72,7 @@ internal sealed class AcceptLoop : IAsyncDisposable
         if (acl is not null && session.Client.RemoteEndPoint is IPEndPoint peer && !acl.Admits(DualStack.Unmapped(peer).Address))
         {
             // Refused by the ACL (--acl): closed at once, as ss-server does (its span says why, for -v and traces).
-            PipelineTelemetry.ConnectionsRefused.Add(1);
+            PipelineTelemetry.ConnectionsRefused.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, "acl"));
             session.Fail("refused by the ACL");
             session.Dispose();
             slots.Release();
@@ -84,7 +87,7 @@ internal sealed class AcceptLoop : IAsyncDisposable
         _sessions.Add(session);
         if (!_firstStage.Post(session))
         {
-            PipelineTelemetry.ConnectionsRefused.Add(1);
+            PipelineTelemetry.ConnectionsRefused.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, "capacity"));
             session.Fail("refused: handshake stage at capacity");
             session.Dispose();
         }

@@ -54,8 +54,8 @@ internal static class CipherDuplex
         var token = session.Cancellation.Token;
         var pipeline = options.Pipeline;
         IStreamEncryptor? encryptor = null;
-        var encryptedBytes = new ByteCount();
-        var decryptedBytes = new ByteCount();
+        var encryptedBytes = new ByteCount(plainSideIsClient ? Direction.Upstream : Direction.Downstream, session.User);
+        var decryptedBytes = new ByteCount(plainSideIsClient ? Direction.Downstream : Direction.Upstream, session.User);
         var encryptInFlight = new ChunksInFlight(options.ReadBudget);
         var decryptInFlight = new ChunksInFlight(options.ReadBudget);
 
@@ -175,15 +175,7 @@ internal static class CipherDuplex
         var pumping = SocketReceiveBridge.RunAsync(from, open, first, inFlight, readSizeIn, _ => idle.Touch(), session.Cancellation.Token, readFailed);
         first = null; // the pump owns the first chain now and drops it when the burst ends
         var outcome = await pumping.ConfigureAwait(false);
-        span?.SetTag(TagNames.Bytes, sent.Value);
-        if (session.User is { } user)
-        {
-            PipelineTelemetry.BytesRelayed.Add(sent.Value, new(TagNames.Direction, name), new(TagNames.UserName, user));
-        }
-        else
-        {
-            PipelineTelemetry.BytesRelayed.Add(sent.Value, new KeyValuePair<string, object?>(TagNames.Direction, name));
-        }
+        span?.SetTag(TagNames.Bytes, sent.Value); // the metric had each chunk as it went (ByteCount)
         if (outcome != ReceiveOutcome.EndOfStream)
         {
             span?.SetStatus(ActivityStatusCode.Error, outcome.ToString());

@@ -30,6 +30,7 @@ internal static class ResolveStage
             if (session.Destination.Host is { } name && acl?.BlocksOutbound(name) == true)
             {
                 session.ResolvedAddresses = [];
+                DestinationFailure.Count(DestinationFailure.Forbidden);
                 session.Fail($"{name} is refused by the ACL (outbound_block_list)");
                 return session;
             }
@@ -58,6 +59,11 @@ internal static class ResolveStage
             {
                 // One line says which name and why (ss-server's -v says it in three: each family's, then the name).
                 var reason = $"cannot resolve {session.Destination.Host}: {why ?? "no address"}";
+                if (!session.Cancellation.IsCancellationRequested)
+                {
+                    DestinationFailure.Count(DestinationFailure.LookupFailed); // not a client that went away first
+                }
+
                 span.Fail(reason);
                 session.Fail(reason);
             }

@@ -104,7 +104,7 @@ internal static class Udp2022CipherStages
         {
             if (status is Udp2022Status.AuthenticationFailed or Udp2022Status.TooShort)
             {
-                PipelineTelemetry.AuthenticationFailures.Add(1);
+                PipelineTelemetry.AuthenticationFailures.Add(1, TransportTags.Udp);
             }
 
             UdpCounters.Drop(datagram, status switch

@@ -36,14 +36,14 @@ internal static class UdpCipherStages
             var payload = datagram.Buffer.AsSpan(datagram.Offset + cipher.SaltSize);
             if (!UdpPacketCodec.TryDecrypt(cipher, masterKey, datagram.Data, payload, out var length))
             {
-                PipelineTelemetry.AuthenticationFailures.Add(1);
+                PipelineTelemetry.AuthenticationFailures.Add(1, TransportTags.Udp);
                 UdpCounters.Drop(datagram, "authentication failed");
                 return [];
             }
 
             if (replays is not null && cipher.SaltSize > 0 && !replays.TryAdd(datagram.Buffer.AsSpan(datagram.Offset, cipher.SaltSize)))
             {
-                PipelineTelemetry.AuthenticationFailures.Add(1);
+                PipelineTelemetry.AuthenticationFailures.Add(1, TransportTags.Udp);
                 UdpCounters.Drop(datagram, "replayed salt");
                 return [];
             }

@@ -15,6 +15,9 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// </summary>
 internal static class UdpSendStages
 {
+    private static readonly KeyValuePair<string, object?> s_upstream = new(TagNames.Direction, Direction.Upstream);
+    private static readonly KeyValuePair<string, object?> s_downstream = new(TagNames.Direction, Direction.Downstream);
+
     /// <summary>
     /// Out through the NAT entry of the datagram's client (<paramref name="keyOf"/>: its address, or a 2022 server's
     /// session): to the server (local, tunnel: connected socket; <see cref="UdpServerAddress.Current"/>, asked before the
@@ -37,7 +40,7 @@ internal static class UdpSendStages
                 }
 
                 entry.CountOut();
-                TrafficTotal.Add(entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, to)));
+                Sent(entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, to)), s_upstream);
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
@@ -52,7 +55,7 @@ internal static class UdpSendStages
         {
             try
             {
-                TrafficTotal.Add(listener.SendTo(datagram.Data, SocketFlags.None, DualStack.For(listener, datagram.Client)));
+                Sent(listener.SendTo(datagram.Data, SocketFlags.None, DualStack.For(listener, datagram.Client)), s_downstream);
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -60,6 +63,16 @@ internal static class UdpSendStages
                 UdpCounters.Drop(datagram, SendFailure(e));
             }
         }, BlockOptions.OnLoop(options, loop));
+
+    /// <summary>
+    /// A datagram's bytes as sent (its UDP payload: ciphertext toward the server or a Shadowsocks client, plaintext toward a
+    /// destination, plaintext and its SOCKS5 header toward a SOCKS5 client), as a TCP direction counts what it sends.
+    /// </summary>
+    private static void Sent(int bytes, KeyValuePair<string, object?> direction)
+    {
+        TrafficTotal.Add(bytes);
+        PipelineTelemetry.BytesRelayed.Add(bytes, direction, TransportTags.Udp);
+    }
 
     /// <summary>
     /// The drop's reason: "oversized" for a datagram the kernel refuses for its size (EMSGSIZE: sealed or with its

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -18,7 +16,7 @@ namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
 /// </summary>
 public sealed partial class MetricsEndpointTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(45);
+    private static readonly TimeSpan Deadline = PrometheusScrape.Deadline;
 
     [Fact]
     public async Task Scrape_LocalAndServer_CountAConnectionsBytesEachWay()
@@ -48,14 +46,14 @@ public sealed partial class MetricsEndpointTests
             await Transfer.EchoRoundTripAsync(socket, 10_000, cancel.Token);
         }
 
-        // A direction's bytes are counted as it ends, a moment after the echo: waited for, on each side.
+        // A chunk is counted once sent, a moment after the echo may read it: waited for, on each side.
         foreach (var at in new[] { localMetrics, serverMetrics })
         {
             var text = await ScrapeUntilAsync(http, at, t =>
-                Value(t, "pipeline_bytes_relayed_bytes_total{pipeline_direction=\"relay.upstream\"}") >= 10_000
-                && Value(t, "pipeline_bytes_relayed_bytes_total{pipeline_direction=\"relay.downstream\"}") >= 10_000
+                Value(t, "pipeline_bytes_relayed_bytes_total{network_transport=\"tcp\",pipeline_direction=\"relay.upstream\"}") >= 10_000
+                && Value(t, "pipeline_bytes_relayed_bytes_total{network_transport=\"tcp\",pipeline_direction=\"relay.downstream\"}") >= 10_000
                 && Value(t, "pipeline_active_connections") == 0, cancel.Token);
-            Assert.InRange(Value(text, "pipeline_bytes_relayed_bytes_total{pipeline_direction=\"relay.upstream\"}")!.Value, 10_000, 11_000);
+            Assert.InRange(Value(text, "pipeline_bytes_relayed_bytes_total{network_transport=\"tcp\",pipeline_direction=\"relay.upstream\"}")!.Value, 10_000, 11_000);
             Assert.Equal(0, Value(text, "pipeline_handshake_failures_total"));
         }
     }
@@ -81,7 +79,7 @@ public sealed partial class MetricsEndpointTests
 
         var after = await ScrapeUntilAsync(http, metrics, t => DroppedLine().IsMatch(t), cancel.Token);
         Assert.Equal("authentication failed", DroppedLine().Match(after).Groups[1].Value);
-        Assert.Equal(1, Value(after, "pipeline_authentication_failures_total"));
+        Assert.Equal(1, Value(after, "pipeline_authentication_failures_total{network_transport=\"udp\"}"));
 
         foreach (var path in new[] { "/", "/metric", "/metrics/x", "/other?metrics" })
         {
@@ -127,33 +125,14 @@ public sealed partial class MetricsEndpointTests
         Assert.Equal("shadowsocks: --metrics: '9464' is not ADDR:PORT to serve Prometheus metrics on; give e.g. 127.0.0.1:9464 or [::1]:9464", Assert.Single(Lines(error)));
     }
 
-    private static string Url(IPEndPoint at) => $"http://{at}/metrics";
+    private static string Url(IPEndPoint at) => PrometheusScrape.Url(at);
 
     private static string[] Lines(StringWriter writer) => writer.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    /// <summary>The sample of that name and labels, exactly; null when there is none.</summary>
-    private static double? Value(string exposition, string series)
-    {
-        var match = Regex.Match(exposition, $"^{Regex.Escape(series)} (\\S+)$", RegexOptions.Multiline);
-        return match.Success ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : null;
-    }
+    private static double? Value(string exposition, string series) => PrometheusScrape.Value(exposition, series);
 
-    /// <summary>Scrapes until <paramref name="done"/> holds; fails, with the last scrape, after <see cref="Deadline"/>.</summary>
-    private static async Task<string> ScrapeUntilAsync(HttpClient http, IPEndPoint at, Func<string, bool> done, CancellationToken cancellationToken)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            var text = await http.GetStringAsync(Url(at), cancellationToken);
-            if (done(text))
-            {
-                return text;
-            }
-
-            Assert.True(clock.Elapsed < Deadline, $"not there after {Deadline}:\n{text}");
-            await Task.Delay(100, cancellationToken);
-        }
-    }
+    private static Task<string> ScrapeUntilAsync(HttpClient http, IPEndPoint at, Func<string, bool> done, CancellationToken cancellationToken) =>
+        PrometheusScrape.UntilAsync(http, at, done, cancellationToken);
 
     [GeneratedRegex("^pipeline_udp_dropped_total\\{pipeline_reason=\"([^\"]+)\"\\} 1$", RegexOptions.Multiline)]
     private static partial Regex DroppedLine();
