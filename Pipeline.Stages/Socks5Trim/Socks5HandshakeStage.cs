@@ -216,8 +216,18 @@ internal static class Socks5HandshakeStage
                     return LoginFailed(WrongCredentials, $"socks5: wrong user name or password (user '{shown}')");
                 }
 
-                progress.LoggedIn = true;
                 session.User = Encoding.UTF8.GetString(buffer.AsSpan(name));
+                Interlocked.MemoryBarrier();
+                if (!users.Verify(buffer.AsSpan(name), buffer.AsSpan(password)))
+                {
+                    // A reload took this user off (or changed the password) between the check and the user's mark on
+                    // the connection, and so did not see it to end it: the new list says no.
+                    session.User = null;
+                    await TrySendAsync(socket, s_loginFailed, cancellationToken).ConfigureAwait(false);
+                    return LoginFailed(WrongCredentials, $"socks5: wrong user name or password (user '{Printable(buffer.AsSpan(name))}', taken off by a reload)");
+                }
+
+                progress.LoggedIn = true;
                 session.Span?.SetTag(TagNames.UserName, session.User);
                 await SocketSend.SendAllAsync(socket, s_loggedIn, cancellationToken).ConfigureAwait(false);
                 buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
