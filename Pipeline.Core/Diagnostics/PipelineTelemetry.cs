@@ -49,10 +49,12 @@ internal static class PipelineTelemetry
         "Local with --socks5-auth: SOCKS5 clients refused at login, by pipeline.reason: a wrong user name or password, no username/password offered, or a malformed login.");
 
     public static readonly Counter<long> ServerConnectFailures = Meter.CreateCounter<long>("pipeline.server_connect_failures", "{connection}",
-        "Connections a local or tunnel could not open to its server (every server and retry failed), by pipeline.reason: the servers and the last error.");
+        "Connections a local or tunnel could not open to its server (every server and retry failed), by pipeline.reason (refused, timed_out, unreachable, lookup_failed: "
+        + "a server name that did not resolve) and server.address (the server whose attempt failed last).");
 
     public static readonly Counter<long> ServerCircuitChanges = Meter.CreateCounter<long>("pipeline.server_circuit_changes", "{change}",
-        "A local's or tunnel's fallback servers: one skipped because its last attempts failed (pipeline.circuit_state open, pipeline.reason the error), or back in use (closed), by server.address.");
+        "A local's or tunnel's fallback servers: one skipped because its last attempts failed (pipeline.circuit_state open; pipeline.reason refused, timed_out, unreachable "
+        + "or lookup_failed), or back in use (closed; pipeline.reason answered), by server.address.");
 
     public static readonly Counter<long> ForbiddenDestinations = Meter.CreateCounter<long>("pipeline.forbidden_destinations", "{request}",
         "Server: connections and datagrams refused because every address of their destination is on --forbidden-ip (by default loopback and ::1).");

@@ -37,7 +37,10 @@ internal sealed class FailureWarning : IDisposable
     private readonly LineThrottle _throttle = new();
     private readonly MeterListener _listener;
 
-    /// <param name="instrumentName">The counter listened to; its <see cref="TagNames.Reason"/>, if any, is the detail.</param>
+    /// <param name="instrumentName">
+    /// The counter listened to; the detail is the measurement's <see cref="CounterDetail"/> (the free text its tags may not
+    /// carry), or else its <see cref="TagNames.Reason"/>, if any.
+    /// </param>
     /// <param name="first">The first line, from the failure's detail.</param>
     /// <param name="later">A later line, from the count since the last line and the latest failure's detail.</param>
     public FailureWarning(ILogger logger, TimeProvider time, string instrumentName, Func<string?, string> first, Func<long, string?, string> later)
@@ -46,7 +49,7 @@ internal sealed class FailureWarning : IDisposable
         _time = time;
         _first = first;
         _later = later;
-        _listener = CounterListener.Start(instrumentName, (_, value, tags, _) => Count(value, CounterListener.Tag(tags, TagNames.Reason)));
+        _listener = CounterListener.Start(instrumentName, (_, value, tags, _) => Count(value, CounterDetail.Current ?? CounterListener.Tag(tags, TagNames.Reason)));
     }
 
     /// <summary>Streams or datagrams that failed authentication.</summary>

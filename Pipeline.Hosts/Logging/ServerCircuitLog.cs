@@ -27,7 +27,7 @@ internal sealed class ServerCircuitLog : IDisposable
     private void Write(ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
         var server = CounterListener.Tag(tags, TagNames.ServerAddress);
-        var reason = CounterListener.Tag(tags, TagNames.Reason);
+        var reason = CounterDetail.Current ?? CounterListener.Tag(tags, TagNames.Reason); // the error's text, not the bounded tag
         if (CounterListener.Tag(tags, TagNames.CircuitState) == "open")
         {
             _logger.LogWarning("server {Server} failed ({Reason}): skipped for {Seconds} s, connections go to the other servers (all are tried when every one is skipped); then tried again", server, reason, ServerFailover.BreakDuration.TotalSeconds);

@@ -57,23 +57,24 @@ internal static class ConnectStage
                     span.SetTag(TagNames.NetworkPeerPort, port);
                 }
             }
-            catch (Exception e) when (e is SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException)
+            catch (Exception e) when (e is ServerUnreachableException or SocketException or OperationCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException)
             {
+                var (failure, server) = e is ServerUnreachableException unreachable ? (unreachable.InnerException!, unreachable.Server) : (e, null);
                 var named = $"cannot connect to server {string.Join(", ", servers.Servers.Select(ServerFailover.Name))}";
-                var reason = $"{named}: {e.Message}";
-                session.FailureReply = e is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
+                var reason = $"{named}: {failure.Message}";
+                session.FailureReply = failure is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
                     ? Socks5Reply.ConnectionRefused
                     : Socks5Reply.HostUnreachable;
                 if (!session.Cancellation.IsCancellationRequested)
                 {
-                    // Not a client that went away: the server did not answer. Few distinct values (the servers, an
-                    // error code), so the reason can be a metric's tag; the default-level warning shows it.
-                    var why = e switch
+                    // Not a client that went away: the server did not answer. The metric's tags are bounded (the reason's
+                    // fixed set, the server); the default-level warning's text (the servers, the error) goes to its listener.
+                    var why = failure switch
                     {
                         SocketException failed => failed.SocketErrorCode.ToString(),
                         _ => "timed out",
                     };
-                    PipelineTelemetry.ServerConnectFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, $"{named}: {why}"));
+                    ServerConnectFailure.Count(server, failure, $"{named}: {why}");
                 }
 
                 span.Fail(reason);

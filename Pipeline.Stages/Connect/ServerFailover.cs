@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
@@ -23,6 +24,9 @@ internal sealed class ServerFailover
 {
     /// <summary>How long a server whose circuit opened is skipped before one connection tries it again.</summary>
     public static TimeSpan BreakDuration { get; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The reason of a circuit that closed: its server answered again.</summary>
+    public const string AnsweredAgain = "answered";
 
     /// <summary>First retry delay; doubles after each attempt.</summary>
     private static readonly TimeSpan s_firstRetryDelay = TimeSpan.FromMilliseconds(50);
@@ -68,10 +72,14 @@ internal sealed class ServerFailover
         }
     }
 
-    /// <summary>Connects to the first server that answers; throws the last failure when none does.</summary>
+    /// <summary>
+    /// Connects to the first server that answers; when none does, throws a <see cref="ServerUnreachableException"/>
+    /// holding the last failure and the server it came from.
+    /// </summary>
     public async Task<(Socket Socket, EndPoint Server)> ConnectAsync(Func<EndPoint, CancellationToken, ValueTask<Socket>> open, CancellationToken cancellationToken)
     {
         Exception? last = null;
+        EndPoint? failed = null;
         foreach (var (server, pipeline) in _servers)
         {
             try
@@ -84,27 +92,54 @@ internal sealed class ServerFailover
             }
             catch (BrokenCircuitException e)
             {
-                last ??= e;
+                if (last is null)
+                {
+                    (last, failed) = (e, server);
+                }
             }
             catch (Exception e) when (e is SocketException or TimeoutRejectedException)
             {
-                last = e;
+                (last, failed) = (e, server);
             }
         }
 
         if (last is BrokenCircuitException)
         {
             // Every circuit is open: all of them at once, in order (the first alone left a server that came back unused
-            // behind a first one that never answers, each connection failing after the whole timeout).
-            var (socket, index) = await _direct.ExecuteAsync(
-                static async (state, token) => await HappyEyeballs.ConnectAsync(state.Servers, state.open, state.TimeProvider, token).ConfigureAwait(false),
-                (Servers, open, TimeProvider),
-                cancellationToken).ConfigureAwait(false);
-            return (socket, _servers[index].Server);
+            // behind a first one that never answers, each connection failing after the whole timeout). The server named
+            // with the failure is the one whose attempt failed last.
+            var raced = new StrongBox<EndPoint>(failed!);
+            try
+            {
+                var (socket, index) = await _direct.ExecuteAsync(
+                    static async (state, token) => await HappyEyeballs.ConnectAsync(state.Servers, state.Tracked, state.TimeProvider, token).ConfigureAwait(false),
+                    (Servers, Tracked: Tracked(open, raced), TimeProvider),
+                    cancellationToken).ConfigureAwait(false);
+                return (socket, _servers[index].Server);
+            }
+            catch (Exception e) when (e is SocketException or TimeoutRejectedException)
+            {
+                throw new ServerUnreachableException(raced.Value!, e);
+            }
         }
 
-        throw last!;
+        throw new ServerUnreachableException(failed!, last!);
     }
+
+    /// <summary><paramref name="open"/>, noting in <paramref name="failed"/> the server of each attempt that fails.</summary>
+    private static Func<EndPoint, CancellationToken, ValueTask<Socket>> Tracked(Func<EndPoint, CancellationToken, ValueTask<Socket>> open, StrongBox<EndPoint> failed) =>
+        async (server, token) =>
+        {
+            try
+            {
+                return await open(server, token).ConfigureAwait(false);
+            }
+            catch
+            {
+                Volatile.Write(ref failed.Value, server);
+                throw;
+            }
+        };
 
     private ResiliencePipeline Build(EndPoint server, TimeSpan attemptTimeout, int retries, TimeProvider timeProvider, bool withBreaker)
     {
@@ -145,7 +180,7 @@ internal sealed class ServerFailover
                             SocketException failed => failed.SocketErrorCode.ToString(),
                             _ => $"no answer within {attemptTimeout.TotalSeconds:0.###} s",
                         };
-                        Changed(server, "open", why);
+                        Changed(server, "open", ServerConnectFailure.Of(args.Outcome.Exception), why);
                     }
 
                     return default;
@@ -154,7 +189,7 @@ internal sealed class ServerFailover
                 {
                     if (_down.TryRemove(server, out _))
                     {
-                        Changed(server, "closed", "answers again");
+                        Changed(server, "closed", AnsweredAgain, "answers again");
                     }
 
                     return default;
@@ -165,10 +200,16 @@ internal sealed class ServerFailover
         return builder.AddTimeout(attemptTimeout).Build();
     }
 
-    private static void Changed(EndPoint server, string state, string why) =>
-        PipelineTelemetry.ServerCircuitChanges.Add(
-            1,
+    /// <summary>
+    /// Counts a circuit's change, tagged with the server, the state and a bounded reason (<see cref="ServerConnectFailure"/>'s,
+    /// or <see cref="AnsweredAgain"/> when it closes); <paramref name="detail"/>, the error as the log line names it, goes to
+    /// the counter's listeners only (<see cref="CounterDetail"/>).
+    /// </summary>
+    private static void Changed(EndPoint server, string state, string reason, string detail) =>
+        CounterDetail.Add(
+            PipelineTelemetry.ServerCircuitChanges,
+            detail,
             new KeyValuePair<string, object?>(TagNames.ServerAddress, Name(server)),
             new KeyValuePair<string, object?>(TagNames.CircuitState, state),
-            new KeyValuePair<string, object?>(TagNames.Reason, why));
+            new KeyValuePair<string, object?>(TagNames.Reason, reason));
 }

@@ -192,4 +192,30 @@ public sealed class RelayMetricsTests
             connections.ForEach(static s => s.Dispose());
         }
     }
+
+    [Fact]
+    public async Task Local_AServerThatRefuses_CountedByBoundedReasonAndServer_TheWarningStillNamesTheError()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var closedPort = LoopbackPorts.Next(); // nothing listens there
+        var metrics = new IPEndPoint(IPAddress.Loopback, LoopbackPorts.Next());
+        var (local, localAt) = await HostProcess.StartAsync(new Dictionary<string, string>(),
+            "local", "-s", "127.0.0.1", "-p", Port(closedPort), "-l", Port(LoopbackPorts.Next()), "-k", "metrics-server-down", "-m", "aes-256-gcm",
+            "--metrics", metrics.ToString());
+        using var _ = local;
+        Assert.True(await local.WaitForOutputAsync($"metrics: http://{metrics}/metrics", Deadline), local.Output);
+        using var http = new HttpClient { Timeout = Deadline };
+
+        for (var i = 0; i < 2; i++)
+        {
+            var (socket, reply) = await Socks5TestClient.ConnectAsync(localAt, "127.0.0.1", 9, cancel.Token);
+            socket.Dispose();
+            Assert.Equal(5, reply); // connection refused
+        }
+
+        var series = $"pipeline_server_connect_failures_total{{pipeline_reason=\"refused\",server_address=\"127.0.0.1:{closedPort}\"}}";
+        var text = await UntilAsync(http, metrics, t => Value(t, series) == 2, cancel.Token);
+        Assert.DoesNotContain("ConnectionRefused", text, StringComparison.Ordinal); // the error's text is the log line's, not a label
+        Assert.True(await local.WaitForOutputAsync($"cannot connect to server 127.0.0.1:{closedPort}: ConnectionRefused: check the server's address and port", Deadline), local.Output);
+    }
 }
