@@ -33,9 +33,9 @@ internal static class PipelineTelemetry
 
     public static readonly Counter<long> BytesRelayed = Meter.CreateCounter<long>("pipeline.bytes_relayed", "By",
         "Bytes relayed, added as each TCP chunk or UDP datagram is sent on (what that side sends: ciphertext where it encrypts, plaintext where it decrypts), "
-        + "by pipeline.direction and network.transport (tcp, udp); TCP also by user.name on a multi-user 2022 server or a local with --socks5-auth.");
+        + "by pipeline.direction and network.transport (tcp, udp); by user.name on a multi-user 2022 server (TCP and UDP) or a local with --socks5-auth (TCP).");
 
-    public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("pipeline.active_connections", "{connection}", "Open relayed connections.");
+    public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("pipeline.active_connections", "{connection}", "Open relayed connections, by shadowsocks.role (local, server, tunnel).");
 
     public static readonly Counter<long> ConnectionsAccepted = Meter.CreateCounter<long>("pipeline.connections_accepted", "{connection}",
         "TCP connections accepted, by shadowsocks.role (local, server, tunnel); those refused at once (pipeline.connections_refused) included.");
@@ -71,7 +71,7 @@ internal static class PipelineTelemetry
     public static readonly Counter<long> ConnectionsRefused = Meter.CreateCounter<long>("pipeline.connections_refused", "{connection}",
         "TCP connections closed at once after the accept, by pipeline.reason: capacity (the first stage was full), acl (a client --acl does not admit), error (a bug).");
 
-    public static readonly Counter<long> UdpDatagrams = Meter.CreateCounter<long>("pipeline.udp.datagrams", "{datagram}", "UDP datagrams received, by direction.");
+    public static readonly Counter<long> UdpDatagrams = Meter.CreateCounter<long>("pipeline.udp.datagrams", "{datagram}", "UDP datagrams received, by pipeline.direction: relay.upstream (from clients), relay.downstream (replies from servers or destinations).");
 
     public static readonly Counter<long> UdpDropped = Meter.CreateCounter<long>("pipeline.udp.dropped", "{datagram}", "UDP datagrams dropped, by reason.");
 

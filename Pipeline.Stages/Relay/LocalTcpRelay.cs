@@ -69,7 +69,7 @@ internal sealed class LocalTcpRelay(
             new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: true, timeProvider);
         var clientSide = ClientSide.For(options);
-        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler, timeProvider, clientSide));
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, "local", plainSideIsClient: true, options, scheduler, timeProvider, clientSide));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
         waitForBytes.LinkTo(handshake, s_propagate, static s => s.IsAlive);

@@ -64,7 +64,7 @@ internal sealed class ServerTcpRelay(
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl, lookups);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);
-        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: false, options, scheduler, timeProvider));
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, "server", plainSideIsClient: false, options, scheduler, timeProvider));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
         waitForBytes.LinkTo(readHeader, s_propagate, static s => s.IsAlive);

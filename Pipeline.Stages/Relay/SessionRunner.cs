@@ -16,15 +16,18 @@ internal static class SessionRunner
     /// serialized connection starts (traces showed the server's read_header waiting 14 ms at p50 for it under 50
     /// concurrent short connections). The decryptor is the session's own when the handshake already created it
     /// (server); otherwise a new one. <paramref name="clientSide"/>: what a local's or tunnel's streams share (2022).
+    /// <paramref name="role"/> (local, server, tunnel) tags <see cref="PipelineTelemetry.ActiveConnections"/>, as the
+    /// accept loop tags <see cref="PipelineTelemetry.ConnectionsAccepted"/>.
     /// </summary>
     public static void Start(
-        TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide = null) =>
-        _ = Task.Run(() => RunAsync(session, plainSideIsClient, options, scheduler, time, clientSide));
+        TcpSession session, string role, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide = null) =>
+        _ = Task.Run(() => RunAsync(session, role, plainSideIsClient, options, scheduler, time, clientSide));
 
     private static async Task RunAsync(
-        TcpSession session, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide)
+        TcpSession session, string role, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide)
     {
-        PipelineTelemetry.ActiveConnections.Add(1);
+        var roleTag = new KeyValuePair<string, object?>(TagNames.Role, role);
+        PipelineTelemetry.ActiveConnections.Add(1, roleTag);
         var idle = new IdleTimer(scheduler, options.IdleTimeout, session.IdleTimedOut, session.DeliveryProgress);
         session.ResetPatience = options.IdleTimeout;
         try
@@ -43,7 +46,7 @@ internal static class SessionRunner
             idle.Dispose();
             HalfOpenWatch.Shared.Forget(session);
             session.Dispose();
-            PipelineTelemetry.ActiveConnections.Add(-1);
+            PipelineTelemetry.ActiveConnections.Add(-1, roleTag);
         }
     }
 }

@@ -54,7 +54,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
             new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: false, timeProvider);
         var clientSide = ClientSide.For(options);
-        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, plainSideIsClient: true, options, scheduler, timeProvider, clientSide));
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, "tunnel", plainSideIsClient: true, options, scheduler, timeProvider, clientSide));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
         setDestination.LinkTo(connect, s_propagate);

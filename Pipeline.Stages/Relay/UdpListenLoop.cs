@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Udp;
 
 namespace Shadowsocks.Pipeline.Stages.Relay;
@@ -43,7 +44,7 @@ internal sealed class UdpListenLoop : IDisposable
 
     /// <summary>Starts receiving clients' datagrams into <paramref name="firstStage"/>; <paramref name="admit"/> as <see cref="UdpReceiver.Start"/>.</summary>
     public void Receive(ITargetBlock<Datagram> firstStage, Func<Datagram, bool>? admit = null) =>
-        _receiving = UdpReceiver.Start(Loop, Socket, firstStage, admit, "out");
+        _receiving = UdpReceiver.Start(Loop, Socket, firstStage, admit, Direction.Upstream);
 
     public void Dispose()
     {

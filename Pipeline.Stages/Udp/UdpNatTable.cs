@@ -6,6 +6,7 @@ using System.Threading.Tasks.Dataflow;
 using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
+using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
 
@@ -126,7 +127,7 @@ internal sealed class UdpNatTable<TKey> : IDisposable
         var entry = new UdpNatEntry(outbound, span);
         try
         {
-            entry.Receiving = UdpReceiver.Start(_loop, entry.Outbound, _back, reply => Stamp(key, entry, reply), "back");
+            entry.Receiving = UdpReceiver.Start(_loop, entry.Outbound, _back, reply => Stamp(key, entry, reply), Direction.Downstream);
         }
         catch
         {

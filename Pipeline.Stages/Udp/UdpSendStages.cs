@@ -40,7 +40,7 @@ internal static class UdpSendStages
                 }
 
                 entry.CountOut();
-                Sent(entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, to)), s_upstream);
+                Sent(entry.Outbound.SendTo(datagram.Data, SocketFlags.None, DualStack.For(entry.Outbound, to)), s_upstream, datagram);
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
@@ -55,7 +55,7 @@ internal static class UdpSendStages
         {
             try
             {
-                Sent(listener.SendTo(datagram.Data, SocketFlags.None, DualStack.For(listener, datagram.Client)), s_downstream);
+                Sent(listener.SendTo(datagram.Data, SocketFlags.None, DualStack.For(listener, datagram.Client)), s_downstream, datagram);
                 datagram.Return();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -66,12 +66,20 @@ internal static class UdpSendStages
 
     /// <summary>
     /// A datagram's bytes as sent (its UDP payload: ciphertext toward the server or a Shadowsocks client, plaintext toward a
-    /// destination, plaintext and its SOCKS5 header toward a SOCKS5 client), as a TCP direction counts what it sends.
+    /// destination, plaintext and its SOCKS5 header toward a SOCKS5 client), as a TCP direction counts what it sends; on a
+    /// multi-user 2022 server, by the user of the datagram's session, as a TCP connection's bytes are by its user.
     /// </summary>
-    private static void Sent(int bytes, KeyValuePair<string, object?> direction)
+    private static void Sent(int bytes, KeyValuePair<string, object?> direction, Datagram datagram)
     {
         TrafficTotal.Add(bytes);
-        PipelineTelemetry.BytesRelayed.Add(bytes, direction, TransportTags.Udp);
+        if (datagram.Session?.User is { } user)
+        {
+            PipelineTelemetry.BytesRelayed.Add(bytes, direction, TransportTags.Udp, new KeyValuePair<string, object?>(TagNames.UserName, user.Name));
+        }
+        else
+        {
+            PipelineTelemetry.BytesRelayed.Add(bytes, direction, TransportTags.Udp);
+        }
     }
 
     /// <summary>

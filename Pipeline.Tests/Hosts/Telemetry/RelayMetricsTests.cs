@@ -50,8 +50,8 @@ public sealed class RelayMetricsTests
             // client) is the payload, exactly; the ciphertext is the payload and its framing.
             var server = await UntilAsync(http, serverMetrics, t => Value(t, BytesTcpUp) >= Size, cancel.Token);
             var local = await UntilAsync(http, localMetrics, t => Value(t, BytesTcpDown) >= Size, cancel.Token);
-            Assert.Equal(1, Value(server, "pipeline_active_connections"));
-            Assert.Equal(1, Value(local, "pipeline_active_connections"));
+            Assert.Equal(1, Value(server, "pipeline_active_connections{shadowsocks_role=\"server\"}")); // by role, as accepts are
+            Assert.Equal(1, Value(local, "pipeline_active_connections{shadowsocks_role=\"local\"}"));
             Assert.Equal(Size, Value(server, BytesTcpUp));
             Assert.Equal(Size, Value(local, BytesTcpDown));
             Assert.Equal(1, Value(server, "pipeline_connections_accepted_total{shadowsocks_role=\"server\"}"));
@@ -59,8 +59,8 @@ public sealed class RelayMetricsTests
         }
 
         // Closed: nothing added again at the end of a direction.
-        var serverAfter = await UntilAsync(http, serverMetrics, t => Value(t, "pipeline_active_connections") == 0, cancel.Token);
-        var localAfter = await UntilAsync(http, localMetrics, t => Value(t, "pipeline_active_connections") == 0, cancel.Token);
+        var serverAfter = await UntilAsync(http, serverMetrics, t => Value(t, "pipeline_active_connections{shadowsocks_role=\"server\"}") == 0, cancel.Token);
+        var localAfter = await UntilAsync(http, localMetrics, t => Value(t, "pipeline_active_connections{shadowsocks_role=\"local\"}") == 0, cancel.Token);
         Assert.Equal(Size, Value(serverAfter, BytesTcpUp));
         Assert.Equal(Size, Value(localAfter, BytesTcpDown));
         Assert.InRange(Value(serverAfter, BytesTcpDown)!.Value, Size + 1, Size + (Size / 10));
@@ -104,6 +104,12 @@ public sealed class RelayMetricsTests
         Assert.Equal(Datagrams * Sealed, Value(local, BytesUdpUp));
         Assert.Equal(Datagrams * (Size + 10), Value(local, BytesUdpDown));
         Assert.Null(Value(server, BytesTcpUp)); // no TCP bytes: the association's control connection carries none
+
+        // Datagrams received, by the same directions as the bytes: from the client, and the replies.
+        Assert.Equal(Datagrams, Value(server, "pipeline_udp_datagrams_total{pipeline_direction=\"relay.upstream\"}"));
+        Assert.Equal(Datagrams, Value(server, "pipeline_udp_datagrams_total{pipeline_direction=\"relay.downstream\"}"));
+        Assert.Equal(Datagrams, Value(local, "pipeline_udp_datagrams_total{pipeline_direction=\"relay.upstream\"}"));
+        Assert.Equal(Datagrams, Value(local, "pipeline_udp_datagrams_total{pipeline_direction=\"relay.downstream\"}"));
     }
 
     [Fact]
@@ -217,5 +223,50 @@ public sealed class RelayMetricsTests
         var text = await UntilAsync(http, metrics, t => Value(t, series) == 2, cancel.Token);
         Assert.DoesNotContain("ConnectionRefused", text, StringComparison.Ordinal); // the error's text is the log line's, not a label
         Assert.True(await local.WaitForOutputAsync($"cannot connect to server 127.0.0.1:{closedPort}: ConnectionRefused: check the server's address and port", Deadline), local.Output);
+    }
+
+    [Fact]
+    public async Task BytesRelayed_Udp_OnAMultiUserServer_CountedByUser_AsTcpIs()
+    {
+        const int Size = 100;
+        const string Method = "2022-blake3-aes-256-gcm";
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var (identity, alice) = (Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+        var metrics = new IPEndPoint(IPAddress.Loopback, LoopbackPorts.Next());
+        var config = Path.GetTempFileName();
+        File.WriteAllText(config, $$"""
+            { "server": "127.0.0.1", "server_port": {{LoopbackPorts.Next()}}, "method": "{{Method}}", "password": "{{identity}}",
+              "mode": "tcp_and_udp", "forbidden_ip": "", "users": [ { "name": "alice", "password": "{{alice}}" } ] }
+            """);
+        try
+        {
+            var none = new Dictionary<string, string>();
+            var (server, serverAt) = await HostProcess.StartAsync(none, "server", "-c", config, "--metrics", metrics.ToString());
+            using var _ = server;
+            var (local, localAt) = await HostProcess.StartAsync(none,
+                "local", "-s", "127.0.0.1", "-p", Port(serverAt), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-m", Method, "-k", $"{identity}:{alice}", "-u");
+            using var __ = local;
+            Assert.True(await server.WaitForOutputAsync($"metrics: http://{metrics}/metrics", Deadline), server.Output);
+            using var http = new HttpClient { Timeout = Deadline };
+
+            using (var association = await Socks5UdpTestClient.AssociateAsync(localAt, cancel.Token))
+            {
+                var data = RandomNumberGenerator.GetBytes(Size);
+                await association.SendAsync("127.0.0.1", echo.EndPoint.Port, data, cancel.Token);
+                Assert.Equal(data, await association.ReceiveAsync(cancel.Token));
+            }
+
+            // The plaintext toward the destination, exactly; the sealed reply toward the client, under the same user.
+            var up = "pipeline_bytes_relayed_bytes_total{network_transport=\"udp\",pipeline_direction=\"relay.upstream\",user_name=\"alice\"}";
+            var down = "pipeline_bytes_relayed_bytes_total{network_transport=\"udp\",pipeline_direction=\"relay.downstream\",user_name=\"alice\"}";
+            var text = await UntilAsync(http, metrics, t => Value(t, up) == Size && Value(t, down) > Size, cancel.Token);
+            Assert.Null(Value(text, BytesUdpUp)); // none counted without the user
+            Assert.Null(Value(text, BytesUdpDown));
+        }
+        finally
+        {
+            File.Delete(config);
+        }
     }
 }
