@@ -47,12 +47,12 @@ public sealed partial class MetricsEndpointTests
         }
 
         // A chunk is counted once sent, a moment after the echo may read it: waited for, on each side.
-        foreach (var at in new[] { localMetrics, serverMetrics })
+        foreach (var (at, role) in new[] { (localMetrics, "local"), (serverMetrics, "server") })
         {
             var text = await ScrapeUntilAsync(http, at, t =>
                 Value(t, "pipeline_bytes_relayed_bytes_total{network_transport=\"tcp\",pipeline_direction=\"relay.upstream\"}") >= 10_000
                 && Value(t, "pipeline_bytes_relayed_bytes_total{network_transport=\"tcp\",pipeline_direction=\"relay.downstream\"}") >= 10_000
-                && Value(t, "pipeline_active_connections") == 0, cancel.Token);
+                && Value(t, $"pipeline_active_connections{{shadowsocks_role=\"{role}\"}}") == 0, cancel.Token);
             Assert.InRange(Value(text, "pipeline_bytes_relayed_bytes_total{network_transport=\"tcp\",pipeline_direction=\"relay.upstream\"}")!.Value, 10_000, 11_000);
             Assert.Equal(0, Value(text, "pipeline_handshake_failures_total"));
         }
