@@ -90,10 +90,18 @@ internal static class ConnectStage
     /// of them together), racing them as <see cref="HappyEyeballs"/> does, from <paramref name="how"/>'s source address
     /// and interface when given (<c>-b</c>, <c>-i</c>). Addresses that are <paramref name="forbidden"/> or on the
     /// <paramref name="acl"/>'s outbound block list are skipped.
+    /// <para>
+    /// While it connects, the client's socket is in <paramref name="clientWatch"/> (by default
+    /// <see cref="HalfOpenWatch.Shared"/>): a client that resets meanwhile (or whose socket fails) ends the connection
+    /// within a sweep, and with it the connect, which would otherwise hold the session, its buffers and two descriptors
+    /// until the timeout. A client that only half-closes (a FIN after its request) is still connected and served, its
+    /// FIN passed on after the request: ss-server 3.3.5 notices neither during its connect (it connects, sends the
+    /// request, then reads the FIN and closes both sides, or the reset and closes).
+    /// </para>
     /// </summary>
     public static TransformBlock<TcpSession, TcpSession> ToDestination(
         StageOptions options, TimeSpan timeout, TimeProvider timeProvider, ForbiddenAddresses? forbidden = null, OpenOptions how = default,
-        AccessControlList? acl = null) =>
+        AccessControlList? acl = null, HalfOpenWatch? clientWatch = null) =>
         new(StageGuard.Isolate(Name, async session =>
         {
             using var span = StageActivity.Start(Name, session, options);
@@ -126,6 +134,8 @@ internal static class ConnectStage
                 var port = session.Destination.Port;
                 var order = HappyEyeballs.Interleave(allowed);
                 using var deadline = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
+                var watch = clientWatch ?? HalfOpenWatch.Shared;
+                watch.Watch(session, session.Client);
                 try
                 {
                     var (socket, index) = order.Count == 1
@@ -146,9 +156,14 @@ internal static class ConnectStage
                 catch (OperationCanceledException e)
                 {
                     // One address may have refused while another never answered: a refusal is the better answer.
-                    lastError = e.InnerException is SocketException failed ? $"timed out; {failed.SocketErrorCode} before that" : "timed out";
+                    lastError = session.Cancellation.IsCancellationRequested ? "the connection ended first"
+                        : e.InnerException is SocketException failed ? $"timed out; {failed.SocketErrorCode} before that" : "timed out";
                     refused = e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
                     failure = session.Cancellation.IsCancellationRequested ? null : refused ? DestinationFailure.Refused : DestinationFailure.TimedOut;
+                }
+                finally
+                {
+                    watch.Forget(session);
                 }
             }
 

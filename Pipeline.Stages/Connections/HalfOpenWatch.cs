@@ -12,6 +12,8 @@ namespace Shadowsocks.Pipeline.Stages.Connections;
 /// down and is passed on as a reset (<see cref="TcpSession.Broken"/>). A sweep instead of a readiness wait per
 /// half-close: short connections half-close on every request and end microseconds later, and a wait armed for each
 /// cost 2–5 µs of CPU per request in each process (bench/RESULTS.md, thirteenth session).
+/// The same holds for a client while the connect to its destination is under way (<see cref="Connect.ConnectStage.ToDestination"/>):
+/// nothing reads its socket then either, and a client that resets ends the connect instead of leaving it to its timeout.
 /// </summary>
 internal sealed class HalfOpenWatch
 {
