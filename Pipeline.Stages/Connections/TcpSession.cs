@@ -80,6 +80,12 @@ internal sealed class TcpSession : IDisposable
     /// <summary>When the connection was accepted (<see cref="TimeProvider.GetTimestamp"/> of the relay's clock): the local's handshake timeout runs from here.</summary>
     public long AcceptedAt { get; set; }
 
+    /// <summary>
+    /// Server: when the address header was read (<see cref="TimeProvider.GetTimestamp"/> of the relay's clock); the
+    /// wait for a lookup slot (<see cref="Resolve.ResolveStage"/>) is bounded from here. Zero before.
+    /// </summary>
+    public long HeaderReadAt { get; set; }
+
     /// <summary>What is left of <paramref name="timeout"/> counted from the accept (<see cref="AcceptedAt"/>); zero or less when it is spent.</summary>
     public TimeSpan LeftOf(TimeSpan timeout, TimeProvider timeProvider) => timeout - timeProvider.GetElapsedTime(AcceptedAt);
 

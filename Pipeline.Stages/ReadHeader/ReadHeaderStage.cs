@@ -104,6 +104,7 @@ internal static class ReadHeaderStage
                     if (header == AddressParseStatus.Ok)
                     {
                         session.Destination = address;
+                        session.HeaderReadAt = timeProvider.GetTimestamp();
                         if (decryptor is Aead2022StreamDecryptor { User: { } user })
                         {
                             session.User = user.Name;

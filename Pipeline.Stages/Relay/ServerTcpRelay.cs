@@ -61,7 +61,7 @@ internal sealed class ServerTcpRelay(
             replays ?? SaltFilters.For(options, timeProvider), // same wait as a drain: probes see one close behaviour
             users ?? ServerUsers.For(options)); // the process's table when given (built once for all its relays)
         var lookups = new LookupSlots(pipeline.Resolve.MaxParallelism);
-        var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl, lookups);
+        var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl, lookups, options.ConnectTimeout, timeProvider);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);
         var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, "server", plainSideIsClient: false, options, scheduler, timeProvider));

@@ -1,5 +1,6 @@
 using System.Net;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Resolve;
 
@@ -21,20 +22,37 @@ internal sealed class LookupSlots(int count)
     /// <paramref name="host"/>'s addresses: at once when the resolver knows them (the hosts file, the cache), with no
     /// slot to wait for behind lookups that take long; otherwise through <see cref="LookUpAsync"/>.
     /// </summary>
-    public ValueTask<IPAddress[]> ResolveAsync(IDnsResolver resolver, string host, CancellationToken cancellationToken) =>
-        resolver.TryResolveAtOnce(host, out var known) ? ValueTask.FromResult(known) : LookUpAsync(resolver, host, cancellationToken);
+    public ValueTask<IPAddress[]> ResolveAsync(
+        IDnsResolver resolver, string host, CancellationToken cancellationToken, TimeSpan maxWait = default, TimeProvider? timeProvider = null) =>
+        resolver.TryResolveAtOnce(host, out var known) ? ValueTask.FromResult(known) : LookUpAsync(resolver, host, cancellationToken, maxWait, timeProvider);
 
-    /// <summary>A lookup within a slot (waited for first); throws if <paramref name="cancellationToken"/> ends the wait or the lookup.</summary>
-    public async ValueTask<IPAddress[]> LookUpAsync(IDnsResolver resolver, string host, CancellationToken cancellationToken)
+    /// <summary>
+    /// A lookup within a slot (waited for first); throws if <paramref name="cancellationToken"/> ends the wait or the
+    /// lookup. With a <paramref name="timeProvider"/>, the wait for a slot lasts at most <paramref name="maxWait"/> (none
+    /// when that is zero or less and no slot is free): past it, <see cref="TimeoutException"/>. The lookup itself is
+    /// bounded by the resolver's own timeouts.
+    /// </summary>
+    public async ValueTask<IPAddress[]> LookUpAsync(
+        IDnsResolver resolver, string host, CancellationToken cancellationToken, TimeSpan maxWait = default, TimeProvider? timeProvider = null)
     {
-        Interlocked.Increment(ref _waiting);
-        try
+        if (!_slots.Wait(0))
         {
-            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _waiting);
+            Interlocked.Increment(ref _waiting);
+            try
+            {
+                if (timeProvider is null)
+                {
+                    await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await WaitWithinAsync(maxWait, timeProvider, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
         }
 
         try
@@ -44,6 +62,25 @@ internal sealed class LookupSlots(int count)
         finally
         {
             _slots.Release();
+        }
+    }
+
+    private async ValueTask WaitWithinAsync(TimeSpan maxWait, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        if (maxWait <= TimeSpan.Zero)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new TimeoutException();
+        }
+
+        using var deadline = new Deadline(maxWait, timeProvider, cancellationToken);
+        try
+        {
+            await _slots.WaitAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException();
         }
     }
 }

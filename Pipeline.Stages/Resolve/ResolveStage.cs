@@ -14,13 +14,23 @@ namespace Shadowsocks.Pipeline.Stages.Resolve;
 /// total timeout), and when the block's parallelism counted the connections, 64 such lookups held every other
 /// connection behind them, those to IP addresses too. The block's capacity still bounds what it holds.
 /// </para>
+/// <para>
+/// A connection waits for a lookup slot at most <c>waitLimit</c> (the server's connect timeout) from when its header
+/// was read, the time it waited before the stage (behind a full block) included; past it, it fails as a failed lookup
+/// does (and is counted as one). Without it, while the name servers did not answer, the connections waiting for a
+/// slot piled up with their sockets and buffers, each for as long as every lookup ahead of it took.
+/// </para>
 /// </summary>
 internal static class ResolveStage
 {
     public const string Name = "resolve";
 
     /// <param name="lookups">The slots for lookups in flight (the relay counts who waits for one); by default, the stage's parallelism's.</param>
-    public static TransformBlock<TcpSession, TcpSession> Create(StageOptions options, IDnsResolver resolver, AccessControlList? acl = null, LookupSlots? lookups = null)
+    /// <param name="waitLimit">How long a connection may wait for a slot, from <see cref="TcpSession.HeaderReadAt"/> (with <paramref name="timeProvider"/>; unbounded without one).</param>
+    /// <param name="timeProvider">The clock of <see cref="TcpSession.HeaderReadAt"/>.</param>
+    public static TransformBlock<TcpSession, TcpSession> Create(
+        StageOptions options, IDnsResolver resolver, AccessControlList? acl = null, LookupSlots? lookups = null, TimeSpan waitLimit = default,
+        TimeProvider? timeProvider = null)
     {
         lookups ??= new LookupSlots(options.MaxParallelism);
         var blockOptions = BlockOptions.Shared(options);
@@ -46,8 +56,15 @@ internal static class ResolveStage
             string? why;
             try
             {
-                session.ResolvedAddresses = await lookups.ResolveAsync(resolver, session.Destination.Host!, session.Cancellation.Token).ConfigureAwait(false);
+                var maxWait = timeProvider is null ? default : waitLimit - timeProvider.GetElapsedTime(session.HeaderReadAt);
+                session.ResolvedAddresses = await lookups.ResolveAsync(resolver, session.Destination.Host!, session.Cancellation.Token, maxWait, timeProvider)
+                    .ConfigureAwait(false);
                 why = session.ResolvedAddresses.Length == 0 ? resolver.FailureReason(session.Destination.Host!) : null;
+            }
+            catch (TimeoutException)
+            {
+                session.ResolvedAddresses = [];
+                why = $"no lookup slot within {waitLimit.TotalSeconds:0.#} s of the header ({options.MaxParallelism} lookups in flight, {lookups.Waiting} waiting)";
             }
             catch (OperationCanceledException)
             {
