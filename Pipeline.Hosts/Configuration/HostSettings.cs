@@ -493,25 +493,32 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             throw new UsageException($"{settings.Label("acl")} a tunnel has one fixed destination, so an ACL has nothing to decide; remove it");
         }
 
-        string text;
+        var text = ReadNamedFile(settings, "acl", path, "an ACL file (ss-libev's format)", "the ACL file");
+        return AccessControlList.TryParse(text, out var acl, out var error) ? acl : throw new UsageException($"{settings.Label("acl")} {path} {error}");
+    }
+
+    /// <summary>
+    /// The text of the file a setting names (<paramref name="key"/>: <c>acl</c>, <c>socks5_auth</c>). One that cannot be
+    /// read stops the start as <c>-c</c> says it (not .NET's "Could not find file '...'."), naming what to give:
+    /// <paramref name="aFile"/> for a missing path, <paramref name="theFile"/> in a directory given instead.
+    /// </summary>
+    private static string ReadNamedFile(LayeredSettings settings, string key, string path, string aFile, string theFile, string readableBy = "")
+    {
         try
         {
-            text = File.ReadAllText(path);
+            return File.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Said as -c says it (not .NET's "Could not find file '...'."), naming what to give.
             var why = e switch
             {
-                FileNotFoundException or DirectoryNotFoundException => "no such file; give the path of an ACL file (ss-libev's format)",
-                UnauthorizedAccessException when Directory.Exists(path) => "is a directory; give the ACL file in it",
-                UnauthorizedAccessException => "permission denied; make it readable by the user the program starts as",
+                FileNotFoundException or DirectoryNotFoundException => $"no such file; give the path of {aFile}",
+                UnauthorizedAccessException when Directory.Exists(path) => $"is a directory; give {theFile} in it",
+                UnauthorizedAccessException => $"permission denied; make it readable by the user the program starts as{readableBy}",
                 _ => e.Message,
             };
-            throw new UsageException($"{settings.Label("acl")} cannot read {path}: {why}");
+            throw new UsageException($"{settings.Label(key)} cannot read {path}: {why}");
         }
-
-        return AccessControlList.TryParse(text, out var acl, out var error) ? acl : throw new UsageException($"{settings.Label("acl")} {path} {error}");
     }
 
     /// <summary>
@@ -530,23 +537,8 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             throw new UsageException($"{settings.Label("socks5_auth")} only a local has a SOCKS5 port to log in to; remove it");
         }
 
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            var why = e switch
-            {
-                FileNotFoundException or DirectoryNotFoundException => "no such file; give the path of a file of user:password lines",
-                UnauthorizedAccessException when Directory.Exists(path) => "is a directory; give the file of user:password lines in it",
-                UnauthorizedAccessException => "permission denied; make it readable by the user the program starts as (and by no one else: it holds passwords)",
-                _ => e.Message,
-            };
-            throw new UsageException($"{settings.Label("socks5_auth")} cannot read {path}: {why}");
-        }
-
+        var text = ReadNamedFile(settings, "socks5_auth", path, "a file of user:password lines", "the file of user:password lines",
+            " (and by no one else: it holds passwords)");
         return Socks5Users.TryParse(text, out var users, out var error) ? users : throw new UsageException($"{settings.Label("socks5_auth")} {path} {error}");
     }
 
