@@ -25,30 +25,48 @@ public sealed class SlowReaderTests
             .ContinueWith(_ => client.Shutdown(SocketShutdown.Send), cancel.Token, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         using var destination = await listener.AcceptAsync(cancel.Token);
 
+        // The destination reads 4 KiB every 16 ms on a thread of its own: a reader on the thread pool, stalled for a
+        // second or two while other tests load a 2-core machine, once let the 1 s idle timeout see no progress and
+        // reset the upload (CI, 2026-11-28). The scheduler's delays are what the server must outlast; the pool's are not.
         var received = new MemoryStream();
-        var buffer = new byte[4 << 10];
         var end = SocketError.Success;
-        while (true)
+        var reader = new Thread(() =>
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(16), cancel.Token);
-            int n;
-            try
+            var buffer = new byte[4 << 10];
+            while (!cancel.IsCancellationRequested)
             {
-                n = await destination.ReceiveAsync(buffer, SocketFlags.None, cancel.Token);
-            }
-            catch (SocketException e)
-            {
-                end = e.SocketErrorCode;
-                break;
-            }
+                Thread.Sleep(16);
+                int n;
+                try
+                {
+                    n = destination.Receive(buffer, SocketFlags.None);
+                }
+                catch (SocketException e)
+                {
+                    end = e.SocketErrorCode;
+                    return;
+                }
+                catch (ObjectDisposedException)
+                {
+                    end = SocketError.OperationAborted; // the test gave up (its deadline) and closed the socket
+                    return;
+                }
 
-            if (n == 0)
-            {
-                break;
-            }
+                if (n == 0)
+                {
+                    return;
+                }
 
-            received.Write(buffer, 0, n);
+                received.Write(buffer, 0, n);
+            }
+        }) { IsBackground = true, Name = "slow destination" };
+        reader.Start();
+        while (reader.IsAlive)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(50), cancel.Token);
         }
+
+        reader.Join(); // what it wrote is seen here
 
         Assert.Equal(SocketError.Success, end);
         Assert.Equal(upload.Length, received.Length);
