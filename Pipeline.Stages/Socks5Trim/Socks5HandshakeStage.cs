@@ -209,22 +209,17 @@ internal static class Socks5HandshakeStage
             var status = Socks5Codec.TryReadUsernamePassword(buffer.AsSpan(0, filled), out var name, out var password, out var consumed);
             if (status == AddressParseStatus.Ok)
             {
-                if (!users.Verify(buffer.AsSpan(name), buffer.AsSpan(password)))
-                {
-                    var shown = Printable(buffer.AsSpan(name));
-                    await TrySendAsync(socket, s_loginFailed, cancellationToken).ConfigureAwait(false);
-                    return LoginFailed(WrongCredentials, $"socks5: wrong user name or password (user '{shown}')");
-                }
-
+                // The connection is marked with its user before the check, with a full fence between (as a reload has
+                // between putting in the new list and ending the connections of users taken off): either the check
+                // reads the new list, or the reload sees the mark and ends the connection.
                 session.User = Encoding.UTF8.GetString(buffer.AsSpan(name));
                 Interlocked.MemoryBarrier();
                 if (!users.Verify(buffer.AsSpan(name), buffer.AsSpan(password)))
                 {
-                    // A reload took this user off (or changed the password) between the check and the user's mark on
-                    // the connection, and so did not see it to end it: the new list says no.
                     session.User = null;
+                    var shown = Printable(buffer.AsSpan(name));
                     await TrySendAsync(socket, s_loginFailed, cancellationToken).ConfigureAwait(false);
-                    return LoginFailed(WrongCredentials, $"socks5: wrong user name or password (user '{Printable(buffer.AsSpan(name))}', taken off by a reload)");
+                    return LoginFailed(WrongCredentials, $"socks5: wrong user name or password (user '{shown}')");
                 }
 
                 progress.LoggedIn = true;
