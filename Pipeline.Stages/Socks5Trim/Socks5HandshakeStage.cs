@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Tasks.Dataflow;
@@ -316,15 +317,20 @@ internal static class Socks5HandshakeStage
         return reason;
     }
 
-    /// <summary>A user name from the wire as a log line may show it: UTF-8, control characters as '?', at most <see cref="MaxNameShown"/> characters.</summary>
-    private static string Printable(ReadOnlySpan<byte> name)
+    /// <summary>
+    /// A user name from the wire as a log line may show it: UTF-8, at most <see cref="MaxNameShown"/> characters, and
+    /// '?' for each character that would not show as itself: controls, and the invisible format characters (bidi
+    /// overrides that reorder the rest of the line, zero-width ones) and line and paragraph separators.
+    /// </summary>
+    internal static string Printable(ReadOnlySpan<byte> name)
     {
         var text = Encoding.UTF8.GetString(name);
         var shown = string.Create(Math.Min(text.Length, MaxNameShown), text, static (span, t) =>
         {
             for (var i = 0; i < span.Length; i++)
             {
-                span[i] = char.IsControl(t[i]) ? '?' : t[i];
+                span[i] = CharUnicodeInfo.GetUnicodeCategory(t[i]) is UnicodeCategory.Control or UnicodeCategory.Format
+                    or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator ? '?' : t[i];
             }
         });
         return shown.Length < text.Length ? $"{shown}..." : shown;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Stages.Socks5Trim;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Socks5Trim;
@@ -223,6 +224,20 @@ public sealed class Socks5LoginTests
         Assert.Equal("alice"u8.ToArray(), await alice.ReceiveAsync(cancel.Token));
         Assert.Equal(1, echo.Received);
     }
+
+    [Theory]
+    [InlineData("eve", "eve")]
+    [InlineData("eve\u202Eevil", "eve?evil")] // a right-to-left override would reorder the rest of the log line
+    [InlineData("eve\u2028INFO forged", "eve?INFO forged")] // a line separator would start a forged line in some viewers
+    [InlineData("a\u200Bb\u2029c", "a?b?c")] // zero-width space, paragraph separator
+    [InlineData("eve\r\n\u0085x", "eve???x")] // C0 and C1 controls, as before
+    [InlineData("ünïcødé 名前", "ünïcødé 名前")] // letters of any script show as they are
+    public void AUserNameInALogLine_ShowsOnlyCharactersThatShowAsThemselves(string name, string shown) =>
+        Assert.Equal(shown, Socks5HandshakeStage.Printable(Encoding.UTF8.GetBytes(name)));
+
+    [Fact]
+    public void ALongUserNameInALogLine_IsCut() =>
+        Assert.Equal($"{new string('x', 64)}...", Socks5HandshakeStage.Printable(Encoding.UTF8.GetBytes(new string('x', 255))));
 
     private static Socks5Users Users(string text)
     {
