@@ -556,19 +556,29 @@ internal static class RelayVerb
             var local = new LocalTcpRelay(tcpRelay with { Listen = listen }, scheduler, TimeProvider.System, localUdp, serverNames, routeNames, udpOnly);
             running.Add(local);
             local.Start();
+            if (udp && !udpOnly)
+            {
+                FollowCircuits(serverEndPoint!, local.Servers, log);
+            }
             return (local.LocalEndPoint, local.LocalEndPoint, [], relay.Socks5Users is { } socks5Users ? new Socks5UsersReload(socks5Users, local).Apply : null);
         }
 
+        TunnelRelay? tunnelTcp = null;
         if (tcp)
         {
-            var tunnel = new TunnelRelay(tcpRelay, scheduler, TimeProvider.System, serverNames);
-            running.Add(tunnel);
-            tunnel.Start();
-            listen = tunnel.LocalEndPoint;
+            tunnelTcp = new TunnelRelay(tcpRelay, scheduler, TimeProvider.System, serverNames);
+            running.Add(tunnelTcp);
+            tunnelTcp.Start();
+            listen = tunnelTcp.LocalEndPoint;
         }
 
         if (udp)
         {
+            if (tunnelTcp is not null)
+            {
+                FollowCircuits(serverEndPoint!, tunnelTcp.Servers, log);
+            }
+
             var tunnelUdp = new TunnelUdpRelay(relay, serverEndPoint!, scheduler);
             running.Add(tunnelUdp);
             tunnelUdp.Start(listen);
@@ -576,6 +586,27 @@ internal static class RelayVerb
         }
 
         return (listen, tcp ? listen : null, [], null);
+    }
+
+    /// <summary>
+    /// With TCP relayed too (not <c>-U</c>), UDP follows TCP's circuits to another server (<see cref="UdpServerAddress.Follow"/>):
+    /// one line a move, naming the server it leaves and the one it goes to, once per outage as the circuits' own lines.
+    /// A plugin carries one server (no fallback servers with it), so its circuits never move UDP.
+    /// </summary>
+    private static void FollowCircuits(UdpServerAddress udp, ServerFailover servers, ILogger log)
+    {
+        udp.Moved += (from, to, failed) =>
+        {
+            if (failed)
+            {
+                log.LogWarning("udp: server {From} failed: UDP moves to {To}", ServerFailover.Name(from), ServerFailover.Name(to));
+            }
+            else
+            {
+                log.LogInformation("udp: server {To} answers again: UDP moves back to it from {From}", ServerFailover.Name(to), ServerFailover.Name(from));
+            }
+        };
+        udp.Follow(servers);
     }
 
     /// <summary>
@@ -605,7 +636,7 @@ internal static class RelayVerb
                 log.LogWarning("udp: {Failure}; UDP goes to the next server that resolves, {Server}", first.Message, ServerFailover.Name(server));
             }
 
-            return server is System.Net.DnsEndPoint dns ? new UdpServerAddress(dns.Host, address, resolver!, TimeProvider.System) : new UdpServerAddress(address);
+            return new UdpServerAddress(servers, Array.IndexOf(servers, server), address, resolver, TimeProvider.System);
         }
 
         throw first!;

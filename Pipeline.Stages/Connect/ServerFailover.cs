@@ -50,6 +50,16 @@ internal sealed class ServerFailover
     public IReadOnlyList<EndPoint> Servers => [.. _servers.Select(s => s.Server)];
 
     /// <summary>
+    /// A server's circuit opened (<c>true</c>: it is skipped) or closed again (<c>false</c>: it answered), once per outage
+    /// as the counter has it, raised on the thread of the connection whose attempt changed it. The UDP side follows it
+    /// (<see cref="Udp.UdpServerAddress.Follow"/>).
+    /// </summary>
+    public event Action<EndPoint, bool>? CircuitChanged;
+
+    /// <summary>Whether <paramref name="server"/>'s circuit is open: it stopped answering and has not answered since.</summary>
+    public bool IsSkipped(EndPoint server) => _down.ContainsKey(server);
+
+    /// <summary>
     /// A server as the user gave it: <c>host:port</c> for a name (DnsEndPoint's own text is "Unspecified/host:port"),
     /// the host in brackets when it holds a ':' (<c>[::1]:8388</c>, as <see cref="ShadowsocksAddress.ToString"/> writes it).
     /// </summary>
@@ -181,6 +191,7 @@ internal sealed class ServerFailover
                             _ => $"no answer within {attemptTimeout.TotalSeconds:0.###} s",
                         };
                         Changed(server, "open", ServerConnectFailure.Of(args.Outcome.Exception), why);
+                        CircuitChanged?.Invoke(server, true);
                     }
 
                     return default;
@@ -190,6 +201,7 @@ internal sealed class ServerFailover
                     if (_down.TryRemove(server, out _))
                     {
                         Changed(server, "closed", AnsweredAgain, "answers again");
+                        CircuitChanged?.Invoke(server, false);
                     }
 
                     return default;

@@ -55,6 +55,10 @@ internal sealed class LocalTcpRelay(
 
     public int ActiveSessions => _accepts?.ActiveSessions ?? 0;
 
+    /// <summary>The servers its connections go to, with their circuits (which the UDP side follows).</summary>
+    public ServerFailover Servers { get; } =
+        new([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider);
+
     public void Start()
     {
         var pipeline = options.Pipeline;
@@ -65,7 +69,7 @@ internal sealed class LocalTcpRelay(
             static () => PipelineTelemetry.HandshakeFailures.Add(1));
         var handshake = Socks5HandshakeStage.Create(pipeline.Handshake, options.HandshakeTimeout, timeProvider, udpAssociate: udp is not null, connect: !udpOnly, users: options.Socks5Users);
         var connect = ConnectStage.ToServer(pipeline.Connect,
-            new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames,
+            Servers, serverNames,
             new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: true, timeProvider);
         var clientSide = ClientSide.For(options);

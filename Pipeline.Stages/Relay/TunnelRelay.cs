@@ -34,6 +34,10 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
 
     public int ActiveSessions => _accepts?.ActiveSessions ?? 0;
 
+    /// <summary>The servers its connections go to, with their circuits (which the UDP side follows).</summary>
+    public ServerFailover Servers { get; } =
+        new([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider);
+
     public void Start()
     {
         var pipeline = options.Pipeline;
@@ -50,7 +54,7 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
             return session;
         }, BlockOptions.Shared(pipeline.Handshake));
         var connect = ConnectStage.ToServer(pipeline.Connect,
-            new ServerFailover([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider), serverNames,
+            Servers, serverNames,
             new OpenOptions(options.FastOpen, options.Mptcp, options.OutboundInterface, options.OutboundAddress));
         var addHeader = AddHeaderStage.Create(pipeline.Handshake, replyToSocks5: false, timeProvider);
         var clientSide = ClientSide.For(options);

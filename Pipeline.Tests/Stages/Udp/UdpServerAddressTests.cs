@@ -1,11 +1,16 @@
 using System.Net;
+using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Udp;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Udp;
 
-/// <summary>The local's and tunnel's UDP server address: a name followed as the resolver's answer changes, never asked per datagram.</summary>
+/// <summary>
+/// The local's and tunnel's UDP server address: a name followed as the resolver's answer changes, never asked per
+/// datagram; with several servers, TCP's circuits followed to another server and back.
+/// </summary>
 public sealed class UdpServerAddressTests
 {
     private static readonly IPEndPoint s_first = new(IPAddress.Parse("10.0.0.1"), 8388);
@@ -89,6 +94,104 @@ public sealed class UdpServerAddressTests
 
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(s_first, address.Current);
+    }
+
+    [Fact]
+    public async Task Follow_TheServerInUseSkipped_MovesToTheNext_AndBackOnceTheFirstAnswersAgain()
+    {
+        // UDP stayed with the first server when it stopped answering, while TCP went on to the next.
+        var time = new ManualTimeProvider(); // retries off: their delays would wait on it
+        var second = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 8389);
+        var failover = new ServerFailover([s_first, second], TimeSpan.FromSeconds(10), retries: 0, time);
+        var address = new UdpServerAddress([s_first, second], 0, s_first, null, time);
+        var moves = new List<string>();
+        var changes = new List<IPEndPoint>();
+        address.Moved += (from, to, failed) => moves.Add($"{from} -> {to} {(failed ? "failed" : "answers")}");
+        address.Changed += changes.Add;
+        address.Follow(failover);
+        var firstAnswers = false;
+
+        for (var i = 0; i < 4; i++) // the first two open the first server's circuit; the others skip it
+        {
+            await ConnectAsync(failover, s => !s.Equals(s_first) || firstAnswers);
+        }
+
+        Assert.Equal(second, address.Current);
+        Assert.Equal(second, address.Address);
+        Assert.Equal(["10.0.0.1:8388 -> 10.0.0.2:8389 failed"], moves); // once, not per connection
+        Assert.Equal([second], changes);
+
+        time.Advance(ServerFailover.BreakDuration + TimeSpan.FromSeconds(1)); // the next connection tries the first again
+        firstAnswers = true;
+        await ConnectAsync(failover, s => !s.Equals(s_first) || firstAnswers);
+
+        Assert.Equal(s_first, address.Current);
+        Assert.Equal(["10.0.0.1:8388 -> 10.0.0.2:8389 failed", "10.0.0.2:8389 -> 10.0.0.1:8388 answers"], moves);
+        Assert.Equal([second, s_first], changes);
+    }
+
+    [Fact]
+    public async Task Follow_EveryServerSkipped_UdpStaysWithTheLastItWentTo()
+    {
+        var time = new ManualTimeProvider();
+        var second = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 8389);
+        var failover = new ServerFailover([s_first, second], TimeSpan.FromSeconds(10), retries: 0, time);
+        var address = new UdpServerAddress([s_first, second], 0, s_first, null, time);
+        var moves = new List<EndPoint>();
+        address.Moved += (_, to, _) => moves.Add(to);
+        address.Follow(failover);
+
+        for (var i = 0; i < 2; i++)
+        {
+            await ConnectAsync(failover, static _ => false); // each connection: the first refuses, then the second
+        }
+
+        Assert.True(failover.IsSkipped(s_first) && failover.IsSkipped(second));
+        Assert.Equal([second], moves); // away from the first; the second's circuit opening after has nowhere better to go
+        Assert.Equal(second, address.Current);
+    }
+
+    [Fact]
+    public async Task Follow_ToAServerGivenByNameNotYetLookedUp_TakesItsAddressFromTheResolver_AtTheNextDatagram()
+    {
+        // The name's address is the first's, on another port: the first's address in use must not pass for the name's.
+        var time = new ManualTimeProvider();
+        var named = new DnsEndPoint("second.test", 8389);
+        var failover = new ServerFailover([s_first, named], TimeSpan.FromSeconds(10), retries: 0, time);
+        var resolver = new ScriptedResolver { Known = [IPAddress.Parse("10.0.0.1")] };
+        var address = new UdpServerAddress([s_first, named], 0, s_first, resolver, time);
+        var changes = new List<IPEndPoint>();
+        address.Changed += changes.Add;
+        address.Follow(failover);
+
+        for (var i = 0; i < 2; i++)
+        {
+            await ConnectAsync(failover, s => !s.Equals(s_first));
+        }
+
+        Assert.Empty(changes); // no address known yet: nothing asked on the connection's thread
+        var moved = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 8389);
+        Assert.Equal(moved, address.Current);
+        Assert.Equal([moved], changes);
+        Assert.Equal(1, resolver.AskedAtOnce);
+    }
+
+    /// <summary>One connection through <paramref name="failover"/>; a server <paramref name="answers"/> does not name refuses.</summary>
+    private static async Task ConnectAsync(ServerFailover failover, Func<EndPoint, bool> answers)
+    {
+        try
+        {
+            var (socket, _) = await failover.ConnectAsync(
+                (server, _) => answers(server)
+                    ? ValueTask.FromResult(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)) // never connected: no traffic
+                    : ValueTask.FromException<Socket>(new SocketException((int)SocketError.ConnectionRefused)),
+                CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+            socket.Dispose();
+        }
+        catch (ServerUnreachableException)
+        {
+            // Every server refused: counted by their circuits all the same.
+        }
     }
 
     /// <summary>A resolver whose cache holds <see cref="Known"/> (or nothing), and whose lookups answer <see cref="Lookup"/>.</summary>
