@@ -85,7 +85,7 @@ internal sealed class UdpServerAddress
     /// <summary>
     /// Raised when UDP moves to another server (<see cref="Follow"/>): from, to, and whether it moves because the server
     /// it leaves was skipped (<c>true</c>), or because the one it goes to, an earlier one, answers again (<c>false</c>).
-    /// Before <see cref="Changed"/>, on the thread of the TCP connection whose attempt changed the circuit.
+    /// After <see cref="Changed"/>, on the thread of the TCP connection whose attempt changed the circuit.
     /// </summary>
     public event Action<EndPoint, EndPoint, bool>? Moved;
 
@@ -136,11 +136,12 @@ internal sealed class UdpServerAddress
             moved = MoveTo(next);
         }
 
-        Moved?.Invoke(from, to, open);
         if (moved is not null)
         {
-            Changed?.Invoke(moved);
+            Changed?.Invoke(moved); // first: once the move is said, the NAT entries to the old server are closed
         }
+
+        Moved?.Invoke(from, to, open);
     }
 
     /// <summary>
