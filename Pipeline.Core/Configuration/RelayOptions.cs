@@ -56,7 +56,11 @@ internal sealed record RelayOptions
     /// <summary>How long a client may take to finish its SOCKS5 or Shadowsocks handshake.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Timeout of one outbound connect attempt.</summary>
+    /// <summary>
+    /// Timeout of one outbound connect (<c>connect_timeout</c>): the server's to a destination, all its addresses
+    /// together (and the most a connection waits for a lookup slot, from its header); the local's and tunnel's per
+    /// attempt to a server; the local's direct connections (<c>--acl</c>).
+    /// </summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Retries of a failed connect to the Shadowsocks server (local and tunnel).</summary>

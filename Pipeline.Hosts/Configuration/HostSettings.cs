@@ -28,6 +28,12 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary>Seconds a SOCKS5 client may take for its greeting and request (<c>--handshake-timeout</c>, config <c>handshake_timeout</c>).</summary>
     public const int DefaultHandshakeTimeoutSeconds = 10;
 
+    /// <summary>
+    /// Seconds an outbound connect may take (<c>--connect-timeout</c>, config <c>connect_timeout</c>): the server's to a
+    /// destination (and the most a connection waits for a lookup slot), the local's and tunnel's per attempt to a server.
+    /// </summary>
+    public const int DefaultConnectTimeoutSeconds = 10;
+
     /// <summary>How long a UDP association lives after its last datagram, seconds (config <c>udp_timeout</c>).</summary>
     public const int DefaultUdpTimeoutSeconds = 300;
 
@@ -97,6 +103,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var maxConnectionsSet = settings.Int("max_connections", 1, 10_000_000);
         var maxConnections = maxConnectionsSet ?? DefaultMaxConnections;
         var handshakeTimeout = settings.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
+        var connectTimeout = settings.Int("connect_timeout", 1, 3600) ?? DefaultConnectTimeoutSeconds;
         var mode = ParseMode(settings);
         var serverPort = settings.Int("server_port", 1, 65535);
         var ipv6First = settings.Bool("ipv6_first") ?? false;
@@ -202,6 +209,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             UdpTimeout = TimeSpan.FromSeconds(udpTimeout),
             MaxConnections = maxConnections,
             HandshakeTimeout = TimeSpan.FromSeconds(handshakeTimeout),
+            ConnectTimeout = TimeSpan.FromSeconds(connectTimeout),
             Forbidden = forbidden,
             UdpMaxAssociations = udpMax,
             Ipv6First = ipv6First,

@@ -90,6 +90,8 @@ public sealed class LayeredSettingsTests : IDisposable
         { ["-t", "soon"], "", [], "-t: 'soon' is not a number from 1 to 86400" },
         { [], """{ "timeout": -1 }""", [], "timeout: in FILE, '-1' is not a number from 1 to 86400" },
         { [], """{ "udp_timeout": "x" }""", [], "udp_timeout: in FILE, 'x' is not a number" },
+        { ["--connect-timeout", "0"], "", [], "--connect-timeout: '0' is not a number from 1 to 3600" },
+        { [], """{ "connect_timeout": "10s" }""", [], "connect_timeout: in FILE, '10s' is not a number from 1 to 3600" },
         { [], "", new() { ["SHADOWSOCKS_MAX_CONNECTIONS"] = "lots" }, "SHADOWSOCKS_MAX_CONNECTIONS: 'lots' is not a number from 1 to 10000000" },
         { [], """{ "mode": "both" }""", [], "mode: in FILE, 'both' is not tcp_only, tcp_and_udp or udp_only" },
         { [], "", new() { ["SHADOWSOCKS_MODE"] = "udp" }, "SHADOWSOCKS_MODE: 'udp' is not tcp_only, tcp_and_udp or udp_only" },
