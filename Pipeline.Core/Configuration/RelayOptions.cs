@@ -53,7 +53,11 @@ internal sealed record RelayOptions
     /// <summary>Idle timeout of a relayed connection (-t; ss-libev's default is 60 s).</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long a client may take to finish its SOCKS5 or Shadowsocks handshake.</summary>
+    /// <summary>
+    /// Local: how long a SOCKS5 client may take to finish its handshake, from the accept. The server waits for a
+    /// client's header as long as for its other bytes (<see cref="IdleTimeout"/>: probe resistance); a tunnel's clients
+    /// have no handshake.
+    /// </summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>

@@ -33,7 +33,7 @@ internal static class Flags
     public static readonly Flag Verbose = new("--verbose", "-v", "verbose", null, "debug output; prints the pipeline settings in effect", "true");
     public static readonly Flag ForbiddenIp = new("--forbidden-ip", null, "forbidden_ip", "LIST", "server: destinations refused, addresses or CIDR, comma-separated (default 127.0.0.0/8,::1/128; '' allows all)", OnlyFor: [ServerVerb]);
     public static readonly Flag MaxConnections = new("--max-connections", null, "max_connections", "N", "TCP connections at once before new ones wait (default 10000; fitted to the open-file limit)");
-    public static readonly Flag HandshakeTimeout = new("--handshake-timeout", null, "handshake_timeout", "SECONDS", "time for a SOCKS5 greeting and request (default 10)");
+    public static readonly Flag HandshakeTimeout = new("--handshake-timeout", null, "handshake_timeout", "SECONDS", "local: time for a SOCKS5 client's greeting, login and request, from the accept (default 10)", OnlyFor: [LocalVerb]);
     public static readonly Flag ConnectTimeout = new("--connect-timeout", null, "connect_timeout", "SECONDS", "time for an outbound connect (default 10); server: to a destination, and the most a connection waits for a lookup slot; local/tunnel: each attempt to a server");
     public static readonly Flag UdpTimeout = new("--udp-timeout", null, "udp_timeout", "SECONDS", "a UDP association closes this long after its last datagram (default 300)");
     public static readonly Flag UdpMaxAssociations = new("--udp-max-associations", null, "udp_max_associations", "N", "UDP associations at once; the least recently used gives way (default 4096)");

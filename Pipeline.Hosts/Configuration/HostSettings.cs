@@ -25,7 +25,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
     /// <summary>TCP connections open at once before new ones wait (<c>--max-connections</c>, config <c>max_connections</c>).</summary>
     public const int DefaultMaxConnections = 10_000;
 
-    /// <summary>Seconds a SOCKS5 client may take for its greeting and request (<c>--handshake-timeout</c>, config <c>handshake_timeout</c>).</summary>
+    /// <summary>Seconds a local's SOCKS5 client may take for its greeting and request (<c>--handshake-timeout</c>, config <c>handshake_timeout</c>; a server's or tunnel's has none).</summary>
     public const int DefaultHandshakeTimeoutSeconds = 10;
 
     /// <summary>
@@ -366,6 +366,16 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         if (verb != "tunnel" && settings.Layer("tunnel_address") == settings.CommandLineLayer)
         {
             yield return $"{settings.Label("tunnel_address")} only a tunnel has a fixed destination (ignored); for a port forward run shadowsocks tunnel";
+        }
+
+        // Only the local's SOCKS5 handshake is timed by it. The server waits for a header as long as for a probe's next
+        // bytes, the idle timeout (PROTOCOL.md, probe resistance); a tunnel's clients have no handshake. A config file
+        // shared with a local may well carry it.
+        if (verb != "local" && settings.Layer("handshake_timeout") == settings.CommandLineLayer)
+        {
+            yield return verb == "server"
+                ? $"{settings.Label("handshake_timeout")} only a local has a SOCKS5 handshake to time (ignored); a server waits for a client's header as long as for any of its bytes, the idle timeout (-t)"
+                : $"{settings.Label("handshake_timeout")} only a local has a SOCKS5 handshake to time (ignored); a tunnel's clients send no handshake";
         }
     }
 

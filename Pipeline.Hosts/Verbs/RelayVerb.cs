@@ -236,10 +236,12 @@ internal static class RelayVerb
         var p = relay.Pipeline;
         log.LogDebug("pipeline (max_parallelism/bounded_capacity): handshake {Handshake}, resolve {Resolve}, connect {Connect}, encrypt {Encrypt}, decrypt {Decrypt}, forward {Forward}, udp {Udp}; read_budget_mib {ReadBudget}",
             Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp), p.ReadBudgetMiB);
-        log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, {UdpMax}max_connections {MaxConnections}, handshake_timeout {HandshakeTimeout} s, connect_timeout {ConnectTimeout} s, shutdown_grace {Grace} s, {Forbidden}open files {Nofile}",
+        log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, {UdpMax}max_connections {MaxConnections}, {Handshake}connect_timeout {ConnectTimeout} s, shutdown_grace {Grace} s, {Forbidden}open files {Nofile}",
             relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds,
             udp ? $"udp_max_associations {relay.UdpMaxAssociations}, " : "", // as fitted to the open-file limit; without UDP, none
-            relay.MaxConnections, relay.HandshakeTimeout.TotalSeconds, relay.ConnectTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds,
+            relay.MaxConnections,
+            verb == "local" ? $"handshake_timeout {relay.HandshakeTimeout.TotalSeconds} s, " : "", // only a local has a SOCKS5 handshake to time
+            relay.ConnectTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds,
             verb == "server" ? $"forbidden_ip {(relay.Forbidden.ToString() is { Length: > 0 } forbidden ? forbidden : "none")}, " : "", openFiles); // only a server has destinations to forbid
 
         output.Flush();

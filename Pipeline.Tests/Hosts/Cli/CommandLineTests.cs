@@ -17,6 +17,11 @@ public sealed class CommandLineTests
     [InlineData("server", "--local-port", false)]
     [InlineData("server", "--tunnel-address", false)]
     [InlineData("server", "--mtu", false)] // compatibility only, for every verb
+    [InlineData("local", "--handshake-timeout", true)]
+    [InlineData("server", "--handshake-timeout", false)] // the header wait is the idle timeout (probe resistance)
+    [InlineData("tunnel", "--handshake-timeout", false)] // no handshake
+    [InlineData("server", "--connect-timeout", true)]
+    [InlineData("tunnel", "--connect-timeout", true)]
     public void Help_ListsTheFlagsOfTheVerb(string verb, string flag, bool listed)
     {
         var command = CommandLine.Build((_, _) => Task.FromResult(0)).Subcommands.Single(c => c.Name == verb);

@@ -254,6 +254,26 @@ public sealed class LayeredSettingsTests : IDisposable
         Assert.Empty(TestSettings.Build(verb, ["-c", _file]).Warnings);
     }
 
+    [Theory]
+    [InlineData("server", "a server waits for a client's header as long as for any of its bytes, the idle timeout (-t)")]
+    [InlineData("tunnel", "a tunnel's clients send no handshake")]
+    public void TheHandshakeTimeout_OnTheCommandLineOfAServerOrTunnel_IsOneLine_NotSilentlyIgnored(string verb, string why)
+    {
+        // Only a local's SOCKS5 handshake is timed by it; a config file shared with the local stays quiet.
+        string[] args = ["-s", "127.0.0.1", "-p", "8388", "-l", "1080", "-k", "pw", "-L", "1.1.1.1:53"];
+        if (verb == "server")
+        {
+            args = ["-s", "127.0.0.1", "-p", "8388", "-k", "pw"];
+        }
+
+        var warnings = TestSettings.Build(verb, [.. args, "--handshake-timeout", "5"]).Warnings;
+        Assert.Equal([$"--handshake-timeout: only a local has a SOCKS5 handshake to time (ignored); {why}"], warnings);
+
+        File.WriteAllText(_file, """{ "server": "127.0.0.1", "server_port": 8388, "local_port": 1080, "password": "pw", "tunnel_address": "1.1.1.1:53", "handshake_timeout": 5 }""");
+        Assert.Empty(TestSettings.Build(verb, ["-c", _file]).Warnings);
+        Assert.Empty(TestSettings.Build("local", ["-s", "127.0.0.1", "-p", "8388", "-l", "1080", "-k", "pw", "--handshake-timeout", "5"]).Warnings);
+    }
+
     [Fact]
     public void RustStyleServersList_GivesTheMethodAndPassword_WhenTheTopLevelHasNone()
     {

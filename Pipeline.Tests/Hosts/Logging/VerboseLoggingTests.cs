@@ -63,6 +63,8 @@ public sealed class VerboseLoggingTests
         Assert.Matches(@"limits: .*, udp_max_associations \d+, ", _local.Output); // -u: it has UDP
         Assert.DoesNotContain("udp_max_associations", log, StringComparison.Ordinal); // TCP only: no associations to limit
         Assert.DoesNotContain("forbidden_ip", _local.Output, StringComparison.Ordinal); // a local has no destinations to forbid
+        Assert.Matches(@"limits: .*, handshake_timeout 10 s, connect_timeout 10 s, ", _local.Output);
+        Assert.Matches(@"limits: .*, max_connections \d+, connect_timeout 10 s, ", log); // a server has no handshake timeout
         Assert.DoesNotContain(Password, log + _local.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("\u001b[", log, StringComparison.Ordinal); // no ANSI colour codes into a pipe
     }
