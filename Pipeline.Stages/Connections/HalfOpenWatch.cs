@@ -12,8 +12,9 @@ namespace Shadowsocks.Pipeline.Stages.Connections;
 /// down and is passed on as a reset (<see cref="TcpSession.Broken"/>). A sweep instead of a readiness wait per
 /// half-close: short connections half-close on every request and end microseconds later, and a wait armed for each
 /// cost 2–5 µs of CPU per request in each process (bench/RESULTS.md, thirteenth session).
-/// The same holds for a client while the connect to its destination is under way (<see cref="Connect.ConnectStage.ToDestination"/>):
-/// nothing reads its socket then either, and a client that resets ends the connect instead of leaving it to its timeout.
+/// The same holds for a client while the server looks its destination up (<see cref="Resolve.ResolveStage"/>: the wait
+/// for a lookup slot and the lookup) and while the connect to it is under way (<see cref="Connect.ConnectStage.ToDestination"/>):
+/// nothing reads its socket then either, and a client that resets ends the lookup or connect instead of leaving it to its timeout.
 /// </summary>
 internal sealed class HalfOpenWatch
 {

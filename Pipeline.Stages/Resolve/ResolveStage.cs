@@ -20,6 +20,13 @@ namespace Shadowsocks.Pipeline.Stages.Resolve;
 /// does (and is counted as one). Without it, while the name servers did not answer, the connections waiting for a
 /// slot piled up with their sockets and buffers, each for as long as every lookup ahead of it took.
 /// </para>
+/// <para>
+/// While a connection waits for a slot or for its lookup, its client's socket is in <c>clientWatch</c> (by default
+/// <see cref="HalfOpenWatch.Shared"/>), as during the connect: a client that resets meanwhile (or whose socket fails)
+/// ends the connection within a sweep, and frees its slot, rather than when the lookup ends (up to the slot wait and
+/// the resolver's 8 s). A client that only half-closes is still served. A name the resolver knows at once (the hosts
+/// file, the cache) and an IP address are never watched: they wait for nothing.
+/// </para>
 /// </summary>
 internal static class ResolveStage
 {
@@ -28,10 +35,12 @@ internal static class ResolveStage
     /// <param name="lookups">The slots for lookups in flight (the relay counts who waits for one); by default, the stage's parallelism's.</param>
     /// <param name="waitLimit">How long a connection may wait for a slot, from <see cref="TcpSession.HeaderReadAt"/> (with <paramref name="timeProvider"/>; unbounded without one).</param>
     /// <param name="timeProvider">The clock of <see cref="TcpSession.HeaderReadAt"/>.</param>
+    /// <param name="clientWatch">Where a client is watched for a reset while its connection waits for a lookup (by default <see cref="HalfOpenWatch.Shared"/>).</param>
     public static TransformBlock<TcpSession, TcpSession> Create(
         StageOptions options, IDnsResolver resolver, AccessControlList? acl = null, LookupSlots? lookups = null, TimeSpan waitLimit = default,
-        TimeProvider? timeProvider = null)
+        TimeProvider? timeProvider = null, HalfOpenWatch? clientWatch = null)
     {
+        var watch = clientWatch ?? HalfOpenWatch.Shared;
         lookups ??= new LookupSlots(options.MaxParallelism);
         var blockOptions = BlockOptions.Shared(options);
         blockOptions.MaxDegreeOfParallelism = DataflowBlockOptions.Unbounded; // the lookups are bounded instead, below
@@ -54,12 +63,24 @@ internal static class ResolveStage
             using var span = StageActivity.Start(Name, session, options);
             span?.SetTag("dns.question.name", session.Destination.Host);
             string? why;
+            var host = session.Destination.Host!;
+            var watched = false;
             try
             {
-                var maxWait = timeProvider is null ? default : waitLimit - timeProvider.GetElapsedTime(session.HeaderReadAt);
-                session.ResolvedAddresses = await lookups.ResolveAsync(resolver, session.Destination.Host!, session.Cancellation.Token, maxWait, timeProvider)
-                    .ConfigureAwait(false);
-                why = session.ResolvedAddresses.Length == 0 ? resolver.FailureReason(session.Destination.Host!) : null;
+                if (resolver.TryResolveAtOnce(host, out var known))
+                {
+                    session.ResolvedAddresses = known; // nothing to wait for, no watch
+                }
+                else
+                {
+                    // Nothing reads the client's socket until the connect is done: a reset there is seen by the watch.
+                    watch.Watch(session, session.Client);
+                    watched = true;
+                    var maxWait = timeProvider is null ? default : waitLimit - timeProvider.GetElapsedTime(session.HeaderReadAt);
+                    session.ResolvedAddresses = await lookups.LookUpAsync(resolver, host, session.Cancellation.Token, maxWait, timeProvider).ConfigureAwait(false);
+                }
+
+                why = session.ResolvedAddresses.Length == 0 ? resolver.FailureReason(host) : null;
             }
             catch (TimeoutException)
             {
@@ -70,6 +91,13 @@ internal static class ResolveStage
             {
                 session.ResolvedAddresses = [];
                 why = "the connection ended first";
+            }
+            finally
+            {
+                if (watched)
+                {
+                    watch.Forget(session);
+                }
             }
 
             if (session.ResolvedAddresses.Length == 0)

@@ -39,6 +39,40 @@ public sealed class ResolveStageTests
     }
 
     [Fact]
+    public async Task OnlyAConnectionThatWaitsForALookup_HasItsClientWatched_AndOnlyWhileItWaits()
+    {
+        // The watch (a client's reset during the lookup) costs a dictionary entry and a timer: an address, or a name the
+        // resolver knows at once, waits for nothing and takes none.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var resolver = new GatedResolver { Known = "cached.test" };
+        var watch = new HalfOpenWatch(TimeProvider.System);
+        var block = ResolveStage.Create(new StageOptions(2, 64), resolver, clientWatch: watch);
+        TcpSession Session(ShadowsocksAddress destination) =>
+            new(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), span: null) { Destination = destination };
+
+        foreach (var destination in (ShadowsocksAddress[])[ShadowsocksAddress.FromEndPoint(new IPEndPoint(IPAddress.Loopback, 80)), ShadowsocksAddress.FromHost("cached.test", 80)])
+        {
+            using var atOnce = Session(destination);
+            Assert.True(block.Post(atOnce));
+            Assert.Same(atOnce, await block.ReceiveAsync(cancel.Token));
+            Assert.Equal(0, watch.Count);
+        }
+
+        using var waiting = Session(ShadowsocksAddress.FromHost("slow.test", 80));
+        Assert.True(block.Post(waiting));
+        while (resolver.InFlight == 0)
+        {
+            await Task.Delay(10, cancel.Token);
+        }
+
+        Assert.Equal(1, watch.Count); // watched while its lookup is under way
+        resolver.Open();
+        Assert.Same(waiting, await block.ReceiveAsync(cancel.Token));
+        Assert.Equal([IPAddress.Loopback], waiting.ResolvedAddresses);
+        Assert.Equal(0, watch.Count); // and forgotten after it
+    }
+
+    [Fact]
     public async Task ANameThatDoesNotResolve_FailsTheConnection_SayingWhichNameAndWhy()
     {
         // The -v line said "cannot resolve missing.test" and no more: a typo, a dead name server and a refusal read alike.

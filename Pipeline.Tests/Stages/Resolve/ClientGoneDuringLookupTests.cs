@@ -1,0 +1,171 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Configuration;
+using Shadowsocks.Pipeline.Core.Dns;
+using Shadowsocks.Pipeline.Core.Protocol;
+using Shadowsocks.Pipeline.Stages.Connections;
+using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Tests.Core.Dns;
+using Shadowsocks.Pipeline.Tests.Core.Scheduling;
+using Shadowsocks.Pipeline.Tests.Stages.Relay;
+
+namespace Shadowsocks.Pipeline.Tests.Stages.Resolve;
+
+/// <summary>
+/// The server's lookup of a destination's name, and a client that goes away meanwhile. A client that resets, during
+/// its lookup or while it waits for a lookup slot, ends its session and frees its slot (it was noticed only when the
+/// lookup ended: the slot wait and the resolver's 8 s); one that only half-closes after its request is still served.
+/// </summary>
+public sealed class ClientGoneDuringLookupTests
+{
+    private const int Clients = 20;
+
+    private const int Slots = 4;
+
+    [Fact]
+    public async Task Resolve_ClientsThatResetDuringTheirLookupsOrTheWaitForASlot_EndTheirSessions_AndFreeTheSlots()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var dns = new FakeDnsServer(static _ => Task.FromResult(Enumerable.Empty<(byte[], bool)>())); // reads and drops
+        using var resolver = new DnsResolver(
+            new DnsResolverOptions
+            {
+                Servers = [dns.EndPoint],
+                HostsPath = "/nonexistent/hosts",
+                AttemptTimeout = TimeSpan.FromMinutes(10), // far beyond the test's deadline: only the clients' resets end these
+                TotalTimeout = TimeSpan.FromMinutes(10),
+            },
+            ProgramScheduler.Instance, TimeProvider.System);
+        var options = RelayChain.Options("aes-256-gcm", "client gone during lookup", new IPEndPoint(IPAddress.Loopback, 0)) with
+        {
+            Pipeline = PipelineOptions.Default with { Resolve = new StageOptions(Slots, 64) }, // four lookups; sixteen wait for a slot
+            ConnectTimeout = TimeSpan.FromMinutes(10), // the slot wait's bound
+            IdleTimeout = TimeSpan.FromMinutes(10),
+        };
+        await using var server = new ServerTcpRelay(options, resolver, ProgramScheduler.Instance, TimeProvider.System);
+        server.Start();
+
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var clients = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < Clients; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                clients.Add(client);
+                await client.ConnectAsync(server.LocalEndPoint, cancel.Token);
+                await client.SendAsync(FirstRequest.For(options, ShadowsocksAddress.FromHost($"n{i}.{run}.test", 80)), SocketFlags.None, cancel.Token);
+            }
+
+            // Every request read by the server (its sockets' queues empty), and the lookups that have slots asked.
+            while (server.ActiveSessions < Clients || UnreadOn(server.LocalEndPoint.Port) > 0 || dns.Queries < Slots)
+            {
+                await Task.Delay(20, cancel.Token);
+            }
+        }
+        finally
+        {
+            clients.ForEach(FirstRequest.Reset);
+        }
+
+        // Within a sweep of the watch: every session is gone, those in a lookup and those waiting for a slot.
+        while (server.ActiveSessions > 0)
+        {
+            Assert.False(cancel.IsCancellationRequested, $"{server.ActiveSessions} sessions left after their clients reset");
+            await Task.Delay(50, CancellationToken.None);
+        }
+
+        // Their slots are free: the next connection's lookup is asked at once, not after theirs.
+        var asked = dns.Queries;
+        using var next = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await next.ConnectAsync(server.LocalEndPoint, cancel.Token);
+        await next.SendAsync(FirstRequest.For(options, ShadowsocksAddress.FromHost($"next.{run}.test", 80)), SocketFlags.None, cancel.Token);
+        while (dns.Queries == asked)
+        {
+            await Task.Delay(20, cancel.Token);
+        }
+    }
+
+    [Fact]
+    public async Task Resolve_AClientThatHalfClosesDuringTheLookup_IsStillConnected_AndGetsItsAnswer()
+    {
+        // As `printf 'GET / ...' | nc`: the request, then a FIN, before the name server has answered.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var dns = new FakeDnsServer(async query =>
+        {
+            await release.Task;
+            return [(FakeDnsServer.Answer(query, [IPAddress.Loopback]), false)];
+        });
+        using var resolver = new DnsResolver(
+            new DnsResolverOptions
+            {
+                Servers = [dns.EndPoint],
+                HostsPath = "/nonexistent/hosts",
+                AttemptTimeout = TimeSpan.FromMinutes(10),
+                TotalTimeout = TimeSpan.FromMinutes(10),
+            },
+            ProgramScheduler.Instance, TimeProvider.System);
+        using var destination = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        destination.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        destination.Listen();
+        var options = RelayChain.Options("aes-256-gcm", "client half-closed during lookup", new IPEndPoint(IPAddress.Loopback, 0)) with
+        {
+            Forbidden = ForbiddenAddresses.None,
+        };
+        await using var server = new ServerTcpRelay(options, resolver, ProgramScheduler.Instance, TimeProvider.System);
+        server.Start();
+
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(server.LocalEndPoint, cancel.Token);
+        var name = $"half-closed.{Guid.NewGuid():N}.test";
+        await client.SendAsync(
+            FirstRequest.For(options, ShadowsocksAddress.FromHost(name, ((IPEndPoint)destination.LocalEndPoint!).Port), "ping"u8), SocketFlags.None, cancel.Token);
+        while (dns.Queries == 0)
+        {
+            await Task.Delay(20, cancel.Token); // the lookup is under way
+        }
+
+        client.Shutdown(SocketShutdown.Send);
+
+        // A sweep of the watch (and more) with the FIN there: a watch that took a FIN for a reset would end it here.
+        await Task.Delay(HalfOpenWatch.Period * 2, cancel.Token);
+        release.SetResult();
+
+        using var fromServer = await destination.AcceptAsync(cancel.Token);
+        var buffer = new byte[64];
+        var got = 0;
+        int read;
+        while ((read = await fromServer.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None, cancel.Token)) > 0)
+        {
+            got += read; // the request, then the client's FIN passed on
+        }
+
+        Assert.Equal("ping"u8.ToArray(), buffer[..got]);
+        await fromServer.SendAsync("pong"u8.ToArray(), SocketFlags.None, cancel.Token);
+        fromServer.Shutdown(SocketShutdown.Send);
+
+        // The answer reaches the client (encrypted: a salt and a chunk), then the end of the stream.
+        var answer = 0;
+        while ((read = await client.ReceiveAsync(buffer, SocketFlags.None, cancel.Token)) > 0)
+        {
+            answer += read;
+        }
+
+        Assert.True(answer > options.Cipher.SaltSize, $"the client got {answer} bytes");
+    }
+
+    /// <summary>
+    /// Established TCP sockets on loopback whose local port is <paramref name="port"/> (the server's side of its
+    /// clients' connections) with bytes in their receive queue (<c>/proc/net/tcp</c>): requests not yet read.
+    /// </summary>
+    private static int UnreadOn(int port)
+    {
+        var local = $":{port.ToString("X4", CultureInfo.InvariantCulture)}";
+        return File.ReadLines("/proc/net/tcp").Skip(1)
+            .Select(static l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Count(f => f[1].EndsWith(local, StringComparison.Ordinal) && f[3] == "01"
+                && int.Parse(f[4].Split(':')[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) > 0);
+    }
+}
