@@ -38,6 +38,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private readonly IReadOnlyList<IPEndPoint> _servers;
     private readonly LruCache<string, IPAddress[]> _cache;
     private readonly LruCache<string, string> _failures;
+    private readonly ConditionalWeakTable<IPAddress[], string> _cachedReasons = new(); // a cached failure's reason, keyed by its entry's own empty array
     private readonly ConcurrentDictionary<string, Lazy<Task<IPAddress[]>>> _inflight = new(StringComparer.OrdinalIgnoreCase);
     private readonly ResiliencePipeline _pipeline;
     private readonly CancellationTokenSource _stop = new();
@@ -66,8 +67,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     }
 
     /// <summary>
-    /// How many failed names keep their reason (<see cref="FailureReason"/>), and for how long: enough for the log line
-    /// of each connection that waited for the lookup, bounded whatever names a storm of lookups brings.
+    /// How many failed names that are not cached (no answer in time, a closed port) keep their reason
+    /// (<see cref="FailureReason"/>), and for how long: enough for the log line of each connection that waited for the
+    /// lookup, bounded whatever names a storm of lookups brings. A cached failure keeps its reason with its entry.
     /// </summary>
     private const int FailuresKept = 1024;
 
@@ -183,7 +185,13 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
     }
 
-    public string? FailureReason(string host) => _failures.TryPeek(DnsMessage.WithoutRootDot(host), out var reason) ? reason : null;
+    public string? FailureReason(string host)
+    {
+        var name = DnsMessage.WithoutRootDot(host);
+        return (_cache.TryPeek(name, out var cached) && _cachedReasons.TryGetValue(cached, out var reason)) || _failures.TryPeek(name, out reason)
+            ? reason
+            : null;
+    }
 
     /// <summary>Ends the lookups under way (empty results); their queries' sockets close with them.</summary>
     public void Dispose()
@@ -197,13 +205,14 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     {
         var attempt = 0;
         var next = Volatile.Read(ref _answering);
-        var cannotHelp = new bool[_servers.Count]; // servers that answered SERVFAIL, REFUSED or the like: not asked again
+        var cannotHelp = new bool[_servers.Count]; // servers that answered SERVFAIL, REFUSED or the like, or whose port is closed: not asked again
+        var cacheable = true; // false once a server is passed over for what says nothing about the name (a closed port, FORMERR)
         List<string>? failures = null; // each different reason, in order
         try
         {
             if (!CanBeAsked(name))
             {
-                return Failed(name, "not a valid DNS name (an empty label, one over 63 characters, over 253 in all, or not ASCII)", cache: true);
+                return Failed(name, "not a valid DNS name (an empty label, one over 63 characters, over 253 in all, or not ASCII)", _options.NegativeTtl);
             }
 
             var answered = await _pipeline.ExecuteAsync<(DnsAnswer A, DnsAnswer Aaaa, IPEndPoint Server)?>(
@@ -212,7 +221,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     var index = NextServer(cannotHelp, next);
                     next = index + 1;
                     var server = _servers[index];
-                    var failure = new StrongBox<string?>(); // why this attempt did not answer (its own: a query of an earlier one may still write)
+                    var failure = new StrongBox<DnsServerFailureException?>(); // why this attempt did not answer (its own: a query of an earlier one may still write)
                     var wait = AttemptTimeout(attempt++);
                     using var timeout = new CancellationTokenSource(wait, _timeProvider);
                     using var ended = CancellationTokenSource.CreateLinkedTokenSource(token, timeout.Token);
@@ -228,6 +237,16 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     {
                         a = await v4.ConfigureAwait(false);
                         aaaa = await v6.ConfigureAwait(false);
+                    }
+                    catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+                    {
+                        // ICMP port unreachable (a connected UDP socket hears it): nothing listens there, and asking
+                        // again each round would only bring the same (or, once the kernel rate-limits its ICMP, a
+                        // wait for the attempt's timeout). Passed over as a server that cannot help, but the name's
+                        // failure is not remembered for it: the server may be back (restarted) at the next lookup.
+                        Remember(ref failures, $"port unreachable at {server}");
+                        cacheable = false;
+                        return PassOver(index);
                     }
                     catch (SocketException e)
                     {
@@ -249,22 +268,18 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     if (answer is null || ((a is null || aaaa is null) && answer.Addresses.Count == 0 && !answer.IsNameError))
                     {
                         var timedOut = ended.IsCancellationRequested;
-                        Remember(ref failures, timedOut || failure.Value is null ? $"no answer from {server}" : failure.Value);
+                        Remember(ref failures, timedOut || failure.Value is null ? $"no answer from {server}" : failure.Value.Message);
                         token.ThrowIfCancellationRequested(); // the lookup's deadline
                         if (timedOut)
                         {
                             throw new TimeoutRejectedException(wait); // the next attempt, on the next server
                         }
 
-                        // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP): that is its answer for
-                        // this name now, and asking it again at once would only bring the same one (c-ares skips it too).
-                        cannotHelp[index] = true;
-                        if (Array.TrueForAll(cannotHelp, skipped => skipped))
-                        {
-                            return null; // no server left to ask
-                        }
-
-                        throw new DnsServerFailureException();
+                        // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP, FORMERR): that is its
+                        // answer for this name now, and asking it again at once would only bring the same one (c-ares
+                        // skips it too).
+                        cacheable &= failure.Value?.Cacheable != false;
+                        return PassOver(index);
                     }
 
                     Volatile.Write(ref _answering, index);
@@ -274,17 +289,21 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
             if (answered is not var (a, aaaa, server))
             {
-                // Every server answered that it cannot help: remembered briefly (RFC 2308 § 7.1), so that a flood of
-                // connections to the name does not send a query each to a server that is broken for it.
-                _cache.Set(name, [], _options.ServerFailureTtl);
-                return Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)}; cached for {_options.ServerFailureTtl.TotalSeconds:0.###} s)");
+                // Every server was passed over. When each answered that it cannot help (SERVFAIL, REFUSED, NOTIMP):
+                // remembered briefly (RFC 2308 § 7.1), so that a flood of connections to the name does not send a
+                // query each to a server that is broken for it. A closed port or a FORMERR says nothing about the name.
+                return cacheable
+                    ? Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)}; cached for {_options.ServerFailureTtl.TotalSeconds:0.###} s)", _options.ServerFailureTtl)
+                    : Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)})");
             }
 
             var addresses = Order([.. a.Addresses, .. aaaa.Addresses]);
             if (addresses.Length == 0)
             {
-                _cache.Set(name, [], NegativeTtl(a, aaaa));
-                return Failed(name, a.IsNameError || aaaa.IsNameError ? $"no such name (NXDOMAIN from {server})" : $"no A or AAAA record (from {server})");
+                return Failed(
+                    name,
+                    a.IsNameError || aaaa.IsNameError ? $"no such name (NXDOMAIN from {server})" : $"no A or AAAA record (from {server})",
+                    NegativeTtl(a, aaaa));
             }
 
             var ttls = new[] { a, aaaa }.Where(x => x.Addresses.Count > 0).Select(x => x.Ttl);
@@ -304,9 +323,20 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         {
             _inflight.TryRemove(name, out _);
         }
+
+        // Marks a server as not to be asked again within this lookup: null (the lookup's end) when none is left,
+        // otherwise the exception that has the retry ask the next.
+        (DnsAnswer A, DnsAnswer Aaaa, IPEndPoint Server)? PassOver(int index)
+        {
+            cannotHelp[index] = true;
+            return Array.TrueForAll(cannotHelp, skipped => skipped) ? null : throw new DnsServerFailureException();
+        }
     }
 
     private static readonly DnsAnswer Empty = new(DnsAnswer.NoError, false, [], TimeSpan.Zero);
+
+    /// <summary>FORMERR (RFC 1035 § 4.1.1): the name server was unable to interpret the query.</summary>
+    private const int FormatError = 1;
 
     /// <summary>The largest query: the header, a name of at most 255 bytes on the wire (and room to find it longer), type and class.</summary>
     private const int QuerySize = DnsMessage.HeaderSize + 260 + 4;
@@ -361,24 +391,34 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     /// <summary>Whether <paramref name="name"/> (its root dot taken off already: one more is an empty label) can be put in a query.</summary>
     private static bool CanBeAsked(string name) => !name.EndsWith('.') && DnsMessage.WriteQuery(0, name, DnsRecordType.A, stackalloc byte[QuerySize]) > 0;
 
-    /// <summary>An empty result, its reason kept for <see cref="FailureReason"/> (and, for a name that cannot be asked, cached as not existing).</summary>
-    private IPAddress[] Failed(string name, string reason, bool cache = false)
+    /// <summary>
+    /// An empty result, its reason kept for <see cref="FailureReason"/>; with <paramref name="cachedFor"/>, the name's
+    /// failure is cached that long, and its reason is kept with the cache entry (as long as the entry, whatever the
+    /// cache's size); without, the reason alone is kept (<see cref="FailuresKept"/>, <see cref="FailureKept"/>).
+    /// </summary>
+    private IPAddress[] Failed(string name, string reason, TimeSpan? cachedFor = null)
     {
-        _failures.Set(name, reason);
-        if (cache)
+        if (cachedFor is not { } ttl)
         {
-            _cache.Set(name, [], _options.NegativeTtl);
+            _failures.Set(name, reason);
+            return [];
         }
 
-        return [];
+        // An empty array of its own (not the shared Array.Empty) is the key of its reason: the reason goes when the
+        // cache lets the array go, and a successful entry carries nothing more.
+        var failed = new IPAddress[0];
+        _cachedReasons.AddOrUpdate(failed, reason);
+        _cache.Set(name, failed, ttl);
+        _failures.Remove(name); // an earlier reason that was not cached no longer holds
+        return failed;
     }
 
     /// <summary>
-    /// The answer, or null when the server could not help (SERVFAIL, REFUSED) or had not answered when the attempt
-    /// ended (<paramref name="attempt"/> cancelled): the other family's answer may still be enough. A server's
+    /// The answer, or null when the server could not help (SERVFAIL, REFUSED, FORMERR) or had not answered when the
+    /// attempt ended (<paramref name="attempt"/> cancelled): the other family's answer may still be enough. A server's
     /// refusal goes in <paramref name="failure"/>.
     /// </summary>
-    private static async Task<DnsAnswer?> OrNull(Task<DnsAnswer> query, CancellationToken attempt, StrongBox<string?> failure)
+    private static async Task<DnsAnswer?> OrNull(Task<DnsAnswer> query, CancellationToken attempt, StrongBox<DnsServerFailureException?> failure)
     {
         try
         {
@@ -386,7 +426,11 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
         catch (DnsServerFailureException e)
         {
-            failure.Value = e.Message;
+            if (failure.Value is not { Cacheable: false })
+            {
+                failure.Value = e; // one family's FORMERR is kept over the other's SERVFAIL: the name's failure is then not cached
+            }
+
             return null;
         }
         catch (OperationCanceledException) when (attempt.IsCancellationRequested)
@@ -462,10 +506,15 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                 answer = await QueryTcpAsync(server, query.AsMemory(0, length), id, name, type, cancellationToken).ConfigureAwait(false);
             }
 
-            // SERVFAIL, REFUSED and the like: this server cannot help, try the next.
+            // SERVFAIL, REFUSED and the like: this server cannot help, try the next. FORMERR says that it could not
+            // parse the query (ours carry no EDNS, so there is no simpler form to fall back to): the next is asked
+            // too, but the name's failure is not remembered for it.
             return answer.ResponseCode is DnsAnswer.NoError or DnsAnswer.NameError
                 ? answer
-                : throw new DnsServerFailureException($"{DnsAnswer.ResponseCodeName(answer.ResponseCode)} from {server}");
+                : throw new DnsServerFailureException($"{DnsAnswer.ResponseCodeName(answer.ResponseCode)} from {server}")
+                {
+                    Cacheable = answer.ResponseCode != FormatError,
+                };
         }
         finally
         {

@@ -18,7 +18,10 @@ internal sealed record DnsResolverOptions
     /// </summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Attempts in all, cycling through the servers (passing over those that answered SERVFAIL, REFUSED or the like).</summary>
+    /// <summary>
+    /// Attempts in all, cycling through the servers (passing over those that answered SERVFAIL, REFUSED or the like, or
+    /// whose port is closed).
+    /// </summary>
     public int Attempts { get; init; } = 4;
 
     /// <summary>The deadline of one lookup, all attempts included.</summary>

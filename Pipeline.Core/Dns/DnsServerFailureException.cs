@@ -1,8 +1,18 @@
 namespace Shadowsocks.Pipeline.Core.Dns;
 
-/// <summary>A server answered but could not help (SERVFAIL, REFUSED, a broken TCP answer): the retry moves to the next one.</summary>
+/// <summary>
+/// A server answered but could not help (SERVFAIL, REFUSED, FORMERR, a broken TCP answer), or its port is closed: the
+/// retry moves to the next one.
+/// </summary>
 internal sealed class DnsServerFailureException : Exception
 {
+    /// <summary>
+    /// Whether the failure may be remembered for the name (RFC 2308 § 7.1: a server failure, SERVFAIL, and here REFUSED
+    /// and NOTIMP too) when every server gave one. False for FORMERR: that server could not parse the query, which says
+    /// nothing about the name (c-ares caches only NOERROR and NXDOMAIN answers).
+    /// </summary>
+    public bool Cacheable { get; init; } = true;
+
     public DnsServerFailureException()
         : base("the name server could not answer")
     {

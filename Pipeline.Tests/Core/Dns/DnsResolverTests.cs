@@ -227,6 +227,91 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task AClosedServerPort_IsPassedOverForTheRestOfTheLookup()
+    {
+        // ICMP port unreachable moved the lookup to the next server, but the closed port was asked again each round
+        // (a lone one: 4 attempts, 8 queries), where a server answering REFUSED or SERVFAIL is passed over. On a real
+        // network the kernel rate-limits its ICMP, and the later attempts waited out their timeouts.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var closed = ClosedUdpPort();
+        using var alone = Resolver([closed], total: TimeSpan.FromSeconds(8));
+        var clock = Stopwatch.StartNew();
+        Assert.Empty(await alone.ResolveAsync("a.test", cancel.Token));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"took {clock.Elapsed}"); // an attempt is 2 s, the lookup 8 s
+        Assert.Equal(2, alone.QueriesSent); // A and AAAA, once
+        Assert.Equal($"port unreachable at {closed} (1 attempt)", alone.FailureReason("a.test"));
+
+        using var both = Resolver([closed, _dnsmasq.EndPoint], total: TimeSpan.FromSeconds(8));
+        clock.Restart();
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await both.ResolveAsync("a.test", cancel.Token));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"took {clock.Elapsed}");
+        Assert.Equal(4, both.QueriesSent); // the closed port 2, dnsmasq 2
+
+        // dnsmasq (asked first now: it answered last) refuses a name outside its zone; the closed port is then asked
+        // once, not on each round left. Not cached: a closed port says nothing about the name.
+        Assert.Empty(await both.ResolveAsync("outside.example", cancel.Token));
+        Assert.Equal(8, both.QueriesSent);
+        Assert.Equal($"REFUSED from {_dnsmasq.EndPoint}; port unreachable at {closed} (2 attempts)", both.FailureReason("outside.example"));
+        Assert.False(both.TryResolveAtOnce("outside.example", out _));
+    }
+
+    [Fact]
+    public async Task Formerr_PassesTheServerOver_ButTheNameIsNotCachedAsFailed()
+    {
+        // FORMERR says the server could not parse the query, nothing about the name; it was cached as a server failure
+        // (5 s). c-ares caches only NOERROR and NXDOMAIN answers.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var formerr = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], rcode: 1), false)]));
+        using var alone = Resolver([formerr.EndPoint]);
+        Assert.Empty(await alone.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(2, formerr.Queries); // passed over within the lookup, as SERVFAIL is
+        Assert.Equal($"FORMERR from {formerr.EndPoint} (1 attempt)", alone.FailureReason("a.test"));
+        Assert.False(alone.TryResolveAtOnce("a.test", out _));
+        Assert.Empty(await alone.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(4, formerr.Queries);
+
+        // A FORMERR for one family beside a SERVFAIL for the other: not cached either.
+        using var mixed = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>(
+            [(FakeDnsServer.Answer(query, [], rcode: IsAQuery(query) ? 1 : 2), false)]));
+        using var toMixed = Resolver([mixed.EndPoint]);
+        Assert.Empty(await toMixed.ResolveAsync("b.test", cancel.Token));
+        Assert.False(toMixed.TryResolveAtOnce("b.test", out _));
+
+        // The next server answers.
+        using var then = Resolver([formerr.EndPoint, _dnsmasq.EndPoint]);
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await then.ResolveAsync("a.test", cancel.Token));
+    }
+
+    [Fact]
+    public async Task ACachedFailure_KeepsItsReason_AsLongAsItsEntry()
+    {
+        // Reasons were kept for 1,024 names and 1 min, the cache holds 4,096 entries and a negative answer up to 5 min:
+        // a cached failure could lose its reason, and its -v line said only "no address".
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var scheduler = new TestScheduler();
+        using var silent = new FakeDnsServer(_ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([silent.EndPoint], scheduler: scheduler);
+        for (var i = 0; i < 1100; i++)
+        {
+            Assert.Empty(await resolver.ResolveAsync($"bad{i}..test", cancel.Token)); // not a valid name: cached, no query
+        }
+
+        Assert.True(resolver.TryResolveAtOnce("bad0..test", out _));
+        Assert.StartsWith("not a valid DNS name", resolver.FailureReason("bad0..test"));
+        Assert.Equal(0, silent.Queries);
+
+        using var authoritative = new DnsmasqFixture(authTtl: 300);
+        using var toZone = Resolver([authoritative.EndPoint], scheduler: scheduler);
+        Assert.Empty(await toZone.ResolveAsync("missing.test", cancel.Token));
+        scheduler.AdvanceBy(TimeSpan.FromMinutes(2).Ticks);
+        Assert.True(toZone.TryResolveAtOnce("missing.test", out _)); // cached for the zone's 5 min
+        Assert.Equal($"no such name (NXDOMAIN from {authoritative.EndPoint})", toZone.FailureReason("missing.test"));
+        scheduler.AdvanceBy(TimeSpan.FromMinutes(3).Ticks);
+        Assert.False(toZone.TryResolveAtOnce("missing.test", out _));
+        Assert.Null(toZone.FailureReason("missing.test")); // gone with its entry
+    }
+
+    [Fact]
     public async Task ANameThatIsNotAscii_FailsAtOnce_NotAfterEveryAttempt()
     {
         // The query carried '?' for each non-ASCII character, the server's answer repeated that question, and the
@@ -553,6 +638,14 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Empty(addresses);
         Assert.True(resolver.TryResolveAtOnce("::1", out var literal));
         Assert.Equal([IPAddress.IPv6Loopback], literal);
+    }
+
+    /// <summary>A loopback UDP port that nothing listens on (bound, then closed): the kernel answers it with ICMP port unreachable.</summary>
+    private static IPEndPoint ClosedUdpPort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return (IPEndPoint)probe.LocalEndPoint!;
     }
 
     private DnsResolver Resolver(IPEndPoint[] servers, bool ipv6First = false, IScheduler? scheduler = null, TimeSpan? attemptTimeout = null, TimeSpan? total = null, int attempts = 4, TimeProvider? time = null) =>
