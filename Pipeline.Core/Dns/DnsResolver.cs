@@ -45,6 +45,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     public DnsResolver(DnsResolverOptions options, IScheduler scheduler, TimeProvider timeProvider)
     {
+        // Without servers of its own (-d), resolv.conf gives them, and its timeout:N and attempts:N the attempts' pace.
+        options = options.Servers is null ? ResolvConf.Apply(options) : options;
         _options = options;
         _timeProvider = timeProvider;
         _hostsVersion = HostsVersion(options.HostsPath);
@@ -52,18 +54,21 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         _hostsCheckAt = timeProvider.GetTimestamp() + HostsCheckTicks();
         // A name server given as an IPv4-mapped address (-d ::ffff:a.b.c.d) is asked at the IPv4 address: .NET's IPv6
         // sockets are IPv6-only, and every query to the mapped form failed.
-        _servers = [.. (options.Servers ?? ResolvConf.Load(options.ResolvConfPath)).Select(Multiplexing.DualStack.Unmapped)];
+        _servers = [.. options.Servers!.Select(Multiplexing.DualStack.Unmapped)];
         _cache = new LruCache<string, IPAddress[]>(options.CacheSize, options.MaxTtl, sliding: false, scheduler, comparer: StringComparer.OrdinalIgnoreCase);
         _failures = new LruCache<string, string>(FailuresKept, FailureKept, sliding: false, scheduler, comparer: StringComparer.OrdinalIgnoreCase);
-        _pipeline = new ResiliencePipelineBuilder { TimeProvider = timeProvider }
-            .AddTimeout(options.TotalTimeout)
-            .AddRetry(new RetryStrategyOptions
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = timeProvider }.AddTimeout(options.TotalTimeout);
+        if (options.Attempts > 1) // one attempt (resolv.conf's attempts:1 with one server): no retry, which Polly takes only with 1 or more
+        {
+            pipeline.AddRetry(new RetryStrategyOptions
             {
-                MaxRetryAttempts = Math.Max(0, options.Attempts - 1),
+                MaxRetryAttempts = options.Attempts - 1,
                 Delay = TimeSpan.Zero, // an attempt that timed out waited already, and the next one waits longer (AttemptTimeout)
                 ShouldHandle = new PredicateBuilder().Handle<TimeoutRejectedException>().Handle<SocketException>().Handle<DnsServerFailureException>(),
-            })
-            .Build();
+            });
+        }
+
+        _pipeline = pipeline.Build();
     }
 
     /// <summary>

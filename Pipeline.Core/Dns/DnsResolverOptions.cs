@@ -5,7 +5,10 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// <summary>How the resolver finds names: where to ask, how long to wait, how long to remember.</summary>
 internal sealed record DnsResolverOptions
 {
-    /// <summary>Name servers in order of preference; null means those of <see cref="ResolvConfPath"/>.</summary>
+    /// <summary>
+    /// Name servers in order of preference; null means those of <see cref="ResolvConfPath"/>, whose <c>options
+    /// timeout:N attempts:N</c> then set <see cref="AttemptTimeout"/> and <see cref="Attempts"/> (<see cref="ResolvConf.Apply"/>).
+    /// </summary>
     public IReadOnlyList<IPEndPoint>? Servers { get; init; }
 
     public string HostsPath { get; init; } = "/etc/hosts";

@@ -1,14 +1,92 @@
+using System.Globalization;
 using System.Net;
 
 namespace Shadowsocks.Pipeline.Core.Dns;
 
 /// <summary>
 /// <c>resolv.conf</c>: the <c>nameserver ADDRESS</c> lines, port 53. When it names none, public resolvers are the
-/// fallback, as ss-libev does.
+/// fallback, as ss-libev does. Of the <c>options</c>, <c>timeout:N</c> and <c>attempts:N</c> (glibc's, see
+/// <see cref="ParseOptions"/>); <c>ndots</c>, <c>search</c> and <c>domain</c> are not applied: a proxy resolves the
+/// names its clients give as absolute names.
 /// </summary>
 internal static class ResolvConf
 {
     public static readonly IPEndPoint[] Fallback = [new(IPAddress.Parse("8.8.8.8"), 53), new(IPAddress.Parse("1.1.1.1"), 53)];
+
+    /// <summary>glibc's bound on <c>timeout:N</c>, in seconds (RES_MAXRETRANS): a larger value is taken as this.</summary>
+    public const int MaxTimeoutSeconds = 30;
+
+    /// <summary>glibc's bound on <c>attempts:N</c> (RES_MAXRETRY): a larger value is taken as this.</summary>
+    public const int MaxAttempts = 5;
+
+    /// <summary>
+    /// <paramref name="options"/> with the servers of its <see cref="DnsResolverOptions.ResolvConfPath"/>, and that
+    /// file's <c>timeout:N</c> as the first round's wait per attempt and <c>attempts:N</c> as the rounds over the
+    /// servers (N times as many attempts as servers) when it gives them; the lookup's total deadline stays as it is.
+    /// </summary>
+    public static DnsResolverOptions Apply(DnsResolverOptions options)
+    {
+        var lines = ReadLines(options.ResolvConfPath);
+        var servers = Parse(lines);
+        var (timeout, rounds) = ParseOptions(lines);
+        return options with
+        {
+            Servers = servers,
+            AttemptTimeout = timeout is { } seconds ? TimeSpan.FromSeconds(seconds) : options.AttemptTimeout,
+            Attempts = rounds is { } n ? n * servers.Length : options.Attempts,
+        };
+    }
+
+    /// <summary>
+    /// The <c>options</c> lines' <c>timeout:N</c> (seconds) and <c>attempts:N</c>, as glibc reads them: each option on
+    /// its own, a later one over an earlier, a value over glibc's bound taken as the bound (<see cref="MaxTimeoutSeconds"/>,
+    /// <see cref="MaxAttempts"/>); an unknown option is ignored, and so is a value that is not a whole number of at least 1
+    /// (glibc's atoi would take it as 0: no wait, no query).
+    /// </summary>
+    public static (int? TimeoutSeconds, int? Attempts) ParseOptions(IEnumerable<string> lines)
+    {
+        int? timeout = null, attempts = null;
+        foreach (var raw in lines)
+        {
+            var fields = raw.Split('#', 2)[0].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length == 0 || fields[0] != "options")
+            {
+                continue;
+            }
+
+            foreach (var option in fields.AsSpan(1))
+            {
+                if (option.StartsWith("timeout:", StringComparison.Ordinal) && Bounded(option["timeout:".Length..], MaxTimeoutSeconds) is { } seconds)
+                {
+                    timeout = seconds;
+                }
+                else if (option.StartsWith("attempts:", StringComparison.Ordinal) && Bounded(option["attempts:".Length..], MaxAttempts) is { } n)
+                {
+                    attempts = n;
+                }
+            }
+        }
+
+        return (timeout, attempts);
+    }
+
+    /// <summary>A whole number of at least 1, at most <paramref name="max"/> (a larger one, however large, is <paramref name="max"/>); null otherwise.</summary>
+    private static int? Bounded(string digits, int max) =>
+        digits.Length > 0 && digits.All(char.IsAsciiDigit) && digits.TrimStart('0').Length > 0
+            ? int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value <= max ? value : max
+            : null;
+
+    private static string[] ReadLines(string path)
+    {
+        try
+        {
+            return File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
 
     public static IPEndPoint[] Parse(IEnumerable<string> lines)
     {
@@ -26,18 +104,6 @@ internal static class ResolvConf
         }
 
         return servers.Count > 0 ? [.. servers] : Fallback;
-    }
-
-    public static IPEndPoint[] Load(string path)
-    {
-        try
-        {
-            return Parse(File.ReadLines(path));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Fallback;
-        }
     }
 
     /// <summary>
