@@ -1,7 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
 
@@ -19,7 +19,8 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// seen before is the caller's to ask (<see cref="Salt"/>), once the header is through. A response's salt is not
 /// remembered: SIP022 § 3.1.5 says a client SHOULD NOT, since the request salt its header must name already ties it
 /// to this stream (a recorded response names another request's salt). The output must not overlap
-/// the input. A unit cut by the end of the input is copied into a buffer rented for it and given back once it is whole.
+/// the input. A unit cut by the end of the input is copied into a buffer rented for it (from the relay's
+/// <see cref="ChunkPool"/> when it is 8 KiB or more, which the idle trim can give back) and returned once it is whole.
 /// A multi-user server's request stream (SIP023) reads the identity header after the salt and goes on under the key of
 /// the user it names (<see cref="User"/>, <see cref="Psk"/>); a header that names none fails as a bad tag does.
 /// </remarks>
@@ -44,6 +45,7 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
     private readonly byte[] _saltAndIdentity;
     private readonly Aead2022StreamEncryptor? _request;
     private readonly TimeProvider _time;
+    private readonly ChunkPool _pool;
     private int _saltCount;
     private IAeadCipher? _aead;
     private byte[] _nonce = [];
@@ -60,10 +62,11 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
     /// <summary>
     /// A request stream (what a server reads) when <paramref name="request"/> is null; else the response stream (what a
     /// client reads) to the request <paramref name="request"/> encrypts. A multi-user server's request stream is given
-    /// its <paramref name="users"/>, and <paramref name="psk"/> is then its identity key.
+    /// its <paramref name="users"/>, and <paramref name="psk"/> is then its identity key. Carry-over buffers come from
+    /// <paramref name="pool"/> (<see cref="ChunkPool.Shared"/> unless given).
     /// </summary>
     public Aead2022StreamDecryptor(
-        CipherInfo cipher, byte[] psk, Aead2022StreamEncryptor? request, TimeProvider time, ServerUsers? users = null)
+        CipherInfo cipher, byte[] psk, Aead2022StreamEncryptor? request, TimeProvider time, ServerUsers? users = null, ChunkPool? pool = null)
     {
         if (!cipher.Is2022)
         {
@@ -82,6 +85,7 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
         _saltAndIdentity = users is null ? _salt : new byte[cipher.SaltSize + AesBlock.Size];
         _request = request;
         _time = time;
+        _pool = pool ?? ChunkPool.Shared;
     }
 
     /// <summary>The peer's salt once all of it (and the identity header, if any) has been read; empty before.</summary>
@@ -143,7 +147,7 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
                     return DecryptStatus.Ok;
                 }
 
-                var pending = _pending ??= ArrayPool<byte>.Shared.Rent(need);
+                var pending = _pending ??= _pool.Rent(need);
                 var take = Math.Min(need - _pendingCount, ciphertext.Length);
                 ciphertext[..take].CopyTo(pending.AsSpan(_pendingCount));
                 _pendingCount += take;
@@ -314,14 +318,14 @@ internal sealed class Aead2022StreamDecryptor : IStreamDecryptor
         if (_pending is { } pending)
         {
             _pending = null;
-            ArrayPool<byte>.Shared.Return(pending);
+            _pool.Return(pending);
         }
     }
 
     private DecryptStatus Fail(DecryptStatus status)
     {
         _failure = status;
-        _pending = null;
+        ReleasePending(); // inside Decrypt: the buffer is ours to give back
         _pendingCount = 0;
         return status;
     }

@@ -1,7 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using Shadowsocks.Pipeline.Core.Crypto;
+using Shadowsocks.Pipeline.Core.Multiplexing;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
 
@@ -21,8 +21,9 @@ namespace Shadowsocks.Pipeline.Core.Protocol;
 /// plaintext); the top two bits set is <see cref="DecryptStatus.InvalidChunkLength"/>.
 /// The output must not overlap the input.
 /// A length or payload unit that lies whole inside the input is opened straight from the input span; only a unit cut
-/// by the end of the input is copied into a buffer (allocated once, on first need, and kept). A payload is opened
-/// straight into the caller's output. Nothing is allocated or rented per call.
+/// by the end of the input is copied into a buffer rented from the relay's <see cref="ChunkPool"/> (a 32 KiB bucket, which
+/// the idle trim can give back) and returned once the unit is whole. A payload is opened straight into the caller's
+/// output. Nothing is allocated per call.
 /// A failed tag or a length over 0x3FFF kills the stream: that call and every later one return the failure. The
 /// plaintext of whole chunks before the bad one in the same call is still reported in <c>written</c>; the bad chunk's
 /// output range is cleared.
@@ -34,6 +35,7 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
     private readonly CipherInfo _cipher;
     private readonly byte[] _masterKey;
     private readonly byte[] _salt;
+    private readonly ChunkPool _pool;
     private int _saltCount;
     private IAeadCipher? _aead;
     private byte[] _nonce = [];
@@ -47,7 +49,8 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
     private int _payloadLength = ReadingLength;
     private DecryptStatus _failure = DecryptStatus.Ok;
 
-    public AeadStreamDecryptor(CipherInfo cipher, byte[] masterKey)
+    /// <summary>A decryptor whose carry-over buffer comes from <paramref name="pool"/> (<see cref="ChunkPool.Shared"/> unless given).</summary>
+    public AeadStreamDecryptor(CipherInfo cipher, byte[] masterKey, ChunkPool? pool = null)
     {
         if (cipher.Family != CipherFamily.Aead)
         {
@@ -57,6 +60,7 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
         _cipher = cipher;
         _masterKey = masterKey;
         _salt = new byte[cipher.SaltSize];
+        _pool = pool ?? ChunkPool.Shared;
     }
 
     /// <summary>Plaintext never outgrows the ciphertext it comes from, counting what is buffered.</summary>
@@ -106,7 +110,7 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
                 }
 
                 // Rented only while a unit is cut by the end of a read, so an idle stream holds no buffer.
-                var pending = _pending ??= ArrayPool<byte>.Shared.Rent(AeadFraming.MaxPayloadSize + tagSize);
+                var pending = _pending ??= _pool.Rent(AeadFraming.MaxPayloadSize + tagSize);
                 var take = Math.Min(need - _pendingCount, ciphertext.Length);
                 ciphertext[..take].CopyTo(pending.AsSpan(_pendingCount));
                 _pendingCount += take;
@@ -172,7 +176,7 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
         if (_pending is { } pending)
         {
             _pending = null;
-            ArrayPool<byte>.Shared.Return(pending);
+            _pool.Return(pending);
         }
     }
 
@@ -189,7 +193,7 @@ internal sealed class AeadStreamDecryptor : IStreamDecryptor
     private DecryptStatus Fail(DecryptStatus status)
     {
         _failure = status;
-        _pending = null;
+        ReleasePending(); // inside Decrypt: the buffer is ours to give back (a prober's dead stream need not cost the pool one)
         _pendingCount = 0;
         return status;
     }
