@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 
 namespace Shadowsocks.Pipeline.Core.Configuration;
@@ -145,6 +146,18 @@ internal sealed class AclSection
             }
         }
 
+        return MatchesRule(host);
+    }
+
+    /// <summary>
+    /// The rules run as regular expressions, apart and not inlined, so that <see cref="Matches"/> names no
+    /// <see cref="Regex"/> type (not even <c>_rules.Count</c>): the resolve stage's tier-1 compile reads
+    /// <see cref="AccessControlList.BlocksOutbound(string)"/> and <see cref="Matches"/> as inline candidates, whatever
+    /// the ACL, and so loaded System.Text.RegularExpressions into every server during its second burst of connections.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool MatchesRule(string host)
+    {
         foreach (var rule in _rules)
         {
             try
