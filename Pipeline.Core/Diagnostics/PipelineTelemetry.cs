@@ -78,10 +78,10 @@ internal static class PipelineTelemetry
     public static readonly UpDownCounter<long> UdpAssociations = Meter.CreateUpDownCounter<long>("pipeline.udp.associations", "{association}", "Open UDP associations (NAT entries).");
 
     public static readonly Counter<long> TelemetryExportFailures = Meter.CreateCounter<long>("pipeline.telemetry_export_failures", "{export}",
-        "OTLP exports (a batch of spans or metrics) the collector did not take, by pipeline.reason: the signal, the endpoint and why (a socket error, an HTTP or gRPC status, timed out).");
+        "OTLP exports (a batch of spans or metrics) the collector did not take, by pipeline.reason: refused, timed_out, lookup_failed, unreachable, tls, protocol, http_4xx (and the other status classes), grpc_error, other.");
 
     public static readonly Counter<long> TraceFileFailures = Meter.CreateCounter<long>("pipeline.trace_file_failures", "{export}",
-        "Batches of spans that could not be written to the trace file (--traces) and were dropped, by pipeline.reason: the error (a full disk, a quota).");
+        "Batches of spans that could not be written to the trace file (--traces) and were dropped, by pipeline.reason: disk_full (a full disk, a quota), permission, io, other.");
 
     public static readonly Counter<long> StageFaults = Meter.CreateCounter<long>("pipeline.stage_faults", "{connection}", "Connections failed because a shared stage's work threw unexpectedly (a bug: the stage went on serving the others), by stage.");
 

@@ -97,7 +97,7 @@ internal sealed class FailureWarning : IDisposable
 
     /// <summary>
     /// OTLP exports the collector did not take (<c>pipeline.telemetry_export_failures</c>): a wrong endpoint or protocol,
-    /// the collector down. Its reason is the signal, the endpoint and why.
+    /// the collector down. Its detail is the signal, the endpoint and why (the counter's reason is a fixed few).
     /// </summary>
     public static FailureWarning TelemetryExport(ILogger logger, TimeProvider time) => new(
         logger, time, "pipeline.telemetry_export_failures",
@@ -106,7 +106,8 @@ internal sealed class FailureWarning : IDisposable
 
     /// <summary>
     /// Batches of spans the trace file (<c>--traces</c>) could not take (<c>pipeline.trace_file_failures</c>): a full
-    /// disk, a quota. They are dropped and the relay goes on. Its reason is the error, which names the file.
+    /// disk, a quota. They are dropped and the relay goes on. Its detail is the error, which names the file (the
+    /// counter's reason is a fixed few).
     /// </summary>
     public static FailureWarning TraceFile(ILogger logger, TimeProvider time) => new(
         logger, time, "pipeline.trace_file_failures",

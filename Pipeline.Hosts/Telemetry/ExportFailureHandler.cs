@@ -1,13 +1,17 @@
 using System.Globalization;
 using System.Net.Sockets;
 using Shadowsocks.Pipeline.Core.Diagnostics;
+using Shadowsocks.Pipeline.Stages.Connect;
+using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 
 /// <summary>
 /// Sits in the OTLP exporter's <see cref="HttpClient"/> and counts each export the collector did not take in
-/// <c>pipeline.telemetry_export_failures</c>, with the signal, the endpoint and why as its reason (the default-level
-/// warning names them). Each request goes on, copied, through the client the exporter would have made itself (its
+/// <c>pipeline.telemetry_export_failures</c>, by a fixed reason (<c>refused</c>, <c>timed_out</c>, <c>lookup_failed</c>,
+/// <c>unreachable</c>, <c>tls</c>, <c>protocol</c>, <c>http_4xx</c> and the other classes, <c>grpc_error</c>,
+/// <c>other</c>); the signal, the endpoint and the error's name go to the default-level warning only, as the
+/// measurement's <see cref="CounterDetail"/> (an endpoint is no metric's label). Each request goes on, copied, through the client the exporter would have made itself (its
 /// timeout, no redirects, the certificates of <c>OTEL_EXPORTER_OTLP_CERTIFICATE</c> and the like), so export is as
 /// before.
 /// </summary>
@@ -28,6 +32,18 @@ internal sealed class ExportFailureHandler : HttpMessageHandler
         "OK", "Cancelled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
         "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
     ];
+
+    /// <summary>TLS with the collector failed (a certificate, a handshake).</summary>
+    private const string Tls = "tls";
+
+    /// <summary>The collector's answer was not the HTTP the exporter speaks (gRPC to an HTTP/1.1 port, a closed stream).</summary>
+    private const string Protocol = "protocol";
+
+    /// <summary>A gRPC error status in the answer's headers.</summary>
+    private const string GrpcError = "grpc_error";
+
+    /// <summary>Anything else (not expected).</summary>
+    private const string Other = "other";
 
     private readonly HttpClient _inner;
     private readonly string _signal;
@@ -114,13 +130,13 @@ internal sealed class ExportFailureHandler : HttpMessageHandler
     {
         if (!response.IsSuccessStatusCode)
         {
-            Count(request, $"HTTP {(int)response.StatusCode} {response.StatusCode}");
+            Count(request, $"http_{(int)response.StatusCode / 100}xx", $"HTTP {(int)response.StatusCode} {response.StatusCode}");
         }
         else if (response.Headers.TryGetValues("grpc-status", out var values) && values.FirstOrDefault() is { } status && status != "0")
         {
             // A trailers-only answer: the status in the headers, no body.
             var name = int.TryParse(status, NumberStyles.None, CultureInfo.InvariantCulture, out var code) && code < GrpcStatusNames.Length ? GrpcStatusNames[code] : status;
-            Count(request, $"gRPC status {name}");
+            Count(request, GrpcError, $"gRPC status {name}");
         }
 
         return response;
@@ -133,7 +149,7 @@ internal sealed class ExportFailureHandler : HttpMessageHandler
             return; // The exporter cancelled it (shutting down): not the collector's doing.
         }
 
-        // Few distinct values (an error's name, not its message), so the reason can be a metric's tag.
+        // The warning's words: an error's name where it has one, not its message.
         var why = e switch
         {
             HttpRequestException { InnerException: SocketException socket } => socket.SocketErrorCode.ToString(),
@@ -142,13 +158,33 @@ internal sealed class ExportFailureHandler : HttpMessageHandler
             OperationCanceledException => $"no answer within {_inner.Timeout.TotalSeconds:0} s",
             _ => e.GetType().Name,
         };
-        Count(request, why);
+        Count(request, Reason(e), why);
     }
 
-    private void Count(HttpRequestMessage request, string why) =>
-        PipelineTelemetry.TelemetryExportFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, $"{_signal} to {Shown(request.RequestUri)}: {why}"));
+    /// <summary>
+    /// A failed request's reason, one of a fixed few: a socket error as a server's connect failure is tagged
+    /// (<see cref="ServerConnectFailure"/>: refused, timed_out, lookup_failed, unreachable), else the kind of
+    /// <see cref="HttpRequestError"/>, a timeout, or <c>other</c>.
+    /// </summary>
+    private static string Reason(Exception e) => e switch
+    {
+        HttpRequestException { InnerException: SocketException socket } => ServerConnectFailure.Of(socket),
+        HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError } => DestinationFailure.LookupFailed,
+        HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => DestinationFailure.Unreachable,
+        HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => Tls,
+        HttpRequestException
+        {
+            HttpRequestError: HttpRequestError.HttpProtocolError or HttpRequestError.InvalidResponse or HttpRequestError.ResponseEnded or HttpRequestError.VersionNegotiationError,
+        } => Protocol,
+        OperationCanceledException => DestinationFailure.TimedOut,
+        _ => Other,
+    };
 
-    /// <summary>The endpoint as the warning and the metric show it: without a <c>user:password@</c> it may carry.</summary>
+    /// <summary>Counts a failed export by <paramref name="reason"/>; the warning reads the signal, the endpoint and <paramref name="why"/>.</summary>
+    private void Count(HttpRequestMessage request, string reason, string why) =>
+        CounterDetail.Add(PipelineTelemetry.TelemetryExportFailures, $"{_signal} to {Shown(request.RequestUri)}: {why}", new KeyValuePair<string, object?>(TagNames.Reason, reason));
+
+    /// <summary>The endpoint as the warning shows it: without a <c>user:password@</c> it may carry.</summary>
     internal static string? Shown(Uri? endpoint) =>
         endpoint is { UserInfo.Length: > 0 } ? new UriBuilder(endpoint) { UserName = "", Password = "" }.Uri.ToString() : endpoint?.ToString();
 }

@@ -12,13 +12,20 @@ namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 /// through Search → Upload.
 /// <para>
 /// A batch that cannot be written (a full disk, a quota, an I/O error) is dropped and counted in
-/// <see cref="PipelineTelemetry.TraceFileFailures"/> (the default-level warning
-/// <see cref="Logging.FailureWarning.TraceFile"/>); what it had written of its line is cut off again, so every line of
-/// the file stays one whole batch. It used to throw on the exporter's thread, which ended the process.
+/// <see cref="PipelineTelemetry.TraceFileFailures"/> by a fixed reason (<see cref="Reason"/>; the error's text, which
+/// names the file, goes to the default-level warning <see cref="Logging.FailureWarning.TraceFile"/> as the measurement's
+/// <see cref="CounterDetail"/>); what it had written of its line is cut off again, so every line of the file stays one
+/// whole batch. It used to throw on the exporter's thread, which ended the process.
 /// </para>
 /// </summary>
 internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
 {
+    // errno values (Linux) that .NET keeps as an IOException's HResult on Unix.
+    private const int Eio = 5;
+    private const int Enospc = 28;
+    private const int Erofs = 30;
+    private const int Edquot = 122;
+
     /// <summary>Unbuffered: each batch is one write of its whole line, and a failed one leaves nothing behind to retry.</summary>
     private readonly FileStream _file;
     private readonly string _serviceName;
@@ -84,10 +91,10 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
                 _file.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
                 return ExportResult.Success;
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 Truncate(before);
-                PipelineTelemetry.TraceFileFailures.Add(1, new KeyValuePair<string, object?>(TagNames.Reason, e.Message.TrimEnd('.')));
+                Count(e);
                 return ExportResult.Failure;
             }
         }
@@ -102,6 +109,23 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
 
         base.Dispose(disposing);
     }
+
+    /// <summary>
+    /// A failure's reason, one of a fixed few: <c>disk_full</c> (ENOSPC, EDQUOT: a full disk, a quota),
+    /// <c>permission</c> (EACCES, EPERM, a read-only file system: the file or its folder may not be written),
+    /// <c>io</c> (EIO: the device failed), <c>other</c>.
+    /// </summary>
+    internal static string Reason(Exception e) => e switch
+    {
+        UnauthorizedAccessException => "permission",
+        IOException { HResult: Enospc or Edquot } => "disk_full",
+        IOException { HResult: Erofs } => "permission",
+        IOException { HResult: Eio } => "io",
+        _ => "other",
+    };
+
+    private static void Count(Exception e) =>
+        CounterDetail.Add(PipelineTelemetry.TraceFileFailures, e.Message.TrimEnd('.'), new KeyValuePair<string, object?>(TagNames.Reason, Reason(e)));
 
     /// <summary>
     /// The provider's resource (<c>service.name</c>, <c>service.instance.id</c>: the role and process, which tell a

@@ -10,8 +10,8 @@ namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
 
 /// <summary>
 /// The handler in the OTLP exporter's client: what the exporter fails an export on is counted in
-/// <c>pipeline.telemetry_export_failures</c> with the signal, the endpoint and why; what it takes, or cancels itself
-/// on shutdown, is not. The requests go through unchanged.
+/// <c>pipeline.telemetry_export_failures</c> by a fixed reason, with the signal, the endpoint and why as the warning's
+/// detail only (never a label); what it takes, or cancels itself on shutdown, is not. The requests go through unchanged.
 /// </summary>
 public sealed class ExportFailureHandlerTests
 {
@@ -22,11 +22,12 @@ public sealed class ExportFailureHandlerTests
         Assert.Equal(shown, ExportFailureHandler.Shown(new Uri(endpoint)));
 
     [Theory]
-    [InlineData(HttpStatusCode.OK, null, null)]
-    [InlineData(HttpStatusCode.NotFound, null, "HTTP 404 NotFound")]
-    [InlineData(HttpStatusCode.OK, "14", "gRPC status Unavailable")]
-    [InlineData(HttpStatusCode.OK, "0", null)]
-    public async Task AnAnswer_IsCountedWhenTheExporterWouldFailIt(HttpStatusCode status, string? grpcStatus, string? why)
+    [InlineData(HttpStatusCode.OK, null, null, null)]
+    [InlineData(HttpStatusCode.NotFound, null, "http_4xx", "HTTP 404 NotFound")]
+    [InlineData(HttpStatusCode.ServiceUnavailable, null, "http_5xx", "HTTP 503 ServiceUnavailable")]
+    [InlineData(HttpStatusCode.OK, "14", "grpc_error", "gRPC status Unavailable")]
+    [InlineData(HttpStatusCode.OK, "0", null, null)]
+    public async Task AnAnswer_IsCountedWhenTheExporterWouldFailIt(HttpStatusCode status, string? grpcStatus, string? reason, string? why)
     {
         using var failures = new Failures();
         using var collector = new HttpListener();
@@ -53,12 +54,12 @@ public sealed class ExportFailureHandlerTests
         using var response = await answered.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(status, response.StatusCode); // handed back as it came
 
-        var expected = why is null ? [] : new[] { $"traces to {endpoint}v1/traces: {why}" };
+        var expected = why is null ? [] : new[] { (reason, $"traces to {endpoint}v1/traces: {why}") };
         Assert.Equal(expected, failures.For(endpoint));
     }
 
     [Fact]
-    public void ARefusedConnection_IsCountedByItsSocketError_AndStillThrown()
+    public void ARefusedConnection_IsCountedAsRefused_AndStillThrown()
     {
         using var failures = new Failures();
         var endpoint = $"http://127.0.0.1:{LoopbackPorts.Next()}/"; // nothing listens there
@@ -67,7 +68,7 @@ public sealed class ExportFailureHandlerTests
 
         Assert.Throws<HttpRequestException>(() => client.Send(request)); // the exporter's synchronous path (http/protobuf)
 
-        Assert.Equal([$"metrics to {endpoint}v1/metrics: ConnectionRefused"], failures.For(endpoint));
+        Assert.Equal([("refused", $"metrics to {endpoint}v1/metrics: ConnectionRefused")], failures.For(endpoint));
     }
 
     [Fact]
@@ -81,7 +82,7 @@ public sealed class ExportFailureHandlerTests
         using var client = ExportFailureHandler.Around(static () => new HttpClient { Timeout = TimeSpan.FromSeconds(1) }, "traces")();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.PostAsync($"{endpoint}v1/traces", new ByteArrayContent([1])));
-        Assert.Equal([$"traces to {endpoint}v1/traces: no answer within 1 s"], failures.For(endpoint));
+        Assert.Equal([("timed_out", $"traces to {endpoint}v1/traces: no answer within 1 s")], failures.For(endpoint));
 
         // Shutdown: the exporter cancels its pending requests.
         using var cancel = new CancellationTokenSource();
@@ -96,10 +97,13 @@ public sealed class ExportFailureHandlerTests
         Assert.Single(failures.For(endpoint));
     }
 
-    /// <summary>The reasons <c>pipeline.telemetry_export_failures</c> is given while this listens.</summary>
+    /// <summary>
+    /// The reasons <c>pipeline.telemetry_export_failures</c> is given while this listens, each with the detail its
+    /// warning reads (<see cref="CounterDetail"/>).
+    /// </summary>
     private sealed class Failures : IDisposable
     {
-        private readonly ConcurrentQueue<string> _reasons = new();
+        private readonly ConcurrentQueue<(string? Reason, string Detail)> _failures = new();
         private readonly MeterListener _listener = new();
 
         public Failures()
@@ -113,19 +117,22 @@ public sealed class ExportFailureHandlerTests
             };
             _listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
             {
+                string? reason = null;
                 foreach (var tag in tags)
                 {
-                    if (tag.Key == TagNames.Reason && tag.Value is string reason)
+                    if (tag.Key == TagNames.Reason)
                     {
-                        _reasons.Enqueue(reason);
+                        reason = tag.Value as string;
                     }
                 }
+
+                _failures.Enqueue((reason, CounterDetail.Current ?? ""));
             });
             _listener.Start();
         }
 
-        /// <summary>The reasons naming <paramref name="endpoint"/> (other tests' exports may fail meanwhile).</summary>
-        public string[] For(string endpoint) => [.. _reasons.Where(r => r.Contains(endpoint, StringComparison.Ordinal))];
+        /// <summary>The failures whose detail names <paramref name="endpoint"/> (other tests' exports may fail meanwhile).</summary>
+        public (string? Reason, string Detail)[] For(string endpoint) => [.. _failures.Where(f => f.Detail.Contains(endpoint, StringComparison.Ordinal))];
 
         public void Dispose() => _listener.Dispose();
     }

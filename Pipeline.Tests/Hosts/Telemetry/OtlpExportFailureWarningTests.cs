@@ -1,3 +1,4 @@
+using System.Net;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -5,7 +6,8 @@ namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
 
 /// <summary>
 /// An OTLP endpoint where no collector listens is said at the default level, naming the endpoint and the error, once
-/// for the failed exports of traces and metrics that follow; relaying goes on.
+/// for the failed exports of traces and metrics that follow; relaying goes on. The metric counts them by a fixed reason,
+/// never by the endpoint.
 /// </summary>
 public sealed class OtlpExportFailureWarningTests
 {
@@ -23,7 +25,8 @@ public sealed class OtlpExportFailureWarningTests
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = protocol,
             ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
         };
-        using var chain = await HostChain.StartAsync(environment, "otlp-down");
+        var metricsAt = new IPEndPoint(IPAddress.Loopback, LoopbackPorts.Next());
+        using var chain = await HostChain.StartAsync(environment, "otlp-down", localArgs: ["--metrics", metricsAt.ToString()]);
 
         var (socket, reply) = await Socks5TestClient.ConnectAsync(chain.LocalAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
         using (socket)
@@ -36,6 +39,16 @@ public sealed class OtlpExportFailureWarningTests
         var expected = ": ConnectionRefused; check telemetry.otlp_endpoint";
         Assert.True(await chain.Local.WaitForOutputAsync(expected, TimeSpan.FromSeconds(45)), chain.Local.Output);
         Assert.True(await chain.Server.WaitForOutputAsync(expected, TimeSpan.FromSeconds(45)), chain.Server.Output);
+
+        // Scraped: by reason alone; the endpoint and the error's name are the warning's (an unbounded label before).
+        using (var http = new HttpClient { Timeout = PrometheusScrape.Deadline })
+        {
+            var scraped = await PrometheusScrape.UntilAsync(http, metricsAt,
+                static t => PrometheusScrape.Value(t, "pipeline_telemetry_export_failures_total{pipeline_reason=\"refused\"}") >= 1, cancel.Token);
+            var series = scraped.Split('\n').Where(static l => l.StartsWith("pipeline_telemetry_export_failures_total{", StringComparison.Ordinal)).ToArray();
+            Assert.All(series, static l => Assert.Matches("^pipeline_telemetry_export_failures_total\\{pipeline_reason=\"[a-z0-9_]+\"\\} ", l));
+        }
+
         var (_, exit) = await chain.Local.StopAsync(TimeSpan.FromSeconds(15));
         Assert.Equal(0, exit);
 
