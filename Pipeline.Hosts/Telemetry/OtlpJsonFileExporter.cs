@@ -17,25 +17,48 @@ namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 /// <see cref="CounterDetail"/>); what it had written of its line is cut off again, so every line of the file stays one
 /// whole batch. It used to throw on the exporter's thread, which ended the process.
 /// </para>
+/// <para>
+/// A file deleted or renamed away (logrotate without <c>copytruncate</c>) is reopened at its path: before a batch, at
+/// most once a <see cref="CheckInterval"/>, the path is compared with the open file as the kernel names it
+/// (<c>/proc/self/fd</c>), and a new file is opened when they differ. Before, the batches went on into the unlinked or
+/// renamed file for as long as the process ran.
+/// </para>
 /// </summary>
 internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
 {
+    /// <summary>The least time between two checks that the path still names the open file (a readlink each).</summary>
+    public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+
     // errno values (Linux) that .NET keeps as an IOException's HResult on Unix.
     private const int Eio = 5;
     private const int Enospc = 28;
     private const int Erofs = 30;
     private const int Edquot = 122;
 
-    /// <summary>Unbuffered: each batch is one write of its whole line, and a failed one leaves nothing behind to retry.</summary>
-    private readonly FileStream _file;
+    private readonly Lock _gate = new();
     private readonly string _serviceName;
+    private readonly TimeProvider _time;
 
-    public OtlpJsonFileExporter(string path, string serviceName)
+    /// <summary>Unbuffered: each batch is one write of its whole line, and a failed one leaves nothing behind to retry. Null after a failed reopen.</summary>
+    private FileStream? _file;
+
+    /// <summary>The open file as <c>/proc/self/fd</c> named it when opened (null: not known).</summary>
+    private string? _opened;
+
+    /// <summary>Why the last reopen failed, while <see cref="_file"/> is null.</summary>
+    private Exception? _openFailure;
+
+    private long _checked;
+
+    /// <summary>Opens (creates, or appends to) the file; throws <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> when it cannot.</summary>
+    public OtlpJsonFileExporter(string path, string serviceName, TimeProvider time)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
-        _serviceName = serviceName;
         FilePath = path;
+        _serviceName = serviceName;
+        _time = time;
+        _file = Open(path);
+        _opened = Named(_file);
+        _checked = time.GetTimestamp();
     }
 
     public string FilePath { get; }
@@ -83,17 +106,27 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
         }
 
         buffer.WriteByte((byte)'\n');
-        lock (_file)
+        lock (_gate)
         {
-            var before = _file.CanSeek ? _file.Position : -1;
+            if (Current() is not { } file)
+            {
+                if (_openFailure is { } failure) // else disposed
+                {
+                    Count(failure);
+                }
+
+                return ExportResult.Failure;
+            }
+
+            var before = file.CanSeek ? file.Position : -1;
             try
             {
-                _file.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+                file.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
                 return ExportResult.Success;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Truncate(before);
+                Truncate(file, before);
                 Count(e);
                 return ExportResult.Failure;
             }
@@ -104,7 +137,11 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
     {
         if (disposing)
         {
-            _file.Dispose();
+            lock (_gate)
+            {
+                _file?.Dispose();
+                _file = null;
+            }
         }
 
         base.Dispose(disposing);
@@ -127,6 +164,67 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
     private static void Count(Exception e) =>
         CounterDetail.Add(PipelineTelemetry.TraceFileFailures, e.Message.TrimEnd('.'), new KeyValuePair<string, object?>(TagNames.Reason, Reason(e)));
 
+    private static FileStream Open(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
+    }
+
+    /// <summary>
+    /// The open file, reopened at <see cref="FilePath"/> when the path no longer names it (checked at most once a
+    /// <see cref="CheckInterval"/>); null when it cannot be opened (<see cref="_openFailure"/> says why), tried again a
+    /// check later.
+    /// </summary>
+    private FileStream? Current()
+    {
+        if (_time.GetElapsedTime(_checked) < CheckInterval)
+        {
+            return _file;
+        }
+
+        _checked = _time.GetTimestamp();
+        if (_file is not null && NamesOpenFile(_file))
+        {
+            return _file;
+        }
+
+        _file?.Dispose();
+        _file = null;
+        try
+        {
+            _file = Open(FilePath);
+            _opened = Named(_file);
+            _openFailure = null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _openFailure = e;
+        }
+
+        return _file;
+    }
+
+    /// <summary>
+    /// Whether <see cref="FilePath"/> still names <paramref name="file"/>: the kernel's name for it is the one it had
+    /// when opened (a deleted file's ends in " (deleted)", a renamed one's is its new path). Without <c>/proc</c>, only
+    /// a path that no longer exists is seen.
+    /// </summary>
+    private bool NamesOpenFile(FileStream file) =>
+        _opened is null || Named(file) is not { } now ? File.Exists(FilePath) : now == _opened;
+
+    /// <summary>The open file's path as the kernel names it now (<c>/proc/self/fd/N</c>'s link), or null.</summary>
+    private static string? Named(FileStream file)
+    {
+        try
+        {
+            return new FileInfo($"/proc/self/fd/{file.SafeFileHandle.DangerousGetHandle()}").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// The provider's resource (<c>service.name</c>, <c>service.instance.id</c>: the role and process, which tell a
     /// local's spans from its server's when both files are opened together, and the SDK's <c>telemetry.sdk.*</c>), as
@@ -148,7 +246,7 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
     }
 
     /// <summary>Cuts off the part of a line a failed write left (shrinking a file needs no space).</summary>
-    private void Truncate(long length)
+    private static void Truncate(FileStream file, long length)
     {
         if (length < 0)
         {
@@ -157,7 +255,7 @@ internal sealed class OtlpJsonFileExporter : BaseExporter<Activity>
 
         try
         {
-            _file.SetLength(length);
+            file.SetLength(length);
         }
         catch (IOException)
         {

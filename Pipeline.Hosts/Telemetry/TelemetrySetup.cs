@@ -73,7 +73,7 @@ internal sealed class TelemetrySetup : IDisposable
         if (settings.TracesDirectory is { } directory)
         {
             file = Path.Combine(directory, $"shadowsocks-{serviceRole}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.json");
-            tracing.AddProcessor(new BatchActivityExportProcessor(new OtlpJsonFileExporter(file, "shadowsocks"), scheduledDelayMilliseconds: 1000));
+            tracing.AddProcessor(new BatchActivityExportProcessor(new OtlpJsonFileExporter(file, "shadowsocks", TimeProvider.System), scheduledDelayMilliseconds: 1000));
         }
 
         return new TelemetrySetup(tracing.Build(), meter, file, description);

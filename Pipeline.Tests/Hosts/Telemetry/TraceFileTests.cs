@@ -182,7 +182,7 @@ public sealed partial class TraceFileTests : IDisposable
         });
         failures.Start();
 
-        using var exporter = new OtlpJsonFileExporter("/dev/full", "shadowsocks");
+        using var exporter = new OtlpJsonFileExporter("/dev/full", "shadowsocks", TimeProvider.System);
         using var span = new Activity("full disk").Start();
         span.Stop();
         var result = exporter.Export(new OpenTelemetry.Batch<Activity>([span], 1));
@@ -196,6 +196,118 @@ public sealed partial class TraceFileTests : IDisposable
             Assert.DoesNotContain(reasons, r => r.Reason.Contains('/', StringComparison.Ordinal));
         }
     }
+
+    /// <summary>
+    /// A trace file that logrotate renames away (without <c>copytruncate</c>; with <c>create</c> it puts an empty file
+    /// at the path), or that is deleted, is reopened at its path at the first batch a second or more after the last
+    /// check: the spans go to the file the path names, not, for as long as the process runs, to the renamed or
+    /// unlinked one. Within the second, the batch still goes to the file that is open.
+    /// </summary>
+    [Theory]
+    [InlineData("renamed")]
+    [InlineData("renamed, created")]
+    [InlineData("deleted")]
+    public void AFileRenamedAwayOrDeleted_IsReopenedAtItsPath_WithinASecond(string rotation)
+    {
+        var clock = new Core.Scheduling.ManualTimeProvider();
+        var path = Path.Combine(_directory, "shadowsocks-test-rotated.json");
+        var rotated = path + ".1";
+        using var exporter = new OtlpJsonFileExporter(path, "shadowsocks", clock);
+        Assert.Equal(OpenTelemetry.ExportResult.Success, ExportOne(exporter, "before"));
+
+        if (rotation == "deleted")
+        {
+            File.Delete(path);
+        }
+        else
+        {
+            File.Move(path, rotated);
+            if (rotation == "renamed, created")
+            {
+                File.WriteAllBytes(path, []);
+            }
+        }
+
+        clock.Advance(OtlpJsonFileExporter.CheckInterval - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(OpenTelemetry.ExportResult.Success, ExportOne(exporter, "not yet checked"));
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(OpenTelemetry.ExportResult.Success, ExportOne(exporter, "after"));
+        Assert.Equal(OpenTelemetry.ExportResult.Success, ExportOne(exporter, "after, again"));
+
+        Assert.Equal(["after", "after, again"], SpanNames(path));
+        if (rotation != "deleted")
+        {
+            Assert.Equal(["before", "not yet checked"], SpanNames(rotated));
+        }
+    }
+
+    /// <summary>
+    /// The real server: its trace file renamed away while it runs, the spans of the connections that follow are in a
+    /// new file at the path (they went on into the renamed file before).
+    /// </summary>
+    [Fact]
+    public async Task ARunningServersTraceFile_RenamedAway_GetsTheNewSpansInANewFileAtItsPath()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await using var destination = new EchoDestination();
+        using var chain = await Hosts.HostChain.StartAsync(new Dictionary<string, string>(), "rotated", serverArgs: ["--traces", _directory]);
+        Assert.True(await chain.Server.WaitForOutputAsync(" (Jaeger UI", TimeSpan.FromSeconds(30)), chain.Server.Output);
+        var line = chain.Server.Output.Split('\n').Single(static l => l.StartsWith("traces: ", StringComparison.Ordinal));
+        var file = line["traces: ".Length..line.IndexOf(" (Jaeger UI", StringComparison.Ordinal)];
+
+        await ConnectUntilAsync(chain, destination, () => HasServerSpan(file), cancel.Token);
+        var rotated = file + ".1";
+        File.Move(file, rotated);
+
+        await ConnectUntilAsync(chain, destination, () => HasServerSpan(file), cancel.Token);
+        Assert.True(HasServerSpan(rotated)); // the spans before the rename stay in the renamed file
+
+        static bool HasServerSpan(string path) =>
+            File.Exists(path) && File.ReadAllText(path).Contains("\"server connection\"", StringComparison.Ordinal);
+    }
+
+    /// <summary>Relays one connection after another through the chain until <paramref name="done"/> holds (a failure after 45 s).</summary>
+    private static async Task ConnectUntilAsync(Hosts.HostChain chain, EchoDestination destination, Func<bool> done, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!done())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(45), $"not there after 45 s; server output:\n{chain.Server.Output}");
+            var (socket, reply) = await Socks5TestClient.ConnectAsync(chain.LocalAt, "127.0.0.1", destination.EndPoint.Port, cancellationToken);
+            using (socket)
+            {
+                Assert.Equal(0, reply);
+                await Transfer.EchoRoundTripAsync(socket, 1000, cancellationToken);
+            }
+
+            // The batch goes out a second after its spans end: looked for a few times before the next connection.
+            for (var i = 0; i < 30 && !done(); i++)
+            {
+                await Task.Delay(100, cancellationToken);
+            }
+        }
+    }
+
+    private static OpenTelemetry.ExportResult ExportOne(OtlpJsonFileExporter exporter, string name)
+    {
+        using var span = new Activity(name).Start();
+        span.Stop();
+        return exporter.Export(new OpenTelemetry.Batch<Activity>([span], 1));
+    }
+
+    /// <summary>The spans' names in a trace file, line by line.</summary>
+    private static string[] SpanNames(string file) =>
+    [
+        .. File.ReadLines(file).Where(l => l.Length > 0).SelectMany(line =>
+        {
+            using var document = JsonDocument.Parse(line);
+            return document.RootElement.GetProperty("resourceSpans").EnumerateArray()
+                .SelectMany(r => r.GetProperty("scopeSpans").EnumerateArray())
+                .SelectMany(s => s.GetProperty("spans").EnumerateArray())
+                .Select(s => s.GetProperty("name").GetString()!)
+                .ToArray();
+        }),
+    ];
 
     /// <summary>An attribute's value as text (OTLP/JSON writes 64-bit integers as strings).</summary>
     private static string? Attribute(JsonElement span, string key)
