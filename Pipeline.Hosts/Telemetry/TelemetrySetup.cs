@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
@@ -5,6 +7,7 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Hosts.Configuration;
+using Shadowsocks.Pipeline.Hosts.Logging;
 
 namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 
@@ -12,7 +15,8 @@ namespace Shadowsocks.Pipeline.Hosts.Telemetry;
 /// Wires the pipeline's ActivitySource and Meter to exporters: OTLP (to Jaeger or a collector) when the
 /// <c>telemetry</c> section or the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> variable names an endpoint, and
 /// OTLP/JSON trace files under a folder when asked. Shutdown is bounded so that a hung collector cannot hold the process;
-/// a collector that does not take the exports is said at the default level (<see cref="Logging.FailureWarning.TelemetryExport"/>).
+/// a collector that does not take the exports is said at the default level (<see cref="Logging.FailureWarning.TelemetryExport"/>),
+/// and the final flush's failures in one line (<see cref="Stop"/>).
 /// </summary>
 internal sealed class TelemetrySetup : IDisposable
 {
@@ -21,6 +25,7 @@ internal sealed class TelemetrySetup : IDisposable
 
     private readonly TracerProvider? _tracer;
     private readonly MeterProvider? _meter;
+    private bool _stopped;
 
     private TelemetrySetup(TracerProvider? tracer, MeterProvider? meter, string? traceFile, string? otlp)
     {
@@ -79,12 +84,71 @@ internal sealed class TelemetrySetup : IDisposable
         return new TelemetrySetup(tracing.Build(), meter, file, description);
     }
 
-    public void Dispose()
+    /// <summary>
+    /// Flushes the exporters and stops them (bounded: <see cref="ShutdownTimeoutMilliseconds"/> per provider), and says
+    /// on <paramref name="log"/>, in one warning however many there were, the exports of that final flush that failed
+    /// (<c>pipeline.telemetry_export_failures</c>, <c>pipeline.trace_file_failures</c>) or that did not finish in time:
+    /// the process ends next, and they were said nowhere. The caller has stopped the running warnings
+    /// (<see cref="Logging.FailureWarning"/>) of those counters, so that they are not said twice.
+    /// </summary>
+    public void Stop(ILogger log)
     {
-        _tracer?.Shutdown(ShutdownTimeoutMilliseconds);
+        if (_stopped || (_tracer is null && _meter is null))
+        {
+            return;
+        }
+
+        var gate = new Lock();
+        var failed = 0L;
+        string? latest = null;
+        void Failed(Instrument instrument, long count, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
+        {
+            var detail = CounterDetail.Current ?? CounterListener.Tag(tags, TagNames.Reason);
+            lock (gate)
+            {
+                failed += count;
+                latest = detail ?? latest;
+            }
+        }
+
+        bool flushed;
+        using (CounterListener.Start("pipeline.telemetry_export_failures", Failed))
+        using (CounterListener.Start("pipeline.trace_file_failures", Failed))
+        {
+            flushed = Shutdown();
+        }
+
+        lock (gate)
+        {
+            var late = flushed ? "" : $"; and the flush did not finish within {ShutdownTimeoutMilliseconds} ms (a collector that does not answer?)";
+            if (failed > 0)
+            {
+                log.LogWarning("{Line}", $"telemetry at exit: {failed} {(failed == 1 ? "export" : "exports")} of the final flush failed, {(failed == 1 ? "its" : "their")} spans or metrics are lost; the latest: {latest}{late}");
+            }
+            else if (!flushed)
+            {
+                log.LogWarning("{Line}", $"telemetry at exit: the final flush did not finish within {ShutdownTimeoutMilliseconds} ms (a collector that does not answer?); what it had not sent is lost");
+            }
+        }
+    }
+
+    /// <summary>Stops the exporters as <see cref="Stop"/> does, saying nothing.</summary>
+    public void Dispose() => Shutdown();
+
+    /// <summary>Flushes and stops each provider once, bounded; false when a flush did not finish in time.</summary>
+    private bool Shutdown()
+    {
+        if (_stopped)
+        {
+            return true;
+        }
+
+        _stopped = true;
+        var flushed = _tracer?.Shutdown(ShutdownTimeoutMilliseconds) ?? true;
         _tracer?.Dispose();
-        _meter?.Shutdown(ShutdownTimeoutMilliseconds);
+        flushed &= _meter?.Shutdown(ShutdownTimeoutMilliseconds) ?? true;
         _meter?.Dispose();
+        return flushed;
     }
 
     /// <summary>

@@ -291,6 +291,11 @@ internal static class RelayVerb
             manager?.Dispose();
             await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile).ConfigureAwait(false);
             await StopAsync(running).ConfigureAwait(false);
+
+            // The final flush's failures: one line of their own, not the running warnings' (which may not write one).
+            telemetryExport?.Dispose();
+            traceFileFailures?.Dispose();
+            telemetry.Stop(log);
             log.LogInformation("stopped");
             return ExitCodes.Ok;
         }

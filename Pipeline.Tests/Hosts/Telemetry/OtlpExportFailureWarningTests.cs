@@ -57,4 +57,43 @@ public sealed class OtlpExportFailureWarningTests
         Assert.Contains(" WARN: ", line, StringComparison.Ordinal);
         Assert.Matches($"cannot export (traces|metrics) to http://127\\.0\\.0\\.1:{closedPort}/[^ ]+: ConnectionRefused; check telemetry\\.otlp_endpoint", line);
     }
+
+    /// <summary>
+    /// The exports of the final flush at SIGTERM (the spans held back, the metrics' last export) that fail are said in
+    /// one line, however many, before the process's last line; they were said nowhere before (the running warning had
+    /// stopped listening, and may not write a second line within its minute anyway).
+    /// </summary>
+    [Fact]
+    public async Task ExportsFailingInTheFinalFlush_AreSaidInOneLine_BeforeStopped()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        var closedPort = LoopbackPorts.Next(); // nothing listens there
+        var environment = new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{closedPort}",
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "600000", // the spans go out only in the final flush
+        };
+        using var chain = await HostChain.StartAsync(environment, "otlp-down-at-exit");
+
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(chain.LocalAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using (socket)
+        {
+            Assert.Equal(0, reply);
+            await Transfer.EchoRoundTripAsync(socket, 4096, cancel.Token);
+        }
+
+        var (_, exit) = await chain.Local.StopAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, exit);
+
+        var lines = chain.Local.Output.Split('\n');
+        var line = Assert.Single(lines, static l => l.Contains("telemetry at exit:", StringComparison.Ordinal));
+        Assert.Contains(" WARN: ", line, StringComparison.Ordinal);
+        Assert.Matches(
+            $"telemetry at exit: [0-9]+ exports? of the final flush failed, (its|their) spans or metrics are lost; the latest: (traces|metrics) to http://127\\.0\\.0\\.1:{closedPort}/v1/(traces|metrics): ConnectionRefused$",
+            line.TrimEnd());
+        Assert.True(Array.FindIndex(lines, static l => l.Contains("telemetry at exit:", StringComparison.Ordinal)) < Array.FindLastIndex(lines, static l => l.TrimEnd().EndsWith("stopped", StringComparison.Ordinal)),
+            chain.Local.Output);
+    }
 }
