@@ -8,6 +8,7 @@ using Shadowsocks.Pipeline.Core.Scheduling;
 using Shadowsocks.Pipeline.Hosts.Cli;
 using Shadowsocks.Pipeline.Hosts.Configuration;
 using Shadowsocks.Pipeline.Hosts.Demo;
+using Shadowsocks.Pipeline.Hosts.Logging;
 using Shadowsocks.Pipeline.Hosts.Telemetry;
 using Shadowsocks.Pipeline.Stages.Relay;
 
@@ -54,6 +55,26 @@ internal static class DemoVerb
         }
 
         using var telemetry = telemetrySetup;
+
+        // A trace file that cannot be written (a full disk) is said as the relays say it, at the default level.
+        using var loggers = HostLogging.Create(verbose: false, LogLineForm.ForProcess(), TimeProvider.System);
+        var log = loggers.CreateLogger("shadowsocks");
+        var traceFileFailures = FailureWarning.TraceFile(log, TimeProvider.System);
+        try
+        {
+            return await RunDemoAsync(args, cipher, telemetry, output, error, stop).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The final flush's failures: one line of their own.
+            traceFileFailures.Dispose();
+            telemetry.Stop(log);
+        }
+    }
+
+    /// <summary>The relays, the self-check and the wait for Ctrl-C, with telemetry and its warnings set up.</summary>
+    private static async Task<int> RunDemoAsync(ParsedArguments args, CipherInfo cipher, TelemetrySetup telemetry, TextWriter output, TextWriter error, CancellationToken stop)
+    {
         var key = RandomNumberGenerator.GetBytes(cipher.KeySize == 0 ? 16 : cipher.KeySize);
         var serverOptions = new RelayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Cipher = cipher, MasterKey = key };
         var scheduler = new TimeProviderScheduler(TimeProvider.System);

@@ -30,6 +30,14 @@ internal sealed class HostProcess : IDisposable
     /// <summary>Starts <paramref name="executable"/> (a native publish), or the built program when null.</summary>
     public static async Task<(HostProcess Host, IPEndPoint Listening)> StartAsync(string? executable, IDictionary<string, string> environment, params string[] args)
     {
+        var host = Launch(executable, environment, args);
+        var listening = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        return (host, listening);
+    }
+
+    /// <summary>Starts the program without waiting for a line (<c>demo</c> says no " listening on ").</summary>
+    public static HostProcess Launch(string? executable, IDictionary<string, string> environment, params string[] args)
+    {
         var info = new ProcessStartInfo(executable ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (executable is null)
         {
@@ -51,8 +59,7 @@ internal sealed class HostProcess : IDisposable
         host._process.ErrorDataReceived += (_, e) => host.OnLine(e.Data);
         host._process.BeginOutputReadLine();
         host._process.BeginErrorReadLine();
-        var listening = await host._listening.Task.WaitAsync(TimeSpan.FromSeconds(20));
-        return (host, listening);
+        return host;
     }
 
     public int Id => _process.Id;
