@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
 
@@ -90,9 +91,12 @@ public sealed class OtlpExportFailureWarningTests
         var lines = chain.Local.Output.Split('\n');
         var line = Assert.Single(lines, static l => l.Contains("telemetry at exit:", StringComparison.Ordinal));
         Assert.Contains(" WARN: ", line, StringComparison.Ordinal);
-        Assert.Matches(
-            $"telemetry at exit: [0-9]+ exports? of the final flush failed, (its|their) spans or metrics are lost; the latest: (traces|metrics) to http://127\\.0\\.0\\.1:{closedPort}/v1/(traces|metrics): ConnectionRefused$",
-            line.TrimEnd());
+        // On a loaded machine the flush's first request (the HTTP stack not yet compiled) can outlast the 500 ms
+        // bound: then the line says that too, or only that.
+        const string Late = "flush did not finish within 500 ms \\(a collector that does not answer\\?\\)";
+        Assert.True(
+            Regex.IsMatch(line.TrimEnd(), $"telemetry at exit: ([0-9]+ exports? of the final flush failed, (its|their) spans or metrics are lost; the latest: (traces|metrics) to http://127\\.0\\.0\\.1:{closedPort}/v1/(traces|metrics): ConnectionRefused(; and the {Late})?|the final {Late}; what it had not sent is lost)$"),
+            chain.Local.Output);
         Assert.True(Array.FindIndex(lines, static l => l.Contains("telemetry at exit:", StringComparison.Ordinal)) < Array.FindLastIndex(lines, static l => l.TrimEnd().EndsWith("stopped", StringComparison.Ordinal)),
             chain.Local.Output);
     }
