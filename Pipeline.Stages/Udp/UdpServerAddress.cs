@@ -99,7 +99,8 @@ internal sealed class UdpServerAddress
     /// <summary>
     /// Follows the circuits of TCP's <paramref name="servers"/> (the same servers, in the same order): UDP leaves a server
     /// that is skipped for the first that is not, and goes back to an earlier one that answers again. Once per outage, as
-    /// the circuits change; no datagram asks anything. When every server is skipped, UDP stays where it is.
+    /// the circuits change; no datagram asks anything. When every server is skipped, UDP stays where it is until one
+    /// answers again, whichever it is.
     /// </summary>
     public void Follow(ServerFailover servers)
     {
@@ -112,6 +113,7 @@ internal sealed class UdpServerAddress
         EndPoint from;
         EndPoint to;
         IPEndPoint? moved;
+        var failed = open;
         lock (_gate)
         {
             var changed = Array.IndexOf(_servers, server);
@@ -121,13 +123,20 @@ internal sealed class UdpServerAddress
                 // The server in use is skipped: to the first that is not (an earlier one too, when UDP started past it).
                 next = changed == _inUse ? Array.FindIndex(_servers, s => !_followed!.IsSkipped(s)) : -1;
             }
+            else if (changed >= 0 && changed < _inUse)
+            {
+                // An earlier server answers again: back to it.
+                next = changed;
+            }
             else
             {
-                // An earlier server answers again: back to it. A later one, or one that was not used: nothing to do.
-                next = changed >= 0 && changed < _inUse ? changed : -1;
+                // A later one answers again: nothing to do, unless the one in use is still skipped (UDP stayed with it
+                // when every server was): then it leaves it for the first that is not, as when its circuit opened.
+                next = changed >= 0 && _followed!.IsSkipped(_servers[_inUse]) ? Array.FindIndex(_servers, s => !_followed.IsSkipped(s)) : -1;
+                failed = true; // said as the server in use failing
             }
 
-            if (next < 0)
+            if (next < 0 || next == _inUse)
             {
                 return;
             }
@@ -141,7 +150,7 @@ internal sealed class UdpServerAddress
             Changed?.Invoke(moved); // first: once the move is said, the NAT entries to the old server are closed
         }
 
-        Moved?.Invoke(from, to, open);
+        Moved?.Invoke(from, to, failed);
     }
 
     /// <summary>

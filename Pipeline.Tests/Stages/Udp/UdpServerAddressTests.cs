@@ -152,6 +152,51 @@ public sealed class UdpServerAddressTests
     }
 
     [Fact]
+    public async Task Follow_EveryServerSkipped_ALaterOneThatAnswersAgain_TakesUdpFromTheOneInUse()
+    {
+        // The second's circuit opens first (the first had answered before, its failures a smaller share), then the
+        // first's: UDP, on the first, has nowhere to go. When the second answers again and the first does not, UDP
+        // stayed on the first, skipped by TCP, until the first came back: only an earlier server took UDP back.
+        var time = new ManualTimeProvider();
+        var second = new IPEndPoint(IPAddress.Parse("10.0.0.2"), 8389);
+        var failover = new ServerFailover([s_first, second], TimeSpan.FromSeconds(10), retries: 0, time);
+        var address = new UdpServerAddress([s_first, second], 0, s_first, null, time);
+        var moves = new List<string>();
+        var changes = new List<IPEndPoint>();
+        address.Moved += (from, to, failed) => moves.Add($"{from} -> {to} {(failed ? "failed" : "answers")}");
+        address.Changed += changes.Add;
+        address.Follow(failover);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await ConnectAsync(failover, s => s.Equals(s_first)); // the first answers: its later failures weigh less
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            await ConnectAsync(failover, static _ => false); // the second's circuit opens at the second, the first's at the third
+        }
+
+        Assert.True(failover.IsSkipped(s_first) && failover.IsSkipped(second));
+        Assert.Empty(moves); // nowhere to go
+        Assert.Equal(s_first, address.Current);
+
+        time.Advance(ServerFailover.BreakDuration + TimeSpan.FromSeconds(1));
+        await ConnectAsync(failover, s => s.Equals(second)); // the first fails its trial again; the second answers
+
+        Assert.True(failover.IsSkipped(s_first));
+        Assert.False(failover.IsSkipped(second));
+        Assert.Equal(second, address.Current);
+        Assert.Equal(["10.0.0.1:8388 -> 10.0.0.2:8389 failed"], moves);
+        Assert.Equal([second], changes);
+
+        time.Advance(ServerFailover.BreakDuration + TimeSpan.FromSeconds(1));
+        await ConnectAsync(failover, static _ => true); // the first answers again: back to it
+        Assert.Equal(s_first, address.Current);
+        Assert.Equal(["10.0.0.1:8388 -> 10.0.0.2:8389 failed", "10.0.0.2:8389 -> 10.0.0.1:8388 answers"], moves);
+    }
+
+    [Fact]
     public async Task Follow_ToAServerGivenByNameNotYetLookedUp_TakesItsAddressFromTheResolver_AtTheNextDatagram()
     {
         // The name's address is the first's, on another port: the first's address in use must not pass for the name's.
