@@ -280,9 +280,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                             throw new TimeoutRejectedException(wait); // the next attempt, on the next server
                         }
 
-                        // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP, FORMERR): that is its
-                        // answer for this name now, and asking it again at once would only bring the same one (c-ares
-                        // skips it too).
+                        // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP, FORMERR, a broken TCP
+                        // answer): that is its answer for this name now, and asking it again at once would only bring
+                        // the same one (c-ares skips it too).
                         cacheable &= failure.Value?.Cacheable != false;
                         return PassOver(index);
                     }
@@ -294,9 +294,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
             if (answered is not var (a, aaaa, server))
             {
-                // Every server was passed over. When each answered that it cannot help (SERVFAIL, REFUSED, NOTIMP):
-                // remembered briefly (RFC 2308 § 7.1), so that a flood of connections to the name does not send a
-                // query each to a server that is broken for it. A closed port or a FORMERR says nothing about the name.
+                // Every server was passed over. When each answered SERVFAIL or REFUSED: remembered briefly (RFC 2308
+                // § 7.1), so that a flood of connections to the name does not send a query each to a server that is
+                // broken for it. A closed port, a FORMERR, a NOTIMP or a broken TCP answer says nothing about the name.
                 return cacheable
                     ? Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)}; cached for {_options.ServerFailureTtl.TotalSeconds:0.###} s)", _options.ServerFailureTtl)
                     : Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)})");
@@ -340,8 +340,11 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     private static readonly DnsAnswer Empty = new(DnsAnswer.NoError, false, [], TimeSpan.Zero);
 
-    /// <summary>FORMERR (RFC 1035 § 4.1.1): the name server was unable to interpret the query.</summary>
-    private const int FormatError = 1;
+    /// <summary>SERVFAIL (RFC 1035 § 4.1.1): the name server could not process the query (for this name, now).</summary>
+    private const int ServerFailure = 2;
+
+    /// <summary>REFUSED (RFC 1035 § 4.1.1): the name server will not answer the query (for this name, from us).</summary>
+    private const int Refused = 5;
 
     /// <summary>The largest query: the header, a name of at most 255 bytes on the wire (and room to find it longer), type and class.</summary>
     private const int QuerySize = DnsMessage.HeaderSize + 260 + 4;
@@ -511,14 +514,16 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                 answer = await QueryTcpAsync(server, query.AsMemory(0, length), id, name, type, cancellationToken).ConfigureAwait(false);
             }
 
-            // SERVFAIL, REFUSED and the like: this server cannot help, try the next. FORMERR says that it could not
-            // parse the query (ours carry no EDNS, so there is no simpler form to fall back to): the next is asked
-            // too, but the name's failure is not remembered for it.
+            // SERVFAIL, REFUSED and the like: this server cannot help, try the next. Only SERVFAIL and REFUSED say
+            // something about the name (RFC 2308 § 7.1); FORMERR (it could not parse the query: ours carry no EDNS, so
+            // there is no simpler form to fall back to), NOTIMP (it does not do such queries) and a code no answer to
+            // a query should carry say something about the server: the next is asked too, but the name's failure is
+            // not remembered for them.
             return answer.ResponseCode is DnsAnswer.NoError or DnsAnswer.NameError
                 ? answer
                 : throw new DnsServerFailureException($"{DnsAnswer.ResponseCodeName(answer.ResponseCode)} from {server}")
                 {
-                    Cacheable = answer.ResponseCode != FormatError,
+                    Cacheable = answer.ResponseCode is ServerFailure or Refused,
                 };
         }
         finally

@@ -8,10 +8,10 @@ internal sealed class DnsServerFailureException : Exception
 {
     /// <summary>
     /// Whether the failure may be remembered for the name (RFC 2308 § 7.1: a server failure, SERVFAIL, and here REFUSED
-    /// and NOTIMP too) when every server gave one. False for FORMERR: that server could not parse the query, which says
-    /// nothing about the name (c-ares caches only NOERROR and NXDOMAIN answers).
+    /// too) when every server gave one. False otherwise: FORMERR (that server could not parse the query), NOTIMP, a
+    /// broken TCP answer say nothing about the name (c-ares caches only NOERROR and NXDOMAIN answers).
     /// </summary>
-    public bool Cacheable { get; init; } = true;
+    public bool Cacheable { get; init; }
 
     public DnsServerFailureException()
         : base("the name server could not answer")

@@ -283,6 +283,76 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task Notimp_PassesTheServerOver_ButTheNameIsNotCachedAsFailed()
+    {
+        // NOTIMP says the server does not do such queries, nothing about the name: it was cached as a server failure (5 s).
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var notimp = new FakeDnsServer(query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], rcode: 4), false)]));
+        using var resolver = Resolver([notimp.EndPoint]);
+        Assert.Empty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(2, notimp.Queries);
+        Assert.Equal($"NOTIMP from {notimp.EndPoint} (1 attempt)", resolver.FailureReason("a.test"));
+        Assert.False(resolver.TryResolveAtOnce("a.test", out _));
+        Assert.Empty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(4, notimp.Queries);
+    }
+
+    [Fact]
+    public async Task ABrokenAnswerOverTcp_PassesTheServerOver_ButTheNameIsNotCachedAsFailed()
+    {
+        // A truncated answer over UDP, then over TCP a message that is not the answer (another ID): the failure was cached
+        // 5 s as if the server had said SERVFAIL, though it says nothing about the name.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var port = LoopbackPorts.Next();
+        using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        tcp.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        tcp.Listen();
+        var connections = 0;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    using var connection = await tcp.AcceptAsync();
+                    Interlocked.Increment(ref connections);
+                    var prefix = new byte[2];
+                    await ReceiveExactly(connection, prefix);
+                    var query = new byte[(prefix[0] << 8) | prefix[1]];
+                    await ReceiveExactly(connection, query);
+                    var answer = FakeDnsServer.Answer(query, [IPAddress.Parse("10.9.9.9")]);
+                    answer[0] ^= 0xFF; // not the query's ID
+                    await connection.SendAsync(new byte[] { 0, (byte)answer.Length }.Concat(answer).ToArray(), SocketFlags.None);
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // Disposed.
+            }
+        });
+        using var truncating = new FakeDnsServer(
+            query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], truncated: true), false)]),
+            port);
+        using var resolver = Resolver([truncating.EndPoint]);
+        Assert.Empty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.True(Volatile.Read(ref connections) >= 1);
+        Assert.StartsWith($"a bad answer over TCP from {truncating.EndPoint}", resolver.FailureReason("a.test"));
+        Assert.DoesNotContain("cached", resolver.FailureReason("a.test"));
+        Assert.False(resolver.TryResolveAtOnce("a.test", out _));
+        Assert.Empty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(4, truncating.Queries); // asked again
+
+        static async Task ReceiveExactly(Socket socket, byte[] buffer)
+        {
+            for (var got = 0; got < buffer.Length;)
+            {
+                var n = await socket.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None);
+                got += n > 0 ? n : throw new SocketException((int)SocketError.ConnectionReset);
+            }
+        }
+    }
+
+    [Fact]
     public async Task ACachedFailure_KeepsItsReason_AsLongAsItsEntry()
     {
         // Reasons were kept for 1,024 names and 1 min, the cache holds 4,096 entries and a negative answer up to 5 min:
