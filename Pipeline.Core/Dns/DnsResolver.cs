@@ -21,7 +21,8 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// only from the asked server's address and port, and then only with the query's ID and question), falling back to TCP
 /// when an answer is truncated. Attempts go through a Polly pipeline (retry on the next server, total deadline), each
 /// with a timeout that doubles each time round the servers, starting with the server that answered last; a server that
-/// answers that it cannot help (SERVFAIL, REFUSED) is not asked again within the lookup. Concurrent lookups of one name
+/// answers that it cannot help (SERVFAIL, REFUSED and the like), or cannot be reached (its port closed, no route), is not
+/// asked again within the lookup. Concurrent lookups of one name
 /// share a query. Answers are cached for their TTL, clamped; names that do not exist or have no address, for the
 /// zone's negative TTL (its SOA), clamped; a name every server answered SERVFAIL or REFUSED for, a few seconds.
 /// Failures are an empty result, and <see cref="FailureReason"/> says why for a while after.
@@ -243,13 +244,21 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                         a = await v4.ConfigureAwait(false);
                         aaaa = await v6.ConfigureAwait(false);
                     }
-                    catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+                    catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
                     {
                         // ICMP port unreachable (a connected UDP socket hears it): nothing listens there, and asking
                         // again each round would only bring the same (or, once the kernel rate-limits its ICMP, a
-                        // wait for the attempt's timeout). Passed over as a server that cannot help, but the name's
-                        // failure is not remembered for it: the server may be back (restarted) at the next lookup.
-                        Remember(ref failures, $"port unreachable at {server}");
+                        // wait for the attempt's timeout). So with no route to the server (the send fails at once, and
+                        // each retry with it) or ICMP host or network unreachable from a router (or a neighbour that
+                        // does not answer ARP, after 3 s): a route that is gone does not come back within the lookup.
+                        // Passed over as a server that cannot help, but the name's failure is not remembered for it:
+                        // the server may be back (restarted, its route too) at the next lookup.
+                        Remember(ref failures, e.SocketErrorCode switch
+                        {
+                            SocketError.ConnectionRefused => $"port unreachable at {server}",
+                            SocketError.HostUnreachable => $"host unreachable at {server}",
+                            _ => $"network unreachable at {server}",
+                        });
                         cacheable = false;
                         return PassOver(index);
                     }

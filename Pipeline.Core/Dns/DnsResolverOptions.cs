@@ -23,7 +23,7 @@ internal sealed record DnsResolverOptions
 
     /// <summary>
     /// Attempts in all, cycling through the servers (passing over those that answered SERVFAIL, REFUSED or the like, or
-    /// whose port is closed).
+    /// whose port is closed, or to which there is no route).
     /// </summary>
     public int Attempts { get; init; } = 4;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Reactive.Concurrency;
 using Microsoft.Reactive.Testing;
@@ -253,6 +254,27 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal(8, both.QueriesSent);
         Assert.Equal($"REFUSED from {_dnsmasq.EndPoint}; port unreachable at {closed} (2 attempts)", both.FailureReason("outside.example"));
         Assert.False(both.TryResolveAtOnce("outside.example", out _));
+    }
+
+    [Fact]
+    public async Task AServerWithNoRouteToIt_IsPassedOverForTheRestOfTheLookup()
+    {
+        // Network (or host) unreachable was retried each round, as a silent server is: a lone such server, 4 attempts at
+        // once (the send fails at once), and on a real network, an ICMP host unreachable or an ARP that goes unanswered
+        // each time. fe80::1 on the loopback interface: a link-local address with no route on that link, so the send
+        // fails with ENETUNREACH and nothing leaves the machine.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var unreachable = new IPEndPoint(new IPAddress(IPAddress.Parse("fe80::1").GetAddressBytes(), NetworkInterface.IPv6LoopbackInterfaceIndex), 53);
+        using var alone = Resolver([unreachable]);
+        Assert.Empty(await alone.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal($"network unreachable at {unreachable} (1 attempt)", alone.FailureReason("a.test"));
+        Assert.False(alone.TryResolveAtOnce("a.test", out _)); // not cached: the route may be back at the next lookup
+
+        // Beside dnsmasq: it answers; and for a name it refuses, the unreachable server is tried once, not each round.
+        using var both = Resolver([unreachable, _dnsmasq.EndPoint]);
+        Assert.Equal([IPAddress.Parse("10.1.2.3")], await both.ResolveAsync("a.test", cancel.Token));
+        Assert.Empty(await both.ResolveAsync("outside.example", cancel.Token));
+        Assert.Equal($"REFUSED from {_dnsmasq.EndPoint}; network unreachable at {unreachable} (2 attempts)", both.FailureReason("outside.example"));
     }
 
     [Fact]
