@@ -22,9 +22,9 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// when an answer is truncated. Attempts go through a Polly pipeline (retry on the next server, total deadline), each
 /// with a timeout that doubles each time round the servers, starting with the server that answered last; a server that
 /// answers that it cannot help (SERVFAIL, REFUSED and the like), or cannot be reached (its port closed, no route), is not
-/// asked again within the lookup. Concurrent lookups of one name
-/// share a query. Answers are cached for their TTL, clamped; names that do not exist or have no address, for the
-/// zone's negative TTL (its SOA), clamped; a name every server answered SERVFAIL or REFUSED for, a few seconds.
+/// asked again within the lookup. Concurrent lookups of one name share a query, which ends when every one that waits for
+/// it has left (<see cref="SharedLookup"/>). Answers are cached for their TTL, clamped; names that do not exist or have
+/// no address, for the zone's negative TTL (its SOA), clamped; a name every server answered SERVFAIL or REFUSED for, a few seconds.
 /// Failures are an empty result, and <see cref="FailureReason"/> says why for a while after.
 /// </summary>
 internal sealed class DnsResolver : IDnsResolver, IDisposable
@@ -40,7 +40,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     private readonly LruCache<string, IPAddress[]> _cache;
     private readonly LruCache<string, string> _failures;
     private readonly ConditionalWeakTable<IPAddress[], string> _cachedReasons = new(); // a cached failure's reason, keyed by its entry's own empty array
-    private readonly ConcurrentDictionary<string, Lazy<Task<IPAddress[]>>> _inflight = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, SharedLookup> _inflight = new(StringComparer.OrdinalIgnoreCase);
     private readonly ResiliencePipeline _pipeline;
     private readonly CancellationTokenSource _stop = new();
 
@@ -108,8 +108,39 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
 
         PipelineTelemetry.DnsCacheMisses.Add(1);
-        var lookup = _inflight.GetOrAdd(DnsMessage.WithoutRootDot(host), n => new Lazy<Task<IPAddress[]>>(() => LookupAsync(n)));
-        return await lookup.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var lookup = Join(DnsMessage.WithoutRootDot(host));
+        try
+        {
+            return await lookup.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lookup.Leave(); // the last to leave before it ends (its client gone) ends it
+        }
+    }
+
+    /// <summary>The lookup of <paramref name="name"/> in flight, joined; a new one when there is none, or only one every waiter left.</summary>
+    private SharedLookup Join(string name)
+    {
+        while (true)
+        {
+            if (_inflight.TryGetValue(name, out var running))
+            {
+                if (running.TryJoin())
+                {
+                    return running;
+                }
+
+                _inflight.TryRemove(KeyValuePair.Create(name, running)); // abandoned, ending: its answer would be none
+                continue;
+            }
+
+            var lookup = new SharedLookup(l => LookupAsync(name, l));
+            if (_inflight.TryAdd(name, lookup))
+            {
+                return lookup;
+            }
+        }
     }
 
     /// <summary>An IP literal, a name in the hosts file, or a name in the cache (a hit is counted).</summary>
@@ -207,8 +238,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         _failures.Dispose();
     }
 
-    private async Task<IPAddress[]> LookupAsync(string name)
+    private async Task<IPAddress[]> LookupAsync(string name, SharedLookup lookup)
     {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, lookup.Abandoned); // disposed, or every waiter gone
         var attempt = 0;
         var next = Volatile.Read(ref _answering);
         var cannotHelp = new bool[_servers.Count]; // servers that answered SERVFAIL, REFUSED or the like, or whose port is closed: not asked again
@@ -299,7 +331,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     Volatile.Write(ref _answering, index);
                     return (a ?? Empty, aaaa ?? Empty, server);
                 },
-                _stop.Token).ConfigureAwait(false);
+                stop.Token).ConfigureAwait(false);
 
             if (answered is not var (a, aaaa, server))
             {
@@ -328,14 +360,15 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
         catch (Exception e) when (e is TimeoutRejectedException or SocketException or DnsServerFailureException or OperationCanceledException or ObjectDisposedException)
         {
-            // No answer from some server: not cached, the next lookup asks again.
-            return _stop.IsCancellationRequested
+            // No answer from some server: not cached, the next lookup asks again. Ended (the resolver disposed, or every
+            // waiter gone): no reason to keep.
+            return stop.IsCancellationRequested
                 ? []
                 : Failed(name, $"{(failures is null ? "no answer" : string.Join("; ", failures))} ({Attempts(attempt)})");
         }
         finally
         {
-            _inflight.TryRemove(name, out _);
+            _inflight.TryRemove(KeyValuePair.Create(name, lookup)); // this one only: an abandoned one may have been replaced
         }
 
         // Marks a server as not to be asked again within this lookup: null (the lookup's end) when none is left,

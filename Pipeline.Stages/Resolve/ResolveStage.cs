@@ -24,7 +24,8 @@ namespace Shadowsocks.Pipeline.Stages.Resolve;
 /// While a connection waits for a slot or for its lookup, its client's socket is in <c>clientWatch</c> (by default
 /// <see cref="HalfOpenWatch.Shared"/>), as during the connect: a client that resets meanwhile (or whose socket fails)
 /// ends the connection within a sweep, and frees its slot, rather than when the lookup ends (up to the slot wait and
-/// the resolver's 8 s). A client that only half-closes is still served. A name the resolver knows at once (the hosts
+/// the resolver's 8 s); the lookup ends with it, unless another waits for the same name (so the lookups in flight stay
+/// within the slots). A client that only half-closes is still served. A name the resolver knows at once (the hosts
 /// file, the cache) and an IP address are never watched: they wait for nothing.
 /// </para>
 /// </summary>

@@ -555,6 +555,56 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task ALookupEveryWaiterLeft_Ends_ButOneAnotherStillWaitsFor_GoesOn()
+    {
+        // A waiter that gave up (its client reset) returned, and freed its lookup slot, but the lookup it started ran on
+        // for up to the total timeout: more lookups in flight than slots. Now the last to leave ends it.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var held = new FakeDnsServer(async query =>
+        {
+            await release.Task;
+            return [(FakeDnsServer.Answer(query, [IPAddress.Parse("10.7.7.9")]), false)];
+        });
+        using var resolver = Resolver([held.EndPoint], attemptTimeout: TimeSpan.FromMinutes(10), total: TimeSpan.FromMinutes(10));
+
+        // Alone: it leaves, the lookup ends; the next waiter's lookup asks again (it joined the old one, whose answer came).
+        using (var gone = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token))
+        {
+            var first = resolver.ResolveAsync("alone.test", gone.Token).AsTask();
+            await WaitFor(() => held.Queries == 2, cancel.Token);
+            await gone.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        }
+
+        var next = resolver.ResolveAsync("alone.test", cancel.Token).AsTask();
+        await WaitFor(() => held.Queries == 4, cancel.Token);
+
+        // Beside another: one leaves, the other still gets the answer of the one lookup.
+        using (var gone = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token))
+        {
+            var leaving = resolver.ResolveAsync("shared.test", gone.Token).AsTask();
+            var staying = resolver.ResolveAsync("shared.test", cancel.Token).AsTask();
+            await WaitFor(() => held.Queries == 6, cancel.Token);
+            await gone.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leaving);
+            release.SetResult();
+            Assert.Equal([IPAddress.Parse("10.7.7.9")], await staying);
+        }
+
+        Assert.Equal([IPAddress.Parse("10.7.7.9")], await next);
+        Assert.Equal(6, held.Queries);
+
+        static async Task WaitFor(Func<bool> condition, CancellationToken cancellationToken)
+        {
+            while (!condition())
+            {
+                await Task.Delay(20, cancellationToken);
+            }
+        }
+    }
+
+    [Fact]
     public async Task BadAnswersAreIgnored_TheGoodOneStillCounts_CacheNotPoisoned()
     {
         using var cancel = new CancellationTokenSource(s_timeout);

@@ -88,6 +88,73 @@ public sealed class ClientGoneDuringLookupTests
     }
 
     [Fact]
+    public async Task Resolve_AClientThatResetsDuringItsLookup_EndsTheLookup_SoTheNextLookupIsNotASecondInFlight()
+    {
+        // One slot. The client's reset freed the slot at once, but its lookup went on (up to the resolver's 8 s, here
+        // minutes), and the next connection's lookup ran beside it: after resets, more lookups in flight than slots.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var dns = new FakeDnsServer(static _ => Task.FromResult(Enumerable.Empty<(byte[], bool)>())); // reads and drops
+        using var resolver = new DnsResolver(
+            new DnsResolverOptions
+            {
+                Servers = [dns.EndPoint],
+                HostsPath = "/nonexistent/hosts",
+                AttemptTimeout = TimeSpan.FromMinutes(10), // far beyond the test's deadline: only the client's reset ends it
+                TotalTimeout = TimeSpan.FromMinutes(10),
+            },
+            ProgramScheduler.Instance, TimeProvider.System);
+        var options = RelayChain.Options("aes-256-gcm", "lookup ends with its client", new IPEndPoint(IPAddress.Loopback, 0)) with
+        {
+            Pipeline = PipelineOptions.Default with { Resolve = new StageOptions(1, 64) },
+            ConnectTimeout = TimeSpan.FromMinutes(10),
+            IdleTimeout = TimeSpan.FromMinutes(10),
+        };
+        await using var server = new ServerTcpRelay(options, resolver, ProgramScheduler.Instance, TimeProvider.System);
+        server.Start();
+        var run = Guid.NewGuid().ToString("N")[..8];
+
+        using (var first = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await first.ConnectAsync(server.LocalEndPoint, cancel.Token);
+            await first.SendAsync(FirstRequest.For(options, ShadowsocksAddress.FromHost($"first.{run}.test", 80)), SocketFlags.None, cancel.Token);
+            while (dns.Queries < 2 || QueriesOpenTo(dns.EndPoint.Port) < 2)
+            {
+                await Task.Delay(20, cancel.Token); // its lookup asked (A and AAAA), its sockets open
+            }
+
+            FirstRequest.Reset(first);
+        }
+
+        // Within a sweep of the watch the session ends, and with it its lookup: the queries' sockets close.
+        while (server.ActiveSessions > 0 || QueriesOpenTo(dns.EndPoint.Port) > 0)
+        {
+            Assert.False(
+                cancel.IsCancellationRequested,
+                $"{server.ActiveSessions} sessions, {QueriesOpenTo(dns.EndPoint.Port)} query sockets left after the client reset");
+            await Task.Delay(50, CancellationToken.None);
+        }
+
+        // The slot is free, and the next lookup is the only one in flight.
+        using var second = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await second.ConnectAsync(server.LocalEndPoint, cancel.Token);
+        await second.SendAsync(FirstRequest.For(options, ShadowsocksAddress.FromHost($"second.{run}.test", 80)), SocketFlags.None, cancel.Token);
+        while (dns.Queries < 4)
+        {
+            await Task.Delay(20, cancel.Token);
+        }
+
+        Assert.Equal(2, QueriesOpenTo(dns.EndPoint.Port));
+    }
+
+    /// <summary>UDP sockets connected to <paramref name="port"/> on loopback (<c>/proc/net/udp</c>): the resolver's queries in flight to it.</summary>
+    private static int QueriesOpenTo(int port)
+    {
+        var remote = $"0100007F:{port.ToString("X4", CultureInfo.InvariantCulture)}";
+        return File.ReadLines("/proc/net/udp").Skip(1)
+            .Count(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[2] == remote);
+    }
+
+    [Fact]
     public async Task Resolve_AClientThatHalfClosesDuringTheLookup_IsStillConnected_AndGetsItsAnswer()
     {
         // As `printf 'GET / ...' | nc`: the request, then a FIN, before the name server has answered.
