@@ -124,26 +124,7 @@ public sealed class ClientGoneDuringConnectTests
                 fromServer = fillerPorts.Contains(((IPEndPoint)next.RemoteEndPoint!).Port) ? null : next;
             }
 
-            var buffer = new byte[64];
-            var got = 0;
-            int read;
-            while ((read = await fromServer.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None, cancel.Token)) > 0)
-            {
-                got += read; // the request, then the client's FIN passed on
-            }
-
-            Assert.Equal("ping"u8.ToArray(), buffer[..got]);
-            await fromServer.SendAsync("pong"u8.ToArray(), SocketFlags.None, cancel.Token);
-            fromServer.Shutdown(SocketShutdown.Send);
-
-            // The answer reaches the client (encrypted: a salt and a chunk), then the end of the stream.
-            var answer = 0;
-            while ((read = await client.ReceiveAsync(buffer, SocketFlags.None, cancel.Token)) > 0)
-            {
-                answer += read;
-            }
-
-            Assert.True(answer > options.Cipher.SaltSize, $"the client got {answer} bytes");
+            await HalfClosedExchange.AssertServedAsync(fromServer, client, options.Cipher.SaltSize, cancel.Token);
         }
         finally
         {
