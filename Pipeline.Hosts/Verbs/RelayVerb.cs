@@ -116,24 +116,6 @@ internal static class RelayVerb
 
         using var telemetry = telemetrySetup;
 
-        // Prometheus's GET /metrics (telemetry.metrics_listen, --metrics): listening before the relays start, so that
-        // their first connections are counted, and refused before any relay port opens.
-        using var collector = settings.Telemetry.MetricsListen is null ? null : new PrometheusCollector();
-        MetricsEndpoint? metricsEndpoint = null;
-        if (settings.Telemetry.MetricsListen is { } metricsAt)
-        {
-            var (started, failed) = MetricsEndpoint.Start(metricsAt, collector!.Scrape, TimeProvider.System);
-            if (started is null)
-            {
-                error.WriteLine($"shadowsocks: {settings.Label("telemetry:metrics_listen")} cannot listen on {metricsAt}: {DescribeMetricsListen(failed!)}");
-                return ExitCodes.Usage;
-            }
-
-            metricsEndpoint = started;
-        }
-
-        await using var metrics = metricsEndpoint;
-
         // Before the first port opens: a connection accepted at once must find its span listened to (with -v).
         var lineForm = LogLineForm.ForProcess();
         using var loggers = HostLogging.Create(settings.Verbose, lineForm, TimeProvider.System);
@@ -149,162 +131,196 @@ internal static class RelayVerb
         using var outOfFiles = FailureWarning.OutOfFiles(log, TimeProvider.System, openFiles);
         using var telemetryExport = telemetry.OtlpDescription is null ? null : FailureWarning.TelemetryExport(log, TimeProvider.System);
         using var traceFileFailures = telemetry.TraceFile is null ? null : FailureWarning.TraceFile(log, TimeProvider.System);
-        var running = new List<IAsyncDisposable>();
-        IPEndPoint bound;
-        IPEndPoint[] moreBound = [];
-        PluginProcess? pluginProcess = null;
+
+        // Every exit from here on (SIGINT/SIGTERM, a plugin that exits, a start refused, a port in use, an exception)
+        // flushes telemetry once and says a failed flush in one line: the final flush's failures get a line of their own,
+        // not the running warnings' (which may not write one), so those stop listening first.
+        void FinalFlush()
+        {
+            telemetryExport?.Dispose();
+            traceFileFailures?.Dispose();
+            telemetry.Stop(log);
+        }
+
         try
         {
-            (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, udpOnly, running, log, stop).ConfigureAwait(false);
-            if (plugin is not null)
+            // Prometheus's GET /metrics (telemetry.metrics_listen, --metrics): listening before the relays start, so that
+            // their first connections are counted, and refused before any relay port opens.
+            using var collector = settings.Telemetry.MetricsListen is null ? null : new PrometheusCollector();
+            MetricsEndpoint? metricsEndpoint = null;
+            if (settings.Telemetry.MetricsListen is { } metricsAt)
             {
-                // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
-                var (remoteHost, remotePort) = verb == "server" ? (PluginListenHosts(relay), relay.Listen.Port) : HostAndPort(relay.Server!);
-                var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
-                if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error, stop).ConfigureAwait(false) is not { } started)
+                var (started, failed) = MetricsEndpoint.Start(metricsAt, collector!.Scrape, TimeProvider.System);
+                if (started is null)
                 {
+                    error.WriteLine($"shadowsocks: {settings.Label("telemetry:metrics_listen")} cannot listen on {metricsAt}: {DescribeMetricsListen(failed!)}");
+                    return ExitCodes.Usage;
+                }
+
+                metricsEndpoint = started;
+            }
+
+            await using var metrics = metricsEndpoint;
+
+            var running = new List<IAsyncDisposable>();
+            IPEndPoint bound;
+            IPEndPoint[] moreBound = [];
+            PluginProcess? pluginProcess = null;
+            try
+            {
+                (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, udpOnly, running, log, stop).ConfigureAwait(false);
+                if (plugin is not null)
+                {
+                    // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
+                    var (remoteHost, remotePort) = verb == "server" ? (PluginListenHosts(relay), relay.Listen.Port) : HostAndPort(relay.Server!);
+                    var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
+                    if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error, stop).ConfigureAwait(false) is not { } started)
+                    {
+                        await StopAsync(running).ConfigureAwait(false);
+                        return ExitCodes.RuntimeFailure;
+                    }
+
+                    pluginProcess = started;
+                }
+            }
+            catch (SocketException e)
+            {
+                await StopAsync(running).ConfigureAwait(false);
+                // The address that failed: a server has several (TCP and UDP on each), and the first is not always it.
+                error.WriteLine($"shadowsocks: cannot listen on {(e is ListenException failed ? failed.Where : relay.Listen)}: {Describe(e)}");
+                return ExitCodes.RuntimeFailure;
+            }
+            catch (ServerLookupException e)
+            {
+                await StopAsync(running).ConfigureAwait(false);
+                error.WriteLine($"shadowsocks: {e.Message}");
+                return ExitCodes.RuntimeFailure;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop now.
+                await StopAsync(running).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
+            if (settings.PidFile is { } pidPath)
+            {
+                try
+                {
+                    PidFile.Write(pidPath);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    await StopAsync(running).ConfigureAwait(false);
+                    error.WriteLine($"shadowsocks: {settings.Label("pid_file")} cannot write {pidPath}: {e.Message.TrimEnd('.')}; give a path in a folder this user can write");
+                    return ExitCodes.RuntimeFailure;
+                }
+            }
+
+            var what = verb switch
+            {
+                "server" => "shadowsocks server",
+                "local" => $"shadowsocks local (SOCKS5) via {ServerFailover.Name(relay.Server!)}",
+                _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {ServerFailover.Name(relay.Server!)}",
+            };
+            var protocols = (tcp && !udpOnly, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => verb == "local" ? "udp (SOCKS5: UDP ASSOCIATE only)" : "udp" };
+            // Stamped as the logger's lines are; the text after the stamp is read (" listening on ") by Daemon and tests.
+            output.WriteLine($"{lineForm.Prefix(TimeProvider.System)}{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
+            if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
+            {
+                error.WriteLine($"shadowsocks: {fastOpenWarning}");
+            }
+
+            if (telemetry.TraceFile is { } traceFile)
+            {
+                output.WriteLine($"traces: {traceFile} (Jaeger UI: Search -> Upload)");
+            }
+
+            if (telemetry.OtlpDescription is { } otlp)
+            {
+                output.WriteLine($"telemetry: OTLP traces and metrics to {otlp}");
+            }
+
+            if (metrics is not null)
+            {
+                output.WriteLine($"metrics: http://{metrics.LocalEndPoint}{MetricsEndpoint.ScrapePath} (Prometheus text format)");
+            }
+
+            var p = relay.Pipeline;
+            log.LogDebug("pipeline (max_parallelism/bounded_capacity): handshake {Handshake}, resolve {Resolve}, connect {Connect}, encrypt {Encrypt}, decrypt {Decrypt}, forward {Forward}, udp {Udp}; read_budget_mib {ReadBudget}",
+                Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp), p.ReadBudgetMiB);
+            log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, {UdpMax}max_connections {MaxConnections}, {Handshake}connect_timeout {ConnectTimeout} s, shutdown_grace {Grace} s, {Forbidden}open files {Nofile}",
+                relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds,
+                udp ? $"udp_max_associations {relay.UdpMaxAssociations}, " : "", // as fitted to the open-file limit; without UDP, none
+                relay.MaxConnections,
+                verb == "local" ? $"handshake_timeout {relay.HandshakeTimeout.TotalSeconds} s, " : "", // only a local has a SOCKS5 handshake to time
+                relay.ConnectTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds,
+                verb == "server" ? $"forbidden_ip {(relay.Forbidden.ToString() is { Length: > 0 } forbidden ? forbidden : "none")}, " : "", openFiles); // only a server has destinations to forbid
+
+            output.Flush();
+            using var manager = settings.ManagerAddress is { } managerAddress ? new ManagerReport(managerAddress, bound.Port, TimeProvider.System) : null;
+            var systemd = new SystemdNotifier();
+            using var trim = new IdleMemoryTrim(TimeProvider.System, ChunkPool.Shared);
+            try
+            {
+                // The ports are open and the pid file written: root is no longer needed.
+                if (settings.User is { } user && UserSwitch.To(user) is { } refused)
+                {
+                    error.WriteLine($"shadowsocks: {settings.Label("user")} {refused}");
+                    await StopAsync(running).ConfigureAwait(false);
+                    return ExitCodes.Usage;
+                }
+
+                if (systemd.IsEnabled)
+                {
+                    systemd.Notify(ServiceState.Ready);
+                }
+
+                var stopped = Task.Delay(Timeout.Infinite, stop);
+                if (pluginProcess is not null && await Task.WhenAny(stopped, pluginProcess.Exited).ConfigureAwait(false) != stopped)
+                {
+                    // SIP003: a plugin that exits takes the relay with it (its traffic has nowhere to go).
+                    error.WriteLine($"shadowsocks: plugin {pluginProcess.Settings.Name} exited with code {await pluginProcess.Exited.ConfigureAwait(false)}; stopping");
                     await StopAsync(running).ConfigureAwait(false);
                     return ExitCodes.RuntimeFailure;
                 }
 
-                pluginProcess = started;
-            }
-        }
-        catch (SocketException e)
-        {
-            await StopAsync(running).ConfigureAwait(false);
-            // The address that failed: a server has several (TCP and UDP on each), and the first is not always it.
-            error.WriteLine($"shadowsocks: cannot listen on {(e is ListenException failed ? failed.Where : relay.Listen)}: {Describe(e)}");
-            return ExitCodes.RuntimeFailure;
-        }
-        catch (ServerLookupException e)
-        {
-            await StopAsync(running).ConfigureAwait(false);
-            error.WriteLine($"shadowsocks: {e.Message}");
-            return ExitCodes.RuntimeFailure;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop now.
-            await StopAsync(running).ConfigureAwait(false);
-            return ExitCodes.Ok;
-        }
+                try
+                {
+                    await stopped.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // SIGINT or SIGTERM: stop accepting, let open connections finish within the grace period, close.
+                }
 
-        if (settings.PidFile is { } pidPath)
-        {
-            try
-            {
-                PidFile.Write(pidPath);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
+                if (systemd.IsEnabled)
+                {
+                    systemd.Notify(ServiceState.Stopping);
+                }
+
+                // No more traffic reports: ss-manager has removed this port (or is stopping it), and a new process it
+                // starts on the same port reports its own; this one's totals would alternate with them during the grace.
+                manager?.Dispose();
+                await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile).ConfigureAwait(false);
                 await StopAsync(running).ConfigureAwait(false);
-                error.WriteLine($"shadowsocks: {settings.Label("pid_file")} cannot write {pidPath}: {e.Message.TrimEnd('.')}; give a path in a folder this user can write");
-                return ExitCodes.RuntimeFailure;
+
+                // The final flush here, so that its line (if it failed) comes before the last one.
+                FinalFlush();
+                log.LogInformation("stopped");
+                return ExitCodes.Ok;
             }
-        }
-
-        var what = verb switch
-        {
-            "server" => "shadowsocks server",
-            "local" => $"shadowsocks local (SOCKS5) via {ServerFailover.Name(relay.Server!)}",
-            _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {ServerFailover.Name(relay.Server!)}",
-        };
-        var protocols = (tcp && !udpOnly, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => verb == "local" ? "udp (SOCKS5: UDP ASSOCIATE only)" : "udp" };
-        // Stamped as the logger's lines are; the text after the stamp is read (" listening on ") by Daemon and tests.
-        output.WriteLine($"{lineForm.Prefix(TimeProvider.System)}{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
-        if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
-        {
-            error.WriteLine($"shadowsocks: {fastOpenWarning}");
-        }
-
-        if (telemetry.TraceFile is { } traceFile)
-        {
-            output.WriteLine($"traces: {traceFile} (Jaeger UI: Search -> Upload)");
-        }
-
-        if (telemetry.OtlpDescription is { } otlp)
-        {
-            output.WriteLine($"telemetry: OTLP traces and metrics to {otlp}");
-        }
-
-        if (metrics is not null)
-        {
-            output.WriteLine($"metrics: http://{metrics.LocalEndPoint}{MetricsEndpoint.ScrapePath} (Prometheus text format)");
-        }
-
-        var p = relay.Pipeline;
-        log.LogDebug("pipeline (max_parallelism/bounded_capacity): handshake {Handshake}, resolve {Resolve}, connect {Connect}, encrypt {Encrypt}, decrypt {Decrypt}, forward {Forward}, udp {Udp}; read_budget_mib {ReadBudget}",
-            Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp), p.ReadBudgetMiB);
-        log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, {UdpMax}max_connections {MaxConnections}, {Handshake}connect_timeout {ConnectTimeout} s, shutdown_grace {Grace} s, {Forbidden}open files {Nofile}",
-            relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds,
-            udp ? $"udp_max_associations {relay.UdpMaxAssociations}, " : "", // as fitted to the open-file limit; without UDP, none
-            relay.MaxConnections,
-            verb == "local" ? $"handshake_timeout {relay.HandshakeTimeout.TotalSeconds} s, " : "", // only a local has a SOCKS5 handshake to time
-            relay.ConnectTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds,
-            verb == "server" ? $"forbidden_ip {(relay.Forbidden.ToString() is { Length: > 0 } forbidden ? forbidden : "none")}, " : "", openFiles); // only a server has destinations to forbid
-
-        output.Flush();
-        using var manager = settings.ManagerAddress is { } managerAddress ? new ManagerReport(managerAddress, bound.Port, TimeProvider.System) : null;
-        var systemd = new SystemdNotifier();
-        using var trim = new IdleMemoryTrim(TimeProvider.System, ChunkPool.Shared);
-        try
-        {
-            // The ports are open and the pid file written: root is no longer needed.
-            if (settings.User is { } user && UserSwitch.To(user) is { } refused)
+            finally
             {
-                error.WriteLine($"shadowsocks: {settings.Label("user")} {refused}");
-                await StopAsync(running).ConfigureAwait(false);
-                return ExitCodes.Usage;
+                if (settings.PidFile is { } file)
+                {
+                    PidFile.Remove(file);
+                }
             }
-
-            if (systemd.IsEnabled)
-            {
-                systemd.Notify(ServiceState.Ready);
-            }
-
-            var stopped = Task.Delay(Timeout.Infinite, stop);
-            if (pluginProcess is not null && await Task.WhenAny(stopped, pluginProcess.Exited).ConfigureAwait(false) != stopped)
-            {
-                // SIP003: a plugin that exits takes the relay with it (its traffic has nowhere to go).
-                error.WriteLine($"shadowsocks: plugin {pluginProcess.Settings.Name} exited with code {await pluginProcess.Exited.ConfigureAwait(false)}; stopping");
-                await StopAsync(running).ConfigureAwait(false);
-                return ExitCodes.RuntimeFailure;
-            }
-
-            try
-            {
-                await stopped.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // SIGINT or SIGTERM: stop accepting, let open connections finish within the grace period, close.
-            }
-
-            if (systemd.IsEnabled)
-            {
-                systemd.Notify(ServiceState.Stopping);
-            }
-
-            // No more traffic reports: ss-manager has removed this port (or is stopping it), and a new process it
-            // starts on the same port reports its own; this one's totals would alternate with them during the grace.
-            manager?.Dispose();
-            await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile).ConfigureAwait(false);
-            await StopAsync(running).ConfigureAwait(false);
-
-            // The final flush's failures: one line of their own, not the running warnings' (which may not write one).
-            telemetryExport?.Dispose();
-            traceFileFailures?.Dispose();
-            telemetry.Stop(log);
-            log.LogInformation("stopped");
-            return ExitCodes.Ok;
         }
         finally
         {
-            if (settings.PidFile is { } file)
-            {
-                PidFile.Remove(file);
-            }
+            FinalFlush(); // nothing the second time: on SIGINT/SIGTERM it ran before "stopped"
         }
     }
 

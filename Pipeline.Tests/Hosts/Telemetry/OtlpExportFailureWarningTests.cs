@@ -1,7 +1,10 @@
+using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Shadowsocks.Pipeline.Tests.Loopback;
 using Shadowsocks.Pipeline.Tests.Stages.Relay;
+using static Shadowsocks.Pipeline.Tests.Loopback.CommandLine;
 
 namespace Shadowsocks.Pipeline.Tests.Hosts.Telemetry;
 
@@ -89,15 +92,69 @@ public sealed class OtlpExportFailureWarningTests
         Assert.Equal(0, exit);
 
         var lines = chain.Local.Output.Split('\n');
-        var line = Assert.Single(lines, static l => l.Contains("telemetry at exit:", StringComparison.Ordinal));
+        AssertFinalFlushLine(chain.Local.Output, closedPort);
+        Assert.True(Array.FindIndex(lines, static l => l.Contains("telemetry at exit:", StringComparison.Ordinal)) < Array.FindLastIndex(lines, static l => l.TrimEnd().EndsWith("stopped", StringComparison.Ordinal)),
+            chain.Local.Output);
+    }
+
+    /// <summary>
+    /// A start that fails once telemetry is set up (here the relay's port is taken) flushes it all the same and says
+    /// the failed flush (the metrics' last export) in its one line; it ended in silence before, the flush's failures
+    /// said nowhere.
+    /// </summary>
+    [Fact]
+    public async Task AStartThatFails_AfterTelemetryIsSetUp_StillSaysTheFinalFlush()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var closedPort = LoopbackPorts.Next();
+        using var server = HostProcess.Launch(null, Collector(closedPort), "server", "-s", "127.0.0.1", "-p", Port(port), "-k", "final-flush", "-m", "aes-256-gcm");
+
+        Assert.Equal(1, await server.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains($"shadowsocks: cannot listen on 127.0.0.1:{port}: address already in use", server.Output, StringComparison.Ordinal);
+        AssertFinalFlushLine(server.Output, closedPort);
+    }
+
+    /// <summary>
+    /// A SIP003 plugin that dies takes the relay with it; that exit flushes telemetry too and says the failed flush in
+    /// its one line (before, the process stopped without it).
+    /// </summary>
+    [Fact]
+    public async Task ThePluginDies_TheRelayStops_AndSaysTheFinalFlush()
+    {
+        var closedPort = LoopbackPorts.Next();
+        var (server, _) = await HostProcess.StartAsync(Collector(closedPort),
+            "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "final-flush", "-m", "aes-256-gcm", "--plugin", "obfs-server", "--plugin-opts", "obfs=http");
+        using var _ = server;
+        using (var plugin = Process.GetProcessById(Assert.Single(ProcessTree.Children(server.Id))))
+        {
+            plugin.Kill();
+        }
+
+        Assert.Equal(1, await server.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("shadowsocks: plugin obfs-server exited with code 137; stopping", server.Output, StringComparison.Ordinal);
+        AssertFinalFlushLine(server.Output, closedPort);
+    }
+
+    /// <summary>OTLP over HTTP to a loopback port where no collector listens; spans only in the final flush.</summary>
+    private static Dictionary<string, string> Collector(int closedPort) => new()
+    {
+        ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{closedPort}",
+        ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+        ["OTEL_BSP_SCHEDULE_DELAY"] = "600000",
+    };
+
+    /// <summary>One default-level line for the final flush, naming the closed port's refusal or the flush's bound.</summary>
+    internal static void AssertFinalFlushLine(string output, int closedPort)
+    {
+        var line = Assert.Single(output.Split('\n'), static l => l.Contains("telemetry at exit:", StringComparison.Ordinal));
         Assert.Contains(" WARN: ", line, StringComparison.Ordinal);
         // On a loaded machine the flush's first request (the HTTP stack not yet compiled) can outlast the 500 ms
         // bound: then the line says that too, or only that.
         const string Late = "flush did not finish within 500 ms \\(a collector that does not answer\\?\\)";
         Assert.True(
             Regex.IsMatch(line.TrimEnd(), $"telemetry at exit: ([0-9]+ exports? of the final flush failed, (its|their) spans or metrics are lost; the latest: (traces|metrics) to http://127\\.0\\.0\\.1:{closedPort}/v1/(traces|metrics): ConnectionRefused(; and the {Late})?|the final {Late}; what it had not sent is lost)$"),
-            chain.Local.Output);
-        Assert.True(Array.FindIndex(lines, static l => l.Contains("telemetry at exit:", StringComparison.Ordinal)) < Array.FindLastIndex(lines, static l => l.TrimEnd().EndsWith("stopped", StringComparison.Ordinal)),
-            chain.Local.Output);
+            output);
     }
 }
