@@ -60,20 +60,34 @@ internal static class DemoVerb
         using var loggers = HostLogging.Create(verbose: false, LogLineForm.ForProcess(), TimeProvider.System);
         var log = loggers.CreateLogger("shadowsocks");
         var traceFileFailures = FailureWarning.TraceFile(log, TimeProvider.System);
+        (int Exit, bool Stopped) result;
         try
         {
-            return await RunDemoAsync(args, cipher, telemetry, output, error, stop).ConfigureAwait(false);
+            result = await RunDemoAsync(args, cipher, telemetry, output, error, stop).ConfigureAwait(false);
         }
         finally
         {
-            // The final flush's failures: one line of their own.
+            // The final flush's failures: one line of their own, on every way out.
             traceFileFailures.Dispose();
             telemetry.Stop(log);
         }
+
+        if (result.Stopped)
+        {
+            // Last, as the relays' "stopped": after the flush's line, which the console logger writes on a thread of its
+            // own (disposing it writes what it holds).
+            loggers.Dispose();
+            output.WriteLine("demo: stopped");
+        }
+
+        return result.Exit;
     }
 
-    /// <summary>The relays, the self-check and the wait for Ctrl-C, with telemetry and its warnings set up.</summary>
-    private static async Task<int> RunDemoAsync(ParsedArguments args, CipherInfo cipher, TelemetrySetup telemetry, TextWriter output, TextWriter error, CancellationToken stop)
+    /// <summary>
+    /// The relays, the self-check and the wait for Ctrl-C, with telemetry and its warnings set up; the exit code, and
+    /// whether Ctrl-C (SIGINT/SIGTERM) ended the wait. The relays are closed when it returns.
+    /// </summary>
+    private static async Task<(int Exit, bool Stopped)> RunDemoAsync(ParsedArguments args, CipherInfo cipher, TelemetrySetup telemetry, TextWriter output, TextWriter error, CancellationToken stop)
     {
         var key = RandomNumberGenerator.GetBytes(cipher.KeySize == 0 ? 16 : cipher.KeySize);
         var serverOptions = new RelayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0), Cipher = cipher, MasterKey = key };
@@ -107,7 +121,7 @@ internal static class DemoVerb
         if (!ok)
         {
             error.WriteLine("demo: self-check FAILED: the echoed bytes differ");
-            return ExitCodes.RuntimeFailure;
+            return (ExitCodes.RuntimeFailure, false);
         }
 
         output.WriteLine($"demo: self-check passed: {SelfCheckBytes / (1024 * 1024)} MiB each way through local -> server -> echo, {rate:F0} MiB/s");
@@ -118,7 +132,7 @@ internal static class DemoVerb
         output.Flush();
         if (args.Has(Flags.Check))
         {
-            return ExitCodes.Ok;
+            return (ExitCodes.Ok, false);
         }
 
         try
@@ -127,9 +141,9 @@ internal static class DemoVerb
         }
         catch (OperationCanceledException)
         {
-            output.WriteLine("demo: stopped");
+            return (ExitCodes.Ok, true);
         }
 
-        return ExitCodes.Ok;
+        return (ExitCodes.Ok, false);
     }
 }

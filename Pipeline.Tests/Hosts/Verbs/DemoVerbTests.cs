@@ -53,6 +53,31 @@ public sealed partial class DemoVerbTests : IDisposable
         Assert.Matches("cannot write traces: No space left on device : '[^']+'; their spans are dropped and the relay goes on; free space there or give --traces \\(telemetry.traces\\) another folder; later failures: one line a minute at most$", warning.TrimEnd());
     }
 
+    /// <summary>
+    /// The demo stops as the relays do: the final flush's line (here its exports to a collector that is not there),
+    /// then its last line, <c>demo: stopped</c>. The flush's line came after it.
+    /// </summary>
+    [Fact]
+    public async Task Stopped_IsTheLastLine_AfterTheFinalFlushsLine()
+    {
+        var closedPort = Loopback.LoopbackPorts.Next(); // nothing listens there
+        var environment = new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{closedPort}",
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "600000", // the self-check's spans go out only in the final flush
+        };
+        using var demo = HostProcess.Launch(null, environment, "demo", "--traces", _directory);
+        Assert.True(await demo.WaitForOutputAsync("demo: Ctrl-C to stop", TimeSpan.FromSeconds(90)), demo.Output); // after the 64 MiB self-check
+
+        var (_, exit) = await demo.StopAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, exit);
+        Telemetry.OtlpExportFailureWarningTests.AssertFinalFlushLine(demo.Output, closedPort);
+        var lines = demo.Output.TrimEnd().Split('\n');
+        Assert.Equal("demo: stopped", lines[^1].TrimEnd());
+        Assert.Contains("telemetry at exit:", lines[^2], StringComparison.Ordinal);
+    }
+
     [GeneratedRegex("demo: SOCKS5 proxy ready at (\\S+)")]
     private static partial Regex ProxyAt();
 
