@@ -56,6 +56,10 @@ internal static class PipelineTelemetry
         "A local's or tunnel's fallback servers: one skipped because its last attempts failed (pipeline.circuit_state open; pipeline.reason refused, timed_out, unreachable "
         + "or lookup_failed), or back in use (closed; pipeline.reason answered), by server.address.");
 
+    public static readonly Counter<long> UdpServerMoves = Meter.CreateCounter<long>("pipeline.udp.server_moves", "{move}",
+        "A local's or tunnel's UDP moving to another of its servers as it follows TCP's circuits, by pipeline.direction: away (the server in use is skipped), "
+        + "back (an earlier server answers again). Never the servers themselves, which the log line names.");
+
     public static readonly Counter<long> ForbiddenDestinations = Meter.CreateCounter<long>("pipeline.forbidden_destinations", "{request}",
         "Server: connections and datagrams refused because every address of their destination is on --forbidden-ip (by default loopback and ::1).");
 

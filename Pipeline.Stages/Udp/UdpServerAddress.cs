@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Connect;
@@ -18,7 +19,7 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// With several servers, UDP goes to one of them, and with <see cref="Follow"/> it follows the TCP side's circuits:
 /// when the server in use is skipped (its circuit opened), UDP moves to the first server, in order, that is not; when
 /// an earlier server answers again (its circuit closed), UDP moves back to it. Each move raises <see cref="Moved"/> (the
-/// host's line) and <see cref="Changed"/>; a server given by name is reached at the address TCP last reached it at, or
+/// host's line) and <see cref="Changed"/>, and is counted in <see cref="PipelineTelemetry.UdpServerMoves"/> (away or back); a server given by name is reached at the address TCP last reached it at, or
 /// the one UDP used before, or else is looked up as above, the datagrams going on to the old address meanwhile.
 /// </summary>
 /// <remarks>
@@ -150,6 +151,7 @@ internal sealed class UdpServerAddress
             Changed?.Invoke(moved); // first: once the move is said, the NAT entries to the old server are closed
         }
 
+        PipelineTelemetry.UdpServerMoves.Add(1, new KeyValuePair<string, object?>(TagNames.Direction, failed ? "away" : "back"));
         Moved?.Invoke(from, to, failed);
     }
 
