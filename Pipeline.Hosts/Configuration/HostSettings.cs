@@ -102,7 +102,9 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         var udpMax = udpMaxSet ?? DefaultUdpMaxAssociations;
         var maxConnectionsSet = settings.Int("max_connections", 1, 10_000_000);
         var maxConnections = maxConnectionsSet ?? DefaultMaxConnections;
-        var handshakeTimeout = settings.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds;
+        // Only a local's handshake is timed: a server or tunnel neither reads nor checks it (a config file shared with a
+        // local may carry it; a bad value there is the local's to refuse), and says so once given on its command line.
+        var handshakeTimeout = verb == "local" ? settings.Int("handshake_timeout", 1, 3600) ?? DefaultHandshakeTimeoutSeconds : DefaultHandshakeTimeoutSeconds;
         var connectTimeout = settings.Int("connect_timeout", 1, 3600) ?? DefaultConnectTimeoutSeconds;
         var mode = ParseMode(settings);
         var serverPort = settings.Int("server_port", 1, 65535);

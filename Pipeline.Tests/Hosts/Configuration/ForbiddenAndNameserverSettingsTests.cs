@@ -77,7 +77,8 @@ public sealed class ForbiddenAndNameserverSettingsTests
             File.WriteAllText(path, """{ "server_port": 8388, "password": "pw", "max_connections": 500, "handshake_timeout": 4, "connect_timeout": 3, "udp_timeout": 30, "udp_max_associations": 64 }""");
             var fromFile = TestSettings.Build("server", ["-c", path, "--max-connections", "700"]).Relay;
             Assert.Equal(700, fromFile.MaxConnections); // the flag wins
-            Assert.Equal(TimeSpan.FromSeconds(4), fromFile.HandshakeTimeout);
+            Assert.Equal(TimeSpan.FromSeconds(HostSettings.DefaultHandshakeTimeoutSeconds), fromFile.HandshakeTimeout); // the local's only
+            Assert.Equal(TimeSpan.FromSeconds(4), TestSettings.Build("local", ["-c", path, "-s", "127.0.0.1", "-l", "1080"]).Relay.HandshakeTimeout);
             Assert.Equal(TimeSpan.FromSeconds(3), fromFile.ConnectTimeout);
             Assert.Equal(TimeSpan.FromSeconds(25), TestSettings.Build("local", ["-c", path, "-s", "127.0.0.1", "-l", "1080", "--connect-timeout", "25"]).Relay.ConnectTimeout); // the flag wins
             Assert.Equal(TimeSpan.FromSeconds(30), fromFile.UdpTimeout);

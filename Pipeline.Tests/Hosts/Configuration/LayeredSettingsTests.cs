@@ -274,6 +274,22 @@ public sealed class LayeredSettingsTests : IDisposable
         Assert.Empty(TestSettings.Build("local", ["-s", "127.0.0.1", "-p", "8388", "-l", "1080", "-k", "pw", "--handshake-timeout", "5"]).Warnings);
     }
 
+    [Theory]
+    [InlineData("server")]
+    [InlineData("tunnel")]
+    public void AHandshakeTimeoutOutOfRange_InAFileSharedWithALocal_IsTheLocalsToRefuse(string verb)
+    {
+        // A server or tunnel does not use it, so a value only the local would refuse does not stop them; the local
+        // still names the field.
+        File.WriteAllText(_file, """{ "server": "127.0.0.1", "server_port": 8388, "local_port": 1080, "password": "pw", "tunnel_address": "1.1.1.1:53", "handshake_timeout": 0 }""");
+        var settings = TestSettings.Build(verb, ["-c", _file]);
+        Assert.Empty(settings.Warnings);
+        Assert.Equal(TimeSpan.FromSeconds(HostSettings.DefaultHandshakeTimeoutSeconds), settings.Relay.HandshakeTimeout);
+
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", ["-c", _file]));
+        Assert.Contains("handshake_timeout", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void RustStyleServersList_GivesTheMethodAndPassword_WhenTheTopLevelHasNone()
     {
