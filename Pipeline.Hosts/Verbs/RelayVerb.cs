@@ -220,8 +220,8 @@ internal static class RelayVerb
             var what = verb switch
             {
                 "server" => "shadowsocks server",
-                "local" => $"shadowsocks local (SOCKS5) via {ServerFailover.Name(relay.Server!)}",
-                _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {ServerFailover.Name(relay.Server!)}",
+                "local" => $"shadowsocks local (SOCKS5) via {Servers(relay)}",
+                _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {Servers(relay)}",
             };
             var protocols = (tcp && !udpOnly, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => verb == "local" ? "udp (SOCKS5: UDP ASSOCIATE only)" : "udp" };
             // Stamped as the logger's lines are; the text after the stamp is read (" listening on ") by Daemon and tests.
@@ -323,6 +323,12 @@ internal static class RelayVerb
             FinalFlush(); // nothing the second time: on SIGINT/SIGTERM it ran before "stopped"
         }
     }
+
+    /// <summary>The servers a local or tunnel goes through, as its start line names them: the first, then the others in order.</summary>
+    private static string Servers(RelayOptions relay) =>
+        relay.FallbackServers.Count == 0
+            ? ServerFailover.Name(relay.Server!)
+            : $"{ServerFailover.Name(relay.Server!)} (then {string.Join(", ", relay.FallbackServers.Select(ServerFailover.Name))})";
 
     /// <summary>
     /// Before any port opens: the settings that can refuse the start (one line each), the open-file limit (raised to

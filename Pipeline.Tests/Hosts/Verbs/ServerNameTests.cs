@@ -121,6 +121,7 @@ public sealed class ServerNameTests
         Assert.True(await local.WaitForOutputAsync(
             $"udp: cannot look up the server nobody.test: no such name (NXDOMAIN from 127.0.0.1:{Port(dnsmasq.Port)})", TimeSpan.FromSeconds(30)), local.Output);
         Assert.Contains($"UDP goes to the next server that resolves, 127.0.0.1:{Port(serverAt.Port)}", local.Output, StringComparison.Ordinal);
+        Assert.Contains($"shadowsocks local (SOCKS5) via nobody.test:{Port(serverAt.Port)} (then 127.0.0.1:{Port(serverAt.Port)}) listening on", local.Output, StringComparison.Ordinal); // every server, in order
         using var client = await Socks5UdpTestClient.AssociateAsync(localAt, cancel.Token);
         var payload = RandomNumberGenerator.GetBytes(300);
         await client.SendAsync("127.0.0.1", echo.EndPoint.Port, payload, cancel.Token);
