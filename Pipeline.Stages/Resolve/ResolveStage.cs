@@ -12,7 +12,9 @@ namespace Shadowsocks.Pipeline.Stages.Resolve;
 /// The stage's parallelism (<c>pipeline.resolve.max_parallelism</c>) bounds the lookups in flight, not the
 /// connections in the block: a lookup can take seconds (a name whose servers do not answer waits out the resolver's
 /// total timeout), and when the block's parallelism counted the connections, 64 such lookups held every other
-/// connection behind them, those to IP addresses too. The block's capacity still bounds what it holds.
+/// connection behind them, those to IP addresses too. The block's capacity still bounds what it holds. Connections to
+/// one name share its lookup and its slot (<see cref="LookupSlots"/>): a burst of them to one slow name takes one slot,
+/// not every slot.
 /// </para>
 /// <para>
 /// A connection waits for a lookup slot at most <c>waitLimit</c> (the server's connect timeout) from when its header
@@ -24,8 +26,8 @@ namespace Shadowsocks.Pipeline.Stages.Resolve;
 /// While a connection waits for a slot or for its lookup, its client's socket is in <c>clientWatch</c> (by default
 /// <see cref="HalfOpenWatch.Shared"/>), as during the connect: a client that resets meanwhile (or whose socket fails)
 /// ends the connection within a sweep, and frees its slot, rather than when the lookup ends (up to the slot wait and
-/// the resolver's 8 s); the lookup ends with it, unless another waits for the same name (so the lookups in flight stay
-/// within the slots). A client that only half-closes is still served. A name the resolver knows at once (the hosts
+/// the resolver's 8 s); the lookup ends with it, unless another waits for the same name (which keeps the lookup and its
+/// slot; so the lookups in flight stay within the slots). A client that only half-closes is still served. A name the resolver knows at once (the hosts
 /// file, the cache) and an IP address are never watched: they wait for nothing.
 /// </para>
 /// </summary>

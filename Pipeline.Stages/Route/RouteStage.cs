@@ -26,6 +26,7 @@ internal static class RouteStage
         // The stage's parallelism bounds the lookups in flight, not the connections in the block (as the server's
         // resolve stage does): when it counted the connections, lookups that hang held every other connection behind
         // them, those to addresses and to names a rule decides too. The block's capacity still bounds what it holds.
+        // Connections to one name share its lookup and its slot.
         lookups ??= new LookupSlots(options.MaxParallelism);
         var blockOptions = BlockOptions.Shared(options);
         blockOptions.MaxDegreeOfParallelism = DataflowBlockOptions.Unbounded;

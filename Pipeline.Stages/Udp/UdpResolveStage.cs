@@ -17,7 +17,7 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// <remarks>
 /// A lookup can take seconds (a name whose servers do not answer: the resolver's total timeout). Only the datagrams that
 /// wait for one wait: the block takes any number at once, and the lookups themselves are what the stage's parallelism
-/// (<c>pipeline.udp.max_parallelism</c>) bounds. So a datagram to an address goes on at once, whatever lookups
+/// (<c>pipeline.udp.max_parallelism</c>) bounds (datagrams to one name share its lookup and its slot). So a datagram to an address goes on at once, whatever lookups
 /// are waiting; before, the block's parallelism counted the waiting datagrams, and as few as two datagrams to a
 /// name that did not answer held every client's datagrams behind them. Datagrams waiting for a lookup are at most half
 /// the stage's capacity (more are dropped, "resolve busy"), so the others always find room.

@@ -91,4 +91,71 @@ public sealed class ResolveStageTests
         Assert.Empty(failed.ResolvedAddresses);
         Assert.Equal($"cannot resolve missing.test: no such name (NXDOMAIN from {dnsmasq.EndPoint})", failed.FailureReason);
     }
+
+    [Fact]
+    public async Task ABurstOfConnectionsToOneSlowName_TakesOneLookupSlot_AndAnotherNameIsLookedUpMeanwhile()
+    {
+        // Each connection took a slot of its own, though the resolver shares one lookup among them: a web page's burst
+        // to one name whose servers were slow took every slot, and connections to other names waited behind it.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var dns = new FakeDnsServer(async query =>
+        {
+            if (query.AsSpan().IndexOf("\u0004slow"u8) >= 0)
+            {
+                await open.Task; // held until the test lets it go
+            }
+
+            return [(FakeDnsServer.Answer(query, [IPAddress.Loopback]), false)];
+        });
+        using var resolver = new DnsResolver(
+            new DnsResolverOptions { Servers = [dns.EndPoint], HostsPath = "/nonexistent/hosts", Attempts = 1, AttemptTimeout = TimeSpan.FromSeconds(60), TotalTimeout = TimeSpan.FromSeconds(60) },
+            ProgramScheduler.Instance,
+            TimeProvider.System);
+        var block = ResolveStage.Create(new StageOptions(2, 64), resolver);
+        var sessions = new List<TcpSession>();
+        try
+        {
+            for (var i = 0; i < HeldLookups.SlowNames; i++)
+            {
+                sessions.Add(Session(ShadowsocksAddress.FromHost("slow.test", 80)));
+                Assert.True(block.Post(sessions[^1]));
+            }
+
+            while (dns.Queries < 2) // slow.test's A and AAAA
+            {
+                await Task.Delay(10, cancel.Token);
+            }
+
+            var other = Session(ShadowsocksAddress.FromHost("other.test", 80));
+            sessions.Add(other);
+            Assert.True(block.Post(other));
+            TcpSession? first = null;
+            try
+            {
+                first = await block.ReceiveAsync(TimeSpan.FromSeconds(10), cancel.Token); // generous: slow.test never answers meanwhile
+            }
+            catch (TimeoutException)
+            {
+                // Asserted below, once slow.test is let go.
+            }
+
+            open.SetResult();
+            for (var left = first is null ? sessions.Count : sessions.Count - 1; left > 0; left--)
+            {
+                Assert.Equal([IPAddress.Loopback], (await block.ReceiveAsync(cancel.Token)).ResolvedAddresses);
+            }
+
+            Assert.True(ReferenceEquals(other, first), "a connection to another name waited behind a burst of connections to one slow name");
+            Assert.Equal(4, resolver.QueriesSent); // one lookup each name
+        }
+        finally
+        {
+            open.TrySetResult();
+            sessions.ForEach(static s => s.Dispose());
+        }
+
+        static TcpSession Session(ShadowsocksAddress destination) =>
+            new(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), span: null) { Destination = destination };
+    }
 }
