@@ -278,7 +278,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     }
                     catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
                     {
-                        // ICMP port unreachable (a connected UDP socket hears it): nothing listens there, and asking
+                        // ICMP port unreachable (a connected UDP socket hears it), or the TCP retry of a truncated
+                        // answer refused (DnsTcpRefusedException): nothing listens there, and asking
                         // again each round would only bring the same (or, once the kernel rate-limits its ICMP, a
                         // wait for the attempt's timeout). So with no route to the server (the send fails at once, and
                         // each retry with it) or ICMP host or network unreachable from a router (or a neighbour that
@@ -287,6 +288,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                         // the server may be back (restarted, its route too) at the next lookup.
                         Remember(ref failures, e.SocketErrorCode switch
                         {
+                            SocketError.ConnectionRefused when e is DnsTcpRefusedException => $"TCP connection refused at {server}",
                             SocketError.ConnectionRefused => $"port unreachable at {server}",
                             SocketError.HostUnreachable => $"host unreachable at {server}",
                             _ => $"network unreachable at {server}",
@@ -578,7 +580,15 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         IPEndPoint server, ReadOnlyMemory<byte> query, ushort id, string name, DnsRecordType type, CancellationToken cancellationToken)
     {
         using var socket = new Socket(server.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(server, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await socket.ConnectAsync(server, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            throw new DnsTcpRefusedException(); // said as what it is, not as the UDP port's "port unreachable"
+        }
+
         var prefix = new byte[2];
         BinaryPrimitives.WriteUInt16BigEndian(prefix, (ushort)query.Length);
         await socket.SendAsync(prefix, SocketFlags.None, cancellationToken).ConfigureAwait(false);

@@ -655,6 +655,21 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task ATruncatedAnswer_WhoseTcpRetryIsRefused_IsSaidSo_NotAsAClosedUdpPort()
+    {
+        // The refused TCP connect was worded "port unreachable at ADDR", as the UDP port's ICMP is: the UDP port that
+        // had just answered (truncated) read as closed. Nothing listens on TCP at the fake's port number (free for both).
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var truncating = new FakeDnsServer(
+            query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], truncated: true), false)]),
+            LoopbackPorts.Next());
+        using var resolver = Resolver([truncating.EndPoint]);
+        Assert.Empty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal($"TCP connection refused at {truncating.EndPoint} (1 attempt)", resolver.FailureReason("a.test"));
+        Assert.False(resolver.TryResolveAtOnce("a.test", out _)); // not cached, as a closed port is not
+    }
+
+    [Fact]
     public async Task AnAnswerOverUdpLongerThan512Bytes_IsAskedAgainOverTcp()
     {
         // The queries carry no EDNS OPT record, so a UDP answer is at most 512 bytes (RFC 1035 § 4.2.1); each query rented
