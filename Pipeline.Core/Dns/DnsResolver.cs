@@ -242,6 +242,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, lookup.Abandoned); // disposed, or every waiter gone
         var attempt = 0;
+        var asked = new int[_servers.Count]; // how often each server was asked: its next attempt waits that many doublings
         var next = Volatile.Read(ref _answering);
         var cannotHelp = new bool[_servers.Count]; // servers that answered SERVFAIL, REFUSED or the like, or whose port is closed: not asked again
         var cacheable = true; // false once a server is passed over for what says nothing about the name (a closed port, FORMERR)
@@ -260,7 +261,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     next = index + 1;
                     var server = _servers[index];
                     var failure = new StrongBox<DnsServerFailureException?>(); // why this attempt did not answer (its own: a query of an earlier one may still write)
-                    var wait = AttemptTimeout(attempt++);
+                    var wait = AttemptTimeout(asked[index]++);
+                    attempt++;
                     using var timeout = new CancellationTokenSource(wait, _timeProvider);
                     using var ended = CancellationTokenSource.CreateLinkedTokenSource(token, timeout.Token);
 
@@ -423,11 +425,15 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     }
 
     /// <summary>
-    /// How long attempt <paramref name="attempt"/> (from 0) waits: <see cref="DnsResolverOptions.AttemptTimeout"/>, doubled
-    /// each time round the servers, as c-ares does. A server that answers late (a recursive resolver still asking) is
-    /// heard on a later round instead of being asked again at the same pace; the lookup's total deadline bounds it all.
+    /// How long an attempt on a server asked <paramref name="askedBefore"/> times before in the lookup waits:
+    /// <see cref="DnsResolverOptions.AttemptTimeout"/>, doubled each time round the servers, as c-ares does. A server that
+    /// answers late (a recursive resolver still asking) is heard on a later round instead of being asked again at the
+    /// same pace; the lookup's total deadline bounds it all. Rounds are counted per server, so a server passed over
+    /// (a closed port, no route, SERVFAIL) no longer counts: the rounds of the servers left are theirs alone. Counted
+    /// over every attempt, a lone server left after a closed port waited 1, 2, 2, 4 times the first
+    /// wait instead of 1, 2, 4, 8. With no server passed over, each server is asked once a round: the same waits as before.
     /// </summary>
-    private TimeSpan AttemptTimeout(int attempt) => _options.AttemptTimeout * (1 << Math.Min(attempt / _servers.Count, MaxDoublings));
+    private TimeSpan AttemptTimeout(int askedBefore) => _options.AttemptTimeout * (1 << Math.Min(askedBefore, MaxDoublings));
 
     private const int MaxDoublings = 10;
 

@@ -257,6 +257,37 @@ public sealed class DnsResolverTests : IDisposable
     }
 
     [Fact]
+    public async Task TheWaitPerAttempt_DoublesEachTimeAServerIsAskedAgain_AServerPassedOverNotCounting()
+    {
+        // The wait doubled with the attempts counted over every server, one passed over (here a closed port) included:
+        // a lone server left after it waited 1 s, 2 s, 2 s, 4 s where each round (that server alone) doubles it.
+        // Pinned on a manual clock: each attempt's timer is looked at, then the clock moved on to it.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var time = new ManualTimeProvider();
+        using var silent = new FakeDnsServer(static _ => Task.FromResult(Enumerable.Empty<(byte[], bool)>()));
+        using var resolver = Resolver([ClosedUdpPort(), silent.EndPoint], attemptTimeout: TimeSpan.FromSeconds(1), total: TimeSpan.FromHours(1), attempts: 5, time: time);
+        var lookup = resolver.ResolveAsync("a.test", cancel.Token).AsTask();
+        var waits = new List<TimeSpan>();
+        for (var sent = 1; sent <= 4; sent++)
+        {
+            while (silent.Queries < 2 * sent) // this attempt's A and AAAA; its timer was set before they were sent
+            {
+                await Task.Delay(10, cancel.Token);
+            }
+
+            var now = time.GetUtcNow();
+            var hourFromStart = time.DueTimes.Max(); // the lookup's total deadline, set first
+            var wait = time.DueTimes.Where(due => due != hourFromStart).Min() - now;
+            waits.Add(wait);
+            time.Advance(wait);
+        }
+
+        Assert.Equal([TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8)], waits);
+        Assert.Empty(await lookup.WaitAsync(cancel.Token)); // 5 attempts: the closed port's, then 4 to the silent server
+        Assert.Equal(8, silent.Queries);
+    }
+
+    [Fact]
     public async Task AServerWithNoRouteToIt_IsPassedOverForTheRestOfTheLookup()
     {
         // Network (or host) unreachable was retried each round, as a silent server is: a lone such server, 4 attempts at

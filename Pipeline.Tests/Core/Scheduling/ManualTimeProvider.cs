@@ -22,6 +22,18 @@ internal sealed class ManualTimeProvider : TimeProvider
         }
     }
 
+    /// <summary>When each pending timer fires, in no particular order.</summary>
+    public IReadOnlyList<DateTimeOffset> DueTimes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _timers.Select(t => t.DueAt)];
+            }
+        }
+    }
+
     public override DateTimeOffset GetUtcNow()
     {
         lock (_gate)
