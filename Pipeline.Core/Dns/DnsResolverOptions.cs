@@ -16,6 +16,13 @@ internal sealed record DnsResolverOptions
     public string ResolvConfPath { get; init; } = "/etc/resolv.conf";
 
     /// <summary>
+    /// The <c>RES_OPTIONS</c> environment variable's value (the host reads it; null: not set): <c>timeout:N
+    /// attempts:N</c> over those of <see cref="ResolvConfPath"/>, as glibc applies it. Only with that file's servers
+    /// (<see cref="Servers"/> null).
+    /// </summary>
+    public string? ResOptions { get; init; }
+
+    /// <summary>
     /// How long one query to one server may take before the next attempt (on the next server) the first time round the
     /// servers; each round after waits twice as long (as c-ares does), within <see cref="TotalTimeout"/>.
     /// </summary>

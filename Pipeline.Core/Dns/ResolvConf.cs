@@ -6,8 +6,9 @@ namespace Shadowsocks.Pipeline.Core.Dns;
 /// <summary>
 /// <c>resolv.conf</c>: the <c>nameserver ADDRESS</c> lines, port 53. When it names none, public resolvers are the
 /// fallback, as ss-libev does. Of the <c>options</c>, <c>timeout:N</c> and <c>attempts:N</c> (glibc's, see
-/// <see cref="ParseOptions"/>); <c>ndots</c>, <c>search</c> and <c>domain</c> are not applied: a proxy resolves the
-/// names its clients give as absolute names.
+/// <see cref="ParseOptions"/>), with the <c>RES_OPTIONS</c> environment variable's over them, as glibc applies it;
+/// <c>ndots</c>, <c>search</c> and <c>domain</c> are not applied: a proxy resolves the names its clients give as
+/// absolute names.
 /// </summary>
 internal static class ResolvConf
 {
@@ -22,13 +23,14 @@ internal static class ResolvConf
     /// <summary>
     /// <paramref name="options"/> with the servers of its <see cref="DnsResolverOptions.ResolvConfPath"/>, and that
     /// file's <c>timeout:N</c> as the first round's wait per attempt and <c>attempts:N</c> as the rounds over the
-    /// servers (N times as many attempts as servers) when it gives them; the lookup's total deadline stays as it is.
+    /// servers (N times as many attempts as servers) when it gives them, <see cref="DnsResolverOptions.ResOptions"/>'s
+    /// over the file's; the lookup's total deadline stays as it is.
     /// </summary>
     public static DnsResolverOptions Apply(DnsResolverOptions options)
     {
         var lines = ReadLines(options.ResolvConfPath);
         var servers = Parse(lines);
-        var (timeout, rounds) = ParseOptions(lines);
+        var (timeout, rounds) = ParseOptions(lines, options.ResOptions);
         return options with
         {
             Servers = servers,
@@ -41,33 +43,44 @@ internal static class ResolvConf
     /// The <c>options</c> lines' <c>timeout:N</c> (seconds) and <c>attempts:N</c>, as glibc reads them: each option on
     /// its own, a later one over an earlier, a value over glibc's bound taken as the bound (<see cref="MaxTimeoutSeconds"/>,
     /// <see cref="MaxAttempts"/>); an unknown option is ignored, and so is a value that is not a whole number of at least 1
-    /// (glibc's atoi would take it as 0: no wait, no query).
+    /// (glibc's atoi would take it as 0: no wait, no query). <paramref name="resOptions"/>, the <c>RES_OPTIONS</c>
+    /// environment variable (the same options, space-separated, without the word <c>options</c>), is read after the
+    /// lines, so its options override theirs, as glibc's res_init applies it.
     /// </summary>
-    public static (int? TimeoutSeconds, int? Attempts) ParseOptions(IEnumerable<string> lines)
+    public static (int? TimeoutSeconds, int? Attempts) ParseOptions(IEnumerable<string> lines, string? resOptions = null)
     {
         int? timeout = null, attempts = null;
         foreach (var raw in lines)
         {
             var fields = raw.Split('#', 2)[0].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length == 0 || fields[0] != "options")
+            if (fields.Length > 0 && fields[0] == "options")
             {
-                continue;
-            }
-
-            foreach (var option in fields.AsSpan(1))
-            {
-                if (option.StartsWith("timeout:", StringComparison.Ordinal) && Bounded(option["timeout:".Length..], MaxTimeoutSeconds) is { } seconds)
-                {
-                    timeout = seconds;
-                }
-                else if (option.StartsWith("attempts:", StringComparison.Ordinal) && Bounded(option["attempts:".Length..], MaxAttempts) is { } n)
-                {
-                    attempts = n;
-                }
+                Read(fields.AsSpan(1), ref timeout, ref attempts);
             }
         }
 
+        if (resOptions is not null)
+        {
+            Read(resOptions.Split([' ', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries), ref timeout, ref attempts);
+        }
+
         return (timeout, attempts);
+    }
+
+    /// <summary>Each of <paramref name="options"/> in turn: a valid <c>timeout:N</c> or <c>attempts:N</c> over what was read before.</summary>
+    private static void Read(ReadOnlySpan<string> options, ref int? timeout, ref int? attempts)
+    {
+        foreach (var option in options)
+        {
+            if (option.StartsWith("timeout:", StringComparison.Ordinal) && Bounded(option["timeout:".Length..], MaxTimeoutSeconds) is { } seconds)
+            {
+                timeout = seconds;
+            }
+            else if (option.StartsWith("attempts:", StringComparison.Ordinal) && Bounded(option["attempts:".Length..], MaxAttempts) is { } n)
+            {
+                attempts = n;
+            }
+        }
     }
 
     /// <summary>A whole number of at least 1, at most <paramref name="max"/> (a larger one, however large, is <paramref name="max"/>); null otherwise.</summary>

@@ -517,7 +517,11 @@ internal static class RelayVerb
         // The program's own resolver: the hosts file, then -d / "nameserver", else resolv.conf; stopped with the relays.
         DnsResolver OpenResolver()
         {
-            var resolver = new DnsResolver(new DnsResolverOptions { Servers = nameservers, Ipv6First = relay.Ipv6First }, scheduler, TimeProvider.System);
+            // RES_OPTIONS overrides resolv.conf's timeout:N and attempts:N, as glibc applies it (without -d only).
+            var resolver = new DnsResolver(
+                new DnsResolverOptions { Servers = nameservers, Ipv6First = relay.Ipv6First, ResOptions = Environment.GetEnvironmentVariable("RES_OPTIONS") },
+                scheduler,
+                TimeProvider.System);
             running.Add(new DisposeAsync(resolver));
             return resolver;
         }

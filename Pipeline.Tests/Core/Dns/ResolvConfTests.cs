@@ -4,7 +4,7 @@ using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Core.Dns;
 
-/// <summary>resolv.conf's <c>options timeout:N attempts:N</c>, read as glibc reads them, and what the resolver does with them.</summary>
+/// <summary>resolv.conf's <c>options timeout:N attempts:N</c> and <c>RES_OPTIONS</c> over them, read as glibc reads them, and what the resolver does with them.</summary>
 public sealed class ResolvConfTests : IDisposable
 {
     private readonly string _resolvConf = Path.GetTempFileName();
@@ -31,6 +31,29 @@ public sealed class ResolvConfTests : IDisposable
     [Fact]
     public void Options_ALaterOneOverridesAnEarlier() =>
         Assert.Equal((2, 1), ResolvConf.ParseOptions(["options timeout:5 attempts:4", "options attempts:1", "options timeout:2 timeout:bad"]));
+
+    [Theory]
+    [InlineData("timeout:2", 2, 4)] // over the file's timeout:5; its attempts:4 stays
+    [InlineData(" attempts:1\ttimeout:3  ", 3, 1)]
+    [InlineData("attempts:9 rotate", 5, 5)] // glibc's bound; an unknown option passes by
+    [InlineData("timeout:0 attempts:x", 5, 4)] // bad values are ignored: the file's stay
+    [InlineData("", 5, 4)]
+    [InlineData(null, 5, 4)] // not set
+    public void ResOptions_OverrideTheFilesOptions(string? resOptions, int? timeout, int? attempts) =>
+        Assert.Equal((timeout, attempts), ResolvConf.ParseOptions(["options timeout:5 attempts:4"], resOptions));
+
+    [Fact]
+    public void ResOptions_ApplyWithoutAnOptionsLine() =>
+        Assert.Equal((1, 2), ResolvConf.ParseOptions(["nameserver 10.0.0.53"], "timeout:1 attempts:2"));
+
+    [Fact]
+    public void ResOptions_AreAppliedOverTheFile_AsTheResolverReadsIt()
+    {
+        File.WriteAllLines(_resolvConf, ["nameserver 10.0.0.53", "nameserver 10.0.0.54", "options timeout:5 attempts:1"]);
+        var applied = ResolvConf.Apply(new DnsResolverOptions { ResolvConfPath = _resolvConf, ResOptions = "attempts:2" });
+        Assert.Equal(TimeSpan.FromSeconds(5), applied.AttemptTimeout); // the file's
+        Assert.Equal(4, applied.Attempts); // RES_OPTIONS' 2 rounds over 2 servers
+    }
 
     [Fact]
     public void WithoutOptions_TheResolversDefaultsStay()
