@@ -4,6 +4,7 @@ using System.Reactive.Concurrency;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Relay;
+using Shadowsocks.Pipeline.Stages.Udp;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Relay;
@@ -36,13 +37,17 @@ internal sealed class UdpRelayChain : IAsyncDisposable
     /// TCP and UDP share one port number; the UDP side takes a free one and TCP follows. Another test may hold that
     /// TCP port (an outgoing connection's local port), so a collision retries with a new port.
     /// </remarks>
-    public static (LocalUdpRelay Udp, LocalTcpRelay Tcp) StartLocal(RelayOptions options, IPEndPoint server)
+    public static (LocalUdpRelay Udp, LocalTcpRelay Tcp) StartLocal(RelayOptions options, IPEndPoint server) =>
+        StartLocal(options, new UdpServerAddress(server));
+
+    /// <summary>Our local whose UDP goes where <paramref name="server"/> says (its TCP to the address it says at start).</summary>
+    public static (LocalUdpRelay Udp, LocalTcpRelay Tcp) StartLocal(RelayOptions options, UdpServerAddress server)
     {
         for (var attempt = 0; ; attempt++)
         {
             var udp = new LocalUdpRelay(options, server, ProgramScheduler.Instance);
             udp.Start(new IPEndPoint(IPAddress.Loopback, 0));
-            var tcp = new LocalTcpRelay(options with { Listen = udp.LocalEndPoint, Server = server }, ProgramScheduler.Instance, TimeProvider.System, udp);
+            var tcp = new LocalTcpRelay(options with { Listen = udp.LocalEndPoint, Server = server.Address }, ProgramScheduler.Instance, TimeProvider.System, udp);
             try
             {
                 tcp.Start();

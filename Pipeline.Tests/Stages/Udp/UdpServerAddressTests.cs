@@ -4,6 +4,7 @@ using Shadowsocks.Pipeline.Core.Dns;
 using Shadowsocks.Pipeline.Stages.Connect;
 using Shadowsocks.Pipeline.Stages.Udp;
 using Shadowsocks.Pipeline.Tests.Core.Scheduling;
+using Shadowsocks.Pipeline.Tests.Stages.Connect;
 
 namespace Shadowsocks.Pipeline.Tests.Stages.Udp;
 
@@ -113,7 +114,7 @@ public sealed class UdpServerAddressTests
 
         for (var i = 0; i < 4; i++) // the first two open the first server's circuit; the others skip it
         {
-            await ConnectAsync(failover, s => !s.Equals(s_first) || firstAnswers);
+            await FailoverConnections.ConnectAsync(failover, s => !s.Equals(s_first) || firstAnswers);
         }
 
         Assert.Equal(second, address.Current);
@@ -123,7 +124,7 @@ public sealed class UdpServerAddressTests
 
         time.Advance(ServerFailover.BreakDuration + TimeSpan.FromSeconds(1)); // the next connection tries the first again
         firstAnswers = true;
-        await ConnectAsync(failover, s => !s.Equals(s_first) || firstAnswers);
+        await FailoverConnections.ConnectAsync(failover, s => !s.Equals(s_first) || firstAnswers);
 
         Assert.Equal(s_first, address.Current);
         Assert.Equal(["10.0.0.1:8388 -> 10.0.0.2:8389 failed", "10.0.0.2:8389 -> 10.0.0.1:8388 answers"], moves);
@@ -143,7 +144,7 @@ public sealed class UdpServerAddressTests
 
         for (var i = 0; i < 2; i++)
         {
-            await ConnectAsync(failover, static _ => false); // each connection: the first refuses, then the second
+            await FailoverConnections.ConnectAsync(failover, static _ => false); // each connection: the first refuses, then the second
         }
 
         Assert.True(failover.IsSkipped(s_first) && failover.IsSkipped(second));
@@ -169,12 +170,12 @@ public sealed class UdpServerAddressTests
 
         for (var i = 0; i < 3; i++)
         {
-            await ConnectAsync(failover, s => s.Equals(s_first)); // the first answers: its later failures weigh less
+            await FailoverConnections.ConnectAsync(failover, s => s.Equals(s_first)); // the first answers: its later failures weigh less
         }
 
         for (var i = 0; i < 3; i++)
         {
-            await ConnectAsync(failover, static _ => false); // the second's circuit opens at the second, the first's at the third
+            await FailoverConnections.ConnectAsync(failover, static _ => false); // the second's circuit opens at the second, the first's at the third
         }
 
         Assert.True(failover.IsSkipped(s_first) && failover.IsSkipped(second));
@@ -182,7 +183,7 @@ public sealed class UdpServerAddressTests
         Assert.Equal(s_first, address.Current);
 
         time.Advance(ServerFailover.BreakDuration + TimeSpan.FromSeconds(1));
-        await ConnectAsync(failover, s => s.Equals(second)); // the first fails its trial again; the second answers
+        await FailoverConnections.ConnectAsync(failover, s => s.Equals(second)); // the first fails its trial again; the second answers
 
         Assert.True(failover.IsSkipped(s_first));
         Assert.False(failover.IsSkipped(second));
@@ -191,7 +192,7 @@ public sealed class UdpServerAddressTests
         Assert.Equal([second], changes);
 
         time.Advance(ServerFailover.BreakDuration + TimeSpan.FromSeconds(1));
-        await ConnectAsync(failover, static _ => true); // the first answers again: back to it
+        await FailoverConnections.ConnectAsync(failover, static _ => true); // the first answers again: back to it
         Assert.Equal(s_first, address.Current);
         Assert.Equal(["10.0.0.1:8388 -> 10.0.0.2:8389 failed", "10.0.0.2:8389 -> 10.0.0.1:8388 answers"], moves);
     }
@@ -211,7 +212,7 @@ public sealed class UdpServerAddressTests
 
         for (var i = 0; i < 2; i++)
         {
-            await ConnectAsync(failover, s => !s.Equals(s_first));
+            await FailoverConnections.ConnectAsync(failover, s => !s.Equals(s_first));
         }
 
         Assert.Empty(changes); // no address known yet: nothing asked on the connection's thread
@@ -219,24 +220,6 @@ public sealed class UdpServerAddressTests
         Assert.Equal(moved, address.Current);
         Assert.Equal([moved], changes);
         Assert.Equal(1, resolver.AskedAtOnce);
-    }
-
-    /// <summary>One connection through <paramref name="failover"/>; a server <paramref name="answers"/> does not name refuses.</summary>
-    private static async Task ConnectAsync(ServerFailover failover, Func<EndPoint, bool> answers)
-    {
-        try
-        {
-            var (socket, _) = await failover.ConnectAsync(
-                (server, _) => answers(server)
-                    ? ValueTask.FromResult(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)) // never connected: no traffic
-                    : ValueTask.FromException<Socket>(new SocketException((int)SocketError.ConnectionRefused)),
-                CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
-            socket.Dispose();
-        }
-        catch (ServerUnreachableException)
-        {
-            // Every server refused: counted by their circuits all the same.
-        }
     }
 
     /// <summary>A resolver whose cache holds <see cref="Known"/> (or nothing), and whose lookups answer <see cref="Lookup"/>.</summary>
