@@ -66,7 +66,11 @@ internal sealed class LocalUdpRelay : IAsyncDisposable
         _nat = new UdpNatTable<IPEndPoint>(_options.UdpMaxAssociations, _options.UdpTimeout, _scheduler, static client => client, _ => UdpSockets.ToServer(_server.Address, _options.OutboundInterface, _options.OutboundAddress), decrypt, _listener.Loop, "local",
             admits: Associations.Attach, // asked again as an entry would be made (the association may have ended since), which attaches the client to one
             removed: Associations.Detach); // an entry that expires lets go of its client port
-        _server.Changed += _ => _nat?.RemoveWhere(static _ => true); // their sockets are connected to the old address: the next datagrams open new ones
+        _server.Changed += _ =>
+        {
+            _nat?.RemoveWhere(static _ => true); // their sockets are connected to the old address: the next datagrams open new ones
+            _sessions?.EndAll(); // and new 2022 sessions: a server gone back to may have restarted, and refuse a third server session
+        };
 
         // Out, in flow order.
         var trimSocks5 = UdpHeaderStages.TrimSocks5(udp, loop);

@@ -49,7 +49,11 @@ internal sealed class TunnelUdpRelay(RelayOptions options, UdpServerAddress serv
         decrypt.LinkTo(stripHeader, s_propagate);
         stripHeader.LinkTo(toClient, s_propagate);
         _nat = new UdpNatTable<IPEndPoint>(options.UdpMaxAssociations, options.UdpTimeout, scheduler, static client => client, _ => UdpSockets.ToServer(_server.Address, options.OutboundInterface, options.OutboundAddress), decrypt, _listener.Loop, "tunnel");
-        _server.Changed += _ => _nat?.RemoveWhere(static _ => true); // their sockets are connected to the old address: the next datagrams open new ones
+        _server.Changed += _ =>
+        {
+            _nat?.RemoveWhere(static _ => true); // their sockets are connected to the old address: the next datagrams open new ones
+            _sessions?.EndAll(); // and new 2022 sessions: a server gone back to may have restarted, and refuse a third server session
+        };
 
         // Out, in flow order.
         var addHeader = UdpHeaderStages.AddHeader(udp, loop, options.TunnelDestination!.Value);

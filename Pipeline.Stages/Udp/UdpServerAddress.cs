@@ -14,8 +14,8 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// at once (the hosts file, its cache); when the cached answer has expired a lookup starts in the background and the
 /// datagrams go on to the address in use until it answers. An answer that still holds the address in use keeps it (a
 /// name with several addresses does not move back and forth); one that does not moves to its first address and raises
-/// <see cref="Changed"/>, where the relay closes its NAT entries (their sockets are connected to the old address), so
-/// the next datagrams open new ones to the new address. A lookup that fails keeps the address in use.
+/// <see cref="Changed"/>, where the relay closes its NAT entries (their sockets are connected to the old address) and
+/// ends its 2022 client sessions, so the next datagrams open new ones to the new address. A lookup that fails keeps the address in use.
 /// With several servers, UDP goes to one of them, and with <see cref="Follow"/> it follows the TCP side's circuits:
 /// when the server in use is skipped (its circuit opened), UDP moves to the first server, in order, that is not; when
 /// an earlier server answers again (its circuit closed), UDP moves back to it. Each move raises <see cref="Moved"/> (the

@@ -54,10 +54,10 @@ public sealed class UdpFailoverTests
     }
 
     [Fact]
-    public async Task LocalWithTwoServers_A2022Method_TheFirstStopped_TheClientsSessionGoesOnThroughTheSecond()
+    public async Task LocalWithTwoServers_A2022Method_TheFirstStopped_TheClientIsAnsweredThroughTheSecond_InOneNewSession()
     {
-        // SIP022: the local's session for a client (its ID, packet counter and the server sessions it has heard) lives
-        // beside the NAT entries the move closes; the second server has never seen its ID and must take it as a new session.
+        // SIP022: the local's session for a client (its ID, packet counter and the server sessions it has heard) ends with
+        // the NAT entries the move closes; the client's next datagrams start a new one, which the second server takes.
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var destination = new EchoDestination();
         using var echo = new UdpEchoDestination(IPAddress.Loopback);
