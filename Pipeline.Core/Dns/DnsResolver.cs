@@ -280,8 +280,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     }
                     catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
                     {
-                        // ICMP port unreachable (a connected UDP socket hears it), or the TCP retry of a truncated
-                        // answer refused (DnsTcpRefusedException): nothing listens there, and asking
+                        // ICMP port unreachable (a connected UDP socket hears it): nothing listens there, and asking
                         // again each round would only bring the same (or, once the kernel rate-limits its ICMP, a
                         // wait for the attempt's timeout). So with no route to the server (the send fails at once, and
                         // each retry with it) or ICMP host or network unreachable from a router (or a neighbour that
@@ -290,7 +289,6 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                         // the server may be back (restarted, its route too) at the next lookup.
                         Remember(ref failures, e.SocketErrorCode switch
                         {
-                            SocketError.ConnectionRefused when e is DnsTcpRefusedException => $"TCP connection refused at {server}",
                             SocketError.ConnectionRefused => $"port unreachable at {server}",
                             SocketError.HostUnreachable => $"host unreachable at {server}",
                             _ => $"network unreachable at {server}",
@@ -326,8 +324,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                         }
 
                         // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP, FORMERR, a broken TCP
-                        // answer): that is its answer for this name now, and asking it again at once would only bring
-                        // the same one (c-ares skips it too).
+                        // answer, its TCP port refused for a truncated answer): that is its answer for this name now,
+                        // and asking it again at once would only bring the same one (c-ares skips it too).
                         cacheable &= failure.Value?.Cacheable != false;
                         return PassOver(index);
                     }
@@ -472,9 +470,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     }
 
     /// <summary>
-    /// The answer, or null when the server could not help (SERVFAIL, REFUSED, FORMERR) or had not answered when the
-    /// attempt ended (<paramref name="attempt"/> cancelled): the other family's answer may still be enough. A server's
-    /// refusal goes in <paramref name="failure"/>.
+    /// The answer, or null when the server could not help (SERVFAIL, REFUSED, FORMERR, its TCP port refused the retry of
+    /// a truncated answer) or had not answered when the attempt ended (<paramref name="attempt"/> cancelled): the other
+    /// family's answer may still be enough. A server's refusal goes in <paramref name="failure"/>.
     /// </summary>
     private static async Task<DnsAnswer?> OrNull(Task<DnsAnswer> query, CancellationToken attempt, StrongBox<DnsServerFailureException?> failure)
     {
@@ -592,7 +590,10 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
         {
-            throw new DnsTcpRefusedException(); // said as what it is, not as the UDP port's "port unreachable"
+            // The server does not speak DNS over TCP (many home routers and forwarders do not): this family fails, as
+            // one a server refuses does, and the other family's answer over UDP may still be enough. Said as what it is,
+            // not as the UDP port's "port unreachable"; it says nothing about the name (not cached).
+            throw new DnsServerFailureException($"TCP connection refused at {server}", e);
         }
 
         var prefix = new byte[2];

@@ -700,6 +700,43 @@ public sealed class DnsResolverTests : IDisposable
         Assert.False(resolver.TryResolveAtOnce("a.test", out _)); // not cached, as a closed port is not
     }
 
+    [Theory]
+    [InlineData(false)] // A answered, AAAA truncated (a large AAAA set)
+    [InlineData(true)] // AAAA answered, A truncated
+    public async Task OneFamilyTruncated_WhoseTcpRetryIsRefused_TheOtherFamilysAnswerIsStillUsed(bool aTruncated)
+    {
+        // A server that does not speak DNS over TCP (many home routers and cheap forwarders do not): one family's answer
+        // comes truncated and its TCP retry is refused. The whole attempt was taken as "nothing listens there" and the
+        // server passed over, the other family's good answer over UDP thrown away: the name did not resolve at all.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        IPAddress[] good = [IPAddress.Parse("10.8.8.8"), IPAddress.Parse("fd00::88")];
+        using var udpOnly = new FakeDnsServer(
+            query => Task.FromResult<IEnumerable<(byte[], bool)>>(
+                [(IsAQuery(query) == aTruncated ? FakeDnsServer.Answer(query, [], truncated: true) : FakeDnsServer.Answer(query, good), false)]),
+            LoopbackPorts.Next()); // nothing listens on TCP at that port number
+        using var resolver = Resolver([udpOnly.EndPoint]);
+        var expected = aTruncated ? IPAddress.Parse("fd00::88") : IPAddress.Parse("10.8.8.8");
+        Assert.Equal([expected], await resolver.ResolveAsync("big.test", cancel.Token));
+        Assert.True(resolver.TryResolveAtOnce("big.test", out var cached)); // a good answer, cached as one
+        Assert.Equal([expected], cached);
+        Assert.Equal(2, udpOnly.Queries); // one attempt: the server was not asked again
+    }
+
+    [Fact]
+    public async Task OneFamilyTruncated_WhoseTcpRetryIsRefused_BesideAnEmptyAnswer_PassesTheServerOver_Uncached()
+    {
+        // An empty answer for the other family says nothing about the refused one: no answer, said as the refused TCP
+        // retry, and not cached (it says nothing about the name), as when both families' retries are refused.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var udpOnly = new FakeDnsServer(
+            query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], truncated: !IsAQuery(query)), false)]),
+            LoopbackPorts.Next());
+        using var resolver = Resolver([udpOnly.EndPoint]);
+        Assert.Empty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal($"TCP connection refused at {udpOnly.EndPoint} (1 attempt)", resolver.FailureReason("a.test"));
+        Assert.False(resolver.TryResolveAtOnce("a.test", out _));
+    }
+
     [Fact]
     public async Task AnAnswerOverUdpLongerThan512Bytes_IsAskedAgainOverTcp()
     {
