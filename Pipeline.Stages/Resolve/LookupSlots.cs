@@ -15,6 +15,11 @@ namespace Shadowsocks.Pipeline.Stages.Resolve;
 /// page's) took them all, and connections to other names waited behind what was one lookup. Names are told apart as
 /// the resolver tells them (without a root dot, case-insensitively).
 /// </para>
+/// <para>
+/// A slot lasts one lookup: once a caller has its answer, later callers of that name no longer join the slot but
+/// take or queue for one of their own, behind the names already queued. Joined, they would start the next lookup in
+/// it, and a steady stream of callers to a name whose lookups fail (not cached) kept the slot from every name queued.
+/// </para>
 /// </summary>
 internal sealed class LookupSlots(int count)
 {
@@ -69,6 +74,7 @@ internal sealed class LookupSlots(int count)
         IDnsResolver resolver, string host, CancellationToken cancellationToken, TimeSpan maxWait = default, TimeProvider? timeProvider = null)
     {
         var lookup = Enter(DnsMessage.WithoutRootDot(host));
+        var answered = false;
         try
         {
             if (!lookup.Slot.Task.IsCompleted)
@@ -84,23 +90,28 @@ internal sealed class LookupSlots(int count)
                 }
             }
 
-            return await resolver.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+            var addresses = await resolver.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+            answered = true;
+            return addresses;
         }
         finally
         {
-            Leave(lookup);
+            Leave(lookup, answered);
         }
     }
 
-    /// <summary>One more caller of <paramref name="name"/>: its lookup joined, or a new one, given a free slot or queued for one.</summary>
+    /// <summary>
+    /// One more caller of <paramref name="name"/>: its lookup joined, or a new one (also when the name's has answered),
+    /// given a free slot or queued for one.
+    /// </summary>
     private Lookup Enter(string name)
     {
         lock (_gate)
         {
-            if (!_names.TryGetValue(name, out var lookup))
+            if (!_names.TryGetValue(name, out var lookup) || lookup.Answered)
             {
                 lookup = new Lookup(name);
-                _names.Add(name, lookup);
+                _names[name] = lookup; // an answered one keeps its slot until its last caller has left
                 if (_free > 0)
                 {
                     _free--;
@@ -117,17 +128,25 @@ internal sealed class LookupSlots(int count)
         }
     }
 
-    /// <summary>A caller is done; the last of a name's ends its lookup here, and its slot goes to the first name queued (or is free).</summary>
-    private void Leave(Lookup lookup)
+    /// <summary>
+    /// A caller is done (<paramref name="answered"/>: with its answer); the last of a name's ends its lookup here, and its
+    /// slot goes to the first name queued (or is free).
+    /// </summary>
+    private void Leave(Lookup lookup, bool answered)
     {
         lock (_gate)
         {
+            lookup.Answered |= answered;
             if (--lookup.Callers > 0)
             {
                 return;
             }
 
-            _names.Remove(lookup.Name);
+            if (_names.TryGetValue(lookup.Name, out var current) && current == lookup)
+            {
+                _names.Remove(lookup.Name); // not a later lookup of the name, which has its own slot or place
+            }
+
             if (lookup.Queued is { } queued)
             {
                 _queued.Remove(queued); // every caller gave up waiting: it never had a slot
@@ -175,5 +194,8 @@ internal sealed class LookupSlots(int count)
         public int Callers { get; set; }
 
         public LinkedListNode<Lookup>? Queued { get; set; }
+
+        /// <summary>A caller has had its answer: the name's later callers take a slot of their own.</summary>
+        public bool Answered { get; set; }
     }
 }

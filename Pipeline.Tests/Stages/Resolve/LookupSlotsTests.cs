@@ -123,6 +123,45 @@ public sealed class LookupSlotsTests
         Assert.Equal(0, slots.Names);
     }
 
+    [Fact]
+    public async Task ANameWhoseLookupHasEnded_DoesNotKeepItsSlotForTheNextOne_WhileAnotherNameWaits()
+    {
+        // A caller that came after its name's lookup had ended (an answer not cached: a failure, or the moment before
+        // the cache had it) but before that lookup's last caller had left joined the slot and started the next lookup
+        // in it: under a steady stream of connections or datagrams to one name whose lookups fail, the name kept its
+        // slot lookup after lookup, and a name queued for it waited on (the UDP stage's lookups, with no limit). Each
+        // call to this resolver is a lookup of its own, so the stream is played step by step.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var resolver = new StepResolver();
+        var slots = new LookupSlots(1);
+
+        var first = slots.LookUpAsync(resolver, "hot.test", cancel.Token).AsTask(); // the slot; call 0
+        var other = slots.LookUpAsync(resolver, "other.test", cancel.Token).AsTask(); // queued
+        var during = slots.LookUpAsync(resolver, "hot.test", cancel.Token).AsTask(); // joins the name's slot; call 1
+        Assert.Equal(["hot.test", "hot.test"], resolver.Hosts);
+
+        resolver.Answer(0);
+        await first.WaitAsync(cancel.Token); // hot.test's lookup has ended ...
+        var after = slots.LookUpAsync(resolver, "hot.test", cancel.Token).AsTask(); // ... and one more comes: behind other.test
+        resolver.Answer(1);
+        await during.WaitAsync(cancel.Token);
+
+        await UntilAsync(() => resolver.Hosts.Count >= 3, cancel.Token);
+        Assert.Equal("other.test", resolver.Hosts[2]); // was hot.test again: other.test waited for as long as the stream went on
+        Assert.False(after.IsCompleted);
+        Assert.Equal(1, slots.Waiting);
+
+        resolver.Answer(2);
+        await other.WaitAsync(cancel.Token);
+        await UntilAsync(() => resolver.Hosts.Count >= 4, cancel.Token);
+        resolver.Answer(3);
+        await after.WaitAsync(cancel.Token);
+        Assert.Equal(["hot.test", "hot.test", "other.test", "hot.test"], resolver.Hosts);
+        Assert.Equal(0, slots.Waiting);
+        Assert.Equal(1, slots.Free);
+        Assert.Equal(0, slots.Names);
+    }
+
     /// <summary>The real resolver with <paramref name="server"/> alone, one attempt that outlasts the test: no retry sends more queries.</summary>
     private static DnsResolver Resolver(IPEndPoint server) =>
         new(
