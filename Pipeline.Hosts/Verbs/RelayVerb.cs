@@ -163,106 +163,107 @@ internal static class RelayVerb
             await using var metrics = metricsEndpoint;
 
             var running = new List<IAsyncDisposable>();
-            IPEndPoint bound;
-            IPEndPoint[] moreBound = [];
-            PluginProcess? pluginProcess = null;
             try
             {
-                (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, udpOnly, running, log, stop).ConfigureAwait(false);
-                if (plugin is not null)
-                {
-                    // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
-                    var (remoteHost, remotePort) = verb == "server" ? (PluginListenHosts(relay), relay.Listen.Port) : HostAndPort(relay.Server!);
-                    var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
-                    if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error, stop).ConfigureAwait(false) is not { } started)
-                    {
-                        await StopAsync(running).ConfigureAwait(false);
-                        return ExitCodes.RuntimeFailure;
-                    }
-
-                    pluginProcess = started;
-                }
-            }
-            catch (SocketException e)
-            {
-                await StopAsync(running).ConfigureAwait(false);
-                // The address that failed: a server has several (TCP and UDP on each), and the first is not always it.
-                error.WriteLine($"shadowsocks: cannot listen on {(e is ListenException failed ? failed.Where : relay.Listen)}: {Describe(e)}");
-                return ExitCodes.RuntimeFailure;
-            }
-            catch (ServerLookupException e)
-            {
-                await StopAsync(running).ConfigureAwait(false);
-                error.WriteLine($"shadowsocks: {e.Message}");
-                return ExitCodes.RuntimeFailure;
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop now.
-                await StopAsync(running).ConfigureAwait(false);
-                return ExitCodes.Ok;
-            }
-
-            if (settings.PidFile is { } pidPath)
-            {
+                IPEndPoint bound;
+                IPEndPoint[] moreBound = [];
+                PluginProcess? pluginProcess = null;
                 try
                 {
-                    PidFile.Write(pidPath);
+                    (bound, var tcpBound, moreBound, usersReload) = await StartAsync(verb, relay, tcpRelay, settings.Nameservers, tcp, udp, udpOnly, running, log, stop).ConfigureAwait(false);
+                    if (plugin is not null)
+                    {
+                        // A server's plugin listens on every address of the server ("a|b", as ss-server passes them).
+                        var (remoteHost, remotePort) = verb == "server" ? (PluginListenHosts(relay), relay.Listen.Port) : HostAndPort(relay.Server!);
+                        var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
+                        if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error, stop).ConfigureAwait(false) is not { } started)
+                        {
+                            await StopAsync(running).ConfigureAwait(false);
+                            return ExitCodes.RuntimeFailure;
+                        }
+
+                        pluginProcess = started;
+                    }
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                catch (SocketException e)
                 {
                     await StopAsync(running).ConfigureAwait(false);
-                    error.WriteLine($"shadowsocks: {settings.Label("pid_file")} cannot write {pidPath}: {e.Message.TrimEnd('.')}; give a path in a folder this user can write");
+                    // The address that failed: a server has several (TCP and UDP on each), and the first is not always it.
+                    error.WriteLine($"shadowsocks: cannot listen on {(e is ListenException failed ? failed.Where : relay.Listen)}: {Describe(e)}");
                     return ExitCodes.RuntimeFailure;
                 }
-            }
+                catch (ServerLookupException e)
+                {
+                    await StopAsync(running).ConfigureAwait(false);
+                    error.WriteLine($"shadowsocks: {e.Message}");
+                    return ExitCodes.RuntimeFailure;
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop now.
+                    await StopAsync(running).ConfigureAwait(false);
+                    return ExitCodes.Ok;
+                }
 
-            var what = verb switch
-            {
-                "server" => "shadowsocks server",
-                "local" => $"shadowsocks local (SOCKS5) via {Servers(relay)}",
-                _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {Servers(relay)}",
-            };
-            var protocols = (tcp && !udpOnly, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => verb == "local" ? "udp (SOCKS5: UDP ASSOCIATE only)" : "udp" };
-            // Stamped as the logger's lines are; the text after the stamp is read (" listening on ") by Daemon and tests.
-            output.WriteLine($"{lineForm.Prefix(TimeProvider.System)}{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
-            if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
-            {
-                error.WriteLine($"shadowsocks: {fastOpenWarning}");
-            }
+                if (settings.PidFile is { } pidPath)
+                {
+                    try
+                    {
+                        PidFile.Write(pidPath);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        await StopAsync(running).ConfigureAwait(false);
+                        error.WriteLine($"shadowsocks: {settings.Label("pid_file")} cannot write {pidPath}: {e.Message.TrimEnd('.')}; give a path in a folder this user can write");
+                        return ExitCodes.RuntimeFailure;
+                    }
+                }
 
-            if (telemetry.TraceFile is { } traceFile)
-            {
-                output.WriteLine($"traces: {traceFile} (Jaeger UI: Search -> Upload)");
-            }
+                var what = verb switch
+                {
+                    "server" => "shadowsocks server",
+                    "local" => $"shadowsocks local (SOCKS5) via {Servers(relay)}",
+                    _ => $"shadowsocks tunnel to {relay.TunnelDestination} via {Servers(relay)}",
+                };
+                var protocols = (tcp && !udpOnly, udp) switch { (true, true) => "tcp and udp", (true, false) => "tcp", _ => verb == "local" ? "udp (SOCKS5: UDP ASSOCIATE only)" : "udp" };
+                // Stamped as the logger's lines are; the text after the stamp is read (" listening on ") by Daemon and tests.
+                output.WriteLine($"{lineForm.Prefix(TimeProvider.System)}{what} listening on {bound}{string.Concat(moreBound.Select(static b => $" and {b}"))} {protocols}, method {relay.Cipher.Name}{(plugin is null ? "" : $", plugin {plugin.Name}")}");
+                if (relay.FastOpen && FastOpenSupport.Check(verb) is { } fastOpenWarning)
+                {
+                    error.WriteLine($"shadowsocks: {fastOpenWarning}");
+                }
 
-            if (telemetry.OtlpDescription is { } otlp)
-            {
-                output.WriteLine($"telemetry: OTLP traces and metrics to {otlp}");
-            }
+                if (telemetry.TraceFile is { } traceFile)
+                {
+                    output.WriteLine($"traces: {traceFile} (Jaeger UI: Search -> Upload)");
+                }
 
-            if (metrics is not null)
-            {
-                output.WriteLine($"metrics: http://{metrics.LocalEndPoint}{MetricsEndpoint.ScrapePath} (Prometheus text format)");
-            }
+                if (telemetry.OtlpDescription is { } otlp)
+                {
+                    output.WriteLine($"telemetry: OTLP traces and metrics to {otlp}");
+                }
 
-            var p = relay.Pipeline;
-            log.LogDebug("pipeline (max_parallelism/bounded_capacity): handshake {Handshake}, resolve {Resolve}, connect {Connect}, encrypt {Encrypt}, decrypt {Decrypt}, forward {Forward}, udp {Udp}; read_budget_mib {ReadBudget}",
-                Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp), p.ReadBudgetMiB);
-            log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, {UdpMax}max_connections {MaxConnections}, {Handshake}connect_timeout {ConnectTimeout} s, shutdown_grace {Grace} s, {Forbidden}open files {Nofile}",
-                relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds,
-                udp ? $"udp_max_associations {relay.UdpMaxAssociations}, " : "", // as fitted to the open-file limit; without UDP, none
-                relay.MaxConnections,
-                verb == "local" ? $"handshake_timeout {relay.HandshakeTimeout.TotalSeconds} s, " : "", // only a local has a SOCKS5 handshake to time
-                relay.ConnectTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds,
-                verb == "server" ? $"forbidden_ip {(relay.Forbidden.ToString() is { Length: > 0 } forbidden ? forbidden : "none")}, " : "", openFiles); // only a server has destinations to forbid
+                if (metrics is not null)
+                {
+                    output.WriteLine($"metrics: http://{metrics.LocalEndPoint}{MetricsEndpoint.ScrapePath} (Prometheus text format)");
+                }
 
-            output.Flush();
-            using var manager = settings.ManagerAddress is { } managerAddress ? new ManagerReport(managerAddress, bound.Port, TimeProvider.System) : null;
-            var systemd = new SystemdNotifier();
-            using var trim = new IdleMemoryTrim(TimeProvider.System, ChunkPool.Shared);
-            try
-            {
+                var p = relay.Pipeline;
+                log.LogDebug("pipeline (max_parallelism/bounded_capacity): handshake {Handshake}, resolve {Resolve}, connect {Connect}, encrypt {Encrypt}, decrypt {Decrypt}, forward {Forward}, udp {Udp}; read_budget_mib {ReadBudget}",
+                    Tuning(p.Handshake), Tuning(p.Resolve), Tuning(p.Connect), Tuning(p.Encrypt), Tuning(p.Decrypt), Tuning(p.Forward), Tuning(p.Udp), p.ReadBudgetMiB);
+                log.LogDebug("limits: timeout {Timeout} s, udp_timeout {UdpTimeout} s, {UdpMax}max_connections {MaxConnections}, {Handshake}connect_timeout {ConnectTimeout} s, shutdown_grace {Grace} s, {Forbidden}open files {Nofile}",
+                    relay.IdleTimeout.TotalSeconds, relay.UdpTimeout.TotalSeconds,
+                    udp ? $"udp_max_associations {relay.UdpMaxAssociations}, " : "", // as fitted to the open-file limit; without UDP, none
+                    relay.MaxConnections,
+                    verb == "local" ? $"handshake_timeout {relay.HandshakeTimeout.TotalSeconds} s, " : "", // only a local has a SOCKS5 handshake to time
+                    relay.ConnectTimeout.TotalSeconds, settings.ShutdownGrace.TotalSeconds,
+                    verb == "server" ? $"forbidden_ip {(relay.Forbidden.ToString() is { Length: > 0 } forbidden ? forbidden : "none")}, " : "", openFiles); // only a server has destinations to forbid
+
+                output.Flush();
+                using var manager = settings.ManagerAddress is { } managerAddress ? new ManagerReport(managerAddress, bound.Port, TimeProvider.System) : null;
+                var systemd = new SystemdNotifier();
+                using var trim = new IdleMemoryTrim(TimeProvider.System, ChunkPool.Shared);
+
                 // The ports are open and the pid file written: root is no longer needed.
                 if (settings.User is { } user && UserSwitch.To(user) is { } refused)
                 {
@@ -312,10 +313,16 @@ internal static class RelayVerb
             }
             finally
             {
+                // Every exit once something has started, an unexpected exception's too (the expected ones have
+                // already stopped it, and neither call does anything twice): what is still running stops, the last
+                // started first. The pid file, then the plugin (a child process: left running, it would outlive us
+                // holding the public port, and the next start would find that port in use), then the relays.
                 if (settings.PidFile is { } file)
                 {
                     PidFile.Remove(file);
                 }
+
+                await StopAsync(running).ConfigureAwait(false);
             }
         }
         finally
@@ -701,12 +708,14 @@ internal static class RelayVerb
             : throw new ServerLookupException(dns.Host, resolver!.FailureReason(dns.Host) ?? "no address");
     }
 
+    /// <summary>Stops what is running, the last started first, and takes it off the list: a second call stops nothing twice.</summary>
     private static async Task StopAsync(List<IAsyncDisposable> running)
     {
-        for (var i = running.Count - 1; i >= 0; i--)
+        while (running.Count > 0)
         {
-            var relay = running[i];
-            await relay.DisposeAsync().ConfigureAwait(false);
+            var last = running[^1];
+            running.RemoveAt(running.Count - 1);
+            await last.DisposeAsync().ConfigureAwait(false);
         }
     }
 
