@@ -323,8 +323,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                             throw new TimeoutRejectedException(wait); // the next attempt, on the next server
                         }
 
-                        // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP, FORMERR, a broken TCP
-                        // answer, its TCP port refused for a truncated answer): that is its answer for this name now,
+                        // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP, FORMERR, a broken or cut-off
+                        // TCP answer, its TCP port refused for a truncated answer): that is its answer for this name now,
                         // and asking it again at once would only bring the same one (c-ares skips it too).
                         cacheable &= failure.Value?.Cacheable != false;
                         return PassOver(index);
@@ -339,7 +339,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             {
                 // Every server was passed over. When each answered SERVFAIL or REFUSED: remembered briefly (RFC 2308
                 // § 7.1), so that a flood of connections to the name does not send a query each to a server that is
-                // broken for it. A closed port, a FORMERR, a NOTIMP or a broken TCP answer says nothing about the name.
+                // broken for it. A closed port, a FORMERR, a NOTIMP or a broken or cut-off TCP answer says nothing about the name.
                 return cacheable
                     ? Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)}; cached for {_options.ServerFailureTtl.TotalSeconds:0.###} s)", _options.ServerFailureTtl)
                     : Failed(name, $"{string.Join("; ", failures!)} ({Attempts(attempt)})");
@@ -471,8 +471,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
     /// <summary>
     /// The answer, or null when the server could not help (SERVFAIL, REFUSED, FORMERR, its TCP port refused the retry of
-    /// a truncated answer) or had not answered when the attempt ended (<paramref name="attempt"/> cancelled): the other
-    /// family's answer may still be enough. A server's refusal goes in <paramref name="failure"/>.
+    /// a truncated answer or cut it off) or had not answered when the attempt ended (<paramref name="attempt"/> cancelled):
+    /// the other family's answer may still be enough. A server's refusal goes in <paramref name="failure"/>.
     /// </summary>
     private static async Task<DnsAnswer?> OrNull(Task<DnsAnswer> query, CancellationToken attempt, StrongBox<DnsServerFailureException?> failure)
     {
@@ -593,20 +593,41 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             // The server does not speak DNS over TCP (many home routers and forwarders do not): this family fails, as
             // one a server refuses does, and the other family's answer over UDP may still be enough. Said as what it is,
             // not as the UDP port's "port unreachable"; it says nothing about the name (not cached).
-            throw new DnsServerFailureException($"TCP connection refused at {server}", e);
+            throw new DnsServerFailureException("TCP connection refused", $"TCP connection refused at {server}", e);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+        {
+            throw CutOff(server, e); // accepted and reset before the connect was seen to complete (its SO_ERROR)
         }
 
-        var prefix = new byte[2];
-        BinaryPrimitives.WriteUInt16BigEndian(prefix, (ushort)query.Length);
-        await socket.SendAsync(prefix, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-        await socket.SendAsync(query, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-        await ReceiveExactlyAsync(socket, prefix, cancellationToken).ConfigureAwait(false);
-        var message = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
-        await ReceiveExactlyAsync(socket, message, cancellationToken).ConfigureAwait(false);
+        byte[] message;
+        try
+        {
+            var prefix = new byte[2];
+            BinaryPrimitives.WriteUInt16BigEndian(prefix, (ushort)query.Length);
+            await socket.SendAsync(prefix, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await socket.SendAsync(query, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await ReceiveExactlyAsync(socket, prefix, cancellationToken).ConfigureAwait(false);
+            message = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
+            await ReceiveExactlyAsync(socket, message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            // Accepted, then closed or reset before a whole answer (a forwarder that takes TCP connections but drops
+            // them): this family fails, as a refused or broken TCP answer does, and the other family's answer over UDP
+            // may still be enough. As a SocketException it ended the whole attempt and threw that answer away. It says
+            // nothing about the name (not cached).
+            throw CutOff(server, e);
+        }
+
         return DnsMessage.TryParseAnswer(message, id, name, type, out var answer) is var status && status == DnsParseStatus.Ok
             ? answer
             : throw new DnsServerFailureException($"a bad answer over TCP from {server} ({status})");
     }
+
+    /// <summary>A TCP retry accepted and then closed or reset before a whole answer came.</summary>
+    private static DnsServerFailureException CutOff(IPEndPoint server, SocketException e) =>
+        new("TCP answer cut off", $"TCP answer cut off at {server}", e);
 
     private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
     {

@@ -737,6 +737,49 @@ public sealed class DnsResolverTests : IDisposable
         Assert.False(resolver.TryResolveAtOnce("a.test", out _));
     }
 
+    [Theory]
+    [InlineData(CutOff.AtOnce)]
+    [InlineData(CutOff.HalfAnAnswer)]
+    [InlineData(CutOff.Reset)]
+    public async Task OneFamilyTruncated_WhoseTcpRetryIsCutOff_TheOtherFamilysAnswerIsStillUsed(CutOff how)
+    {
+        // A forwarder that accepts TCP but drops the connection (or resets it) before a whole answer: the SocketException
+        // (or the end of the stream) ended the whole attempt, the A answer over UDP was thrown away, each attempt the
+        // same, and the name did not resolve. Now AAAA fails alone, as a refused TCP retry does.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        IPAddress[] good = [IPAddress.Parse("10.8.8.8"), IPAddress.Parse("fd00::88")];
+        var port = LoopbackPorts.Next();
+        using var tcp = new CuttingTcpServer(port, how, good);
+        using var udp = new FakeDnsServer(
+            query => Task.FromResult<IEnumerable<(byte[], bool)>>(
+                [(IsAQuery(query) ? FakeDnsServer.Answer(query, good) : FakeDnsServer.Answer(query, [], truncated: true), false)]),
+            port);
+        using var resolver = Resolver([udp.EndPoint]);
+        Assert.Equal([IPAddress.Parse("10.8.8.8")], await resolver.ResolveAsync("big.test", cancel.Token));
+        Assert.True(tcp.Connections >= 1);
+        Assert.True(resolver.TryResolveAtOnce("big.test", out var cached)); // a good answer, cached as one
+        Assert.Equal([IPAddress.Parse("10.8.8.8")], cached);
+        Assert.Equal(2, udp.Queries); // one attempt
+    }
+
+    [Fact]
+    public async Task BothFamiliesTruncated_WhoseTcpRetriesAreCutOff_PassTheServerOver_SaidSo_Uncached()
+    {
+        // As a broken answer over TCP: the server is passed over (one attempt, not four on it), and the failure, which
+        // says nothing about the name, is not cached.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        var port = LoopbackPorts.Next();
+        using var tcp = new CuttingTcpServer(port, CutOff.Reset, []);
+        using var udp = new FakeDnsServer(
+            query => Task.FromResult<IEnumerable<(byte[], bool)>>([(FakeDnsServer.Answer(query, [], truncated: true), false)]),
+            port);
+        using var resolver = Resolver([udp.EndPoint]);
+        Assert.Empty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal($"TCP answer cut off at {udp.EndPoint} (1 attempt)", resolver.FailureReason("a.test"));
+        Assert.False(resolver.TryResolveAtOnce("a.test", out _));
+        Assert.Equal(2, udp.Queries);
+    }
+
     [Fact]
     public async Task AnAnswerOverUdpLongerThan512Bytes_IsAskedAgainOverTcp()
     {
@@ -883,6 +926,74 @@ public sealed class DnsResolverTests : IDisposable
             AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(2),
             TotalTimeout = total ?? TimeSpan.FromSeconds(10),
         }, scheduler ?? ProgramScheduler.Instance, time ?? TimeProvider.System);
+
+    public enum CutOff
+    {
+        /// <summary>Accepted and closed at once (a FIN, or a reset when the query had come already).</summary>
+        AtOnce,
+
+        /// <summary>The query read, then half an answer (its whole length announced) and the end of the stream.</summary>
+        HalfAnAnswer,
+
+        /// <summary>Accepted and reset (linger 0).</summary>
+        Reset,
+    }
+
+    /// <summary>Listens on TCP at <paramref name="port"/> (on 127.0.0.1) and cuts each connection off before a whole answer.</summary>
+    private sealed class CuttingTcpServer : IDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        private int _connections;
+
+        public CuttingTcpServer(int port, CutOff how, IPAddress[] addresses)
+        {
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            _listener.Listen();
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        using var connection = await _listener.AcceptAsync();
+                        Interlocked.Increment(ref _connections);
+                        switch (how)
+                        {
+                            case CutOff.Reset:
+                                connection.LingerState = new LingerOption(true, 0);
+                                break;
+                            case CutOff.HalfAnAnswer:
+                                var prefix = new byte[2];
+                                await ReceiveExactly(connection, prefix);
+                                var query = new byte[(prefix[0] << 8) | prefix[1]];
+                                await ReceiveExactly(connection, query);
+                                var answer = FakeDnsServer.Answer(query, addresses);
+                                await connection.SendAsync(new byte[] { (byte)(answer.Length >> 8), (byte)answer.Length }.Concat(answer[..(answer.Length / 2)]).ToArray(), SocketFlags.None);
+                                connection.Shutdown(SocketShutdown.Both);
+                                break;
+                        }
+                    }
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // Disposed.
+                }
+            });
+        }
+
+        public int Connections => Volatile.Read(ref _connections);
+
+        public void Dispose() => _listener.Dispose();
+
+        private static async Task ReceiveExactly(Socket socket, byte[] buffer)
+        {
+            for (var got = 0; got < buffer.Length;)
+            {
+                var n = await socket.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None);
+                got += n > 0 ? n : throw new SocketException((int)SocketError.ConnectionReset);
+            }
+        }
+    }
 
     /// <summary>Listens on TCP at <paramref name="port"/> (on 127.0.0.1) and forwards each connection to dnsmasq's TCP port.</summary>
     private sealed class TcpDnsForwarder : IDisposable
