@@ -260,7 +260,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     var index = NextServer(cannotHelp, next);
                     next = index + 1;
                     var server = _servers[index];
-                    var failure = new StrongBox<DnsServerFailureException?>(); // why this attempt did not answer (its own: a query of an earlier one may still write)
+                    var failure = new StrongBox<(DnsServerFailureException Error, DnsRecordType Type)?>(); // why this attempt did not answer (its own: a query of an earlier one may still write)
                     var wait = AttemptTimeout(asked[index]++);
                     attempt++;
                     using var timeout = new CancellationTokenSource(wait, _timeProvider);
@@ -270,8 +270,8 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     // the attempt's token is not cancelled when it throws, and that query would wait on. Both are
                     // awaited either way, so that the other's end (its exception too) is observed within the attempt.
                     using var both = CancellationTokenSource.CreateLinkedTokenSource(ended.Token);
-                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), ended.Token, failure);
-                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), ended.Token, failure);
+                    var v4 = OrNull(QueryAsync(server, name, DnsRecordType.A, both.Token), DnsRecordType.A, ended.Token, failure);
+                    var v6 = OrNull(QueryAsync(server, name, DnsRecordType.Aaaa, both.Token), DnsRecordType.Aaaa, ended.Token, failure);
                     DnsAnswer? a, aaaa;
                     try
                     {
@@ -315,8 +315,15 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                     var answer = a ?? aaaa;
                     if (answer is null || ((a is null || aaaa is null) && answer.Addresses.Count == 0 && !answer.IsNameError))
                     {
+                        // One family's failure beside the other's silence is said with it: "no answer from ADDR" alone
+                        // hid a refused TCP retry (or a SERVFAIL) for the family that did answer.
                         var timedOut = ended.IsCancellationRequested;
-                        Remember(ref failures, timedOut || failure.Value is null ? $"no answer from {server}" : failure.Value.Message);
+                        Remember(ref failures, failure.Value switch
+                        {
+                            null => $"no answer from {server}",
+                            var (error, type) when timedOut => $"no answer from {server} ({(type == DnsRecordType.A ? "A" : "AAAA")}: {error.Failure})",
+                            var (error, _) => error.Message,
+                        });
                         token.ThrowIfCancellationRequested(); // the lookup's deadline
                         if (timedOut)
                         {
@@ -326,7 +333,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
                         // The server answered that it cannot help (SERVFAIL, REFUSED, NOTIMP, FORMERR, a broken or cut-off
                         // TCP answer, its TCP port refused for a truncated answer): that is its answer for this name now,
                         // and asking it again at once would only bring the same one (c-ares skips it too).
-                        cacheable &= failure.Value?.Cacheable != false;
+                        cacheable &= failure.Value?.Error.Cacheable != false;
                         return PassOver(index);
                     }
 
@@ -472,9 +479,11 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
     /// <summary>
     /// The answer, or null when the server could not help (SERVFAIL, REFUSED, FORMERR, its TCP port refused the retry of
     /// a truncated answer or cut it off) or had not answered when the attempt ended (<paramref name="attempt"/> cancelled):
-    /// the other family's answer may still be enough. A server's refusal goes in <paramref name="failure"/>.
+    /// the other family's answer may still be enough. A server's refusal goes in <paramref name="failure"/>, with the
+    /// <paramref name="type"/> it was for.
     /// </summary>
-    private static async Task<DnsAnswer?> OrNull(Task<DnsAnswer> query, CancellationToken attempt, StrongBox<DnsServerFailureException?> failure)
+    private static async Task<DnsAnswer?> OrNull(
+        Task<DnsAnswer> query, DnsRecordType type, CancellationToken attempt, StrongBox<(DnsServerFailureException Error, DnsRecordType Type)?> failure)
     {
         try
         {
@@ -482,9 +491,9 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
         }
         catch (DnsServerFailureException e)
         {
-            if (failure.Value is not { Cacheable: false })
+            if (failure.Value is not { Error.Cacheable: false })
             {
-                failure.Value = e; // one family's FORMERR is kept over the other's SERVFAIL: the name's failure is then not cached
+                failure.Value = (e, type); // one family's FORMERR is kept over the other's SERVFAIL: the name's failure is then not cached
             }
 
             return null;
@@ -569,7 +578,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
             // not remembered for them.
             return answer.ResponseCode is DnsAnswer.NoError or DnsAnswer.NameError
                 ? answer
-                : throw new DnsServerFailureException($"{DnsAnswer.ResponseCodeName(answer.ResponseCode)} from {server}")
+                : throw new DnsServerFailureException(DnsAnswer.ResponseCodeName(answer.ResponseCode), $"{DnsAnswer.ResponseCodeName(answer.ResponseCode)} from {server}", null)
                 {
                     Cacheable = answer.ResponseCode is ServerFailure or Refused,
                 };
@@ -622,7 +631,7 @@ internal sealed class DnsResolver : IDnsResolver, IDisposable
 
         return DnsMessage.TryParseAnswer(message, id, name, type, out var answer) is var status && status == DnsParseStatus.Ok
             ? answer
-            : throw new DnsServerFailureException($"a bad answer over TCP from {server} ({status})");
+            : throw new DnsServerFailureException($"a bad answer over TCP ({status})", $"a bad answer over TCP from {server} ({status})", null);
     }
 
     /// <summary>A TCP retry accepted and then closed or reset before a whole answer came.</summary>

@@ -780,6 +780,25 @@ public sealed class DnsResolverTests : IDisposable
         Assert.Equal(2, udp.Queries);
     }
 
+    [Theory]
+    [InlineData(false)] // A silent, AAAA truncated and its TCP retry refused
+    [InlineData(true)] // AAAA silent, A truncated and refused
+    public async Task OneFamilysTcpRetryRefused_TheOtherSilent_TheReasonSaysBoth(bool aTruncated)
+    {
+        // The reason said only "no answer from ADDR": the refused TCP retry of the family that did answer was lost.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var udpOnly = new FakeDnsServer(
+            query => Task.FromResult<IEnumerable<(byte[], bool)>>(
+                IsAQuery(query) == aTruncated ? [(FakeDnsServer.Answer(query, [], truncated: true), false)] : []),
+            LoopbackPorts.Next()); // nothing listens on TCP at that port number
+        // One attempt of 3 s: the refusal comes at once on loopback, the silent family's wait ends the attempt.
+        using var resolver = Resolver([udpOnly.EndPoint], attemptTimeout: TimeSpan.FromSeconds(3), total: TimeSpan.FromSeconds(30), attempts: 1);
+        Assert.Empty(await resolver.ResolveAsync("a.test", cancel.Token));
+        Assert.Equal(
+            $"no answer from {udpOnly.EndPoint} ({(aTruncated ? "A" : "AAAA")}: TCP connection refused) (1 attempt)",
+            resolver.FailureReason("a.test"));
+    }
+
     [Fact]
     public async Task AnAnswerOverUdpLongerThan512Bytes_IsAskedAgainOverTcp()
     {
