@@ -7,8 +7,9 @@ namespace Shadowsocks.Pipeline.Hosts.Service;
 
 /// <summary>
 /// <c>-f PID_FILE</c>: run the verb in the background, as ss-libev does. .NET cannot fork, so the program starts
-/// itself again as a child in a new session (<c>setsid</c>), waits until the child is listening and has written the
-/// pid file, and exits 0; the child removes the file when it stops.
+/// itself again as a child in a new session (<c>setsid</c>), waits until the child has written the pid file and said
+/// it listens (after its <c>-a USER</c> switch), and exits 0; the child removes the file when it stops. A child that
+/// stops first is a failed start: its exit code and lines are passed on.
 /// </summary>
 internal static partial class Daemon
 {
@@ -86,11 +87,11 @@ internal static partial class Daemon
                 return child.ExitCode;
             }
 
-            if (PidFile.Read(pidFile) == pid)
+            // Up once it has written the file and said where it listens, which it says after the last step that can
+            // stop it (-a USER): a child that stops before that line is a failed start, its exit code and lines passed on.
+            // The line has been passed on before the task completes, so it is not lost when this process exits.
+            if (listening.Task.IsCompleted && PidFile.Read(pidFile) == pid)
             {
-                // The child writes the file just before it prints where it listens: that line may still be on its way,
-                // and is passed on first, or it would be lost when this process exits.
-                await listening.Task.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 output.WriteLine($"shadowsocks: running in the background as pid {pid.ToString(CultureInfo.InvariantCulture)} (pid file {pidFile})");
                 return ExitCodes.Ok;
             }

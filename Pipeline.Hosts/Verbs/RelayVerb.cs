@@ -219,6 +219,15 @@ internal static class RelayVerb
                     }
                 }
 
+                // The ports are open and the pid file written: root is no longer needed. Before the line that says it
+                // listens: -f's parent takes that line as the start having succeeded, so a refused switch must come first.
+                if (settings.User is { } user && UserSwitch.To(user) is { } refused)
+                {
+                    error.WriteLine($"shadowsocks: {settings.Label("user")} {refused}");
+                    await StopAsync(running).ConfigureAwait(false);
+                    return ExitCodes.Usage;
+                }
+
                 var what = verb switch
                 {
                     "server" => "shadowsocks server",
@@ -263,14 +272,6 @@ internal static class RelayVerb
                 using var manager = settings.ManagerAddress is { } managerAddress ? new ManagerReport(managerAddress, bound.Port, TimeProvider.System) : null;
                 var systemd = new SystemdNotifier();
                 using var trim = new IdleMemoryTrim(TimeProvider.System, ChunkPool.Shared);
-
-                // The ports are open and the pid file written: root is no longer needed.
-                if (settings.User is { } user && UserSwitch.To(user) is { } refused)
-                {
-                    error.WriteLine($"shadowsocks: {settings.Label("user")} {refused}");
-                    await StopAsync(running).ConfigureAwait(false);
-                    return ExitCodes.Usage;
-                }
 
                 if (systemd.IsEnabled)
                 {

@@ -120,6 +120,61 @@ public sealed class DaemonTests : IDisposable
         Assert.False(draining.HasExited); // the first still finishes its connection
     }
 
+    [Fact]
+    public async Task ARefusedUserSwitch_IsAFailedStart_NotRunningInTheBackground()
+    {
+        // Root without CAP_SETUID/CAP_SETGID (setpriv drops them, as a container or a hardened unit may): -a passes
+        // its check (root), the ports open and the pid file is written, then setgroups/setgid fail and the child
+        // stops (exit 2). The parent had already seen the pid file and said "running in the background", exit 0, and
+        // the refusal line went nowhere: a script or an init system believed it started.
+        if (!IsRoot() || !File.Exists("/usr/bin/setpriv"))
+        {
+            return; // only root can be refused that way (without root, -a is refused before any port opens: UserSwitchTests)
+        }
+
+        var port = LoopbackPorts.Next();
+        var (exit, output, error) = await RunUnderAsync(
+            ["/usr/bin/setpriv", "--bounding-set=-setuid,-setgid", "--inh-caps=-setuid,-setgid"], new Dictionary<string, string>(),
+            "server", "-s", "127.0.0.1", "-p", Port(port), "-k", "daemon", "-m", "aes-256-gcm", "-f", _pidFile, "-a", "nobody");
+        Assert.True(exit == 2, $"exit {exit}: {output} {error}");
+        Assert.Contains("shadowsocks: -a: cannot switch to 'nobody': errno", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("running in the background", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(" listening on ", output, StringComparison.Ordinal);
+        Assert.False(File.Exists(_pidFile), "a pid file outlived the failed start");
+        Assert.Empty(ProcessesNaming(_pidFile)); // no background process left (the parent waited for the child's end)
+    }
+
+    /// <summary>The pids of the processes whose command line contains <paramref name="text"/>.</summary>
+    private static List<string> ProcessesNaming(string text)
+    {
+        var found = new List<string>();
+        foreach (var directory in Directory.GetDirectories("/proc"))
+        {
+            var pid = Path.GetFileName(directory);
+            if (!pid.All(char.IsAsciiDigit))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllText(Path.Combine(directory, "cmdline")).Contains(text, StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile.
+            }
+        }
+
+        return found;
+    }
+
+    private static bool IsRoot() =>
+        File.ReadAllLines("/proc/self/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t')[2] == "0";
+
     private bool PidFileNames(int pid)
     {
         try
@@ -268,16 +323,20 @@ public sealed class DaemonTests : IDisposable
 
     private static Task<(int Exit, string Output, string Error)> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string>(), args);
 
-    private static async Task<(int Exit, string Output, string Error)> RunAsync(Dictionary<string, string> environment, params string[] args)
+    private static Task<(int Exit, string Output, string Error)> RunAsync(Dictionary<string, string> environment, params string[] args) =>
+        RunUnderAsync([], environment, args);
+
+    /// <summary>Runs the program as the last argument(s) of <paramref name="wrapper"/> (e.g. setpriv and its options), or directly when empty.</summary>
+    private static async Task<(int Exit, string Output, string Error)> RunUnderAsync(string[] wrapper, Dictionary<string, string> environment, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        string[] command = [.. wrapper, "dotnet", Path.Combine(AppContext.BaseDirectory, "shadowsocks.dll"), .. args];
+        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (name, value) in environment)
         {
             info.Environment[name] = value;
         }
 
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "shadowsocks.dll"));
-        foreach (var arg in args)
+        foreach (var arg in command.Skip(1))
         {
             info.ArgumentList.Add(arg);
         }
