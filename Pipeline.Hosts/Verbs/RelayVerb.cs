@@ -178,7 +178,6 @@ internal static class RelayVerb
                         var (pluginLocal, pluginListens) = verb == "server" ? (tcpBound!, relay.Listen) : (pluginPort!, pluginPort!);
                         if (await StartPluginAsync(plugin, remoteHost, remotePort, pluginLocal, pluginListens, settings.User, running, error, stop).ConfigureAwait(false) is not { } started)
                         {
-                            await StopAsync(running).ConfigureAwait(false);
                             return ExitCodes.RuntimeFailure;
                         }
 
@@ -187,21 +186,18 @@ internal static class RelayVerb
                 }
                 catch (SocketException e)
                 {
-                    await StopAsync(running).ConfigureAwait(false);
                     // The address that failed: a server has several (TCP and UDP on each), and the first is not always it.
                     error.WriteLine($"shadowsocks: cannot listen on {(e is ListenException failed ? failed.Where : relay.Listen)}: {Describe(e)}");
                     return ExitCodes.RuntimeFailure;
                 }
                 catch (ServerLookupException e)
                 {
-                    await StopAsync(running).ConfigureAwait(false);
                     error.WriteLine($"shadowsocks: {e.Message}");
                     return ExitCodes.RuntimeFailure;
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
                 {
                     // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop now.
-                    await StopAsync(running).ConfigureAwait(false);
                     return ExitCodes.Ok;
                 }
 
@@ -213,7 +209,6 @@ internal static class RelayVerb
                     }
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                     {
-                        await StopAsync(running).ConfigureAwait(false);
                         error.WriteLine($"shadowsocks: {settings.Label("pid_file")} cannot write {pidPath}: {e.Message.TrimEnd('.')}; give a path in a folder this user can write");
                         return ExitCodes.RuntimeFailure;
                     }
@@ -224,7 +219,6 @@ internal static class RelayVerb
                 if (settings.User is { } user && UserSwitch.To(user) is { } refused)
                 {
                     error.WriteLine($"shadowsocks: {settings.Label("user")} {refused}");
-                    await StopAsync(running).ConfigureAwait(false);
                     return ExitCodes.Usage;
                 }
 
@@ -283,7 +277,6 @@ internal static class RelayVerb
                 {
                     // SIP003: a plugin that exits takes the relay with it (its traffic has nowhere to go).
                     error.WriteLine($"shadowsocks: plugin {pluginProcess.Settings.Name} exited with code {await pluginProcess.Exited.ConfigureAwait(false)}; stopping");
-                    await StopAsync(running).ConfigureAwait(false);
                     return ExitCodes.RuntimeFailure;
                 }
 
@@ -314,10 +307,11 @@ internal static class RelayVerb
             }
             finally
             {
-                // Every exit once something has started, an unexpected exception's too (the expected ones have
-                // already stopped it, and neither call does anything twice): what is still running stops, the last
-                // started first. The pid file, then the plugin (a child process: left running, it would outlive us
-                // holding the public port, and the next start would find that port in use), then the relays.
+                // Every exit once something has started (a refusal, a plugin that exits, a signal while starting, an
+                // unexpected exception; the stop after the grace has stopped it already, and nothing stops twice):
+                // what is still running stops, the last started first. The pid file, then the plugin (a child process:
+                // left running, it would outlive us holding the public port, and the next start would find that port
+                // in use), then the relays.
                 if (settings.PidFile is { } file)
                 {
                     PidFile.Remove(file);
