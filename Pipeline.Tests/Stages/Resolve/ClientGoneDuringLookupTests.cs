@@ -29,15 +29,7 @@ public sealed class ClientGoneDuringLookupTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         using var dns = new FakeDnsServer(static _ => Task.FromResult(Enumerable.Empty<(byte[], bool)>())); // reads and drops
-        using var resolver = new DnsResolver(
-            new DnsResolverOptions
-            {
-                Servers = [dns.EndPoint],
-                HostsPath = "/nonexistent/hosts",
-                AttemptTimeout = TimeSpan.FromMinutes(10), // far beyond the test's deadline: only the clients' resets end these
-                TotalTimeout = TimeSpan.FromMinutes(10),
-            },
-            ProgramScheduler.Instance, TimeProvider.System);
+        using var resolver = ResolverOf(dns);
         var options = RelayChain.Options("aes-256-gcm", "client gone during lookup", new IPEndPoint(IPAddress.Loopback, 0)) with
         {
             Pipeline = PipelineOptions.Default with { Resolve = new StageOptions(Slots, 64) }, // four lookups; sixteen wait for a slot
@@ -95,15 +87,7 @@ public sealed class ClientGoneDuringLookupTests
         // minutes), and the next connection's lookup ran beside it: after resets, more lookups in flight than slots.
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         using var dns = new FakeDnsServer(static _ => Task.FromResult(Enumerable.Empty<(byte[], bool)>())); // reads and drops
-        using var resolver = new DnsResolver(
-            new DnsResolverOptions
-            {
-                Servers = [dns.EndPoint],
-                HostsPath = "/nonexistent/hosts",
-                AttemptTimeout = TimeSpan.FromMinutes(10), // far beyond the test's deadline: only the client's reset ends it
-                TotalTimeout = TimeSpan.FromMinutes(10),
-            },
-            ProgramScheduler.Instance, TimeProvider.System);
+        using var resolver = ResolverOf(dns);
         var options = RelayChain.Options("aes-256-gcm", "lookup ends with its client", new IPEndPoint(IPAddress.Loopback, 0)) with
         {
             Pipeline = PipelineOptions.Default with { Resolve = new StageOptions(1, 64) },
@@ -147,6 +131,20 @@ public sealed class ClientGoneDuringLookupTests
         Assert.Equal(2, QueriesOpenTo(dns.EndPoint.Port));
     }
 
+    /// <summary>
+    /// A resolver that asks only <paramref name="dns"/>, with waits far beyond the tests' deadlines: only a client's reset
+    /// (or the answer a test lets out) ends a lookup.
+    /// </summary>
+    private static DnsResolver ResolverOf(FakeDnsServer dns) => new(
+        new DnsResolverOptions
+        {
+            Servers = [dns.EndPoint],
+            HostsPath = "/nonexistent/hosts",
+            AttemptTimeout = TimeSpan.FromMinutes(10),
+            TotalTimeout = TimeSpan.FromMinutes(10),
+        },
+        ProgramScheduler.Instance, TimeProvider.System);
+
     /// <summary>UDP sockets connected to <paramref name="port"/> on loopback (<c>/proc/net/udp</c>): the resolver's queries in flight to it.</summary>
     private static int QueriesOpenTo(int port)
     {
@@ -166,15 +164,7 @@ public sealed class ClientGoneDuringLookupTests
             await release.Task;
             return [(FakeDnsServer.Answer(query, [IPAddress.Loopback]), false)];
         });
-        using var resolver = new DnsResolver(
-            new DnsResolverOptions
-            {
-                Servers = [dns.EndPoint],
-                HostsPath = "/nonexistent/hosts",
-                AttemptTimeout = TimeSpan.FromMinutes(10),
-                TotalTimeout = TimeSpan.FromMinutes(10),
-            },
-            ProgramScheduler.Instance, TimeProvider.System);
+        using var resolver = ResolverOf(dns);
         using var destination = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         destination.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         destination.Listen();
