@@ -54,6 +54,8 @@ public sealed class Socks5HandshakeStageTests
     [InlineData(new byte[] { 5, 1, 0, 9, 127, 0, 0, 1, 0, 80 }, (byte)Socks5Reply.AddressTypeNotSupported)]
     [InlineData(new byte[] { 4, 1, 0, 1, 127, 0, 0, 1, 0, 80 }, (byte)Socks5Reply.GeneralFailure)] // not version 5
     [InlineData(new byte[] { 5, 1, 0, 3, 0, 0, 80 }, (byte)Socks5Reply.GeneralFailure)] // an empty domain name
+    [InlineData(new byte[] { 5, 1, 0, 3, 3, (byte)'a', 0, (byte)'b', 0, 80 }, (byte)Socks5Reply.GeneralFailure)] // a NUL in the name
+    [InlineData(new byte[] { 5, 1, 0, 3, 4, 0xC3, 0xA9, (byte)'.', (byte)'x', 0, 80 }, (byte)Socks5Reply.GeneralFailure)] // UTF-8, not punycode
     public async Task PipelinedBadRequest_GetsTheSelectionAndItsReplyCode_ThenTheClose(byte[] request, byte expected)
     {
         using var cancel = new CancellationTokenSource(s_timeout);
@@ -63,6 +65,21 @@ public sealed class Socks5HandshakeStageTests
 
         var answer = await Socks5TestClient.ReadToEndAsync(client, cancel.Token);
         Assert.Equal(new byte[] { 5, 0, 5, expected, 0, 1, 0, 0, 0, 0, 0, 0 }, answer);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 5, 0 })] // NMETHODS 0
+    [InlineData(new byte[] { 5, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80 })] // NMETHODS 0, a request behind it
+    [InlineData(new byte[] { (byte)'G', (byte)'E', (byte)'T', (byte)' ', (byte)'/', (byte)' ', (byte)'H' })] // HTTP to the SOCKS5 port
+    public async Task MalformedGreeting_Gets0xFF_ThenTheClose(byte[] greeting)
+    {
+        // Nothing after the greeting is read as a request: the answer is "no acceptable methods" and the close.
+        using var cancel = new CancellationTokenSource(s_timeout);
+        await using var local = StartLocal(new IPEndPoint(IPAddress.Loopback, LocalServerRelayTests.FreeClosedPort()), TimeSpan.FromSeconds(5));
+        using var client = await ConnectAsync(local.LocalEndPoint, cancel.Token);
+        await client.SendAsync(greeting, SocketFlags.None, cancel.Token);
+
+        Assert.Equal(new byte[] { 5, 0xFF }, await Socks5TestClient.ReadToEndAsync(client, cancel.Token));
     }
 
     [Theory]
