@@ -330,7 +330,7 @@ public sealed class UdpRelayTests
     }
 
     [Fact]
-    public async Task Socks5Fragments_AndUnknownAddressTypes_AreDroppedByTheLocal()
+    public async Task Socks5Fragments_UnknownAddressTypes_AndCutHeaders_AreDroppedByTheLocal()
     {
         using var cancel = new CancellationTokenSource(s_timeout);
         using var drops = new DropRecorder();
@@ -341,8 +341,14 @@ public sealed class UdpRelayTests
         fragment[2] = 1;
         await client.SendRawAsync(fragment, cancel.Token);
         await client.SendRawAsync([0, 0, 0, 7, 1, 2, 3], cancel.Token);
+
+        // An empty datagram, one shorter than RSV and FRAG, and one cut inside its IPv4 address: none is a request.
+        await client.SendRawAsync([], cancel.Token);
+        await client.SendRawAsync([0, 0], cancel.Token);
+        await client.SendRawAsync([0, 0, 0, 1, 127, 0], cancel.Token);
         await drops.WaitForAsync(r => r >= 1, "socks5 fragment", 1, cancel.Token);
         await drops.WaitForAsync(r => r >= 1, "unknown address type", 1, cancel.Token);
+        await drops.WaitForAsync(r => r >= 3, "malformed socks5 header", 3, cancel.Token);
 
         await client.SendAsync("127.0.0.1", echo.EndPoint.Port, "whole"u8, cancel.Token);
         Assert.Equal("whole"u8.ToArray(), await client.ReceiveAsync(cancel.Token));
