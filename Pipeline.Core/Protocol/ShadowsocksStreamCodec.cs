@@ -1,3 +1,4 @@
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Crypto;
 
 namespace Shadowsocks.Pipeline.Core.Protocol;
@@ -14,12 +15,21 @@ internal static class ShadowsocksStreamCodec
     /// decryptor of the request this stream answers (a server's; 2022 needs it, and a 2022 answer is sealed with the key
     /// its request was: a multi-user server's user's), null for a client's request stream, which carries
     /// <paramref name="identities"/>' headers when given (SIP023; <paramref name="masterKey"/> is then the user's key).
+    /// A server gives its replay filter as <paramref name="remember"/>: the salt goes into it, so the answer sent back to
+    /// the server as a request (a reflection, which SIP004's one key both ways would read) is refused as a replay, as
+    /// ss-libev's own salts go into its Bloom filter.
     /// </summary>
     public static IStreamEncryptor CreateEncryptor(
-        CipherInfo cipher, byte[] masterKey, IStreamDecryptor? answering = null, TimeProvider? time = null, IdentityChain? identities = null)
+        CipherInfo cipher, byte[] masterKey, IStreamDecryptor? answering = null, TimeProvider? time = null, IdentityChain? identities = null,
+        ISaltFilter? remember = null)
     {
         Span<byte> salt = stackalloc byte[cipher.SaltSize];
         SaltSource.Fill(salt);
+        if (salt.Length > 0)
+        {
+            _ = remember?.TryAdd(salt); // false only for a filter's false positive: the salt is refused either way
+        }
+
         return CreateEncryptorWithSalt(cipher, masterKey, salt, answering, time, identities);
     }
 

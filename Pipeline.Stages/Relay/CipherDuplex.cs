@@ -49,7 +49,7 @@ internal static class CipherDuplex
 
     public static async Task RunAsync(
         TcpSession session, Socket plainSide, Socket cipherSide, bool plainSideIsClient, RelayOptions options, IdleTimer idle, TimeProvider time,
-        ClientSide? clientSide = null)
+        ClientSide? clientSide = null, ISaltFilter? ownSalts = null)
     {
         var token = session.Cancellation.Token;
         var pipeline = options.Pipeline;
@@ -64,7 +64,7 @@ internal static class CipherDuplex
         IStreamEncryptor Encryptor() =>
             encryptor ??= session.Direct ? PlainStreamCodec.Instance
                 : ShadowsocksStreamCodec.CreateEncryptor(
-                    options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor, time, clientSide?.Identities);
+                    options.Cipher, options.MasterKey, answering: plainSideIsClient ? null : session.Decryptor, time, clientSide?.Identities, ownSalts);
         IStreamDecryptor Decryptor() =>
             session.Decryptor ??= session.Direct ? PlainStreamCodec.Instance
                 : ShadowsocksStreamCodec.CreateDecryptor(options.Cipher, options.MasterKey, request: plainSideIsClient ? Encryptor() : null, time);

@@ -56,15 +56,19 @@ internal sealed class ServerTcpRelay(
         // Connection-level stages, shared by every connection, in flow order.
         var waitForBytes = WaitForBytesStage.Create( // as long as a drain, from the last bytes: probes see one close
             "reading the address header", _ => options.IdleTimeout, timeProvider);
+        var salts = replays ?? SaltFilters.For(options, timeProvider);
         var readHeader = ReadHeaderStage.Create(
             pipeline.Handshake, options.Cipher, options.MasterKey, timeProvider,
-            replays ?? SaltFilters.For(options, timeProvider), // same wait as a drain: probes see one close behaviour
+            salts, // same wait as a drain: probes see one close behaviour
             users ?? ServerUsers.For(options)); // the process's table when given (built once for all its relays)
         var lookups = new LookupSlots(pipeline.Resolve.MaxParallelism);
         var resolve = ResolveStage.Create(pipeline.Resolve, resolver, options.Acl, lookups, options.ConnectTimeout, timeProvider);
         var connect = ConnectStage.ToDestination(pipeline.Connect, options.ConnectTimeout, timeProvider, options.Forbidden,
             new OpenOptions(Interface: options.OutboundInterface, Source: options.OutboundAddress), options.Acl);
-        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, "server", plainSideIsClient: false, options, scheduler, timeProvider));
+        // The answers' salts go into the filter too, so an answer sent back as a request is a replay (SIP004 and stream
+        // ciphers read both directions with one key, as ss-libev does); a 2022 answer's header type refuses it already.
+        var ownSalts = options.Cipher.Is2022 ? null : salts;
+        var relay = new ActionBlock<TcpSession>(session => SessionRunner.Start(session, "server", plainSideIsClient: false, options, scheduler, timeProvider, ownSalts: ownSalts));
         var reject = RejectStage.Create(options.IdleTimeout, timeProvider);
 
         waitForBytes.LinkTo(readHeader, s_propagate, static s => s.IsAlive);

@@ -1,4 +1,5 @@
 using System.Reactive.Concurrency;
+using Shadowsocks.Pipeline.Core.Caching;
 using Shadowsocks.Pipeline.Core.Configuration;
 using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Core.Multiplexing;
@@ -16,15 +17,17 @@ internal static class SessionRunner
     /// serialized connection starts (traces showed the server's read_header waiting 14 ms at p50 for it under 50
     /// concurrent short connections). The decryptor is the session's own when the handshake already created it
     /// (server); otherwise a new one. <paramref name="clientSide"/>: what a local's or tunnel's streams share (2022).
+    /// <paramref name="ownSalts"/>: a server's replay filter, which its answers' salts go into (reflections are replays).
     /// <paramref name="role"/> (local, server, tunnel) tags <see cref="PipelineTelemetry.ActiveConnections"/>, as the
     /// accept loop tags <see cref="PipelineTelemetry.ConnectionsAccepted"/>.
     /// </summary>
     public static void Start(
-        TcpSession session, string role, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide = null) =>
-        _ = Task.Run(() => RunAsync(session, role, plainSideIsClient, options, scheduler, time, clientSide));
+        TcpSession session, string role, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide = null,
+        ISaltFilter? ownSalts = null) =>
+        _ = Task.Run(() => RunAsync(session, role, plainSideIsClient, options, scheduler, time, clientSide, ownSalts));
 
     private static async Task RunAsync(
-        TcpSession session, string role, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide)
+        TcpSession session, string role, bool plainSideIsClient, RelayOptions options, IScheduler scheduler, TimeProvider time, ClientSide? clientSide, ISaltFilter? ownSalts)
     {
         var roleTag = new KeyValuePair<string, object?>(TagNames.Role, role);
         PipelineTelemetry.ActiveConnections.Add(1, roleTag);
@@ -34,7 +37,7 @@ internal static class SessionRunner
         {
             var remote = session.Remote!;
             var (plainSide, cipherSide) = plainSideIsClient ? (session.Client, remote) : (remote, session.Client);
-            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle, time, clientSide).ConfigureAwait(false);
+            await CipherDuplex.RunAsync(session, plainSide, cipherSide, plainSideIsClient, options, idle, time, clientSide, ownSalts).ConfigureAwait(false);
         }
         catch (Exception e)
         {
