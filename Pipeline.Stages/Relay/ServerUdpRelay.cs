@@ -55,10 +55,11 @@ internal sealed class ServerUdpRelay(
             ? new Udp2022ServerSessions(options, scheduler, time ?? TimeProvider.System, ended: session => _sessionNat?.Remove(session), users)
             : null;
 
-        // Back, in flow order.
+        // Back, in flow order. The answers' salts go into the replay filter, so an answer sent back is a replay.
+        var salts = _sessions is null ? replays ?? SaltFilters.For(options, time ?? TimeProvider.System) : null;
         var addHeader = UdpHeaderStages.AddHeader(udp, loop);
         IPropagatorBlock<Datagram, Datagram> encrypt = _sessions is null
-            ? UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey)
+            ? UdpCipherStages.Encrypt(udp, loop, options.Cipher, options.MasterKey, salts)
             : Udp2022CipherStages.SealFromServer(udp, loop, _sessions);
         var toClient = UdpSendStages.ToClient(udp, loop, _listener.Socket);
         addHeader.LinkTo(encrypt, s_propagate);
@@ -80,7 +81,7 @@ internal sealed class ServerUdpRelay(
 
         // Out, in flow order.
         var decrypt = _sessions is null
-            ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey, replays ?? SaltFilters.For(options, time ?? TimeProvider.System))
+            ? UdpCipherStages.Decrypt(udp, loop, options.Cipher, options.MasterKey, salts)
             : Udp2022CipherStages.OpenAtServer(udp, loop, _sessions);
         var readHeader = UdpHeaderStages.ReadHeader(udp, loop);
         var resolve = UdpResolveStage.Create(udp, loop, resolver, options.Forbidden, options.Acl, options.OutboundAddress?.AddressFamily);

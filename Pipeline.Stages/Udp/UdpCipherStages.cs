@@ -14,12 +14,23 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// </summary>
 internal static class UdpCipherStages
 {
-    public static TransformBlock<Datagram, Datagram> Encrypt(StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey) =>
+    /// <summary>
+    /// Seals each datagram with a fresh salt. A server gives its replay filter as <paramref name="remember"/>: the salt
+    /// goes into it, so its answer sent back to it (a reflection, which the one key both ways would read as a request)
+    /// is dropped as a replay, as ss-libev's aead_encrypt_all adds its salts to its Bloom filter.
+    /// </summary>
+    public static TransformBlock<Datagram, Datagram> Encrypt(
+        StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey, ISaltFilter? remember = null) =>
         new(datagram =>
         {
             var start = datagram.Offset - cipher.SaltSize;
             var size = UdpPacketCodec.MaxPacketSize(cipher, datagram.Length);
             datagram.Length = UdpPacketCodec.Encrypt(cipher, masterKey, datagram.Data, datagram.Buffer.AsSpan(start, size));
+            if (remember is not null && cipher.SaltSize > 0)
+            {
+                _ = remember.TryAdd(datagram.Buffer.AsSpan(start, cipher.SaltSize)); // false only for a filter's false positive
+            }
+
             datagram.Offset = start;
             return datagram;
         }, BlockOptions.OnLoop(options, loop));

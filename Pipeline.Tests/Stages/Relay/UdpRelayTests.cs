@@ -217,6 +217,33 @@ public sealed class UdpRelayTests
         Assert.Equal(2, echo.Received);
     }
 
+    [Fact]
+    public async Task ItsOwnAnswer_SentBackToTheServer_IsDroppedUnanswered()
+    {
+        // The server's answer, sent back to it from another port, read under the one key as a request for the echo
+        // destination (its address is in the answer's header) and was sent there and answered (ss-server drops it).
+        using var cancel = new CancellationTokenSource(s_timeout);
+        using var echo = new UdpEchoDestination(IPAddress.Loopback);
+        var options = RelayChain.Options("aes-256-gcm", "reflect", new IPEndPoint(IPAddress.Loopback, 0));
+        await using var server = UdpRelayChain.StartServer(options);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var other = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        other.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        await client.SendToAsync(UdpPackets.Seal(options, ShadowsocksAddress.FromEndPoint(echo.EndPoint), "once"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        var reply = new byte[2048];
+        var received = await client.ReceiveAsync(reply, SocketFlags.None, cancel.Token);
+        Assert.Equal("once"u8.ToArray(), UdpPackets.Open(options, reply.AsSpan(0, received)).Payload);
+
+        await other.SendToAsync(reply.AsMemory(0, received), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        await other.SendToAsync(UdpPackets.Seal(options, ShadowsocksAddress.FromEndPoint(echo.EndPoint), "fresh"u8), SocketFlags.None, server.LocalEndPoint, cancel.Token);
+        received = await other.ReceiveAsync(reply, SocketFlags.None, cancel.Token); // the fresh one's answer, not the reflection's
+        Assert.Equal("fresh"u8.ToArray(), UdpPackets.Open(options, reply.AsSpan(0, received)).Payload);
+        Assert.False(other.Poll(300_000, SelectMode.SelectRead), "the server's own answer, sent back to it, was answered");
+        Assert.Equal(2, echo.Received);
+    }
+
     /// <summary>
     /// Backpressure: bursts far larger than the first stage's capacity (2 here) are not dropped by the relay. The
     /// datagram that finds the stage full waits for room, the socket leaves the loop's epoll set meanwhile, and the
