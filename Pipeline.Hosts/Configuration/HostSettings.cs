@@ -230,6 +230,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             Pipeline = pipeline,
             ReadBudget = new(pipeline.ReadBudgetMiB * (1L << 20)),
         };
+        settings.CheckSection("telemetry", ["traces", "otlp_endpoint", "otlp_protocol", "metrics_listen"]);
         var telemetry = new TelemetrySettings(
             settings.String("telemetry:traces") is { Length: > 0 } traces ? traces : null,
             settings.String("telemetry:otlp_endpoint") is { Length: > 0 } endpoint ? ParseEndpoint(endpoint, settings.Label("telemetry:otlp_endpoint")) : null,

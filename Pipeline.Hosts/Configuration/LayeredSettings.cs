@@ -24,12 +24,16 @@ internal sealed class LayeredSettings
     private readonly List<Func<string, string>> _labels;
     private readonly bool _hasFile;
 
-    private LayeredSettings(IConfigurationRoot root, List<Func<string, string>> labels, bool hasFile)
+    /// <summary>The config file's keys whose value is JSON <c>true</c> or <c>false</c> (the provider keeps them as text, "True").</summary>
+    private readonly HashSet<string> _fileBooleans;
+
+    private LayeredSettings(IConfigurationRoot root, List<Func<string, string>> labels, bool hasFile, HashSet<string> fileBooleans)
     {
         _root = root;
         _providers = [.. root.Providers];
         _labels = labels;
         _hasFile = hasFile;
+        _fileBooleans = fileBooleans;
     }
 
     /// <summary>The config file's top-level keys, as written (none without <c>-c</c>).</summary>
@@ -138,7 +142,8 @@ internal sealed class LayeredSettings
 
         try
         {
-            return new LayeredSettings(builder.Build(), labels, file is not null);
+            var root = builder.Build();
+            return new LayeredSettings(root, labels, file is not null, file is null ? [] : Booleans(file));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -151,6 +156,43 @@ internal sealed class LayeredSettings
                 : Causes(e).LastOrDefault(static c => c is FormatException) is { } format ? OneLine(format.Message)
                 : OneLine(e.Message);
             throw new UsageException($"-c {file}: not a valid config file (one JSON object of shadowsocks keys): {detail}");
+        }
+    }
+
+    /// <summary>
+    /// The keys (as the JSON provider names them: <c>servers:0:password</c>) of the file's <c>true</c> and <c>false</c>
+    /// values. Read once the provider has taken the file, with its options: the file is JSON here.
+    /// </summary>
+    private static HashSet<string> Booleans(string file)
+    {
+        var keys = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        using var document = JsonDocument.Parse(File.ReadAllText(file), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        Visit(document.RootElement, null);
+        return keys;
+
+        void Visit(JsonElement element, string? path)
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                    {
+                        Visit(property.Value, path is null ? property.Name : $"{path}:{property.Name}");
+                    }
+
+                    break;
+                case JsonValueKind.Array:
+                    var index = 0;
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        Visit(item, $"{path}:{index++}");
+                    }
+
+                    break;
+                case JsonValueKind.True or JsonValueKind.False when path is not null:
+                    keys.Add(path);
+                    break;
+            }
         }
     }
 
@@ -230,12 +272,39 @@ internal sealed class LayeredSettings
     /// A single text setting; <c>null</c> when absent. A JSON array or object there is refused, an empty one too
     /// (<c>"timeout": {}</c>, which the JSON provider keeps as the key with no value, would otherwise read as absent).
     /// </summary>
-    public string? String(string key)
+    public string? String(string key) => Value(key, boolean: false);
+
+    /// <summary>
+    /// <see cref="String"/>, and a JSON <c>true</c> or <c>false</c> from the file: as written for a switch or a number
+    /// (<paramref name="boolean"/>), refused for text, where the provider's "True" would be taken as is (a password
+    /// "True" gives another key than the ss-libev peer's, which refuses the file).
+    /// </summary>
+    private string? Value(string key, bool boolean)
     {
         var section = _root.GetSection(key);
-        return section.Value is { } text ? text
-            : section.GetChildren().Any() || GivenEmpty(key) ? throw new UsageException($"{Label(key)} expected a single value, not a list, an object or null (leave the key out for the default)")
+        if (section.Value is { } text)
+        {
+            return !FileBoolean(key) ? text
+                : boolean ? text.ToLowerInvariant()
+                : throw new UsageException($"{Label(key)} expected text, not {text.ToLowerInvariant()}; put it in quotes (\"{text.ToLowerInvariant()}\") if that is meant");
+        }
+
+        return section.GetChildren().Any() || GivenEmpty(key) ? throw new UsageException($"{Label(key)} expected a single value, not a list, an object or null (leave the key out for the default)")
             : null;
+    }
+
+    /// <summary>The winning layer for <paramref name="key"/> is the config file, where it is JSON <c>true</c> or <c>false</c>.</summary>
+    private bool FileBoolean(string key)
+    {
+        for (var i = _providers.Length - 1; i >= 0; i--)
+        {
+            if (_providers[i].TryGet(key, out _))
+            {
+                return i == 0 && _hasFile && _fileBooleans.Contains(key);
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The winning layer gives <paramref name="key"/> as an empty JSON array or object (present, with no value and no children).</summary>
@@ -256,20 +325,22 @@ internal sealed class LayeredSettings
     public string? List(string key)
     {
         var section = _root.GetSection(key);
-        if (section.Value is { } text)
+        if (section.Value is not null)
         {
-            return text;
+            return String(key);
         }
 
-        var items = section.GetChildren().Select(c => c.Value).ToList();
-        return items.Count == 0 ? null
-            : items.All(v => v is not null) ? string.Join(',', items)
+        // An array's items are keyed 0, 1, ...: an object's values are not a list (ss-libev takes "server": {...} as absent).
+        var children = section.GetChildren().ToList();
+        return children.Count == 0 ? null
+            : children.All(c => c.Value is not null && int.TryParse(c.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                ? string.Join(',', children.Select(c => String(c.Path)))
             : throw new UsageException($"{Label(key)} expected a comma-separated string or an array of strings");
     }
 
     public int? Int(string key, int min, int max)
     {
-        var text = String(key);
+        var text = Value(key, boolean: true);
         if (string.IsNullOrEmpty(text))
         {
             return null;
@@ -280,7 +351,7 @@ internal sealed class LayeredSettings
             : throw new UsageException($"{Label(key)} '{text}' is not a number from {min} to {max}");
     }
 
-    public bool? Bool(string key) => String(key) switch
+    public bool? Bool(string key) => Value(key, boolean: true) switch
     {
         null or "" => null,
         var t when t.Equals("true", StringComparison.OrdinalIgnoreCase) => true,
@@ -309,7 +380,7 @@ internal sealed class LayeredSettings
                 continue;
             }
 
-            if ((item["server"] is { Length: > 0 } ? item["server"] : item["address"]) is not { Length: > 0 } host)
+            if ((String($"{item.Path}:server") is { Length: > 0 } server ? server : String($"{item.Path}:address")) is not { Length: > 0 } host)
             {
                 throw new UsageException($"{Label(item.Path)} has no \"server\"; give each entry its server's host (\"server\" or \"address\") and \"server_port\"");
             }
@@ -323,6 +394,28 @@ internal sealed class LayeredSettings
         }
 
         return list;
+    }
+
+    /// <summary>
+    /// A section of named settings (<c>telemetry</c>): an object whose fields are among <paramref name="fields"/>. Any
+    /// other value or field is refused, as the <c>pipeline</c> section's are: read by name only, it would be a silent default.
+    /// </summary>
+    public void CheckSection(string key, IReadOnlyList<string> fields)
+    {
+        var section = _root.GetSection(key);
+        var expected = $"{{ {string.Join(", ", fields.Select(static f => $"\"{f}\": ..."))} }}";
+        if (section.Value is { Length: > 0 })
+        {
+            throw new UsageException($"{Label(key)} expected an object, {expected}");
+        }
+
+        foreach (var field in section.GetChildren())
+        {
+            if (!fields.Contains(field.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                throw new UsageException($"{Label(field.Path)} unknown setting; use {string.Join(", ", fields.SkipLast(1))} or {fields[^1]}");
+            }
+        }
     }
 
     /// <summary>The <c>pipeline</c> section: per stage, <c>max_parallelism</c> and <c>bounded_capacity</c>; and <c>read_budget_mib</c>.</summary>

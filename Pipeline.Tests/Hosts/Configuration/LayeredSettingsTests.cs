@@ -122,6 +122,11 @@ public sealed class LayeredSettingsTests : IDisposable
         { ["-m", "aes-256-gmc"], "", [], "-m: unknown method 'aes-256-gmc'" },
         { ["-t"], "", [], "-t: needs a value after it (see shadowsocks server --help)" },
         { [], """{ "timeout": null }""", [], "timeout: in FILE, expected a single value, not a list, an object or null (leave the key out for the default)" },
+        { [], """{ "method": true }""", [], "method: in FILE, expected text, not true; put it in quotes (\"true\") if that is meant" },
+        { [], """{ "server": [ "127.0.0.1", false ] }""", [], "server.1: in FILE, expected text, not false" },
+        { [], """{ "server": { "listen": "127.0.0.1" } }""", [], "server: in FILE, expected a comma-separated string or an array of strings" },
+        { [], """{ "telemetry": "console" }""", [], "telemetry: in FILE, expected an object, { \"traces\": ..., \"otlp_endpoint\": ..., \"otlp_protocol\": ..., \"metrics_listen\": ... }" },
+        { [], """{ "telemetry": { "trace": "/tmp/traces" } }""", [], "telemetry.trace: in FILE, unknown setting; use traces, otlp_endpoint, otlp_protocol or metrics_listen" },
     };
 
     [Theory]
@@ -139,6 +144,20 @@ public sealed class LayeredSettingsTests : IDisposable
         Assert.StartsWith(expected.Replace("FILE", _file, StringComparison.Ordinal), error.Message);
         Assert.DoesNotContain('\n', error.Message);
         Assert.DoesNotContain("LineNumber", error.Message, StringComparison.Ordinal); // the JSON reader's own position, counted from 0
+    }
+
+    [Fact]
+    public void APasswordGivenAsJsonTrue_IsRefused_NotTakenAsTheText()
+    {
+        // The JSON provider keeps true as "True": taken as is, it was another key than ss-libev's (which refuses the file).
+        File.WriteAllText(_file, """{ "server_port": 8388, "password": true, "fast_open": true }""");
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("server", ["-c", _file]));
+        Assert.Equal($"password: in {_file}, expected text, not true; put it in quotes (\"true\") if that is meant", error.Message);
+
+        File.WriteAllText(_file, """{ "server_port": 8388, "password": "true", "fast_open": true }""");
+        var quoted = TestSettings.Build("server", ["-c", _file]);
+        Assert.Equal(KeyDerivation.MasterKeyFromPassword(quoted.Relay.Cipher, "true"), quoted.Relay.MasterKey);
+        Assert.True(quoted.Relay.FastOpen); // a switch still takes JSON true
     }
 
     [Fact]
