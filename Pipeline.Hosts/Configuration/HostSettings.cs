@@ -169,7 +169,7 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             var endPoints = serverHosts.Select(h => h.Port is null ? SplitPort(h.Host, serverLabel) : h).Select(h =>
             {
                 var port = h.Port ?? serverPort ?? throw new UsageException(MissingServerPort);
-                return IPAddress.TryParse(h.Host.Trim('[', ']'), out var ip) ? (EndPoint)new IPEndPoint(ip, port) : new DnsEndPoint(h.Host, port);
+                return IPAddress.TryParse(h.Host.Trim('[', ']'), out var ip) ? (EndPoint)new IPEndPoint(ip, port) : new DnsEndPoint(CheckHostName(h.Host, serverLabel), port);
             }).Distinct().ToList(); // a server given twice is tried once: a second try of one that never answers cost a second timeout
             server = endPoints[0];
             fallbackServers = endPoints.Skip(1).ToList();
@@ -328,17 +328,19 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
             return ShadowsocksAddress.FromIp(ip, port);
         }
 
-        if (host.Length is 0 or > 255)
-        {
-            throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters");
-        }
-
-        // A server takes a name of printable ASCII only (ours, as AddressHeader reads it, and ss-server alike) and
-        // drains a connection that sends another: refused here, not on every connection.
-        return host.AsSpan().ContainsAnyExceptInRange('!', '~')
-            ? throw new UsageException($"{label} host name '{host}' may hold only ASCII letters, digits and punctuation, no spaces (an international name goes as punycode, xn--...)")
-            : ShadowsocksAddress.FromHost(host, port);
+        return ShadowsocksAddress.FromHost(CheckHostName(host, label), port);
     }
+
+    /// <summary>
+    /// A host name as given, or a refusal: 1 to 255 characters of printable ASCII. A server takes a name of printable
+    /// ASCII only (ours, as AddressHeader reads it, and ss-server alike) and drains a connection that sends another; a
+    /// resolver finds no other (a local's <c>-s "a b"</c> failed on every connection): refused here, at start.
+    /// </summary>
+    private static string CheckHostName(string host, string label) =>
+        host.Length is 0 or > 255 ? throw new UsageException($"{label} host name '{host}' must be 1 to 255 characters")
+        : host.AsSpan().ContainsAnyExceptInRange('!', '~')
+            ? throw new UsageException($"{label} host name '{host}' may hold only ASCII letters, digits and punctuation, no spaces (an international name goes as punycode, xn--...)")
+        : host;
 
     /// <summary>
     /// A local's server as ss-local's <c>-s</c> reads it: <c>HOST:PORT</c> or <c>[v6]:PORT</c> carries its own port;

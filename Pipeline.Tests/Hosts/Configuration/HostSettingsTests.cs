@@ -173,6 +173,18 @@ public sealed class HostSettingsTests
         Assert.Contains("punycode", error.Message);
     }
 
+    [Theory]
+    [InlineData("-s", "dns example", "-s: host name 'dns example'")]
+    [InlineData("-s", "b\u00fccher.example", "-s: host name 'b\u00fccher.example'")]
+    [InlineData("--server-url", "ss://aes-256-gcm:pw@dns example:8388", "--server-url: host name 'dns example'")]
+    public void AServerHost_ThatNoResolverFinds_IsRefusedAtStart(string flag, string value, string expected)
+    {
+        // Was taken as is, and every connection failed on its lookup.
+        var error = Assert.Throws<UsageException>(() => TestSettings.Build("local", [flag, value, "-p", "8388", "-l", "1080", "-k", "x"]));
+        Assert.StartsWith(expected, error.Message);
+        Assert.Contains("punycode", error.Message);
+    }
+
     [Fact]
     public void Build_ModeFromFlagsAndFile()
     {
