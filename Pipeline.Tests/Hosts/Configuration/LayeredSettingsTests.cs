@@ -20,7 +20,7 @@ public sealed class LayeredSettingsTests : IDisposable
     {
         File.WriteAllText(_file, """
             {
-              // comments and trailing commas, as ss-libev's parser allows
+              // comments and trailing commas (ss-libev's parser takes the commas, not the comments)
               "server": "10.0.0.1", "server_port": 1001, "local_port": 1080, "password": "file",
               "method": "aes-128-gcm", "timeout": 10, "udp_timeout": 20, "mode": "tcp_and_udp",
             }
