@@ -723,6 +723,11 @@ internal sealed record HostSettings(RelayOptions Relay, RelayMode Mode, bool Ver
         }
 
         var items = section.GetChildren().ToList();
+        if (items.Count == 0 && string.IsNullOrWhiteSpace(section.Value)) // "users": [] (the configuration reads it as an empty value)
+        {
+            throw new UsageException($"{settings.Label(path)} the list is empty; give at least one user, as {Form} (a server with one key has no users list)");
+        }
+
         if (section.Value is not null || items.Count == 0 || items.Any(static i => i.Value is not null))
         {
             throw new UsageException($"{settings.Label(path)} expected {Form}");

@@ -78,6 +78,7 @@ public sealed class MultiUserSettingsTests
     [InlineData("aes-256-gcm", "[{\"name\": \"alice\", \"password\": \"ALICE\"}]", "only 2022-blake3-aes-128-gcm and 2022-blake3-aes-256-gcm")]
     [InlineData("2022-blake3-chacha20-poly1305", "[{\"name\": \"alice\", \"password\": \"ALICE\"}]", "not 2022-blake3-chacha20-poly1305")]
     [InlineData(Method, "\"alice\"", "expected [{\"name\"")]
+    [InlineData(Method, "[]", "the list is empty; give at least one user, as [{\"name\"")]
     [InlineData(Method, "[{\"password\": \"ALICE\"}]", "missing \"name\"")]
     [InlineData(Method, "[{\"name\": \"alice\"}]", "missing \"password\"")]
     [InlineData(Method, "[{\"name\": \"alice\", \"password\": \"not a key\"}]", "not valid base64")]

@@ -135,7 +135,13 @@ public sealed class MultiUserServerTests
             Assert.True(await server.WaitForOutputAsync("shadowsocks: users not reloaded: -c ", TimeSpan.FromSeconds(10)), server.Output);
             Assert.Matches(ReloadLine("shadowsocks: users not reloaded: -c "), server.Output);
 
-            // Nor does a list that is empty now, or another identity key (the server's password): they need a restart.
+            // Nor does an empty users list: it says so, not the list's form.
+            Users();
+            server.Signal("HUP");
+            Assert.True(await server.WaitForOutputAsync("shadowsocks: users not reloaded: users: in ", TimeSpan.FromSeconds(10)), server.Output);
+            Assert.Contains($"shadowsocks: users not reloaded: users: in {config}, the list is empty; give at least one user", server.Output, StringComparison.Ordinal);
+
+            // Nor do no users now, or another identity key (the server's password): they need a restart.
             File.WriteAllText(config, $$"""{ "server": "127.0.0.1", "server_port": {{port}}, "method": "{{Method}}", "password": "{{identity}}", "mode": "tcp_and_udp" }""");
             server.Signal("HUP");
             Assert.True(await server.WaitForOutputAsync("shadowsocks: users not reloaded: the settings give no users now", TimeSpan.FromSeconds(10)), server.Output);
