@@ -103,6 +103,25 @@ internal static class RelayVerb
             : verb == "server" ? relay with { Listen = new IPEndPoint(IPAddress.Loopback, 0), MoreListens = [] }
             : relay with { Server = pluginPort, FallbackServers = [] };
 
+        // Prometheus's GET /metrics (telemetry.metrics_listen, --metrics): listening before the relays start, so that
+        // their first connections are counted, and refused before any relay port opens and before telemetry is set up
+        // (a refused address is a settings error: its one line, no final flush, no trace file left behind).
+        using var collector = settings.Telemetry.MetricsListen is null ? null : new PrometheusCollector();
+        MetricsEndpoint? metricsEndpoint = null;
+        if (settings.Telemetry.MetricsListen is { } metricsAt)
+        {
+            var (started, failed) = MetricsEndpoint.Start(metricsAt, collector!.Scrape, TimeProvider.System);
+            if (started is null)
+            {
+                error.WriteLine($"shadowsocks: {settings.Label("telemetry:metrics_listen")} cannot listen on {metricsAt}: {DescribeMetricsListen(failed!)}");
+                return ExitCodes.Usage;
+            }
+
+            metricsEndpoint = started;
+        }
+
+        await using var metrics = metricsEndpoint;
+
         TelemetrySetup telemetrySetup;
         try
         {
@@ -144,24 +163,6 @@ internal static class RelayVerb
 
         try
         {
-            // Prometheus's GET /metrics (telemetry.metrics_listen, --metrics): listening before the relays start, so that
-            // their first connections are counted, and refused before any relay port opens.
-            using var collector = settings.Telemetry.MetricsListen is null ? null : new PrometheusCollector();
-            MetricsEndpoint? metricsEndpoint = null;
-            if (settings.Telemetry.MetricsListen is { } metricsAt)
-            {
-                var (started, failed) = MetricsEndpoint.Start(metricsAt, collector!.Scrape, TimeProvider.System);
-                if (started is null)
-                {
-                    error.WriteLine($"shadowsocks: {settings.Label("telemetry:metrics_listen")} cannot listen on {metricsAt}: {DescribeMetricsListen(failed!)}");
-                    return ExitCodes.Usage;
-                }
-
-                metricsEndpoint = started;
-            }
-
-            await using var metrics = metricsEndpoint;
-
             var running = new List<IAsyncDisposable>();
             try
             {

@@ -117,6 +117,25 @@ public sealed class OtlpExportFailureWarningTests
     }
 
     /// <summary>
+    /// A <c>--metrics</c> address that cannot be listened on is a settings error (exit 2): its one line and nothing else.
+    /// It was refused once telemetry was set up, so the exit flushed telemetry and said the failed flush too.
+    /// </summary>
+    [Fact]
+    public async Task ARefusedMetricsAddress_IsOneLine_NothingAboutTheFlush()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var metricsAt = (IPEndPoint)taken.LocalEndpoint;
+        var closedPort = LoopbackPorts.Next();
+        using var server = HostProcess.Launch(null, Collector(closedPort),
+            "server", "-s", "127.0.0.1", "-p", Port(LoopbackPorts.Next()), "-k", "usage-error", "-m", "aes-256-gcm", "--metrics", metricsAt.ToString());
+
+        Assert.Equal(2, await server.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        var line = Assert.Single(server.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.StartsWith($"shadowsocks: --metrics: cannot listen on {metricsAt}: address already in use", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A SIP003 plugin that dies takes the relay with it; that exit flushes telemetry too and says the failed flush in
     /// its one line (before, the process stopped without it).
     /// </summary>
