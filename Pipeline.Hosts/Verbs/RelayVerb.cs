@@ -298,13 +298,13 @@ internal static class RelayVerb
                 // No more traffic reports: ss-manager has removed this port (or is stopping it), and a new process it
                 // starts on the same port reports its own; this one's totals would alternate with them during the grace.
                 manager?.Dispose();
-                await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile).ConfigureAwait(false);
-                await StopAsync(running).ConfigureAwait(false);
+                var stopFailures = await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile, error).ConfigureAwait(false);
+                stopFailures += await RunningParts.StopAsync(running, error).ConfigureAwait(false);
 
                 // The final flush here, so that its line (if it failed) comes before the last one.
                 FinalFlush();
                 log.LogInformation("stopped");
-                return ExitCodes.Ok;
+                return stopFailures == 0 ? ExitCodes.Ok : ExitCodes.RuntimeFailure; // a part that did not stop cleanly may have left something behind
             }
             finally
             {
@@ -318,7 +318,7 @@ internal static class RelayVerb
                     PidFile.Remove(file);
                 }
 
-                await StopAsync(running).ConfigureAwait(false);
+                await RunningParts.StopAsync(running, error).ConfigureAwait(false); // a failure is said; the exit code is the one returned
             }
         }
         finally
@@ -458,9 +458,11 @@ internal static class RelayVerb
     /// Closes the TCP listeners and the server's and tunnel's UDP relays, and waits until no connection is open, and no
     /// reset waits for its far end to have what was queued toward it (<see cref="ResetAfterDelivery"/>: closing the
     /// process would discard it), or until <paramref name="grace"/> has passed. The pid file goes with the listeners.
+    /// Returns how many UDP relays failed to stop (each said on <paramref name="error"/>: the drain goes on).
     /// </summary>
-    private static async Task DrainAsync(List<IAsyncDisposable> running, TimeSpan grace, TimeProvider time, ILogger log, string? pidFile)
+    private static async Task<int> DrainAsync(List<IAsyncDisposable> running, TimeSpan grace, TimeProvider time, ILogger log, string? pidFile, TextWriter error)
     {
+        var failed = 0;
         var tcpRelays = running.OfType<ITcpRelay>().ToList();
         foreach (var relay in tcpRelays)
         {
@@ -473,7 +475,7 @@ internal static class RelayVerb
         foreach (var udp in running.Where(static r => r is ServerUdpRelay or TunnelUdpRelay).ToList())
         {
             running.Remove(udp);
-            await udp.DisposeAsync().ConfigureAwait(false);
+            failed += await RunningParts.StopOneAsync(udp, error).ConfigureAwait(false) ? 0 : 1;
         }
 
         // No longer serving: a new instance with the same -f may start while open connections finish (ss-manager's
@@ -499,6 +501,8 @@ internal static class RelayVerb
         {
             await Task.Delay(TimeSpan.FromMilliseconds(50), time, CancellationToken.None).ConfigureAwait(false);
         }
+
+        return failed;
     }
 
     /// <summary>
@@ -702,17 +706,6 @@ internal static class RelayVerb
         return addresses.Length > 0
             ? new IPEndPoint(addresses[0], dns.Port)
             : throw new ServerLookupException(dns.Host, resolver!.FailureReason(dns.Host) ?? "no address");
-    }
-
-    /// <summary>Stops what is running, the last started first, and takes it off the list: a second call stops nothing twice.</summary>
-    private static async Task StopAsync(List<IAsyncDisposable> running)
-    {
-        while (running.Count > 0)
-        {
-            var last = running[^1];
-            running.RemoveAt(running.Count - 1);
-            await last.DisposeAsync().ConfigureAwait(false);
-        }
     }
 
     /// <summary>Why <c>--metrics</c> cannot listen, and what to do.</summary>
