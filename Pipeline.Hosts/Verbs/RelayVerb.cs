@@ -198,8 +198,13 @@ internal static class RelayVerb
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
                 {
-                    // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop now.
-                    return ExitCodes.Ok;
+                    // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop
+                    // now, with the last lines of a stop once listening (nothing to drain: no start line was said).
+                    log.LogInformation("stopping: before the start finished");
+                    var failures = await RunningParts.StopAsync(running, error).ConfigureAwait(false);
+                    FinalFlush();
+                    log.LogInformation("stopped");
+                    return failures == 0 ? ExitCodes.Ok : ExitCodes.RuntimeFailure;
                 }
 
                 if (settings.PidFile is { } pidPath)

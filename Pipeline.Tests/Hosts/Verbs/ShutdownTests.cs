@@ -148,6 +148,27 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task ASigtermWhileStarting_EndsWithTheLinesOfANormalStop_ExitZero()
+    {
+        // The real program, its server's name held by a name server that never answers: SIGTERM before it listens.
+        // It flushed telemetry and exited 0 in silence; a normal stop's last lines were missing ("stopped").
+        using var silentDns = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        silentDns.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var dns = (IPEndPoint)silentDns.LocalEndPoint!;
+        using var local = HostProcess.Launch(null, new Dictionary<string, string>(),
+            "local", "-s", "server.invalid-name.test", "-p", "8388", "-b", "127.0.0.1", "-l", "0", "-k", "x", "-u", "-d", $"127.0.0.1:{dns.Port}");
+        using var lookup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await silentDns.ReceiveFromAsync(new byte[512], new IPEndPoint(IPAddress.Any, 0), lookup.Token); // the lookup is under way
+        local.SendSigterm();
+
+        Assert.Equal(0, await local.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        var lines = local.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.DoesNotContain(lines, static l => l.Contains(" listening on ", StringComparison.Ordinal));
+        Assert.Contains(lines, static l => l.EndsWith("INFO: stopping: before the start finished", StringComparison.Ordinal));
+        Assert.EndsWith("INFO: stopped", lines[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnderSystemd_NotifiesReadyThenStopping()
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
