@@ -87,7 +87,7 @@ internal static class PipelineTelemetry
     public static readonly Counter<long> TraceFileFailures = Meter.CreateCounter<long>("pipeline.trace_file_failures", "{export}",
         "Batches of spans that could not be written to the trace file (--traces) and were dropped, by pipeline.reason: disk_full (a full disk, a quota), permission, io, other.");
 
-    public static readonly Counter<long> StageFaults = Meter.CreateCounter<long>("pipeline.stage_faults", "{connection}", "Connections failed because a shared stage's work threw unexpectedly (a bug: the stage went on serving the others), by stage.");
+    public static readonly Counter<long> StageFaults = Meter.CreateCounter<long>("pipeline.stage_faults", "{fault}", "Connections failed, or UDP datagrams dropped, because a shared stage's work threw unexpectedly (a bug: the stage went on serving the others), by stage (a UDP stage's name starts with udp.).");
 
     public static readonly Counter<long> LoopHandlerFailures = Meter.CreateCounter<long>("pipeline.loop.handler_failures", "{failure}", "Readiness handlers on an event loop that threw (a bug: the loop went on serving the other sockets).");
 

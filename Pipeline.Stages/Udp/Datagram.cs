@@ -8,7 +8,7 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// One datagram on its way through the UDP stages, in a buffer from <see cref="ChunkPool"/> (which the idle memory trim empties). The data sits at <see cref="Offset"/> with
 /// <see cref="Headroom"/> bytes free in front, so stages add headers, salts and SOCKS5 fields in place, and
 /// <see cref="Tailroom"/> free behind for an AEAD tag. Ownership moves with the datagram: whichever stage drops it
-/// or sends it last calls <see cref="Return"/>.
+/// or sends it last calls <see cref="Return"/>; a stage whose work throws has it dropped by <see cref="UdpStageGuard"/>.
 /// </summary>
 internal sealed class Datagram
 {
@@ -59,5 +59,21 @@ internal sealed class Datagram
 
     public static Datagram Wrap(byte[] buffer, int length, IPEndPoint client) => new(buffer) { Length = length, Client = client };
 
-    public void Return() => ChunkPool.Shared.Return(Buffer);
+    /// <summary>The buffer went back to the pool (<see cref="Return"/>): nothing may touch it now.</summary>
+    public bool Returned { get; private set; }
+
+    /// <summary>
+    /// Gives the buffer back to the pool, once: a second call does nothing (the pool given one buffer twice would hand
+    /// it to two datagrams at once). A datagram belongs to one stage at a time, so the flag needs no lock.
+    /// </summary>
+    public void Return()
+    {
+        if (Returned)
+        {
+            return;
+        }
+
+        Returned = true;
+        ChunkPool.Shared.Return(Buffer);
+    }
 }

@@ -18,7 +18,7 @@ internal static class Udp2022CipherStages
     /// <summary>Local and tunnel, outbound: seals the client's payload in its session (made on its first datagram).</summary>
     public static TransformManyBlock<Datagram, Datagram> SealFromClient(
         StageOptions options, TaskScheduler loop, Udp2022ClientSessions side) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.seal", datagram =>
         {
             var (codec, sessions) = (side.Codec, side.ByAddress);
             var session = sessions.GetOrAdd(datagram.Client, side.NewSession);
@@ -26,12 +26,12 @@ internal static class Udp2022CipherStages
             var start = datagram.Offset - prefix;
             var length = codec.SealFromClient(session, datagram.Buffer.AsSpan(start, prefix + datagram.Length + Udp2022Codec.TagSize), datagram.Length);
             return Sealed(datagram, start, length);
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>Local and tunnel, back: opens the server's reply in the client's session.</summary>
     public static TransformManyBlock<Datagram, Datagram> OpenAtClient(
         StageOptions options, TaskScheduler loop, Udp2022ClientSessions side) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.open", datagram =>
         {
             var (codec, sessions) = (side.Codec, side.ByAddress);
             if (!sessions.TryGet(datagram.Client, out var session))
@@ -41,14 +41,14 @@ internal static class Udp2022CipherStages
             }
 
             return Opened(datagram, codec.OpenAtClient(session, datagram.Data, out var offset, out var length), offset, length);
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>
     /// Server, outbound: opens a client's packet in the session its ID names (made on its first packet), and hands the
     /// session on with it: the session is its NAT key, and its replies come back carrying it.
     /// </summary>
     public static TransformManyBlock<Datagram, Datagram> OpenAtServer(StageOptions options, TaskScheduler loop, Udp2022ServerSessions sessions) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.open", datagram =>
         {
             var status = sessions.Codec.OpenAtServer(datagram.Data, sessions.Find, out var session, out var offset, out var length);
             if (status == Udp2022Status.Ok && !sessions.Keep(session!, datagram.Client))
@@ -62,11 +62,11 @@ internal static class Udp2022CipherStages
             }
 
             return Opened(datagram, status, offset, length);
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>Server, back: seals a reply in the session of the client it goes to.</summary>
     public static TransformManyBlock<Datagram, Datagram> SealFromServer(StageOptions options, TaskScheduler loop, Udp2022ServerSessions sessions) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.seal", datagram =>
         {
             var codec = sessions.Codec;
             // A session that left the ID table (expired, or pushed out) was disposed as it left: its NAT entry's late
@@ -83,7 +83,7 @@ internal static class Udp2022CipherStages
             var start = datagram.Offset - prefix;
             var length = codec.SealFromServer(session, datagram.Buffer.AsSpan(start, prefix + datagram.Length + Udp2022Codec.TagSize), datagram.Length);
             return Sealed(datagram, start, length);
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     private static Datagram[] Sealed(Datagram datagram, int start, int length)
     {

@@ -17,11 +17,12 @@ internal static class UdpCipherStages
     /// <summary>
     /// Seals each datagram with a fresh salt. A server gives its replay filter as <paramref name="remember"/>: the salt
     /// goes into it, so its answer sent back to it (a reflection, which the one key both ways would read as a request)
-    /// is dropped as a replay, as ss-libev's aead_encrypt_all adds its salts to its Bloom filter.
+    /// is dropped as a replay, as ss-libev's aead_encrypt_all adds its salts to its Bloom filter. (A transform-many
+    /// block, as the others: a datagram whose work threw goes on as nothing.)
     /// </summary>
-    public static TransformBlock<Datagram, Datagram> Encrypt(
+    public static TransformManyBlock<Datagram, Datagram> Encrypt(
         StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey, ISaltFilter? remember = null) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.encrypt", datagram =>
         {
             var start = datagram.Offset - cipher.SaltSize;
             var size = UdpPacketCodec.MaxPacketSize(cipher, datagram.Length);
@@ -32,8 +33,8 @@ internal static class UdpCipherStages
             }
 
             datagram.Offset = start;
-            return datagram;
-        }, BlockOptions.OnLoop(options, loop));
+            return [datagram];
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>
     /// Yields nothing for a packet that is too short or fails authentication (counted, buffer returned). With
@@ -42,7 +43,7 @@ internal static class UdpCipherStages
     /// </summary>
     public static TransformManyBlock<Datagram, Datagram> Decrypt(
         StageOptions options, TaskScheduler loop, CipherInfo cipher, byte[] masterKey, ISaltFilter? replays = null) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.decrypt", datagram =>
         {
             var payload = datagram.Buffer.AsSpan(datagram.Offset + cipher.SaltSize);
             if (!UdpPacketCodec.TryDecrypt(cipher, masterKey, datagram.Data, payload, out var length))
@@ -62,5 +63,5 @@ internal static class UdpCipherStages
             datagram.Offset += cipher.SaltSize;
             datagram.Length = length;
             return [datagram];
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 }

@@ -16,7 +16,7 @@ internal static class UdpHeaderStages
 {
     /// <summary>Local, outbound: drops RSV and FRAG (a fragment, FRAG ≠ 0, is dropped, as RFC 1928 allows) after checking the address.</summary>
     public static TransformManyBlock<Datagram, Datagram> TrimSocks5(StageOptions options, TaskScheduler loop) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.trim_socks5", datagram =>
         {
             var status = Socks5Codec.TryReadUdpHeader(datagram.Data, out var fragment, out _, out _);
             if (status != AddressParseStatus.Ok)
@@ -34,14 +34,14 @@ internal static class UdpHeaderStages
             datagram.Offset += 3;
             datagram.Length -= 3;
             return [datagram];
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>
     /// Local, back: the decrypted payload (address header and data) gets RSV and FRAG = 0 in front. A reply whose
     /// address header does not parse is dropped, as ss-local drops it: the SOCKS5 client would get a header it cannot read.
     /// </summary>
     public static TransformManyBlock<Datagram, Datagram> AddSocks5(StageOptions options, TaskScheduler loop) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.add_socks5", datagram =>
         {
             if (!TryReadAddress(datagram, fromServer: true, out _, out _))
             {
@@ -52,11 +52,11 @@ internal static class UdpHeaderStages
             datagram.Length += 3;
             datagram.Data[..3].Clear();
             return [datagram];
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>Server, outbound: reads the address header into <see cref="Datagram.Target"/> and leaves only the data.</summary>
     public static TransformManyBlock<Datagram, Datagram> ReadHeader(StageOptions options, TaskScheduler loop) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.read_header", datagram =>
         {
             if (!TryStrip(datagram))
             {
@@ -64,22 +64,25 @@ internal static class UdpHeaderStages
             }
 
             return [datagram];
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>Tunnel, back: the server's reply header (where it came from) is dropped; the client wants the data.</summary>
     public static TransformManyBlock<Datagram, Datagram> StripHeader(StageOptions options, TaskScheduler loop) => ReadHeader(options, loop);
 
-    /// <summary>Server, back (the reply's source) and tunnel, outbound (the fixed destination): writes <see cref="Datagram.Target"/> in front.</summary>
-    public static TransformBlock<Datagram, Datagram> AddHeader(StageOptions options, TaskScheduler loop, ShadowsocksAddress? fixedTarget = null) =>
-        new(datagram =>
+    /// <summary>
+    /// Server, back (the reply's source) and tunnel, outbound (the fixed destination): writes <see cref="Datagram.Target"/>
+    /// in front. (A transform-many block, as the others: a datagram whose work threw goes on as nothing.)
+    /// </summary>
+    public static TransformManyBlock<Datagram, Datagram> AddHeader(StageOptions options, TaskScheduler loop, ShadowsocksAddress? fixedTarget = null) =>
+        new(UdpStageGuard.Isolate("udp.add_header", datagram =>
         {
             var target = fixedTarget ?? datagram.Target;
             var size = AddressHeader.GetSize(target);
             datagram.Offset -= size;
             datagram.Length += size;
             AddressHeader.Write(target, datagram.Buffer.AsSpan(datagram.Offset, size));
-            return datagram;
-        }, BlockOptions.OnLoop(options, loop));
+            return [datagram];
+        }), BlockOptions.OnLoop(options, loop));
 
     private static bool TryStrip(Datagram datagram)
     {

@@ -37,7 +37,7 @@ internal static class UdpResolveStage
         var blockOptions = BlockOptions.OnLoop(options, loop);
         blockOptions.MaxDegreeOfParallelism = DataflowBlockOptions.Unbounded; // the lookups are bounded instead, below
 
-        return new(async datagram =>
+        return new(UdpStageGuard.Isolate("udp.resolve", async datagram =>
         {
             var target = datagram.Target;
             var address = target.Ip;
@@ -93,7 +93,7 @@ internal static class UdpResolveStage
 
             datagram.Resolved = new IPEndPoint(address, target.Port);
             return [datagram];
-        }, blockOptions);
+        }), blockOptions);
     }
 
     /// <summary>

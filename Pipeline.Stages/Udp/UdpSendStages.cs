@@ -28,7 +28,7 @@ internal static class UdpSendStages
     /// </summary>
     public static ActionBlock<Datagram> ThroughNat<TKey>(StageOptions options, TaskScheduler loop, UdpNatTable<TKey> nat, Func<Datagram, TKey> keyOf, UdpServerAddress? server)
         where TKey : notnull =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.send", datagram =>
         {
             try
             {
@@ -47,11 +47,11 @@ internal static class UdpSendStages
             {
                 UdpCounters.Drop(datagram, SendFailure(e));
             }
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>Back to the client, from the relay's listening socket.</summary>
     public static ActionBlock<Datagram> ToClient(StageOptions options, TaskScheduler loop, Socket listener) =>
-        new(datagram =>
+        new(UdpStageGuard.Isolate("udp.to_client", datagram =>
         {
             try
             {
@@ -62,7 +62,7 @@ internal static class UdpSendStages
             {
                 UdpCounters.Drop(datagram, SendFailure(e));
             }
-        }, BlockOptions.OnLoop(options, loop));
+        }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>
     /// A datagram's bytes as sent (its UDP payload: ciphertext toward the server or a Shadowsocks client, plaintext toward a
