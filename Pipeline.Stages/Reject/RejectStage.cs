@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
-using Shadowsocks.Pipeline.Core.Multiplexing;
 using Shadowsocks.Pipeline.Stages.Connections;
 using Shadowsocks.Pipeline.Stages.Socks5Trim;
 
@@ -14,9 +12,6 @@ namespace Shadowsocks.Pipeline.Stages.Reject;
 /// </summary>
 internal static class RejectStage
 {
-    /// <summary>Discard buffer size while draining.</summary>
-    private const int DrainBufferSize = 4096;
-
     public static ActionBlock<TcpSession> Create(TimeSpan idleTimeout, TimeProvider timeProvider) =>
         new(async session =>
         {
@@ -56,21 +51,7 @@ internal static class RejectStage
     {
         try
         {
-            while (true)
-            {
-                // A buffer only for the moment bytes are there: a drained probe that waits holds none.
-                using var idle = SocketReads.Deadline(idleTimeout, timeProvider, session.Cancellation.Token);
-                var discarded = await SocketIo.ReceiveRentedAsync(session.Client, DrainBufferSize, idle.Token).ConfigureAwait(false);
-                discarded.Return();
-                if (discarded.Length == 0)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-            // Timed out or reset: either way the drain is over.
+            await ClientDrain.RunAsync(session.Client, idleTimeout, timeProvider, session.Cancellation.Token).ConfigureAwait(false);
         }
         finally
         {
