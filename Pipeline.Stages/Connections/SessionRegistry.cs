@@ -15,7 +15,7 @@ internal sealed class SessionRegistry
 
     public void AbortAll() => AbortWhere(static _ => true);
 
-    /// <summary>Tears down every open session that <paramref name="match"/> picks; returns how many.</summary>
+    /// <summary>Ends every open session that <paramref name="match"/> picks (<see cref="TcpSession.End"/>, a drain of its client too); returns how many.</summary>
     public int AbortWhere(Func<TcpSession, bool> match)
     {
         var aborted = 0;
@@ -23,7 +23,7 @@ internal sealed class SessionRegistry
         {
             if (match(session))
             {
-                session.Abort();
+                session.End();
                 aborted++;
             }
         }

@@ -17,6 +17,7 @@ internal sealed class TcpSession : IDisposable
     private const int ClientSide = 1;
     private const int RemoteSide = 2;
 
+    private readonly CancellationTokenSource _ending = new();
     private int _aborted;
     private int _disposed;
     private int _resetSides;
@@ -25,6 +26,7 @@ internal sealed class TcpSession : IDisposable
     private int _finSent;
     private int _finBeforeBreak;
     private int _awaitingRead;
+    private int _clientLeftToDrain;
     private Socket? _closedRemote;
 
     public TcpSession(Socket client, Activity? span)
@@ -101,6 +103,19 @@ internal sealed class TcpSession : IDisposable
     /// <summary>Cancelled when the connection is torn down, from any stage or direction.</summary>
     public CancellationTokenSource Cancellation { get; } = new();
 
+    /// <summary>
+    /// Fires when the relay ends the connection from outside (<see cref="End"/>: the relay stopping, the user taken
+    /// off the list). What ends the drain of a client <see cref="ClientFailedAuthentication"/> left open early: the
+    /// connection's own teardown has cancelled <see cref="Cancellation"/> already.
+    /// </summary>
+    public CancellationToken Ended => _ending.Token;
+
+    /// <summary>
+    /// Server: the client's stream failed authentication after its header (<see cref="ClientFailedAuthentication"/>),
+    /// and the teardown left its socket open, to be drained and then closed by <see cref="Dispose"/>.
+    /// </summary>
+    public bool ClientLeftToDrain => Volatile.Read(ref _clientLeftToDrain) != 0;
+
     /// <summary>Called once when the session is disposed (the relay's registry forgets it).</summary>
     public Action<TcpSession>? OnDisposed { get; set; }
 
@@ -164,6 +179,20 @@ internal sealed class TcpSession : IDisposable
     {
         MarkBroken(side, reason, resetOnly);
         Abort();
+    }
+
+    /// <summary>
+    /// Server: the client's stream failed authentication after its header, while the data stages ran. Broken as
+    /// <see cref="Broken"/> has it, with the reset toward the destination only, and torn down, except the client's
+    /// socket: a prober that replays a recorded connection with bytes changed after its first chunk must see what a
+    /// failed header gets (PROTOCOL.md § Probe resistance), no answer and no close before the idle timeout. The socket
+    /// is left to a drain (<see cref="ClientLeftToDrain"/>, <see cref="ClientDrain"/>) and closed by <see cref="Dispose"/>.
+    /// A no-op once torn down.
+    /// </summary>
+    public void ClientFailedAuthentication()
+    {
+        MarkBroken(Client, BrokenBy.AuthenticationFailed, resetOnly: Remote);
+        TearDown(keepClient: true);
     }
 
     /// <summary>
@@ -372,11 +401,37 @@ internal sealed class TcpSession : IDisposable
     public bool ClosedWithoutFin(Socket side) => (Volatile.Read(ref _finSent) & SideOf(side)) == 0 && SocketIo.IsClosedTcp(side);
 
     /// <summary>Tears the connection down: cancels everything still running for it and closes both sockets. Idempotent.</summary>
-    public void Abort()
+    public void Abort() => TearDown(keepClient: false);
+
+    /// <summary>
+    /// The relay ends the connection from outside (stopping, or its user taken off the list): torn down
+    /// (<see cref="Abort"/>), and a drain of its client ends too (<see cref="Ended"/>).
+    /// </summary>
+    public void End()
+    {
+        try
+        {
+            _ending.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile: over already.
+        }
+
+        Abort();
+    }
+
+    /// <summary>Abort; with <paramref name="keepClient"/>, the client's socket stays open for a drain (<see cref="ClientFailedAuthentication"/>).</summary>
+    private void TearDown(bool keepClient)
     {
         if (Interlocked.Exchange(ref _aborted, 1) != 0)
         {
             return;
+        }
+
+        if (keepClient)
+        {
+            Volatile.Write(ref _clientLeftToDrain, 1); // before the cancellation the data stages end on: the runner reads it after them
         }
 
         try
@@ -393,7 +448,11 @@ internal sealed class TcpSession : IDisposable
             // nothing is left to cancel; the sockets are closed below.
         }
 
-        Close(Client, ClientSide);
+        if (!keepClient)
+        {
+            Close(Client, ClientSide);
+        }
+
         CloseRemote();
     }
 
@@ -457,12 +516,17 @@ internal sealed class TcpSession : IDisposable
 
         Abort();
         CloseRemote(); // set after an Abort (a connect that finished as the relay was stopping), or an Abort under way on another thread
+        if (ClientLeftToDrain)
+        {
+            Close(Client, ClientSide); // its drain is over
+        }
 
         OnDisposed?.Invoke(this);
         Decryptor?.Dispose();
         InitialPayload?.Return();
         InitialPayload = null;
         Cancellation.Dispose();
+        _ending.Dispose();
         Span?.Dispose();
     }
 }

@@ -27,7 +27,8 @@ namespace Shadowsocks.Pipeline.Stages.Relay;
 /// the other direction flows on until it ends too. A reset read on one side, or a send to it that fails, ends the
 /// connection with a reset on both sides once what that side sent before it has gone out, and a stream that fails authentication ends
 /// with a reset toward the plain side: a peer never takes a stream cut off that way for a complete one, and it gets
-/// what was queued toward it before the reset (<see cref="ResetAfterDelivery"/>). Through a
+/// what was queued toward it before the reset (<see cref="ResetAfterDelivery"/>); a server's client whose stream fails
+/// authentication is not told at all: it is drained, as a failed header is (<see cref="TcpSession.ClientFailedAuthentication"/>). Through a
 /// local and a server, a reset on either end thereby reaches the other end as a reset. The idle timer, and any other
 /// fault, close both sides as usual.
 /// </summary>
@@ -72,12 +73,13 @@ internal static class CipherDuplex
         // How a broken connection ends, decided where it breaks (before a block's fault, or a stalled drain, lets
         // anything else end it): a reset read or a failed send resets both sides. A stream that fails authentication
         // resets both on a local (the server is ours), and only the destination on a server: its Shadowsocks client
-        // is closed as before (probe resistance, PROTOCOL.md).
+        // gets nothing more and is drained until it closes or the idle timeout (probe resistance, PROTOCOL.md;
+        // SessionRunner drains it).
         Action<Socket> readFailed = socket => session.MarkBroken(socket, BrokenBy.Reset);
         Action<Socket, SocketError> sendFailed = session.SendFailed;
         Action cipherSideFailedAuthentication = plainSideIsClient
             ? () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed)
-            : () => session.Broken(cipherSide, BrokenBy.AuthenticationFailed, resetOnly: plainSide);
+            : session.ClientFailedAuthentication;
 
         // Encrypt direction, per burst: plain side → encrypt → forward → cipher side.
         ChunkChain OpenEncryptChain()

@@ -48,8 +48,21 @@ internal static class SessionRunner
         {
             idle.Dispose();
             HalfOpenWatch.Shared.Forget(session);
-            session.Dispose();
-            PipelineTelemetry.ActiveConnections.Add(-1, roleTag);
+            try
+            {
+                if (session.ClientLeftToDrain)
+                {
+                    // A server's client whose stream failed authentication after its header: drained as a failed
+                    // header is, still counted as a connection, until it closes, the idle timeout after its last
+                    // bytes, or the relay ends it (TcpSession.End).
+                    await ClientDrain.RunAsync(session.Client, options.IdleTimeout, time, session.Ended).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                session.Dispose();
+                PipelineTelemetry.ActiveConnections.Add(-1, roleTag);
+            }
         }
     }
 }
