@@ -26,6 +26,8 @@ internal sealed class Datagram
 
     private const int BufferSize = Headroom + MaxPayload + 1 + Tailroom;
 
+    private Datagram[]? _alone;
+
     private Datagram(byte[] buffer)
     {
         Buffer = buffer;
@@ -51,6 +53,13 @@ internal sealed class Datagram
     public Core.Protocol.Udp2022ServerSession? Session { get; set; }
 
     public Span<byte> Data => Buffer.AsSpan(Offset, Length);
+
+    /// <summary>
+    /// This datagram as a one-element array, made once: what a stage returns to pass it on. A transform-many block
+    /// takes an array's items at once, under one lock; any other sequence (<c>[datagram]</c> as an
+    /// <c>IEnumerable</c> is a compiler-made one-element list) it enumerates item by item, and each stage allocated one.
+    /// </summary>
+    public Datagram[] Alone => _alone ??= [this];
 
     /// <summary>Where a receive writes: one byte more than the largest legal payload, so oversize shows as length.</summary>
     public static Memory<byte> ReceiveArea(byte[] buffer) => buffer.AsMemory(Headroom, MaxPayload + 1);

@@ -95,7 +95,7 @@ internal static class Udp2022CipherStages
 
         datagram.Offset = start;
         datagram.Length = length;
-        return [datagram];
+        return datagram.Alone;
     }
 
     private static Datagram[] Opened(Datagram datagram, Udp2022Status status, int offset, int length)
@@ -119,6 +119,6 @@ internal static class Udp2022CipherStages
 
         datagram.Offset += offset;
         datagram.Length = length;
-        return [datagram];
+        return datagram.Alone;
     }
 }

@@ -33,7 +33,7 @@ internal static class UdpCipherStages
             }
 
             datagram.Offset = start;
-            return [datagram];
+            return datagram.Alone;
         }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>
@@ -62,6 +62,6 @@ internal static class UdpCipherStages
 
             datagram.Offset += cipher.SaltSize;
             datagram.Length = length;
-            return [datagram];
+            return datagram.Alone;
         }), BlockOptions.OnLoop(options, loop));
 }

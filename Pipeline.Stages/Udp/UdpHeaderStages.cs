@@ -33,7 +33,7 @@ internal static class UdpHeaderStages
 
             datagram.Offset += 3;
             datagram.Length -= 3;
-            return [datagram];
+            return datagram.Alone;
         }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>
@@ -51,7 +51,7 @@ internal static class UdpHeaderStages
             datagram.Offset -= 3;
             datagram.Length += 3;
             datagram.Data[..3].Clear();
-            return [datagram];
+            return datagram.Alone;
         }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>Server, outbound: reads the address header into <see cref="Datagram.Target"/> and leaves only the data.</summary>
@@ -63,7 +63,7 @@ internal static class UdpHeaderStages
                 return [];
             }
 
-            return [datagram];
+            return datagram.Alone;
         }), BlockOptions.OnLoop(options, loop));
 
     /// <summary>Tunnel, back: the server's reply header (where it came from) is dropped; the client wants the data.</summary>
@@ -81,7 +81,7 @@ internal static class UdpHeaderStages
             datagram.Offset -= size;
             datagram.Length += size;
             AddressHeader.Write(target, datagram.Buffer.AsSpan(datagram.Offset, size));
-            return [datagram];
+            return datagram.Alone;
         }), BlockOptions.OnLoop(options, loop));
 
     private static bool TryStrip(Datagram datagram)

@@ -92,7 +92,7 @@ internal static class UdpResolveStage
             }
 
             datagram.Resolved = new IPEndPoint(address, target.Port);
-            return [datagram];
+            return datagram.Alone;
         }), blockOptions);
     }
 
