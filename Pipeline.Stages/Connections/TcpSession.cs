@@ -17,7 +17,8 @@ internal sealed class TcpSession : IDisposable
     private const int ClientSide = 1;
     private const int RemoteSide = 2;
 
-    private readonly CancellationTokenSource _ending = new();
+    private CancellationTokenSource? _ending; // made only when a drain asks for Ended: most sessions never do
+    private int _endAsked;
     private int _aborted;
     private int _disposed;
     private int _resetSides;
@@ -108,7 +109,19 @@ internal sealed class TcpSession : IDisposable
     /// off the list). What ends the drain of a client <see cref="ClientFailedAuthentication"/> left open early: the
     /// connection's own teardown has cancelled <see cref="Cancellation"/> already.
     /// </summary>
-    public CancellationToken Ended => _ending.Token;
+    public CancellationToken Ended
+    {
+        get
+        {
+            var ending = LazyInitializer.EnsureInitialized(ref _ending);
+            if (Volatile.Read(ref _endAsked) != 0)
+            {
+                ending.Cancel(); // End came before this token was made (it found no source to cancel)
+            }
+
+            return ending.Token;
+        }
+    }
 
     /// <summary>
     /// Server: the client's stream failed authentication after its header (<see cref="ClientFailedAuthentication"/>),
@@ -411,7 +424,8 @@ internal sealed class TcpSession : IDisposable
     {
         try
         {
-            _ending.Cancel();
+            Interlocked.Exchange(ref _endAsked, 1); // a full fence: either Ended sees it, or this sees Ended's source
+            Volatile.Read(ref _ending)?.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -526,7 +540,7 @@ internal sealed class TcpSession : IDisposable
         InitialPayload?.Return();
         InitialPayload = null;
         Cancellation.Dispose();
-        _ending.Dispose();
+        _ending?.Dispose();
         Span?.Dispose();
     }
 }
