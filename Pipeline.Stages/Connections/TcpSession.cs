@@ -353,6 +353,13 @@ internal sealed class TcpSession : IDisposable
     /// </summary>
     public void IdleTimedOut()
     {
+        if (Volatile.Read(ref _aborted) != 0)
+        {
+            // Torn down already (the timer fired as the data stages ended): nothing to end, and a client kept for its
+            // drain (ClientFailedAuthentication) must not be marked for a reset, which its close would then send.
+            return;
+        }
+
         ResetPatience = TimeSpan.Zero;
         if (HasReset(Client))
         {

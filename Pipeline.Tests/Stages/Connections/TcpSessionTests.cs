@@ -139,4 +139,53 @@ public sealed class TcpSessionTests
         session.Fault();
         Assert.True(session.Cancellation.IsCancellationRequested);
     }
+    [Fact]
+    public async Task AnIdleTimeoutDuringTheTeardownOfAClientThatFailedAuthentication_LeavesItsCloseAFin()
+    {
+        // A server's client whose stream failed authentication is kept open for its drain, then closed with a FIN, as
+        // a probe with a bad header is. The idle timer can still fire while the data stages end (the runner disposes it
+        // after them); that late timeout must not mark the kept client to be reset, or the prober would see a reset
+        // after the drain where a bad header gets a FIN.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.ReceiveBufferSize = 8 << 10; // the peers' window, set before connecting
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!, cancel.Token);
+        using var clientPeer = await listener.AcceptAsync(cancel.Token);
+        var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await remote.ConnectAsync(listener.LocalEndPoint!, cancel.Token);
+        using var remotePeer = await listener.AcceptAsync(cancel.Token);
+
+        // The destination reads nothing: its reset waits for delivery (ResetAfterDelivery), its socket still open.
+        remote.Blocking = false;
+        for (var i = 0; i < 10_000 && remote.Send(new byte[16 << 10], SocketFlags.None, out var error) > 0 && error == SocketError.Success; i++)
+        {
+        }
+
+        var session = new TcpSession(client, span: null)
+        {
+            Remote = remote,
+            ResetPatience = TimeSpan.FromSeconds(10),
+            HoldsUndelivered = _ => true, // bytes held for a side: a timeout resets both
+        };
+
+        session.ClientFailedAuthentication();
+        Assert.True(session.ClientLeftToDrain);
+        session.IdleTimedOut(); // its timer, firing before the runner disposed it
+        session.Dispose(); // the drain is over
+
+        var end = SocketError.Success;
+        try
+        {
+            Assert.Equal(0, await clientPeer.ReceiveAsync(new byte[64], SocketFlags.None, cancel.Token));
+        }
+        catch (SocketException e)
+        {
+            end = e.SocketErrorCode;
+        }
+
+        Assert.Equal(SocketError.Success, end); // a FIN, not ConnectionReset
+    }
 }
