@@ -74,7 +74,10 @@ public sealed class StreamFailingAuthenticationTests
         await failed.Server.DisposeAsync();
         var (answer, clientEnd) = await reading;
         Assert.Empty(answer);
-        Assert.Equal(SocketError.Success, clientEnd);
+
+        // A FIN, or a reset when the stop closed the socket before the drain had read the bytes just sent (the kernel
+        // resets a socket closed with unread bytes: seen under load). Either way the stop ended it, well before 5 min.
+        Assert.True(clientEnd is SocketError.Success or SocketError.ConnectionReset, $"the client's stream ended with {clientEnd}");
         await WhenNoSessionsAsync(failed.Server, cancel.Token);
     }
 
