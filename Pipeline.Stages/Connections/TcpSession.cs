@@ -453,6 +453,7 @@ internal sealed class TcpSession : IDisposable
         if (keepClient)
         {
             Volatile.Write(ref _clientLeftToDrain, 1); // before the cancellation the data stages end on: the runner reads it after them
+            FinOnClose(Client, ClientSide); // a reset marked before (the destination reset first) would end the drain with one
         }
 
         try
@@ -506,6 +507,20 @@ internal sealed class TcpSession : IDisposable
         else
         {
             socket.Dispose();
+        }
+    }
+
+    /// <summary>Undoes <see cref="ResetOnClose"/>: the socket's close sends a FIN again.</summary>
+    private void FinOnClose(Socket socket, int side)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(false, 0);
+            Interlocked.And(ref _resetSides, ~side);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Closed already: nothing to close with a FIN.
         }
     }
 

@@ -188,4 +188,40 @@ public sealed class TcpSessionTests
 
         Assert.Equal(SocketError.Success, end); // a FIN, not ConnectionReset
     }
+
+    [Fact]
+    public async Task AClientThatFailsAuthenticationAfterTheDestinationReset_IsClosedWithAFin_AfterItsDrain()
+    {
+        // The destination's reset marks both sides to be reset (a relay passes a reset on). If the client's stream then
+        // fails authentication before the teardown, the client is drained as a probe is, and its close after the drain
+        // must be the FIN a bad header gets, not the reset that was marked for a connection that relayed.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!, cancel.Token);
+        using var clientPeer = await listener.AcceptAsync(cancel.Token);
+        var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await remote.ConnectAsync(listener.LocalEndPoint!, cancel.Token);
+        using var remotePeer = await listener.AcceptAsync(cancel.Token);
+
+        var session = new TcpSession(client, span: null) { Remote = remote };
+        session.MarkBroken(remote, BrokenBy.Reset); // the destination's reset, read by its pump
+        session.ClientFailedAuthentication();
+        Assert.True(session.ClientLeftToDrain);
+        session.Dispose(); // the drain is over
+
+        var end = SocketError.Success;
+        try
+        {
+            Assert.Equal(0, await clientPeer.ReceiveAsync(new byte[64], SocketFlags.None, cancel.Token));
+        }
+        catch (SocketException e)
+        {
+            end = e.SocketErrorCode;
+        }
+
+        Assert.Equal(SocketError.Success, end); // a FIN, not ConnectionReset
+    }
 }
