@@ -139,6 +139,7 @@ public sealed class TcpSessionTests
         session.Fault();
         Assert.True(session.Cancellation.IsCancellationRequested);
     }
+
     [Fact]
     public async Task AnIdleTimeoutDuringTheTeardownOfAClientThatFailedAuthentication_LeavesItsCloseAFin()
     {
@@ -151,12 +152,10 @@ public sealed class TcpSessionTests
         listener.ReceiveBufferSize = 8 << 10; // the peers' window, set before connecting
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen();
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(listener.LocalEndPoint!, cancel.Token);
-        using var clientPeer = await listener.AcceptAsync(cancel.Token);
-        var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await remote.ConnectAsync(listener.LocalEndPoint!, cancel.Token);
-        using var remotePeer = await listener.AcceptAsync(cancel.Token);
+        var (client, clientPeer) = await ConnectAsync(listener, cancel.Token);
+        using var _ = clientPeer;
+        var (remote, remotePeer) = await ConnectAsync(listener, cancel.Token);
+        using var __ = remotePeer;
 
         // The destination reads nothing: its reset waits for delivery (ResetAfterDelivery), its socket still open.
         remote.Blocking = false;
@@ -176,17 +175,7 @@ public sealed class TcpSessionTests
         session.IdleTimedOut(); // its timer, firing before the runner disposed it
         session.Dispose(); // the drain is over
 
-        var end = SocketError.Success;
-        try
-        {
-            Assert.Equal(0, await clientPeer.ReceiveAsync(new byte[64], SocketFlags.None, cancel.Token));
-        }
-        catch (SocketException e)
-        {
-            end = e.SocketErrorCode;
-        }
-
-        Assert.Equal(SocketError.Success, end); // a FIN, not ConnectionReset
+        Assert.Equal(SocketError.Success, await EndOfStreamAsync(clientPeer, cancel.Token)); // a FIN, not ConnectionReset
     }
 
     [Fact]
@@ -199,12 +188,10 @@ public sealed class TcpSessionTests
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen();
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(listener.LocalEndPoint!, cancel.Token);
-        using var clientPeer = await listener.AcceptAsync(cancel.Token);
-        var remote = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await remote.ConnectAsync(listener.LocalEndPoint!, cancel.Token);
-        using var remotePeer = await listener.AcceptAsync(cancel.Token);
+        var (client, clientPeer) = await ConnectAsync(listener, cancel.Token);
+        using var _ = clientPeer;
+        var (remote, remotePeer) = await ConnectAsync(listener, cancel.Token);
+        using var __ = remotePeer;
 
         var session = new TcpSession(client, span: null) { Remote = remote };
         session.MarkBroken(remote, BrokenBy.Reset); // the destination's reset, read by its pump
@@ -212,16 +199,28 @@ public sealed class TcpSessionTests
         Assert.True(session.ClientLeftToDrain);
         session.Dispose(); // the drain is over
 
-        var end = SocketError.Success;
+        Assert.Equal(SocketError.Success, await EndOfStreamAsync(clientPeer, cancel.Token)); // a FIN, not ConnectionReset
+    }
+
+    /// <summary>A socket connected to <paramref name="listener"/>, and its accepted peer.</summary>
+    private static async Task<(Socket Ours, Socket Peer)> ConnectAsync(Socket listener, CancellationToken cancellationToken)
+    {
+        var ours = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await ours.ConnectAsync(listener.LocalEndPoint!, cancellationToken);
+        return (ours, await listener.AcceptAsync(cancellationToken));
+    }
+
+    /// <summary>How <paramref name="peer"/>'s stream ends: <see cref="SocketError.Success"/> for a FIN (nothing read before it), else the reset's error.</summary>
+    private static async Task<SocketError> EndOfStreamAsync(Socket peer, CancellationToken cancellationToken)
+    {
         try
         {
-            Assert.Equal(0, await clientPeer.ReceiveAsync(new byte[64], SocketFlags.None, cancel.Token));
+            Assert.Equal(0, await peer.ReceiveAsync(new byte[64], SocketFlags.None, cancellationToken));
+            return SocketError.Success;
         }
         catch (SocketException e)
         {
-            end = e.SocketErrorCode;
+            return e.SocketErrorCode;
         }
-
-        Assert.Equal(SocketError.Success, end); // a FIN, not ConnectionReset
     }
 }
