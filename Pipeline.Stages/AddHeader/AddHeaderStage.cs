@@ -14,6 +14,10 @@ namespace Shadowsocks.Pipeline.Stages.AddHeader;
 /// then builds the stream's first plaintext: the address header followed by whatever the client sends within
 /// <see cref="FirstDataWait"/>. Sending header and first data together keeps the first packet's length from
 /// giving away the header's (a fixed-size first packet is a classic fingerprint).
+/// A SOCKS5 client can speak only once told it succeeded, so the local's wait runs from that reply. A tunnel's client
+/// may speak from its accept on, so the tunnel's wait runs from the accept, alongside the connect to the server: a
+/// client whose server speaks first (SMTP, FTP, SSH) then waits for no more than the longer of the two, not for their
+/// sum (ss-tunnel sends the header at once; a server 20 ms or more away costs no wait at all).
 /// </summary>
 internal static class AddHeaderStage
 {
@@ -37,7 +41,8 @@ internal static class AddHeaderStage
                 }
 
                 var pending = session.InitialPayload;
-                var readable = pending is null && await WaitForFirstDataAsync(session, timeProvider).ConfigureAwait(false);
+                var wait = replyToSocks5 ? FirstDataWait : session.LeftOf(FirstDataWait, timeProvider);
+                var readable = pending is null && await WaitForFirstDataAsync(session, wait, timeProvider).ConfigureAwait(false);
 
                 // Rented after the wait: a client that is slow to speak holds no buffer meanwhile.
                 var first = Chunk.RentBuffer(AddressHeader.GetSize(session.Destination) + MaxFirstData);
@@ -84,14 +89,20 @@ internal static class AddHeaderStage
     }
 
     /// <summary>
-    /// Whether the client's socket turns readable within <see cref="FirstDataWait"/>: bytes, or its end of stream (the
+    /// Whether the client's socket turns readable within <paramref name="timeout"/>: bytes, or its end of stream (the
     /// receive then takes none, and the relay's pump finds the end again: a socket at end of stream stays readable), or
     /// an error (the receive throws it). No <c>FIONREAD</c> to tell them apart first: that was one system call per
-    /// connection, for the rare client that closes or resets in those 20 ms.
+    /// connection, for the rare client that closes or resets in those 20 ms. A wait already spent (a tunnel whose
+    /// connect to the server took longer) only looks whether the client has spoken: one poll, no wait.
     /// </summary>
-    private static async ValueTask<bool> WaitForFirstDataAsync(TcpSession session, TimeProvider timeProvider)
+    private static async ValueTask<bool> WaitForFirstDataAsync(TcpSession session, TimeSpan timeout, TimeProvider timeProvider)
     {
-        using var wait = SocketReads.Deadline(FirstDataWait, timeProvider, session.Cancellation.Token);
+        if (timeout <= TimeSpan.Zero)
+        {
+            return session.Client.Poll(0, SelectMode.SelectRead);
+        }
+
+        using var wait = SocketReads.Deadline(timeout, timeProvider, session.Cancellation.Token);
         try
         {
             await SocketReadiness.ReadableAsync(session.Client, wait.Token).ConfigureAwait(false);
