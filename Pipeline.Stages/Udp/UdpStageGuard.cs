@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Shadowsocks.Pipeline.Core.Diagnostics;
 using Shadowsocks.Pipeline.Stages.Connections;
 
 namespace Shadowsocks.Pipeline.Stages.Udp;
@@ -8,6 +10,7 @@ namespace Shadowsocks.Pipeline.Stages.Udp;
 /// blocks, and the relay's UDP would stop for every client until a restart. The exception costs that datagram only:
 /// <c>pipeline.stage_faults</c> counts it by stage (as <see cref="StageGuard"/> does for a TCP stage), and, unless the
 /// stage had dropped it already, <c>pipeline.udp.dropped</c> counts it as "stage fault in STAGE" and its buffer goes back.
+/// A span named after the stage records the exception.
 /// </summary>
 /// <remarks>
 /// The wrappers are made once per block; per datagram they add a try/catch and nothing else (no allocation).
@@ -24,9 +27,9 @@ internal static class UdpStageGuard
             {
                 return work(datagram);
             }
-            catch (Exception)
+            catch (Exception e)
             {
-                Dropped(stage, reason, datagram);
+                Dropped(stage, reason, datagram, e);
                 return [];
             }
         };
@@ -43,9 +46,9 @@ internal static class UdpStageGuard
             {
                 task = work(datagram);
             }
-            catch (Exception)
+            catch (Exception e)
             {
-                Dropped(stage, reason, datagram);
+                Dropped(stage, reason, datagram, e);
                 return Task.FromResult<IEnumerable<Datagram>>([]);
             }
 
@@ -63,9 +66,9 @@ internal static class UdpStageGuard
             {
                 work(datagram);
             }
-            catch (Exception)
+            catch (Exception e)
             {
-                Dropped(stage, reason, datagram);
+                Dropped(stage, reason, datagram, e);
             }
         };
     }
@@ -76,9 +79,9 @@ internal static class UdpStageGuard
         {
             return await task.ConfigureAwait(false);
         }
-        catch (Exception)
+        catch (Exception e)
         {
-            Dropped(stage, reason, datagram);
+            Dropped(stage, reason, datagram, e);
             return [];
         }
     }
@@ -86,12 +89,24 @@ internal static class UdpStageGuard
     private static string Reason(string stage) => "stage fault in " + stage;
 
     /// <summary>
-    /// Counts the fault; the datagram is dropped and its buffer returned, unless the stage did that before it threw
-    /// (a drop already counted with its own reason: the buffer must not go back twice).
+    /// Counts the fault and says what was thrown in a span of its own, named after the stage (a datagram has no span,
+    /// and a counter cannot say which exception: the trace file or Jaeger shows it, with its stack, for a bug report);
+    /// the datagram is dropped and its buffer returned, unless the stage did that before it threw (a drop already
+    /// counted with its own reason: the buffer must not go back twice).
     /// </summary>
-    private static void Dropped(string stage, string reason, Datagram datagram)
+    private static void Dropped(string stage, string reason, Datagram datagram, Exception e)
     {
         StageGuard.CountFault(stage);
+        using (var span = PipelineTelemetry.StartRoot(stage, ActivityKind.Internal))
+        {
+            if (span is not null)
+            {
+                span.SetTag(TagNames.Stage, stage);
+                span.AddException(e);
+                span.SetStatus(ActivityStatusCode.Error, $"{e.GetType().Name}: {e.Message}");
+            }
+        }
+
         if (!datagram.Returned)
         {
             UdpCounters.Drop(datagram, reason);

@@ -44,5 +44,22 @@ internal sealed class ConnectionSpans : IDisposable
         return null;
     }
 
+    /// <summary>The first ended span that <paramref name="match"/> picks; null if none has ended within <paramref name="deadline"/>.</summary>
+    public async Task<Activity?> EndedAsync(Func<Activity, bool> match, TimeSpan deadline)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < deadline)
+        {
+            if (_ended.FirstOrDefault(match) is { } span)
+            {
+                return span;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return null;
+    }
+
     public void Dispose() => _listener.Dispose();
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.Tasks.Dataflow;
@@ -38,6 +39,22 @@ public sealed class UdpStageGuardTests
         Assert.Equal(1, counts.Faults(stage));
         Assert.Equal(1, counts.Drops($"stage fault in {stage}"));
         good.Return();
+    }
+
+    [Fact]
+    public async Task AStageFault_IsRecordedInASpanNamedAfterTheStage_WithTheException()
+    {
+        // The counters say which stage faulted, not what it threw: the span says that, for a bug report.
+        using var spans = new ConnectionSpans();
+        var stage = Stage();
+        var block = new TransformManyBlock<Datagram, Datagram>(UdpStageGuard.Isolate(stage, IEnumerable<Datagram> (d) => throw new InvalidOperationException("a bug")));
+        Assert.True(block.Post(Datagram.Wrap(Datagram.RentBuffer(), 1, s_client)));
+
+        var span = await spans.EndedAsync(a => a.OperationName == stage, s_wait);
+        Assert.NotNull(span);
+        Assert.Equal(ActivityStatusCode.Error, span.Status);
+        Assert.Equal("InvalidOperationException: a bug", span.StatusDescription);
+        Assert.Contains(span.Events, e => e.Name == "exception" && e.Tags.Any(t => t.Key == "exception.type" && (t.Value as string)!.EndsWith("InvalidOperationException", StringComparison.Ordinal)));
     }
 
     [Fact]
