@@ -490,7 +490,8 @@ internal static class RelayVerb
             PidFile.Remove(pidFile);
         }
 
-        var open = tcpRelays.Sum(r => r.ActiveSessions);
+        // A server's drained clients (failed, carrying no user's data) were ended with its listener, and are not waited for.
+        var open = tcpRelays.Sum(r => r.ServingSessions);
         if (open == 0)
         {
             log.LogInformation("stopping: listener closed, no connections open");
@@ -502,7 +503,7 @@ internal static class RelayVerb
         }
 
         var started = time.GetTimestamp();
-        while ((tcpRelays.Sum(r => r.ActiveSessions) > 0 || ResetAfterDelivery.Shared.Count > 0) && time.GetElapsedTime(started) < grace)
+        while ((tcpRelays.Sum(r => r.ServingSessions) > 0 || ResetAfterDelivery.Shared.Count > 0) && time.GetElapsedTime(started) < grace)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(50), time, CancellationToken.None).ConfigureAwait(false);
         }

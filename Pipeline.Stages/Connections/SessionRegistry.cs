@@ -13,6 +13,21 @@ internal sealed class SessionRegistry
 
     public void Remove(TcpSession session) => _sessions.TryRemove(session, out _);
 
+    /// <summary>How many open sessions <paramref name="match"/> picks (enumerated without taking the dictionary's locks).</summary>
+    public int CountWhere(Func<TcpSession, bool> match)
+    {
+        var count = 0;
+        foreach (var (session, _) in _sessions)
+        {
+            if (match(session))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
     public void AbortAll() => AbortWhere(static _ => true);
 
     /// <summary>Ends every open session that <paramref name="match"/> picks (<see cref="TcpSession.End"/>, a drain of its client too); returns how many.</summary>

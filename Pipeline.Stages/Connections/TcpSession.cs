@@ -129,6 +129,13 @@ internal sealed class TcpSession : IDisposable
     /// </summary>
     public bool ClientLeftToDrain => Volatile.Read(ref _clientLeftToDrain) != 0;
 
+    /// <summary>
+    /// Server: the client failed (a bad header, a replay, a stream that failed authentication) and is drained, or is on
+    /// its way to the drain (<see cref="DrainOnFailure"/>, <see cref="ClientLeftToDrain"/>): it carries no user's data,
+    /// and a graceful stop ends it at once instead of giving it the grace.
+    /// </summary>
+    public bool Drained => DrainOnFailure || ClientLeftToDrain;
+
     /// <summary>Called once when the session is disposed (the relay's registry forgets it).</summary>
     public Action<TcpSession>? OnDisposed { get; set; }
 

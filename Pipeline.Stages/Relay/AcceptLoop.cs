@@ -99,6 +99,9 @@ internal sealed class AcceptLoop : IAsyncDisposable
     /// <summary>Sessions open now.</summary>
     public int ActiveSessions => _sessions.Count;
 
+    /// <summary>How many open sessions <paramref name="match"/> picks.</summary>
+    public int CountSessions(Func<TcpSession, bool> match) => _sessions.CountWhere(match);
+
     /// <summary>Tears down the open sessions that <paramref name="match"/> picks; returns how many.</summary>
     public int EndSessions(Func<TcpSession, bool> match) => _sessions.AbortWhere(match);
 

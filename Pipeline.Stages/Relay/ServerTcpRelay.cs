@@ -49,6 +49,8 @@ internal sealed class ServerTcpRelay(
 
     public int ActiveSessions => _accepts.Sum(static a => a.ActiveSessions);
 
+    public int ServingSessions => _accepts.Sum(static a => a.CountSessions(static s => !s.Drained));
+
     public void Start()
     {
         var pipeline = options.Pipeline;
@@ -103,6 +105,10 @@ internal sealed class ServerTcpRelay(
         foreach (var accepts in _accepts)
         {
             accepts.StopAccepting();
+
+            // A drained client (a probe, a scan) carries no user's data: the grace is not its. Closed now as its drain's
+            // end would close it (TcpSession.End: a FIN, nothing sent), counted and disposed once, by its drain.
+            accepts.EndSessions(static s => s.Drained);
         }
     }
 

@@ -34,6 +34,8 @@ internal sealed class TunnelRelay(RelayOptions options, IScheduler scheduler, Ti
 
     public int ActiveSessions => _accepts?.ActiveSessions ?? 0;
 
+    public int ServingSessions => ActiveSessions; // drains nothing
+
     /// <summary>The servers its connections go to, with their circuits (which the UDP side follows).</summary>
     public ServerFailover Servers { get; } =
         new([options.Server!, .. options.FallbackServers], options.ConnectTimeout, options.ConnectRetries, timeProvider);

@@ -7,14 +7,18 @@ namespace Shadowsocks.Pipeline.Tests.Hosts;
 /// <summary>The real program twice: a server and a local pointing at it, on free loopback ports, aes-256-gcm.</summary>
 internal sealed class HostChain : IDisposable
 {
-    private HostChain(HostProcess server, HostProcess local, IPEndPoint localAt)
+    private HostChain(HostProcess server, IPEndPoint serverAt, HostProcess local, IPEndPoint localAt)
     {
         Server = server;
+        ServerAt = serverAt;
         Local = local;
         LocalAt = localAt;
     }
 
     public HostProcess Server { get; }
+
+    /// <summary>The server's Shadowsocks endpoint.</summary>
+    public IPEndPoint ServerAt { get; }
 
     public HostProcess Local { get; }
 
@@ -30,7 +34,7 @@ internal sealed class HostChain : IDisposable
         {
             var (local, localAt) = await HostProcess.StartAsync(environment,
                 ["local", "-s", "127.0.0.1", "-p", Port(serverAt.Port), "-b", "127.0.0.1", "-l", Port(LoopbackPorts.Next()), "-k", password, "-m", "aes-256-gcm", .. localArgs ?? []]);
-            return new HostChain(server, local, localAt);
+            return new HostChain(server, serverAt, local, localAt);
         }
         catch
         {

@@ -127,6 +127,57 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task Sigterm_EndsADrainedProbeAtOnce_WithAFin_WhileARelayedAndASilentConnectionKeepTheirGrace()
+    {
+        // A probe's drain (a failed header: read and discard, send nothing) carries no user's data: a stop must not
+        // wait the grace for it (every restart of a scanned server took the whole grace). A relayed connection, and a
+        // client that has sent nothing yet (it may be a slow real one), keep theirs.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var destination = new EchoDestination();
+        using var chain = await HostChain.StartAsync(new Dictionary<string, string>(), "drained-probe", serverArgs: ["--shutdown-grace", "30"]);
+        var (socket, reply) = await Socks5TestClient.ConnectAsync(chain.LocalAt, "127.0.0.1", destination.EndPoint.Port, cancel.Token);
+        using var relayed = socket;
+        Assert.Equal(0, reply);
+        await EchoAsync(relayed, 1000, cancel.Token);
+
+        using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await silent.ConnectAsync(chain.ServerAt, cancel.Token);
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await probe.ConnectAsync(chain.ServerAt, cancel.Token);
+        await probe.SendAsync(System.Security.Cryptography.RandomNumberGenerator.GetBytes(100), SocketFlags.None, cancel.Token);
+        Assert.True(await chain.Server.WaitForOutputAsync("failed authentication", TimeSpan.FromSeconds(20)), chain.Server.Output); // drained now
+
+        var sinceStop = System.Diagnostics.Stopwatch.StartNew();
+        chain.Server.SendSigterm();
+
+        // The probe: nothing, then a FIN (not a reset), long before the grace (or the idle timeout) would end its drain.
+        using (var probeDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token))
+        {
+            probeDeadline.CancelAfter(TimeSpan.FromSeconds(15));
+            try
+            {
+                var received = await probe.ReceiveAsync(new byte[64], SocketFlags.None, probeDeadline.Token); // a reset would throw
+                Assert.Equal(0, received);
+            }
+            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+            {
+                Assert.Fail($"the drained probe was still open 15 s after SIGTERM (grace 30 s). Server output: {chain.Server.Output}");
+            }
+        }
+
+        Assert.True(await chain.Server.WaitForOutputAsync("stopping: listener closed", TimeSpan.FromSeconds(20)), chain.Server.Output);
+        Assert.Contains("stopping: listener closed, 2 connections open, waiting up to 30 s for them", chain.Server.Output, StringComparison.Ordinal);
+        Assert.False(silent.Poll(0, SelectMode.SelectRead), "the silent client was closed by the stop"); // readable would be its end
+        await EchoAsync(relayed, 1000, cancel.Token); // the relayed one goes on
+        Assert.False(chain.Server.HasExited);
+
+        relayed.Shutdown(SocketShutdown.Both);
+        silent.Shutdown(SocketShutdown.Both);
+        Assert.Equal(0, await chain.Server.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        Assert.True(sinceStop.Elapsed < TimeSpan.FromSeconds(15), $"the server took {sinceStop.Elapsed} to stop once its connections ended (grace 30 s)");
+    }
+
+    [Fact]
     public async Task AStopWhileTheServersNameIsLookedUp_EndsTheStartAtOnce_ExitZero()
     {
         // A name server that never answers holds the UDP side's one lookup of the server's name. A stop then went

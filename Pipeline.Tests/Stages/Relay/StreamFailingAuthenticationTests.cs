@@ -81,6 +81,25 @@ public sealed class StreamFailingAuthenticationTests
         await WhenNoSessionsAsync(failed.Server, cancel.Token);
     }
 
+    [Fact]
+    public async Task DrainedClient_IsNotWaitedFor_AndIsClosedWithAFin_WhenTheRelayStopsAccepting()
+    {
+        // A graceful stop: the drained client is no connection the grace waits for, and the listener's close ends it
+        // at once (the relay is not disposed here), as its idle timeout would have: a FIN, nothing sent.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await using var failed = await FailedStreamAsync("aes-256-gcm", TimeSpan.FromMinutes(5), cancel.Token);
+        var reading = ReadToTheEndAsync(failed.Client, cancel.Token);
+        Assert.Equal(1, failed.Server.ActiveSessions);
+        Assert.Equal(0, failed.Server.ServingSessions);
+        Assert.False(reading.IsCompleted, "the server closed the client before it stopped");
+
+        failed.Server.StopAccepting();
+        var (answer, clientEnd) = await reading;
+        Assert.Empty(answer);
+        Assert.Equal(SocketError.Success, clientEnd);
+        await WhenNoSessionsAsync(failed.Server, cancel.Token);
+    }
+
     /// <summary>
     /// A server (idle timeout <paramref name="idle"/>) and a client whose first chunk (address header and 10 bytes)
     /// reached a destination socket of the test's own, then a chunk whose tag is wrong: returned once the destination
