@@ -164,6 +164,18 @@ internal static class RelayVerb
         try
         {
             var running = new List<IAsyncDisposable>();
+
+            // The last lines of a stop, after the grace or at a signal while starting: what still runs stops, the final
+            // flush (its line, if it failed, before the last one), "stopped"; exit 1 if a part did not stop cleanly (it
+            // may have left something behind).
+            async Task<int> StoppedAsync(int failures)
+            {
+                failures += await RunningParts.StopAsync(running, error).ConfigureAwait(false);
+                FinalFlush();
+                log.LogInformation("stopped");
+                return failures == 0 ? ExitCodes.Ok : ExitCodes.RuntimeFailure;
+            }
+
             try
             {
                 IPEndPoint bound;
@@ -201,10 +213,7 @@ internal static class RelayVerb
                     // SIGINT or SIGTERM while starting (a server name being looked up, a plugin not yet listening): stop
                     // now, with the last lines of a stop once listening (nothing to drain: no start line was said).
                     log.LogInformation("stopping: before the start finished");
-                    var failures = await RunningParts.StopAsync(running, error).ConfigureAwait(false);
-                    FinalFlush();
-                    log.LogInformation("stopped");
-                    return failures == 0 ? ExitCodes.Ok : ExitCodes.RuntimeFailure;
+                    return await StoppedAsync(failures: 0).ConfigureAwait(false);
                 }
 
                 if (settings.PidFile is { } pidPath)
@@ -303,13 +312,8 @@ internal static class RelayVerb
                 // No more traffic reports: ss-manager has removed this port (or is stopping it), and a new process it
                 // starts on the same port reports its own; this one's totals would alternate with them during the grace.
                 manager?.Dispose();
-                var stopFailures = await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile, error).ConfigureAwait(false);
-                stopFailures += await RunningParts.StopAsync(running, error).ConfigureAwait(false);
-
-                // The final flush here, so that its line (if it failed) comes before the last one.
-                FinalFlush();
-                log.LogInformation("stopped");
-                return stopFailures == 0 ? ExitCodes.Ok : ExitCodes.RuntimeFailure; // a part that did not stop cleanly may have left something behind
+                var drainFailures = await DrainAsync(running, settings.ShutdownGrace, TimeProvider.System, log, settings.PidFile, error).ConfigureAwait(false);
+                return await StoppedAsync(drainFailures).ConfigureAwait(false);
             }
             finally
             {
