@@ -472,7 +472,7 @@ public sealed class ResetPropagationTests
     }
 
     /// <summary>Everything <paramref name="socket"/> receives, and how its stream ended: Success for a FIN, else the error.</summary>
-    private static async Task<(byte[] Received, SocketError End)> ReadToTheEndAsync(
+    internal static async Task<(byte[] Received, SocketError End)> ReadToTheEndAsync(
         Socket socket, CancellationToken cancellationToken, int readSize = 65536, TimeSpan pause = default)
     {
         var received = new MemoryStream();

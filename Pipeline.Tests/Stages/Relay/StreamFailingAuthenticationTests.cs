@@ -38,7 +38,7 @@ public sealed class StreamFailingAuthenticationTests
         // The client keeps sending for a while after the destination's reset, as a prober would; every send is taken
         // (a closed server socket would answer the first with a reset), and the drained client still counts as a
         // connection. Then it goes quiet.
-        var reading = ReadToTheEndAsync(failed.Client, cancel.Token);
+        var reading = ResetPropagationTests.ReadToTheEndAsync(failed.Client, cancel.Token);
         var lastSent = Stopwatch.StartNew();
         for (var i = 0; i < 4; i++)
         {
@@ -67,7 +67,7 @@ public sealed class StreamFailingAuthenticationTests
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await using var failed = await FailedStreamAsync("aes-256-gcm", TimeSpan.FromMinutes(5), cancel.Token);
         await failed.Client.SendAsync(RandomNumberGenerator.GetBytes(1000), SocketFlags.None, cancel.Token);
-        var reading = ReadToTheEndAsync(failed.Client, cancel.Token);
+        var reading = ResetPropagationTests.ReadToTheEndAsync(failed.Client, cancel.Token);
         Assert.Equal(1, failed.Server.ActiveSessions);
         Assert.False(reading.IsCompleted, "the server closed the client before it stopped");
 
@@ -88,7 +88,7 @@ public sealed class StreamFailingAuthenticationTests
         // at once (the relay is not disposed here), as its idle timeout would have: a FIN, nothing sent.
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await using var failed = await FailedStreamAsync("aes-256-gcm", TimeSpan.FromMinutes(5), cancel.Token);
-        var reading = ReadToTheEndAsync(failed.Client, cancel.Token);
+        var reading = ResetPropagationTests.ReadToTheEndAsync(failed.Client, cancel.Token);
         Assert.Equal(1, failed.Server.ActiveSessions);
         Assert.Equal(0, failed.Server.ServingSessions);
         Assert.False(reading.IsCompleted, "the server closed the client before it stopped");
@@ -131,7 +131,7 @@ public sealed class StreamFailingAuthenticationTests
             corrupted[^1] ^= 1; // the payload's tag
             await client.SendAsync(corrupted, SocketFlags.None, cancellationToken);
 
-            var (rest, destinationEnd) = await ReadToTheEndAsync(destination, cancellationToken);
+            var (rest, destinationEnd) = await ResetPropagationTests.ReadToTheEndAsync(destination, cancellationToken);
             Assert.Empty(rest);
             Assert.Equal(SocketError.ConnectionReset, destinationEnd);
             return failed;
@@ -149,32 +149,6 @@ public sealed class StreamFailingAuthenticationTests
         while (server.ActiveSessions != 0)
         {
             await Task.Delay(20, cancellationToken);
-        }
-    }
-
-    /// <summary>Everything <paramref name="socket"/> receives, and how its stream ended: Success for a FIN, else the error.</summary>
-    private static async Task<(byte[] Received, SocketError End)> ReadToTheEndAsync(Socket socket, CancellationToken cancellationToken)
-    {
-        var received = new MemoryStream();
-        var buffer = new byte[4096];
-        while (true)
-        {
-            int n;
-            try
-            {
-                n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
-            }
-            catch (SocketException e)
-            {
-                return (received.ToArray(), e.SocketErrorCode);
-            }
-
-            if (n == 0)
-            {
-                return (received.ToArray(), SocketError.Success);
-            }
-
-            received.Write(buffer, 0, n);
         }
     }
 
